@@ -1,0 +1,98 @@
+package blob
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+)
+
+// Store holds immutable byte blobs under keys.
+type Store interface {
+	// Put stores the bytes read from r at key, atomically: readers see either no blob or
+	// the whole blob. When opts.Size >= 0 the bytes must be exactly that long, and when
+	// opts.SHA256 is set their SHA-256 must equal it; otherwise Put stores nothing and
+	// returns ErrSizeMismatch or ErrDigestMismatch. Putting a key that exists replaces it.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) error
+
+	// Get opens the blob at key, or the byte range rng of it when rng is not nil.
+	// ErrNotFound if there is no blob; ErrInvalidRange if the range is outside it.
+	Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, Info, error)
+
+	// Stat describes the blob at key, or returns ErrNotFound.
+	Stat(ctx context.Context, key string) (Info, error)
+
+	// Delete removes the blob at key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+
+	// List calls fn for each blob whose key starts with prefix, in key order. fn returning
+	// ErrStop ends the listing and List returns nil.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+}
+
+// Presigner is implemented by stores that can let a client write a blob directly, without
+// the bytes passing through w3dag's process (S3 presigned PUTs; the fs backend's
+// HMAC-signed PUT /blob URLs served by w3dag itself).
+type Presigner interface {
+	// PresignPut returns a request that writes exactly size bytes with the given SHA-256 at
+	// key until expires. Servers must reject other lengths or digests.
+	PresignPut(ctx context.Context, key string, size int64, sha256 []byte, expires time.Time) (Request, error)
+}
+
+// PutOptions constrain a Put. The zero value checks nothing: Size must be set to -1
+// explicitly to mean "unknown"; a zero Size means an empty blob.
+type PutOptions struct {
+	// Size is the exact number of bytes expected, or -1 if unknown.
+	Size int64
+	// SHA256, when not nil, is the expected SHA-256 digest of the bytes.
+	SHA256 []byte
+}
+
+// Range is an inclusive byte range [Start, End] within a blob, as in HTTP Range headers.
+// End < 0 means "to the end of the blob".
+type Range struct {
+	Start int64
+	End   int64
+}
+
+// Info describes a stored blob.
+type Info struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// Request is a presigned HTTP request a client performs to upload a blob.
+type Request struct {
+	Method  string
+	URL     string
+	Headers map[string]string
+	Expires time.Time
+}
+
+// MaxKeyLength is the longest key any backend accepts.
+const MaxKeyLength = 1024
+
+// ValidKey reports whether key is acceptable to every backend: non-empty, at most
+// MaxKeyLength bytes, slash-separated segments that are each non-empty, not "." or "..",
+// and made only of ASCII letters, digits and "-", "_", ".", "=".
+func ValidKey(key string) bool {
+	if key == "" || len(key) > MaxKeyLength {
+		return false
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			switch {
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			case c == '-', c == '_', c == '.', c == '=':
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}

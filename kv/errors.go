@@ -1,0 +1,20 @@
+package kv
+
+import "errors"
+
+var (
+	// ErrNotFound is returned by Tx.Get for a key that has no value.
+	ErrNotFound = errors.New("kv: key not found")
+	// ErrStop, returned from a Scan callback, ends the scan without error.
+	ErrStop = errors.New("kv: stop scan")
+	// ErrReadOnly is returned by writes inside View.
+	ErrReadOnly = errors.New("kv: write in read-only transaction")
+	// ErrEmptyKey is returned by Put for an empty key.
+	ErrEmptyKey = errors.New("kv: empty key")
+	// ErrKeyTooLarge is returned by Put for a key longer than MaxKeySize.
+	ErrKeyTooLarge = errors.New("kv: key too large")
+	// ErrValueTooLarge is returned by Put for a value longer than MaxValueSize.
+	ErrValueTooLarge = errors.New("kv: value too large")
+	// ErrClosed is returned by transactions on a closed store.
+	ErrClosed = errors.New("kv: store closed")
+)
