@@ -118,7 +118,7 @@ func Decode(data []byte) ([][]byte, error) {
 	header := data[0]
 	l, ok := layoutOf(header)
 	if !ok {
-		return nil, fmt.Errorf("decoding container: %w 0x%02x", ErrUnknownHeader, header)
+		return nil, fmt.Errorf("%w 0x%02x", ErrUnknownHeader, header)
 	}
 	payload := data[1:]
 	if l.b64 != nil {
@@ -275,7 +275,7 @@ func (r *reader) body(n uint64) ([]byte, error) {
 	return b, nil
 }
 
-var majorNames = [8]string{"unsigned integer", "negative integer", "byte string", "text string", "array", "map", "tag", "simple value or float"}
+var majorNames = [8]string{"an unsigned integer", "a negative integer", "a byte string", "a text string", "an array", "a map", "a tag", "a simple value or float"}
 
 // unmarshal decodes the container payload {"ctn-v1": [bytes...]}.
 func unmarshal(data []byte) ([][]byte, error) {
@@ -288,7 +288,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 		return fail("payload: %v", err)
 	}
 	if major != majorMap {
-		return fail("payload must be a map, not a %s", majorNames[major])
+		return fail("payload must be a map, not %s", majorNames[major])
 	}
 	if n != 1 {
 		return fail("payload map must have exactly one key %q, it has %d", key, n)
@@ -298,7 +298,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 		return fail("map key: %v", err)
 	}
 	if major != majorText {
-		return fail("map key must be a text string, not a %s", majorNames[major])
+		return fail("map key must be a text string, not %s", majorNames[major])
 	}
 	k, err := r.body(n)
 	if err != nil {
@@ -312,7 +312,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 		return fail("%q value: %v", key, err)
 	}
 	if major != majorArray {
-		return fail("%q must be an array, not a %s", key, majorNames[major])
+		return fail("%q must be an array, not %s", key, majorNames[major])
 	}
 	if n > MaxTokens {
 		return nil, fmt.Errorf("%w: %d tokens, the limit is %d", ErrTooLarge, n, MaxTokens)
@@ -328,7 +328,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 			return fail("token %d: %v", i, err)
 		}
 		if major != majorBytes {
-			return fail("token %d must be a byte string, not a %s", i, majorNames[major])
+			return fail("token %d must be a byte string, not %s", i, majorNames[major])
 		}
 		b, err := r.body(size)
 		if err != nil {
