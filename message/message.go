@@ -1,0 +1,536 @@
+package message
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/ipfs/go-cid"
+	car "github.com/ipld/go-car/v2"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+	"github.com/multiformats/go-multihash"
+)
+
+// Tag is the single key of a message root block.
+const Tag = "w3dag/message@1"
+
+// Media types of the bodies POST /ucan accepts and replies with.
+const (
+	ContentTypeCAR     = "application/vnd.ipld.car"
+	ContentTypeDAGCBOR = "application/vnd.ipld.dag-cbor"
+	ContentTypeDAGJSON = "application/vnd.ipld.dag-json"
+)
+
+// Multicodec codes used for message and block CIDs.
+const (
+	CodecCAR     = 0x0202
+	CodecDAGCBOR = 0x71
+	CodecRaw     = 0x55
+)
+
+// Default limits (DESIGN §9). Every Limits field left zero takes its default from here.
+const (
+	// MaxMessageSize is the largest agent message accepted, in bytes (4 MiB).
+	MaxMessageSize = 4 << 20
+	// MaxInvocations is the largest number of invocations (or receipts) in one message.
+	MaxInvocations = 1000
+	// MaxBlockSize is the largest non-root block (a token) accepted, in bytes (64 KiB).
+	MaxBlockSize = 64 << 10
+	// MaxRootSize is the largest root block accepted, in bytes: enough for MaxInvocations
+	// invocation links or receipt entries.
+	MaxRootSize = 256 << 10
+)
+
+// Limits bound what Decode accepts. The zero value applies the defaults above.
+type Limits struct {
+	// MaxSize is the largest message in bytes; 0 means MaxMessageSize.
+	MaxSize int
+	// MaxInvocations bounds the invocations and the receipts of a message; 0 means
+	// MaxInvocations.
+	MaxInvocations int
+	// MaxBlockSize bounds every block but the root; 0 means MaxBlockSize.
+	MaxBlockSize int
+	// MaxRootSize bounds the root block; 0 means MaxRootSize.
+	MaxRootSize int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxSize <= 0 {
+		l.MaxSize = MaxMessageSize
+	}
+	if l.MaxInvocations <= 0 {
+		l.MaxInvocations = MaxInvocations
+	}
+	if l.MaxBlockSize <= 0 {
+		l.MaxBlockSize = MaxBlockSize
+	}
+	if l.MaxRootSize <= 0 {
+		l.MaxRootSize = MaxRootSize
+	}
+	return l
+}
+
+// Block is one content-addressed block: its CID and its bytes.
+type Block struct {
+	CID  cid.Cid
+	Data []byte
+}
+
+// NewBlock returns the CIDv1 sha2-256 block of data with the given codec.
+func NewBlock(codec uint64, data []byte) Block {
+	return Block{CID: Sum(codec, data), Data: data}
+}
+
+// Sum returns the CIDv1 with the given codec of the sha2-256 of data.
+func Sum(codec uint64, data []byte) cid.Cid {
+	mh, err := multihash.Sum(data, multihash.SHA2_256, -1)
+	if err != nil {
+		// sha2-256 is always registered; Sum cannot fail for it.
+		panic(fmt.Sprintf("message: sha2-256 unavailable: %v", err))
+	}
+	return cid.NewCidV1(codec, mh)
+}
+
+// CID returns the CID of an encoded CAR message: CIDv1, codec car (0x0202), sha2-256 of
+// the bytes exactly as sent or received. The archive keys messages by it.
+func CID(data []byte) cid.Cid { return Sum(CodecCAR, data) }
+
+// Receipt pairs an invocation with the receipt issued for it.
+type Receipt struct {
+	Invocation cid.Cid
+	Receipt    cid.Cid
+}
+
+// Message is a decoded agent message.
+type Message struct {
+	// Invocations lists the invocations to run, in message order.
+	Invocations []cid.Cid
+	// Receipts lists the receipts the message carries, in root order.
+	Receipts []Receipt
+	// Blocks holds every block but the root, in CAR order, without duplicates.
+	Blocks []Block
+}
+
+// Index returns the blocks of m by CID.
+func (m *Message) Index() map[cid.Cid][]byte {
+	idx := make(map[cid.Cid][]byte, len(m.Blocks))
+	for _, b := range m.Blocks {
+		idx[b.CID] = b.Data
+	}
+	return idx
+}
+
+// Encode returns m as a CAR v1 message: the root block first, then m.Blocks in order.
+// Every invocation and receipt m links must be among m.Blocks.
+func Encode(m *Message) ([]byte, error) {
+	root, err := encodeRoot(m)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[cid.Cid]bool, len(m.Blocks))
+	for _, b := range m.Blocks {
+		have[b.CID] = true
+	}
+	for _, c := range m.Invocations {
+		if !have[c] {
+			return nil, fmt.Errorf("encoding message: invocation %s has no block", c)
+		}
+	}
+	for _, r := range m.Receipts {
+		if !have[r.Receipt] {
+			return nil, fmt.Errorf("encoding message: receipt %s has no block", r.Receipt)
+		}
+	}
+	blocks := make([]Block, 0, len(m.Blocks)+1)
+	blocks = append(blocks, root)
+	blocks = append(blocks, m.Blocks...)
+	return EncodeCAR([]cid.Cid{root.CID}, blocks)
+}
+
+// encodeRoot builds the DAG-CBOR root block of m.
+func encodeRoot(m *Message) (Block, error) {
+	nb := basicnode.Prototype.Map.NewBuilder()
+	ma, err := nb.BeginMap(1)
+	if err != nil {
+		return Block{}, err
+	}
+	body := 0
+	if len(m.Invocations) > 0 || len(m.Receipts) == 0 {
+		body++
+	}
+	if len(m.Receipts) > 0 {
+		body++
+	}
+	inner, err := ma.AssembleEntry(Tag)
+	if err != nil {
+		return Block{}, err
+	}
+	ima, err := inner.BeginMap(int64(body))
+	if err != nil {
+		return Block{}, err
+	}
+	if len(m.Invocations) > 0 || len(m.Receipts) == 0 {
+		va, err := ima.AssembleEntry("invocations")
+		if err != nil {
+			return Block{}, err
+		}
+		la, err := va.BeginList(int64(len(m.Invocations)))
+		if err != nil {
+			return Block{}, err
+		}
+		for _, c := range m.Invocations {
+			if err := la.AssembleValue().AssignLink(cidlink.Link{Cid: c}); err != nil {
+				return Block{}, err
+			}
+		}
+		if err := la.Finish(); err != nil {
+			return Block{}, err
+		}
+	}
+	if len(m.Receipts) > 0 {
+		va, err := ima.AssembleEntry("receipts")
+		if err != nil {
+			return Block{}, err
+		}
+		rma, err := va.BeginMap(int64(len(m.Receipts)))
+		if err != nil {
+			return Block{}, err
+		}
+		for _, r := range m.Receipts {
+			ea, err := rma.AssembleEntry(r.Invocation.String())
+			if err != nil {
+				return Block{}, fmt.Errorf("encoding message: receipt for %s: %w", r.Invocation, err)
+			}
+			if err := ea.AssignLink(cidlink.Link{Cid: r.Receipt}); err != nil {
+				return Block{}, err
+			}
+		}
+		if err := rma.Finish(); err != nil {
+			return Block{}, err
+		}
+	}
+	if err := ima.Finish(); err != nil {
+		return Block{}, err
+	}
+	if err := ma.Finish(); err != nil {
+		return Block{}, err
+	}
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(nb.Build(), &buf); err != nil {
+		return Block{}, fmt.Errorf("encoding message root: %w", err)
+	}
+	return NewBlock(CodecDAGCBOR, buf.Bytes()), nil
+}
+
+// Decode parses a CAR v1 agent message within lim. Errors wrap ErrMalformed or ErrTooLarge
+// and say what was wrong. Every invocation and receipt the root links must be a block of the
+// message; other blocks are kept as they are (proofs).
+func Decode(data []byte, lim Limits) (*Message, error) {
+	lim = lim.withDefaults()
+	if len(data) > lim.MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxSize)
+	}
+	roots, blocks, err := decodeCAR(data, max(lim.MaxBlockSize, lim.MaxRootSize))
+	if err != nil {
+		return nil, err
+	}
+	if len(roots) != 1 {
+		return nil, fmt.Errorf("%w: want exactly 1 root, have %d", ErrMalformed, len(roots))
+	}
+	rootCID := roots[0]
+	m := &Message{Blocks: make([]Block, 0, len(blocks))}
+	var rootData []byte
+	seen := make(map[cid.Cid]bool, len(blocks))
+	for _, b := range blocks {
+		if b.CID.Equals(rootCID) {
+			rootData = b.Data
+			continue
+		}
+		if seen[b.CID] {
+			continue
+		}
+		seen[b.CID] = true
+		if len(b.Data) > lim.MaxBlockSize {
+			return nil, fmt.Errorf("%w: block %s is %d bytes, limit %d", ErrTooLarge, b.CID, len(b.Data), lim.MaxBlockSize)
+		}
+		m.Blocks = append(m.Blocks, b)
+	}
+	if rootData == nil {
+		return nil, fmt.Errorf("%w: root block %s is not in the CAR", ErrMalformed, rootCID)
+	}
+	if len(rootData) > lim.MaxRootSize {
+		return nil, fmt.Errorf("%w: root block is %d bytes, limit %d", ErrTooLarge, len(rootData), lim.MaxRootSize)
+	}
+	if rootCID.Type() != CodecDAGCBOR {
+		return nil, fmt.Errorf("%w: root block %s is not DAG-CBOR", ErrMalformed, rootCID)
+	}
+	if err := decodeRoot(rootData, m, lim); err != nil {
+		return nil, err
+	}
+	for _, c := range m.Invocations {
+		if !seen[c] {
+			return nil, fmt.Errorf("%w: invocation %s is not in the CAR", ErrMalformed, c)
+		}
+	}
+	for _, r := range m.Receipts {
+		if !seen[r.Receipt] {
+			return nil, fmt.Errorf("%w: receipt %s is not in the CAR", ErrMalformed, r.Receipt)
+		}
+	}
+	return m, nil
+}
+
+// decodeRoot fills m.Invocations and m.Receipts from the root block.
+func decodeRoot(data []byte, m *Message, lim Limits) error {
+	nb := basicnode.Prototype.Any.NewBuilder()
+	opts := dagcbor.DecodeOptions{AllowLinks: true, MaxDepth: 8}
+	if err := opts.Decode(nb, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("%w: root block is not DAG-CBOR: %v", ErrMalformed, err)
+	}
+	root := nb.Build()
+	if root.Kind() != datamodel.Kind_Map || root.Length() != 1 {
+		return fmt.Errorf("%w: root must be a map with the single key %q", ErrMalformed, Tag)
+	}
+	body, err := root.LookupByString(Tag)
+	if err != nil {
+		return fmt.Errorf("%w: root must be a map with the single key %q", ErrMalformed, Tag)
+	}
+	if body.Kind() != datamodel.Kind_Map {
+		return fmt.Errorf("%w: %s must be a map", ErrMalformed, Tag)
+	}
+	it := body.MapIterator()
+	for !it.Done() {
+		k, v, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrMalformed, Tag, err)
+		}
+		key, _ := k.AsString()
+		switch key {
+		case "invocations":
+			if m.Invocations, err = decodeLinks(v, lim.MaxInvocations); err != nil {
+				return err
+			}
+		case "receipts":
+			if m.Receipts, err = decodeReceipts(v, lim.MaxInvocations); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: %s has unknown field %q", ErrMalformed, Tag, key)
+		}
+	}
+	if len(m.Invocations) == 0 && len(m.Receipts) == 0 {
+		return fmt.Errorf("%w: message carries no invocations and no receipts", ErrMalformed)
+	}
+	return nil
+}
+
+func decodeLinks(n datamodel.Node, limit int) ([]cid.Cid, error) {
+	if n.Kind() != datamodel.Kind_List {
+		return nil, fmt.Errorf("%w: invocations must be a list of links", ErrMalformed)
+	}
+	if n.Length() > int64(limit) {
+		return nil, fmt.Errorf("%w: %d invocations, limit %d", ErrTooLarge, n.Length(), limit)
+	}
+	out := make([]cid.Cid, 0, n.Length())
+	seen := make(map[cid.Cid]bool, n.Length())
+	it := n.ListIterator()
+	for !it.Done() {
+		i, v, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%w: invocations: %v", ErrMalformed, err)
+		}
+		c, err := asCID(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: invocations[%d]: %v", ErrMalformed, i, err)
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func decodeReceipts(n datamodel.Node, limit int) ([]Receipt, error) {
+	if n.Kind() != datamodel.Kind_Map {
+		return nil, fmt.Errorf("%w: receipts must be a map from invocation CID to link", ErrMalformed)
+	}
+	if n.Length() > int64(limit) {
+		return nil, fmt.Errorf("%w: %d receipts, limit %d", ErrTooLarge, n.Length(), limit)
+	}
+	out := make([]Receipt, 0, n.Length())
+	it := n.MapIterator()
+	for !it.Done() {
+		k, v, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%w: receipts: %v", ErrMalformed, err)
+		}
+		ks, _ := k.AsString()
+		inv, err := cid.Decode(ks)
+		if err != nil {
+			return nil, fmt.Errorf("%w: receipts key %q is not a CID: %v", ErrMalformed, ks, err)
+		}
+		rc, err := asCID(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: receipts[%s]: %v", ErrMalformed, ks, err)
+		}
+		out = append(out, Receipt{Invocation: inv, Receipt: rc})
+	}
+	return out, nil
+}
+
+func asCID(n datamodel.Node) (cid.Cid, error) {
+	l, err := n.AsLink()
+	if err != nil {
+		return cid.Undef, errors.New("not a link")
+	}
+	cl, ok := l.(cidlink.Link)
+	if !ok || !cl.Cid.Defined() {
+		return cid.Undef, errors.New("not a CID link")
+	}
+	return cl.Cid, nil
+}
+
+// EncodeCAR writes a CAR v1 with the given roots and blocks, in order.
+func EncodeCAR(roots []cid.Cid, blocks []Block) ([]byte, error) {
+	hnb := basicnode.Prototype.Map.NewBuilder()
+	ma, err := hnb.BeginMap(2)
+	if err != nil {
+		return nil, err
+	}
+	ra, err := ma.AssembleEntry("roots")
+	if err != nil {
+		return nil, err
+	}
+	la, err := ra.BeginList(int64(len(roots)))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range roots {
+		if err := la.AssembleValue().AssignLink(cidlink.Link{Cid: c}); err != nil {
+			return nil, err
+		}
+	}
+	if err := la.Finish(); err != nil {
+		return nil, err
+	}
+	va, err := ma.AssembleEntry("version")
+	if err != nil {
+		return nil, err
+	}
+	if err := va.AssignInt(1); err != nil {
+		return nil, err
+	}
+	if err := ma.Finish(); err != nil {
+		return nil, err
+	}
+	var header bytes.Buffer
+	if err := dagcbor.Encode(hnb.Build(), &header); err != nil {
+		return nil, fmt.Errorf("encoding CAR header: %w", err)
+	}
+	size := uvarintLen(uint64(header.Len())) + header.Len()
+	for _, b := range blocks {
+		n := b.CID.ByteLen() + len(b.Data)
+		size += uvarintLen(uint64(n)) + n
+	}
+	out := make([]byte, 0, size)
+	out = appendUvarint(out, uint64(header.Len()))
+	out = append(out, header.Bytes()...)
+	for _, b := range blocks {
+		cb := b.CID.Bytes()
+		out = appendUvarint(out, uint64(len(cb)+len(b.Data)))
+		out = append(out, cb...)
+		out = append(out, b.Data...)
+	}
+	return out, nil
+}
+
+// DecodeCAR reads a CAR v1 held in memory, checking that every block hashes to its CID and
+// that no block is larger than maxBlock bytes (0 means MaxRootSize). Duplicate blocks are
+// returned once.
+func DecodeCAR(data []byte, maxBlock int) ([]cid.Cid, []Block, error) {
+	if maxBlock <= 0 {
+		maxBlock = MaxRootSize
+	}
+	return decodeCAR(data, maxBlock)
+}
+
+func decodeCAR(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, err error) {
+	// go-car reads its framing defensively, but a decoder of untrusted bytes must never
+	// take the process down: turn any panic in it into a malformed-CAR error.
+	defer func() {
+		if r := recover(); r != nil {
+			roots, blocks, err = nil, nil, fmt.Errorf("%w: CAR: %v", ErrMalformed, r)
+		}
+	}()
+	// The section limit includes the CID bytes in front of the block.
+	sectionLimit := uint64(maxBlock) + 128
+	br, err := car.NewBlockReader(bytes.NewReader(data),
+		car.MaxAllowedHeaderSize(64<<10),
+		car.MaxAllowedSectionSize(sectionLimit))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: CAR header: %v", ErrMalformed, err)
+	}
+	if br.Version != 1 {
+		return nil, nil, fmt.Errorf("%w: CAR version %d, want 1", ErrMalformed, br.Version)
+	}
+	roots = br.Roots
+	seen := make(map[cid.Cid]bool)
+	for {
+		b, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, nil, fmt.Errorf("%w: CAR is truncated", ErrMalformed)
+			}
+			return nil, nil, fmt.Errorf("%w: CAR block %d: %v", ErrMalformed, len(blocks), err)
+		}
+		c := b.Cid()
+		if len(b.RawData()) > maxBlock {
+			return nil, nil, fmt.Errorf("%w: block %s is %d bytes, limit %d", ErrTooLarge, c, len(b.RawData()), maxBlock)
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		blocks = append(blocks, Block{CID: c, Data: b.RawData()})
+	}
+	return roots, blocks, nil
+}
+
+// SortReceipts orders rs by the DAG-CBOR canonical order of their invocation keys (shorter
+// first, then bytewise), the order in which they appear in an encoded root.
+func SortReceipts(rs []Receipt) {
+	sort.Slice(rs, func(i, j int) bool {
+		a, b := rs[i].Invocation.String(), rs[j].Invocation.String()
+		if len(a) != len(b) {
+			return len(a) < len(b)
+		}
+		return a < b
+	})
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+func appendUvarint(b []byte, x uint64) []byte {
+	for x >= 0x80 {
+		b = append(b, byte(x)|0x80)
+		x >>= 7
+	}
+	return append(b, byte(x))
+}
