@@ -7,16 +7,19 @@ import "context"
 // Keys and values are arbitrary byte strings; keys order bytewise. Every Update is
 // serialisable with respect to every other Update and View.
 type Store interface {
-	// View runs fn in a read-only transaction. Writes through the Tx fail with ErrReadOnly.
+	// View runs fn in a read-only transaction that sees one consistent snapshot. Writes
+	// through the Tx fail with ErrReadOnly. If fn returns an error, View returns it.
 	View(ctx context.Context, fn func(Tx) error) error
 
 	// Update runs fn in a read-write transaction and commits it if fn returns nil.
 	// Backends with optimistic concurrency (postgres) may run fn more than once when the
 	// transaction conflicts with another, so fn must have no effects outside the Tx.
-	// When Update returns nil the transaction is durable.
+	// When Update returns nil the transaction is durable. If fn returns an error (or
+	// panics), nothing it wrote is kept and Update returns that error.
 	Update(ctx context.Context, fn func(Tx) error) error
 
-	// Close releases the store. Transactions in progress finish first.
+	// Close releases the store. Transactions in progress finish first; View and Update
+	// called after Close return ErrClosed. Closing a closed store returns nil.
 	Close() error
 }
 
@@ -32,6 +35,8 @@ type Tx interface {
 	Put(key, value []byte) error
 
 	// Delete removes key. Deleting a missing key is not an error.
+	//
+	// Get, Delete, Add and Counter reject empty and oversized keys like Put (see CheckKey).
 	Delete(key []byte) error
 
 	// Scan calls fn for each key in [opts.Start, opts.End) in ascending order (descending

@@ -1,0 +1,16 @@
+// Package kvtest is the contract suite for kv.Store backends. Every backend runs it from its
+// own _test.go:
+//
+//	func TestContract(t *testing.T) {
+//		kvtest.Run(t, func(t *testing.T) kv.Store { return openTestStore(t) })
+//	}
+//
+// Durable backends pass a Backend with a Reopen hook to RunBackend so that the suite also
+// checks that committed data survives closing and reopening the store.
+//
+// The suite covers reads and writes, size limits, ordered scans, read-only views, rollback,
+// snapshot isolation of views, serialisability of concurrent updates (lost updates and
+// write skew), counters, closing and persistence.
+//
+// This package imports only kv and the standard library (testing); nothing else of w3dag's.
+package kvtest
