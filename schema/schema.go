@@ -218,6 +218,9 @@ func Load(extra ...[]byte) (*Schema, error) {
 		}
 	}
 
+	if err := checkAnonymous(merged); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
+	}
 	ts, err := compile(merged)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
@@ -341,6 +344,74 @@ func checkDefn(name string, defn schemadmt.TypeDefn) error {
 		}
 	}
 	return nil
+}
+
+// checkAnonymous rejects anonymous map and list types that differ only in
+// the nullability of their values: go-ipld-prime gives both the same name
+// (e.g. Map__String__Any) and silently uses the first for both.
+func checkAnonymous(sch *schemadmt.Schema) error {
+	nullable := make(map[string]bool)
+	var visit func(owner string, d schemadmt.TypeNameOrInlineDefn) error
+	visit = func(owner string, d schemadmt.TypeNameOrInlineDefn) error {
+		if d.InlineDefn == nil {
+			return nil
+		}
+		var inner schemadmt.TypeNameOrInlineDefn
+		var n *bool
+		switch {
+		case d.InlineDefn.TypeDefnMap != nil:
+			inner, n = d.InlineDefn.TypeDefnMap.ValueType, d.InlineDefn.TypeDefnMap.ValueNullable
+		case d.InlineDefn.TypeDefnList != nil:
+			inner, n = d.InlineDefn.TypeDefnList.ValueType, d.InlineDefn.TypeDefnList.ValueNullable
+		default:
+			return nil
+		}
+		name := anonName(d)
+		isNullable := n != nil && *n
+		if prev, ok := nullable[name]; ok && prev != isNullable {
+			return fmt.Errorf("type %s: anonymous types %s with and without nullable values cannot both be used (go-ipld-prime merges them); give one of them a name", owner, name)
+		}
+		nullable[name] = isNullable
+		return visit(owner, inner)
+	}
+	for _, name := range sch.Types.Keys {
+		defn := sch.Types.Values[name]
+		switch {
+		case defn.TypeDefnStruct != nil:
+			for _, f := range defn.TypeDefnStruct.Fields.Keys {
+				if err := visit(name, defn.TypeDefnStruct.Fields.Values[f].Type); err != nil {
+					return err
+				}
+			}
+		case defn.TypeDefnMap != nil:
+			if err := visit(name, defn.TypeDefnMap.ValueType); err != nil {
+				return err
+			}
+		case defn.TypeDefnList != nil:
+			if err := visit(name, defn.TypeDefnList.ValueType); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// anonName is the name go-ipld-prime's compiler gives an anonymous type.
+func anonName(d schemadmt.TypeNameOrInlineDefn) string {
+	switch {
+	case d.TypeName != nil:
+		return *d.TypeName
+	case d.InlineDefn == nil:
+		return ""
+	case d.InlineDefn.TypeDefnMap != nil:
+		return "Map__" + d.InlineDefn.TypeDefnMap.KeyType + "__" + anonName(d.InlineDefn.TypeDefnMap.ValueType)
+	case d.InlineDefn.TypeDefnList != nil:
+		return "List__" + anonName(d.InlineDefn.TypeDefnList.ValueType)
+	case d.InlineDefn.TypeDefnLink != nil && d.InlineDefn.TypeDefnLink.ExpectedType != nil:
+		return "Link__" + *d.InlineDefn.TypeDefnLink.ExpectedType
+	default:
+		return "Link__Link"
+	}
 }
 
 // compile builds the type system, turning compiler panics into errors.

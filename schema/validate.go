@@ -325,7 +325,7 @@ func (v *validator) checkMap(t *ipldschema.TypeMap, n datamodel.Node, depth int)
 		if err := v.checkKey(t.KeyType(), ks, depth+1); err != nil {
 			return err
 		}
-		if val.IsNull() {
+		if val.IsNull() && !isAny(t.ValueType()) {
 			if !t.ValueIsNullable() {
 				return v.fail(t.ValueType(), "null is not allowed (map values are not nullable)")
 			}
@@ -351,7 +351,7 @@ func (v *validator) checkList(t *ipldschema.TypeList, n datamodel.Node, depth in
 			return v.fail(t, "reading list: %v", err)
 		}
 		v.push(strconv.FormatInt(i, 10))
-		if val.IsNull() {
+		if val.IsNull() && !isAny(t.ValueType()) {
 			if !t.ValueIsNullable() {
 				return v.fail(t.ValueType(), "null is not allowed (list values are not nullable)")
 			}
@@ -366,7 +366,7 @@ func (v *validator) checkList(t *ipldschema.TypeList, n datamodel.Node, depth in
 // checkField validates the value of one struct field, at the current path.
 func (v *validator) checkField(f ipldschema.StructField, val datamodel.Node, depth int) error {
 	if val.IsNull() {
-		if f.IsNullable() {
+		if f.IsNullable() || isAny(f.Type()) {
 			return nil
 		}
 		if f.IsOptional() {
@@ -652,6 +652,12 @@ func (v *validator) checkInline(t *ipldschema.TypeUnion, in inlineRepr, n datamo
 		return v.fail(t, "inline union member %s does not have map representation", member)
 	}
 	return v.checkStructMap(mt, rp, n, depth, in.key)
+}
+
+// isAny reports whether t is Any, whose values include null.
+func isAny(t ipldschema.Type) bool {
+	_, ok := t.(*ipldschema.TypeAny)
+	return ok
 }
 
 // reprKind is the data model kind of a type's representation, or
