@@ -1,0 +1,21 @@
+// Package archive keeps every agent message w3dag receives or sends, exactly as it went over
+// the wire, in blob storage (DESIGN §6). The state of the service can be rebuilt from these
+// messages alone.
+//
+// Key layout (the names of the invocation stream's buckets, seed 000, as prefixes):
+//
+//	workflow/<msg>/<msg>                 the message bytes; <msg> is the CIDv1 of the bytes,
+//	                                     codec car (0x0202) for CAR messages, raw (0x55) for
+//	                                     other bodies such as UCAN containers
+//	invocation/<inv>/<msg>.in            an invocation arrived in request message <msg>
+//	invocation/<inv>/<msg>.out           its receipt left in reply message <msg>
+//	task/<task>/<inv>.invocation         invocation <inv> asked for task <task>
+//	task/<task>/<task>.result            the outcome of task <task>
+//
+// The archive writes the workflow objects and the .out links (empty objects, like the seed's
+// pseudo symlinks); the .in, .invocation and .result index entries live in kv under the same
+// names and are written by the engine in the transaction of the operation. The key
+// functions here are the one place those names are spelled.
+//
+// This package imports blob and message, nothing else of w3dag's.
+package archive
