@@ -1,0 +1,618 @@
+package ucan
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+)
+
+// This file holds a small strict DAG-CBOR reader and writer. The reader accepts only the
+// canonical form (definite lengths, shortest integer and length encodings, map keys text and
+// sorted by length then bytewise, 64-bit floats, tag 42 only, simple values false/true/null)
+// so that verifying a signature over the received bytes is equivalent to verifying over the
+// re-encoded data model, without paying for a generic decode and re-encode.
+
+// CBOR major types.
+const (
+	majUint   = 0
+	majNegint = 1
+	majBytes  = 2
+	majText   = 3
+	majArray  = 4
+	majMap    = 5
+	majTag    = 6
+	majSimple = 7
+)
+
+// tagCID is the CBOR tag DAG-CBOR uses for links.
+const tagCID = 42
+
+// maxSafeInt is 2^53-1, the bound on UCAN time fields.
+const maxSafeInt = 1<<53 - 1
+
+type decoder struct {
+	b     []byte
+	pos   int
+	depth int
+}
+
+func (d *decoder) errf(format string, args ...any) error {
+	return fmt.Errorf("%w at byte %d: %s", ErrMalformed, d.pos, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) noncanon(format string, args ...any) error {
+	return fmt.Errorf("%w at byte %d: %s", ErrNonCanonical, d.pos, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) done() bool { return d.pos >= len(d.b) }
+
+// peek returns the next initial byte without consuming it.
+func (d *decoder) peek() (byte, error) {
+	if d.pos >= len(d.b) {
+		return 0, d.errf("unexpected end of input")
+	}
+	return d.b[d.pos], nil
+}
+
+// head reads a data item head for major types 0-6 and returns its major type and argument.
+// Major type 7 (simple values and floats) is returned with the raw additional info as arg.
+func (d *decoder) head() (byte, uint64, error) {
+	if d.pos >= len(d.b) {
+		return 0, 0, d.errf("unexpected end of input")
+	}
+	ib := d.b[d.pos]
+	maj, info := ib>>5, ib&0x1f
+	start := d.pos
+	d.pos++
+	if maj == majSimple {
+		return maj, uint64(info), nil
+	}
+	var arg uint64
+	switch {
+	case info < 24:
+		return maj, uint64(info), nil
+	case info == 24:
+		if d.pos+1 > len(d.b) {
+			return 0, 0, d.errf("truncated head")
+		}
+		arg = uint64(d.b[d.pos])
+		d.pos++
+		if arg < 24 {
+			d.pos = start
+			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
+		}
+	case info == 25:
+		if d.pos+2 > len(d.b) {
+			return 0, 0, d.errf("truncated head")
+		}
+		arg = uint64(binary.BigEndian.Uint16(d.b[d.pos:]))
+		d.pos += 2
+		if arg <= math.MaxUint8 {
+			d.pos = start
+			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
+		}
+	case info == 26:
+		if d.pos+4 > len(d.b) {
+			return 0, 0, d.errf("truncated head")
+		}
+		arg = uint64(binary.BigEndian.Uint32(d.b[d.pos:]))
+		d.pos += 4
+		if arg <= math.MaxUint16 {
+			d.pos = start
+			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
+		}
+	case info == 27:
+		if d.pos+8 > len(d.b) {
+			return 0, 0, d.errf("truncated head")
+		}
+		arg = binary.BigEndian.Uint64(d.b[d.pos:])
+		d.pos += 8
+		if arg <= math.MaxUint32 {
+			d.pos = start
+			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
+		}
+	case info == 31:
+		d.pos = start
+		return 0, 0, d.noncanon("indefinite-length item")
+	default:
+		d.pos = start
+		return 0, 0, d.errf("reserved additional information %d", info)
+	}
+	return maj, arg, nil
+}
+
+// expect reads a head of the given major type.
+func (d *decoder) expect(maj byte, what string) (uint64, error) {
+	start := d.pos
+	m, arg, err := d.head()
+	if err != nil {
+		return 0, err
+	}
+	if m != maj {
+		d.pos = start
+		return 0, d.errf("%s: want %s, got %s", what, majorName(maj), d.describe(m, arg))
+	}
+	return arg, nil
+}
+
+func (d *decoder) describe(maj byte, arg uint64) string {
+	if maj == majSimple {
+		switch arg {
+		case 20, 21:
+			return "boolean"
+		case 22:
+			return "null"
+		case 25, 26, 27:
+			return "float"
+		}
+	}
+	if maj == majTag {
+		return "tag"
+	}
+	return majorName(maj)
+}
+
+func majorName(maj byte) string {
+	switch maj {
+	case majUint, majNegint:
+		return "integer"
+	case majBytes:
+		return "bytes"
+	case majText:
+		return "string"
+	case majArray:
+		return "list"
+	case majMap:
+		return "map"
+	case majTag:
+		return "tag"
+	}
+	return "simple value"
+}
+
+// take returns the next n bytes (a view into the input, not a copy).
+func (d *decoder) take(n uint64) ([]byte, error) {
+	if n > uint64(len(d.b)-d.pos) {
+		return nil, d.errf("length %d exceeds remaining %d bytes", n, len(d.b)-d.pos)
+	}
+	s := d.b[d.pos : d.pos+int(n)]
+	d.pos += int(n)
+	return s, nil
+}
+
+// count validates a list or map length against the remaining input (every item takes at
+// least one byte, every map entry two), so hostile lengths cannot force large allocations.
+func (d *decoder) count(n uint64, perItem uint64) (int, error) {
+	if n > uint64(len(d.b)-d.pos)/perItem {
+		return 0, d.errf("length %d exceeds remaining input", n)
+	}
+	return int(n), nil
+}
+
+func (d *decoder) bytes(what string) ([]byte, error) {
+	n, err := d.expect(majBytes, what)
+	if err != nil {
+		return nil, err
+	}
+	return d.take(n)
+}
+
+func (d *decoder) text(what string) (string, error) {
+	n, err := d.expect(majText, what)
+	if err != nil {
+		return "", err
+	}
+	s, err := d.take(n)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(s) {
+		return "", d.errf("%s: invalid UTF-8", what)
+	}
+	return string(s), nil
+}
+
+// key reads a map key and checks it sorts strictly after prev (DAG-CBOR order: shorter
+// first, then bytewise). first is true for the first key of a map.
+func (d *decoder) key(prev string, first bool) (string, error) {
+	start := d.pos
+	k, err := d.text("map key")
+	if err != nil {
+		return "", err
+	}
+	if !first {
+		switch {
+		case k == prev:
+			d.pos = start
+			return "", d.errf("duplicate map key %q", k)
+		case len(k) < len(prev) || (len(k) == len(prev) && k < prev):
+			d.pos = start
+			return "", d.noncanon("map key %q sorts before %q", k, prev)
+		}
+	}
+	return k, nil
+}
+
+// isNull consumes a null if one is next.
+func (d *decoder) isNull() bool {
+	if d.pos < len(d.b) && d.b[d.pos] == 0xf6 {
+		d.pos++
+		return true
+	}
+	return false
+}
+
+// int reads an integer that fits in int64.
+func (d *decoder) int(what string) (int64, error) {
+	start := d.pos
+	m, arg, err := d.head()
+	if err != nil {
+		return 0, err
+	}
+	switch m {
+	case majUint:
+		if arg > math.MaxInt64 {
+			d.pos = start
+			return 0, d.errf("%s: integer %d out of range", what, arg)
+		}
+		return int64(arg), nil
+	case majNegint:
+		if arg > math.MaxInt64 {
+			d.pos = start
+			return 0, d.errf("%s: integer -1-%d out of range", what, arg)
+		}
+		return -1 - int64(arg), nil
+	}
+	d.pos = start
+	return 0, d.errf("%s: want integer, got %s", what, d.describe(m, arg))
+}
+
+// link reads a tag-42 CID.
+func (d *decoder) link(what string) (cid.Cid, error) {
+	start := d.pos
+	m, arg, err := d.head()
+	if err != nil {
+		return cid.Undef, err
+	}
+	if m != majTag {
+		d.pos = start
+		return cid.Undef, d.errf("%s: want link, got %s", what, d.describe(m, arg))
+	}
+	return d.linkBody(what, arg, start)
+}
+
+func (d *decoder) linkBody(what string, tag uint64, start int) (cid.Cid, error) {
+	if tag != tagCID {
+		d.pos = start
+		return cid.Undef, d.errf("%s: tag %d (only tag 42 is allowed)", what, tag)
+	}
+	b, err := d.bytes(what)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if len(b) < 2 || b[0] != 0x00 {
+		d.pos = start
+		return cid.Undef, d.errf("%s: link bytes lack the 0x00 multibase prefix", what)
+	}
+	n, c, err := cid.CidFromBytes(b[1:])
+	if err != nil {
+		d.pos = start
+		return cid.Undef, d.errf("%s: %v", what, err)
+	}
+	if n != len(b)-1 {
+		d.pos = start
+		return cid.Undef, d.errf("%s: %d trailing bytes after CID", what, len(b)-1-n)
+	}
+	return c, nil
+}
+
+// node reads any DAG-CBOR value into na.
+func (d *decoder) node(na datamodel.NodeAssembler, what string) error {
+	if d.depth >= MaxNestingDepth {
+		return d.errf("%s: nesting deeper than %d", what, MaxNestingDepth)
+	}
+	start := d.pos
+	m, arg, err := d.head()
+	if err != nil {
+		return err
+	}
+	switch m {
+	case majUint, majNegint:
+		d.pos = start
+		v, err := d.int(what)
+		if err != nil {
+			return err
+		}
+		return na.AssignInt(v)
+	case majBytes:
+		b, err := d.take(arg)
+		if err != nil {
+			return err
+		}
+		return na.AssignBytes(slices.Clone(b))
+	case majText:
+		b, err := d.take(arg)
+		if err != nil {
+			return err
+		}
+		if !utf8.Valid(b) {
+			d.pos = start
+			return d.errf("%s: invalid UTF-8", what)
+		}
+		return na.AssignString(string(b))
+	case majArray:
+		n, err := d.count(arg, 1)
+		if err != nil {
+			return err
+		}
+		la, err := na.BeginList(int64(n))
+		if err != nil {
+			return err
+		}
+		d.depth++
+		for i := 0; i < n; i++ {
+			if err := d.node(la.AssembleValue(), what); err != nil {
+				return err
+			}
+		}
+		d.depth--
+		return la.Finish()
+	case majMap:
+		n, err := d.count(arg, 2)
+		if err != nil {
+			return err
+		}
+		ma, err := na.BeginMap(int64(n))
+		if err != nil {
+			return err
+		}
+		d.depth++
+		prev := ""
+		for i := 0; i < n; i++ {
+			k, err := d.key(prev, i == 0)
+			if err != nil {
+				return err
+			}
+			prev = k
+			if err := ma.AssembleKey().AssignString(k); err != nil {
+				return err
+			}
+			if err := d.node(ma.AssembleValue(), what); err != nil {
+				return err
+			}
+		}
+		d.depth--
+		return ma.Finish()
+	case majTag:
+		c, err := d.linkBody(what, arg, start)
+		if err != nil {
+			return err
+		}
+		return na.AssignLink(cidlink.Link{Cid: c})
+	default: // majSimple
+		switch arg {
+		case 20:
+			return na.AssignBool(false)
+		case 21:
+			return na.AssignBool(true)
+		case 22:
+			return na.AssignNull()
+		case 27:
+			if d.pos+8 > len(d.b) {
+				return d.errf("truncated float")
+			}
+			f := math.Float64frombits(binary.BigEndian.Uint64(d.b[d.pos:]))
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				d.pos = start
+				return d.errf("%s: NaN and infinities are not allowed", what)
+			}
+			d.pos += 8
+			return na.AssignFloat(f)
+		case 25, 26:
+			d.pos = start
+			return d.noncanon("%s: floats must be 64-bit", what)
+		case 23:
+			d.pos = start
+			return d.errf("%s: undefined is not allowed", what)
+		default:
+			d.pos = start
+			return d.errf("%s: simple value %d is not allowed", what, arg)
+		}
+	}
+}
+
+// anyNode reads any value as a basicnode.
+func (d *decoder) anyNode(what string) (datamodel.Node, error) {
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := d.node(nb, what); err != nil {
+		return nil, err
+	}
+	return nb.Build(), nil
+}
+
+// mapNode reads a map value as a basicnode.
+func (d *decoder) mapNode(what string) (datamodel.Node, error) {
+	b, err := d.peek()
+	if err != nil {
+		return nil, err
+	}
+	if b>>5 != majMap {
+		m, arg, _ := (&decoder{b: d.b, pos: d.pos}).head()
+		return nil, d.errf("%s: want map, got %s", what, d.describe(m, arg))
+	}
+	return d.anyNode(what)
+}
+
+// encoder writes canonical DAG-CBOR.
+type encoder struct{ buf []byte }
+
+func (e *encoder) head(maj byte, arg uint64) {
+	m := maj << 5
+	switch {
+	case arg < 24:
+		e.buf = append(e.buf, m|byte(arg))
+	case arg <= math.MaxUint8:
+		e.buf = append(e.buf, m|24, byte(arg))
+	case arg <= math.MaxUint16:
+		e.buf = append(e.buf, m|25)
+		e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(arg))
+	case arg <= math.MaxUint32:
+		e.buf = append(e.buf, m|26)
+		e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(arg))
+	default:
+		e.buf = append(e.buf, m|27)
+		e.buf = binary.BigEndian.AppendUint64(e.buf, arg)
+	}
+}
+
+func (e *encoder) text(s string) {
+	e.head(majText, uint64(len(s)))
+	e.buf = append(e.buf, s...)
+}
+
+func (e *encoder) bytes(b []byte) {
+	e.head(majBytes, uint64(len(b)))
+	e.buf = append(e.buf, b...)
+}
+
+func (e *encoder) int(v int64) {
+	if v >= 0 {
+		e.head(majUint, uint64(v))
+	} else {
+		e.head(majNegint, uint64(-1-v))
+	}
+}
+
+func (e *encoder) null() { e.buf = append(e.buf, 0xf6) }
+
+func (e *encoder) link(c cid.Cid) {
+	e.head(majTag, tagCID)
+	b := c.Bytes()
+	e.head(majBytes, uint64(len(b)+1))
+	e.buf = append(e.buf, 0)
+	e.buf = append(e.buf, b...)
+}
+
+// node writes any data-model node, sorting map keys canonically.
+func (e *encoder) node(n datamodel.Node, depth int) error {
+	if depth >= MaxNestingDepth {
+		return fmt.Errorf("%w: nesting deeper than %d", ErrInvalidField, MaxNestingDepth)
+	}
+	switch n.Kind() {
+	case datamodel.Kind_Null:
+		e.null()
+	case datamodel.Kind_Bool:
+		v, _ := n.AsBool()
+		if v {
+			e.buf = append(e.buf, 0xf5)
+		} else {
+			e.buf = append(e.buf, 0xf4)
+		}
+	case datamodel.Kind_Int:
+		v, err := n.AsInt()
+		if err != nil {
+			return err
+		}
+		e.int(v)
+	case datamodel.Kind_Float:
+		f, err := n.AsFloat()
+		if err != nil {
+			return err
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%w: NaN and infinities cannot be encoded", ErrInvalidField)
+		}
+		e.buf = append(e.buf, 0xfb)
+		e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(f))
+	case datamodel.Kind_String:
+		s, err := n.AsString()
+		if err != nil {
+			return err
+		}
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: string is not valid UTF-8", ErrInvalidField)
+		}
+		e.text(s)
+	case datamodel.Kind_Bytes:
+		b, err := n.AsBytes()
+		if err != nil {
+			return err
+		}
+		e.bytes(b)
+	case datamodel.Kind_Link:
+		l, err := n.AsLink()
+		if err != nil {
+			return err
+		}
+		cl, ok := l.(cidlink.Link)
+		if !ok || !cl.Cid.Defined() {
+			return fmt.Errorf("%w: link %v is not a CID", ErrInvalidField, l)
+		}
+		e.link(cl.Cid)
+	case datamodel.Kind_List:
+		e.head(majArray, uint64(n.Length()))
+		it := n.ListIterator()
+		for !it.Done() {
+			_, v, err := it.Next()
+			if err != nil {
+				return err
+			}
+			if err := e.node(v, depth+1); err != nil {
+				return err
+			}
+		}
+	case datamodel.Kind_Map:
+		type entry struct {
+			k string
+			v datamodel.Node
+		}
+		entries := make([]entry, 0, n.Length())
+		it := n.MapIterator()
+		for !it.Done() {
+			k, v, err := it.Next()
+			if err != nil {
+				return err
+			}
+			ks, err := k.AsString()
+			if err != nil {
+				return fmt.Errorf("%w: map key is not a string", ErrInvalidField)
+			}
+			entries = append(entries, entry{ks, v})
+		}
+		slices.SortFunc(entries, func(a, b entry) int { return compareKeys(a.k, b.k) })
+		e.head(majMap, uint64(len(entries)))
+		for i, en := range entries {
+			if i > 0 && entries[i-1].k == en.k {
+				return fmt.Errorf("%w: duplicate map key %q", ErrInvalidField, en.k)
+			}
+			e.text(en.k)
+			if err := e.node(en.v, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("%w: cannot encode a %s", ErrInvalidField, n.Kind())
+	}
+	return nil
+}
+
+// compareKeys orders map keys the DAG-CBOR way: shorter first, then bytewise.
+func compareKeys(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,13 @@
+// Package ucan implements UCAN 1.0 tokens from the specification: the signed DAG-CBOR
+// envelope, delegations (including powerlines), invocations, sealing with a did.Signer, and
+// validation of an invocation against its proof chain (principal alignment, subjects, time
+// bounds, command coverage and policies) with a cache of already-verified delegations.
+//
+// Decoding is strict: a token must be canonical DAG-CBOR, at most MaxTokenSize bytes, carry
+// a known payload tag and no unknown payload fields, so the signature (over the exact bytes
+// received) and the CID (over the whole envelope) are unambiguous.
+//
+// Sub-packages: did (did:key and signing keys), varsig (signature headers), policy (the
+// policy language) and container (ctn-v1 bundles). This package and its sub-packages import
+// nothing of w3dag's outside ucan/.
+package ucan

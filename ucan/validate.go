@@ -1,0 +1,188 @@
+package ucan
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// Loader resolves proof CIDs to decoded delegation tokens. An error makes validation fail
+// with UnavailableProof.
+type Loader interface {
+	LoadProof(c cid.Cid) (*Token, error)
+}
+
+// Proofs is an in-memory Loader keyed by token CID.
+type Proofs map[cid.Cid]*Token
+
+// LoadProof returns the token stored under c.
+func (p Proofs) LoadProof(c cid.Cid) (*Token, error) {
+	if t, ok := p[c]; ok && t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("proof %s not found", c)
+}
+
+// NewProofs indexes tokens by CID.
+func NewProofs(tokens ...*Token) Proofs {
+	p := make(Proofs, len(tokens))
+	for _, t := range tokens {
+		p[t.CID] = t
+	}
+	return p
+}
+
+// ValidatorOptions configures a Validator.
+type ValidatorOptions struct {
+	// Now returns the validation time; nil means time.Now.
+	Now func() time.Time
+	// CacheSize is the number of verified delegation CIDs kept; 0 means DefaultCacheSize,
+	// a negative value disables the cache.
+	CacheSize int
+}
+
+// Validator checks invocations against their proof chains. It is safe for concurrent use.
+type Validator struct {
+	now   func() time.Time
+	cache *verifiedCache // nil when disabled
+}
+
+// NewValidator returns a Validator with its own verified-delegation cache.
+func NewValidator(opts ValidatorOptions) *Validator {
+	v := &Validator{now: opts.Now}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	switch {
+	case opts.CacheSize == 0:
+		v.cache = newVerifiedCache(DefaultCacheSize)
+	case opts.CacheSize > 0:
+		v.cache = newVerifiedCache(opts.CacheSize)
+	}
+	return v
+}
+
+// Validate checks that inv is a validly signed, unexpired invocation whose proofs (loaded
+// through proofs, listed root first in prf; the exact reverse order is also accepted) form
+// a chain from its subject to its issuer that grants its command and whose policies all
+// match its arguments. An invocation with no proofs is valid only when its issuer is its
+// subject. It returns nil or an *Error.
+func (v *Validator) Validate(inv *Token, proofs Loader) error {
+	if inv == nil || inv.Invocation == nil {
+		return newError(InvalidClaim, nil, "token is not an invocation")
+	}
+	in := inv.Invocation
+	if err := inv.VerifySignature(); err != nil {
+		return err
+	}
+	now := v.now().Unix()
+	if in.Expiration != nil && now > *in.Expiration {
+		return newError(Expired, nil, "invocation %s expired at %d (now %d)", inv.CID, *in.Expiration, now)
+	}
+	if len(in.Proofs) == 0 {
+		if !did.Equal(in.Issuer, in.Subject) {
+			return newError(InvalidClaim, nil, "invocation by %s on subject %s has no proofs (only the subject may invoke without delegation)", in.Issuer, in.Subject)
+		}
+		return nil
+	}
+	if len(in.Proofs) > MaxProofDepth {
+		return newError(InvalidClaim, nil, "%d proofs exceeds the maximum chain depth %d", len(in.Proofs), MaxProofDepth)
+	}
+	if proofs == nil {
+		return newError(UnavailableProof, nil, "proof %s: no proof loader", in.Proofs[0])
+	}
+	chain := make([]*Token, len(in.Proofs))
+	for i, c := range in.Proofs {
+		t, err := proofs.LoadProof(c)
+		if err != nil {
+			return newError(UnavailableProof, err, "proof %s: %v", c, err)
+		}
+		if t == nil || !t.CID.Equals(c) {
+			return newError(UnavailableProof, nil, "proof %s: loader returned a different token", c)
+		}
+		if t.Delegation == nil {
+			return newError(InvalidClaim, nil, "proof %s is not a delegation", c)
+		}
+		chain[i] = t
+	}
+	for _, t := range chain {
+		if err := v.verifyProof(t); err != nil {
+			return err
+		}
+	}
+	for _, t := range chain {
+		dl := t.Delegation
+		if dl.Expiration != nil && now > *dl.Expiration {
+			return newError(Expired, nil, "proof %s expired at %d (now %d)", t.CID, *dl.Expiration, now)
+		}
+		if dl.NotBefore != nil && now < *dl.NotBefore {
+			return newError(TooEarly, nil, "proof %s is not valid before %d (now %d)", t.CID, *dl.NotBefore, now)
+		}
+	}
+	if err := alignment(chain, in); err != nil {
+		rev := slices.Clone(chain)
+		slices.Reverse(rev)
+		if len(chain) < 2 || alignment(rev, in) != nil {
+			return err
+		}
+		chain = rev
+	}
+	for _, t := range chain {
+		dl := t.Delegation
+		if dl.Subject != "" && !did.Equal(dl.Subject, in.Subject) {
+			return newError(InvalidSubject, nil, "proof %s has subject %s, invocation has %s", t.CID, dl.Subject, in.Subject)
+		}
+	}
+	for _, t := range chain {
+		dl := t.Delegation
+		if !CommandCovers(dl.Command, in.Command) {
+			return newError(MatchError, nil, "proof %s delegates %s, which does not cover %s", t.CID, dl.Command, in.Command)
+		}
+		if err := dl.Policy.Check(in.args()); err != nil {
+			return newError(MatchError, err, "proof %s: %v", t.CID, err)
+		}
+	}
+	return nil
+}
+
+// verifyProof checks a proof's signature, consulting and filling the cache.
+func (v *Validator) verifyProof(t *Token) error {
+	if v.cache != nil && v.cache.contains(t.CID) {
+		return nil
+	}
+	if err := t.VerifySignature(); err != nil {
+		return newError(InvalidSignature, err, "proof %s: %s", t.CID, err.(*Error).Message)
+	}
+	if v.cache != nil {
+		v.cache.add(t.CID)
+	}
+	return nil
+}
+
+// alignment checks the principals of a root-first chain: the root is not a powerline and
+// is issued by its subject, each audience is the next issuer, and the last audience is the
+// invoker.
+func alignment(chain []*Token, in *Invocation) error {
+	root := chain[0].Delegation
+	if root.Subject == "" {
+		return newError(InvalidClaim, nil, "invalid powerline: root proof %s has no subject", chain[0].CID)
+	}
+	if !did.Equal(root.Issuer, root.Subject) {
+		return newError(InvalidAudience, nil, "root proof %s is issued by %s, not by its subject %s", chain[0].CID, root.Issuer, root.Subject)
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		a, b := chain[i].Delegation, chain[i+1].Delegation
+		if !did.Equal(a.Audience, b.Issuer) {
+			return newError(InvalidAudience, nil, "proof %s is delegated to %s but proof %s is issued by %s", chain[i].CID, a.Audience, chain[i+1].CID, b.Issuer)
+		}
+	}
+	last := chain[len(chain)-1]
+	if !did.Equal(last.Delegation.Audience, in.Issuer) {
+		return newError(InvalidAudience, nil, "proof %s is delegated to %s, not to the invoker %s", last.CID, last.Delegation.Audience, in.Issuer)
+	}
+	return nil
+}
