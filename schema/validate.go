@@ -511,6 +511,9 @@ func (v *validator) checkStructListPairs(t *ipldschema.TypeStruct, n datamodel.N
 		}
 		if pair.Kind() != datamodel.Kind_List || pair.Length() != 2 {
 			v.push(strconv.FormatInt(i, 10))
+			if pair.Kind() == datamodel.Kind_List {
+				return v.fail(t, "expected a [key, value] pair, got a list of %d", pair.Length())
+			}
 			return v.fail(t, "expected a [key, value] pair, got %s", pair.Kind())
 		}
 		kn, err := pair.LookupByIndex(0)
