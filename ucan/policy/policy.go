@@ -75,7 +75,7 @@ type Policy []Statement
 // ...").
 func Parse(n datamodel.Node) (Policy, error) {
 	if n == nil || n.Kind() != datamodel.Kind_List {
-		return nil, fmt.Errorf("%w: a policy must be a list of statements, not a %s", ErrInvalidPolicy, kindOf(n))
+		return nil, fmt.Errorf("%w: a policy must be a list of statements, not %s", ErrInvalidPolicy, kindOf(n))
 	}
 	p := &parser{}
 	elems, err := listElems(n)
@@ -86,7 +86,7 @@ func Parse(n datamodel.Node) (Policy, error) {
 	for i, e := range elems {
 		st, err := p.statement(e, 1)
 		if err != nil {
-			return nil, fmt.Errorf("%w: statement %d: %v", ErrInvalidPolicy, i, err)
+			return nil, fmt.Errorf("%w: statement %d: %w", ErrInvalidPolicy, i, err)
 		}
 		out = append(out, st)
 	}
@@ -105,7 +105,7 @@ func ParseJSON(data []byte) (Policy, error) {
 
 func kindOf(n datamodel.Node) string {
 	if n == nil {
-		return "nothing"
+		return "nil"
 	}
 	return kindName(n)
 }
@@ -123,7 +123,7 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 		return Statement{}, fmt.Errorf("more than %d statements", MaxStatements)
 	}
 	if n.Kind() != datamodel.Kind_List {
-		return Statement{}, fmt.Errorf("a statement must be a list, not a %s", kindName(n))
+		return Statement{}, fmt.Errorf("a statement must be a list, not %s", kindName(n))
 	}
 	elems, err := listElems(n)
 	if err != nil {
@@ -134,7 +134,7 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 	}
 	opStr, err := elems[0].AsString()
 	if err != nil {
-		return Statement{}, fmt.Errorf("the operator must be a string, not a %s", kindName(elems[0]))
+		return Statement{}, fmt.Errorf("the operator must be a string, not %s", kindName(elems[0]))
 	}
 	op := Op(opStr)
 	want := func(k int, shape string) error {
@@ -146,7 +146,7 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 	sel := func() (Selector, error) {
 		s, err := elems[1].AsString()
 		if err != nil {
-			return Selector{}, fmt.Errorf("%q needs a selector string, not a %s", op, kindName(elems[1]))
+			return Selector{}, fmt.Errorf("%q needs a selector string, not %s", op, kindName(elems[1]))
 		}
 		return ParseSelector(s)
 	}
@@ -167,7 +167,7 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 			}
 		default:
 			if k := v.Kind(); k != datamodel.Kind_Int && k != datamodel.Kind_Float {
-				return Statement{}, fmt.Errorf("%q needs a number, not a %s", op, kindName(v))
+				return Statement{}, fmt.Errorf("%q needs a number, not %s", op, kindName(v))
 			}
 		}
 		st.Value = v
@@ -179,14 +179,14 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 			return Statement{}, err
 		}
 		if st.Pattern, err = elems[2].AsString(); err != nil || elems[2].Kind() != datamodel.Kind_String {
-			return Statement{}, fmt.Errorf("%q needs a string pattern, not a %s", op, kindName(elems[2]))
+			return Statement{}, fmt.Errorf("%q needs a string pattern, not %s", op, kindName(elems[2]))
 		}
 	case OpAnd, OpOr:
 		if err := want(2, "a list of statements"); err != nil {
 			return Statement{}, err
 		}
 		if elems[1].Kind() != datamodel.Kind_List {
-			return Statement{}, fmt.Errorf("%q needs a list of statements, not a %s", op, kindName(elems[1]))
+			return Statement{}, fmt.Errorf("%q needs a list of statements, not %s", op, kindName(elems[1]))
 		}
 		subs, err := listElems(elems[1])
 		if err != nil {
@@ -234,6 +234,10 @@ func valueDepth(n datamodel.Node, d int) int {
 		return d
 	}
 	deepest := d
+	switch n.Kind() {
+	case datamodel.Kind_List, datamodel.Kind_Map:
+		deepest = d + 1
+	}
 	switch n.Kind() {
 	case datamodel.Kind_List:
 		it := n.ListIterator()

@@ -287,7 +287,7 @@ func (seg segment) apply(n datamodel.Node) ([]datamodel.Node, error) {
 	switch seg.kind {
 	case segField:
 		if n.Kind() != datamodel.Kind_Map {
-			return nil, fmt.Errorf("field %q of a %s", seg.key, kindName(n))
+			return nil, fmt.Errorf("field %q of %s", seg.key, kindName(n))
 		}
 		v, err := n.LookupByString(seg.key)
 		if err != nil || v == nil || v.IsAbsent() {
@@ -301,7 +301,7 @@ func (seg segment) apply(n datamodel.Node) ([]datamodel.Node, error) {
 		case datamodel.Kind_Map:
 			return mapValues(n)
 		}
-		return nil, fmt.Errorf("cannot iterate over a %s", kindName(n))
+		return nil, fmt.Errorf("cannot iterate over %s", kindName(n))
 	case segIndex:
 		return indexNode(n, seg.index)
 	case segSlice:
@@ -310,11 +310,18 @@ func (seg segment) apply(n datamodel.Node) ([]datamodel.Node, error) {
 	return nil, fmt.Errorf("unknown segment kind %d", seg.kind)
 }
 
+// kindName names the kind of n with its article, for error messages:
+// "a map", "an int".
 func kindName(n datamodel.Node) string {
 	if n.IsAbsent() {
-		return "missing value"
+		return "a missing value"
 	}
-	return strings.ToLower(n.Kind().String())
+	switch k := strings.ToLower(n.Kind().String()); k {
+	case "int", "invalid":
+		return "an " + k
+	default:
+		return "a " + k
+	}
 }
 
 func listElems(n datamodel.Node) ([]datamodel.Node, error) {
@@ -405,7 +412,7 @@ func indexNode(n datamodel.Node, idx int64) ([]datamodel.Node, error) {
 		}
 		return []datamodel.Node{basicnode.NewString(cs[i])}, nil
 	}
-	return nil, fmt.Errorf("cannot index a %s", kindName(n))
+	return nil, fmt.Errorf("cannot index %s", kindName(n))
 }
 
 // bounds turns a slice segment into [from, to) for a sequence of the given
@@ -460,7 +467,7 @@ func sliceNode(n datamodel.Node, seg segment) ([]datamodel.Node, error) {
 		from, to := seg.bounds(int64(len(cs)))
 		return []datamodel.Node{basicnode.NewString(strings.Join(cs[from:to], ""))}, nil
 	}
-	return nil, fmt.Errorf("cannot slice a %s", kindName(n))
+	return nil, fmt.Errorf("cannot slice %s", kindName(n))
 }
 
 // newList builds a list node holding elems (not copied deeply).
