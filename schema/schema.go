@@ -266,7 +266,9 @@ func MustLoad(extra ...[]byte) *Schema {
 func parse(src []byte) (sch *schemadmt.Schema, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			sch, err = nil, fmt.Errorf("parsing: %v", r)
+			// The go-ipld-prime parser panics on some malformed input,
+			// e.g. an inline link as a member of an inline union.
+			sch, err = nil, fmt.Errorf("parsing: malformed schema (the parser failed with: %v)", r)
 		}
 	}()
 	sch, err = schemadsl.ParseBytes(src)
@@ -287,7 +289,8 @@ func parse(src []byte) (sch *schemadmt.Schema, err error) {
 }
 
 // checkDefn rejects definitions the parser accepts but the compiler does
-// not handle (it would panic on them) or that break struct field rules.
+// not handle (it would panic on them), duplicate struct fields or keys, and
+// kinded unions keyed by something that is not a kind.
 func checkDefn(name string, defn schemadmt.TypeDefn) error {
 	switch {
 	case defn.TypeDefnCopy != nil:
@@ -305,15 +308,6 @@ func checkDefn(name string, defn schemadmt.TypeDefn) error {
 		}
 		if rp := st.Representation.StructRepresentation_Map; rp != nil && rp.Fields != nil {
 			keys := make(map[string]string)
-			for _, f := range rp.Fields.Keys {
-				if !seen[f] {
-					return fmt.Errorf("type %s: representation names unknown field %s", name, f)
-				}
-				d := rp.Fields.Values[f]
-				if d.Implicit != nil && d.Implicit.Bool == nil && d.Implicit.String == nil && d.Implicit.Int == nil {
-					return fmt.Errorf("type %s: field %s: unsupported implicit value", name, f)
-				}
-			}
 			for _, f := range st.Fields.Keys {
 				key := f
 				if d, ok := rp.Fields.Values[f]; ok && d.Rename != nil {
@@ -328,14 +322,7 @@ func checkDefn(name string, defn schemadmt.TypeDefn) error {
 	case defn.TypeDefnUnion != nil:
 		u := defn.TypeDefnUnion
 		rp := u.Representation
-		switch {
-		case rp.UnionRepresentation_Inline != nil, rp.UnionRepresentation_StringPrefix != nil:
-			for _, m := range u.Members {
-				if m.TypeName == nil {
-					return fmt.Errorf("type %s: inline and stringprefix union members must be named types", name)
-				}
-			}
-		case rp.UnionRepresentation_Kinded != nil:
+		if rp.UnionRepresentation_Kinded != nil {
 			for _, k := range rp.UnionRepresentation_Kinded.Keys {
 				if parseKind(k) == datamodel.Kind_Invalid {
 					return fmt.Errorf("type %s: %q is not a data model kind", name, k)
