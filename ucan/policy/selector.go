@@ -167,10 +167,10 @@ func parseBracket(s string) (segment, int, error) {
 	if i >= len(s) {
 		return segment{}, 0, fmt.Errorf("unterminated \"[\"")
 	}
+	if !hasFrom && s[i] != ':' {
+		return segment{}, 0, fmt.Errorf("expected an index, a slice, a quoted key or \"]\" after \"[\", found %q", rest(s[i:]))
+	}
 	if s[i] == ']' {
-		if !hasFrom {
-			return segment{}, 0, fmt.Errorf("expected an index, a slice, a quoted key or \"]\" after \"[\"")
-		}
 		return segment{kind: segIndex, index: from}, i + 1, nil
 	}
 	if s[i] != ':' {
