@@ -1,0 +1,88 @@
+// Package dag is the engine of w3dag: paths, entries, the state machines' interface, and
+// the four operations (put, get, remove, select) run as transactions over kv, with a
+// commit log and in-process watchers.
+//
+// # Paths and entries
+//
+// A path is /<subject DID>/<collection>/<key>[/<field>…] (ParsePath, ParseRelative). The
+// subject is a space (a did:key) or the service's own DID; the collection must exist for
+// that kind of subject in the schema. An entry's value is its head receipt, a receipt
+// signed by the service whose out.ok is the entry's state and whose origin links the
+// previous head, so every path has a verifiable chain (receipts.Walk, Engine.Chain).
+//
+// # Rules (DESIGN §2)
+//
+// Put validates the value against the collection's input type. With no entry, or one
+// whose status is failed, expired or removed, the collection's Machine starts a new
+// state (the entry moves to the end of the collection's order). The same value (same
+// DAG-CBOR CID) on a live entry calls Machine.Same, which may advance the state (a new
+// receipt) or not (the head receipt is returned). A different value calls
+// Machine.Update, which returns the new state or ErrEntryExists. Remove calls
+// Machine.Remove (a tombstone keeping the chain); removing a missing entry is
+// ErrNotFound, removing a removed entry returns its head. Writes to collections the
+// schema marks system-written are refused unless the invocation's issuer is the service.
+//
+// Every operation is decided on its UCAN task (CID of {sub, cmd, args, nonce}): a task
+// that already has a result gets the stored receipt (Result.Repeat) without running.
+// Business failures are error receipts, stored as blocks and recorded as the task's
+// result but changing no entry and taking no commit sequence (their meta.seq is the last
+// sequence committed when they were issued). Get and Select receipts are issued but not
+// stored: reads write nothing.
+//
+// # Key layout in kv
+//
+//	block/<CID bytes>                        receipt and invocation blocks (raw bytes)
+//	entry/<subject>/<collection>/<key>       entry record: seq, order, head, value CID,
+//	                                         status, state (DAG-CBOR)
+//	order/<subject>/<collection>/<order BE8> "<status>\x00<key>": the collection in
+//	                                         insertion order (order = the seq at which the
+//	                                         entry was started)
+//	log/<seq BE8>                            commit log: receipt CID + absolute path;
+//	                                         sequences start at 1 and have no gaps
+//	meta/seq                                 last assigned sequence (BE8)
+//	task/<task>/<task>.result                CID bytes of the task's result receipt
+//	task/<task>/<inv>.invocation             invocations seen for the task
+//	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was
+//	                                         answered in (WithMessage, RecordReply)
+//	counter/<name>                           kv counters (Tx.Add)
+//
+// CIDs in task/ and invocation/ keys are in their canonical string form.
+//
+// # Transactions and group commit
+//
+// Each write operation is one function run inside one kv transaction: dedup, machine
+// hooks, receipts (signed inside the transaction, because they carry the commit
+// sequence), entry, order index and commit log. Work that does not depend on the
+// current state (path and collection checks, schema validation, the value's CID, the
+// task CID, Preparer.Prepare) is done before, in the caller's goroutine, in parallel.
+//
+// One committer goroutine coalesces concurrent operations into one kv.Update (one
+// fsync): it takes what is queued, up to MaxBatch, and commits; operations arriving while
+// it commits form the next batch. MaxBatchDelay can make it wait a little for fuller
+// batches. Operations in a batch run in arrival order and see each other's writes, so
+// two identical tasks in one batch run once. If an operation fails with an internal
+// error the batch is rolled back and retried without it (bbolt Batch style); if a machine
+// fails with a business error after writing, the batch is retried with that operation
+// recording only its failure. Operation functions therefore may run more than once and
+// have no effects outside the transaction; the commit sequence, receipts and watcher
+// events are derived inside it and published only after the commit.
+//
+// # Commit log and watchers
+//
+// Every new head receipt appends (seq, path, receipt) to the commit log. Watch streams
+// events under a path prefix from any sequence: it reads the log, then follows commits
+// through a bounded in-memory ring. The committer never waits for watchers; a watcher
+// that falls behind the ring reads the log again. WatchPoll makes watchers also poll the
+// log for commits of other processes sharing the store.
+//
+// # Machines
+//
+// Collections with Go code register a Machine (and optionally Transitioner, Preparer);
+// schema-only collections run RecordMachine. Machines see a *Tx: read entries, write
+// other paths with their own receipts (Tx.Put), add to counters (Tx.Add), store blocks,
+// self-issue invocations, issue receipts and append log records, and write other keys
+// through Tx.KV.
+//
+// Package dag imports kv, schema, receipts and ucan; it must not import ops, server,
+// machines or any kv backend.
+package dag

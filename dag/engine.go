@@ -1,0 +1,349 @@
+package dag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/ipld/go-ipld-prime/datamodel"
+
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// Group-commit and watcher defaults.
+const (
+	// DefaultMaxBatch is the most operations one group commit (one kv transaction, one
+	// fsync) holds when Options.MaxBatch is zero.
+	DefaultMaxBatch = 512
+	// DefaultWatchRing is how many recent commit-log events the engine keeps in memory
+	// for watchers when Options.WatchRing is zero; watchers further behind read the log.
+	DefaultWatchRing = 8192
+	// WatchBuffer is the channel buffer of each watcher.
+	WatchBuffer = 64
+	// logPage is how many log records a lagging watcher reads per transaction.
+	logPage = 1000
+)
+
+// Options configure an Engine.
+type Options struct {
+	// KV stores everything. Required.
+	KV kv.Store
+	// Signer is the service's key: it signs receipts and self-issued invocations, and its
+	// DID is the service subject. Required.
+	Signer did.Signer
+	// Schema describes the collections and validates put values. Required.
+	Schema *schema.Schema
+	// Machines maps a collection name to its machine. Schema-only (generic) collections
+	// without one run RecordMachine; other collections without one reject puts and
+	// removes with ErrUnknownCollection.
+	Machines map[string]Machine
+	// Logger receives internal failures; nil discards.
+	Logger *slog.Logger
+	// Clock returns the time for receipts and machines; nil uses time.Now.
+	Clock func() time.Time
+	// MaxBatch bounds the operations coalesced into one transaction; zero means
+	// DefaultMaxBatch, 1 disables group commit.
+	MaxBatch int
+	// MaxBatchDelay is how long the committer waits for more operations before it commits
+	// a batch that is not full. Zero does not wait: a batch commits as soon as the
+	// committer is idle, and operations arriving meanwhile form the next batch (classic
+	// group commit, no added latency when idle).
+	MaxBatchDelay time.Duration
+	// Seal chooses the UCAN tag version of issued receipts; the zero value emits @1.0.0.
+	Seal ucan.SealOptions
+	// WatchRing is how many recent commit-log events are kept in memory for watchers;
+	// zero means DefaultWatchRing.
+	WatchRing int
+	// WatchPoll makes watchers also read the commit log this often, to see commits made
+	// by other processes sharing the store; zero relies on this engine's commits only.
+	WatchPoll time.Duration
+}
+
+// Engine runs the four operations over kv, one transaction per operation, coalescing
+// concurrent operations into group commits. It is safe for concurrent use.
+type Engine struct {
+	kv       kv.Store
+	signer   did.Signer
+	service  string
+	schema   *schema.Schema
+	machines map[string]Machine
+	log      *slog.Logger
+	clock    func() time.Time
+	maxBatch int
+	delay    time.Duration
+	seal     ucan.SealOptions
+	poll     time.Duration
+
+	queue   chan *job
+	closing chan struct{}
+	stopped chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	hub *hub
+}
+
+// Open starts an engine over opts.KV. Close stops it (but does not close the kv store).
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.KV == nil || opts.Signer == nil || opts.Schema == nil {
+		return nil, fmt.Errorf("%w: KV, Signer and Schema are required", ErrConfig)
+	}
+	if opts.MaxBatch < 0 || opts.MaxBatchDelay < 0 || opts.WatchRing < 0 || opts.WatchPoll < 0 {
+		return nil, fmt.Errorf("%w: negative MaxBatch, MaxBatchDelay, WatchRing or WatchPoll", ErrConfig)
+	}
+	e := &Engine{
+		kv:       opts.KV,
+		signer:   opts.Signer,
+		service:  opts.Signer.DID(),
+		schema:   opts.Schema,
+		machines: make(map[string]Machine, len(opts.Machines)),
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		maxBatch: opts.MaxBatch,
+		delay:    opts.MaxBatchDelay,
+		seal:     opts.Seal,
+		poll:     opts.WatchPoll,
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	for name, m := range opts.Machines {
+		if m == nil {
+			return nil, fmt.Errorf("%w: machine for %q is nil", ErrConfig, name)
+		}
+		e.machines[name] = m
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.clock == nil {
+		e.clock = time.Now
+	}
+	if e.maxBatch == 0 {
+		e.maxBatch = DefaultMaxBatch
+	}
+	ring := opts.WatchRing
+	if ring == 0 {
+		ring = DefaultWatchRing
+	}
+	last, err := e.LastSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening engine: %w", err)
+	}
+	e.hub = newHub(ring, last)
+	e.queue = make(chan *job, e.maxBatch)
+	go e.commitLoop()
+	return e, nil
+}
+
+// Service returns the service DID.
+func (e *Engine) Service() string { return e.service }
+
+// Schema returns the schema the engine validates with.
+func (e *Engine) Schema() *schema.Schema { return e.schema }
+
+// Close stops the engine after the operations already queued have committed. Operations
+// started after Close return ErrClosed. Watch channels are closed.
+func (e *Engine) Close() error {
+	e.closeMu.Lock()
+	if e.closed {
+		e.closeMu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.closing)
+	e.closeMu.Unlock()
+	<-e.stopped
+	e.hub.close()
+	return nil
+}
+
+// job is one unit of work for the committer: an operation's transaction function.
+type job struct {
+	run  func(t *Tx) error
+	inv  *ucan.Token
+	prep any
+	// fail is set when the job's machine failed after writing: the job is re-run with
+	// only its failure recorded.
+	fail error
+	err  error
+	done chan struct{}
+}
+
+// dirtyFailure is returned by a job whose machine failed with a business error after
+// writing through the Tx.
+type dirtyFailure struct{ err error }
+
+func (d *dirtyFailure) Error() string { return "machine failed after writing: " + d.err.Error() }
+
+var errAbortBatch = errors.New("dag: batch aborted")
+
+// submit queues j and waits for it to commit.
+func (e *Engine) submit(ctx context.Context, j *job) error {
+	j.done = make(chan struct{})
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case e.queue <- j:
+	case <-ctx.Done():
+		e.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	e.closeMu.RUnlock()
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		// The job may still commit; a repeat of its task gets the stored result.
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) commitLoop() {
+	defer close(e.stopped)
+	batch := make([]*job, 0, e.maxBatch)
+	for {
+		var first *job
+		select {
+		case first = <-e.queue:
+		case <-e.closing:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case j := <-e.queue:
+					e.commit([]*job{j})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < e.maxBatch {
+			select {
+			case j := <-e.queue:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		if e.delay > 0 && len(batch) < e.maxBatch {
+			timer := time.NewTimer(e.delay)
+		wait:
+			for len(batch) < e.maxBatch {
+				select {
+				case j := <-e.queue:
+					batch = append(batch, j)
+				case <-timer.C:
+					break wait
+				}
+			}
+			timer.Stop()
+		}
+		e.commit(batch)
+	}
+}
+
+// commit runs batch in one kv transaction. A job failing with an internal error is taken
+// out and the rest retried; a job whose machine failed after writing is retried with its
+// failure only.
+func (e *Engine) commit(batch []*job) {
+	jobs := append([]*job(nil), batch...)
+	for len(jobs) > 0 {
+		var bad *job
+		var badErr error
+		var bs *batchState
+		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
+			bs = &batchState{now: e.clock()}
+			bad, badErr = nil, nil
+			for _, j := range jobs {
+				t := &Tx{e: e, kt: &countTx{Tx: kt}, b: bs, inv: j.inv, prepared: j.prep}
+				if err := runJob(j, t); err != nil {
+					bad, badErr = j, err
+					return errAbortBatch
+				}
+			}
+			return bs.flush(kt)
+		})
+		if err == nil {
+			e.hub.publish(bs.events)
+			for _, j := range jobs {
+				close(j.done)
+			}
+			return
+		}
+		if bad == nil || !errors.Is(err, errAbortBatch) {
+			e.log.Error("dag: commit failed", "ops", len(jobs), "err", err)
+			for _, j := range jobs {
+				j.err = fmt.Errorf("committing: %w", err)
+				close(j.done)
+			}
+			return
+		}
+		var dirty *dirtyFailure
+		if errors.As(badErr, &dirty) && bad.fail == nil {
+			bad.fail = dirty.err
+			continue
+		}
+		e.log.Error("dag: operation failed", "err", badErr)
+		bad.err = badErr
+		close(bad.done)
+		rest := jobs[:0]
+		for _, j := range jobs {
+			if j != bad {
+				rest = append(rest, j)
+			}
+		}
+		jobs = rest
+	}
+}
+
+func runJob(j *job, t *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("dag: operation panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return j.run(t)
+}
+
+// Update runs fn in the group commit with a Tx that has no invocation: for workers and
+// machines that write outside the four operations (task leases, scheduled transitions).
+// fn may run more than once and must have no effects outside the Tx.
+func (e *Engine) Update(ctx context.Context, fn func(t *Tx) error) error {
+	return e.submit(ctx, &job{run: fn})
+}
+
+// View runs fn in a read-only transaction with a Tx (writes fail).
+func (e *Engine) View(ctx context.Context, fn func(t *Tx) error) error {
+	return e.kv.View(ctx, func(kt kv.Tx) error {
+		return fn(&Tx{e: e, kt: &countTx{Tx: kt}, b: &batchState{now: e.clock()}})
+	})
+}
+
+// Invoke seals a self-issued invocation of the service (iss = sub = aud = service, a
+// fresh nonce). It is not stored; Tx.Invoke stores it.
+func (e *Engine) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
+	inv := &ucan.Invocation{
+		Issuer:   e.service,
+		Subject:  e.service,
+		Audience: e.service,
+		Command:  cmd,
+		Args:     args,
+		Nonce:    ucan.NewNonce(),
+	}
+	t, err := inv.Seal(e.signer, e.seal)
+	if err != nil {
+		return nil, fmt.Errorf("sealing self-invocation %s: %w", cmd, err)
+	}
+	return t, nil
+}

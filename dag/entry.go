@@ -1,0 +1,187 @@
+package dag
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+	"github.com/multiformats/go-multihash"
+)
+
+// Statuses the engine itself knows. A put on an entry whose status is StatusFailed,
+// StatusExpired or StatusRemoved starts the entry again (Machine.Start, moved to the end
+// of the collection's order); select leaves StatusRemoved entries out unless asked for.
+const (
+	StatusFailed  = "failed"
+	StatusExpired = "expired"
+	StatusRemoved = "removed"
+	StatusDone    = "done"
+	// StatusKey is the field of every state that holds its status.
+	StatusKey = "status"
+)
+
+// Entry is the current head of a path: its head receipt and the state that receipt holds.
+type Entry struct {
+	Path Path
+	// Head is the CID of the head receipt.
+	Head cid.Cid
+	// Value is the CID (dag-cbor, sha2-256) of the value last put, cid.Undef for entries
+	// only the service wrote.
+	Value cid.Cid
+	// Status is the state's "status".
+	Status string
+	// State is the head receipt's out.ok.
+	State datamodel.Node
+	// Seq is the commit sequence of the head receipt.
+	Seq uint64
+	// Order is the entry's position in its collection: the sequence at which it was
+	// (re)started. Select lists entries by Order.
+	Order uint64
+
+	stateRaw []byte
+}
+
+// Live reports whether the entry is live: not failed, expired or removed.
+func (e *Entry) Live() bool { return !restartable(e.Status) }
+
+func restartable(status string) bool {
+	return status == StatusFailed || status == StatusExpired || status == StatusRemoved
+}
+
+const entryVersion = 1
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func (e *Entry) encode() []byte {
+	b := make([]byte, 0, 96+len(e.Status)+len(e.stateRaw))
+	b = append(b, entryVersion)
+	b = binary.AppendUvarint(b, e.Seq)
+	b = binary.AppendUvarint(b, e.Order)
+	b = appendBytes(b, e.Head.Bytes())
+	if e.Value.Defined() {
+		b = appendBytes(b, e.Value.Bytes())
+	} else {
+		b = appendBytes(b, nil)
+	}
+	b = appendBytes(b, []byte(e.Status))
+	return append(b, e.stateRaw...)
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = fmt.Errorf("%w: bad varint", ErrCorrupt)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = fmt.Errorf("%w: truncated record", ErrCorrupt)
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) cid(optional bool) cid.Cid {
+	v := r.bytes()
+	if r.err != nil {
+		return cid.Undef
+	}
+	if len(v) == 0 && optional {
+		return cid.Undef
+	}
+	c, err := cid.Cast(v)
+	if err != nil {
+		r.err = fmt.Errorf("%w: bad CID: %w", ErrCorrupt, err)
+	}
+	return c
+}
+
+// decodeEntry decodes an entry record; raw is copied.
+func decodeEntry(p Path, raw []byte) (*Entry, error) {
+	if len(raw) == 0 || raw[0] != entryVersion {
+		return nil, fmt.Errorf("%w: entry %s: unknown record version", ErrCorrupt, p)
+	}
+	r := &reader{b: raw[1:]}
+	e := &Entry{Path: p}
+	e.Seq = r.uvarint()
+	e.Order = r.uvarint()
+	e.Head = r.cid(false)
+	e.Value = r.cid(true)
+	e.Status = string(r.bytes())
+	if r.err != nil {
+		return nil, fmt.Errorf("entry %s: %w", p, r.err)
+	}
+	e.stateRaw = bytes.Clone(r.b)
+	st, err := decodeNode(e.stateRaw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry %s: state: %w", ErrCorrupt, p, err)
+	}
+	e.State = st
+	return e, nil
+}
+
+func decodeNode(b []byte) (datamodel.Node, error) {
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagcbor.Decode(nb, bytes.NewReader(b)); err != nil {
+		return nil, err
+	}
+	return nb.Build(), nil
+}
+
+func encodeNode(n datamodel.Node) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(n, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// cborCID returns the CIDv1 dag-cbor sha2-256 of encoded bytes.
+func cborCID(b []byte) (cid.Cid, error) {
+	mh, err := multihash.Sum(b, multihash.SHA2_256, -1)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.NewCidV1(cid.DagCBOR, mh), nil
+}
+
+// statusOf returns the string "status" of a state.
+func statusOf(state datamodel.Node) (string, error) {
+	if state == nil || state.Kind() != datamodel.Kind_Map {
+		return "", fmt.Errorf("%w: state is not a map", ErrInvalidState)
+	}
+	v, err := state.LookupByString(StatusKey)
+	if err != nil {
+		return "", fmt.Errorf("%w: state has no %q", ErrInvalidState, StatusKey)
+	}
+	s, err := v.AsString()
+	if err != nil || s == "" {
+		return "", fmt.Errorf("%w: state %q is not a non-empty string", ErrInvalidState, StatusKey)
+	}
+	return s, nil
+}

@@ -1,0 +1,84 @@
+package dag
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is a business failure of an operation: the operation ran, decided it could not do
+// what was asked, and the engine issued an error receipt {error: {name, message}} for it.
+// Machines return an *Error (or an error wrapping one) to fail an operation with a named
+// error; any other error from a machine is an internal failure that aborts the operation
+// without a receipt.
+type Error struct {
+	// Name is the receipt error name, e.g. "EntryExists" or "ShardNotFound".
+	Name string
+	// Message says what was wrong, for people.
+	Message string
+}
+
+// Error returns the message (or the name when there is no message).
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Name
+	}
+	return e.Message
+}
+
+// Failf returns an *Error with the given receipt error name and a formatted message.
+func Failf(name, format string, args ...any) error {
+	return &Error{Name: name, Message: fmt.Sprintf(format, args...)}
+}
+
+// Sentinel errors. Each is an *Error whose Name is the receipt error name; wrap them with
+// %w to add context ("put /did:key:z…/store/bag…: %w"), errors.Is still matches and
+// ErrorName still finds the name.
+var (
+	// ErrNotFound: no entry (or field) at the path.
+	ErrNotFound = &Error{Name: "NotFound", Message: "not found"}
+	// ErrEntryExists: a live entry with a different value is at the path and the machine
+	// does not accept it as an update.
+	ErrEntryExists = &Error{Name: "EntryExists", Message: "entry exists"}
+	// ErrInvalidPath: the path does not parse or does not fit the operation.
+	ErrInvalidPath = &Error{Name: "InvalidPath", Message: "invalid path"}
+	// ErrInvalidValue: the value does not match the collection's input type (the wrapped
+	// error is the schema's path-qualified validation error) or is too large.
+	ErrInvalidValue = &Error{Name: "InvalidValue", Message: "invalid value"}
+	// ErrUnknownCollection: the subject has no collection of that name.
+	ErrUnknownCollection = &Error{Name: "UnknownCollection", Message: "unknown collection"}
+	// ErrReadOnlyCollection: the collection is written by the service only.
+	ErrReadOnlyCollection = &Error{Name: "ReadOnlyCollection", Message: "collection is written by the service only"}
+	// ErrInvalidQuery: a select limit, cursor or status that cannot be used.
+	ErrInvalidQuery = &Error{Name: "InvalidQuery", Message: "invalid query"}
+	// ErrInvalidTransition: the machine does not accept the event in the entry's state.
+	ErrInvalidTransition = &Error{Name: "InvalidTransition", Message: "invalid transition"}
+)
+
+// Internal errors: these abort an operation without a receipt.
+var (
+	// ErrClosed is returned by operations on a closed engine.
+	ErrClosed = errors.New("dag: engine closed")
+	// ErrInvalidState is returned when a machine produces a state without a string
+	// "status" field, or state that cannot be encoded.
+	ErrInvalidState = errors.New("dag: invalid state")
+	// ErrCorrupt is returned when stored engine data cannot be decoded.
+	ErrCorrupt = errors.New("dag: corrupt stored data")
+	// ErrConfig is returned by Open for unusable options.
+	ErrConfig = errors.New("dag: invalid options")
+)
+
+// ErrorName returns the receipt error name of err: the Name of the first *Error in its
+// chain, or "" when err is not a business failure.
+func ErrorName(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Name
+	}
+	return ""
+}
+
+// failure wraps a sentinel with a message: errors.Is(err, sentinel) holds and the message
+// of the receipt is the full text.
+func failure(sentinel *Error, format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+}

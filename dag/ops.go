@@ -1,0 +1,563 @@
+package dag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// MaxValueSize is the largest dag/put value, in bytes of its DAG-CBOR encoding (1 MiB).
+const MaxValueSize = 1 << 20
+
+// Result is the outcome of an operation.
+type Result struct {
+	// Receipt is the operation's receipt: a new receipt, the entry's head receipt (a put
+	// or remove that changed nothing), the stored receipt of an earlier run of the same
+	// task (Repeat), or an error receipt.
+	Receipt *ucan.Token
+	// Out is the receipt's outcome.
+	Out receipts.Out
+	// Err is the business failure when the operation failed (Out.Err set); errors.Is
+	// works with the sentinels (ErrEntryExists, ErrNotFound, …). Nil on success.
+	Err error
+	// Entry is the entry after the operation (put, remove, transition, get), if any.
+	Entry *Entry
+	// Page is the result of a select.
+	Page *Page
+	// Repeat is true when the same task ran before and its stored result is returned.
+	Repeat bool
+}
+
+// Page is one page of a select, in insertion order.
+type Page struct {
+	Entries []*Entry
+	// Cursor continues the select after the last entry; "" when no entries are left.
+	Cursor string
+}
+
+// OpOption adds to an operation.
+type OpOption func(*opConfig)
+
+type opConfig struct {
+	message cid.Cid
+}
+
+// WithMessage records that the invocation arrived in the agent message msg: the index
+// invocation/<inv>/<msg>.in is written in the operation's transaction.
+func WithMessage(msg cid.Cid) OpOption { return func(c *opConfig) { c.message = msg } }
+
+func config(opts []OpOption) opConfig {
+	var c opConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// writeOp is the shared state of a put, remove or transition.
+type writeOp struct {
+	e    *Engine
+	inv  *ucan.Token
+	task cid.Cid
+	p    Path
+	cfg  opConfig
+	pre  error // failure found before the transaction
+
+	// outputs, reset on every run
+	res  *Result
+	tok  *ucan.Token
+	errR error
+}
+
+// newWriteOp checks what can be checked before the transaction.
+func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp, error) {
+	if inv == nil || inv.Invocation == nil {
+		return nil, fmt.Errorf("dag: operation needs an invocation token")
+	}
+	task, err := inv.Invocation.Task()
+	if err != nil {
+		return nil, fmt.Errorf("computing task of %s: %w", inv.CID, err)
+	}
+	return &writeOp{e: e, inv: inv, task: task, p: p, cfg: config(opts)}, nil
+}
+
+// collection resolves p's collection, checking the path and, for writes, who may write.
+func (e *Engine) collection(p Path, inv *ucan.Token, write bool) (schema.Collection, error) {
+	if p.Collection == "" {
+		return schema.Collection{}, failure(ErrInvalidPath, "%s names no collection", p)
+	}
+	kind := schema.SpaceSubject
+	if p.Subject == e.service {
+		kind = schema.ServiceSubject
+	} else if len(p.Subject) < len("did:key:") || p.Subject[:len("did:key:")] != "did:key:" {
+		return schema.Collection{}, failure(ErrInvalidPath, "subject %s is neither the service nor a did:key space", p.Subject)
+	}
+	c, ok := e.schema.Collection(kind, p.Collection)
+	if !ok {
+		return c, failure(ErrUnknownCollection, "a %s has no collection %q", kind, p.Collection)
+	}
+	if write && c.SystemWritten && inv.Invocation.Issuer != e.service {
+		return c, failure(ErrReadOnlyCollection, "collection %q of a %s is written by the service only", p.Collection, kind)
+	}
+	return c, nil
+}
+
+func (e *Engine) machine(c schema.Collection) (Machine, error) {
+	if m, ok := e.machines[c.Name]; ok {
+		return m, nil
+	}
+	if c.Generic {
+		return RecordMachine{}, nil
+	}
+	return nil, failure(ErrUnknownCollection, "collection %q has no machine in this service", c.Name)
+}
+
+// begin runs the common start of a write job: reset outputs, task dedup, index keys.
+// It reports whether the job is done (a repeat).
+func (o *writeOp) begin(t *Tx) (bool, error) {
+	o.res, o.tok, o.errR = nil, nil, nil
+	kt := t.kt
+	if err := kt.Put(taskInvocationKey(o.task, o.inv.CID), o.inv.CID.Bytes()); err != nil {
+		return false, fmt.Errorf("indexing task: %w", err)
+	}
+	if o.cfg.message.Defined() {
+		if err := kt.Put(invocationMessageKey(o.inv.CID, o.cfg.message, false), o.cfg.message.Bytes()); err != nil {
+			return false, fmt.Errorf("indexing invocation: %w", err)
+		}
+	}
+	v, err := kt.Get(taskResultKey(o.task))
+	if err == nil {
+		c, err := cid.Cast(v)
+		if err != nil {
+			return false, fmt.Errorf("%w: task result of %s: %w", ErrCorrupt, o.task, err)
+		}
+		raw, err := t.Block(c)
+		if err != nil {
+			return false, fmt.Errorf("task %s: stored result: %w", o.task, err)
+		}
+		if err := o.setReceipt(raw); err != nil {
+			return false, err
+		}
+		o.res.Repeat = true
+		if o.p.IsEntry() {
+			if o.res.Entry, err = t.entry(o.p); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if !errors.Is(err, kv.ErrNotFound) {
+		return false, fmt.Errorf("reading task result: %w", err)
+	}
+	if err := t.PutBlock(o.inv.CID, o.inv.Raw); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// setReceipt sets the result from stored receipt bytes.
+func (o *writeOp) setReceipt(raw []byte) error {
+	tok, r, err := receipts.Decode(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	o.res = &Result{Receipt: tok, Out: r.Out}
+	if r.Out.Err != nil {
+		o.res.Err = &Error{Name: r.Out.Err.Name, Message: r.Out.Err.Message}
+	}
+	return nil
+}
+
+// finish records the task result.
+func (o *writeOp) finish(t *Tx) error {
+	if err := t.kt.Put(taskResultKey(o.task), o.res.Receipt.CID.Bytes()); err != nil {
+		return fmt.Errorf("recording task result: %w", err)
+	}
+	return nil
+}
+
+// failWith issues and stores an error receipt for the operation.
+func (o *writeOp) failWith(t *Tx, ferr error) error {
+	seq, err := t.LastSeq()
+	if err != nil {
+		return err
+	}
+	name := ErrorName(ferr)
+	r := receipts.Receipt{
+		Ran:  o.inv.CID,
+		Out:  receipts.Out{Err: &receipts.Failure{Name: name, Message: ferr.Error()}},
+		Path: o.p.String(),
+		TS:   t.b.now.UnixMilli(),
+		Seq:  seq,
+	}
+	tok, err := t.Issue(r)
+	if err != nil {
+		return err
+	}
+	o.res = &Result{Receipt: tok, Out: r.Out, Err: ferr}
+	return o.finish(t)
+}
+
+// done records a state change (tok is the new head) or the unchanged head.
+func (o *writeOp) changed(t *Tx, e *Entry, tok *ucan.Token) error {
+	o.res = &Result{Receipt: tok, Out: receipts.Out{Ok: e.State}, Entry: e}
+	return o.finish(t)
+}
+
+func (o *writeOp) unchanged(t *Tx, e *Entry) error {
+	raw, err := t.Block(e.Head)
+	if err != nil {
+		return fmt.Errorf("head receipt of %s: %w", e.Path, err)
+	}
+	if err := o.setReceipt(raw); err != nil {
+		return err
+	}
+	o.res.Entry = e
+	return o.finish(t)
+}
+
+// hook runs a machine hook, classifying its error: business failures become error
+// receipts (or a dirty failure when the hook wrote), others abort the job.
+func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
+	before := t.kt.n
+	herr := fn()
+	if herr == nil {
+		return false, nil
+	}
+	if ErrorName(herr) == "" {
+		return false, herr
+	}
+	if t.kt.n != before {
+		return false, &dirtyFailure{err: herr}
+	}
+	return true, o.failWith(t, herr)
+}
+
+// result waits for the job and returns the result.
+func (e *Engine) runWrite(ctx context.Context, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
+	j := &job{inv: o.inv, prep: prep}
+	j.run = func(t *Tx) error {
+		repeat, err := o.begin(t)
+		if err != nil || repeat {
+			return err
+		}
+		if j.fail != nil {
+			return o.failWith(t, j.fail)
+		}
+		if o.pre != nil {
+			return o.failWith(t, o.pre)
+		}
+		return fn(t)
+	}
+	if err := e.submit(ctx, j); err != nil {
+		return nil, err
+	}
+	return o.res, nil
+}
+
+// Put runs dag/put of value at p for the (already authorised) invocation inv. See
+// DESIGN §2: no entry, or a failed/expired/removed one → Machine.Start; the same value on a
+// live entry → Machine.Same; a different value → Machine.Update. Business failures are
+// results with an error receipt (Result.Err); the error return is for failures that left
+// no receipt (storage, context, closed engine).
+func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamodel.Node, opts ...OpOption) (*Result, error) {
+	o, err := e.newWriteOp(inv, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	var m Machine
+	var valueCID cid.Cid
+	var prep any
+	o.pre = func() error {
+		if !p.IsEntry() || len(p.Fields) > 0 {
+			return failure(ErrInvalidPath, "put needs an entry path <collection>/<key>, got %s", p)
+		}
+		c, err := e.collection(p, inv, true)
+		if err != nil {
+			return err
+		}
+		if m, err = e.machine(c); err != nil {
+			return err
+		}
+		if value == nil {
+			return failure(ErrInvalidValue, "put of %s has no value", p)
+		}
+		raw, err := encodeNode(value)
+		if err != nil {
+			return failure(ErrInvalidValue, "value of %s cannot be encoded as DAG-CBOR: %v", p, err)
+		}
+		if len(raw) > MaxValueSize {
+			return failure(ErrInvalidValue, "value of %s is %d bytes, more than the limit of %d", p, len(raw), MaxValueSize)
+		}
+		if err := e.schema.Validate(c.Input, value); err != nil {
+			return fmt.Errorf("%w: value of %s: %w", ErrInvalidValue, p, err)
+		}
+		if err := checkKeyField(c, p, value); err != nil {
+			return err
+		}
+		if valueCID, err = cborCID(raw); err != nil {
+			return err
+		}
+		if pr, ok := m.(Preparer); ok {
+			if prep, err = pr.Prepare(ctx, p, value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if o.pre != nil && ErrorName(o.pre) == "" {
+		return nil, o.pre
+	}
+	return e.runWrite(ctx, o, prep, func(t *Tx) error {
+		cur, err := t.entry(p)
+		if err != nil {
+			return err
+		}
+		var state datamodel.Node
+		switch {
+		case cur == nil || !cur.Live():
+			if failed, err := o.hook(t, func() (err error) { state, err = m.Start(t, p, value, cur); return }); failed || err != nil {
+				return err
+			}
+			ne, tok, err := t.write(p, inv.CID, state, valueCID, cur, true, nil)
+			if err != nil {
+				return err
+			}
+			return o.changed(t, ne, tok)
+		case cur.Value.Equals(valueCID):
+			var adv bool
+			if failed, err := o.hook(t, func() (err error) { state, adv, err = m.Same(t, cur); return }); failed || err != nil {
+				return err
+			}
+			if !adv {
+				return o.unchanged(t, cur)
+			}
+			ne, tok, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
+			if err != nil {
+				return err
+			}
+			return o.changed(t, ne, tok)
+		default:
+			if failed, err := o.hook(t, func() (err error) { state, err = m.Update(t, cur, value); return }); failed || err != nil {
+				return err
+			}
+			if same, err := sameState(cur, state); err != nil || same {
+				if err != nil {
+					return err
+				}
+				return o.unchanged(t, cur)
+			}
+			ne, tok, err := t.write(p, inv.CID, state, valueCID, cur, false, nil)
+			if err != nil {
+				return err
+			}
+			return o.changed(t, ne, tok)
+		}
+	})
+}
+
+func sameState(cur *Entry, state datamodel.Node) (bool, error) {
+	if state == nil {
+		return false, fmt.Errorf("%w: machine returned no state for %s", ErrInvalidState, cur.Path)
+	}
+	raw, err := encodeNode(state)
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %w", ErrInvalidState, cur.Path, err)
+	}
+	return string(raw) == string(cur.stateRaw), nil
+}
+
+// checkKeyField checks that the input's key field (store link, upload root) is the key.
+func checkKeyField(c schema.Collection, p Path, value datamodel.Node) error {
+	if c.KeyField == "" {
+		return nil
+	}
+	v, err := value.LookupByString(c.KeyField)
+	if err != nil {
+		return failure(ErrInvalidValue, "value of %s has no %q", p, c.KeyField)
+	}
+	l, err := v.AsLink()
+	if err != nil {
+		return failure(ErrInvalidValue, "%q of the value of %s is not a link", c.KeyField, p)
+	}
+	cl, ok := l.(cidlink.Link)
+	if !ok || cl.Cid.String() != p.Key {
+		return failure(ErrInvalidValue, "%q of the value (%s) is not the key of %s", c.KeyField, l, p)
+	}
+	return nil
+}
+
+// Remove runs dag/remove of the entry at p: Machine.Remove moves a live entry to removed
+// (a tombstone that keeps the chain); a missing entry is ErrNotFound; an entry already
+// removed returns its head receipt.
+func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...OpOption) (*Result, error) {
+	o, err := e.newWriteOp(inv, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	var m Machine
+	o.pre = func() error {
+		if !p.IsEntry() || len(p.Fields) > 0 {
+			return failure(ErrInvalidPath, "remove needs an entry path <collection>/<key>, got %s", p)
+		}
+		c, err := e.collection(p, inv, true)
+		if err != nil {
+			return err
+		}
+		m, err = e.machine(c)
+		return err
+	}()
+	if o.pre != nil && ErrorName(o.pre) == "" {
+		return nil, o.pre
+	}
+	return e.runWrite(ctx, o, nil, func(t *Tx) error {
+		cur, err := t.entry(p)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return o.failWith(t, failure(ErrNotFound, "no entry at %s", p))
+		}
+		if cur.Status == StatusRemoved {
+			return o.unchanged(t, cur)
+		}
+		var state datamodel.Node
+		if failed, err := o.hook(t, func() (err error) { state, err = m.Remove(t, cur); return }); failed || err != nil {
+			return err
+		}
+		ne, tok, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
+		if err != nil {
+			return err
+		}
+		return o.changed(t, ne, tok)
+	})
+}
+
+// Transition runs a system transition (delivery, expiry, a task's result) of the entry at
+// p through the machine's Transitioner. inv is the self-issued invocation that causes it
+// (see Invoke). A nil state from the machine leaves the entry as is.
+func (e *Engine) Transition(ctx context.Context, inv *ucan.Token, p Path, event string, data datamodel.Node, opts ...OpOption) (*Result, error) {
+	o, err := e.newWriteOp(inv, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	var tr Transitioner
+	o.pre = func() error {
+		if !p.IsEntry() || len(p.Fields) > 0 {
+			return failure(ErrInvalidPath, "transition needs an entry path <collection>/<key>, got %s", p)
+		}
+		c, err := e.collection(p, inv, true)
+		if err != nil {
+			return err
+		}
+		m, err := e.machine(c)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if tr, ok = m.(Transitioner); !ok {
+			return failure(ErrInvalidTransition, "collection %q has no transitions", c.Name)
+		}
+		return nil
+	}()
+	if o.pre != nil && ErrorName(o.pre) == "" {
+		return nil, o.pre
+	}
+	return e.runWrite(ctx, o, nil, func(t *Tx) error {
+		cur, err := t.entry(p)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return o.failWith(t, failure(ErrNotFound, "no entry at %s", p))
+		}
+		var state datamodel.Node
+		if failed, err := o.hook(t, func() (err error) { state, err = tr.Transition(t, cur, event, data); return }); failed || err != nil {
+			return err
+		}
+		if state == nil {
+			return o.unchanged(t, cur)
+		}
+		ne, tok, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
+		if err != nil {
+			return err
+		}
+		return o.changed(t, ne, tok)
+	})
+}
+
+// Fail issues and stores an error receipt for an invocation that failed before it reached
+// an operation (arguments that do not parse, missing authority). It is not recorded as the
+// task's result, so a corrected retry of the task runs.
+func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...OpOption) (*Result, error) {
+	if inv == nil {
+		return nil, fmt.Errorf("dag: Fail needs an invocation token")
+	}
+	name := ErrorName(ferr)
+	if name == "" {
+		name = "Failure"
+	}
+	cfg := config(opts)
+	var res *Result
+	err := e.Update(ctx, func(t *Tx) error {
+		if err := t.PutBlock(inv.CID, inv.Raw); err != nil {
+			return err
+		}
+		if cfg.message.Defined() {
+			if err := t.kt.Put(invocationMessageKey(inv.CID, cfg.message, false), cfg.message.Bytes()); err != nil {
+				return err
+			}
+		}
+		seq, err := t.LastSeq()
+		if err != nil {
+			return err
+		}
+		r := receipts.Receipt{Ran: inv.CID, Out: receipts.Out{Err: &receipts.Failure{Name: name, Message: ferr.Error()}}, TS: t.Now().UnixMilli(), Seq: seq}
+		tok, err := t.Issue(r)
+		if err != nil {
+			return err
+		}
+		res = &Result{Receipt: tok, Out: r.Out, Err: ferr}
+		return nil
+	})
+	return res, err
+}
+
+// RecordReply writes the index invocation/<inv>/<msg>.out for each invocation answered in
+// the reply message msg.
+func (e *Engine) RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error {
+	return e.Update(ctx, func(t *Tx) error {
+		for _, inv := range invs {
+			if err := t.kt.Put(invocationMessageKey(inv, msg, true), msg.Bytes()); err != nil {
+				return fmt.Errorf("indexing reply: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// TaskResult returns the CID of the stored result receipt of task, or ErrNotFound.
+func (e *Engine) TaskResult(ctx context.Context, task cid.Cid) (cid.Cid, error) {
+	var c cid.Cid
+	err := e.kv.View(ctx, func(kt kv.Tx) error {
+		v, err := kt.Get(taskResultKey(task))
+		if errors.Is(err, kv.ErrNotFound) {
+			return failure(ErrNotFound, "task %s has no result", task)
+		}
+		if err != nil {
+			return err
+		}
+		c, err = cid.Cast(v)
+		return err
+	})
+	return c, err
+}

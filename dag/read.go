@@ -1,0 +1,414 @@
+package dag
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// Select limits.
+const (
+	// DefaultSelectLimit is the page size of a select without a limit.
+	DefaultSelectLimit = 100
+	// MaxSelectLimit is the largest page size a select may ask for.
+	MaxSelectLimit = 1000
+	// cursorVersion prefixes every cursor so its format can change.
+	cursorVersion = 1
+)
+
+// Query selects entries of a collection.
+type Query struct {
+	// Limit is the page size; zero means DefaultSelectLimit, more than MaxSelectLimit is
+	// ErrInvalidQuery.
+	Limit int
+	// Cursor continues a previous select ("" starts at the beginning).
+	Cursor string
+	// Status keeps only entries with this status; "" keeps every entry except removed
+	// ones. Removed entries are listed only when Status is "removed".
+	Status string
+}
+
+// readResult issues the (unstored) receipt of a read.
+func (e *Engine) readResult(inv *ucan.Token, p Path, seq uint64, ok datamodel.Node, ferr error) (*Result, error) {
+	r := receipts.Receipt{Ran: inv.CID, Path: p.String(), TS: e.clock().UnixMilli(), Seq: seq}
+	if ferr != nil {
+		r.Out.Err = &receipts.Failure{Name: ErrorName(ferr), Message: ferr.Error()}
+	} else {
+		r.Out.Ok = ok
+	}
+	tok, err := receipts.Issue(e.signer, r, e.seal)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Receipt: tok, Out: r.Out, Err: ferr}, nil
+}
+
+func readSeq(kt kv.Tx) (uint64, error) {
+	b := &batchState{}
+	if err := b.loadSeq(kt); err != nil {
+		return 0, err
+	}
+	return b.seq, nil
+}
+
+// Get runs dag/get: the entry at p (removed entries included, as their tombstone) or, when
+// p has fields, the value at those fields inside its state. The receipt (not stored) has
+// out.ok {path, head: &Receipt, value}. Missing entries and fields are ErrNotFound.
+func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, error) {
+	if inv == nil {
+		return nil, fmt.Errorf("dag: Get needs an invocation token")
+	}
+	var ent *Entry
+	var seq uint64
+	ferr := func() error {
+		if !p.IsEntry() {
+			return failure(ErrInvalidPath, "get needs an entry path <collection>/<key>[/<field>…], got %s", p)
+		}
+		if _, err := e.collection(p, inv, false); err != nil {
+			return err
+		}
+		return nil
+	}()
+	if ferr == nil {
+		err := e.kv.View(ctx, func(kt kv.Tx) error {
+			var err error
+			if seq, err = readSeq(kt); err != nil {
+				return err
+			}
+			t := &Tx{e: e, kt: &countTx{Tx: kt}, b: &batchState{}}
+			ent, err = t.Entry(p)
+			return err
+		})
+		if err != nil && ErrorName(err) == "" {
+			return nil, err
+		}
+		ferr = err
+	}
+	var ok datamodel.Node
+	if ferr == nil {
+		v, err := lookupFields(ent.State, p)
+		if err != nil {
+			ferr = err
+		} else {
+			ok, err = qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
+				qp.MapEntry(ma, "path", qp.String(p.String()))
+				qp.MapEntry(ma, "head", qp.Link(cidlink.Link{Cid: ent.Head}))
+				qp.MapEntry(ma, "value", qp.Node(v))
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	res, err := e.readResult(inv, p, seq, ok, ferr)
+	if err != nil {
+		return nil, err
+	}
+	res.Entry = ent
+	return res, nil
+}
+
+func lookupFields(n datamodel.Node, p Path) (datamodel.Node, error) {
+	for i, f := range p.Fields {
+		var next datamodel.Node
+		var err error
+		switch n.Kind() {
+		case datamodel.Kind_Map:
+			next, err = n.LookupByString(f)
+		case datamodel.Kind_List:
+			idx, perr := strconv.ParseUint(f, 10, 31)
+			if perr != nil {
+				return nil, failure(ErrNotFound, "%s: field %q: the value there is a list, index with a number", p, f)
+			}
+			next, err = n.LookupByIndex(int64(idx))
+		default:
+			return nil, failure(ErrNotFound, "%s: field %q: the value at /%s is %s, not a map or list", p, f, joinFields(p.Fields[:i]), n.Kind())
+		}
+		if err != nil || next == nil {
+			return nil, failure(ErrNotFound, "%s: no field %q at /%s", p, f, joinFields(p.Fields[:i]))
+		}
+		n = next
+	}
+	return n, nil
+}
+
+func joinFields(fs []string) string {
+	s := ""
+	for i, f := range fs {
+		if i > 0 {
+			s += "/"
+		}
+		s += f
+	}
+	return s
+}
+
+// Select runs dag/select over the collection p names: entries in insertion order, pages
+// full unless no more entries exist, an opaque cursor to continue. The receipt (not
+// stored) has out.ok {entries: [{key, head: &Receipt, state}], cursor?}.
+func (e *Engine) Select(ctx context.Context, inv *ucan.Token, p Path, q Query) (*Result, error) {
+	if inv == nil {
+		return nil, fmt.Errorf("dag: Select needs an invocation token")
+	}
+	var page *Page
+	var seq uint64
+	ferr := func() error {
+		if p.Collection == "" || p.Key != "" {
+			return failure(ErrInvalidPath, "select needs a collection path <collection>, got %s", p)
+		}
+		c, err := e.collection(p, inv, false)
+		if err != nil {
+			return err
+		}
+		if q.Status != "" && !c.HasStatus(q.Status) {
+			return failure(ErrInvalidQuery, "status %q is not a status of collection %q (statuses: %v)", q.Status, c.Name, c.Statuses)
+		}
+		return nil
+	}()
+	if ferr == nil {
+		err := e.kv.View(ctx, func(kt kv.Tx) error {
+			var err error
+			if seq, err = readSeq(kt); err != nil {
+				return err
+			}
+			page, err = selectPage(kt, p, q)
+			return err
+		})
+		if err != nil && ErrorName(err) == "" {
+			return nil, err
+		}
+		ferr = err
+	}
+	var ok datamodel.Node
+	if ferr == nil {
+		var err error
+		ok, err = pageNode(page)
+		if err != nil {
+			return nil, err
+		}
+	}
+	res, err := e.readResult(inv, p, seq, ok, ferr)
+	if err != nil {
+		return nil, err
+	}
+	res.Page = page
+	return res, nil
+}
+
+// SelectPage reads a page without an invocation or receipt (for the service's own use:
+// task runners, reports).
+func (e *Engine) SelectPage(ctx context.Context, p Path, q Query) (*Page, error) {
+	if p.Collection == "" || p.Key != "" {
+		return nil, failure(ErrInvalidPath, "select needs a collection path <collection>, got %s", p)
+	}
+	var page *Page
+	err := e.kv.View(ctx, func(kt kv.Tx) error {
+		var err error
+		page, err = selectPage(kt, p, q)
+		return err
+	})
+	return page, err
+}
+
+// EncodeCursor returns the cursor that continues a select after the entry with order.
+func EncodeCursor(order uint64) string {
+	b := append([]byte{cursorVersion}, be64(order)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 9 || b[0] != cursorVersion {
+		return 0, failure(ErrInvalidQuery, "cursor %q is not a cursor this service returned", s)
+	}
+	return beUint64(b[1:]), nil
+}
+
+func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
+	limit := q.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultSelectLimit
+	case limit < 0:
+		return nil, failure(ErrInvalidQuery, "limit %d is negative", limit)
+	case limit > MaxSelectLimit:
+		return nil, failure(ErrInvalidQuery, "limit %d is more than the maximum of %d", limit, MaxSelectLimit)
+	}
+	prefix := orderPrefix(p.Entry())
+	opts := kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix)}
+	if q.Cursor != "" {
+		after, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		if after == ^uint64(0) {
+			return &Page{}, nil
+		}
+		opts.Start = orderKey(p, after+1)
+	}
+	type hit struct {
+		order uint64
+		key   string
+	}
+	hits := make([]hit, 0, limit)
+	more := false
+	err := kt.Scan(opts, func(k, v []byte) error {
+		status, key, err := parseOrderValue(v)
+		if err != nil {
+			return err
+		}
+		if q.Status == "" && status == StatusRemoved || q.Status != "" && status != q.Status {
+			return nil
+		}
+		if len(hits) == limit {
+			more = true
+			return kv.ErrStop
+		}
+		if len(k) != len(prefix)+8 {
+			return fmt.Errorf("%w: order key of %d bytes", ErrCorrupt, len(k))
+		}
+		hits = append(hits, hit{order: beUint64(k[len(prefix):]), key: key})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("selecting %s: %w", p, err)
+	}
+	page := &Page{Entries: make([]*Entry, 0, len(hits))}
+	for _, h := range hits {
+		ep := Path{Subject: p.Subject, Collection: p.Collection, Key: h.key}
+		v, err := kt.Get(entryKey(ep))
+		if err != nil {
+			return nil, fmt.Errorf("%w: indexed entry %s: %w", ErrCorrupt, ep, err)
+		}
+		ent, err := decodeEntry(ep, v)
+		if err != nil {
+			return nil, err
+		}
+		page.Entries = append(page.Entries, ent)
+	}
+	if more && len(hits) > 0 {
+		page.Cursor = EncodeCursor(hits[len(hits)-1].order)
+	}
+	return page, nil
+}
+
+func pageNode(page *Page) (datamodel.Node, error) {
+	n := int64(1)
+	if page.Cursor != "" {
+		n++
+	}
+	return qp.BuildMap(basicnode.Prototype.Map, n, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "entries", qp.List(int64(len(page.Entries)), func(la datamodel.ListAssembler) {
+			for _, ent := range page.Entries {
+				qp.ListEntry(la, qp.Map(3, func(ma datamodel.MapAssembler) {
+					qp.MapEntry(ma, "key", qp.String(ent.Path.Key))
+					qp.MapEntry(ma, "head", qp.Link(cidlink.Link{Cid: ent.Head}))
+					qp.MapEntry(ma, "state", qp.Node(ent.State))
+				}))
+			}
+		}))
+		if page.Cursor != "" {
+			qp.MapEntry(ma, "cursor", qp.String(page.Cursor))
+		}
+	})
+}
+
+// Entry returns the entry at p, or an error wrapping ErrNotFound.
+func (e *Engine) Entry(ctx context.Context, p Path) (*Entry, error) {
+	var ent *Entry
+	err := e.View(ctx, func(t *Tx) error {
+		var err error
+		ent, err = t.Entry(p)
+		return err
+	})
+	return ent, err
+}
+
+// Block returns the stored block with CID c (receipts, invocations), or an error
+// wrapping ErrNotFound.
+func (e *Engine) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
+	var raw []byte
+	err := e.View(ctx, func(t *Tx) error {
+		var err error
+		raw, err = t.Block(c)
+		return err
+	})
+	return raw, err
+}
+
+// Receipt returns the stored token (receipt or invocation) with CID c, decoded.
+func (e *Engine) Receipt(ctx context.Context, c cid.Cid) (*ucan.Token, error) {
+	raw, err := e.Block(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ucan.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: block %s: %w", ErrCorrupt, c, err)
+	}
+	return t, nil
+}
+
+// Chain walks the receipt chain from head through origin links (see receipts.Walk),
+// verifying every receipt against the service DID.
+func (e *Engine) Chain(ctx context.Context, head cid.Cid, fn func(*ucan.Token, *receipts.Receipt) error) error {
+	return receipts.Walk(ctx, func(c cid.Cid) ([]byte, error) { return e.Block(ctx, c) }, head, e.service, fn)
+}
+
+// LastSeq returns the last committed commit-log sequence (0 when nothing committed).
+func (e *Engine) LastSeq(ctx context.Context) (uint64, error) {
+	var seq uint64
+	err := e.kv.View(ctx, func(kt kv.Tx) error {
+		var err error
+		seq, err = readSeq(kt)
+		return err
+	})
+	return seq, err
+}
+
+// Log returns up to limit commit-log records with sequence greater than after, in order.
+func (e *Engine) Log(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	if limit <= 0 || limit > logPage {
+		limit = logPage
+	}
+	var evs []Event
+	err := e.kv.View(ctx, func(kt kv.Tx) error {
+		var err error
+		evs, err = readLog(kt, after, limit)
+		return err
+	})
+	return evs, err
+}
+
+func readLog(kt kv.Tx, after uint64, limit int) ([]Event, error) {
+	if after == ^uint64(0) {
+		return nil, nil
+	}
+	var evs []Event
+	err := kt.Scan(kv.ScanOptions{Start: logKey(after + 1), End: kv.PrefixEnd([]byte(prefixLog)), Limit: limit}, func(k, v []byte) error {
+		if len(k) != len(prefixLog)+8 {
+			return fmt.Errorf("%w: log key of %d bytes", ErrCorrupt, len(k))
+		}
+		ev, err := decodeLog(beUint64(k[len(prefixLog):]), v)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, ev)
+		return nil
+	})
+	return evs, err
+}
+
+var _ = errors.Is

@@ -1,0 +1,259 @@
+package dag
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// Tx is an operation's transaction as machines see it: read entries, write entries of
+// other paths with their own receipts (carwhere, usage, metrics), add to counters, store
+// blocks, issue self-invocations and receipts, and write any other key through KV.
+// Everything written through a Tx commits atomically with the operation. A Tx must not be
+// used after the hook it was passed to returns, nor from other goroutines.
+type Tx struct {
+	e        *Engine
+	kt       *countTx
+	b        *batchState
+	inv      *ucan.Token
+	prepared any
+}
+
+// countTx counts the writes made through it, so the engine can tell whether a failing
+// machine wrote anything.
+type countTx struct {
+	kv.Tx
+	n int
+}
+
+func (c *countTx) Put(k, v []byte) error       { c.n++; return c.Tx.Put(k, v) }
+func (c *countTx) Delete(k []byte) error       { c.n++; return c.Tx.Delete(k) }
+func (c *countTx) Add(k []byte, d int64) error { c.n++; return c.Tx.Add(k, d) }
+
+// batchState is shared by the operations of one group-commit batch; it is rebuilt on
+// every attempt of the batch.
+type batchState struct {
+	now       time.Time
+	seqLoaded bool
+	seq       uint64 // last sequence assigned (or committed before the batch)
+	dirtySeq  bool
+	events    []Event
+}
+
+func (b *batchState) loadSeq(kt kv.Tx) error {
+	if b.seqLoaded {
+		return nil
+	}
+	v, err := kt.Get([]byte(keySeq))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		b.seq = 0
+	case err != nil:
+		return fmt.Errorf("reading commit sequence: %w", err)
+	case len(v) != 8:
+		return fmt.Errorf("%w: commit sequence is %d bytes", ErrCorrupt, len(v))
+	default:
+		b.seq = beUint64(v)
+	}
+	b.seqLoaded = true
+	return nil
+}
+
+func (b *batchState) flush(kt kv.Tx) error {
+	if !b.dirtySeq {
+		return nil
+	}
+	return kt.Put([]byte(keySeq), be64(b.seq))
+}
+
+// KV returns the underlying kv transaction, for keys outside the engine's own layout
+// (task queues, indexes). Do not write the engine's prefixes (block/, entry/, order/,
+// log/, task/, invocation/, counter/, meta/) through it.
+func (t *Tx) KV() kv.Tx { return t.kt }
+
+// Now returns the time of the transaction (the engine's clock, read once per batch).
+func (t *Tx) Now() time.Time { return t.b.now }
+
+// Service returns the service DID.
+func (t *Tx) Service() string { return t.e.service }
+
+// Invocation returns the invocation the operation runs (nil in Engine.Update).
+func (t *Tx) Invocation() *ucan.Token { return t.inv }
+
+// Prepared returns what the machine's Prepare returned for this put (nil otherwise).
+func (t *Tx) Prepared() any { return t.prepared }
+
+// LastSeq returns the last commit sequence assigned so far, including this transaction's.
+func (t *Tx) LastSeq() (uint64, error) {
+	if err := t.b.loadSeq(t.kt); err != nil {
+		return 0, err
+	}
+	return t.b.seq, nil
+}
+
+// Entry returns the entry at p (fields are ignored), or an error wrapping ErrNotFound.
+func (t *Tx) Entry(p Path) (*Entry, error) {
+	p = p.Entry()
+	v, err := t.kt.Get(entryKey(p))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, failure(ErrNotFound, "no entry at %s", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading entry %s: %w", p, err)
+	}
+	return decodeEntry(p, v)
+}
+
+// entry returns the entry at p or nil.
+func (t *Tx) entry(p Path) (*Entry, error) {
+	e, err := t.Entry(p)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// Put writes state as the new state of the entry at p (a system write): it issues a
+// receipt (ran = the invocation that caused it, which must be stored, e.g. Invocation().CID
+// or a Tx.Invoke result), links the previous head as origin, updates the entry and the
+// collection order (an entry that did not exist or was failed, expired or removed moves
+// to the end) and appends to the commit log.
+func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
+	if !p.IsEntry() || len(p.Fields) > 0 {
+		return nil, fmt.Errorf("%w: system write to %s: not an entry path", ErrInvalidPath, p)
+	}
+	prev, err := t.entry(p)
+	if err != nil {
+		return nil, err
+	}
+	e, _, err := t.write(p, ran, state, cid.Undef, prev, prev == nil || !prev.Live(), nil)
+	return e, err
+}
+
+// Add adds delta to the named counter.
+func (t *Tx) Add(counter string, delta int64) error {
+	return t.kt.Add(counterKey(counter), delta)
+}
+
+// Counter returns the value of the named counter.
+func (t *Tx) Counter(counter string) (int64, error) {
+	return t.kt.Counter(counterKey(counter))
+}
+
+// Block returns the stored block with CID c, or an error wrapping ErrNotFound.
+func (t *Tx) Block(c cid.Cid) ([]byte, error) {
+	v, err := t.kt.Get(blockKey(c))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, failure(ErrNotFound, "no block %s", c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading block %s: %w", c, err)
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// PutBlock stores raw as the block with CID c. The caller vouches that c is raw's CID.
+func (t *Tx) PutBlock(c cid.Cid, raw []byte) error {
+	if err := t.kt.Put(blockKey(c), raw); err != nil {
+		return fmt.Errorf("storing block %s: %w", c, err)
+	}
+	return nil
+}
+
+// Invoke seals a self-issued invocation of the service (iss = sub = aud = service, a
+// fresh nonce) and stores it as a block, so receipts can name it as ran.
+func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
+	tok, err := t.e.Invoke(cmd, args)
+	if err != nil {
+		return nil, err
+	}
+	return tok, t.PutBlock(tok.CID, tok.Raw)
+}
+
+// Issue signs a receipt that is not the head of an entry (fill TS and Seq yourself, e.g.
+// Now and LastSeq) and stores it as a block. Use Append to put it in the commit log.
+func (t *Tx) Issue(r receipts.Receipt) (*ucan.Token, error) {
+	tok, err := receipts.Issue(t.e.signer, r, t.e.seal)
+	if err != nil {
+		return nil, err
+	}
+	return tok, t.PutBlock(tok.CID, tok.Raw)
+}
+
+// Append adds a commit-log record for receipt at p and returns its sequence; watchers of
+// p see it once the transaction commits.
+func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
+	if err := t.b.loadSeq(t.kt); err != nil {
+		return 0, err
+	}
+	seq := t.b.seq + 1
+	if err := t.kt.Put(logKey(seq), encodeLog(p, receipt)); err != nil {
+		return 0, fmt.Errorf("appending to commit log: %w", err)
+	}
+	t.b.seq = seq
+	t.b.dirtySeq = true
+	t.b.events = append(t.b.events, Event{Seq: seq, Path: p, Receipt: receipt})
+	return seq, nil
+}
+
+// write commits state as the new head of p: receipt, entry record, order index, log.
+func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *ucan.Token, error) {
+	status, err := statusOf(state)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	raw, err := encodeNode(state)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: encoding state: %w", ErrInvalidState, p, err)
+	}
+	if err := t.b.loadSeq(t.kt); err != nil {
+		return nil, nil, err
+	}
+	seq := t.b.seq + 1
+	r := receipts.Receipt{
+		Ran:  ran,
+		Out:  receipts.Out{Ok: state},
+		Path: p.String(),
+		Fx:   fx,
+		TS:   t.b.now.UnixMilli(),
+		Seq:  seq,
+	}
+	if prev != nil {
+		h := prev.Head
+		r.Origin = &h
+	}
+	tok, err := receipts.Issue(t.e.signer, r, t.e.seal)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
+		return nil, nil, err
+	}
+	e := &Entry{Path: p, Head: tok.CID, Value: value, Status: status, State: state, Seq: seq, Order: seq, stateRaw: raw}
+	if !restart && prev != nil {
+		e.Order = prev.Order
+	} else if prev != nil {
+		if err := t.kt.Delete(orderKey(p, prev.Order)); err != nil {
+			return nil, nil, fmt.Errorf("moving %s in its collection: %w", p, err)
+		}
+	}
+	if err := t.kt.Put(entryKey(p), e.encode()); err != nil {
+		return nil, nil, fmt.Errorf("writing entry %s: %w", p, err)
+	}
+	if prev == nil || restart || prev.Status != status {
+		if err := t.kt.Put(orderKey(p, e.Order), orderValue(status, p.Key)); err != nil {
+			return nil, nil, fmt.Errorf("indexing entry %s: %w", p, err)
+		}
+	}
+	if _, err := t.Append(p, tok.CID); err != nil {
+		return nil, nil, err
+	}
+	return e, tok, nil
+}

@@ -1,0 +1,171 @@
+package dag
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Event is one commit-log record: a receipt committed at Seq as the new head of Path.
+type Event struct {
+	Seq     uint64
+	Path    Path
+	Receipt cid.Cid
+}
+
+// hub keeps the most recent events in memory and wakes watchers on each commit. The
+// committer never waits for a watcher: it appends to the ring and closes the wake channel.
+type hub struct {
+	mu     sync.Mutex
+	ring   []Event
+	max    int
+	wake   chan struct{}
+	closed bool
+	done   chan struct{}
+	// base is the last sequence committed before the engine opened: memory holds
+	// nothing at or below it.
+	base uint64
+}
+
+func newHub(max int, base uint64) *hub {
+	return &hub{max: max, base: base, wake: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (h *hub) publish(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	h.ring = append(h.ring, evs...)
+	if len(h.ring) > 2*h.max {
+		h.ring = append(h.ring[:0:0], h.ring[len(h.ring)-h.max:]...)
+	}
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+	h.mu.Unlock()
+}
+
+// since returns the events in memory that directly follow after (contiguous sequences),
+// whether memory covers after+1 (if not, the watcher reads the log), and the channel that
+// is closed on the next publish.
+func (h *hub) since(after uint64, max int) (evs []Event, covered bool, wake chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wake = h.wake
+	r := h.ring
+	if len(r) > h.max {
+		r = r[len(r)-h.max:]
+	}
+	top := h.base
+	if len(r) > 0 {
+		top = r[len(r)-1].Seq
+	}
+	if after >= top {
+		return nil, true, wake
+	}
+	i := sort.Search(len(r), func(i int) bool { return r[i].Seq > after })
+	if i == len(r) || r[i].Seq != after+1 {
+		return nil, false, wake
+	}
+	for j := i; j < len(r) && len(evs) < max && r[j].Seq == after+1+uint64(j-i); j++ {
+		evs = append(evs, r[j])
+	}
+	return evs, true, wake
+}
+
+// Watch streams the commit-log events under prefix (a subject, collection or entry path;
+// the zero Path watches everything) with sequence greater than after: first those already
+// in the log, then live ones, in sequence order without gaps. Pass LastSeq to watch only
+// what comes next. The channel is closed when ctx ends or the engine closes. A slow reader
+// never blocks commits: it falls behind and catches up from the log.
+func (e *Engine) Watch(ctx context.Context, prefix Path, after uint64) (<-chan Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.closeMu.RLock()
+	closed := e.closed
+	e.closeMu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	ch := make(chan Event, WatchBuffer)
+	go e.watch(ctx, prefix, after, ch)
+	return ch, nil
+}
+
+func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- Event) {
+	defer close(ch)
+	var tick <-chan time.Time
+	if e.poll > 0 {
+		t := time.NewTicker(e.poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		evs, covered, wake := e.hub.since(last, logPage)
+		if !covered {
+			var err error
+			evs, err = e.Log(ctx, last, logPage)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("dag: watcher reading commit log", "after", last, "err", err)
+				}
+				return
+			}
+		}
+		for _, ev := range evs {
+			last = ev.Seq
+			if !prefix.Contains(ev.Path) {
+				continue
+			}
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return
+			case <-e.hub.done:
+				return
+			}
+		}
+		if len(evs) > 0 {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-tick:
+			// Another process may have committed: read the log once.
+			more, err := e.Log(ctx, last, logPage)
+			if err != nil {
+				return
+			}
+			for _, ev := range more {
+				last = ev.Seq
+				if !prefix.Contains(ev.Path) {
+					continue
+				}
+				select {
+				case ch <- ev:
+				case <-ctx.Done():
+					return
+				case <-e.hub.done:
+					return
+				}
+			}
+		case <-ctx.Done():
+			return
+		case <-e.hub.done:
+			return
+		}
+	}
+}
