@@ -8,6 +8,10 @@ import (
 )
 
 // Store holds immutable byte blobs under keys.
+//
+// Every method taking a key returns an error wrapping ErrInvalidKey for a key ValidKey
+// rejects. A key should not also be a directory of other keys ("a" and "a/b"): object
+// stores allow it, but file-system backends refuse the second Put with an error.
 type Store interface {
 	// Put stores the bytes read from r at key, atomically: readers see either no blob or
 	// the whole blob. When opts.Size >= 0 the bytes must be exactly that long, and when
@@ -15,8 +19,9 @@ type Store interface {
 	// returns ErrSizeMismatch or ErrDigestMismatch. Putting a key that exists replaces it.
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) error
 
-	// Get opens the blob at key, or the byte range rng of it when rng is not nil.
-	// ErrNotFound if there is no blob; ErrInvalidRange if the range is outside it.
+	// Get opens the blob at key, or the byte range rng of it when rng is not nil; Info
+	// describes the whole blob, not the range. ErrNotFound if there is no blob;
+	// ErrInvalidRange if the range is not entirely inside it (see Range.Bounds).
 	Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, Info, error)
 
 	// Stat describes the blob at key, or returns ErrNotFound.
@@ -25,8 +30,10 @@ type Store interface {
 	// Delete removes the blob at key. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 
-	// List calls fn for each blob whose key starts with prefix, in key order. fn returning
-	// ErrStop ends the listing and List returns nil.
+	// List calls fn for each blob whose key starts with prefix, in key order (byte-wise
+	// lexicographic). fn returning ErrStop ends the listing and List returns nil; any other
+	// error from fn ends it and is returned. The prefix need not be a valid key
+	// ("carpark/" lists every key under carpark).
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 }
 
@@ -35,7 +42,9 @@ type Store interface {
 // HMAC-signed PUT /blob URLs served by w3dag itself).
 type Presigner interface {
 	// PresignPut returns a request that writes exactly size bytes with the given SHA-256 at
-	// key until expires. Servers must reject other lengths or digests.
+	// key until expires. Servers must reject other lengths or digests. A store that can
+	// presign in principle but was not configured to returns an error wrapping
+	// ErrNoPresign.
 	PresignPut(ctx context.Context, key string, size int64, sha256 []byte, expires time.Time) (Request, error)
 }
 
@@ -49,7 +58,8 @@ type PutOptions struct {
 }
 
 // Range is an inclusive byte range [Start, End] within a blob, as in HTTP Range headers.
-// End < 0 means "to the end of the blob".
+// End < 0 means "to the end of the blob". Unlike HTTP, an End past the end of the blob is
+// not shortened: the range must lie entirely inside the blob (see Bounds).
 type Range struct {
 	Start int64
 	End   int64
@@ -62,7 +72,9 @@ type Info struct {
 	Modified time.Time
 }
 
-// Request is a presigned HTTP request a client performs to upload a blob.
+// Request is a presigned HTTP request a client performs to upload a blob: Method on URL
+// with exactly the given Headers (which include Content-Length) and the blob as body,
+// before Expires. NewHTTPRequest builds it for net/http.
 type Request struct {
 	Method  string
 	URL     string
