@@ -1,0 +1,15 @@
+// Package client is the Go client of a w3dag service: it builds, signs and sends UCAN
+// invocations of the four DAG commands (/dag/put, /dag/get, /dag/remove, /dag/select) in
+// agent messages over HTTP, verifies the signed receipts the service returns, fetches receipts
+// and their chains, and follows changes of a path with Server-Sent Events.
+//
+// A Client holds the agent's signing key and the delegations (proofs) the agent was given;
+// for every invocation it picks the chain of delegations from the path's subject to the agent.
+// Paths given to a Client are absolute DAG paths: /<subject DID>/<collection>/<key>[/…].
+//
+// The CLI (cmd/w3dag) and the black-box conformance suite (conformance) are built on it.
+//
+// This package imports only ucan (tokens, keys, containers), receipts (receipt verification)
+// and message (the agent-message codec) of w3dag's own packages; it never imports the server
+// or the engine.
+package client

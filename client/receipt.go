@@ -1,0 +1,191 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// Receipt is a receipt of the service whose signature has been verified.
+type Receipt struct {
+	// CID of the receipt token.
+	CID cid.Cid
+	// Token is the receipt envelope as received.
+	Token *ucan.Token
+	// Ran is the invocation the receipt is for.
+	Ran cid.Cid
+	// Ok is out.ok (the entry's state for the DAG commands); nil for an error receipt.
+	Ok datamodel.Node
+	// Error is out.error; nil for an ok receipt.
+	Error *ReceiptError
+	// Path is the absolute path of the entry the receipt is about, if any.
+	Path string
+	// Origin is the previous head of the entry, if any.
+	Origin *cid.Cid
+	// Fx are the invocations the receipt caused.
+	Fx []cid.Cid
+	// TS is the time the receipt was issued, unix milliseconds.
+	TS int64
+	// Seq is the commit sequence of the receipt.
+	Seq uint64
+	// Earlier is true when Send got this receipt for an invocation it does not name: the
+	// service answered with the entry's head receipt, issued for an earlier invocation (a
+	// put or remove that changed nothing, or a repeat of the same task).
+	Earlier bool
+}
+
+// Err returns the receipt's error (a *ReceiptError) or nil for an ok receipt.
+func (r *Receipt) Err() error {
+	if r.Error != nil {
+		return r.Error
+	}
+	return nil
+}
+
+// Status is the "status" field of out.ok, or "" when there is none.
+func (r *Receipt) Status() string {
+	if r.Ok == nil || r.Ok.Kind() != datamodel.Kind_Map {
+		return ""
+	}
+	n, err := r.Ok.LookupByString("status")
+	if err != nil {
+		return ""
+	}
+	s, err := n.AsString()
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// VerifyReceipt checks that tok is a receipt signed by service and returns it.
+func VerifyReceipt(tok *ucan.Token, service string) (*Receipt, error) {
+	rc, err := receipts.Verify(tok, service)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidReceipt, tok.CID, err)
+	}
+	r := &Receipt{
+		CID:    tok.CID,
+		Token:  tok,
+		Ran:    rc.Ran,
+		Ok:     rc.Out.Ok,
+		Path:   rc.Path,
+		Origin: rc.Origin,
+		Fx:     rc.Fx,
+		TS:     rc.TS,
+		Seq:    rc.Seq,
+	}
+	if rc.Out.Err != nil {
+		r.Ok = nil
+		r.Error = &ReceiptError{Name: rc.Out.Err.Name, Message: rc.Out.Err.Message, Receipt: r}
+	}
+	return r, nil
+}
+
+// Receipt fetches the receipt c from GET /receipts/{cid} and verifies it.
+func (c *Client) Receipt(ctx context.Context, rc cid.Cid) (*Receipt, error) {
+	service, err := c.ServiceDID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := c.getBlocks(ctx, "/receipts/"+rc.String())
+	if err != nil {
+		return nil, fmt.Errorf("client: fetching receipt %s: %w", rc, err)
+	}
+	tok, ok := blocks[rc]
+	if !ok {
+		return nil, fmt.Errorf("client: fetching receipt %s: %w: not in the reply", rc, ErrInvalidResponse)
+	}
+	return VerifyReceipt(tok, service)
+}
+
+// Chain returns the receipt rc and the receipts before it, following origin links, newest
+// first; every receipt is verified. It asks GET /receipts/{cid}?chain=1 and fetches any
+// receipt the reply lacks one by one.
+func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
+	service, err := c.ServiceDID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := c.getBlocks(ctx, "/receipts/"+rc.String()+"?chain=1")
+	if err != nil {
+		return nil, fmt.Errorf("client: fetching receipt chain of %s: %w", rc, err)
+	}
+	var chain []*Receipt
+	seen := map[cid.Cid]bool{}
+	next := &rc
+	for next != nil {
+		if seen[*next] {
+			return nil, fmt.Errorf("client: receipt chain of %s: %w: origin loop at %s", rc, ErrInvalidReceipt, *next)
+		}
+		seen[*next] = true
+		var r *Receipt
+		if tok, ok := blocks[*next]; ok {
+			if r, err = VerifyReceipt(tok, service); err != nil {
+				return nil, err
+			}
+		} else if r, err = c.Receipt(ctx, *next); err != nil {
+			return nil, err
+		}
+		chain = append(chain, r)
+		next = r.Origin
+	}
+	return chain, nil
+}
+
+// getBlocks GETs path and returns the tokens of the reply: a CAR of token blocks, or one raw
+// token (DAG-CBOR).
+func (c *Client) getBlocks(ctx context.Context, path string) (map[cid.Cid]*ucan.Token, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", message.ContentTypeCAR+", "+message.ContentTypeDAGCBOR+";q=0.9")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError(resp)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading reply: %w", err)
+	}
+	if len(body) > MaxReplySize {
+		return nil, fmt.Errorf("%w: reply larger than %d bytes", ErrInvalidResponse, MaxReplySize)
+	}
+	return decodeTokens(body)
+}
+
+// decodeTokens decodes body as a CAR of blocks (keeping the blocks that are UCAN tokens) or,
+// failing that, as one token.
+func decodeTokens(body []byte) (map[cid.Cid]*ucan.Token, error) {
+	out := map[cid.Cid]*ucan.Token{}
+	_, blocks, carErr := message.DecodeCAR(body, message.MaxRootSize)
+	if carErr == nil {
+		for _, b := range blocks {
+			tok, err := ucan.Decode(b.Data)
+			if err != nil {
+				continue // the message root or another non-token block
+			}
+			out[tok.CID] = tok
+		}
+		return out, nil
+	}
+	tok, err := ucan.Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: neither a CAR (%v) nor a token (%v)", ErrInvalidResponse, carErr, err)
+	}
+	out[tok.CID] = tok
+	return out, nil
+}
