@@ -336,3 +336,7 @@ func TestBrokenInputs(t *testing.T) {
 		})
 	}
 }
+
+func readTestToken(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", "tokens", name+".cbor"))
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 )
 
 // FuzzDecodeEnvelope feeds arbitrary bytes to Decode. Seeds: every file under
@@ -35,6 +37,14 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		payload, err := tok.Payload()
 		if err != nil {
 			t.Fatalf("Payload of a decoded token: %v", err)
+		}
+		// An independent encoder (go-ipld-prime's) must reproduce the payload bytes too.
+		var ref bytes.Buffer
+		if err := dagcbor.Encode(payload, &ref); err != nil {
+			t.Fatalf("go-ipld-prime cannot encode a decoded payload: %v", err)
+		}
+		if !bytes.Equal(ref.Bytes(), raw[tok.payloadAt:]) {
+			t.Fatalf("accepted payload is not what go-ipld-prime encodes:\n got %x\nwant %x", raw[tok.payloadAt:], ref.Bytes())
 		}
 		var enc []byte
 		if tok.Delegation != nil {

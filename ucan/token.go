@@ -328,3 +328,6 @@ func issuerFor(iss string, s did.Signer) (string, error) {
 	}
 	return iss, nil
 }
+
+// CID is go-cid's Cid, re-exported so callers can write []ucan.CID{...} without another import.
+type CID = cid.Cid
