@@ -42,7 +42,8 @@ type Tx interface {
 	// Scan calls fn for each key in [opts.Start, opts.End) in ascending order (descending
 	// when opts.Reverse), at most opts.Limit keys when Limit > 0. fn returning ErrStop ends
 	// the scan and Scan returns nil; any other error ends the scan and is returned.
-	// k and v are only valid during the call. fn must not write to the Tx.
+	// k and v are only valid during the call. fn may read through the Tx (Get, Counter,
+	// nested Scan) but must not write to it: writes from inside fn fail.
 	Scan(opts ScanOptions, fn func(k, v []byte) error) error
 
 	// Add adds delta to the counter at key and returns nothing; counters live in their own

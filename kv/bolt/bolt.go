@@ -173,7 +173,7 @@ type tx struct {
 	kv       *bbolt.Bucket
 	counters *bbolt.Bucket
 	done     bool
-	scanning bool
+	scanning int // depth of Scan calls in progress
 }
 
 func newTx(btx *bbolt.Tx) (*tx, error) {
@@ -190,7 +190,7 @@ func (t *tx) checkWrite() error {
 		return errTxDone
 	case !t.btx.Writable():
 		return kv.ErrReadOnly
-	case t.scanning:
+	case t.scanning > 0:
 		return errWriteInScan
 	}
 	return nil
@@ -261,8 +261,8 @@ func (t *tx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
 	if opts.End != nil && bytes.Compare(opts.Start, opts.End) >= 0 {
 		return nil
 	}
-	t.scanning = true
-	defer func() { t.scanning = false }()
+	t.scanning++
+	defer func() { t.scanning-- }()
 
 	c := t.kv.Cursor()
 	var k, v []byte

@@ -48,6 +48,8 @@ func RunBackend(t *testing.T, b Backend) {
 		{"ScanStopAndErrors", testScanStopAndErrors},
 		{"ScanMany", testScanMany},
 		{"ScanSeesOwnWrites", testScanSeesOwnWrites},
+		{"ScanCallbackReads", testScanCallbackReads},
+		{"LongKeys", testLongKeys},
 		{"ViewReadOnly", testViewReadOnly},
 		{"UpdateRollback", testUpdateRollback},
 		{"UpdatePanicRollback", testUpdatePanicRollback},

@@ -3,6 +3,7 @@ package kvtest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -269,4 +270,136 @@ func testScanSeesOwnWrites(t *testing.T, b Backend) {
 	check("limited", lim, want[:3])
 	check("range", rng, []pair{{"e", "50"}, {"b", "2"}})
 	check("committed", scan(t, s, kv.ScanOptions{}), want)
+}
+
+func testScanCallbackReads(t *testing.T, b Backend) {
+	s := open(t, b)
+	putAll(t, s, "idx/1", "a", "idx/2", "b", "idx/3", "zzz", "rec/a", "A", "rec/b", "B")
+	update(t, s, func(tx kv.Tx) error { return tx.Add([]byte("hits"), 9) })
+	for _, inUpdate := range []bool{false, true} {
+		var got []string
+		var writeErr error
+		fn := func(tx kv.Tx) error {
+			got, writeErr = nil, nil
+			return tx.Scan(kv.ScanOptions{Start: []byte("idx/"), End: kv.PrefixEnd([]byte("idx/"))}, func(k, v []byte) error {
+				// Reads through the same Tx are allowed while a scan is in progress.
+				rec, err := tx.Get(append([]byte("rec/"), v...))
+				if errors.Is(err, kv.ErrNotFound) {
+					rec = []byte("-")
+				} else if err != nil {
+					return fmt.Errorf("Get inside Scan: %w", err)
+				}
+				n, err := tx.Counter([]byte("hits"))
+				if err != nil {
+					return fmt.Errorf("Counter inside Scan: %w", err)
+				}
+				inner := 0
+				if err := tx.Scan(kv.ScanOptions{Start: []byte("rec/")}, func(k, v []byte) error {
+					inner++
+					return nil
+				}); err != nil {
+					return fmt.Errorf("nested Scan: %w", err)
+				}
+				got = append(got, fmt.Sprintf("%s:%s:%d:%d", k, rec, n, inner))
+				if inUpdate && writeErr == nil {
+					// Writes from inside a scan callback are refused.
+					writeErr = tx.Put([]byte("idx/0"), []byte("x"))
+					if writeErr == nil {
+						return errors.New("Put inside a Scan callback succeeded")
+					}
+				}
+				return nil
+			})
+		}
+		if inUpdate {
+			update(t, s, fn)
+		} else {
+			view(t, s, fn)
+		}
+		want := []string{"idx/1:A:9:2", "idx/2:B:9:2", "idx/3:-:9:2"}
+		if !equalStrings(got, want) {
+			t.Fatalf("inUpdate=%v: got %q, want %q", inUpdate, got, want)
+		}
+	}
+	wantMissing(t, s, "idx/0")
+	// After the scan, writes work again.
+	update(t, s, func(tx kv.Tx) error {
+		if err := tx.Scan(kv.ScanOptions{}, func(k, v []byte) error { return kv.ErrStop }); err != nil {
+			return err
+		}
+		return tx.Put([]byte("after"), []byte("1"))
+	})
+	wantValue(t, s, "after", "1")
+}
+
+func testLongKeys(t *testing.T, b Backend) {
+	s := open(t, b)
+	base := patterned(kv.MaxKeySize, 9)
+	var keys [][]byte
+	for _, n := range []int{1, 2, 500, 1023, 1024, 1025, 1026, 2047, 2048, 2049, 3000, kv.MaxKeySize - 1, kv.MaxKeySize} {
+		keys = append(keys, base[:n])
+		// A sibling that differs in the last byte, and one that differs early.
+		sib := append([]byte(nil), base[:n]...)
+		sib[n-1] ^= 0x80
+		keys = append(keys, sib)
+		if n > 10 {
+			early := append([]byte(nil), base[:n]...)
+			early[5] ^= 0x01
+			keys = append(keys, early)
+		}
+	}
+	update(t, s, func(tx kv.Tx) error {
+		for i, k := range keys {
+			if err := tx.Put(k, []byte(strconv.Itoa(i))); err != nil {
+				return fmt.Errorf("put key of %d bytes: %w", len(k), err)
+			}
+		}
+		return nil
+	})
+	sorted := make([]string, 0, len(keys))
+	index := map[string]int{}
+	for i, k := range keys {
+		if _, dup := index[string(k)]; dup {
+			t.Fatalf("test generated a duplicate key of %d bytes", len(k))
+		}
+		index[string(k)] = i
+		sorted = append(sorted, string(k))
+	}
+	slices.Sort(sorted)
+
+	for _, reverse := range []bool{false, true} {
+		want := sorted
+		if reverse {
+			want = reversed(sorted)
+		}
+		got := scan(t, s, kv.ScanOptions{Reverse: reverse})
+		if !equalStrings(keysOf(got), want) {
+			t.Fatalf("reverse=%v: long keys scanned out of bytewise order (%d keys, want %d)", reverse, len(got), len(want))
+		}
+		for _, p := range got {
+			if p.v != strconv.Itoa(index[p.k]) {
+				t.Fatalf("key of %d bytes has value %q, want %d", len(p.k), p.v, index[p.k])
+			}
+		}
+	}
+	// Ranges bounded by long keys, one key at a time, as a pager would.
+	for i := 0; i+1 < len(sorted); i++ {
+		got := scan(t, s, kv.ScanOptions{Start: []byte(sorted[i]), End: []byte(sorted[i+1])})
+		if len(got) != 1 || got[0].k != sorted[i] {
+			t.Fatalf("range [key %d, key %d) returned %d keys", i, i+1, len(got))
+		}
+		got = scan(t, s, kv.ScanOptions{End: []byte(sorted[i+1]), Reverse: true, Limit: 1})
+		if len(got) != 1 || got[0].k != sorted[i] {
+			t.Fatalf("reverse scan below key %d returned %d keys, not key %d", i+1, len(got), i)
+		}
+	}
+	for _, k := range keys {
+		view(t, s, func(tx kv.Tx) error {
+			v, err := tx.Get(k)
+			if err != nil || string(v) != strconv.Itoa(index[string(k)]) {
+				return fmt.Errorf("Get(key of %d bytes) = %q, %v", len(k), v, err)
+			}
+			return nil
+		})
+	}
 }

@@ -144,7 +144,7 @@ type tx struct {
 	s            *Store
 	writable     bool
 	done         bool
-	scanning     bool
+	scanning     int // depth of Scan calls in progress
 	undo         map[string]undoValue
 	undoCounters map[string]undoCounter
 }
@@ -173,7 +173,7 @@ func (t *tx) checkWrite() error {
 		return errTxDone
 	case !t.writable:
 		return kv.ErrReadOnly
-	case t.scanning:
+	case t.scanning > 0:
 		return errWriteInScan
 	}
 	return nil
@@ -248,8 +248,8 @@ func (t *tx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
 	if opts.Limit > 0 && opts.Limit < n {
 		n = opts.Limit
 	}
-	t.scanning = true
-	defer func() { t.scanning = false }()
+	t.scanning++
+	defer func() { t.scanning-- }()
 	for j := range n {
 		i := lo + j
 		if opts.Reverse {

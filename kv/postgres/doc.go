@@ -1,0 +1,27 @@
+// Package postgres is the scale-out kv.Store of w3dag, on PostgreSQL or a PG-compatible
+// distributed SQL database, through pgx/v5 (pgxpool).
+//
+// Layout (in Options.Schema, created if missing):
+//
+//	w3dag_kv          (k1 bytea, k2 bytea, h bytea, v bytea, PRIMARY KEY (k1, h))
+//	w3dag_kv_counters (h bytea, shard int, k bytea, n bigint, PRIMARY KEY (h, shard))
+//
+// A key is split into k1, its first KeyPrefixSize bytes, and k2, the rest, with h the
+// SHA-256 of k2 (empty when k2 is). PostgreSQL cannot index a value as long as MaxKeySize,
+// but it can index (k1, h); ordering by (k1, k2) is exactly bytewise key order, because bytea
+// compares bytewise and k2 is non-empty only when k1 is a full KeyPrefixSize bytes.
+//
+// Every Update is a SERIALIZABLE transaction, retried on serialization failure or deadlock
+// (SQLSTATE 40001, 40P01) up to MaxAttempts times with jittered exponential backoff. Views
+// are SERIALIZABLE READ ONLY DEFERRABLE transactions, which PostgreSQL never aborts for
+// serialization; on databases that do, they are retried the same way.
+//
+// Counters are split into CounterShards rows. Add is a blind upsert (no read) into one
+// shard, chosen by the connection the transaction runs on, so concurrent Adds on different
+// connections touch different rows and do not conflict; Counter sums the shards.
+//
+// Scans fetch ScanPageSize rows at a time (keyset pagination), so a scan callback may read
+// through the same transaction while a scan is in progress.
+//
+// This package imports only kv (and pgx); nothing else of w3dag's.
+package postgres

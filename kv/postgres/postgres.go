@@ -1,0 +1,302 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/w3dag/w3dag/kv"
+)
+
+const (
+	// DefaultSchema holds the tables when Options.Schema is empty.
+	DefaultSchema = "public"
+	// MaxSchemaLen is the longest schema name accepted; PostgreSQL would silently truncate
+	// longer identifiers.
+	MaxSchemaLen = 63
+
+	// MaxAttempts is how many times Update (and View) run a transaction that keeps failing
+	// with a serialization failure or deadlock before giving up with ErrTooManyRetries.
+	MaxAttempts = 30
+	// RetryBaseDelay is the backoff ceiling after the first conflict; it doubles with each
+	// further attempt up to RetryMaxDelay, and the actual wait is uniformly random below it.
+	RetryBaseDelay = 2 * time.Millisecond
+	// RetryMaxDelay caps the backoff ceiling between attempts.
+	RetryMaxDelay = 200 * time.Millisecond
+
+	// CounterShards is how many rows each counter is split into.
+	CounterShards = 16
+	// KeyPrefixSize is how many leading key bytes are stored (and indexed) in column k1;
+	// the rest goes to k2 and is indexed through its SHA-256.
+	KeyPrefixSize = 1024
+	// ScanPageSize is how many rows Scan fetches per query.
+	ScanPageSize = 128
+
+	tableKV       = "w3dag_kv"
+	tableCounters = "w3dag_kv_counters"
+)
+
+// Options configures Open. The zero value uses schema "public" and pgxpool's default pool
+// size, and discards log messages.
+type Options struct {
+	// Schema holds the tables; it is created if missing. Empty means DefaultSchema.
+	Schema string
+
+	// MaxConns caps the connection pool. Zero keeps the URL's pool_max_conns, or pgxpool's
+	// default (the larger of 4 and the number of CPUs).
+	MaxConns int32
+
+	// Logger receives a debug message for every retried transaction. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a kv.Store in PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	url      string
+	schema   string
+	log      *slog.Logger
+	sql      queries
+	retries  atomic.Int64
+	gate     sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+var _ kv.Store = (*Store)(nil)
+
+// queries holds the SQL statements with the schema filled in.
+type queries struct {
+	get, put, del, scanCols, add, counter string
+	kvTable                               string
+}
+
+func newQueries(schema string) queries {
+	kvT := pgx.Identifier{schema, tableKV}.Sanitize()
+	cT := pgx.Identifier{schema, tableCounters}.Sanitize()
+	return queries{
+		get:      "SELECT v FROM " + kvT + " WHERE k1 = $1 AND h = $2",
+		put:      "INSERT INTO " + kvT + " (k1, k2, h, v) VALUES ($1, $2, $3, $4) ON CONFLICT (k1, h) DO UPDATE SET v = excluded.v",
+		del:      "DELETE FROM " + kvT + " WHERE k1 = $1 AND h = $2",
+		scanCols: "SELECT k1, k2, v FROM " + kvT,
+		add: "INSERT INTO " + cT + " (h, shard, k, n) VALUES ($1, $2, $3, $4) " +
+			"ON CONFLICT (h, shard) DO UPDATE SET n = " + cT + ".n + excluded.n",
+		counter: "SELECT coalesce(sum(n), 0)::bigint FROM " + cT + " WHERE h = $1",
+		kvTable: kvT,
+	}
+}
+
+func schemaDDL(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	kvT := pgx.Identifier{schema, tableKV}.Sanitize()
+	cT := pgx.Identifier{schema, tableCounters}.Sanitize()
+	return []string{
+		"CREATE SCHEMA IF NOT EXISTS " + s,
+		"CREATE TABLE IF NOT EXISTS " + kvT + ` (
+			k1 bytea NOT NULL,
+			k2 bytea NOT NULL,
+			h  bytea NOT NULL,
+			v  bytea NOT NULL,
+			PRIMARY KEY (k1, h))`,
+		"CREATE TABLE IF NOT EXISTS " + cT + ` (
+			h     bytea  NOT NULL,
+			shard int    NOT NULL,
+			k     bytea  NOT NULL,
+			n     bigint NOT NULL,
+			PRIMARY KEY (h, shard))`,
+	}
+}
+
+// Open connects to the database at url (a postgres:// URL or key=value DSN), creates the
+// schema and tables if missing, and returns the store. Close releases the pool.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	schema := opts.Schema
+	if schema == "" {
+		schema = DefaultSchema
+	}
+	if len(schema) > MaxSchemaLen || strings.ContainsRune(schema, 0) {
+		return nil, fmt.Errorf("%w: %q (at most %d bytes, no NUL)", ErrInvalidSchema, schema, MaxSchemaLen)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may echo the password; don't repeat the URL.
+		return nil, fmt.Errorf("opening postgres store: parsing connection URL: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening postgres store: %w", err)
+	}
+	if err := createSchema(ctx, pool, schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("opening postgres store on %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return &Store{pool: pool, url: url, schema: schema, log: log, sql: newQueries(schema)}, nil
+}
+
+// createSchema runs the DDL, retrying once when another process created the same objects
+// concurrently (CREATE ... IF NOT EXISTS can still collide on the catalog's unique index).
+func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	var err error
+	for range 2 {
+		err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+			for _, stmt := range schemaDDL(schema) {
+				if _, err := c.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("creating tables in schema %q: %w", schema, err)
+				}
+			}
+			return nil
+		})
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			return err
+		}
+	}
+	return err
+}
+
+// Schema returns the schema holding the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
+// Retries returns how many times a transaction has been re-run after a conflict since
+// the store was opened.
+func (s *Store) Retries() int64 { return s.retries.Load() }
+
+func (s *Store) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	if s.closed {
+		return kv.ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// View runs fn in a SERIALIZABLE READ ONLY DEFERRABLE transaction.
+func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
+	return s.run(ctx, pgx.TxOptions{
+		IsoLevel:       pgx.Serializable,
+		AccessMode:     pgx.ReadOnly,
+		DeferrableMode: pgx.Deferrable,
+	}, fn)
+}
+
+// Update runs fn in a SERIALIZABLE transaction, re-running it on serialization failures
+// and deadlocks.
+func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	return s.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite}, fn)
+}
+
+func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(kv.Tx) error) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	for attempt := 1; ; attempt++ {
+		conflict, err := s.attempt(ctx, opts, attempt, fn)
+		if !conflict {
+			return err
+		}
+		if attempt >= MaxAttempts {
+			return fmt.Errorf("%w (%d attempts): %w", ErrTooManyRetries, attempt, err)
+		}
+		s.retries.Add(1)
+		ceiling := min(RetryBaseDelay<<(attempt-1), RetryMaxDelay)
+		wait := rand.N(ceiling) + time.Microsecond
+		s.log.Debug("postgres kv: retrying conflicting transaction", "attempt", attempt, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after %d conflicting attempts: %v)", ctx.Err(), attempt, err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// attempt runs fn once in a new transaction and commits it if fn returns nil. conflict
+// reports that the transaction failed with a serialization failure or deadlock and should
+// be retried.
+func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, n int, fn func(kv.Tx) error) (conflict bool, err error) {
+	ptx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return isConflict(err), fmt.Errorf("postgres kv: begin: %w", err)
+	}
+	t := &tx{ctx: ctx, s: s, ptx: ptx, writable: opts.AccessMode != pgx.ReadOnly}
+	t.shard = int(ptx.Conn().PgConn().PID() % CounterShards)
+	if n > 1 {
+		// After a conflict, move this connection's counter writes to another shard.
+		t.shard = rand.IntN(CounterShards)
+	}
+	committed := false
+	defer func() {
+		t.done = true
+		if !committed {
+			// Also runs when fn panics. The context may be gone; roll back regardless.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = ptx.Rollback(rctx)
+		}
+	}()
+
+	if err := fn(t); err != nil {
+		// A conflict seen by any statement aborted the transaction; whatever fn made of
+		// it, running fn again is the right answer.
+		return t.conflict || isConflict(err), err
+	}
+	if t.conflict {
+		return true, t.dbErr
+	}
+	if t.dbErr != nil {
+		// fn ignored a database error; the transaction is aborted and cannot commit.
+		return false, fmt.Errorf("postgres kv: transaction aborted by an earlier statement: %w", t.dbErr)
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		committed = true // Commit ends the transaction either way.
+		return isConflict(err), fmt.Errorf("postgres kv: commit: %w", err)
+	}
+	committed = true
+	return false, nil
+}
+
+// isConflict reports whether err is a serialization failure or deadlock, after which the
+// whole transaction can be retried.
+func isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "40001" || pgErr.Code == "40P01"
+}
+
+// Close waits for transactions in progress and closes the pool. Later transactions return
+// kv.ErrClosed.
+func (s *Store) Close() error {
+	s.gate.Lock()
+	if s.closed {
+		s.gate.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.gate.Unlock()
+	s.inflight.Wait()
+	s.pool.Close()
+	return nil
+}
