@@ -128,7 +128,7 @@ func (m *Message) Index() map[cid.Cid][]byte {
 // Encode returns m as a CAR v1 message: the root block first, then m.Blocks in order.
 // Every invocation and receipt m links must be among m.Blocks.
 func Encode(m *Message) ([]byte, error) {
-	root, err := encodeRoot(m)
+	root, err := Root(m)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +152,8 @@ func Encode(m *Message) ([]byte, error) {
 	return EncodeCAR([]cid.Cid{root.CID}, blocks)
 }
 
-// encodeRoot builds the DAG-CBOR root block of m.
-func encodeRoot(m *Message) (Block, error) {
+// Root returns the DAG-CBOR root block of m (for rendering m as DAG-JSON with EncodeJSON).
+func Root(m *Message) (Block, error) {
 	nb := basicnode.Prototype.Map.NewBuilder()
 	ma, err := nb.BeginMap(1)
 	if err != nil {

@@ -1,0 +1,252 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// The commands ops runs.
+const (
+	CmdPut    = "/dag/put"
+	CmdGet    = "/dag/get"
+	CmdRemove = "/dag/remove"
+	CmdSelect = "/dag/select"
+	// CmdUnknown is the Outcome.Command of invocations of any other command.
+	CmdUnknown = "unknown"
+)
+
+// MaxProofDepth is the most proofs an invocation may list (DESIGN §9).
+const MaxProofDepth = ucan.MaxProofDepth
+
+// Engine is what ops needs of the dag engine; *dag.Engine implements it.
+type Engine interface {
+	Put(ctx context.Context, inv *ucan.Token, p dag.Path, value datamodel.Node, opts ...dag.OpOption) (*dag.Result, error)
+	Get(ctx context.Context, inv *ucan.Token, p dag.Path) (*dag.Result, error)
+	Remove(ctx context.Context, inv *ucan.Token, p dag.Path, opts ...dag.OpOption) (*dag.Result, error)
+	Select(ctx context.Context, inv *ucan.Token, p dag.Path, q dag.Query) (*dag.Result, error)
+	Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...dag.OpOption) (*dag.Result, error)
+}
+
+// Options configure Ops. Engine and Signer are required.
+type Options struct {
+	Engine Engine
+	// Signer is the service's key: its DID is the service subject and the only
+	// acceptable audience, and it signs the receipts of refused invocations.
+	Signer did.Signer
+	// Validator checks proof chains; nil builds one with ucan's defaults (and its cache of
+	// verified delegations). Share one Validator so the cache is shared.
+	Validator *ucan.Validator
+	// Clock stamps the receipts of refused invocations; nil uses time.Now.
+	Clock func() time.Time
+	// Seal chooses the UCAN tag version of those receipts; the zero value emits @1.0.0.
+	Seal ucan.SealOptions
+	// Logger receives internal failures; nil discards.
+	Logger *slog.Logger
+}
+
+// Ops runs invocations. It is safe for concurrent use.
+type Ops struct {
+	engine    Engine
+	signer    did.Signer
+	service   string
+	validator *ucan.Validator
+	clock     func() time.Time
+	seal      ucan.SealOptions
+	log       *slog.Logger
+}
+
+// New returns Ops for opts.
+func New(opts Options) (*Ops, error) {
+	if opts.Engine == nil || opts.Signer == nil {
+		return nil, fmt.Errorf("%w: Engine and Signer are required", ErrConfig)
+	}
+	o := &Ops{
+		engine:    opts.Engine,
+		signer:    opts.Signer,
+		service:   opts.Signer.DID(),
+		validator: opts.Validator,
+		clock:     opts.Clock,
+		seal:      opts.Seal,
+		log:       opts.Logger,
+	}
+	if o.validator == nil {
+		o.validator = ucan.NewValidator(ucan.ValidatorOptions{Now: opts.Clock})
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Outcome is the result of running one invocation.
+type Outcome struct {
+	// Receipt is the signed receipt for the invocation.
+	Receipt *ucan.Token
+	// Command is the invocation's command when it is one of the four, CmdUnknown
+	// otherwise (safe as a metrics label).
+	Command string
+	// Result is "ok" or the receipt's error name.
+	Result string
+	// Repeat is true when the task ran before and its stored result was returned.
+	Repeat bool
+	// Stored is false for receipts of refused invocations, which are not kept.
+	Stored bool
+}
+
+// Run authorises and runs inv, which arrived in agent message msg (cid.Undef when it did
+// not come in a message), resolving its proofs through proofs. Failures of the invocation
+// are error receipts; the error return is for internal failures that left no receipt.
+func (o *Ops) Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (Outcome, error) {
+	if inv == nil || inv.Invocation == nil {
+		return Outcome{}, errors.New("ops: Run needs an invocation token")
+	}
+	var opts []dag.OpOption
+	if msg.Defined() {
+		opts = append(opts, dag.WithMessage(msg))
+	}
+	cmd := inv.Invocation.Command
+	switch cmd {
+	case CmdPut, CmdGet, CmdRemove, CmdSelect:
+	default:
+		return o.refuse(inv, CmdUnknown, fmt.Errorf("%w: %q is not one of %s, %s, %s, %s",
+			ErrUnknownCommand, cmd, CmdPut, CmdGet, CmdRemove, CmdSelect))
+	}
+	if err := o.authorize(inv, proofs); err != nil {
+		return o.refuse(inv, cmd, err)
+	}
+	a, err := decodeArgs(cmd, inv.Invocation)
+	if err != nil {
+		return o.fail(ctx, inv, cmd, err, opts)
+	}
+	p, err := dag.ParseRelative(inv.Invocation.Subject, a.path)
+	if err != nil {
+		return o.fail(ctx, inv, cmd, err, opts)
+	}
+	if p.Subject == o.service && (cmd == CmdPut || cmd == CmdRemove) && inv.Invocation.Issuer != o.service {
+		return o.refuse(inv, cmd, &ucan.Error{Name: ucan.InvalidClaim,
+			Message: fmt.Sprintf("collections of the service %s are written by the service only", o.service)})
+	}
+	var res *dag.Result
+	switch cmd {
+	case CmdPut:
+		res, err = o.engine.Put(ctx, inv, p, a.value, opts...)
+	case CmdGet:
+		res, err = o.engine.Get(ctx, inv, p)
+	case CmdRemove:
+		res, err = o.engine.Remove(ctx, inv, p, opts...)
+	case CmdSelect:
+		res, err = o.engine.Select(ctx, inv, p, a.query)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("running %s on %s: %w", cmd, p, err)
+	}
+	return outcome(cmd, res, cmd == CmdPut || cmd == CmdRemove), nil
+}
+
+// authorize checks the audience, the proof depth and the UCAN chain of inv.
+func (o *Ops) authorize(inv *ucan.Token, proofs ucan.Loader) error {
+	in := inv.Invocation
+	if in.Audience != "" && in.Audience != o.service {
+		return &ucan.Error{Name: ucan.InvalidAudience,
+			Message: fmt.Sprintf("invocation is addressed to %s, not to this service %s", in.Audience, o.service)}
+	}
+	if len(in.Proofs) > MaxProofDepth {
+		return &ucan.Error{Name: ucan.InvalidClaim,
+			Message: fmt.Sprintf("invocation lists %d proofs, more than the limit of %d", len(in.Proofs), MaxProofDepth)}
+	}
+	if proofs == nil {
+		proofs = ucan.Proofs{}
+	}
+	return o.validator.Validate(inv, proofs)
+}
+
+// AuthorizeWatch checks that inv, with its proofs, may read the entries under p: its
+// subject is p's, its command covers /dag/get, its chain is valid, and its args.path (if
+// any) contains p. It returns a *ucan.Error (or *dag.Error for a bad args.path) when not.
+func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) error {
+	if inv == nil || inv.Invocation == nil {
+		return &ucan.Error{Name: ucan.InvalidClaim, Message: "a watch needs an invocation"}
+	}
+	in := inv.Invocation
+	if in.Subject != p.Subject {
+		return &ucan.Error{Name: ucan.InvalidSubject,
+			Message: fmt.Sprintf("invocation subject %s is not the watched subject %s", in.Subject, p.Subject)}
+	}
+	if !ucan.CommandCovers(in.Command, CmdGet) {
+		return &ucan.Error{Name: ucan.InvalidClaim,
+			Message: fmt.Sprintf("command %s does not cover %s", in.Command, CmdGet)}
+	}
+	if err := o.authorize(inv, proofs); err != nil {
+		return err
+	}
+	if in.Args != nil {
+		pn, err := in.Args.LookupByString("path")
+		if err == nil {
+			rel, err := pn.AsString()
+			if err != nil {
+				return fmt.Errorf("%w: args.path must be a string", ErrInvalidArgs)
+			}
+			scope, err := dag.ParseRelative(in.Subject, rel)
+			if err != nil {
+				return err
+			}
+			if !scope.Contains(p) {
+				return &ucan.Error{Name: ucan.InvalidClaim,
+					Message: fmt.Sprintf("invocation is for %s, which does not contain %s", scope, p)}
+			}
+		}
+	}
+	return nil
+}
+
+// refuse answers an invocation that is not allowed to run with an error receipt that is
+// signed but not stored.
+func (o *Ops) refuse(inv *ucan.Token, cmd string, err error) (Outcome, error) {
+	name, msg := ErrorName(err), err.Error()
+	var ue *ucan.Error
+	if errors.As(err, &ue) {
+		msg = ue.Message
+	}
+	r := receipts.Receipt{
+		Ran: inv.CID,
+		Out: receipts.Out{Err: &receipts.Failure{Name: name, Message: msg}},
+		TS:  o.clock().UnixMilli(),
+	}
+	tok, ierr := receipts.Issue(o.signer, r, o.seal)
+	if ierr != nil {
+		return Outcome{}, fmt.Errorf("issuing %s receipt: %w", name, ierr)
+	}
+	return Outcome{Receipt: tok, Command: cmd, Result: name}, nil
+}
+
+// fail answers an authorised invocation whose arguments are unusable with a stored error
+// receipt.
+func (o *Ops) fail(ctx context.Context, inv *ucan.Token, cmd string, err error, opts []dag.OpOption) (Outcome, error) {
+	res, ferr := o.engine.Fail(ctx, inv, err, opts...)
+	if ferr != nil {
+		return Outcome{}, fmt.Errorf("recording failure %q: %w", err, ferr)
+	}
+	return outcome(cmd, res, true), nil
+}
+
+func outcome(cmd string, res *dag.Result, stored bool) Outcome {
+	result := "ok"
+	if res.Out.Err != nil {
+		result = res.Out.Err.Name
+	}
+	return Outcome{Receipt: res.Receipt, Command: cmd, Result: result, Repeat: res.Repeat, Stored: stored}
+}

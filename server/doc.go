@@ -1,0 +1,23 @@
+// Package server is w3dag's HTTP interface (DESIGN §7) and the only package that uses
+// gorilla/mux.
+//
+// Routes:
+//
+//	POST /ucan                   agent messages in (CAR v1 or UCAN container), receipts out
+//	GET  /receipts/{cid}         a receipt (CAR, DAG-JSON or DAG-CBOR); ?chain=1 its chain
+//	GET  /watch/{did}/{path…}    Server-Sent Events of receipts under a path (bearer auth)
+//	PUT  /blob/{cid}             upload bytes to a signed URL   (when Options.Blobs is set)
+//	GET  /blob/{cid}             read bytes, Range supported     (when Options.Blobs is set)
+//	GET  /claims/{cid}           location claims of a CAR        (when Options.Claims is set)
+//	GET  /metrics                Prometheus metrics
+//	GET  /healthz                liveness
+//	GET  /.well-known/did.json   the service's DID document
+//
+// Transport failures are HTTP 4xx/5xx with the JSON body
+// {"error": {"name": "...", "message": "..."}}; failures of invocations are error receipts.
+// The limits of DESIGN §9 that concern the wire are constants here and in package message.
+//
+// The package declares what it consumes (Runner, Store, Archive, Blobs, Claims) and is
+// wired by the composition root (cmd/w3dag serve). It imports ops, dag, message, ucan and
+// blob types; it never touches kv or blob backends directly.
+package server

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// Errors that implementations of Blobs and Claims return (wrapped) to choose the HTTP
+// status. Other errors from them are 500s.
+var (
+	// ErrForbidden: the request's signature or token does not allow it (403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrNotFound: nothing at that CID (404). blob.ErrNotFound and dag.ErrNotFound map
+	// to 404 as well.
+	ErrNotFound = errors.New("not found")
+	// ErrBadRequest: the request is malformed, e.g. bytes that are not the CID's (400).
+	// blob.ErrSizeMismatch and blob.ErrDigestMismatch map to 400 as well.
+	ErrBadRequest = errors.New("bad request")
+)
+
+// Error names of transport failures, the "name" of the JSON error body.
+const (
+	NameMalformed        = "MalformedMessage"     // 400: not a CAR / container / token
+	NameBadRequest       = "BadRequest"           // 400: bad parameter
+	NameTooLarge         = "MessageTooLarge"      // 413: body or a limit exceeded
+	NameUnsupportedMedia = "UnsupportedMediaType" // 415
+	NameNotAcceptable    = "NotAcceptable"        // 406
+	NameNotFound         = "NotFound"             // 404
+	NameUnauthorized     = "Unauthorized"         // 401: no or unusable bearer token
+	NameForbidden        = "Forbidden"            // 403
+	NameMethodNotAllowed = "MethodNotAllowed"     // 405
+	NameRangeNotSatisf   = "RangeNotSatisfiable"  // 416
+	NameArchive          = "ArchiveUnavailable"   // 503: the request could not be archived
+	NameUnavailable      = "Unavailable"          // 503: shutting down
+	NameInternal         = "InternalError"        // 500
+)
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// writeError writes the JSON error body with the given status.
+func writeError(w http.ResponseWriter, status int, name, msg string) {
+	b, _ := json.Marshal(errorBody{Error: errorDetail{Name: name, Message: msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

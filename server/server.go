@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ops"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// Limits of the HTTP interface (DESIGN §9). Message-level limits (invocations a message,
+// token and block sizes) are message.MaxInvocations, ucan.MaxTokenSize and friends.
+const (
+	// MaxMessageSize is the largest POST /ucan body, in bytes (4 MiB).
+	MaxMessageSize = message.MaxMessageSize
+	// MaxInvocations is the most invocations one agent message may carry.
+	MaxInvocations = message.MaxInvocations
+	// MaxTokenSize is the largest token (block) in a message, in bytes (64 KiB).
+	MaxTokenSize = ucan.MaxTokenSize
+	// MaxBearerSize is the largest Authorization header value accepted, in bytes.
+	MaxBearerSize = 256 << 10
+	// DefaultShutdownTimeout is how long Serve waits for in-flight requests on shutdown
+	// when Options.ShutdownTimeout is zero.
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultHeartbeat is the interval of SSE keep-alive comments when
+	// Options.WatchHeartbeat is zero.
+	DefaultHeartbeat = 15 * time.Second
+	// MaxHeaderBytes bounds request headers.
+	MaxHeaderBytes = 1 << 20
+	// ReadHeaderTimeout bounds the time to read request headers.
+	ReadHeaderTimeout = 10 * time.Second
+)
+
+// Runner runs invocations with their authority checked; *ops.Ops implements it.
+type Runner interface {
+	// Run authorises and runs one invocation that arrived in message msg and returns its
+	// signed receipt. An error is an internal failure: no receipt exists for it.
+	Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (ops.Outcome, error)
+	// AuthorizeWatch checks that inv (with proofs) may read the entries under p. It
+	// returns a *ucan.Error naming the failure, or another error for internal failures.
+	AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) error
+}
+
+// Store reads committed blocks and follows the commit log; *dag.Engine implements it.
+type Store interface {
+	// Block returns a stored block (receipt or invocation); dag.ErrNotFound when absent.
+	Block(ctx context.Context, c cid.Cid) ([]byte, error)
+	// Chain calls fn for the receipt head and every receipt before it through origin
+	// links, head first; fn's error ends the walk and is returned.
+	Chain(ctx context.Context, head cid.Cid, fn func(*ucan.Token, *receipts.Receipt) error) error
+	// TaskResult returns the CID of the stored result receipt of task, or dag.ErrNotFound.
+	TaskResult(ctx context.Context, task cid.Cid) (cid.Cid, error)
+	// Watch sends every committed receipt under prefix with a sequence greater than
+	// after, in order, until ctx ends.
+	Watch(ctx context.Context, prefix dag.Path, after uint64) (<-chan dag.Event, error)
+	// LastSeq returns the last committed sequence.
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// Archive stores messages as they went over the wire; *archive.Archive implements it.
+type Archive interface {
+	// Put stores data and returns its CID (codec given); nothing may run if it fails.
+	Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error)
+	// LinkReply records that the receipts of invs left in reply message msg.
+	LinkReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
+}
+
+// Blobs serves the /blob/{cid} routes: uploads to the signed URLs the store machine hands
+// out (fs backend) and reads of held CARs.
+type Blobs interface {
+	// Upload checks the signed query of an upload URL (signature, expiry, size, digest)
+	// and streams exactly size bytes from r into storage, verifying them against c.
+	// ErrForbidden (wrapped) for a bad or expired signature; ErrBadRequest,
+	// blob.ErrSizeMismatch or blob.ErrDigestMismatch for bytes that are not c's.
+	Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error
+	// Open returns the bytes of c, or the range rng of them, and the Info of the whole
+	// blob (Info.Size is the size of the blob, not of the range); blob.ErrNotFound,
+	// blob.ErrInvalidRange.
+	Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error)
+}
+
+// Claims serves GET /claims/{cid}: short-lived signed location claims of a CAR.
+type Claims interface {
+	// Claims returns the claim tokens for c (at least one), or ErrNotFound (wrapped).
+	Claims(ctx context.Context, c cid.Cid) ([]*ucan.Token, error)
+}
+
+// Options configure a Server. Service, Runner, Store and Archive are required.
+type Options struct {
+	// Service is the service's identity; its DID is the subject of service collections
+	// and the issuer of receipts. Only its public half is used here.
+	Service did.Verifier
+	// PublicURL is the URL clients reach the service at, published in did.json; empty
+	// leaves the service endpoint out of the document.
+	PublicURL string
+	Runner    Runner
+	Store     Store
+	Archive   Archive
+	// Blobs, when not nil, mounts PUT and GET /blob/{cid}.
+	Blobs Blobs
+	// Claims, when not nil, mounts GET /claims/{cid}.
+	Claims Claims
+	// Logger receives request errors and recovered panics; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the server's Prometheus collectors and Gatherer serves them at
+	// /metrics; nil uses a fresh registry private to this server (with the Go and
+	// process collectors).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Limits bounds decoded messages; the zero value is message's defaults (DESIGN §9).
+	Limits message.Limits
+	// ShutdownTimeout bounds how long Serve waits for in-flight requests after its
+	// context ends; zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// WatchHeartbeat is the interval of SSE keep-alive comments; zero means
+	// DefaultHeartbeat.
+	WatchHeartbeat time.Duration
+}
+
+// Server is the HTTP interface. It is an http.Handler.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	router  *mux.Router
+	handler http.Handler
+	metrics *metrics
+	didDoc  []byte
+
+	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
+	closeOnce sync.Once
+}
+
+// New builds a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Service == nil || opts.Runner == nil || opts.Store == nil || opts.Archive == nil {
+		return nil, errors.New("server: Service, Runner, Store and Archive are required")
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.WatchHeartbeat <= 0 {
+		opts.WatchHeartbeat = DefaultHeartbeat
+	}
+	if opts.Limits.MaxSize <= 0 {
+		opts.Limits.MaxSize = MaxMessageSize
+	}
+	if opts.Limits.MaxBlockSize <= 0 {
+		opts.Limits.MaxBlockSize = MaxTokenSize
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		opts.Registerer, opts.Gatherer = reg, reg
+	}
+	if opts.Gatherer == nil {
+		return nil, errors.New("server: Gatherer is required with Registerer")
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("server: registering metrics: %w", err)
+	}
+	doc, err := didDocument(opts.Service.DID(), opts.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{})}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	r := mux.NewRouter()
+	r.StrictSlash(false)
+	r.Use(s.routeName)
+	r.HandleFunc("/ucan", s.postUCAN).Methods(http.MethodPost).Name("ucan")
+	r.HandleFunc("/receipts/{cid}", s.getReceipt).Methods(http.MethodGet, http.MethodHead).Name("receipts")
+	r.HandleFunc("/watch/{did}/{path:.*}", s.watch).Methods(http.MethodGet).Name("watch")
+	r.HandleFunc("/watch/{did}", s.watch).Methods(http.MethodGet).Name("watch")
+	if s.opts.Blobs != nil {
+		r.HandleFunc("/blob/{cid}", s.putBlob).Methods(http.MethodPut).Name("blob")
+		r.HandleFunc("/blob/{cid}", s.getBlob).Methods(http.MethodGet, http.MethodHead).Name("blob")
+	}
+	if s.opts.Claims != nil {
+		r.HandleFunc("/claims/{cid}", s.getClaims).Methods(http.MethodGet).Name("claims")
+	}
+	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet).Name("metrics")
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead).Name("healthz")
+	r.HandleFunc("/.well-known/did.json", s.didJSON).Methods(http.MethodGet, http.MethodHead).Name("did")
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, NameNotFound, "no route for "+r.Method+" "+r.URL.Path)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, NameMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+	})
+	s.router = r
+	s.handler = s.instrument(s.recoverer(r))
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Serve serves HTTP on ln until ctx ends, then stops accepting connections, ends watch
+// streams and waits (up to Options.ShutdownTimeout) for in-flight requests to finish. It
+// returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc // Serve returns ErrServerClosed once Shutdown starts
+	if err != nil {
+		return fmt.Errorf("server: shutting down: %w", err)
+	}
+	return nil
+}
+
+// Close ends open watch streams; requests in flight are not interrupted.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.closing:
+		writeError(w, http.StatusServiceUnavailable, NameUnavailable, "shutting down")
+		return
+	default:
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "{\"status\":\"ok\",\"did\":%q}\n", s.opts.Service.DID())
+}
+
+func (s *Server) didJSON(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/did+json")
+	w.Write(s.didDoc)
+}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ops"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/container"
+)
+
+// bodyKind is what a POST /ucan body is, from its Content-Type.
+type bodyKind int
+
+const (
+	bodyCAR       bodyKind = iota + 1 // application/vnd.ipld.car: an agent message
+	bodyContainer                     // a UCAN container (ctn-v1), any of its six headers
+)
+
+// Content types accepted for UCAN containers, besides message.ContentTypeDAGCBOR.
+const (
+	// ContentTypeContainer is the media type of a UCAN container in any of its forms.
+	ContentTypeContainer = "application/vnd.ucan.container"
+	// ContentTypeText is accepted for the base64 container forms (headers B, C, O, P).
+	ContentTypeText = "text/plain"
+)
+
+// bodyKindOf maps a Content-Type to the body kind; ok is false for unsupported types.
+func bodyKindOf(contentType string) (bodyKind, error) {
+	if contentType == "" {
+		return 0, errors.New("Content-Type is required: " + message.ContentTypeCAR + " or " + message.ContentTypeDAGCBOR)
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return 0, fmt.Errorf("Content-Type %q does not parse: %v", contentType, err)
+	}
+	switch mt {
+	case message.ContentTypeCAR:
+		if v, ok := params["version"]; ok && v != "1" {
+			return 0, fmt.Errorf("CAR version %s is not accepted, send CAR v1", v)
+		}
+		return bodyCAR, nil
+	case message.ContentTypeDAGCBOR, ContentTypeContainer, ContentTypeText:
+		return bodyContainer, nil
+	}
+	return 0, fmt.Errorf("Content-Type %q is not accepted: send %s (agent message) or %s (UCAN container)",
+		mt, message.ContentTypeCAR, message.ContentTypeDAGCBOR)
+}
+
+// wantsJSON reports whether the Accept header asks for DAG-JSON.
+func wantsJSON(accept string) bool {
+	return accepts(accept, message.ContentTypeDAGJSON) || accepts(accept, "application/json")
+}
+
+// splitAccept returns the media types an Accept header lists, without parameters.
+func splitAccept(accept string) []string {
+	var out []string
+	for _, part := range strings.Split(accept, ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil {
+			out = append(out, mt)
+		}
+	}
+	return out
+}
+
+// request is a decoded POST /ucan body.
+type request struct {
+	codec       uint64 // codec of the archived body's CID
+	invocations []*ucan.Token
+	proofs      ucan.Proofs
+}
+
+// httpError is a transport failure with its status and JSON error name.
+type httpError struct {
+	status int
+	name   string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func malformed(format string, args ...any) *httpError {
+	return &httpError{status: http.StatusBadRequest, name: NameMalformed, msg: fmt.Sprintf(format, args...)}
+}
+
+func tooLarge(format string, args ...any) *httpError {
+	return &httpError{status: http.StatusRequestEntityTooLarge, name: NameTooLarge, msg: fmt.Sprintf(format, args...)}
+}
+
+// readBody reads a request body of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *httpError) {
+	if r.ContentLength > int64(limit) {
+		return nil, tooLarge("body is %d bytes, the limit is %d", r.ContentLength, limit)
+	}
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength)
+	}
+	buf := make([]byte, 0, size+1)
+	body := http.MaxBytesReader(w, r.Body, int64(limit))
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge("body is larger than the limit of %d bytes", limit)
+			}
+			return nil, &httpError{status: http.StatusBadRequest, name: NameBadRequest, msg: "reading body: " + err.Error()}
+		}
+	}
+}
+
+// decodeRequest parses a body into invocations and proofs, checking every limit.
+func (s *Server) decodeRequest(kind bodyKind, body []byte) (*request, *httpError) {
+	var raws [][]byte
+	var blockCIDs []cid.Cid
+	var roots []cid.Cid
+	req := &request{proofs: ucan.Proofs{}}
+	switch kind {
+	case bodyCAR:
+		req.codec = message.CodecCAR
+		m, err := message.Decode(body, s.opts.Limits)
+		if errors.Is(err, message.ErrTooLarge) {
+			return nil, tooLarge("agent message: %v", err)
+		}
+		if err != nil {
+			return nil, malformed("agent message: %v", err)
+		}
+		if len(m.Invocations) == 0 {
+			return nil, malformed("agent message carries no invocations")
+		}
+		roots = m.Invocations
+		for _, b := range m.Blocks {
+			raws = append(raws, b.Data)
+			blockCIDs = append(blockCIDs, b.CID)
+		}
+	case bodyContainer:
+		req.codec = message.CodecRaw
+		data := body
+		if len(data) > 0 && data[0]>>5 == 5 {
+			// A bare DAG-CBOR map {"ctn-v1": [...]} without the header byte.
+			data = append([]byte{container.HeaderRaw}, data...)
+		}
+		tokens, err := container.Decode(data)
+		if errors.Is(err, container.ErrTooLarge) {
+			return nil, tooLarge("UCAN container: %v", err)
+		}
+		if err != nil {
+			return nil, malformed("UCAN container: %v", err)
+		}
+		raws = tokens
+	}
+	tokens := make(map[cid.Cid]*ucan.Token, len(raws))
+	var order []*ucan.Token
+	for i, raw := range raws {
+		if len(raw) > s.opts.Limits.MaxBlockSize {
+			return nil, tooLarge("token %d is %d bytes, the limit is %d", i, len(raw), s.opts.Limits.MaxBlockSize)
+		}
+		tok, err := ucan.Decode(raw)
+		if err != nil {
+			if blockCIDs != nil {
+				return nil, malformed("block %s is not a UCAN token: %v", blockCIDs[i], err)
+			}
+			return nil, malformed("container token %d is not a UCAN token: %v", i, err)
+		}
+		if blockCIDs != nil && !tok.CID.Equals(blockCIDs[i]) {
+			return nil, malformed("block %s holds a token whose CID is %s", blockCIDs[i], tok.CID)
+		}
+		if _, dup := tokens[tok.CID]; dup {
+			continue
+		}
+		tokens[tok.CID] = tok
+		order = append(order, tok)
+		if tok.Delegation != nil {
+			req.proofs[tok.CID] = tok
+		}
+	}
+	if kind == bodyCAR {
+		for _, c := range roots {
+			tok := tokens[c]
+			if tok.Invocation == nil {
+				return nil, malformed("%s is listed as an invocation but is a delegation", c)
+			}
+			req.invocations = append(req.invocations, tok)
+		}
+	} else {
+		for _, tok := range order {
+			if tok.Invocation != nil {
+				req.invocations = append(req.invocations, tok)
+			}
+		}
+		if len(req.invocations) == 0 {
+			return nil, malformed("UCAN container holds no invocation")
+		}
+	}
+	if n, lim := len(req.invocations), s.maxInvocations(); n > lim {
+		return nil, tooLarge("%d invocations in one message, the limit is %d", n, lim)
+	}
+	return req, nil
+}
+
+func (s *Server) maxInvocations() int {
+	if s.opts.Limits.MaxInvocations > 0 {
+		return s.opts.Limits.MaxInvocations
+	}
+	return MaxInvocations
+}
+
+// postUCAN serves POST /ucan: decode, archive, run every invocation concurrently, reply
+// with their receipts.
+func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
+	kind, err := bodyKindOf(r.Header.Get("Content-Type"))
+	if err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, NameUnsupportedMedia, err.Error())
+		return
+	}
+	asJSON := wantsJSON(r.Header.Get("Accept"))
+	body, herr := readBody(w, r, s.opts.Limits.MaxSize)
+	if herr != nil {
+		writeError(w, herr.status, herr.name, herr.msg)
+		return
+	}
+	req, herr := s.decodeRequest(kind, body)
+	if herr != nil {
+		writeError(w, herr.status, herr.name, herr.msg)
+		return
+	}
+	// Once archived, the invocations run to the end even if the client goes away.
+	ctx := context.WithoutCancel(r.Context())
+	msg, err := s.opts.Archive.Put(ctx, req.codec, body)
+	if err != nil {
+		s.metrics.messages.WithLabelValues("in", "failed").Inc()
+		s.log.ErrorContext(ctx, "archiving request message", "error", err)
+		writeError(w, http.StatusServiceUnavailable, NameArchive, "the message could not be archived, nothing ran; retry later")
+		return
+	}
+	s.metrics.messages.WithLabelValues("in", "archived").Inc()
+
+	outs := s.run(ctx, req, msg)
+	reply := &message.Message{
+		Receipts: make([]message.Receipt, 0, len(outs)),
+		Blocks:   make([]message.Block, 0, len(outs)),
+	}
+	invs := make([]cid.Cid, 0, len(outs))
+	for i, o := range outs {
+		if o.err != nil {
+			s.log.ErrorContext(ctx, "running invocation", "msg", msg.String(), "invocation", req.invocations[i].CID.String(), "error", o.err)
+			writeError(w, http.StatusInternalServerError, NameInternal,
+				fmt.Sprintf("invocation %s could not be run (%v); invocations that ran keep their results, retrying returns them", req.invocations[i].CID, o.err))
+			return
+		}
+		rc := o.out.Receipt
+		reply.Receipts = append(reply.Receipts, message.Receipt{Invocation: req.invocations[i].CID, Receipt: rc.CID})
+		reply.Blocks = append(reply.Blocks, message.Block{CID: rc.CID, Data: rc.Raw})
+		invs = append(invs, req.invocations[i].CID)
+	}
+	message.SortReceipts(reply.Receipts)
+	data, err := message.Encode(reply)
+	if err != nil {
+		s.log.ErrorContext(ctx, "encoding reply", "msg", msg.String(), "error", err)
+		writeError(w, http.StatusInternalServerError, NameInternal, "encoding the reply: "+err.Error())
+		return
+	}
+	if rmsg, err := s.opts.Archive.Put(ctx, message.CodecCAR, data); err != nil {
+		// The receipts are committed with the state; only the archived copy of the reply
+		// is missing. Say so loudly and still answer.
+		s.metrics.messages.WithLabelValues("out", "failed").Inc()
+		s.log.ErrorContext(ctx, "archiving reply message", "msg", msg.String(), "error", err)
+	} else {
+		s.metrics.messages.WithLabelValues("out", "archived").Inc()
+		if err := s.opts.Archive.LinkReply(ctx, rmsg, invs); err != nil {
+			s.log.ErrorContext(ctx, "linking reply message", "msg", msg.String(), "reply", rmsg.String(), "error", err)
+		}
+	}
+	if asJSON {
+		root, err := message.Root(reply)
+		if err == nil {
+			var out []byte
+			out, err = message.EncodeJSON([]cid.Cid{root.CID}, append([]message.Block{root}, reply.Blocks...))
+			if err == nil {
+				w.Header().Set("Content-Type", message.ContentTypeDAGJSON)
+				w.Write(out)
+				return
+			}
+		}
+		writeError(w, http.StatusInternalServerError, NameInternal, "encoding the reply as DAG-JSON: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", message.ContentTypeCAR+"; version=1")
+	w.Write(data)
+}
+
+type outcome struct {
+	out ops.Outcome
+	err error
+}
+
+// run runs the invocations of req concurrently, so that the engine's group commit can put
+// them in as few transactions as possible.
+func (s *Server) run(ctx context.Context, req *request, msg cid.Cid) []outcome {
+	outs := make([]outcome, len(req.invocations))
+	if len(req.invocations) == 1 {
+		outs[0] = s.runOne(ctx, req.invocations[0], req.proofs, msg)
+		return outs
+	}
+	var wg sync.WaitGroup
+	for i, inv := range req.invocations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = s.runOne(ctx, inv, req.proofs, msg)
+		}()
+	}
+	wg.Wait()
+	return outs
+}
+
+func (s *Server) runOne(ctx context.Context, inv *ucan.Token, proofs ucan.Proofs, msg cid.Cid) (o outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			o = outcome{err: fmt.Errorf("panic: %v", v)}
+			s.log.ErrorContext(ctx, "panic running invocation", "invocation", inv.CID.String(), "panic", v)
+		}
+	}()
+	out, err := s.opts.Runner.Run(ctx, inv, proofs, msg)
+	if err != nil {
+		return outcome{err: err}
+	}
+	if out.Receipt == nil {
+		return outcome{err: errors.New("runner returned no receipt")}
+	}
+	result := out.Result
+	if result == "" {
+		result = "ok"
+	}
+	s.metrics.invocations.WithLabelValues(out.Command, result).Inc()
+	return outcome{out: out}
+}
