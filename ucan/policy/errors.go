@@ -16,3 +16,7 @@ var ErrNoMatch = errors.New("policy not satisfied")
 // non-optional segment cannot be applied (missing key, index out of range,
 // wrong kind).
 var ErrUnresolved = errors.New("selector did not resolve")
+
+// ErrTooComplex is wrapped by the errors Policy.Check and Selector.Select
+// return when evaluation would take more than MaxMatchSteps steps.
+var ErrTooComplex = errors.New("policy evaluation too complex")

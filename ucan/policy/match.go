@@ -12,35 +12,52 @@ import (
 
 // Match reports whether every statement of p holds for args (an
 // invocation's arguments). It never fails: a selector that does not resolve
-// makes its statement false.
+// makes its statement false, and so does exceeding MaxMatchSteps.
 func (p Policy) Match(args datamodel.Node) bool {
 	return p.Check(args) == nil
 }
 
 // Check is Match with an explanation: it returns nil when the policy holds,
 // otherwise an error wrapping ErrNoMatch that names the first statement that
-// does not hold.
+// does not hold, or ErrTooComplex.
 func (p Policy) Check(args datamodel.Node) error {
 	if args == nil {
 		args = datamodel.Null
 	}
+	b := newBudget()
 	for i, st := range p {
-		if !st.Match(args) {
+		ok := st.match(args, b)
+		if b.exhausted() {
+			return fmt.Errorf("%w: statement %d needs more than %d steps", ErrTooComplex, i, MaxMatchSteps)
+		}
+		if !ok {
 			return fmt.Errorf("%w: statement %d %s is false", ErrNoMatch, i, st)
 		}
 	}
 	return nil
 }
 
-// Match reports whether the statement holds for n.
+// Match reports whether the statement holds for n, within MaxMatchSteps.
 func (st Statement) Match(n datamodel.Node) bool {
 	if n == nil {
 		n = datamodel.Null
 	}
+	b := newBudget()
+	ok := st.match(n, b)
+	return ok && !b.exhausted()
+}
+
+// match evaluates st against n. Once the budget is exhausted its result is
+// meaningless (a "not" would turn false into true); callers check
+// b.exhausted() afterwards.
+func (st Statement) match(n datamodel.Node, b *budget) bool {
+	if !b.spend(1) {
+		return false
+	}
 	switch st.Op {
 	case OpAnd:
 		for _, o := range st.Operands {
-			if !o.Match(n) {
+			if !o.match(n, b) {
 				return false
 			}
 		}
@@ -50,7 +67,7 @@ func (st Statement) Match(n datamodel.Node) bool {
 			return true // the specification makes the empty "or" true
 		}
 		for _, o := range st.Operands {
-			if o.Match(n) {
+			if o.match(n, b) {
 				return true
 			}
 		}
@@ -59,18 +76,18 @@ func (st Statement) Match(n datamodel.Node) bool {
 		if len(st.Operands) != 1 {
 			return false
 		}
-		return !st.Operands[0].Match(n)
+		return !st.Operands[0].match(n, b)
 	}
 
-	v, err := st.Selector.Select(n)
+	v, err := st.Selector.selectIn(n, b)
 	if err != nil {
 		return false
 	}
 	switch st.Op {
 	case OpEqual:
-		return st.Value != nil && Equal(v, st.Value)
+		return st.Value != nil && equal(v, st.Value, 0, b)
 	case OpNotEqual:
-		return st.Value != nil && !Equal(v, st.Value)
+		return st.Value != nil && !equal(v, st.Value, 0, b)
 	case OpGreater, OpGreaterEqual, OpLess, OpLessEqual:
 		if st.Value == nil {
 			return false
@@ -94,7 +111,10 @@ func (st Statement) Match(n datamodel.Node) bool {
 			return false
 		}
 		s, err := v.AsString()
-		return err == nil && globMatch(st.Pattern, s)
+		if err != nil || !b.spend(len(s)/16) {
+			return false
+		}
+		return globMatch(st.Pattern, s)
 	case OpAll, OpAny:
 		if len(st.Operands) != 1 {
 			return false
@@ -102,9 +122,9 @@ func (st Statement) Match(n datamodel.Node) bool {
 		var elems []datamodel.Node
 		switch v.Kind() {
 		case datamodel.Kind_List:
-			elems, err = listElems(v)
+			elems, err = listElemsIn(v, b)
 		case datamodel.Kind_Map:
-			elems, err = mapValues(v)
+			elems, err = mapValuesIn(v, b)
 		default:
 			return false
 		}
@@ -114,14 +134,14 @@ func (st Statement) Match(n datamodel.Node) bool {
 		sub := st.Operands[0]
 		if st.Op == OpAll {
 			for _, e := range elems {
-				if !sub.Match(e) {
+				if !sub.match(e, b) {
 					return false
 				}
 			}
 			return true
 		}
 		for _, e := range elems {
-			if sub.Match(e) {
+			if sub.match(e, b) {
 				return true
 			}
 		}
@@ -174,12 +194,16 @@ func compareNumbers(a, b datamodel.Node) (c int, ok bool) {
 // numeric value, maps are equal when they have the same keys with equal
 // values (in any order), links when their CIDs are equal.
 func Equal(a, b datamodel.Node) bool {
-	return equal(a, b, 0)
+	bud := newBudget()
+	return equal(a, b, 0, bud) && !bud.exhausted()
 }
 
-func equal(a, b datamodel.Node, depth int) bool {
+func equal(a, b datamodel.Node, depth int, bud *budget) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
+	}
+	if !bud.spend(1) {
+		return false
 	}
 	if depth > MaxValueDepth+1 {
 		// A value this deep cannot equal a literal that Parse accepted.
@@ -223,7 +247,7 @@ func equal(a, b datamodel.Node, depth int) bool {
 		for !ia.Done() && !ib.Done() {
 			_, x, err1 := ia.Next()
 			_, y, err2 := ib.Next()
-			if err1 != nil || err2 != nil || !equal(x, y, depth+1) {
+			if err1 != nil || err2 != nil || !equal(x, y, depth+1, bud) {
 				return false
 			}
 		}
@@ -246,7 +270,7 @@ func equal(a, b datamodel.Node, depth int) bool {
 				return false
 			}
 			y, err := b.LookupByString(ks)
-			if err != nil || y == nil || y.IsAbsent() || !equal(x, y, depth+1) {
+			if err != nil || y == nil || y.IsAbsent() || !equal(x, y, depth+1, bud) {
 				return false
 			}
 		}

@@ -238,8 +238,18 @@ func (s Selector) IsIdentity() bool { return len(s.segs) == 0 }
 // iteration it drops that element instead, as jq does. When the selector
 // iterates (".[]"), the result is a list of everything it produced.
 //
-// A nil n is treated as null.
+// A nil n is treated as null. A selection that would take more than
+// MaxMatchSteps steps fails with ErrTooComplex.
 func (s Selector) Select(n datamodel.Node) (datamodel.Node, error) {
+	b := newBudget()
+	v, err := s.selectIn(n, b)
+	if b.exhausted() {
+		return nil, fmt.Errorf("%w: selecting %s", ErrTooComplex, s)
+	}
+	return v, err
+}
+
+func (s Selector) selectIn(n datamodel.Node, b *budget) (datamodel.Node, error) {
 	if n == nil {
 		n = datamodel.Null
 	}
@@ -247,9 +257,9 @@ func (s Selector) Select(n datamodel.Node) (datamodel.Node, error) {
 	iterated := false
 	for i, seg := range s.segs {
 		if !iterated {
-			out, err := seg.apply(n)
+			out, err := seg.apply(n, b)
 			if err != nil {
-				if seg.optional {
+				if seg.optional && !b.exhausted() {
 					return datamodel.Null, nil
 				}
 				return nil, fmt.Errorf("%w: %s: segment %d: %v", ErrUnresolved, s, i, err)
@@ -264,9 +274,9 @@ func (s Selector) Select(n datamodel.Node) (datamodel.Node, error) {
 		}
 		next := make([]datamodel.Node, 0, len(cur))
 		for _, v := range cur {
-			out, err := seg.apply(v)
+			out, err := seg.apply(v, b)
 			if err != nil {
-				if seg.optional {
+				if seg.optional && !b.exhausted() {
 					continue
 				}
 				return nil, fmt.Errorf("%w: %s: segment %d: %v", ErrUnresolved, s, i, err)
@@ -278,12 +288,18 @@ func (s Selector) Select(n datamodel.Node) (datamodel.Node, error) {
 	if !iterated {
 		return n, nil
 	}
+	if !b.spend(len(cur)) {
+		return nil, errBudget
+	}
 	return newList(cur)
 }
 
 // apply applies one segment to n; an iterator returns every element, the
 // other kinds exactly one node.
-func (seg segment) apply(n datamodel.Node) ([]datamodel.Node, error) {
+func (seg segment) apply(n datamodel.Node, b *budget) ([]datamodel.Node, error) {
+	if !b.spend(1) {
+		return nil, errBudget
+	}
 	switch seg.kind {
 	case segField:
 		if n.Kind() != datamodel.Kind_Map {
@@ -297,21 +313,35 @@ func (seg segment) apply(n datamodel.Node) ([]datamodel.Node, error) {
 	case segIterate:
 		switch n.Kind() {
 		case datamodel.Kind_List:
-			return listElems(n)
+			return listElemsIn(n, b)
 		case datamodel.Kind_Map:
-			return mapValues(n)
+			return mapValuesIn(n, b)
 		}
 		return nil, fmt.Errorf("cannot iterate over %s", kindName(n))
 	case segIndex:
-		return indexNode(n, seg.index)
+		return indexNode(n, seg.index, b)
 	case segSlice:
-		return sliceNode(n, seg)
+		return sliceNode(n, seg, b)
 	}
 	return nil, fmt.Errorf("unknown segment kind %d", seg.kind)
 }
 
-// kindName names the kind of n with its article, for error messages:
-// "a map", "an int".
+// listElemsIn is listElems charged to a budget.
+func listElemsIn(n datamodel.Node, b *budget) ([]datamodel.Node, error) {
+	if !b.spend(int(min(max(n.Length(), 0), MaxMatchSteps+1))) {
+		return nil, errBudget
+	}
+	return listElems(n)
+}
+
+// mapValuesIn is mapValues charged to a budget.
+func mapValuesIn(n datamodel.Node, b *budget) ([]datamodel.Node, error) {
+	if !b.spend(int(min(max(n.Length(), 0), MaxMatchSteps+1))) {
+		return nil, errBudget
+	}
+	return mapValues(n)
+}
+
 func kindName(n datamodel.Node) string {
 	if n.IsAbsent() {
 		return "a missing value"
@@ -368,7 +398,7 @@ func chars(s string) []string {
 	return out
 }
 
-func indexNode(n datamodel.Node, idx int64) ([]datamodel.Node, error) {
+func indexNode(n datamodel.Node, idx int64, b *budget) ([]datamodel.Node, error) {
 	norm := func(length int64) (int64, error) {
 		i := idx
 		if i < 0 {
@@ -391,19 +421,22 @@ func indexNode(n datamodel.Node, idx int64) ([]datamodel.Node, error) {
 		}
 		return []datamodel.Node{v}, nil
 	case datamodel.Kind_Bytes:
-		b, err := n.AsBytes()
+		bs, err := n.AsBytes()
 		if err != nil {
 			return nil, err
 		}
-		i, err := norm(int64(len(b)))
+		i, err := norm(int64(len(bs)))
 		if err != nil {
 			return nil, err
 		}
-		return []datamodel.Node{basicnode.NewInt(int64(b[i]))}, nil
+		return []datamodel.Node{basicnode.NewInt(int64(bs[i]))}, nil
 	case datamodel.Kind_String:
 		s, err := n.AsString()
 		if err != nil {
 			return nil, err
+		}
+		if !b.spend(len(s) / 16) {
+			return nil, errBudget
 		}
 		cs := chars(s)
 		i, err := norm(int64(len(cs)))
@@ -438,30 +471,39 @@ func (seg segment) bounds(length int64) (int64, int64) {
 	return from, to
 }
 
-func sliceNode(n datamodel.Node, seg segment) ([]datamodel.Node, error) {
+func sliceNode(n datamodel.Node, seg segment, b *budget) ([]datamodel.Node, error) {
 	switch n.Kind() {
 	case datamodel.Kind_List:
-		elems, err := listElems(n)
+		elems, err := listElemsIn(n, b)
 		if err != nil {
 			return nil, err
 		}
 		from, to := seg.bounds(int64(len(elems)))
+		if !b.spend(int(to - from)) {
+			return nil, errBudget
+		}
 		l, err := newList(elems[from:to])
 		if err != nil {
 			return nil, err
 		}
 		return []datamodel.Node{l}, nil
 	case datamodel.Kind_Bytes:
-		b, err := n.AsBytes()
+		bs, err := n.AsBytes()
 		if err != nil {
 			return nil, err
 		}
-		from, to := seg.bounds(int64(len(b)))
-		return []datamodel.Node{basicnode.NewBytes(append([]byte(nil), b[from:to]...))}, nil
+		from, to := seg.bounds(int64(len(bs)))
+		if !b.spend(int(to-from) / 16) {
+			return nil, errBudget
+		}
+		return []datamodel.Node{basicnode.NewBytes(append([]byte(nil), bs[from:to]...))}, nil
 	case datamodel.Kind_String:
 		s, err := n.AsString()
 		if err != nil {
 			return nil, err
+		}
+		if !b.spend(len(s) / 16) {
+			return nil, errBudget
 		}
 		cs := chars(s)
 		from, to := seg.bounds(int64(len(cs)))
