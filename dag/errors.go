@@ -25,6 +25,13 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Is reports whether target is an *Error with the same Name, so errors.Is(err,
+// ErrNotFound) holds for every "NotFound" failure, whoever built it.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Name == e.Name
+}
+
 // Failf returns an *Error with the given receipt error name and a formatted message.
 func Failf(name, format string, args ...any) error {
 	return &Error{Name: name, Message: fmt.Sprintf(format, args...)}

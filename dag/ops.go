@@ -35,6 +35,15 @@ type Result struct {
 	Page *Page
 	// Repeat is true when the same task ran before and its stored result is returned.
 	Repeat bool
+	// Blocks are blocks the reply should carry with the receipt: the head receipt of a
+	// get, the page block of a select.
+	Blocks []Block
+}
+
+// Block is a block with its CID.
+type Block struct {
+	CID cid.Cid
+	Raw []byte
 }
 
 // Page is one page of a select, in insertion order.

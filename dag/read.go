@@ -3,7 +3,6 @@ package dag
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -65,12 +64,14 @@ func readSeq(kt kv.Tx) (uint64, error) {
 
 // Get runs dag/get: the entry at p (removed entries included, as their tombstone) or, when
 // p has fields, the value at those fields inside its state. The receipt (not stored) has
-// out.ok {path, head: &Receipt, value}. Missing entries and fields are ErrNotFound.
+// out.ok {path, head: &Receipt, value}; the head receipt block is in Result.Blocks.
+// Missing entries and fields are ErrNotFound.
 func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, error) {
 	if inv == nil {
 		return nil, fmt.Errorf("dag: Get needs an invocation token")
 	}
 	var ent *Entry
+	var head []byte
 	var seq uint64
 	ferr := func() error {
 		if !p.IsEntry() {
@@ -88,7 +89,10 @@ func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, err
 				return err
 			}
 			t := &Tx{e: e, kt: &countTx{Tx: kt}, b: &batchState{}}
-			ent, err = t.Entry(p)
+			if ent, err = t.Entry(p); err != nil {
+				return err
+			}
+			head, err = t.Block(ent.Head)
 			return err
 		})
 		if err != nil && ErrorName(err) == "" {
@@ -117,6 +121,9 @@ func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, err
 		return nil, err
 	}
 	res.Entry = ent
+	if ferr == nil {
+		res.Blocks = []Block{{CID: ent.Head, Raw: head}}
+	}
 	return res, nil
 }
 
@@ -157,7 +164,9 @@ func joinFields(fs []string) string {
 
 // Select runs dag/select over the collection p names: entries in insertion order, pages
 // full unless no more entries exist, an opaque cursor to continue. The receipt (not
-// stored) has out.ok {entries: [{key, head: &Receipt, state}], cursor?}.
+// stored) has out.ok {page: &Page, count, cursor?}; the page block (Result.Blocks) is
+// DAG-CBOR {entries: [{key, head: &Receipt, state}]}: receipts are tokens of at most
+// ucan.MaxTokenSize bytes, so a page of up to MaxSelectLimit states is linked, not copied.
 func (e *Engine) Select(ctx context.Context, inv *ucan.Token, p Path, q Query) (*Result, error) {
 	if inv == nil {
 		return nil, fmt.Errorf("dag: Select needs an invocation token")
@@ -192,10 +201,10 @@ func (e *Engine) Select(ctx context.Context, inv *ucan.Token, p Path, q Query) (
 		ferr = err
 	}
 	var ok datamodel.Node
+	var blk Block
 	if ferr == nil {
 		var err error
-		ok, err = pageNode(page)
-		if err != nil {
+		if ok, blk, err = pageResult(page); err != nil {
 			return nil, err
 		}
 	}
@@ -204,6 +213,9 @@ func (e *Engine) Select(ctx context.Context, inv *ucan.Token, p Path, q Query) (
 		return nil, err
 	}
 	res.Page = page
+	if ferr == nil {
+		res.Blocks = []Block{blk}
+	}
 	return res, nil
 }
 
@@ -304,25 +316,26 @@ func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
 	return page, nil
 }
 
-func pageNode(page *Page) (datamodel.Node, error) {
-	n := int64(1)
+// pageResult encodes the page block and the select receipt's out.ok
+// {page: &Page, count, cursor?}.
+func pageResult(page *Page) (datamodel.Node, Block, error) {
+	raw := encodePage(page)
+	c, err := cborCID(raw)
+	if err != nil {
+		return nil, Block{}, err
+	}
+	n := int64(2)
 	if page.Cursor != "" {
 		n++
 	}
-	return qp.BuildMap(basicnode.Prototype.Map, n, func(ma datamodel.MapAssembler) {
-		qp.MapEntry(ma, "entries", qp.List(int64(len(page.Entries)), func(la datamodel.ListAssembler) {
-			for _, ent := range page.Entries {
-				qp.ListEntry(la, qp.Map(3, func(ma datamodel.MapAssembler) {
-					qp.MapEntry(ma, "key", qp.String(ent.Path.Key))
-					qp.MapEntry(ma, "head", qp.Link(cidlink.Link{Cid: ent.Head}))
-					qp.MapEntry(ma, "state", qp.Node(ent.State))
-				}))
-			}
-		}))
+	ok, err := qp.BuildMap(basicnode.Prototype.Map, n, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "page", qp.Link(cidlink.Link{Cid: c}))
+		qp.MapEntry(ma, "count", qp.Int(int64(len(page.Entries))))
 		if page.Cursor != "" {
 			qp.MapEntry(ma, "cursor", qp.String(page.Cursor))
 		}
 	})
+	return ok, Block{CID: c, Raw: raw}, err
 }
 
 // Entry returns the entry at p, or an error wrapping ErrNotFound.
@@ -410,5 +423,3 @@ func readLog(kt kv.Tx, after uint64, limit int) ([]Event, error) {
 	})
 	return evs, err
 }
-
-var _ = errors.Is
