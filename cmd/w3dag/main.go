@@ -1,0 +1,63 @@
+// Command w3dag is the w3dag server and its command-line client.
+//
+// Each sub-command lives in its own file as a func with the signature of command.run;
+// the table in commands lists them. This file is the composition root's entry point.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one sub-command of w3dag.
+type command struct {
+	// summary is the one-line description shown by `w3dag help`.
+	summary string
+	// run executes the command with the arguments after its name. It returns the process
+	// exit code; errors are printed to stderr by run itself.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// commands is the table of sub-commands. Files add to it only through this literal.
+var commands = map[string]command{
+	"token": {summary: "inspect and verify UCAN tokens", run: runToken},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "w3dag: unknown command %q (see `w3dag help`)\n", args[0])
+		return 2
+	}
+	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: w3dag <command> [arguments]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", name, commands[name].summary)
+	}
+}
