@@ -12,8 +12,9 @@
 //
 // Policies arrive inside untrusted tokens, so parsing enforces the limits
 // MaxDepth, MaxStatements, MaxSelectorLength and MaxValueDepth, and matching
-// never panics or returns an error: anything that cannot be evaluated is
-// simply false.
+// is bounded by MaxMatchSteps. Matching never panics or fails: a statement
+// that cannot be evaluated (unresolvable selector, wrong kinds, budget
+// exceeded) is simply false; Policy.Check says which statement it was.
 //
 // This package imports nothing of w3dag's; it depends only on go-ipld-prime
 // and go-cid.

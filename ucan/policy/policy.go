@@ -269,13 +269,11 @@ func valueDepth(n datamodel.Node, d int) int {
 
 // Node returns the policy in its IPLD form, the list Parse reads.
 func (p Policy) Node() datamodel.Node {
-	nb := basicnode.Prototype.List.NewBuilder()
-	la, _ := nb.BeginList(int64(len(p)))
-	for _, st := range p {
-		_ = la.AssembleValue().AssignNode(st.Node())
+	items := make([]datamodel.Node, len(p))
+	for i, st := range p {
+		items[i] = st.Node()
 	}
-	_ = la.Finish()
-	return nb.Build()
+	return mustList(items)
 }
 
 // Node returns the statement in its IPLD form.
