@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 	"unicode/utf8"
 
@@ -76,6 +77,36 @@ func FuzzValidate(f *testing.F) {
 			}
 			if again := s.Validate(typ, n); again == nil || again.Error() != err.Error() {
 				t.Fatalf("%s: validation not deterministic: %v then %v", typ, err, again)
+			}
+		}
+	})
+}
+
+// FuzzLoad feeds arbitrary extension sources to Load: it must return a
+// schema or an error wrapping ErrSchema, never panic.
+func FuzzLoad(f *testing.F) {
+	kinds, err := os.ReadFile("testdata/kinds.ipldsch")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(kinds)
+	f.Add([]byte(noteExt))
+	f.Add([]byte(`type U union { | &Any "x" } representation inline { discriminantKey "k" }`))
+	f.Add([]byte(`type E enum { | A } representation int`))
+	f.Add([]byte(`type A = String`))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		s, err := Load(src)
+		if err != nil {
+			if !errors.Is(err, ErrSchema) {
+				t.Fatalf("error does not wrap ErrSchema: %v", err)
+			}
+			return
+		}
+		for _, subject := range []SubjectKind{SpaceSubject, ServiceSubject} {
+			for _, c := range s.Collections(subject) {
+				if !s.HasType(c.Input) || !s.HasType(c.State) || len(c.Statuses) == 0 {
+					t.Fatalf("collection %+v refers to missing types", c)
+				}
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"github.com/ipld/go-ipld-prime/datamodel"
 	"os"
 	"strings"
 	"testing"
@@ -236,6 +237,49 @@ func TestErrorPath(t *testing.T) {
 			}
 			if len(ve.Path) > MaxErrorPath {
 				t.Fatalf("path is %d bytes, limit %d", len(ve.Path), MaxErrorPath)
+			}
+		})
+	}
+}
+
+func TestValidateAbsent(t *testing.T) {
+	s := MustLoad()
+	for _, n := range []datamodel.Node{nil, datamodel.Absent} {
+		var ve *ValidationError
+		if err := s.Validate("StoreInput", n); !errors.As(err, &ve) || ve.Message != "value is absent" || ve.Path != "/" {
+			t.Errorf("Validate(%v) = %v, want an absent-value error", n, err)
+		}
+	}
+	// Any accepts null but not an absent value.
+	if err := s.Validate("Any", datamodel.Null); err != nil {
+		t.Errorf("Any rejected null: %v", err)
+	}
+	if err := s.Validate("Any", datamodel.Absent); err == nil {
+		t.Error("Any accepted an absent value")
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	s := MustLoad()
+	for _, bc := range []struct{ typ, file string }{
+		{"StoreStatus", "testdata/valid/StoreStatus/pending.json"},
+		{"UploadInput", "testdata/valid/UploadInput/with_shards.json"},
+		{"Space", "testdata/valid/Space/one_entry.json"},
+	} {
+		data, err := os.ReadFile(bc.file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := decodeDAGJSON(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.typ, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Validate(bc.typ, n); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
