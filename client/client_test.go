@@ -424,7 +424,7 @@ func TestReadEvents(t *testing.T) {
 	if len(evs) != 3 {
 		t.Fatalf("%d events, want 3", len(evs))
 	}
-	if evs[0].ID != "7" || evs[0].Type != "receipt" || evs[0].Seq != 7 || evs[0].Path != "/did:key:z/x/y" || !evs[0].Receipt.Defined() {
+	if evs[0].ID != "7" || evs[0].Type != "receipt" || evs[0].Seq != 7 || evs[0].Path != "/did:key:z/x/y" || !evs[0].ReceiptCID.Defined() {
 		t.Errorf("event 0 = %+v", evs[0])
 	}
 	if string(evs[1].Data) != "line1\nline2" || evs[1].Seq != 8 {
@@ -520,5 +520,37 @@ func TestHTTPErrorBodies(t *testing.T) {
 		if *got != tt.want {
 			t.Errorf("%s → %+v, want %+v", tt.body, *got, tt.want)
 		}
+	}
+}
+
+// TestEnvelopeEvent reads an event whose data is a receipt envelope as DAG-JSON, the way
+// w3dag's watch sends it.
+func TestEnvelopeEvent(t *testing.T) {
+	svc, _ := did.GenerateEd25519()
+	ok, _ := qp.BuildMap(basicnode.Prototype.Any, 1, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "status", qp.String("done"))
+	})
+	tok, err := receipts.Issue(svc, receipts.Receipt{Ran: message.Sum(0x71, []byte("inv")), Out: receipts.Out{Ok: ok}, Path: "/did:key:z/x/y", Seq: 3}, ucan.SealOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := message.BlockJSON(message.Block{CID: tok.CID, Data: tok.Raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Event
+	err = ReadEvents(strings.NewReader("id: 3\nevent: receipt\ndata: "+string(js)+"\n\n"), func(ev Event, _ time.Duration) error {
+		got = ev
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ReceiptCID.Equals(tok.CID) || got.Receipt == nil || got.Seq != 3 {
+		t.Fatalf("event %+v, want receipt %s", got, tok.CID)
+	}
+	r, err := VerifyReceipt(got.Receipt.Token, svc.DID())
+	if err != nil || r.Path != "/did:key:z/x/y" || r.Status() != "done" {
+		t.Fatalf("verified %+v, %v", r, err)
 	}
 }

@@ -90,21 +90,32 @@ func VerifyReceipt(tok *ucan.Token, service string) (*Receipt, error) {
 	return r, nil
 }
 
-// Receipt fetches the receipt c from GET /receipts/{cid} and verifies it.
+// Receipt fetches the receipt rc from GET /receipts/{cid} and verifies it. rc may also be
+// an invocation's CID: the service then answers with the receipt of its task.
 func (c *Client) Receipt(ctx context.Context, rc cid.Cid) (*Receipt, error) {
 	service, err := c.ServiceDID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := c.getBlocks(ctx, "/receipts/"+rc.String())
+	roots, blocks, err := c.getBlocks(ctx, "/receipts/"+rc.String())
 	if err != nil {
 		return nil, fmt.Errorf("client: fetching receipt %s: %w", rc, err)
 	}
 	tok, ok := blocks[rc]
+	if !ok && len(roots) == 1 {
+		tok, ok = blocks[roots[0]]
+	}
 	if !ok {
 		return nil, fmt.Errorf("client: fetching receipt %s: %w: not in the reply", rc, ErrInvalidResponse)
 	}
-	return VerifyReceipt(tok, service)
+	r, err := VerifyReceipt(tok, service)
+	if err != nil {
+		return nil, err
+	}
+	if !r.CID.Equals(rc) && !r.Ran.Equals(rc) {
+		return nil, fmt.Errorf("client: fetching receipt %s: %w: the service sent %s, which ran %s", rc, ErrInvalidReceipt, r.CID, r.Ran)
+	}
+	return r, nil
 }
 
 // Chain returns the receipt rc and the receipts before it, following origin links, newest
@@ -115,13 +126,16 @@ func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := c.getBlocks(ctx, "/receipts/"+rc.String()+"?chain=1")
+	roots, blocks, err := c.getBlocks(ctx, "/receipts/"+rc.String()+"?chain=1")
 	if err != nil {
 		return nil, fmt.Errorf("client: fetching receipt chain of %s: %w", rc, err)
 	}
 	var chain []*Receipt
 	seen := map[cid.Cid]bool{}
 	next := &rc
+	if _, ok := blocks[rc]; !ok && len(roots) == 1 {
+		next = &roots[0] // rc is an invocation: the chain starts at its receipt
+	}
 	for next != nil {
 		if seen[*next] {
 			return nil, fmt.Errorf("client: receipt chain of %s: %w: origin loop at %s", rc, ErrInvalidReceipt, *next)
@@ -141,37 +155,37 @@ func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	return chain, nil
 }
 
-// getBlocks GETs path and returns the tokens of the reply: a CAR of token blocks, or one raw
-// token (DAG-CBOR).
-func (c *Client) getBlocks(ctx context.Context, path string) (map[cid.Cid]*ucan.Token, error) {
+// getBlocks GETs path and returns the roots and the tokens of the reply: a CAR of token
+// blocks, or one raw token (DAG-CBOR, its own root).
+func (c *Client) getBlocks(ctx context.Context, path string) ([]cid.Cid, map[cid.Cid]*ucan.Token, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", message.ContentTypeCAR+", "+message.ContentTypeDAGCBOR+";q=0.9")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp)
+		return nil, nil, httpError(resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplySize+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading reply: %w", err)
+		return nil, nil, fmt.Errorf("reading reply: %w", err)
 	}
 	if len(body) > MaxReplySize {
-		return nil, fmt.Errorf("%w: reply larger than %d bytes", ErrInvalidResponse, MaxReplySize)
+		return nil, nil, fmt.Errorf("%w: reply larger than %d bytes", ErrInvalidResponse, MaxReplySize)
 	}
 	return decodeTokens(body)
 }
 
 // decodeTokens decodes body as a CAR of blocks (keeping the blocks that are UCAN tokens) or,
 // failing that, as one token.
-func decodeTokens(body []byte) (map[cid.Cid]*ucan.Token, error) {
+func decodeTokens(body []byte) ([]cid.Cid, map[cid.Cid]*ucan.Token, error) {
 	out := map[cid.Cid]*ucan.Token{}
-	_, blocks, carErr := message.DecodeCAR(body, message.MaxRootSize)
+	roots, blocks, carErr := message.DecodeCAR(body, message.MaxRootSize)
 	if carErr == nil {
 		for _, b := range blocks {
 			tok, err := ucan.Decode(b.Data)
@@ -180,12 +194,12 @@ func decodeTokens(body []byte) (map[cid.Cid]*ucan.Token, error) {
 			}
 			out[tok.CID] = tok
 		}
-		return out, nil
+		return roots, out, nil
 	}
 	tok, err := ucan.Decode(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: neither a CAR (%v) nor a token (%v)", ErrInvalidResponse, carErr, err)
+		return nil, nil, fmt.Errorf("%w: neither a CAR (%v) nor a token (%v)", ErrInvalidResponse, carErr, err)
 	}
 	out[tok.CID] = tok
-	return out, nil
+	return []cid.Cid{tok.CID}, out, nil
 }

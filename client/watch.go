@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,12 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
+	"github.com/ipld/go-ipld-prime/codec/dagjson"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/container"
 )
 
@@ -37,11 +43,16 @@ type Event struct {
 	Type string
 	// Data is the event's data lines joined with "\n".
 	Data []byte
-	// Seq is the id when it is a number. Seq, Path and Receipt are read from Data when it
-	// is a JSON object with "seq", "path" and "receipt" (a CID string or {"/": cid}).
-	Seq     uint64
-	Path    string
-	Receipt cid.Cid
+	// Seq is the id when it is a number (the commit sequence).
+	Seq uint64
+	// ReceiptCID and Path name the receipt the event announces: read from Data when it is
+	// the receipt envelope as DAG-JSON (what w3dag sends), or a JSON object with "receipt"
+	// (a CID string or {"/": cid}) and "path".
+	ReceiptCID cid.Cid
+	Path       string
+	// Receipt is the verified receipt when Data carried the envelope (Watch checks its
+	// signature against the service DID); nil otherwise.
+	Receipt *Receipt
 }
 
 // Watch follows the changes under path (an absolute DAG path) with GET /watch/{path…} and
@@ -130,6 +141,10 @@ func BearerOf(inv *Invocation) (string, error) {
 // watchOnce runs one connection. It reports whether any event arrived and the retry delay
 // the server asked for.
 func (c *Client) watchOnce(ctx context.Context, path string, lastID *string, fn func(Event) error) (bool, time.Duration, error) {
+	service, err := c.ServiceDID(ctx)
+	if err != nil {
+		return false, 0, err
+	}
 	auth, err := c.Bearer(ctx, path)
 	if err != nil {
 		return false, 0, err
@@ -164,6 +179,13 @@ func (c *Client) watchOnce(ctx context.Context, path string, lastID *string, fn 
 			return nil // only an id or a retry: field
 		}
 		got = true
+		if ev.Receipt != nil {
+			r, err := VerifyReceipt(ev.Receipt.Token, service)
+			if err != nil {
+				return &callbackError{fmt.Errorf("watch %s: event %s: %w", path, ev.ID, err)}
+			}
+			ev.Receipt, ev.Path = r, r.Path
+		}
 		if err := fn(ev); err != nil {
 			return &callbackError{err}
 		}
@@ -228,11 +250,17 @@ func ReadEvents(r io.Reader, fn func(Event, time.Duration) error) error {
 	return sc.Err()
 }
 
-// parseEventData fills Seq from a numeric id, and Seq, Path and Receipt from a JSON object
-// in ev.Data.
+// parseEventData fills Seq from a numeric id, and ReceiptCID, Path and Receipt (not yet
+// verified) from ev.Data: a receipt envelope as DAG-JSON, or a JSON object with "seq",
+// "path" and "receipt".
 func parseEventData(ev *Event) {
 	if n, err := strconv.ParseUint(ev.ID, 10, 64); err == nil {
 		ev.Seq = n
+	}
+	if tok, err := envelopeFromJSON(ev.Data); err == nil {
+		ev.ReceiptCID = tok.CID
+		ev.Receipt = &Receipt{CID: tok.CID, Token: tok}
+		return
 	}
 	var d struct {
 		Seq     json.Number     `json:"seq"`
@@ -256,6 +284,24 @@ func parseEventData(ev *Event) {
 		}
 	}
 	if c, err := cid.Decode(s); err == nil {
-		ev.Receipt = c
+		ev.ReceiptCID = c
 	}
+}
+
+// envelopeFromJSON turns a token envelope rendered as DAG-JSON back into the token: the
+// envelope is canonical DAG-CBOR, so re-encoding the data gives its exact bytes (and CID).
+func envelopeFromJSON(data []byte) (*ucan.Token, error) {
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagjson.Decode(nb, bytes.NewReader(data)); err != nil {
+		return nil, err
+	}
+	n := nb.Build()
+	if n.Kind() != datamodel.Kind_List {
+		return nil, errors.New("not an envelope")
+	}
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(n, &buf); err != nil {
+		return nil, err
+	}
+	return ucan.Decode(buf.Bytes())
 }
