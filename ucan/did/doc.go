@@ -2,6 +2,6 @@
 // of principals: Ed25519 (sign and verify), P-256 and secp256k1 (sign and verify), plus the
 // base64 private-key file format used by the UCAN spec fixtures.
 //
-// It imports only the standard library, x/crypto-free crypto packages, decred secp256k1,
-// base58 and ucan/varsig; it must not import any other w3dag package.
+// It imports only the standard library, decred secp256k1, base58 and ucan/varsig; it must
+// not import any other w3dag package.
 package did
