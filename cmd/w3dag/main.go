@@ -25,7 +25,19 @@ type command struct {
 
 // commands is the table of sub-commands. Files add to it only through this literal.
 var commands = map[string]command{
-	"token": {summary: "inspect and verify UCAN tokens", run: runToken},
+	"conformance": {summary: "run the protocol conformance suite against a service", run: runConformance},
+	"bench":       {summary: "measure dag/put invocations per second and latency over HTTP", run: runBench},
+	"receipt":     {summary: "fetch and verify a receipt (and its chain)", run: runReceipt},
+	"watch":       {summary: "follow receipts under a path as they are committed", run: runWatch},
+	"ls":          {summary: "list the entries of a collection", run: runLs},
+	"rm":          {summary: "remove an entry", run: runRm},
+	"get":         {summary: "get an entry (or a field of it)", run: runGet},
+	"put":         {summary: "put a DAG-JSON value at a path", run: runPut},
+	"proof":       {summary: "add and list delegations the agent holds", run: runProof},
+	"delegate":    {summary: "delegate a command on a space to another DID", run: runDelegate},
+	"space":       {summary: "create, choose and list spaces", run: runSpace},
+	"key":         {summary: "create or show the agent key", run: runKey},
+	"token":       {summary: "inspect and verify UCAN tokens", run: runToken},
 }
 
 func main() {

@@ -1,0 +1,301 @@
+package main
+
+// Client-side state and the flag handling shared by the client commands.
+//
+// The config dir (--config, $W3DAG_CONFIG, default ~/.config/w3dag) holds:
+//
+//	agent.key          the agent's private key (0600), created on first use
+//	config.json        {"space": "<current space DID>"}
+//	spaces/<did>.key   private keys of the spaces created here (0600)
+//	proofs/<cid>.ucan  delegations the agent holds (raw UCAN envelopes)
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+const (
+	// envPrefix starts the environment twin of every flag: --foo-bar ↔ W3DAG_FOO_BAR.
+	envPrefix = "W3DAG_"
+	// agentKeyFile is the agent key's file name inside the config dir.
+	agentKeyFile = "agent.key"
+	// stateFile is the config dir's JSON file with the current space.
+	stateFile = "config.json"
+	// spacesDir holds the private keys of spaces created with `space new`.
+	spacesDir = "spaces"
+	// proofsDir holds the delegations the agent was given.
+	proofsDir = "proofs"
+	// maxProofFile bounds a file read by `proof add`.
+	maxProofFile = 4 << 20
+)
+
+// clientFlags are the flags every client command takes.
+type clientFlags struct {
+	config string
+	url    string
+	json   bool
+}
+
+// newFlags returns a flag set for a client command with --config, --url and --json.
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
+	fs := flag.NewFlagSet("w3dag "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := &clientFlags{}
+	fs.StringVar(&cf.config, "config", "", "client config dir (default $HOME/.config/w3dag)")
+	fs.StringVar(&cf.url, "url", client.DefaultURL, "service URL")
+	fs.BoolVar(&cf.json, "json", false, "print DAG-JSON instead of readable text")
+	return fs, cf
+}
+
+// parseFlags parses args, allowing flags after positional arguments, then fills every flag
+// not given on the command line from its W3DAG_* environment twin. It returns the
+// positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			pos = append(pos, rest[1:]...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	return pos, err
+}
+
+// envName is the environment twin of a flag: "per-message" → "W3DAG_PER_MESSAGE".
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// store is the client config dir.
+type store struct {
+	dir string
+}
+
+// openStore resolves the config dir (flag, then default) and creates it if missing.
+func openStore(dir string) (*store, error) {
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("finding the config dir: %w (set --config or W3DAG_CONFIG)", err)
+		}
+		dir = filepath.Join(home, ".config", "w3dag")
+	}
+	for _, d := range []string{dir, filepath.Join(dir, spacesDir), filepath.Join(dir, proofsDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating config dir: %w", err)
+		}
+	}
+	return &store{dir: dir}, nil
+}
+
+// agent returns the agent key, creating agent.key on first use.
+func (s *store) agent() (did.Signer, error) {
+	p := filepath.Join(s.dir, agentKeyFile)
+	k, err := did.ReadKeyFile(p)
+	if err == nil {
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading agent key %s: %w", p, err)
+	}
+	k, err = did.GenerateEd25519()
+	if err != nil {
+		return nil, fmt.Errorf("generating agent key: %w", err)
+	}
+	if err := did.WriteKeyFile(p, k); err != nil {
+		return nil, fmt.Errorf("writing agent key %s: %w", p, err)
+	}
+	return k, nil
+}
+
+// state is the content of config.json.
+type state struct {
+	// Space is the current space DID.
+	Space string `json:"space,omitempty"`
+}
+
+func (s *store) state() (state, error) {
+	var st state
+	data, err := os.ReadFile(filepath.Join(s.dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("reading %s: %w", stateFile, err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("reading %s: %w", filepath.Join(s.dir, stateFile), err)
+	}
+	return st, nil
+}
+
+func (s *store) saveState(st state) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", stateFile, err)
+	}
+	return os.Rename(tmp, filepath.Join(s.dir, stateFile))
+}
+
+// addProof stores a delegation; storing one twice is harmless.
+func (s *store) addProof(t *ucan.Token) error {
+	p := filepath.Join(s.dir, proofsDir, t.CID.String()+".ucan")
+	if err := os.WriteFile(p, t.Raw, 0o600); err != nil {
+		return fmt.Errorf("saving proof %s: %w", t.CID, err)
+	}
+	return nil
+}
+
+// proofs loads every stored delegation.
+func (s *store) proofs() ([]*ucan.Token, error) {
+	dir := filepath.Join(s.dir, proofsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading proofs: %w", err)
+	}
+	var out []*ucan.Token
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".ucan") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading proof %s: %w", e.Name(), err)
+		}
+		t, err := ucan.Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("decoding proof %s: %w", e.Name(), err)
+		}
+		if t.Delegation != nil {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// saveSpaceKey keeps a space's private key.
+func (s *store) saveSpaceKey(k did.Signer) error {
+	p := filepath.Join(s.dir, spacesDir, k.DID()+".key")
+	if err := did.WriteKeyFile(p, k); err != nil {
+		return fmt.Errorf("saving space key: %w", err)
+	}
+	return nil
+}
+
+// spaces lists the DIDs of the spaces created here, sorted.
+func (s *store) spaces() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, spacesDir))
+	if err != nil {
+		return nil, fmt.Errorf("reading spaces: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if name, ok := strings.CutSuffix(e.Name(), ".key"); ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// env is what a client command works with once its flags are parsed.
+type env struct {
+	flags  *clientFlags
+	store  *store
+	agent  did.Signer
+	state  state
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// openEnv opens the config dir and the agent key.
+func openEnv(cf *clientFlags, stdout, stderr io.Writer) (*env, error) {
+	st, err := openStore(cf.config)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := st.agent()
+	if err != nil {
+		return nil, err
+	}
+	state, err := st.state()
+	if err != nil {
+		return nil, err
+	}
+	return &env{flags: cf, store: st, agent: agent, state: state, stdout: stdout, stderr: stderr}, nil
+}
+
+// client returns a client for the service at --url holding the stored proofs.
+func (e *env) client(ctx context.Context) (*client.Client, error) {
+	proofs, err := e.store.proofs()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Options{URL: e.flags.url, Signer: e.agent, Proofs: proofs})
+}
+
+// resolve turns a path given on the command line into an absolute DAG path: paths starting
+// with /did: are kept, others are relative to the current space.
+func (e *env) resolve(p string) (string, error) {
+	if strings.HasPrefix(p, "/did:") {
+		return p, nil
+	}
+	if strings.HasPrefix(p, "did:") {
+		return "/" + p, nil
+	}
+	if e.state.Space == "" {
+		return "", fmt.Errorf("path %q is relative but there is no current space (run `w3dag space new` or give /did:…/%s)", p, strings.TrimPrefix(p, "/"))
+	}
+	return "/" + e.state.Space + "/" + strings.TrimPrefix(p, "/"), nil
+}
+
+// fail prints "w3dag <cmd>: err" and returns exit code 1.
+func fail(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "w3dag %s: %v\n", cmd, err)
+	return 1
+}
+
+// usageError prints a usage problem and returns exit code 2.
+func usageError(stderr io.Writer, cmd, format string, args ...any) int {
+	fmt.Fprintf(stderr, "w3dag %s: %s\n", cmd, fmt.Sprintf(format, args...))
+	return 2
+}

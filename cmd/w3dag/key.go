@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// runKey implements `w3dag key new|show`: the agent key of the config dir.
+func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlags("key", stderr)
+	force := fs.Bool("force", false, "key new: replace an existing agent key (its proofs stay but no longer apply)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: w3dag key new [--force] | w3dag key show")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	st, err := openStore(cf.config)
+	if err != nil {
+		return fail(stderr, "key", err)
+	}
+	p := filepath.Join(st.dir, agentKeyFile)
+	switch pos[0] {
+	case "new":
+		if _, err := os.Stat(p); err == nil {
+			if !*force {
+				return fail(stderr, "key new", fmt.Errorf("agent key %s already exists (use --force to replace it)", p))
+			}
+			if err := os.Remove(p); err != nil {
+				return fail(stderr, "key new", err)
+			}
+		}
+		k, err := did.GenerateEd25519()
+		if err != nil {
+			return fail(stderr, "key new", err)
+		}
+		if err := did.WriteKeyFile(p, k); err != nil {
+			return fail(stderr, "key new", err)
+		}
+		printDID(stdout, k.DID(), cf.json)
+	case "show":
+		k, err := st.agent()
+		if err != nil {
+			return fail(stderr, "key show", err)
+		}
+		printDID(stdout, k.DID(), cf.json)
+	default:
+		return usageError(stderr, "key", "unknown sub-command %q (want new or show)", pos[0])
+	}
+	return 0
+}
+
+func printDID(w io.Writer, d string, asJSON bool) {
+	if asJSON {
+		fmt.Fprintf(w, "{\"did\":%q}\n", d)
+		return
+	}
+	fmt.Fprintln(w, d)
+}

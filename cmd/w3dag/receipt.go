@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+)
+
+// runReceipt implements `w3dag receipt CID [--chain]`: fetch a receipt (and with --chain every
+// receipt before it through origin links), verify each and print it.
+func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlags("receipt", stderr)
+	chain := fs.Bool("chain", false, "follow origin links back to the first receipt of the entry")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: w3dag receipt CID [--chain]")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	rc, err := cid.Decode(pos[0])
+	if err != nil {
+		return fail(stderr, "receipt", fmt.Errorf("%q is not a CID: %w", pos[0], err))
+	}
+	e, err := openEnv(cf, stdout, stderr)
+	if err != nil {
+		return fail(stderr, "receipt", err)
+	}
+	c, err := e.client(ctx)
+	if err != nil {
+		return fail(stderr, "receipt", err)
+	}
+	if !*chain {
+		r, err := c.Receipt(ctx, rc)
+		if err != nil {
+			return fail(stderr, "receipt", err)
+		}
+		printReceipt(stdout, r, cf.json)
+		return 0
+	}
+	rs, err := c.Chain(ctx, rc)
+	if err != nil {
+		return fail(stderr, "receipt", err)
+	}
+	for i, r := range rs {
+		if i > 0 && !cf.json {
+			fmt.Fprintln(stdout)
+		}
+		printReceipt(stdout, r, cf.json)
+	}
+	return 0
+}

@@ -1,0 +1,13 @@
+// Package conformance is a black-box test suite of the w3dag protocol: it talks to a service
+// over HTTP only (POST /ucan, GET /receipts/{cid}, GET /watch/…, GET /.well-known/did.json)
+// through package client, and checks what DESIGN.md promises: the four DAG operations and
+// their receipts, receipt chains, authorisation failures as UCAN-named error receipts, and
+// malformed input answered with 4xx JSON errors.
+//
+// Run it from a Go test with Run(t, Target{URL: …}), or from anywhere with RunReport (what
+// `w3dag conformance --url URL` does). Every case uses a fresh agent key and space, so the
+// suite can run against a shared, long-lived service.
+//
+// This package imports client, message and ucan of w3dag's own packages, never the server
+// or the engine.
+package conformance
