@@ -2,10 +2,11 @@ package schema
 
 import (
 	"errors"
-	"github.com/ipld/go-ipld-prime/datamodel"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ipld/go-ipld-prime/datamodel"
 )
 
 const (

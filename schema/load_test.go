@@ -103,21 +103,21 @@ type E struct { input String
 state S }
 type S union { | D "done" } representation inline { discriminantKey "kind" }
 type D struct {}`}, `state type S must be an inline union with discriminantKey "status"`},
-		{"inline member not struct", []string{`type U union { | String "s" } representation inline { discriminantKey "k" }`}, "type U: inline union member String must be a struct"},
+		{"inline member not struct", []string{`type U union { | String "s" } representation inline { discriminantKey "k" }`}, "extension 0: type U: inline union member String must be a struct"},
 		{"inline member has discriminant", []string{`type U union { | M "m" } representation inline { discriminantKey "k" }
-type M struct { k String }`}, `type U: member M has a field with the discriminant key "k"`},
+type M struct { k String }`}, `extension 0: type U: member M has a field with the discriminant key "k"`},
 		{"inline member tuple", []string{`type U union { | M "m" } representation inline { discriminantKey "k" }
 type M struct { a String } representation tuple`}, "inline union member M must have map representation"},
 		{"inline link member", []string{`type U union { | &Any "x" } representation inline { discriminantKey "k" }`}, "extension 0: parsing: malformed schema"},
 		{"kinded bad kind", []string{`type U union { | String foo } representation kinded`}, `type U: "foo" is not a data model kind`},
-		{"kinded wrong kind", []string{`type U union { | String int } representation kinded`}, "type U: kinded union member String is not listed under its representation kind"},
+		{"kinded wrong kind", []string{`type U union { | String int } representation kinded`}, "extension 0: type U: kinded union member String is not listed under its representation kind"},
 		{"copy type", []string{`type A = String`}, "type A: copy types (type A = B) are not supported"},
 		{"map int key", []string{`type M {Int:String}`}, "map key type Int must be a string type"},
 		{"anonymous nullable collision", []string{`type A struct { a [String]
-b [nullable String] }`}, "anonymous types List__String with and without nullable values"},
-		{"anonymous collision with system", []string{`type A struct { a [nullable String] }`}, "anonymous types List__String with and without nullable values"},
+b [nullable String] }`}, "extension 0: type A: anonymous types List__String with and without nullable values"},
+		{"anonymous collision with system", []string{`type A struct { a [nullable String] }`}, "extension 0: type A: anonymous types List__String with and without nullable values"},
 		{"tuple optional first", []string{`type T struct { a optional Int
-b Int } representation tuple`}, "optional fields must come last"},
+b Int } representation tuple`}, "extension 0: type T: in a tuple, optional fields must come last (field b)"},
 		{"duplicate field key", []string{`type T struct { a Int (rename "b")
 b Int }`}, `fields a and b have the same key "b"`},
 		{"int enum without value", []string{`type E enum { | A } representation int`}, "extension 0: parsing: malformed schema"},

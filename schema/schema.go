@@ -218,8 +218,15 @@ func Load(extra ...[]byte) (*Schema, error) {
 		}
 	}
 
-	if err := checkAnonymous(merged); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
+	// where names the source of a type for error messages.
+	where := func(name string) string {
+		if o, ok := origin[name]; ok && o >= 0 {
+			return fmt.Sprintf("extension %d: ", o)
+		}
+		return ""
+	}
+	if owner, err := checkAnonymous(merged); err != nil {
+		return nil, fmt.Errorf("%w: %s%w", ErrSchema, where(owner), err)
 	}
 	ts, err := compile(merged)
 	if err != nil {
@@ -238,8 +245,8 @@ func Load(extra ...[]byte) (*Schema, error) {
 			table: rp.DiscriminantTable.Values,
 		}
 	}
-	if err := s.checkTypes(merged); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
+	if name, err := s.checkTypes(); err != nil {
+		return nil, fmt.Errorf("%w: %s%w", ErrSchema, where(name), err)
 	}
 	for _, subject := range []SubjectKind{SpaceSubject, ServiceSubject} {
 		cols, err := s.buildCollections(subject, fieldOrigin)
@@ -336,7 +343,8 @@ func checkDefn(name string, defn schemadmt.TypeDefn) error {
 // checkAnonymous rejects anonymous map and list types that differ only in
 // the nullability of their values: go-ipld-prime gives both the same name
 // (e.g. Map__String__Any) and silently uses the first for both.
-func checkAnonymous(sch *schemadmt.Schema) error {
+// It returns the name of the type at fault with the error.
+func checkAnonymous(sch *schemadmt.Schema) (string, error) {
 	nullable := make(map[string]bool)
 	var visit func(owner string, d schemadmt.TypeNameOrInlineDefn) error
 	visit = func(owner string, d schemadmt.TypeNameOrInlineDefn) error {
@@ -363,24 +371,24 @@ func checkAnonymous(sch *schemadmt.Schema) error {
 	}
 	for _, name := range sch.Types.Keys {
 		defn := sch.Types.Values[name]
+		var err error
 		switch {
 		case defn.TypeDefnStruct != nil:
 			for _, f := range defn.TypeDefnStruct.Fields.Keys {
-				if err := visit(name, defn.TypeDefnStruct.Fields.Values[f].Type); err != nil {
-					return err
+				if err = visit(name, defn.TypeDefnStruct.Fields.Values[f].Type); err != nil {
+					break
 				}
 			}
 		case defn.TypeDefnMap != nil:
-			if err := visit(name, defn.TypeDefnMap.ValueType); err != nil {
-				return err
-			}
+			err = visit(name, defn.TypeDefnMap.ValueType)
 		case defn.TypeDefnList != nil:
-			if err := visit(name, defn.TypeDefnList.ValueType); err != nil {
-				return err
-			}
+			err = visit(name, defn.TypeDefnList.ValueType)
+		}
+		if err != nil {
+			return name, err
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // anonName is the name go-ipld-prime's compiler gives an anonymous type.
@@ -469,13 +477,13 @@ func extendSpace(space *schemadmt.TypeDefnStruct, defn schemadmt.TypeDefn, built
 }
 
 // checkTypes enforces what the validator relies on and the compiler does
-// not check.
-func (s *Schema) checkTypes(sch *schemadmt.Schema) error {
+// not check. It returns the name of the type at fault with the error.
+func (s *Schema) checkTypes() (string, error) {
 	for _, name := range s.ts.Names() {
 		switch t := s.ts.TypeByName(name).(type) {
 		case *ipldschema.TypeMap:
 			if !stringKeyType(t.KeyType()) {
-				return fmt.Errorf("type %s: map key type %s must be a string type or an enum with string representation", displayName(t), t.KeyType().Name())
+				return name, fmt.Errorf("type %s: map key type %s must be a string type or an enum with string representation", displayName(t), t.KeyType().Name())
 			}
 		case *ipldschema.TypeStruct:
 			if _, ok := t.RepresentationStrategy().(ipldschema.StructRepresentation_Tuple); ok {
@@ -484,7 +492,7 @@ func (s *Schema) checkTypes(sch *schemadmt.Schema) error {
 					if f.IsOptional() {
 						seenOptional = true
 					} else if seenOptional {
-						return fmt.Errorf("type %s: in a tuple, optional fields must come last (field %s)", name, f.Name())
+						return name, fmt.Errorf("type %s: in a tuple, optional fields must come last (field %s)", name, f.Name())
 					}
 				}
 			}
@@ -494,15 +502,15 @@ func (s *Schema) checkTypes(sch *schemadmt.Schema) error {
 					member := in.table[disc]
 					mt, ok := s.ts.TypeByName(member).(*ipldschema.TypeStruct)
 					if !ok {
-						return fmt.Errorf("type %s: inline union member %s must be a struct", name, member)
+						return name, fmt.Errorf("type %s: inline union member %s must be a struct", name, member)
 					}
 					rp, ok := mt.RepresentationStrategy().(ipldschema.StructRepresentation_Map)
 					if !ok {
-						return fmt.Errorf("type %s: inline union member %s must have map representation", name, member)
+						return name, fmt.Errorf("type %s: inline union member %s must have map representation", name, member)
 					}
 					for _, f := range mt.Fields() {
 						if rp.GetFieldKey(f) == in.key {
-							return fmt.Errorf("type %s: member %s has a field with the discriminant key %q", name, member, in.key)
+							return name, fmt.Errorf("type %s: member %s has a field with the discriminant key %q", name, member, in.key)
 						}
 					}
 				}
@@ -514,13 +522,13 @@ func (s *Schema) checkTypes(sch *schemadmt.Schema) error {
 					}
 					k := reprKind(m)
 					if k == datamodel.Kind_Invalid || rp.GetMember(k) != m.Name() {
-						return fmt.Errorf("type %s: kinded union member %s is not listed under its representation kind", name, m.Name())
+						return name, fmt.Errorf("type %s: kinded union member %s is not listed under its representation kind", name, m.Name())
 					}
 				}
 			}
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // buildCollections reads the collections of a subject type.
