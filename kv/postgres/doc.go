@@ -17,8 +17,12 @@
 // serialization; on databases that do, they are retried the same way.
 //
 // Counters are split into CounterShards rows. Add is a blind upsert (no read) into one
-// shard, chosen by the connection the transaction runs on, so concurrent Adds on different
-// connections touch different rows and do not conflict; Counter sums the shards.
+// shard, chosen by the connection the transaction runs on (shards are handed to pooled
+// connections round-robin as they open; a retried transaction picks a random one), so
+// concurrent Adds on different connections touch different rows and do not conflict;
+// Counter sums the shards. Measured by TestHotCounter (32 concurrent Updates, 4 rounds,
+// 16 connections): 0 retries with per-connection shards, against about 50 with a random
+// shard per Add and about 100 with a single row.
 //
 // Scans fetch ScanPageSize rows at a time (keyset pagination), so a scan callback may read
 // through the same transaction while a scan is in progress.

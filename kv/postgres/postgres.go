@@ -62,15 +62,20 @@ type Options struct {
 
 // Store is a kv.Store in PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool     *pgxpool.Pool
-	url      string
-	schema   string
-	log      *slog.Logger
-	sql      queries
-	retries  atomic.Int64
-	gate     sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	pool    *pgxpool.Pool
+	schema  string
+	log     *slog.Logger
+	sql     queries
+	retries atomic.Int64
+	// shards maps each pooled *pgx.Conn to the counter shard its transactions add to,
+	// handed out round-robin as connections open so that live connections differ.
+	shards    sync.Map
+	nextShard atomic.Uint32
+	// retryBase and retryMax are RetryBaseDelay and RetryMaxDelay; tests shorten them.
+	retryBase, retryMax time.Duration
+	gate                sync.Mutex
+	closed              bool
+	inflight            sync.WaitGroup
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -92,7 +97,6 @@ func newQueries(schema string) queries {
 		add: "INSERT INTO " + cT + " (h, shard, k, n) VALUES ($1, $2, $3, $4) " +
 			"ON CONFLICT (h, shard) DO UPDATE SET n = " + cT + ".n + excluded.n",
 		counter: "SELECT coalesce(sum(n), 0)::bigint FROM " + cT + " WHERE h = $1",
-		kvTable: kvT,
 	}
 }
 
@@ -139,6 +143,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	s := &Store{
+		schema: schema, log: log, sql: newQueries(schema),
+		retryBase: RetryBaseDelay, retryMax: RetryMaxDelay,
+	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		s.shards.Store(c, int(s.nextShard.Add(1)-1)%CounterShards)
+		return nil
+	}
+	cfg.BeforeClose = func(c *pgx.Conn) { s.shards.Delete(c) }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening postgres store: %w", err)
@@ -147,7 +160,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("opening postgres store on %s: %w", cfg.ConnConfig.Host, err)
 	}
-	return &Store{pool: pool, url: url, schema: schema, log: log, sql: newQueries(schema)}, nil
+	s.pool = pool
+	return s, nil
 }
 
 // createSchema runs the DDL, retrying once when another process created the same objects
@@ -220,7 +234,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(kv.Tx) erro
 			return fmt.Errorf("%w (%d attempts): %w", ErrTooManyRetries, attempt, err)
 		}
 		s.retries.Add(1)
-		ceiling := min(RetryBaseDelay<<(attempt-1), RetryMaxDelay)
+		ceiling := min(s.retryBase<<min(attempt-1, 20), s.retryMax)
 		wait := rand.N(ceiling) + time.Microsecond
 		s.log.Debug("postgres kv: retrying conflicting transaction", "attempt", attempt, "wait", wait, "err", err)
 		select {
@@ -240,9 +254,11 @@ func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, n int, fn func(
 		return isConflict(err), fmt.Errorf("postgres kv: begin: %w", err)
 	}
 	t := &tx{ctx: ctx, s: s, ptx: ptx, writable: opts.AccessMode != pgx.ReadOnly}
-	t.shard = int(ptx.Conn().PgConn().PID() % CounterShards)
-	if n > 1 {
-		// After a conflict, move this connection's counter writes to another shard.
+	if shard, ok := s.shards.Load(ptx.Conn()); ok && n == 1 {
+		t.shard = shard.(int)
+	} else {
+		// After a conflict (or for a connection not seen connecting), add to a random
+		// shard instead.
 		t.shard = rand.IntN(CounterShards)
 	}
 	committed := false

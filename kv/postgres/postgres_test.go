@@ -37,6 +37,12 @@ func freshSchema(tb testing.TB, url string) string {
 		tb.Fatal(err)
 	}
 	schema := "kvtest_" + hex.EncodeToString(b[:])
+	dropSchemaAtEnd(tb, url, schema)
+	return schema
+}
+
+// dropSchemaAtEnd drops schema when the test ends.
+func dropSchemaAtEnd(tb testing.TB, url, schema string) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -50,7 +56,6 @@ func freshSchema(tb testing.TB, url string) string {
 			tb.Errorf("dropping schema %s: %v", schema, err)
 		}
 	})
-	return schema
 }
 
 func openTest(tb testing.TB, opts Options) *Store {
