@@ -97,40 +97,6 @@ func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, 
 	return msg, nil
 }
 
-// LinkReply records that the receipts of invs left in reply message msg, as the empty
-// objects invocation/<inv>/<msg>.out. Errors wrap ErrWrite.
-func (a *Archive) LinkReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error {
-	for _, inv := range invs {
-		key := InvocationOutKey(inv, msg)
-		if err := a.blobs.Put(ctx, key, bytes.NewReader(nil), blob.PutOptions{Size: 0}); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrWrite, key, err)
-		}
-	}
-	return nil
-}
-
-// Replies lists the reply messages that carried receipts for inv, from the .out links.
-func (a *Archive) Replies(ctx context.Context, inv cid.Cid) ([]cid.Cid, error) {
-	prefix := InvocationPrefix + inv.String() + "/"
-	var out []cid.Cid
-	err := a.blobs.List(ctx, prefix, func(info blob.Info) error {
-		name, ok := strings.CutSuffix(strings.TrimPrefix(info.Key, prefix), ".out")
-		if !ok {
-			return nil
-		}
-		c, err := cid.Decode(name)
-		if err != nil {
-			return fmt.Errorf("%w: key %s does not name a message: %v", ErrCorrupt, info.Key, err)
-		}
-		out = append(out, c)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing replies of %s: %w", inv, err)
-	}
-	return out, nil
-}
-
 // Get returns the bytes of message msg, checked against its CID. ErrNotFound when the
 // archive does not hold it.
 func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {

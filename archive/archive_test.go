@@ -105,24 +105,5 @@ func TestWriteFailure(t *testing.T) {
 	if !errors.Is(err, ErrWrite) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("err = %v", err)
 	}
-	err = a.LinkReply(context.Background(), message.CID([]byte("r")), []cid.Cid{message.CID([]byte("i"))})
-	if !errors.Is(err, ErrWrite) {
-		t.Fatalf("LinkReply err = %v", err)
-	}
 }
 
-func TestReplies(t *testing.T) {
-	ctx := context.Background()
-	a := New(mem.New(), Options{})
-	inv := message.Sum(message.CodecDAGCBOR, []byte("inv"))
-	r1, r2 := message.CID([]byte("r1")), message.CID([]byte("r2"))
-	for _, r := range []cid.Cid{r1, r2} {
-		if err := a.LinkReply(ctx, r, []cid.Cid{inv}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := a.Replies(ctx, inv)
-	if err != nil || len(got) != 2 {
-		t.Fatalf("Replies = %v, %v", got, err)
-	}
-}

@@ -12,10 +12,11 @@
 //	task/<task>/<inv>.invocation         invocation <inv> asked for task <task>
 //	task/<task>/<task>.result            the outcome of task <task>
 //
-// The archive writes the workflow objects and the .out links (empty objects, like the seed's
-// pseudo symlinks); the .in, .invocation and .result index entries live in kv under the same
-// names and are written by the engine in the transaction of the operation. The key
-// functions here are the one place those names are spelled.
+// The archive writes the workflow objects. The index entries (.in, .out, .invocation,
+// .result) live in kv under these names, written by the dag engine: .in, .invocation and
+// .result in the transaction of the operation (dag.WithMessage), .out once the reply is
+// archived (dag.Engine.RecordReply). The key functions here spell the names for readers
+// of the archive.
 //
 // This package imports blob and message, nothing else of w3dag's.
 package archive

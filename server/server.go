@@ -72,14 +72,15 @@ type Store interface {
 	Watch(ctx context.Context, prefix dag.Path, after uint64) (<-chan dag.Event, error)
 	// LastSeq returns the last committed sequence.
 	LastSeq(ctx context.Context) (uint64, error)
+	// RecordReply indexes the reply message msg that carried the receipts of invs
+	// (invocation/<inv>/<msg>.out).
+	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
 }
 
 // Archive stores messages as they went over the wire; *archive.Archive implements it.
 type Archive interface {
 	// Put stores data and returns its CID (codec given); nothing may run if it fails.
 	Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error)
-	// LinkReply records that the receipts of invs left in reply message msg.
-	LinkReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
 }
 
 // Blobs serves the /blob/{cid} routes: uploads to the signed URLs the store machine hands

@@ -284,7 +284,7 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(ctx, "archiving reply message", "msg", msg.String(), "error", err)
 	} else {
 		s.metrics.messages.WithLabelValues("out", "archived").Inc()
-		if err := s.opts.Archive.LinkReply(ctx, rmsg, invs); err != nil {
+		if err := s.opts.Store.RecordReply(ctx, rmsg, invs); err != nil {
 			s.log.ErrorContext(ctx, "linking reply message", "msg", msg.String(), "reply", rmsg.String(), "error", err)
 		}
 	}
