@@ -43,17 +43,24 @@ type ValidatorOptions struct {
 	// CacheSize is the number of verified delegation CIDs kept; 0 means DefaultCacheSize,
 	// a negative value disables the cache.
 	CacheSize int
+	// ClockSkew is tolerated on every exp and nbf check (the spec recommends up to 60 s);
+	// zero means none, which is what the spec fixtures assume.
+	ClockSkew time.Duration
 }
 
 // Validator checks invocations against their proof chains. It is safe for concurrent use.
 type Validator struct {
 	now   func() time.Time
+	skew  int64 // seconds
 	cache *verifiedCache // nil when disabled
 }
 
 // NewValidator returns a Validator with its own verified-delegation cache.
 func NewValidator(opts ValidatorOptions) *Validator {
-	v := &Validator{now: opts.Now}
+	v := &Validator{now: opts.Now, skew: int64(opts.ClockSkew / time.Second)}
+	if v.skew < 0 {
+		v.skew = -v.skew
+	}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -80,7 +87,7 @@ func (v *Validator) Validate(inv *Token, proofs Loader) error {
 		return err
 	}
 	now := v.now().Unix()
-	if in.Expiration != nil && now > *in.Expiration {
+	if in.Expiration != nil && now-v.skew > *in.Expiration {
 		return newError(Expired, nil, "invocation %s expired at %d (now %d)", inv.CID, *in.Expiration, now)
 	}
 	if len(in.Proofs) == 0 {
@@ -116,10 +123,10 @@ func (v *Validator) Validate(inv *Token, proofs Loader) error {
 	}
 	for _, t := range chain {
 		dl := t.Delegation
-		if dl.Expiration != nil && now > *dl.Expiration {
+		if dl.Expiration != nil && now-v.skew > *dl.Expiration {
 			return newError(Expired, nil, "proof %s expired at %d (now %d)", t.CID, *dl.Expiration, now)
 		}
-		if dl.NotBefore != nil && now < *dl.NotBefore {
+		if dl.NotBefore != nil && now+v.skew < *dl.NotBefore {
 			return newError(TooEarly, nil, "proof %s is not valid before %d (now %d)", t.CID, *dl.NotBefore, now)
 		}
 	}

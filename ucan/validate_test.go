@@ -164,6 +164,23 @@ func TestValidateExpiredInvocation(t *testing.T) {
 	wantName(t, ucan.NewValidator(at(testNow+1)).Validate(tok, nil), ucan.Expired)
 }
 
+func TestValidateClockSkew(t *testing.T) {
+	space := gen(t, did.GenerateEd25519)
+	agent := gen(t, did.GenerateEd25519)
+	exp := delegate(t, space, agent.DID(), space.DID(), "/", func(d *ucan.Delegation) { d.Expiration = i64(testNow) })
+	nbf := delegate(t, space, agent.DID(), space.DID(), "/", func(d *ucan.Delegation) { d.NotBefore = i64(testNow) })
+	skewed := func(now int64) *ucan.Validator {
+		return ucan.NewValidator(ucan.ValidatorOptions{
+			Now:       func() time.Time { return time.Unix(now, 0) },
+			ClockSkew: time.Minute,
+		})
+	}
+	wantName(t, skewed(testNow+60).Validate(invoke(t, agent, space.DID(), "/a", nil, exp), ucan.NewProofs(exp)), "")
+	wantName(t, skewed(testNow+61).Validate(invoke(t, agent, space.DID(), "/a", nil, exp), ucan.NewProofs(exp)), ucan.Expired)
+	wantName(t, skewed(testNow-60).Validate(invoke(t, agent, space.DID(), "/a", nil, nbf), ucan.NewProofs(nbf)), "")
+	wantName(t, skewed(testNow-61).Validate(invoke(t, agent, space.DID(), "/a", nil, nbf), ucan.NewProofs(nbf)), ucan.TooEarly)
+}
+
 func TestValidateDepthLimit(t *testing.T) {
 	signers := []did.Signer{gen(t, did.GenerateEd25519)}
 	sub := signers[0].DID()
