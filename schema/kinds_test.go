@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/node/bindnode"
+	ipldschema "github.com/ipld/go-ipld-prime/schema"
 )
 
 const (
@@ -283,5 +286,42 @@ func BenchmarkValidate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestValidateTypedNode(t *testing.T) {
+	s := MustLoad()
+	proto := bindnode.Prototype(nil, s.TypeSystem().TypeByName("StoreInput"))
+	nb := proto.Representation().NewBuilder()
+	if err := dagjson.Decode(nb, strings.NewReader(`{"link":`+linkA+`,"size":5}`)); err != nil {
+		t.Fatal(err)
+	}
+	typed := nb.Build().(ipldschema.TypedNode)
+	// Both the type-level node and its representation validate.
+	for _, n := range []datamodel.Node{typed, typed.Representation()} {
+		if err := s.Validate("StoreInput", n); err != nil {
+			t.Fatalf("%T: %v", n, err)
+		}
+	}
+	if err := s.Validate("UploadInput", typed); err == nil {
+		t.Fatal("StoreInput value validated as UploadInput")
+	}
+}
+
+func TestQuoteLimit(t *testing.T) {
+	s := MustLoad()
+	long := strings.Repeat("é", MaxErrorValue)
+	n, err := decodeDAGJSON([]byte(`{"link":` + linkA + `,"size":1,"` + long + `":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Validate("StoreInput", n)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v", err)
+	}
+	want := `unknown field "` + strings.Repeat("é", MaxErrorValue/2) + `"…`
+	if ve.Message != want {
+		t.Fatalf("message\n got: %s\nwant: %s", ve.Message, want)
 	}
 }

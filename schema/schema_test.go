@@ -2,36 +2,60 @@ package schema
 
 import (
 	"errors"
-	"strings"
+	"slices"
 	"testing"
-
-	"github.com/ipld/go-ipld-prime/codec/dagjson"
-	"github.com/ipld/go-ipld-prime/datamodel"
-	"github.com/ipld/go-ipld-prime/node/basicnode"
 )
-
-func decodeJSON(t testing.TB, s string) datamodel.Node {
-	t.Helper()
-	nb := basicnode.Prototype.Any.NewBuilder()
-	if err := dagjson.Decode(nb, strings.NewReader(s)); err != nil {
-		t.Fatalf("decoding %s: %v", s, err)
-	}
-	return nb.Build()
-}
 
 func TestLoadSystem(t *testing.T) {
 	s, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, ok := s.Collection(SpaceSubject, "store")
-	if !ok || c.Input != "StoreInput" || c.State != "StoreStatus" || c.KeyField != "link" || c.Generic || c.SystemWritten {
-		t.Fatalf("store collection: %+v, %v", c, ok)
+	tests := []struct {
+		subject       SubjectKind
+		name          string
+		input, state  string
+		statuses      []string
+		systemWritten bool
+		keyField      string
+	}{
+		{SpaceSubject, "store", "StoreInput", "StoreStatus", []string{"queued", "pending", "done", "expired", "failed", "removed"}, false, "link"},
+		{SpaceSubject, "upload", "UploadInput", "UploadStatus", []string{"done", "removed"}, false, "root"},
+		{SpaceSubject, "usage", "UsageRecord", "UsageStatus", []string{"recorded"}, true, ""},
+		{SpaceSubject, "metrics", "MetricInput", "MetricStatus", []string{"counter"}, true, ""},
+		{ServiceSubject, "carwhere", "CarwhereInput", "CarwhereStatus", []string{"located"}, true, ""},
+		{ServiceSubject, "piece", "PieceInput", "PieceStatus", []string{"queued", "computed", "aggregated", "dealt"}, true, "content"},
+		{ServiceSubject, "aggregate", "AggregateInput", "AggregateStatus", []string{"ingesting", "ready", "deal_pending", "deal_processed", "failed"}, true, ""},
+		{ServiceSubject, "task", "TaskInput", "TaskStatus", []string{"queued", "running", "done", "failed"}, true, ""},
+		{ServiceSubject, "metrics", "MetricInput", "MetricStatus", []string{"counter"}, true, ""},
+	}
+	counts := map[SubjectKind]int{}
+	for _, tt := range tests {
+		counts[tt.subject]++
+		c, ok := s.Collection(tt.subject, tt.name)
+		if !ok {
+			t.Errorf("%s collection %s missing", tt.subject, tt.name)
+			continue
+		}
+		want := Collection{Name: tt.name, Subject: tt.subject, Input: tt.input, State: tt.state, Statuses: tt.statuses, SystemWritten: tt.systemWritten, KeyField: tt.keyField}
+		if c.Name != want.Name || c.Subject != want.Subject || c.Input != want.Input || c.State != want.State ||
+			!slices.Equal(c.Statuses, want.Statuses) || c.SystemWritten != want.SystemWritten || c.Generic || c.KeyField != want.KeyField {
+			t.Errorf("collection\n got: %+v\nwant: %+v", c, want)
+		}
+	}
+	for subject, n := range counts {
+		if got := len(s.Collections(subject)); got != n {
+			t.Errorf("%s has %d collections, want %d", subject, got, n)
+		}
 	}
 	if _, ok := s.Collection(SpaceSubject, "carwhere"); ok {
-		t.Fatal("carwhere is a service collection, found under space")
+		t.Error("carwhere is a service collection, found under space")
 	}
-	err = s.Validate("StoreInput", decodeJSON(t, `{"link":{"/":"bafkqaaa"},"size":"1"}`))
+	n, err := decodeDAGJSON([]byte(`{"link":{"/":"bafkqaaa"},"size":"1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Validate("StoreInput", n)
 	var ve *ValidationError
 	if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) || ve.Path != "/size" || ve.Type != "Int" {
 		t.Fatalf("got %v", err)
