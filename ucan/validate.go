@@ -51,7 +51,7 @@ type ValidatorOptions struct {
 // Validator checks invocations against their proof chains. It is safe for concurrent use.
 type Validator struct {
 	now   func() time.Time
-	skew  int64 // seconds
+	skew  int64          // seconds
 	cache *verifiedCache // nil when disabled
 }
 
