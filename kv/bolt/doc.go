@@ -7,5 +7,9 @@
 // Options.NoSync, fsynced) before Update returns. The engine above coalesces many
 // operations into one Update (group commit), so this package does no batching of its own.
 //
+// Do not wait for an Update from inside a View or Update function: Updates run one at a
+// time, and an Update that has to grow the memory map waits for open read transactions
+// (Options.InitialMmapSize makes that rare).
+//
 // This package imports only kv (and bbolt); nothing else of w3dag's.
 package bolt
