@@ -6,6 +6,10 @@ import "context"
 //
 // Keys and values are arbitrary byte strings; keys order bytewise. Every Update is
 // serialisable with respect to every other Update and View.
+//
+// Transactions do not nest: a transaction function must not call View or Update on the
+// same store (or wait for another goroutine that does), since single-writer backends
+// would deadlock.
 type Store interface {
 	// View runs fn in a read-only transaction that sees one consistent snapshot. Writes
 	// through the Tx fail with ErrReadOnly. If fn returns an error, View returns it.
