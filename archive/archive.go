@@ -23,9 +23,9 @@ const (
 	TaskPrefix       = "task/"
 )
 
-// MaxMessageSize is the largest message Get reads back, in bytes: the largest request the
-// server accepts, with room for replies (which carry one receipt per invocation).
-const MaxMessageSize = 4 * message.MaxMessageSize
+// MaxMessageSize is the largest message Get reads back, in bytes: the largest reply (which
+// is larger than any request the server accepts).
+const MaxMessageSize = message.MaxReplySize
 
 // WorkflowKey is the blob key of message msg: workflow/<msg>/<msg>.
 func WorkflowKey(msg cid.Cid) string {

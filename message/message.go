@@ -46,6 +46,19 @@ const (
 	MaxRootSize = 256 << 10
 )
 
+// Limits for decoding replies: a reply carries, besides receipts, the blocks a get or select
+// returns (a select page of up to 1000 entry states), so its blocks may be larger than
+// tokens.
+const (
+	// MaxReplySize is the largest reply message a client should accept (64 MiB).
+	MaxReplySize = 64 << 20
+	// MaxReplyBlockSize is the largest block of a reply (16 MiB).
+	MaxReplyBlockSize = 16 << 20
+)
+
+// ReplyLimits are the Limits clients decode replies with.
+var ReplyLimits = Limits{MaxSize: MaxReplySize, MaxBlockSize: MaxReplyBlockSize}
+
 // Limits bound what Decode accepts. The zero value applies the defaults above.
 type Limits struct {
 	// MaxSize is the largest message in bytes; 0 means MaxMessageSize.

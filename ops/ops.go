@@ -103,8 +103,12 @@ type Outcome struct {
 	Result string
 	// Repeat is true when the task ran before and its stored result was returned.
 	Repeat bool
-	// Stored is false for receipts of refused invocations, which are not kept.
+	// Stored is false for receipts that are not kept: those of refused invocations, of
+	// gets and of selects.
 	Stored bool
+	// Blocks are blocks the reply must carry with the receipt: the head receipt of a get,
+	// the page block of a select.
+	Blocks []dag.Block
 }
 
 // Run authorises and runs inv, which arrived in agent message msg (cid.Undef when it did
@@ -248,5 +252,5 @@ func outcome(cmd string, res *dag.Result, stored bool) Outcome {
 	if res.Out.Err != nil {
 		result = res.Out.Err.Name
 	}
-	return Outcome{Receipt: res.Receipt, Command: cmd, Result: result, Repeat: res.Repeat, Stored: stored}
+	return Outcome{Receipt: res.Receipt, Command: cmd, Result: result, Repeat: res.Repeat, Stored: stored, Blocks: res.Blocks}
 }

@@ -228,13 +228,42 @@ func TestCommands(t *testing.T) {
 	ctx := context.Background()
 	space := mustKey(t)
 	msg := message.CID([]byte("a message"))
+	var last Outcome
 	run := func(cmd, args string) *receipts.Receipt {
 		t.Helper()
 		out, err := f.ops.Run(ctx, invoke(t, space, space.DID(), "", cmd, args), nil, msg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		last = out
 		return outcomeOf(t, f.service.DID(), out)
+	}
+	// page decodes the page block a select linked from out.ok.page.
+	page := func(r *receipts.Receipt) datamodel.Node {
+		t.Helper()
+		if r.Out.Err != nil {
+			t.Fatal(r.Out.Err)
+		}
+		link, err := r.Out.Ok.LookupByString("page")
+		if err != nil {
+			t.Fatalf("select out.ok has no page: %v", err)
+		}
+		l, _ := link.AsLink()
+		for _, b := range last.Blocks {
+			if b.CID.String() == l.String() {
+				n, err := message.BlockNode(message.Block{CID: b.CID, Data: b.Raw})
+				if err != nil {
+					t.Fatal(err)
+				}
+				entries, err := n.LookupByString("entries")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return entries
+			}
+		}
+		t.Fatalf("page block %s not among the outcome's blocks", l)
+		return nil
 	}
 	for _, k := range []string{"a", "b", "c"} {
 		if r := run("/dag/put", `{"path": "notes/`+k+`", "value": {"title": "`+k+`"}}`); r.Out.Err != nil {
@@ -244,24 +273,21 @@ func TestCommands(t *testing.T) {
 	if r := run("/dag/put", `{"path": "notes/a", "value": {"title": "changed"}}`); r.Out.Err == nil || r.Out.Err.Name != "EntryExists" {
 		t.Fatalf("put of another value: %+v", r.Out)
 	}
-	r := run("/dag/select", `{"path": "notes", "limit": 2}`)
-	if r.Out.Err != nil {
-		t.Fatal(r.Out.Err)
-	}
-	entries, err := r.Out.Ok.LookupByString("entries")
-	if err != nil || entries.Length() != 2 {
-		t.Fatalf("select page: %v, %v", entries, err)
+	if entries := page(run("/dag/select", `{"path": "notes", "limit": 2}`)); entries.Length() != 2 {
+		t.Fatalf("select page has %d entries, want 2", entries.Length())
 	}
 	if r := run("/dag/remove", `{"path": "notes/b"}`); r.Out.Err != nil {
 		t.Fatalf("remove: %+v", r.Out.Err)
 	}
-	r = run("/dag/get", `{"path": "notes/b"}`)
+	r := run("/dag/get", `{"path": "notes/b"}`)
 	if r.Out.Err != nil {
 		t.Fatal(r.Out.Err)
 	}
-	r = run("/dag/select", `{"path": "notes", "status": "removed"}`)
-	if entries, _ := r.Out.Ok.LookupByString("entries"); entries == nil || entries.Length() != 1 {
-		t.Fatalf("select removed: %v", r.Out.Ok)
+	if len(last.Blocks) == 0 {
+		t.Fatal("get carries no head receipt block")
+	}
+	if entries := page(run("/dag/select", `{"path": "notes", "status": "removed"}`)); entries.Length() != 1 {
+		t.Fatalf("select removed has %d entries, want 1", entries.Length())
 	}
 }
 

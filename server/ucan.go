@@ -258,6 +258,13 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		Blocks:   make([]message.Block, 0, len(outs)),
 	}
 	invs := make([]cid.Cid, 0, len(outs))
+	inReply := make(map[cid.Cid]bool, len(outs))
+	addBlock := func(b message.Block) {
+		if !inReply[b.CID] {
+			inReply[b.CID] = true
+			reply.Blocks = append(reply.Blocks, b)
+		}
+	}
 	for i, o := range outs {
 		if o.err != nil {
 			s.log.ErrorContext(ctx, "running invocation", "msg", msg.String(), "invocation", req.invocations[i].CID.String(), "error", o.err)
@@ -267,7 +274,10 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		}
 		rc := o.out.Receipt
 		reply.Receipts = append(reply.Receipts, message.Receipt{Invocation: req.invocations[i].CID, Receipt: rc.CID})
-		reply.Blocks = append(reply.Blocks, message.Block{CID: rc.CID, Data: rc.Raw})
+		addBlock(message.Block{CID: rc.CID, Data: rc.Raw})
+		for _, b := range o.out.Blocks {
+			addBlock(message.Block{CID: b.CID, Data: b.Raw})
+		}
 		invs = append(invs, req.invocations[i].CID)
 	}
 	message.SortReceipts(reply.Receipts)
