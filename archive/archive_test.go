@@ -106,4 +106,3 @@ func TestWriteFailure(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
