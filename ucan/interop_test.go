@@ -47,3 +47,37 @@ func TestGoUCANInterop(t *testing.T) {
 		}
 	}
 }
+
+// goUCANInvocation is go-ucan's token/invocation/testdata/full_example.dagjson: an -rc.1
+// invocation with nested args, meta and three proof links.
+const goUCANInvocation = `[{"/":{"bytes":"tRKNRahqwdyR6OpytuGIdcYI7HxXvKI5I594zznCLbN2C6WP5f8FIfIQlo0Nnqg4xFgKjJGAbIEVqeCZdib1Dw"}},{"h":{"/":{"bytes":"NAHtAe0BE3E"}},"ucan/inv@1.0.0-rc.1":{"args":{"headers":{"Content-Type":"application/json"},"payload":{"body":"UCAN is great","draft":true,"title":"UCAN for Fun and Profit","topics":["authz","journal"]},"uri":"https://example.com/blog/posts"},"cmd":"/crud/create","exp":1753965668,"iss":"did:key:z6MkuScdGeTmbWubyoWWpPmX9wkwdZAshkTcLKb1bf4Cyj8N","meta":{"env":"development","tags":["blog","post","pr#123"]},"nonce":{"/":{"bytes":"BBR5znl7VpRof4ac"}},"prf":[{"/":"bafyreigx3qxd2cndpe66j2mdssj773ecv7tqd7wovcnz5raguw6lj7sjoe"},{"/":"bafyreib34ira254zdqgehz6f2bhwme2ja2re3ltcalejv4x4tkcveujvpa"},{"/":"bafyreibkb66tpo2ixqx3fe5hmekkbuasrod6olt5bwm5u5pi726mduuwlq"}],"sub":"did:key:z6MkuQU8kqxCAUeurotHyrnMgkMUBtJN8ozYxkwctnop4zzB"}}]`
+
+func TestGoUCANInvocationInterop(t *testing.T) {
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagjson.Decode(nb, strings.NewReader(goUCANInvocation)); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(nb.Build(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ucan.Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.VerifySignature(); err != nil {
+		t.Fatal(err)
+	}
+	inv := tok.Invocation
+	if tok.Tag != ucan.TagInvocationRC1 || inv == nil || inv.Command != "/crud/create" || len(inv.Proofs) != 3 ||
+		inv.Proofs[0].String() != "bafyreigx3qxd2cndpe66j2mdssj773ecv7tqd7wovcnz5raguw6lj7sjoe" || inv.Meta == nil || inv.IssuedAt != nil {
+		t.Fatalf("decoded wrong: %+v", inv)
+	}
+	uri, err := inv.Args.LookupByString("uri")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := uri.AsString(); s != "https://example.com/blog/posts" {
+		t.Fatalf("args.uri = %q", s)
+	}
+}
