@@ -226,3 +226,13 @@ func status(t testing.TB, n datamodel.Node) string {
 }
 
 var _ = time.Now
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func encodeCBOR(t testing.TB, n datamodel.Node) []byte {
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(n, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
