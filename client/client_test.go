@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +15,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/message"
@@ -119,12 +122,36 @@ func (f *fakeService) ucan(w http.ResponseWriter, r *http.Request) {
 			if h, ok := f.heads[path]; ok {
 				rc.Origin = &h
 			}
-			rc.Out.Ok, _ = qp.BuildMap(basicnode.Prototype.Any, -1, func(ma datamodel.MapAssembler) {
-				qp.MapEntry(ma, "status", qp.String("done"))
-				qp.MapEntry(ma, "cmd", qp.String(inv.Invocation.Command))
-				qp.MapEntry(ma, "entries", qp.List(0, func(datamodel.ListAssembler) {}))
-				qp.MapEntry(ma, "args", qp.Node(inv.Invocation.Args))
-			})
+			if inv.Invocation.Command == CmdSelect {
+				// Like the engine: out.ok links a page block carried in the reply.
+				pg, _ := qp.BuildMap(basicnode.Prototype.Any, 1, func(ma datamodel.MapAssembler) {
+					qp.MapEntry(ma, "entries", qp.List(1, func(la datamodel.ListAssembler) {
+						qp.ListEntry(la, qp.Map(3, func(ma datamodel.MapAssembler) {
+							qp.MapEntry(ma, "key", qp.String("a"))
+							qp.MapEntry(ma, "head", qp.Link(cidlink.Link{Cid: message.Sum(0x71, []byte("head"))}))
+							qp.MapEntry(ma, "state", qp.Map(1, func(ma datamodel.MapAssembler) {
+								qp.MapEntry(ma, "status", qp.String("done"))
+							}))
+						}))
+					}))
+				})
+				var buf bytes.Buffer
+				dagcbor.Encode(pg, &buf)
+				blk := message.NewBlock(0x71, buf.Bytes())
+				reply.Blocks = append(reply.Blocks, blk)
+				rc.Out.Ok, _ = qp.BuildMap(basicnode.Prototype.Any, 3, func(ma datamodel.MapAssembler) {
+					qp.MapEntry(ma, "page", qp.Link(cidlink.Link{Cid: blk.CID}))
+					qp.MapEntry(ma, "count", qp.Int(1))
+					qp.MapEntry(ma, "args", qp.Node(inv.Invocation.Args))
+				})
+			} else {
+				rc.Out.Ok, _ = qp.BuildMap(basicnode.Prototype.Any, -1, func(ma datamodel.MapAssembler) {
+					qp.MapEntry(ma, "status", qp.String("done"))
+					qp.MapEntry(ma, "cmd", qp.String(inv.Invocation.Command))
+					qp.MapEntry(ma, "entries", qp.List(0, func(datamodel.ListAssembler) {}))
+					qp.MapEntry(ma, "args", qp.Node(inv.Invocation.Args))
+				})
+			}
 		}
 		tok, err := receipts.Issue(f.receiptSigner, rc, ucan.SealOptions{})
 		if err != nil {
@@ -237,6 +264,9 @@ func TestClientOperations(t *testing.T) {
 	page, err := c.Select(ctx, "/"+space+"/things", Query{Limit: 5, Cursor: "x", Status: "done"})
 	if err != nil {
 		t.Fatalf("select: %v", err)
+	}
+	if len(page.Entries) != 1 || page.Entries[0].Key != "a" || page.Entries[0].Status != "done" || !page.Entries[0].Head.Defined() {
+		t.Errorf("select page %+v", page.Entries)
 	}
 	args, _ := page.Receipt.Ok.LookupByString("args")
 	for k, want := range map[string]string{"path": "things", "cursor": "x", "status": "done"} {

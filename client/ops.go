@@ -1,13 +1,17 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/message"
 )
 
 // MaxSelectLimit is the largest page a select may ask for (the service's default limit).
@@ -88,7 +92,7 @@ func (c *Client) Select(ctx context.Context, path string, q Query) (*Page, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := ParsePage(r.Ok)
+	p, err := ParsePage(r.Ok, r.Blocks)
 	if err != nil {
 		return nil, fmt.Errorf("client: select %s: %w", path, err)
 	}
@@ -96,14 +100,35 @@ func (c *Client) Select(ctx context.Context, path string, q Query) (*Page, error
 	return p, nil
 }
 
-// ParsePage reads the out.ok of a select receipt: a map with a list of entries under
-// "entries" (or "items") and an optional string cursor under "cursor" (or "next").
-func ParsePage(n datamodel.Node) (*Page, error) {
+// ParsePage reads the out.ok of a select receipt, {page: &Page, count, cursor?}, whose page
+// block {entries: [{key, head, state}]} is among blocks; a page given inline (entries in
+// out.ok itself) is read too. The cursor is a string under "cursor".
+func ParsePage(n datamodel.Node, blocks map[cid.Cid][]byte) (*Page, error) {
 	if n == nil || n.Kind() != datamodel.Kind_Map {
 		return nil, fmt.Errorf("%w: select result is not a map", ErrInvalidResponse)
 	}
-	p := &Page{}
-	list := lookup(n, "entries", "items")
+	p := &Page{Cursor: str(lookup(n, "cursor"))}
+	body := n
+	if link := lookup(n, "page"); link != nil {
+		l, err := link.AsLink()
+		if err != nil {
+			return nil, fmt.Errorf("%w: select result page is not a link", ErrInvalidResponse)
+		}
+		cl, _ := l.(cidlink.Link)
+		raw, ok := blocks[cl.Cid]
+		if !ok {
+			return nil, fmt.Errorf("%w: the reply lacks the page block %s", ErrInvalidResponse, l)
+		}
+		if message.Sum(cl.Cid.Prefix().Codec, raw) != cl.Cid {
+			return nil, fmt.Errorf("%w: page block does not hash to %s", ErrInvalidResponse, cl.Cid)
+		}
+		nb := basicnode.Prototype.Any.NewBuilder()
+		if err := (dagcbor.DecodeOptions{AllowLinks: true}).Decode(nb, bytes.NewReader(raw)); err != nil {
+			return nil, fmt.Errorf("%w: page block: %v", ErrInvalidResponse, err)
+		}
+		body = nb.Build()
+	}
+	list := lookup(body, "entries")
 	if list == nil || list.Kind() != datamodel.Kind_List {
 		return nil, fmt.Errorf("%w: select result has no entries list", ErrInvalidResponse)
 	}
@@ -132,7 +157,6 @@ func ParsePage(n datamodel.Node) (*Page, error) {
 		}
 		p.Entries = append(p.Entries, e)
 	}
-	p.Cursor = str(lookup(n, "cursor", "next"))
 	return p, nil
 }
 

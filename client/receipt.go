@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
@@ -36,6 +37,9 @@ type Receipt struct {
 	TS int64
 	// Seq is the commit sequence of the receipt.
 	Seq uint64
+	// Blocks are the other blocks of the reply the receipt came in (the page block of a
+	// select, the head receipt of a get), by CID; shared by the receipts of one reply.
+	Blocks map[cid.Cid][]byte
 	// Earlier is true when Send got this receipt for an invocation it does not name: the
 	// service answered with the entry's head receipt, issued for an earlier invocation (a
 	// put or remove that changed nothing, or a repeat of the same task).
@@ -50,20 +54,34 @@ func (r *Receipt) Err() error {
 	return nil
 }
 
-// Status is the "status" field of out.ok, or "" when there is none.
+// State is the entry state (or field) the receipt gives: out.ok of a put or remove, the
+// "value" of a get's {path, head, value}. Nil for an error receipt.
+func (r *Receipt) State() datamodel.Node {
+	if r.Ok == nil {
+		return nil
+	}
+	if h, v := lookup(r.Ok, "head"), lookup(r.Ok, "value"); h != nil && v != nil && h.Kind() == datamodel.Kind_Link {
+		return v
+	}
+	return r.Ok
+}
+
+// Head is the entry's head receipt named by a get's {path, head, value}, or the receipt
+// itself for a put or remove (it is the new head or the unchanged one).
+func (r *Receipt) Head() cid.Cid {
+	if h := lookup(r.Ok, "head"); h != nil {
+		if l, err := h.AsLink(); err == nil {
+			if cl, ok := l.(cidlink.Link); ok {
+				return cl.Cid
+			}
+		}
+	}
+	return r.CID
+}
+
+// Status is the "status" field of the State, or "" when there is none.
 func (r *Receipt) Status() string {
-	if r.Ok == nil || r.Ok.Kind() != datamodel.Kind_Map {
-		return ""
-	}
-	n, err := r.Ok.LookupByString("status")
-	if err != nil {
-		return ""
-	}
-	s, err := n.AsString()
-	if err != nil {
-		return ""
-	}
-	return s
+	return str(lookup(r.State(), "status"))
 }
 
 // VerifyReceipt checks that tok is a receipt signed by service and returns it.

@@ -119,6 +119,7 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 			}
 			r.Earlier = true
 		}
+		r.Blocks = blocks
 		out[i] = r
 	}
 	return out, nil

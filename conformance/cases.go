@@ -247,15 +247,18 @@ func casePutGet(ctx context.Context, t T, target Target) {
 		t.Fatalf("get: %v", err)
 	}
 	wantStatus(t, "get", g, "done")
-	if !ipld.DeepEqual(g.Ok, r.Ok) {
-		t.Errorf("get state %s, want the put's %s", show(g.Ok), show(r.Ok))
+	if !ipld.DeepEqual(g.State(), r.Ok) {
+		t.Errorf("get state %s, want the put's %s", show(g.State()), show(r.Ok))
+	}
+	if !g.Head().Equals(r.CID) {
+		t.Errorf("get names head %s, want the put receipt %s", g.Head(), r.CID)
 	}
 	f, err := e.c.Get(ctx, p+"/status")
 	if err != nil {
 		t.Fatalf("get of the status field: %v", err)
 	}
-	if s, err := f.Ok.AsString(); err != nil || s != "done" {
-		t.Errorf("get %s/status = %s, want \"done\"", p, show(f.Ok))
+	if s, err := f.State().AsString(); err != nil || s != "done" {
+		t.Errorf("get %s/status = %s, want \"done\"", p, show(f.State()))
 	}
 	other, _ := e.entry(1)
 	if _, err := e.c.Get(ctx, other); !isReceiptError(err, "NotFound") {
@@ -331,6 +334,15 @@ func caseSelectPages(ctx context.Context, t T, target Target) {
 	if big.Error == nil {
 		t.Errorf("select with limit %d succeeded, want an error receipt", client.MaxSelectLimit+1)
 	}
+}
+
+func pathArgs(rel string) datamodel.Node {
+	nb := basicnode.Prototype.Map.NewBuilder()
+	ma, _ := nb.BeginMap(1)
+	_ = ma.AssembleKey().AssignString("path")
+	_ = ma.AssembleValue().AssignString(rel)
+	_ = ma.Finish()
+	return nb.Build()
 }
 
 func selectArgs(rel string, limit int) datamodel.Node {
@@ -507,7 +519,7 @@ func caseAuthNotCovered(ctx context.Context, t T, target Target) {
 	wantErrorName(t, "put with a /dag/get proof", r, UCANErrorNames...)
 	e.noWrite(ctx, p)
 	// The same proof does allow reading.
-	g := e.invoke(ctx, e.space.DID(), client.CmdGet, selectArgs(rel, 1), readOnly)
+	g := e.invoke(ctx, e.space.DID(), client.CmdGet, pathArgs(rel), readOnly)
 	if g.Error != nil && g.Error.Name != "NotFound" {
 		t.Errorf("get with a /dag/get proof: %v, want NotFound (authorised, no entry)", g.Error)
 	}
@@ -639,7 +651,7 @@ func caseWatch(ctx context.Context, t T, target Target) {
 
 	// Without a proof the service refuses the stream.
 	stranger, _ := did.GenerateEd25519()
-	tok, err := (&ucan.Invocation{Issuer: stranger.DID(), Subject: e.space.DID(), Audience: e.service, Command: client.CmdGet, Args: selectArgs(e.target.Collection, 1), Nonce: ucan.NewNonce()}).Seal(stranger, ucan.SealOptions{})
+	tok, err := (&ucan.Invocation{Issuer: stranger.DID(), Subject: e.space.DID(), Audience: e.service, Command: client.CmdGet, Args: pathArgs(e.target.Collection), Nonce: ucan.NewNonce()}).Seal(stranger, ucan.SealOptions{})
 	if err != nil {
 		t.Fatalf("sealing invocation: %v", err)
 	}

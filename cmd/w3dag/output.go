@@ -107,6 +107,9 @@ func printReceipt(w io.Writer, r *client.Receipt, asJSON bool) {
 	} else if s := r.Status(); s != "" {
 		fmt.Fprintf(w, "status   %s\n", s)
 	}
+	if h := r.Head(); !h.Equals(r.CID) {
+		fmt.Fprintf(w, "head     %s\n", h)
+	}
 	if r.Origin != nil {
 		fmt.Fprintf(w, "origin   %s\n", *r.Origin)
 	}
@@ -114,7 +117,7 @@ func printReceipt(w io.Writer, r *client.Receipt, asJSON bool) {
 	if r.TS > 0 {
 		fmt.Fprintf(w, "time     %s\n", time.UnixMilli(r.TS).UTC().Format(time.RFC3339Nano))
 	}
-	if r.Ok != nil {
-		fmt.Fprintf(w, "state    %s\n", dagJSON(r.Ok))
+	if st := r.State(); st != nil {
+		fmt.Fprintf(w, "state    %s\n", dagJSON(st))
 	}
 }
