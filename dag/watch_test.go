@@ -1,0 +1,98 @@
+package dag_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/w3dag/w3dag/dag"
+)
+
+func collect(t *testing.T, ch <-chan dag.Event, n int) []dag.Event {
+	t.Helper()
+	var out []dag.Event
+	timeout := time.After(10 * time.Second)
+	for len(out) < n {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("channel closed after %d events", len(out))
+			}
+			out = append(out, ev)
+		case <-timeout:
+			t.Fatalf("timed out after %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+func TestWatch(t *testing.T) {
+	v := newEnv(t, nil, func(o *dag.Options) { o.WatchRing = 16 })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 5 {
+		v.put(v.path(fmt.Sprint("notes/a", i)), note("x"))
+	}
+	// A watcher of the whole DAG from the start sees history then live events.
+	all := must(v.e.Watch(ctx, dag.Path{}, 0))
+	// A watcher of one entry, live only.
+	one := must(v.e.Watch(ctx, v.path("notes/a1"), must(v.e.LastSeq(ctx))))
+	// A slow watcher of the collection that nobody reads until the end.
+	slow := must(v.e.Watch(ctx, v.path("notes"), 0))
+	for i := 5; i < 200; i++ {
+		v.put(v.path(fmt.Sprint("notes/a", i)), note("x"))
+	}
+	v.remove(v.path("notes/a1"))
+	evs := collect(t, all, 201)
+	for i, ev := range evs {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+	}
+	got := collect(t, one, 1)
+	if got[0].Path.Key != "a1" || got[0].Seq != 201 {
+		t.Fatalf("entry watcher got %+v", got[0])
+	}
+	ent := must(v.e.Entry(ctx, v.path("notes/a1")))
+	if got[0].Receipt != ent.Head {
+		t.Fatal("event receipt is not the head")
+	}
+	// The slow watcher fell far behind the ring (16) and catches up from the log.
+	sl := collect(t, slow, 201)
+	for i, ev := range sl {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("slow watcher: event %d has seq %d", i, ev.Seq)
+		}
+	}
+	// Other subjects are not seen by a subject watcher.
+	other := must(v.e.Watch(ctx, dag.Path{Subject: "did:key:zOther"}, 0))
+	select {
+	case ev := <-other:
+		t.Fatalf("unexpected event %+v", ev)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	for range all {
+	}
+}
+
+func TestWatchClosesWithEngine(t *testing.T) {
+	v := newEnv(t, nil)
+	ch := must(v.e.Watch(context.Background(), dag.Path{}, 0))
+	v.e.Close()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("event after close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch channel not closed on engine close")
+	}
+	if _, err := v.e.Watch(context.Background(), dag.Path{}, 0); err == nil {
+		t.Fatal("watch on closed engine")
+	}
+	if _, err := v.e.Put(context.Background(), v.inv(v.agent, v.space, "/dag/put", pathArgs(v.path("notes/x"), note("x"))), v.path("notes/x"), note("x")); err != dag.ErrClosed {
+		t.Fatalf("put on closed engine: %v", err)
+	}
+}
