@@ -138,7 +138,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"get", "upload/x"}, 1, "no current space"},
 		{[]string{"get"}, 2, "usage"},
 		{[]string{"ls", "upload", "--limit", "5000"}, 2, "--limit"},
-		{[]string{"receipt", "not-a-cid"}, 1, "not a CID"},
+		{[]string{"receipt", "not-a-cid"}, 1, "neither a CID nor a path"},
 		{[]string{"bench", "--per-message", "0"}, 2, "--per-message"},
 		{[]string{"bench", "--count", "5", "--duration", "1s"}, 2, "not both"},
 		{[]string{"space", "use", "nope"}, 1, "not a did:key"},

@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 )
 
-// runReceipt implements `w3dag receipt CID [--chain]`: fetch a receipt (and with --chain every
-// receipt before it through origin links), verify each and print it.
+// runReceipt implements `w3dag receipt CID|PATH [--chain]`: fetch a receipt (and with --chain
+// every receipt before it through origin links), verify each and print it. Given a path
+// instead of a CID it starts from the entry's head receipt.
 func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cf := newFlags("receipt", stderr)
 	chain := fs.Bool("chain", false, "follow origin links back to the first receipt of the entry")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag receipt CID [--chain]")
+		fmt.Fprintln(stderr, "usage: w3dag receipt CID|PATH [--chain]")
 		fs.PrintDefaults()
 	}
 	pos, code, ok := parseArgs(fs, args)
@@ -25,10 +27,6 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return 2
 	}
-	rc, err := cid.Decode(pos[0])
-	if err != nil {
-		return fail(stderr, "receipt", fmt.Errorf("%q is not a CID: %w", pos[0], err))
-	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {
 		return fail(stderr, "receipt", err)
@@ -36,6 +34,21 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	c, err := e.client(ctx)
 	if err != nil {
 		return fail(stderr, "receipt", err)
+	}
+	rc, err := cid.Decode(pos[0])
+	if err != nil {
+		if !strings.Contains(pos[0], "/") {
+			return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID nor a path: %w", pos[0], err))
+		}
+		p, err := e.resolve(pos[0])
+		if err != nil {
+			return fail(stderr, "receipt", err)
+		}
+		head, err := c.Get(ctx, p)
+		if err != nil {
+			return fail(stderr, "receipt", fmt.Errorf("%s: %w", p, err))
+		}
+		rc = head.Head()
 	}
 	if !*chain {
 		r, err := c.Receipt(ctx, rc)
