@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/w3dag/w3dag/conformance"
+)
+
+// moduleRoot walks up from the working directory to the directory holding go.mod.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// pinsSchema is the example extension the README tour and the conformance run use.
+func pinsSchema(t *testing.T) string {
+	return filepath.Join(moduleRoot(t), "docs", "examples", "pins.ipldsch")
+}
+
+// startServer runs the service in-process (the serve composition root) on a free port with
+// a temporary data folder and returns its URL; it stops when the test ends.
+func startServer(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	cfg := serveConfig{
+		data:     t.TempDir(),
+		listen:   "127.0.0.1:0",
+		kv:       "bolt",
+		blob:     "fs",
+		schemas:  schemaFiles{pinsSchema(t)},
+		shutdown: 5 * time.Second,
+	}
+	log, err := newLogger(io.Discard, "error", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, pw, log)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				urls <- u
+			}
+		}
+		close(urls)
+	}()
+	select {
+	case u, ok := <-urls:
+		if !ok {
+			t.Fatalf("serve stopped before listening: %v", <-done)
+		}
+		return u
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start listening within 30s")
+	}
+	return ""
+}
+
+// TestConformance runs the black-box suite against the service composed by `w3dag serve`.
+func TestConformance(t *testing.T) {
+	url := startServer(t)
+	conformance.Run(t, conformance.Target{URL: url, Collection: "pins"})
+}
