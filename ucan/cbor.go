@@ -444,7 +444,10 @@ func (d *decoder) mapNode(what string) (datamodel.Node, error) {
 		return nil, err
 	}
 	if b>>5 != majMap {
-		m, arg, _ := (&decoder{b: d.b, pos: d.pos}).head()
+		m, arg, err := (&decoder{b: d.b, pos: d.pos}).head()
+		if err != nil {
+			return nil, err
+		}
 		return nil, d.errf("%s: want map, got %s", what, d.describe(m, arg))
 	}
 	return d.anyNode(what)

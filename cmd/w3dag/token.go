@@ -118,6 +118,10 @@ func runTokenInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "w3dag token inspect: %v\n", err)
 		return 1
 	}
+	if len(raws) == 0 {
+		fmt.Fprintf(stderr, "w3dag token inspect: %s holds no tokens\n", args[0])
+		return 1
+	}
 	code := 0
 	for i, raw := range raws {
 		if i > 0 {

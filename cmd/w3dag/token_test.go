@@ -224,3 +224,23 @@ func TestTokenVerifyErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSplitTokens feeds arbitrary file contents to the token-file reader of `w3dag token`.
+func FuzzSplitTokens(f *testing.F) {
+	f.Add([]byte{0x82, 0x40, 0xa0})
+	f.Add([]byte("glhAjm4YpBUWgEVmBWSotkY7bjWxj9AJLs9NfQykfoF2LhKZ76lQH0B720Qq0"))
+	f.Add([]byte("BoWZjdG4tdjGA"))
+	f.Add([]byte("@\xa1fctn-v1\x80"))
+	f.Add([]byte(" \n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		toks, err := splitTokens(data)
+		if err != nil {
+			return
+		}
+		for _, tok := range toks {
+			if tk, err := ucan.Decode(tok); err == nil && tk.CID.ByteLen() == 0 {
+				t.Fatal("decoded token without CID")
+			}
+		}
+	})
+}
