@@ -232,4 +232,3 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatalf("the in-flight put did not complete: %v", err)
 	}
 }
-
