@@ -78,6 +78,16 @@ func NewValidator(opts ValidatorOptions) *Validator {
 // a chain from its subject to its issuer that grants its command and whose policies all
 // match its arguments. An invocation with no proofs is valid only when its issuer is its
 // subject. It returns nil or an *Error.
+//
+// Checks run in this order, and the first failure is returned: the invocation's signature
+// (InvalidSignature) and exp (Expired); no proofs and not self-issued, or more than
+// MaxProofDepth proofs (InvalidClaim); loading every proof (UnavailableProof; a proof that is
+// not a delegation is InvalidClaim); every proof's signature (InvalidSignature, skipped for
+// proofs in the verified cache); every proof's exp (Expired) and nbf (TooEarly); principal
+// alignment — the root is not a powerline (InvalidClaim) and is issued by its subject, each
+// audience issues the next proof, the last audience is the invoker (InvalidAudience);
+// every non-null proof subject is the invocation's subject (InvalidSubject); every proof's
+// command covers the invocation's and its policy matches the args (MatchError).
 func (v *Validator) Validate(inv *Token, proofs Loader) error {
 	if inv == nil || inv.Invocation == nil {
 		return newError(InvalidClaim, nil, "token is not an invocation")

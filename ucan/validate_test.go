@@ -417,3 +417,31 @@ func sameDAGCBOR(t testing.TB, a, b datamodel.Node) bool {
 	}
 	return bytes.Equal(ba.Bytes(), bb.Bytes())
 }
+
+// TestValidateConcurrent shares one Validator (and its cache) between goroutines; run with
+// -race.
+func TestValidateConcurrent(t *testing.T) {
+	space := gen(t, did.GenerateEd25519)
+	agent := gen(t, did.GenerateEd25519)
+	root := delegate(t, space, agent.DID(), space.DID(), "/")
+	v := ucan.NewValidator(ucan.ValidatorOptions{Now: func() time.Time { return time.Unix(testNow, 0) }, CacheSize: 1})
+	invs := make([]*ucan.Token, 8)
+	for i := range invs {
+		invs[i] = invoke(t, agent, space.DID(), "/a", nil, root)
+	}
+	errs := make(chan error, len(invs))
+	for _, inv := range invs {
+		go func() {
+			var err error
+			for i := 0; i < 5 && err == nil; i++ {
+				err = v.Validate(inv, ucan.NewProofs(root))
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
