@@ -1,0 +1,147 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// fakeBlobs keeps uploads in a blob/mem store; the signature is the query "sig=ok".
+type fakeBlobs struct{ store blob.Store }
+
+func (f fakeBlobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, q url.Values) error {
+	if q.Get("sig") != "ok" {
+		return fmt.Errorf("%w: bad signature", ErrForbidden)
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if !message.Sum(message.CodecCAR, data).Equals(c) {
+		return fmt.Errorf("upload of %s: %w", c, blob.ErrDigestMismatch)
+	}
+	return f.store.Put(ctx, c.String(), bytes.NewReader(data), blob.PutOptions{Size: size})
+}
+
+func (f fakeBlobs) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+	return f.store.Get(ctx, c.String(), rng)
+}
+
+// fakeClaims returns one claim token for CIDs it knows.
+type fakeClaims struct {
+	known cid.Cid
+	claim *ucan.Token
+}
+
+func (f fakeClaims) Claims(ctx context.Context, c cid.Cid) ([]*ucan.Token, error) {
+	if !c.Equals(f.known) {
+		return nil, fmt.Errorf("%w: no location for %s", ErrNotFound, c)
+	}
+	return []*ucan.Token{f.claim}, nil
+}
+
+func TestBlobAndClaimRoutes(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	data := []byte("pretend this is a CAR")
+	c := message.Sum(message.CodecCAR, data)
+	claim := delegate(t, h.service, mustKey(t).DID(), h.service.DID(), "/assert/location")
+	opts := h.srv.opts
+	opts.Registerer, opts.Gatherer = nil, nil
+	opts.Blobs = fakeBlobs{store: mem.New()}
+	opts.Claims = fakeClaims{known: c, claim: claim}
+	opts.Archive = archive.New(mem.New(), archive.Options{})
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	do := func(method, path string, body []byte, header ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, hs.URL+path, bytes.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	checkJSONError(t, do("PUT", "/blob/"+c.String()+"?sig=bad", data), 403, NameForbidden)
+	checkJSONError(t, do("PUT", "/blob/"+c.String()+"?sig=ok", []byte("other bytes")), 400, NameBadRequest)
+	checkJSONError(t, do("GET", "/blob/"+c.String(), nil), 404, NameNotFound)
+	if resp := do("PUT", "/blob/"+c.String()+"?sig=ok", data); resp.StatusCode != 200 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	resp := do("GET", "/blob/"+c.String(), nil)
+	if b := readAll(t, resp); resp.StatusCode != 200 || !bytes.Equal(b, data) || resp.Header.Get("Content-Type") != message.ContentTypeCAR {
+		t.Fatalf("get: %d %q %s", resp.StatusCode, b, resp.Header.Get("Content-Type"))
+	}
+	resp = do("GET", "/blob/"+c.String(), nil, "Range", "bytes=8-11")
+	if b := readAll(t, resp); resp.StatusCode != 206 || string(b) != "this" || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 8-11/%d", len(data)) {
+		t.Fatalf("range: %d %q %s", resp.StatusCode, b, resp.Header.Get("Content-Range"))
+	}
+	checkJSONError(t, do("GET", "/blob/"+c.String(), nil, "Range", "bytes=-5"), 416, NameRangeNotSatisf)
+	checkJSONError(t, do("GET", "/blob/"+c.String(), nil, "Range", "bytes=100-200"), 416, NameRangeNotSatisf)
+
+	resp = do("GET", "/claims/"+c.String(), nil)
+	roots, blocks, err := message.DecodeCAR(readAll(t, resp), 0)
+	if err != nil || len(roots) != 1 || !roots[0].Equals(claim.CID) || !bytes.Equal(blocks[0].Data, claim.Raw) {
+		t.Fatalf("claims: %v %v", roots, err)
+	}
+	other := message.Sum(message.CodecCAR, []byte("unknown"))
+	checkJSONError(t, do("GET", "/claims/"+other.String(), nil), 404, NameNotFound)
+	// Without Blobs and Claims the routes are not mounted.
+	resp, err = http.Get(h.http.URL + "/claims/" + c.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkJSONError(t, resp, 404, NameNotFound)
+}
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		h          string
+		start, end int64
+		err        bool
+	}{
+		{"", 0, 0, false},
+		{"bytes=0-9", 0, 9, false},
+		{"bytes=5-", 5, -1, false},
+		{"bytes=-5", 0, 0, true},
+		{"bytes=9-0", 0, 0, true},
+		{"bytes=0-1,3-4", 0, 0, true},
+		{"items=0-1", 0, 0, true},
+		{"bytes=a-b", 0, 0, true},
+	} {
+		r, err := parseRange(tc.h)
+		if (err != nil) != tc.err {
+			t.Errorf("%q: err %v", tc.h, err)
+			continue
+		}
+		if err == nil && r != nil && (r.Start != tc.start || r.End != tc.end) {
+			t.Errorf("%q: %+v", tc.h, r)
+		}
+		if tc.h == "" && r != nil {
+			t.Errorf("no header gave range %+v", r)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(parseRange("bytes=-5")), "start") {
+		t.Error("suffix range error does not say what is missing")
+	}
+}
