@@ -654,16 +654,22 @@ func testConcurrent(t *testing.T, st blob.Store) {
 	}
 }
 
-// doPresigned performs req with body, overriding the length when length >= 0, and returns
-// the status code.
+// chunked, as the length argument of doPresigned, sends the body without a length.
+const chunked = -2
+
+// doPresigned performs req with body, overriding the length when length >= 0 or sending
+// it chunked when length is chunked, and returns the status code.
 func doPresigned(t *testing.T, req blob.Request, body []byte, length int64) int {
 	t.Helper()
 	hreq, err := req.NewHTTPRequest(ctxT(t), bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("building the presigned request: %v", err)
 	}
-	if length >= 0 {
+	switch {
+	case length >= 0:
 		hreq.ContentLength = length
+	case length == chunked:
+		hreq.ContentLength = -1
 	}
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
@@ -723,6 +729,21 @@ func testPresign(t *testing.T, st blob.Store) {
 		t.Errorf("presigned PUT one byte long: status %d, want a rejection", code)
 	}
 	mustBeAbsent(t, st, "p/long")
+
+	// Without a Content-Length (chunked), the length is still enforced.
+	for _, tc := range []struct {
+		key  string
+		body []byte
+	}{
+		{"p/chunked-short", data[:len(data)-1]},
+		{"p/chunked-long", append(slices.Clone(data), 0)},
+	} {
+		req := presign(tc.key, time.Now().Add(10*time.Minute))
+		if code := doPresigned(t, req, tc.body, chunked); ok2xx(code) {
+			t.Errorf("presigned PUT of %d bytes (chunked) for a %d-byte blob: status %d, want a rejection", len(tc.body), len(data), code)
+		}
+		mustBeAbsent(t, st, tc.key)
+	}
 
 	bad := slices.Clone(data)
 	bad[len(bad)/2] ^= 1
