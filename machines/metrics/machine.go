@@ -1,0 +1,58 @@
+package metrics
+
+import (
+	"github.com/ipld/go-ipld-prime/datamodel"
+
+	"github.com/w3dag/w3dag/dag"
+)
+
+// Machine is the machine of the metrics collections (register it as "metrics"). Metric
+// entries are not stored: they are counters the other machines add to, so every write
+// through the four operations is refused, and Read answers dag/get from the counter.
+type Machine struct{}
+
+var _ dag.Machine = Machine{}
+
+func readOnly(p dag.Path) error {
+	return dag.Failf(dag.ErrReadOnlyCollection.Name, "%s: metrics are counted by the service, not written", p)
+}
+
+// Start refuses: metrics are not written with dag/put.
+func (Machine) Start(_ *dag.Tx, p dag.Path, _ datamodel.Node, _ *dag.Entry) (datamodel.Node, error) {
+	return nil, readOnly(p)
+}
+
+// Same refuses (there are no stored metric entries to repeat).
+func (Machine) Same(_ *dag.Tx, e *dag.Entry) (datamodel.Node, bool, error) {
+	return nil, false, readOnly(e.Path)
+}
+
+// Update refuses.
+func (Machine) Update(_ *dag.Tx, e *dag.Entry, _ datamodel.Node) (datamodel.Node, error) {
+	return nil, readOnly(e.Path)
+}
+
+// Remove refuses: counters are not removed.
+func (Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
+	return nil, readOnly(e.Path)
+}
+
+// Read resolves a dag/get of /<did>/metrics/<group>/<counter>[/<field>…]: the entry is
+// the path up to the counter and its state {status: "counter", value: N}. A path that
+// names no metric (no counter segment, or a name that is not a metric name) is NotFound;
+// a metric never added to reads 0.
+func (Machine) Read(tx *dag.Tx, p dag.Path) (dag.Path, datamodel.Node, error) {
+	if len(p.Fields) == 0 {
+		return dag.Path{}, nil, dag.Failf(dag.ErrNotFound.Name, "%s names a group of metrics; add the counter, e.g. %s/%s/add-total", p, p.Collection, p.Key)
+	}
+	name := p.Key + "/" + p.Fields[0]
+	if err := CheckName(name); err != nil {
+		return dag.Path{}, nil, dag.Failf(dag.ErrNotFound.Name, "%s: no metric %q", p, name)
+	}
+	v, err := Get(tx, p.Subject, name)
+	if err != nil {
+		return dag.Path{}, nil, err
+	}
+	entry := dag.Path{Subject: p.Subject, Collection: p.Collection, Key: p.Key, Fields: []string{p.Fields[0]}}
+	return entry, State(v), nil
+}
