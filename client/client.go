@@ -64,6 +64,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug logs (reconnects of Watch). Nil means no logging.
 	Logger *slog.Logger
+	// SkipSignatures, when true, leaves out the signature check of receipts returned by Send
+	// (their shape, issuer and `ran` are still checked). Only for load generators that must
+	// not spend their CPU on verification; the zero value verifies every receipt.
+	SkipSignatures bool
 }
 
 // Client talks to one w3dag service as one agent. It is safe for concurrent use.
@@ -75,6 +79,7 @@ type Client struct {
 	seal   ucan.SealOptions
 	now    func() time.Time
 	log    *slog.Logger
+	noSig  bool
 
 	mu      sync.Mutex
 	service string
@@ -94,6 +99,7 @@ func New(opts Options) (*Client, error) {
 		seal:    opts.Seal,
 		now:     opts.Now,
 		log:     opts.Logger,
+		noSig:   opts.SkipSignatures,
 		service: opts.ServiceDID,
 	}
 	if c.url == "" {

@@ -106,7 +106,11 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 		if !tok.CID.Equals(rc) {
 			return nil, fmt.Errorf("%w %s: block hashes to %s", ErrInvalidReceipt, rc, tok.CID)
 		}
-		r, err := VerifyReceipt(tok, service)
+		check := VerifyReceipt
+		if c.noSig {
+			check = parseReceipt
+		}
+		r, err := check(tok, service)
 		if err != nil {
 			return nil, err
 		}

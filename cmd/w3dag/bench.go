@@ -49,6 +49,7 @@ type benchResult struct {
 	P99ms          float64 `json:"p99ms"`
 	MaxMs          float64 `json:"maxMs"`
 	PreSigned      bool    `json:"preSigned"`
+	Verified       bool    `json:"receiptSignaturesVerified"`
 	SignSeconds    float64 `json:"signSeconds"`
 	FirstError     string  `json:"firstError,omitempty"`
 }
@@ -62,6 +63,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	duration := fs.Duration("duration", 0, "send for this long, signing on the fly (instead of --count)")
 	count := fs.Int("count", 0, fmt.Sprintf("invocations to send, all signed before the clock starts (default %d)", benchDefaultCount))
 	collection := fs.String("collection", "upload", "space collection to put into (values are {\"root\": link})")
+	verify := fs.Bool("verify", false, "verify receipt signatures (client CPU inside the timed window; shape, issuer and ran are always checked)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: w3dag bench [--url URL] [--concurrency N] [--per-message N] [--duration D | --count N] [--json]")
 		fs.PrintDefaults()
@@ -88,7 +90,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	res, err := bench(ctx, benchConfig{
 		url: cf.url, concurrency: *concurrency, perMessage: *perMessage,
-		duration: *duration, count: *count, collection: *collection,
+		duration: *duration, count: *count, collection: *collection, verify: *verify,
 	}, stderr)
 	if err != nil {
 		return fail(stderr, "bench", err)
@@ -112,11 +114,12 @@ type benchConfig struct {
 	duration    time.Duration
 	count       int
 	collection  string
+	verify      bool
 }
 
 // benchClient is a client in a fresh in-memory space: a new agent key holding a new space's
 // delegation of every command.
-func benchClient(url string, concurrency int) (*client.Client, string, error) {
+func benchClient(url string, concurrency int, verify bool) (*client.Client, string, error) {
 	agent, err := did.GenerateEd25519()
 	if err != nil {
 		return nil, "", err
@@ -135,6 +138,7 @@ func benchClient(url string, concurrency int) (*client.Client, string, error) {
 	c, err := client.New(client.Options{
 		URL: url, Signer: agent, Proofs: []*ucan.Token{dlg},
 		HTTPClient: &http.Client{Transport: tr}, InvocationTTL: benchInvocationTTL,
+		SkipSignatures: !verify,
 	})
 	return c, space.DID(), err
 }
@@ -182,7 +186,7 @@ func presign(ctx context.Context, c *client.Client, base string, n int) ([]*clie
 }
 
 func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult, error) {
-	c, space, err := benchClient(cfg.url, cfg.concurrency)
+	c, space, err := benchClient(cfg.url, cfg.concurrency, cfg.verify)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +194,7 @@ func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult
 		return nil, err
 	}
 	base := "/" + space + "/" + cfg.collection
-	res := &benchResult{URL: c.URL(), Concurrency: cfg.concurrency, PerMessage: cfg.perMessage}
+	res := &benchResult{URL: c.URL(), Concurrency: cfg.concurrency, PerMessage: cfg.perMessage, Verified: cfg.verify}
 
 	// Work: batches of pre-signed invocations (--count), or batches signed on demand.
 	var batches chan []*client.Invocation
@@ -335,6 +339,11 @@ func printBench(w io.Writer, r *benchResult) {
 		fmt.Fprintf(w, "signing       %.2fs before the clock started (not included)\n", r.SignSeconds)
 	} else {
 		fmt.Fprintf(w, "signing       %.2fs of sender time on the fly (included in throughput, not in latency)\n", r.SignSeconds)
+	}
+	if r.Verified {
+		fmt.Fprintln(w, "receipts      signatures verified inside the timed window")
+	} else {
+		fmt.Fprintln(w, "receipts      shape, issuer and ran checked; signatures not verified (--verify to include)")
 	}
 	if r.ErrorReceipts > 0 || r.FailedMessages > 0 {
 		fmt.Fprintf(w, "errors        %d error receipts, %d failed messages; first: %s\n", r.ErrorReceipts, r.FailedMessages, r.FirstError)

@@ -13,8 +13,8 @@ import (
 	"github.com/w3dag/w3dag/conformance"
 )
 
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot(t *testing.T) string {
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -34,7 +34,7 @@ func moduleRoot(t *testing.T) string {
 
 // pinsSchema is the example extension the README tour and the conformance run use.
 func pinsSchema(t *testing.T) string {
-	return filepath.Join(moduleRoot(t), "docs", "examples", "pins.ipldsch")
+	return filepath.Join(repoRoot(t), "docs", "examples", "pins.ipldsch")
 }
 
 // startServer runs the service in-process (the serve composition root) on a free port with
