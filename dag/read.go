@@ -89,10 +89,7 @@ func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, err
 				return err
 			}
 			t := &Tx{e: e, kt: &countTx{Tx: kt}, b: &batchState{}}
-			if ent, err = t.Entry(p); err != nil {
-				return err
-			}
-			head, err = t.Block(ent.Head)
+			ent, head, err = e.getEntry(t, inv, p, seq)
 			return err
 		})
 		if err != nil && ErrorName(err) == "" {
@@ -102,7 +99,7 @@ func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, err
 	}
 	var ok datamodel.Node
 	if ferr == nil {
-		v, err := lookupFields(ent.State, p)
+		v, err := lookupFields(ent.State, fieldsPath(p, ent))
 		if err != nil {
 			ferr = err
 		} else {
