@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipld/go-ipld-prime/datamodel"
@@ -29,6 +30,10 @@ const (
 	WatchBuffer = 64
 	// logPage is how many log records a lagging watcher reads per transaction.
 	logPage = 1000
+	// GatherWait bounds how long the committer (with MaxBatchDelay zero) waits for
+	// operations that have started but are not yet queued (they are validating their
+	// input) before it commits a batch: an fsync costs far more than that work.
+	GatherWait = time.Millisecond
 )
 
 // Options configure an Engine.
@@ -81,13 +86,29 @@ type Engine struct {
 	seal     ucan.SealOptions
 	poll     time.Duration
 
-	queue   chan *job
-	closing chan struct{}
+	queue    chan *job
+	inflight atomic.Int64 // operations started but not yet queued
+	closing  chan struct{}
 	stopped chan struct{}
 	closeMu sync.RWMutex
 	closed  bool
 
 	hub *hub
+
+	commits, committed atomic.Uint64
+}
+
+// Stats counts the engine's group commits.
+type Stats struct {
+	// Commits is the number of kv transactions committed by the committer.
+	Commits uint64
+	// Ops is the number of operations (jobs) those transactions held.
+	Ops uint64
+}
+
+// Stats returns counts since Open; Ops/Commits is the average batch size.
+func (e *Engine) Stats() Stats {
+	return Stats{Commits: e.commits.Load(), Ops: e.committed.Load()}
 }
 
 // Open starts an engine over opts.KV. Close stops it (but does not close the kv store).
@@ -164,8 +185,26 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// gate counts an operation as in flight from when it starts until it is queued.
+type gate struct {
+	e    *Engine
+	left atomic.Bool
+}
+
+func (e *Engine) enter() *gate {
+	e.inflight.Add(1)
+	return &gate{e: e}
+}
+
+func (g *gate) leave() {
+	if g != nil && g.left.CompareAndSwap(false, true) {
+		g.e.inflight.Add(-1)
+	}
+}
+
 // job is one unit of work for the committer: an operation's transaction function.
 type job struct {
+	gate *gate
 	run  func(t *Tx) error
 	inv  *ucan.Token
 	prep any
@@ -194,6 +233,7 @@ func (e *Engine) submit(ctx context.Context, j *job) error {
 	}
 	select {
 	case e.queue <- j:
+		j.gate.leave()
 	case <-ctx.Done():
 		e.closeMu.RUnlock()
 		return ctx.Err()
@@ -236,6 +276,21 @@ func (e *Engine) commitLoop() {
 				break fill
 			}
 		}
+		if e.delay == 0 && len(batch) < e.maxBatch && e.inflight.Load() > 0 {
+			// Classic group commit, plus a short wait for operations that are about to
+			// be queued, so that a loaded committer does not fsync half-empty batches.
+			timer := time.NewTimer(GatherWait)
+		gather:
+			for len(batch) < e.maxBatch && e.inflight.Load() > 0 {
+				select {
+				case j := <-e.queue:
+					batch = append(batch, j)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
 		if e.delay > 0 && len(batch) < e.maxBatch {
 			timer := time.NewTimer(e.delay)
 		wait:
@@ -275,6 +330,8 @@ func (e *Engine) commit(batch []*job) {
 			return bs.flush(kt)
 		})
 		if err == nil {
+			e.commits.Add(1)
+			e.committed.Add(uint64(len(jobs)))
 			e.hub.publish(bs.events)
 			for _, j := range jobs {
 				close(j.done)

@@ -252,8 +252,8 @@ func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
 }
 
 // result waits for the job and returns the result.
-func (e *Engine) runWrite(ctx context.Context, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
-	j := &job{inv: o.inv, prep: prep}
+func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
+	j := &job{gate: g, inv: o.inv, prep: prep}
 	j.run = func(t *Tx) error {
 		repeat, err := o.begin(t)
 		if err != nil || repeat {
@@ -279,6 +279,8 @@ func (e *Engine) runWrite(ctx context.Context, o *writeOp, prep any, fn func(t *
 // results with an error receipt (Result.Err); the error return is for failures that left
 // no receipt (storage, context, closed engine).
 func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamodel.Node, opts ...OpOption) (*Result, error) {
+	g := e.enter()
+	defer g.leave()
 	o, err := e.newWriteOp(inv, p, opts)
 	if err != nil {
 		return nil, err
@@ -326,7 +328,7 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 	if o.pre != nil && ErrorName(o.pre) == "" {
 		return nil, o.pre
 	}
-	return e.runWrite(ctx, o, prep, func(t *Tx) error {
+	return e.runWrite(ctx, g, o, prep, func(t *Tx) error {
 		cur, err := t.entry(p)
 		if err != nil {
 			return err
@@ -409,6 +411,8 @@ func checkKeyField(c schema.Collection, p Path, value datamodel.Node) error {
 // (a tombstone that keeps the chain); a missing entry is ErrNotFound; an entry already
 // removed returns its head receipt.
 func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...OpOption) (*Result, error) {
+	g := e.enter()
+	defer g.leave()
 	o, err := e.newWriteOp(inv, p, opts)
 	if err != nil {
 		return nil, err
@@ -428,7 +432,7 @@ func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...Op
 	if o.pre != nil && ErrorName(o.pre) == "" {
 		return nil, o.pre
 	}
-	return e.runWrite(ctx, o, nil, func(t *Tx) error {
+	return e.runWrite(ctx, g, o, nil, func(t *Tx) error {
 		cur, err := t.entry(p)
 		if err != nil {
 			return err
@@ -455,6 +459,8 @@ func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...Op
 // p through the machine's Transitioner. inv is the self-issued invocation that causes it
 // (see Invoke). A nil state from the machine leaves the entry as is.
 func (e *Engine) Transition(ctx context.Context, inv *ucan.Token, p Path, event string, data datamodel.Node, opts ...OpOption) (*Result, error) {
+	g := e.enter()
+	defer g.leave()
 	o, err := e.newWriteOp(inv, p, opts)
 	if err != nil {
 		return nil, err
@@ -481,7 +487,7 @@ func (e *Engine) Transition(ctx context.Context, inv *ucan.Token, p Path, event 
 	if o.pre != nil && ErrorName(o.pre) == "" {
 		return nil, o.pre
 	}
-	return e.runWrite(ctx, o, nil, func(t *Tx) error {
+	return e.runWrite(ctx, g, o, nil, func(t *Tx) error {
 		cur, err := t.entry(p)
 		if err != nil {
 			return err

@@ -1,0 +1,53 @@
+package dag_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// BenchmarkPutBolt measures engine-level dag/put of small upload-like values on kv/bolt
+// with fsync on, 32 concurrent writers. Client invocations are sealed before the timer.
+func BenchmarkPutBolt(b *testing.B) {
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	v := newEnv(b, st)
+	toks := make([]*ucan.Token, b.N)
+	paths := make([]dag.Path, b.N)
+	shard := carCID("shard")
+	for i := range b.N {
+		root := rawCID(fmt.Sprint("root", i))
+		p := v.path("upload/" + root.String())
+		val := uploadValue(root, shard)
+		paths[i] = p
+		toks[i] = v.inv(v.agent, v.space, "/dag/put", pathArgs(p, val))
+	}
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			res, err := v.e.Put(ctx, toks[i], paths[i], uploadValue(rawCID(fmt.Sprint("root", i)), shard))
+			if err != nil || res.Err != nil {
+				b.Errorf("put: %v %v", err, res.Err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	if st := v.e.Stats(); st.Commits > 0 {
+		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
+	}
+}
