@@ -89,9 +89,9 @@ type Engine struct {
 	queue    chan *job
 	inflight atomic.Int64 // operations started but not yet queued
 	closing  chan struct{}
-	stopped chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
+	stopped  chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
 
 	hub *hub
 
