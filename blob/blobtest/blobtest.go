@@ -658,7 +658,9 @@ func testConcurrent(t *testing.T, st blob.Store) {
 const chunked = -2
 
 // doPresigned performs req with body, overriding the length when length >= 0 or sending
-// it chunked when length is chunked, and returns the status code.
+// it chunked when length is chunked, and returns the status code. A server may refuse a
+// request by closing the connection while the body is still being sent; that counts as a
+// refusal (status 0).
 func doPresigned(t *testing.T, req blob.Request, body []byte, length int64) int {
 	t.Helper()
 	hreq, err := req.NewHTTPRequest(ctxT(t), bytes.NewReader(body))
@@ -673,7 +675,8 @@ func doPresigned(t *testing.T, req blob.Request, body []byte, length int64) int 
 	}
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
-		t.Fatalf("performing the presigned request: %v", err)
+		t.Logf("presigned %s with %d bytes: connection failed: %v", req.Method, hreq.ContentLength, err)
+		return 0
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -714,7 +717,7 @@ func testPresign(t *testing.T, st blob.Store) {
 
 	req := presign("p/good", time.Now().Add(10*time.Minute))
 	if code := doPresigned(t, req, data, -1); !ok2xx(code) {
-		t.Fatalf("presigned PUT with the right bytes: status %d", code)
+		t.Fatalf("presigned PUT with the right bytes: status %d, want 2xx", code)
 	}
 	mustHold(t, st, "p/good", data)
 
