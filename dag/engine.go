@@ -221,7 +221,10 @@ type dirtyFailure struct{ err error }
 
 func (d *dirtyFailure) Error() string { return "machine failed after writing: " + d.err.Error() }
 
-var errAbortBatch = errors.New("dag: batch aborted")
+var (
+	errAbortBatch = errors.New("dag: batch aborted")
+	errPanic      = errors.New("dag: operation panicked")
+)
 
 // submit queues j and waits for it to commit.
 func (e *Engine) submit(ctx context.Context, j *job) error {
@@ -351,7 +354,11 @@ func (e *Engine) commit(batch []*job) {
 			bad.fail = dirty.err
 			continue
 		}
-		e.log.Error("dag: operation failed", "err", badErr)
+		if errors.Is(badErr, errPanic) {
+			e.log.Error("dag: operation panicked", "err", badErr)
+		} else {
+			e.log.Debug("dag: operation failed", "err", badErr)
+		}
 		bad.err = badErr
 		close(bad.done)
 		rest := jobs[:0]
@@ -367,7 +374,7 @@ func (e *Engine) commit(batch []*job) {
 func runJob(j *job, t *Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("dag: operation panicked: %v\n%s", r, debug.Stack())
+			err = fmt.Errorf("%w: %v\n%s", errPanic, r, debug.Stack())
 		}
 	}()
 	return j.run(t)

@@ -205,6 +205,9 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 
 // write commits state as the new head of p: receipt, entry record, order index, log.
 func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *ucan.Token, error) {
+	if q, err := ParsePath(p.String()); err != nil || q.Key == "" || len(q.Fields) > 0 || q.Key != p.Key {
+		return nil, nil, fmt.Errorf("writing %s: not a canonical entry path: %w", p, err)
+	}
 	status, err := statusOf(state)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
