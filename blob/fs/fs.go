@@ -114,10 +114,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	}
 	if err := s.fill(f, vr); err != nil {
 		s.root.Remove(tmp)
+		s.prune(dir)
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
 	if err := s.root.Rename(tmp, key); err != nil {
 		s.root.Remove(tmp)
+		s.prune(dir)
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			err = fmt.Errorf("%w: %w", ErrKeyConflict, err)
 		}
@@ -285,13 +287,18 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.syncDir(dir); err != nil && !missing(err) {
 		return fmt.Errorf("fs: delete %q: %w", key, err)
 	}
-	// Prune directories that are now empty; removing a non-empty one fails, which ends it.
+	s.prune(dir)
+	return nil
+}
+
+// prune removes dir and its parents for as long as they are empty (removing a non-empty
+// directory fails, which ends it), never the root. A concurrent Put recreates them.
+func (s *Store) prune(dir string) {
 	for d := dir; d != "."; d = path.Dir(d) {
 		if s.root.Remove(d) != nil {
-			break
+			return
 		}
 	}
-	return nil
 }
 
 // List walks the directories that can hold keys with prefix, visiting entries in key

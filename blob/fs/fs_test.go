@@ -120,6 +120,13 @@ func TestLayout(t *testing.T) {
 	if len(names) != 1 {
 		t.Fatalf("directory holds %d entries after a rejected Put, want 1", len(names))
 	}
+	// ... and no directory it created for it.
+	if err := st.Put(ctx, "new/dirs/k", strings.NewReader("car"), blob.PutOptions{Size: 4}); !errors.Is(err, blob.ErrSizeMismatch) {
+		t.Fatalf("short Put = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
+		t.Fatalf("a rejected Put left its directories behind: %v", err)
+	}
 	// Delete prunes the directories it empties, but not the root.
 	if err := st.Delete(ctx, "carpark/c1/c1.car"); err != nil {
 		t.Fatal(err)
