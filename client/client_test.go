@@ -32,7 +32,7 @@ import (
 // validator and answers each with a receipt whose ok echoes the args, so the client's
 // transport, proof selection and receipt checks can be tested without the engine.
 type fakeService struct {
-	t      *testing.T
+	t      testing.TB
 	signer did.Signer
 	// receiptSigner signs receipts; a different key than signer makes them invalid.
 	receiptSigner did.Signer
@@ -45,7 +45,7 @@ type fakeService struct {
 	seq      uint64
 }
 
-func newFake(t *testing.T) (*fakeService, *httptest.Server) {
+func newFake(t testing.TB) (*fakeService, *httptest.Server) {
 	t.Helper()
 	s, err := did.GenerateEd25519()
 	if err != nil {
@@ -204,7 +204,7 @@ func argString(n datamodel.Node, key string) string {
 }
 
 // agentWithSpace returns an agent key and a space whose key delegated `/` to the agent.
-func agentWithSpace(t *testing.T) (did.Signer, string, *ucan.Token) {
+func agentWithSpace(t testing.TB) (did.Signer, string, *ucan.Token) {
 	t.Helper()
 	agent, err := did.GenerateEd25519()
 	if err != nil {

@@ -84,6 +84,11 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 	if len(reply) > MaxReplySize {
 		return nil, fmt.Errorf("client: reply: %w: larger than %d bytes", ErrInvalidResponse, MaxReplySize)
 	}
+	return c.readReply(reply, service, invs)
+}
+
+// readReply decodes a reply message and matches its receipts to invs.
+func (c *Client) readReply(reply []byte, service string, invs []*Invocation) ([]*Receipt, error) {
 	m, err := message.Decode(reply, message.Limits{MaxSize: MaxReplySize})
 	if err != nil {
 		return nil, fmt.Errorf("client: reply: %w: %w", ErrInvalidResponse, err)
