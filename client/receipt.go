@@ -153,8 +153,9 @@ func (c *Client) Receipt(ctx context.Context, rc cid.Cid) (*Receipt, error) {
 }
 
 // Chain returns the receipt rc and the receipts before it, following origin links, newest
-// first; every receipt is verified. It asks GET /receipts/{cid}?chain=1 and fetches any
-// receipt the reply lacks one by one.
+// first. It asks GET /receipts/{cid}?chain=1 and fetches any receipt the reply lacks one by
+// one; every receipt must hash to the CID that links it, be signed by the service and be
+// about the same path (receipts.Walk). rc may be an invocation's CID (its task's receipt).
 func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	service, err := c.ServiceDID(ctx)
 	if err != nil {
@@ -164,27 +165,31 @@ func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: fetching receipt chain of %s: %w", rc, err)
 	}
-	var chain []*Receipt
-	seen := map[cid.Cid]bool{}
-	next := &rc
+	head := rc
 	if _, ok := blocks[rc]; !ok && len(roots) == 1 {
-		next = &roots[0] // rc is an invocation: the chain starts at its receipt
+		head = roots[0] // rc is an invocation: the chain starts at its receipt
 	}
-	for next != nil {
-		if seen[*next] {
-			return nil, fmt.Errorf("client: receipt chain of %s: %w: origin loop at %s", rc, ErrInvalidReceipt, *next)
+	load := func(c2 cid.Cid) ([]byte, error) {
+		if tok, ok := blocks[c2]; ok {
+			return tok.Raw, nil
 		}
-		seen[*next] = true
-		var r *Receipt
-		if tok, ok := blocks[*next]; ok {
-			if r, err = VerifyReceipt(tok, service); err != nil {
-				return nil, err
-			}
-		} else if r, err = c.Receipt(ctx, *next); err != nil {
+		_, more, err := c.getBlocks(ctx, "/receipts/"+c2.String())
+		if err != nil {
 			return nil, err
 		}
-		chain = append(chain, r)
-		next = r.Origin
+		tok, ok := more[c2]
+		if !ok {
+			return nil, fmt.Errorf("%w: receipt %s not in the reply", ErrInvalidResponse, c2)
+		}
+		return tok.Raw, nil
+	}
+	var chain []*Receipt
+	err = receipts.Walk(ctx, load, head, service, func(t *ucan.Token, r *receipts.Receipt) error {
+		chain = append(chain, newReceipt(t, r))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: receipt chain of %s: %w: %w", rc, ErrInvalidReceipt, err)
 	}
 	return chain, nil
 }
