@@ -15,12 +15,22 @@ import (
 // BenchmarkPutBolt measures engine-level dag/put of small upload-like values on kv/bolt
 // with fsync on, 32 concurrent writers. Client invocations are sealed before the timer.
 func BenchmarkPutBolt(b *testing.B) {
+	benchPutBolt(b, 0)
+}
+
+func BenchmarkPutBoltBatch(b *testing.B) {
+	for _, n := range []int{4, 8, 16, 32} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchPutBolt(b, n) })
+	}
+}
+
+func benchPutBolt(b *testing.B, maxBatch int) {
 	st, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	v := newEnv(b, st)
+	v := newEnv(b, st, func(o *dag.Options) { o.MaxBatch = maxBatch })
 	toks := make([]*ucan.Token, b.N)
 	paths := make([]dag.Path, b.N)
 	shard := carCID("shard")

@@ -22,6 +22,8 @@ const (
 	StatusDone    = "done"
 	// StatusKey is the field of every state that holds its status.
 	StatusKey = "status"
+	// MaxStatusLength is the longest status a machine may return, in bytes.
+	MaxStatusLength = 64
 )
 
 // Entry is the current head of a path: its head receipt and the state that receipt holds.
@@ -180,8 +182,13 @@ func statusOf(state datamodel.Node) (string, error) {
 		return "", fmt.Errorf("%w: state has no %q", ErrInvalidState, StatusKey)
 	}
 	s, err := v.AsString()
-	if err != nil || s == "" {
-		return "", fmt.Errorf("%w: state %q is not a non-empty string", ErrInvalidState, StatusKey)
+	if err != nil || s == "" || len(s) > MaxStatusLength {
+		return "", fmt.Errorf("%w: state %q is not a string of 1 to %d bytes", ErrInvalidState, StatusKey, MaxStatusLength)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return "", fmt.Errorf("%w: state %q %q holds a control character", ErrInvalidState, StatusKey, s)
+		}
 	}
 	return s, nil
 }

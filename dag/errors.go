@@ -70,6 +70,9 @@ var (
 	ErrInvalidState = errors.New("dag: invalid state")
 	// ErrCorrupt is returned when stored engine data cannot be decoded.
 	ErrCorrupt = errors.New("dag: corrupt stored data")
+	// ErrInvalidWrite is returned by Tx.Put for a path that is not a canonical entry path
+	// of a collection in the schema (a machine's bug, not the client's).
+	ErrInvalidWrite = errors.New("dag: invalid system write")
 	// ErrConfig is returned by Open for unusable options.
 	ErrConfig = errors.New("dag: invalid options")
 )

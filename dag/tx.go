@@ -10,6 +10,7 @@ import (
 
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -127,7 +128,14 @@ func (t *Tx) entry(p Path) (*Entry, error) {
 // to the end) and appends to the commit log.
 func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
 	if !p.IsEntry() || len(p.Fields) > 0 {
-		return nil, fmt.Errorf("%w: system write to %s: not an entry path", ErrInvalidPath, p)
+		return nil, fmt.Errorf("%w: %s is not an entry path", ErrInvalidWrite, p)
+	}
+	kind := schema.SpaceSubject
+	if p.Subject == t.e.service {
+		kind = schema.ServiceSubject
+	}
+	if _, ok := t.e.schema.Collection(kind, p.Collection); !ok {
+		return nil, fmt.Errorf("%w: %s: a %s has no collection %q", ErrInvalidWrite, p, kind, p.Collection)
 	}
 	prev, err := t.entry(p)
 	if err != nil {
@@ -205,8 +213,10 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 
 // write commits state as the new head of p: receipt, entry record, order index, log.
 func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *ucan.Token, error) {
-	if q, err := ParsePath(p.String()); err != nil || q.Key == "" || len(q.Fields) > 0 || q.Key != p.Key {
-		return nil, nil, fmt.Errorf("writing %s: not a canonical entry path: %w", p, err)
+	if q, err := ParsePath(p.String()); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidWrite, err)
+	} else if q.Key == "" || len(q.Fields) > 0 || q.Key != p.Key || q.Collection != p.Collection {
+		return nil, nil, fmt.Errorf("%w: %s is not a canonical entry path", ErrInvalidWrite, p)
 	}
 	status, err := statusOf(state)
 	if err != nil {
