@@ -214,7 +214,7 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 // write commits state as the new head of p: receipt, entry record, order index, log.
 func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *ucan.Token, error) {
 	if q, err := ParsePath(p.String()); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidWrite, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
 	} else if q.Key == "" || len(q.Fields) > 0 || q.Key != p.Key || q.Collection != p.Collection {
 		return nil, nil, fmt.Errorf("%w: %s is not a canonical entry path", ErrInvalidWrite, p)
 	}

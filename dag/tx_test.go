@@ -150,3 +150,41 @@ func TestFailAndReply(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// badWriter writes what its key asks for: an unknown collection, a non-canonical key, a
+// state without status.
+type badWriter struct{ dag.RecordMachine }
+
+func (badWriter) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Entry) (datamodel.Node, error) {
+	switch p.Key {
+	case "unknown-collection":
+		_, err := tx.Put(dag.Path{Subject: p.Subject, Collection: "nope", Key: "x"}, tx.Invocation().CID, statusNode("done"))
+		return nil, err
+	case "bad-key":
+		_, err := tx.Put(dag.Path{Subject: tx.Service(), Collection: "carwhere", Key: "not-a-cid"}, tx.Invocation().CID, statusNode("located"))
+		return nil, err
+	case "no-status":
+		return basicnode.NewString("x"), nil
+	case "control-status":
+		return statusNode("a\x00b"), nil
+	}
+	return statusNode("done"), nil
+}
+
+func TestInvalidWrites(t *testing.T) {
+	v := newEnv(t, nil, func(o *dag.Options) { o.Machines = map[string]dag.Machine{"notes": badWriter{}} })
+	ctx := context.Background()
+	for _, k := range []string{"unknown-collection", "bad-key", "no-status", "control-status"} {
+		p := v.path("notes/" + k)
+		_, err := v.e.Put(ctx, v.inv(v.agent, v.space, "/dag/put", pathArgs(p, note(k))), p, note(k))
+		if err == nil || dag.ErrorName(err) != "" {
+			t.Errorf("%s: want an internal error, got %v", k, err)
+		}
+		if !errors.Is(err, dag.ErrInvalidWrite) && !errors.Is(err, dag.ErrInvalidState) {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	if seq := must(v.e.LastSeq(ctx)); seq != 0 {
+		t.Fatalf("seq %d after failed writes", seq)
+	}
+}
