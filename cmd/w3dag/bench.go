@@ -89,7 +89,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		*count = benchDefaultCount
 	}
 	res, err := bench(ctx, benchConfig{
-		url: cf.url, concurrency: *concurrency, perMessage: *perMessage,
+		url: cf.serviceURL(), concurrency: *concurrency, perMessage: *perMessage,
 		duration: *duration, count: *count, collection: *collection, verify: *verify,
 	}, stderr)
 	if err != nil {

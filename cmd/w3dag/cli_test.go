@@ -152,3 +152,30 @@ func TestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigURL(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("W3DAG_CONFIG", dir)
+	t.Setenv("W3DAG_URL", "")
+	os.Unsetenv("W3DAG_URL")
+	out, _, code := cli(t, "config")
+	if code != 0 || !strings.Contains(out, "url     http://127.0.0.1:8080") || !strings.Contains(out, "space   (none") {
+		t.Fatalf("config: exit %d\n%s", code, out)
+	}
+	if _, stderr, code := cli(t, "config", "url", "ftp://x"); code == 0 || !strings.Contains(stderr, "not an http(s) URL") {
+		t.Errorf("config url ftp: exit %d %q", code, stderr)
+	}
+	if _, _, code := cli(t, "config", "url", "http://saved:9"); code != 0 {
+		t.Fatal("config url failed")
+	}
+	if out, _, _ := cli(t, "config", "--json"); !strings.Contains(out, `"url":"http://saved:9"`) {
+		t.Errorf("saved url not used: %s", out)
+	}
+	t.Setenv("W3DAG_URL", "http://env:1")
+	if out, _, _ := cli(t, "config"); !strings.Contains(out, "url     http://env:1") {
+		t.Errorf("W3DAG_URL must win over config.json:\n%s", out)
+	}
+	if out, _, _ := cli(t, "config", "--url", "http://flag:2"); !strings.Contains(out, "url     http://flag:2") {
+		t.Errorf("--url must win over W3DAG_URL:\n%s", out)
+	}
+}

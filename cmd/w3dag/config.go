@@ -5,7 +5,7 @@ package main
 // The config dir (--config, $W3DAG_CONFIG, default ~/.config/w3dag) holds:
 //
 //	agent.key          the agent's private key (0600), created on first use
-//	config.json        {"space": "<current space DID>"}
+//	config.json        {"space": "<current space DID>", "url": "<service URL>"}
 //	spaces/<did>.key   private keys of the spaces created here (0600)
 //	proofs/<cid>.ucan  delegations the agent holds (raw UCAN envelopes)
 
@@ -55,7 +55,7 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
 	fs.SetOutput(stderr)
 	cf := &clientFlags{}
 	fs.StringVar(&cf.config, "config", "", "client config dir (default $HOME/.config/w3dag)")
-	fs.StringVar(&cf.url, "url", client.DefaultURL, "service URL")
+	fs.StringVar(&cf.url, "url", "", "service URL (default: the url in config.json, else "+client.DefaultURL+")")
 	fs.BoolVar(&cf.json, "json", false, "print DAG-JSON instead of readable text")
 	return fs, cf
 }
@@ -106,14 +106,38 @@ type store struct {
 	dir string
 }
 
+// configDir is the config dir: the flag's value, else ~/.config/w3dag.
+func configDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the config dir: %w (set --config or W3DAG_CONFIG)", err)
+	}
+	return filepath.Join(home, ".config", "w3dag"), nil
+}
+
+// serviceURL is --url, else the url saved in the config dir's config.json (read without
+// creating anything), else client.DefaultURL.
+func (cf *clientFlags) serviceURL() string {
+	if cf.url != "" {
+		return cf.url
+	}
+	if dir, err := configDir(cf.config); err == nil {
+		st, err := (&store{dir: dir}).state()
+		if err == nil && st.URL != "" {
+			return st.URL
+		}
+	}
+	return client.DefaultURL
+}
+
 // openStore resolves the config dir (flag, then default) and creates it if missing.
 func openStore(dir string) (*store, error) {
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, fmt.Errorf("finding the config dir: %w (set --config or W3DAG_CONFIG)", err)
-		}
-		dir = filepath.Join(home, ".config", "w3dag")
+	dir, err := configDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	for _, d := range []string{dir, filepath.Join(dir, spacesDir), filepath.Join(dir, proofsDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -147,6 +171,8 @@ func (s *store) agent() (did.Signer, error) {
 type state struct {
 	// Space is the current space DID.
 	Space string `json:"space,omitempty"`
+	// URL is the service URL used when --url (W3DAG_URL) is not given.
+	URL string `json:"url,omitempty"`
 }
 
 func (s *store) state() (state, error) {
@@ -270,7 +296,7 @@ func (e *env) client(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(client.Options{URL: e.flags.url, Signer: e.agent, Proofs: proofs})
+	return client.New(client.Options{URL: e.flags.serviceURL(), Signer: e.agent, Proofs: proofs})
 }
 
 // resolve turns a path given on the command line into an absolute DAG path: paths starting

@@ -26,7 +26,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(pos) != 0 {
 		return usageError(stderr, "conformance", "unexpected argument %q", pos[0])
 	}
-	results := conformance.RunReport(ctx, conformance.Target{URL: cf.url, ServiceDID: *service, Collection: *collection}, *filter, stdout)
+	results := conformance.RunReport(ctx, conformance.Target{URL: cf.serviceURL(), ServiceDID: *service, Collection: *collection}, *filter, stdout)
 	failed := 0
 	for _, r := range results {
 		if !r.Passed {
