@@ -25,6 +25,7 @@ import (
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/container"
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
@@ -47,6 +48,10 @@ func Cases() []Case {
 		{"remove-then-put", caseRemoveThenPut},
 		{"receipt-chain", caseReceiptChain},
 		{"batch-message", caseBatch},
+		{"repeat-invocation", caseRepeat},
+		{"delegation-chain", caseDelegationChain},
+		{"container-body", caseContainerBody},
+		{"dag-json-reply", caseDAGJSONReply},
 		{"auth-no-proof", caseAuthNoProof},
 		{"auth-expired-proof", caseAuthExpired},
 		{"auth-other-space", caseAuthOtherSpace},
@@ -679,4 +684,172 @@ func eventIs(ev client.Event, r *client.Receipt) bool {
 	}
 	var anyJSON any
 	return json.Unmarshal(ev.Data, &anyJSON) == nil && bytes.Contains(ev.Data, []byte(r.CID.String()))
+}
+
+func caseRepeat(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	p, v := e.entry(0)
+	inv, err := e.c.NewInvocation(ctx, client.CmdPut, p, client.Args{"value": v})
+	if err != nil {
+		t.Fatalf("invocation: %v", err)
+	}
+	first, err := e.c.Send(ctx, inv)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	wantStatus(t, "put", first[0], "done")
+	again, err := e.c.Send(ctx, inv)
+	if err != nil {
+		t.Fatalf("sending the same invocation again: %v", err)
+	}
+	if !again[0].CID.Equals(first[0].CID) {
+		t.Errorf("the same invocation sent twice got receipts %s and %s, want the stored one", first[0].CID, again[0].CID)
+	}
+	byInv, err := e.c.Receipt(ctx, inv.Token.CID)
+	if err != nil {
+		t.Fatalf("GET /receipts/<invocation CID>: %v", err)
+	}
+	if !byInv.CID.Equals(first[0].CID) {
+		t.Errorf("GET /receipts/<invocation CID> gave %s, want %s", byInv.CID, first[0].CID)
+	}
+}
+
+// caseDelegationChain: the space delegates everything to the agent, the agent delegates
+// /dag/get to a friend; the friend can read (two-link chain, root first) but not write, and
+// cannot widen what it was given.
+func caseDelegationChain(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	p, v := e.entry(0)
+	e.put(ctx, p, v)
+	friend, err := did.GenerateEd25519()
+	if err != nil {
+		t.Fatalf("key: %v", err)
+	}
+	read := e.delegation(e.agent, friend.DID(), e.space.DID(), client.CmdGet, nil)
+	fc, err := client.New(client.Options{URL: target.URL, Signer: friend, ServiceDID: e.service, HTTPClient: e.hc, Proofs: []*ucan.Token{e.root, read}})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	g, err := fc.Get(ctx, p)
+	if err != nil {
+		t.Fatalf("get through a two-link chain: %v", err)
+	}
+	wantStatus(t, "get through a two-link chain", g, "done")
+	if _, err := fc.Put(ctx, p+"x", v); !errors.Is(err, client.ErrNoProof) {
+		t.Errorf("friend put: %v, want the client to find no proof", err)
+	}
+	// Claiming more than the chain grants: a put citing the /dag/get chain.
+	rel := strings.TrimPrefix(p, "/"+e.space.DID()+"/")
+	inv, err := (&ucan.Invocation{Issuer: friend.DID(), Subject: e.space.DID(), Audience: e.service, Command: client.CmdPut, Args: putArgs(rel, v), Nonce: ucan.NewNonce(), Proofs: []cid.Cid{e.root.CID, read.CID}}).Seal(friend, ucan.SealOptions{})
+	if err != nil {
+		t.Fatalf("sealing: %v", err)
+	}
+	rs, err := fc.Send(ctx, &client.Invocation{Token: inv, Proofs: []*ucan.Token{e.root, read}})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	wantErrorName(t, "friend put citing a /dag/get chain", rs[0], UCANErrorNames...)
+}
+
+// caseContainerBody sends an invocation and its proof as a UCAN container body
+// (application/vnd.ipld.dag-cbor) instead of a CAR.
+func caseContainerBody(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	p, v := e.entry(0)
+	inv, err := e.c.NewInvocation(ctx, client.CmdPut, p, client.Args{"value": v})
+	if err != nil {
+		t.Fatalf("invocation: %v", err)
+	}
+	body, err := container.Encode(container.HeaderRaw, [][]byte{inv.Token.Raw, e.root.Raw})
+	if err != nil {
+		t.Fatalf("container: %v", err)
+	}
+	resp, err := e.c.Post(ctx, body, message.ContentTypeDAGCBOR)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("container body: %v", client.ErrorFromResponse(resp))
+	}
+	reply, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading reply: %v", err)
+	}
+	r := e.replyReceipt(reply, inv.Token.CID, message.Decode)
+	wantStatus(t, "put in a container body", r, "done")
+}
+
+// caseDAGJSONReply asks for the reply as DAG-JSON.
+func caseDAGJSONReply(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	p, v := e.entry(0)
+	inv, err := e.c.NewInvocation(ctx, client.CmdPut, p, client.Args{"value": v})
+	if err != nil {
+		t.Fatalf("invocation: %v", err)
+	}
+	body, err := client.EncodeMessage([]*client.Invocation{inv})
+	if err != nil {
+		t.Fatalf("message: %v", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(target.URL, "/")+"/ucan", bytes.NewReader(body))
+	req.Header.Set("Content-Type", message.ContentTypeCAR)
+	req.Header.Set("Accept", message.ContentTypeDAGJSON)
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST with Accept DAG-JSON: %v", client.ErrorFromResponse(resp))
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, message.ContentTypeDAGJSON) {
+		t.Errorf("Content-Type %q, want %s", ct, message.ContentTypeDAGJSON)
+	}
+	reply, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading reply: %v", err)
+	}
+	decode := func(data []byte, _ message.Limits) (*message.Message, error) {
+		roots, blocks, err := message.DecodeJSON(data)
+		if err != nil {
+			return nil, err
+		}
+		var car []byte
+		if car, err = message.EncodeCAR(roots, blocks); err != nil {
+			return nil, err
+		}
+		return message.Decode(car, message.Limits{})
+	}
+	r := e.replyReceipt(reply, inv.Token.CID, decode)
+	wantStatus(t, "put with a DAG-JSON reply", r, "done")
+}
+
+// replyReceipt finds and verifies the receipt for inv in a reply message.
+func (e *env) replyReceipt(reply []byte, inv cid.Cid, decode func([]byte, message.Limits) (*message.Message, error)) *client.Receipt {
+	e.t.Helper()
+	m, err := decode(reply, message.Limits{})
+	if err != nil {
+		e.t.Fatalf("decoding the reply: %v", err)
+	}
+	blocks := m.Index()
+	for _, r := range m.Receipts {
+		if !r.Invocation.Equals(inv) {
+			continue
+		}
+		tok, err := ucan.Decode(blocks[r.Receipt])
+		if err != nil {
+			e.t.Fatalf("receipt %s: %v", r.Receipt, err)
+		}
+		rc, err := client.VerifyReceipt(tok, e.service)
+		if err != nil {
+			e.t.Fatalf("receipt: %v", err)
+		}
+		if !rc.Ran.Equals(inv) {
+			e.t.Errorf("receipt ran %s, want %s", rc.Ran, inv)
+		}
+		return rc
+	}
+	e.t.Fatalf("the reply has no receipt for %s", inv)
+	return nil
 }
