@@ -59,5 +59,7 @@ func benchPutBolt(b *testing.B, maxBatch int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	if st := v.e.Stats(); st.Commits > 0 {
 		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
+		b.ReportMetric(float64(st.Run.Microseconds())/float64(st.Ops), "run-µs/op")
+		b.ReportMetric(float64((st.Tx-st.Run).Microseconds())/float64(st.Commits), "commit-µs/commit")
 	}
 }

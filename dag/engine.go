@@ -96,6 +96,7 @@ type Engine struct {
 	hub *hub
 
 	commits, committed atomic.Uint64
+	runNanos, txNanos  atomic.Int64
 }
 
 // Stats counts the engine's group commits.
@@ -104,11 +105,15 @@ type Stats struct {
 	Commits uint64
 	// Ops is the number of operations (jobs) those transactions held.
 	Ops uint64
+	// Run is the time spent running operations inside committed transactions.
+	Run time.Duration
+	// Tx is the total time of committed transactions, Run plus the kv commit (fsync).
+	Tx time.Duration
 }
 
 // Stats returns counts since Open; Ops/Commits is the average batch size.
 func (e *Engine) Stats() Stats {
-	return Stats{Commits: e.commits.Load(), Ops: e.committed.Load()}
+	return Stats{Commits: e.commits.Load(), Ops: e.committed.Load(), Run: time.Duration(e.runNanos.Load()), Tx: time.Duration(e.txNanos.Load())}
 }
 
 // Open starts an engine over opts.KV. Close stops it (but does not close the kv store).
@@ -320,7 +325,10 @@ func (e *Engine) commit(batch []*job) {
 		var bad *job
 		var badErr error
 		var bs *batchState
+		var ran time.Duration
+		start := time.Now()
 		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
+			defer func(t0 time.Time) { ran = time.Since(t0) }(time.Now())
 			bs = &batchState{now: e.clock()}
 			bad, badErr = nil, nil
 			for _, j := range jobs {
@@ -335,6 +343,8 @@ func (e *Engine) commit(batch []*job) {
 		if err == nil {
 			e.commits.Add(1)
 			e.committed.Add(uint64(len(jobs)))
+			e.runNanos.Add(int64(ran))
+			e.txNanos.Add(int64(time.Since(start)))
 			e.hub.publish(bs.events)
 			for _, j := range jobs {
 				close(j.done)
