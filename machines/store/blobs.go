@@ -1,0 +1,149 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/carwhere"
+)
+
+// Verifier checks presigned upload requests; *blob/fs.Store implements it.
+type Verifier interface {
+	VerifyPresigned(key string, query url.Values, contentLength int64, now time.Time) (blob.PutOptions, error)
+}
+
+// BlobsOptions configure Blobs.
+type BlobsOptions struct {
+	// Clock tells the time upload URLs are checked against; nil means time.Now.
+	Clock func() time.Time
+	// Logger receives deliveries that failed after the bytes were stored; nil discards.
+	Logger *slog.Logger
+}
+
+// Blobs serves PUT and GET /blob/{cid}: uploads to the URLs the machine presigned with
+// the fs backend, and reads of stored CARs (any backend). It implements the server's
+// Blobs interface.
+type Blobs struct {
+	e     *dag.Engine
+	store blob.Store
+	v     Verifier
+	o     BlobsOptions
+}
+
+// NewBlobs returns Blobs over the engine e and the blob store. Uploads need the store to
+// verify presigned requests (Verifier, the fs backend); with a store that cannot (S3,
+// whose clients upload to the bucket directly), Upload fails with blob.ErrNoPresign.
+func NewBlobs(e *dag.Engine, store blob.Store, opts BlobsOptions) (*Blobs, error) {
+	if e == nil || store == nil {
+		return nil, fmt.Errorf("%w: Blobs needs an engine and a blob store", ErrConfig)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Blobs{e: e, store: store, o: opts}
+	b.v, _ = store.(Verifier)
+	return b, nil
+}
+
+// Upload checks the signed query of an upload URL of c, streams exactly size bytes from r
+// into the blob store while verifying them against c (size and sha2-256) and then moves
+// every pending store entry of c to done. Errors: ErrUnsupportedCID (not a sha2-256 CAR
+// CID), blob.ErrPresignInvalid, blob.ErrPresignExpired or blob.ErrNoPresign (the URL is
+// not good), blob.ErrSizeMismatch or blob.ErrDigestMismatch (the bytes are not c's;
+// nothing is stored and the entries stay pending).
+func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {
+	digest, err := Digest(c)
+	if err != nil {
+		return err
+	}
+	if b.v == nil {
+		return fmt.Errorf("uploading %s: %w (this blob store takes uploads directly)", c, blob.ErrNoPresign)
+	}
+	key := carwhere.BlobKey(c)
+	opts, err := b.v.VerifyPresigned(key, query, size, b.o.Clock())
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", c, err)
+	}
+	if !bytes.Equal(opts.SHA256, digest) {
+		return fmt.Errorf("uploading %s: %w: the URL was signed for another digest", c, blob.ErrDigestMismatch)
+	}
+	if err := b.store.Put(ctx, key, r, opts); err != nil {
+		return fmt.Errorf("uploading %s: %w", c, err)
+	}
+	if _, err := b.Deliver(ctx, c, opts.Size); err != nil {
+		return fmt.Errorf("uploading %s: stored, but delivering: %w", c, err)
+	}
+	return nil
+}
+
+// Delivery is the outcome of delivering bytes to one pending entry.
+type Delivery struct {
+	Path   dag.Path
+	Result *dag.Result
+}
+
+// Deliver moves every pending store entry of c (in any space) to done, now that its
+// size bytes are stored and verified: one self-issued DeliverCommand invocation and
+// transition EventDelivered per entry, each with its own receipt. An entry that was
+// removed or expired meanwhile keeps its state (its delivery gets an error receipt).
+func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery, error) {
+	var spaces []string
+	err := b.e.View(ctx, func(tx *dag.Tx) error {
+		var err error
+		spaces, err = pendingSpaces(tx, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing pending entries of %s: %w", c, err)
+	}
+	out := make([]Delivery, 0, len(spaces))
+	for _, space := range spaces {
+		p := dag.Path{Subject: space, Collection: Collection, Key: c.String()}
+		args, err := qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
+			qp.MapEntry(ma, "path", qp.String(p.String()))
+			qp.MapEntry(ma, "link", qp.Link(cidlink.Link{Cid: c}))
+			qp.MapEntry(ma, "size", qp.Int(size))
+		})
+		if err != nil {
+			return out, err
+		}
+		inv, err := b.e.Invoke(DeliverCommand, args)
+		if err != nil {
+			return out, fmt.Errorf("invoking delivery to %s: %w", p, err)
+		}
+		res, err := b.e.Transition(ctx, inv, p, EventDelivered, args)
+		if err != nil {
+			return out, fmt.Errorf("delivering to %s: %w", p, err)
+		}
+		if res.Err != nil {
+			b.o.Logger.WarnContext(ctx, "store: delivery refused", "path", p.String(), "error", res.Err)
+		}
+		out = append(out, Delivery{Path: p, Result: res})
+	}
+	return out, nil
+}
+
+// Open returns the bytes of the CAR c, or the range rng of them (blob.ErrNotFound,
+// blob.ErrInvalidRange).
+func (b *Blobs) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+	if c.Type() != dag.CodecCAR {
+		return nil, blob.Info{}, fmt.Errorf("reading %s: %w (not a CAR CID)", c, blob.ErrNotFound)
+	}
+	return b.store.Get(ctx, carwhere.BlobKey(c), rng)
+}
