@@ -223,7 +223,7 @@ func (v *env) upload(state datamodel.Node, c cid.Cid, data []byte) error {
 
 // counters reads the usage size of space and the add/remove counters of a subject.
 type counters struct {
-	size                                  int64
+	size                                 int64
 	addTotal, addSize, remTotal, remSize int64
 }
 
