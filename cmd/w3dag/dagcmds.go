@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/client"
@@ -183,7 +184,7 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printPage(w io.Writer, p *client.Page, asJSON bool) {
 	if asJSON {
-		fmt.Fprintln(w, dagJSON(p.Receipt.Ok))
+		fmt.Fprintln(w, dagJSON(pageNode(p)))
 		return
 	}
 	for _, e := range p.Entries {
@@ -200,4 +201,27 @@ func printPage(w io.Writer, p *client.Page, asJSON bool) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", name, e.Status, head)
 	}
+}
+
+// pageNode is the DAG-JSON form of a page printed with --json: {entries: [{key, head, state}],
+// cursor?, receipt}.
+func pageNode(p *client.Page) datamodel.Node {
+	nb := basicnode.Prototype.Map.NewBuilder()
+	ma, _ := nb.BeginMap(-1)
+	_ = ma.AssembleKey().AssignString("entries")
+	la, _ := ma.AssembleValue().BeginList(int64(len(p.Entries)))
+	for _, e := range p.Entries {
+		_ = la.AssembleValue().AssignNode(e.Node)
+	}
+	_ = la.Finish()
+	if p.Cursor != "" {
+		_ = ma.AssembleKey().AssignString("cursor")
+		_ = ma.AssembleValue().AssignString(p.Cursor)
+	}
+	if p.Receipt != nil {
+		_ = ma.AssembleKey().AssignString("receipt")
+		_ = ma.AssembleValue().AssignLink(cidlink.Link{Cid: p.Receipt.CID})
+	}
+	_ = ma.Finish()
+	return nb.Build()
 }
