@@ -11,6 +11,18 @@ import (
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
+// clearEnv unsets every W3DAG_* variable for the rest of the test, so a developer's own
+// settings cannot change what the commands under test do.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, envPrefix) {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+}
+
 // cli runs w3dag in-process and returns stdout, stderr and the exit code.
 func cli(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
@@ -20,6 +32,7 @@ func cli(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestParseFlagsEnvAndOrder(t *testing.T) {
+	clearEnv(t)
 	t.Setenv("W3DAG_LIMIT", "7")
 	t.Setenv("W3DAG_URL", "http://from-env:1")
 	fs, cf := newFlags("ls", os.Stderr)
@@ -64,6 +77,7 @@ func TestResolve(t *testing.T) {
 // TestKeySpaceDelegateProof runs the offline commands: keys, spaces, a delegation from one
 // config dir to another, and the errors of each.
 func TestKeySpaceDelegateProof(t *testing.T) {
+	clearEnv(t)
 	alice, bob := t.TempDir(), t.TempDir()
 	t.Setenv("W3DAG_CONFIG", alice)
 
@@ -128,6 +142,7 @@ func TestKeySpaceDelegateProof(t *testing.T) {
 }
 
 func TestCommandErrors(t *testing.T) {
+	clearEnv(t)
 	t.Setenv("W3DAG_CONFIG", t.TempDir())
 	tests := []struct {
 		args []string
@@ -154,10 +169,9 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestConfigURL(t *testing.T) {
+	clearEnv(t)
 	dir := t.TempDir()
 	t.Setenv("W3DAG_CONFIG", dir)
-	t.Setenv("W3DAG_URL", "")
-	os.Unsetenv("W3DAG_URL")
 	out, _, code := cli(t, "config")
 	if code != 0 || !strings.Contains(out, "url     http://127.0.0.1:8080") || !strings.Contains(out, "space   (none") {
 		t.Fatalf("config: exit %d\n%s", code, out)

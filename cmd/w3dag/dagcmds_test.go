@@ -9,6 +9,7 @@ import (
 // TestDAGCommandsJSON runs the DAG commands with --json against an in-process service and
 // checks that every line they print is a JSON document with the expected fields.
 func TestDAGCommandsJSON(t *testing.T) {
+	clearEnv(t)
 	url := startServer(t)
 	t.Setenv("W3DAG_CONFIG", t.TempDir())
 	t.Setenv("W3DAG_URL", url)

@@ -11,6 +11,7 @@ import (
 // TestConfigurationDocumented checks that docs/configuration.md names every flag of every
 // command that declares its flags with the flag package, and the flag's W3DAG_* twin.
 func TestConfigurationDocumented(t *testing.T) {
+	clearEnv(t)
 	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
