@@ -55,6 +55,10 @@
 // sequence), entry, order index and commit log. Work that does not depend on the
 // current state (path and collection checks, schema validation, the value's CID, the
 // task CID, Preparer.Prepare) is done before, in the caller's goroutine, in parallel.
+// Inside a batch, the operations' receipts are encoded and signed in parallel: an
+// operation's receipt is issued when a later read in the batch needs it (the same entry,
+// the same task, Tx.KV, a system write) or when the batch ends, and the writes that
+// need its CID (block, entry record, log record, task result) follow in order.
 //
 // One committer goroutine coalesces concurrent operations into one kv.Update (one
 // fsync): it takes what is queued, up to MaxBatch, and commits; operations arriving while

@@ -329,14 +329,28 @@ func (e *Engine) commit(batch []*job) {
 		start := time.Now()
 		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
 			defer func(t0 time.Time) { ran = time.Since(t0) }(time.Now())
-			bs = &batchState{now: e.clock()}
+			bs = newBatchState(e, kt)
 			bad, badErr = nil, nil
-			for _, j := range jobs {
-				t := &Tx{e: e, kt: &countTx{Tx: kt}, b: bs, inv: j.inv, prepared: j.prep}
-				if err := runJob(j, t); err != nil {
-					bad, badErr = j, err
-					return errAbortBatch
+			fail := func(j *job, err error) error {
+				bad, badErr = j, err
+				var fe *flushError
+				if errors.As(err, &fe) && fe.job != nil {
+					bad, badErr = fe.job, fe.err
 				}
+				return errAbortBatch
+			}
+			for _, j := range jobs {
+				t := &Tx{e: e, kt: &countTx{Tx: kt}, b: bs, j: j, inv: j.inv, prepared: j.prep}
+				err := runJob(j, t)
+				if err == nil {
+					err = bs.err
+				}
+				if err != nil {
+					return fail(j, err)
+				}
+			}
+			if err := bs.flushPending(); err != nil {
+				return fail(nil, err)
 			}
 			return bs.flush(kt)
 		})
@@ -400,7 +414,7 @@ func (e *Engine) Update(ctx context.Context, fn func(t *Tx) error) error {
 // View runs fn in a read-only transaction with a Tx (writes fail).
 func (e *Engine) View(ctx context.Context, fn func(t *Tx) error) error {
 	return e.kv.View(ctx, func(kt kv.Tx) error {
-		return fn(&Tx{e: e, kt: &countTx{Tx: kt}, b: &batchState{now: e.clock()}})
+		return fn(&Tx{e: e, kt: &countTx{Tx: kt}, b: newBatchState(e, kt)})
 	})
 }
 

@@ -143,7 +143,11 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 			return false, fmt.Errorf("indexing invocation: %w", err)
 		}
 	}
-	v, err := kt.Get(taskResultKey(o.task))
+	tk := taskResultKey(o.task)
+	if err := t.b.needs(tk); err != nil {
+		return false, err
+	}
+	v, err := kt.Get(tk)
 	if err == nil {
 		c, err := cid.Cast(v)
 		if err != nil {
@@ -216,10 +220,22 @@ func (o *writeOp) failWith(t *Tx, ferr error) error {
 	return o.finish(t)
 }
 
-// done records a state change (tok is the new head) or the unchanged head.
-func (o *writeOp) changed(t *Tx, e *Entry, tok *ucan.Token) error {
-	o.res = &Result{Receipt: tok, Out: receipts.Out{Ok: e.State}, Entry: e}
-	return o.finish(t)
+// changed records a state change: the receipt and the task result are set when the
+// pending receipt is issued.
+func (o *writeOp) changed(t *Tx, e *Entry, pr *pendingReceipt) error {
+	res := &Result{Out: receipts.Out{Ok: e.State}, Entry: e}
+	o.res = res
+	tk := taskResultKey(o.task)
+	b := t.b
+	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
+		res.Receipt = tok
+		if err := b.raw.Put(tk, tok.CID.Bytes()); err != nil {
+			return fmt.Errorf("recording task result: %w", err)
+		}
+		return nil
+	})
+	b.pendingKeys[string(tk)] = struct{}{}
+	return nil
 }
 
 func (o *writeOp) unchanged(t *Tx, e *Entry) error {
@@ -339,11 +355,11 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 			if failed, err := o.hook(t, func() (err error) { state, err = m.Start(t, p, value, cur); return }); failed || err != nil {
 				return err
 			}
-			ne, tok, err := t.write(p, inv.CID, state, valueCID, cur, true, nil)
+			ne, pr, err := t.write(p, inv.CID, state, valueCID, cur, true, nil)
 			if err != nil {
 				return err
 			}
-			return o.changed(t, ne, tok)
+			return o.changed(t, ne, pr)
 		case cur.Value.Equals(valueCID):
 			var adv bool
 			if failed, err := o.hook(t, func() (err error) { state, adv, err = m.Same(t, cur); return }); failed || err != nil {
@@ -352,11 +368,11 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 			if !adv {
 				return o.unchanged(t, cur)
 			}
-			ne, tok, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
+			ne, pr, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
 			if err != nil {
 				return err
 			}
-			return o.changed(t, ne, tok)
+			return o.changed(t, ne, pr)
 		default:
 			if failed, err := o.hook(t, func() (err error) { state, err = m.Update(t, cur, value); return }); failed || err != nil {
 				return err
@@ -367,11 +383,11 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 				}
 				return o.unchanged(t, cur)
 			}
-			ne, tok, err := t.write(p, inv.CID, state, valueCID, cur, false, nil)
+			ne, pr, err := t.write(p, inv.CID, state, valueCID, cur, false, nil)
 			if err != nil {
 				return err
 			}
-			return o.changed(t, ne, tok)
+			return o.changed(t, ne, pr)
 		}
 	})
 }
@@ -447,11 +463,11 @@ func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...Op
 		if failed, err := o.hook(t, func() (err error) { state, err = m.Remove(t, cur); return }); failed || err != nil {
 			return err
 		}
-		ne, tok, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
+		ne, pr, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
 		if err != nil {
 			return err
 		}
-		return o.changed(t, ne, tok)
+		return o.changed(t, ne, pr)
 	})
 }
 
@@ -502,11 +518,11 @@ func (e *Engine) Transition(ctx context.Context, inv *ucan.Token, p Path, event 
 		if state == nil {
 			return o.unchanged(t, cur)
 		}
-		ne, tok, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
+		ne, pr, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
 		if err != nil {
 			return err
 		}
-		return o.changed(t, ne, tok)
+		return o.changed(t, ne, pr)
 	})
 }
 

@@ -3,6 +3,9 @@ package dag
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -23,6 +26,7 @@ type Tx struct {
 	e        *Engine
 	kt       *countTx
 	b        *batchState
+	j        *job
 	inv      *ucan.Token
 	prepared any
 }
@@ -41,11 +45,116 @@ func (c *countTx) Add(k []byte, d int64) error { c.n++; return c.Tx.Add(k, d) }
 // batchState is shared by the operations of one group-commit batch; it is rebuilt on
 // every attempt of the batch.
 type batchState struct {
+	e         *Engine
+	raw       kv.Tx // the batch's transaction, for writes that no job's count includes
 	now       time.Time
 	seqLoaded bool
 	seq       uint64 // last sequence assigned (or committed before the batch)
 	dirtySeq  bool
 	events    []Event
+
+	// Receipts of operations are issued (encoded and signed) in parallel, when a later
+	// read needs what depends on them or at the end of the batch: pending holds them
+	// with the writes that need their CID, pendingKeys the keys those writes will set.
+	pending     []*pendingReceipt
+	pendingKeys map[string]struct{}
+	err         error // sticky failure of a flush
+}
+
+func newBatchState(e *Engine, raw kv.Tx) *batchState {
+	return &batchState{e: e, raw: raw, now: e.clock(), pendingKeys: map[string]struct{}{}}
+}
+
+// pendingReceipt is a receipt to issue and the writes that need its token.
+type pendingReceipt struct {
+	r     receipts.Receipt
+	job   *job
+	tok   *ucan.Token
+	err   error
+	apply []func(tok *ucan.Token) error
+}
+
+// flushError attributes a failure to issue or apply a pending receipt to its job.
+type flushError struct {
+	job *job
+	err error
+}
+
+func (f *flushError) Error() string { return f.err.Error() }
+func (f *flushError) Unwrap() error { return f.err }
+
+// flushPending issues every pending receipt, in parallel, then applies their writes in
+// the order the receipts were made.
+func (b *batchState) flushPending() error {
+	if b.err != nil {
+		return b.err
+	}
+	ps := b.pending
+	if len(ps) == 0 {
+		return nil
+	}
+	b.pending = nil
+	clear(b.pendingKeys)
+	issue := func(p *pendingReceipt) {
+		defer func() {
+			if r := recover(); r != nil {
+				p.err = fmt.Errorf("%w: issuing receipt: %v", errPanic, r)
+			}
+		}()
+		p.tok, p.err = receipts.Issue(b.e.signer, p.r, b.e.seal)
+	}
+	if n := min(runtime.GOMAXPROCS(0), len(ps)); n == 1 {
+		for _, p := range ps {
+			issue(p)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		work := func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(ps)) {
+					return
+				}
+				issue(ps[i])
+			}
+		}
+		for range n - 1 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work()
+			}()
+		}
+		work()
+		wg.Wait()
+	}
+	for _, p := range ps {
+		if p.err != nil {
+			b.err = &flushError{job: p.job, err: p.err}
+			return b.err
+		}
+	}
+	for _, p := range ps {
+		for _, f := range p.apply {
+			if err := f(p.tok); err != nil {
+				b.err = &flushError{job: p.job, err: err}
+				return b.err
+			}
+		}
+	}
+	return nil
+}
+
+// needs flushes pending receipts when key is one their writes will set.
+func (b *batchState) needs(key []byte) error {
+	if b.err != nil {
+		return b.err
+	}
+	if _, ok := b.pendingKeys[string(key)]; ok {
+		return b.flushPending()
+	}
+	return nil
 }
 
 func (b *batchState) loadSeq(kt kv.Tx) error {
@@ -77,7 +186,12 @@ func (b *batchState) flush(kt kv.Tx) error {
 // KV returns the underlying kv transaction, for keys outside the engine's own layout
 // (task queues, indexes). Do not write the engine's prefixes (block/, entry/, order/,
 // log/, task/, invocation/, counter/, meta/) through it.
-func (t *Tx) KV() kv.Tx { return t.kt }
+func (t *Tx) KV() kv.Tx {
+	// What is read through it must include the receipts this batch has made so far; a
+	// failure is kept in the batch state and fails the batch.
+	_ = t.b.flushPending()
+	return t.kt
+}
 
 // Now returns the time of the transaction (the engine's clock, read once per batch).
 func (t *Tx) Now() time.Time { return t.b.now }
@@ -102,7 +216,11 @@ func (t *Tx) LastSeq() (uint64, error) {
 // Entry returns the entry at p (fields are ignored), or an error wrapping ErrNotFound.
 func (t *Tx) Entry(p Path) (*Entry, error) {
 	p = p.Entry()
-	v, err := t.kt.Get(entryKey(p))
+	k := entryKey(p)
+	if err := t.b.needs(k); err != nil {
+		return nil, err
+	}
+	v, err := t.kt.Get(k)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, failure(ErrNotFound, "no entry at %s", p)
 	}
@@ -142,7 +260,14 @@ func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
 		return nil, err
 	}
 	e, _, err := t.write(p, ran, state, cid.Undef, prev, prev == nil || !prev.Live(), nil)
-	return e, err
+	if err != nil {
+		return nil, err
+	}
+	// The machine gets the entry with its head: issue now.
+	if err := t.b.flushPending(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Add adds delta to the named counter.
@@ -211,8 +336,11 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 	return seq, nil
 }
 
-// write commits state as the new head of p: receipt, entry record, order index, log.
-func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *ucan.Token, error) {
+// write commits state as the new head of p: the receipt (issued when the batch flushes
+// its pending receipts), entry record, order index and commit-log record. The returned
+// entry's Head is set once the receipt is issued; add writes that need the receipt to
+// the returned pendingReceipt.
+func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *pendingReceipt, error) {
 	if q, err := ParsePath(p.String()); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
 	} else if q.Key == "" || len(q.Fields) > 0 || q.Key != p.Key || q.Collection != p.Collection {
@@ -242,14 +370,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		h := prev.Head
 		r.Origin = &h
 	}
-	tok, err := receipts.Issue(t.e.signer, r, t.e.seal)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
-		return nil, nil, err
-	}
-	e := &Entry{Path: p, Head: tok.CID, Value: value, Status: status, State: state, Seq: seq, Order: seq, stateRaw: raw}
+	e := &Entry{Path: p, Value: value, Status: status, State: state, Seq: seq, Order: seq, stateRaw: raw}
 	if !restart && prev != nil {
 		e.Order = prev.Order
 	} else if prev != nil {
@@ -257,16 +378,33 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 			return nil, nil, fmt.Errorf("moving %s in its collection: %w", p, err)
 		}
 	}
-	if err := t.kt.Put(entryKey(p), e.encode()); err != nil {
-		return nil, nil, fmt.Errorf("writing entry %s: %w", p, err)
-	}
 	if prev == nil || restart || prev.Status != status {
 		if err := t.kt.Put(orderKey(p, e.Order), orderValue(status, p.Key)); err != nil {
 			return nil, nil, fmt.Errorf("indexing entry %s: %w", p, err)
 		}
 	}
-	if _, err := t.Append(p, tok.CID); err != nil {
-		return nil, nil, err
-	}
-	return e, tok, nil
+	b := t.b
+	b.seq = seq
+	b.dirtySeq = true
+	ev := len(b.events)
+	b.events = append(b.events, Event{Seq: seq, Path: p})
+	ek := entryKey(p)
+	pr := &pendingReceipt{r: r, job: t.j}
+	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
+		e.Head = tok.CID
+		if err := b.raw.Put(blockKey(tok.CID), tok.Raw); err != nil {
+			return fmt.Errorf("storing receipt %s: %w", tok.CID, err)
+		}
+		if err := b.raw.Put(ek, e.encode()); err != nil {
+			return fmt.Errorf("writing entry %s: %w", p, err)
+		}
+		if err := b.raw.Put(logKey(seq), encodeLog(p, tok.CID)); err != nil {
+			return fmt.Errorf("appending to commit log: %w", err)
+		}
+		b.events[ev].Receipt = tok.CID
+		return nil
+	})
+	b.pending = append(b.pending, pr)
+	b.pendingKeys[string(ek)] = struct{}{}
+	return e, pr, nil
 }
