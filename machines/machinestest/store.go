@@ -40,7 +40,10 @@ const (
 //   - reaching done: usage.Record(+size) and store/add-total, store/add-size-total (space
 //     and service), all in the operation's transaction;
 //   - remove of a done entry: usage.Record(−size) and store/remove-total,
-//     store/remove-size-total; of a queued one: just removed;
+//     store/remove-size-total; of a queued one: removed;
+//   - like a careless store machine, it also records +size on a repeat put of a done
+//     entry and −size on the removal of an entry never done, and fails the operation
+//     unless usage applies 0 to those;
 //   - transition "expire" of a queued entry → expired.
 //
 // The size of each entry is kept in a kv key of its own (the schema's store states carry
@@ -138,6 +141,12 @@ func (StoreLike) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) 
 
 // Same implements dag.Machine: queued → done.
 func (StoreLike) Same(tx *dag.Tx, e *dag.Entry) (datamodel.Node, bool, error) {
+	if e.Status == dag.StatusDone {
+		// Seen again: counting it again must add 0 (usage is idempotent per blob).
+		if err := recordAgain(tx, e.Path, 1); err != nil {
+			return nil, false, err
+		}
+	}
 	if e.Status != "queued" {
 		return e.State, false, nil
 	}
@@ -172,8 +181,33 @@ func (StoreLike) Remove(tx *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 		if err := metrics.AddBoth(tx, e.Path.Subject, metrics.StoreRemoveSizeTotal, size); err != nil {
 			return nil, err
 		}
+	} else if err := recordAgain(tx, e.Path, -1); err != nil {
+		// Never counted: uncounting it must subtract 0.
+		return nil, err
 	}
 	return dag.RemovedState(), nil
+}
+
+// recordAgain records the entry's size with sign for a blob whose count must not change
+// (a repeat of a done entry, a removal of one never done), as a careless store machine
+// would: usage must apply 0.
+func recordAgain(tx *dag.Tx, p dag.Path, sign int64) error {
+	size, err := entrySize(tx, p)
+	if err != nil {
+		return err
+	}
+	blob, err := blobOf(p)
+	if err != nil {
+		return err
+	}
+	applied, err := usage.Record(tx, p.Subject, blob, sign*size, tx.Invocation().CID)
+	if err != nil {
+		return err
+	}
+	if applied != 0 {
+		return fmt.Errorf("usage applied %d to %s, which is already counted as it should be", applied, p)
+	}
+	return nil
 }
 
 // Transition implements dag.Transitioner: "expire" moves a queued entry to expired.

@@ -191,7 +191,7 @@ func TestReport(t *testing.T) {
 
 	machinestest.MustOK(t, v.Put(owner, pa, machinestest.StoreValue(a, 101))) // done at 1000: +101
 	c.Set(1_010)
-	machinestest.MustOK(t, v.Put(owner, pa, machinestest.StoreValue(a, 101))) // repeat: nothing
+	machinestest.MustOK(t, v.Put(owner, pa, machinestest.StoreValue(a, 101))) // repeat: a 0 record
 	c.Set(1_020)
 	machinestest.MustOK(t, v.Put(owner, pb, machinestest.StoreValue(b, 10))) // queued
 	c.Set(1_030)
@@ -208,7 +208,7 @@ func TestReport(t *testing.T) {
 		events         int
 	}{
 		// 1000→1030: 101·30, 1030→1050: 111·20, 1050→1060: 10·10, 1060→1100: 111·40
-		{1000, 1100, 0, 111, 3030 + 2220 + 100 + 4440, 4},
+		{1000, 1100, 0, 111, 3030 + 2220 + 100 + 4440, 5}, // the repeat at 1010 is a 0 record
 		{0, 1000, 0, 0, 0, 0},
 		{0, 1001, 0, 101, 101, 1},
 		{1030, 1050, 101, 111, 2220, 1},
