@@ -32,6 +32,13 @@ const (
 	// MaxInvocations is the most invocations Send puts in one agent message (the service's
 	// default limit); larger batches are split into several messages.
 	MaxInvocations = 1000
+	// MaxMessageSize is the largest agent message Send builds, in bytes (the service's
+	// default limit); a batch is split before it would exceed it.
+	MaxMessageSize = 4 << 20
+	// messageOverhead and blockOverhead bound the CAR framing: header and root block (with a
+	// link per invocation), and the length prefix and CID in front of each block.
+	messageOverhead = 64 << 10
+	blockOverhead   = 64
 
 	// Commands of the DAG.
 	CmdPut    = "/dag/put"

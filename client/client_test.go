@@ -584,3 +584,36 @@ func TestEnvelopeEvent(t *testing.T) {
 		t.Fatalf("verified %+v, %v", r, err)
 	}
 }
+
+func TestBatchSplitting(t *testing.T) {
+	tok := func(size int) *ucan.Token {
+		return &ucan.Token{CID: message.Sum(0x71, []byte(fmt.Sprint(size, len(fmt.Sprint(size))))), Raw: make([]byte, size)}
+	}
+	proof := tok(1000)
+	mk := func(n, size int) []*Invocation {
+		out := make([]*Invocation, n)
+		for i := range out {
+			out[i] = &Invocation{Token: &ucan.Token{Raw: make([]byte, size)}, Proofs: []*ucan.Token{proof}}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		invs []*Invocation
+		want []int
+	}{
+		{"count limit", mk(2500, 300), []int{1000, 2000, 2500}},
+		{"size limit", mk(10, 1<<20), []int{3, 6, 9, 10}},
+		{"one oversized still sent alone", mk(2, 5<<20), []int{1, 2}},
+	}
+	for _, tt := range tests {
+		var got []int
+		for start, end := 0, 0; start < len(tt.invs); start = end {
+			end = batchEnd(tt.invs, start)
+			got = append(got, end)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: message ends %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 )
 
 // Send sends invs to the service in agent messages of at most MaxInvocations invocations
-// each and returns their verified receipts, in the order of invs. Error receipts are returned
+// and about MaxMessageSize bytes each and returns their verified receipts, in the order of invs. Error receipts are returned
 // like any other (see Receipt.Err); the error is non-nil only when a message could not be
 // delivered or a receipt is missing or does not verify.
 func (c *Client) Send(ctx context.Context, invs ...*Invocation) ([]*Receipt, error) {
@@ -25,8 +25,8 @@ func (c *Client) Send(ctx context.Context, invs ...*Invocation) ([]*Receipt, err
 		return nil, err
 	}
 	out := make([]*Receipt, 0, len(invs))
-	for start := 0; start < len(invs); start += MaxInvocations {
-		end := min(start+MaxInvocations, len(invs))
+	for start, end := 0, 0; start < len(invs); start = end {
+		end = batchEnd(invs, start)
 		body, err := EncodeMessage(invs[start:end])
 		if err != nil {
 			return nil, err
@@ -38,6 +38,32 @@ func (c *Client) Send(ctx context.Context, invs ...*Invocation) ([]*Receipt, err
 		out = append(out, rs...)
 	}
 	return out, nil
+}
+
+// batchEnd returns the end of the message starting at invs[start]: at most MaxInvocations
+// invocations whose tokens and (distinct) proofs add up to at most MaxMessageSize bytes, and
+// at least one invocation.
+func batchEnd(invs []*Invocation, start int) int {
+	size := messageOverhead
+	seen := map[string]bool{}
+	end := start
+	for end < len(invs) && end-start < MaxInvocations {
+		add := len(invs[end].Token.Raw) + blockOverhead
+		for _, p := range invs[end].Proofs {
+			if !seen[p.CID.KeyString()] {
+				add += len(p.Raw) + blockOverhead
+			}
+		}
+		if end > start && size+add > MaxMessageSize {
+			break
+		}
+		for _, p := range invs[end].Proofs {
+			seen[p.CID.KeyString()] = true
+		}
+		size += add
+		end++
+	}
+	return end
 }
 
 // EncodeMessage returns the agent message (CAR) carrying invs and every proof they cite.
