@@ -1,0 +1,109 @@
+package dag_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// TestBatchDependencies runs operations that depend on each other inside one batch: a
+// same-value put advancing an entry started earlier in the batch, system writes between
+// them, and a task sent twice. Receipts are issued lazily inside a batch; every link and
+// index must still come out right.
+func TestBatchDependencies(t *testing.T) {
+	v := newEnv(t, nil, func(o *dag.Options) {
+		o.MaxBatchDelay = 30 * time.Millisecond
+		o.Machines = map[string]dag.Machine{"store": storeLike{}, "notes": counting{}}
+	})
+	ctx := context.Background()
+	x := carCID("x")
+	sp := v.path("store/" + x.String())
+	dup := v.inv(v.agent, v.space, "/dag/put", pathArgs(v.path("notes/dup"), note("d")))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var results []*dag.Result
+	run := func(f func() (*dag.Result, error)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := f()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		}()
+	}
+	for i := range 2 {
+		run(func() (*dag.Result, error) {
+			return v.e.Put(ctx, v.inv(v.agent, v.space, "/dag/put", pathArgs(sp, storeValue(x, 1))), sp, storeValue(x, 1))
+		})
+		run(func() (*dag.Result, error) {
+			return v.e.Put(ctx, dup, v.path("notes/dup"), note("d"))
+		})
+		for j := range 3 {
+			p := v.path(fmt.Sprintf("notes/n%d-%d", i, j))
+			run(func() (*dag.Result, error) {
+				return v.e.Put(ctx, v.inv(v.agent, v.space, "/dag/put", pathArgs(p, note("n"))), p, note("n"))
+			})
+		}
+	}
+	wg.Wait()
+	if st := v.e.Stats(); st.Commits > 2 {
+		t.Logf("operations spread over %d commits", st.Commits)
+	}
+	repeats := 0
+	for _, r := range results {
+		if r.Err != nil || r.Receipt == nil {
+			t.Fatalf("result %+v", r)
+		}
+		if r.Repeat {
+			repeats++
+			continue
+		}
+		if r.Entry.Head != r.Receipt.CID {
+			t.Fatalf("entry head %s, receipt %s", r.Entry.Head, r.Receipt.CID)
+		}
+		if _, err := receipts.Verify(r.Receipt, v.e.Service()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if repeats != 1 {
+		t.Fatalf("%d repeats", repeats)
+	}
+	// The store entry: queued then done, linked.
+	var statuses []string
+	ent := must(v.e.Entry(ctx, sp))
+	err := v.e.Chain(ctx, ent.Head, func(_ *ucan.Token, r *receipts.Receipt) error {
+		statuses = append(statuses, status(t, r.Out.Ok))
+		return nil
+	})
+	if err != nil || fmt.Sprint(statuses) != "[done queued]" {
+		t.Fatalf("store chain %v %v", statuses, err)
+	}
+	// 7 notes puts and the metric each wrote, plus two store receipts.
+	if n := v.verifyChain(v.path("metrics/notes-add-total")); n != 7 {
+		t.Fatalf("metric chain %d", n)
+	}
+	evs := must(v.e.Log(ctx, 0, 0))
+	if len(evs) != 16 {
+		t.Fatalf("%d log records", len(evs))
+	}
+	for i, ev := range evs {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("gap at %d", i)
+		}
+		r := must(receipts.Parse(must(v.e.Receipt(ctx, ev.Receipt))))
+		if r.Seq != ev.Seq || r.Path != ev.Path.String() {
+			t.Fatalf("log record %d names receipt %+v", ev.Seq, r)
+		}
+	}
+}
