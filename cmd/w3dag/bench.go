@@ -90,7 +90,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	res, err := bench(ctx, benchConfig{
 		url: cf.serviceURL(), concurrency: *concurrency, perMessage: *perMessage,
-		duration: *duration, count: *count, collection: *collection, verify: *verify,
+		duration: *duration, count: *count, collection: *collection, verify: *verify, service: cf.service,
 	}, stderr)
 	if err != nil {
 		return fail(stderr, "bench", err)
@@ -115,11 +115,12 @@ type benchConfig struct {
 	count       int
 	collection  string
 	verify      bool
+	service     string
 }
 
 // benchClient is a client in a fresh in-memory space: a new agent key holding a new space's
 // delegation of every command.
-func benchClient(url string, concurrency int, verify bool) (*client.Client, string, error) {
+func benchClient(url, service string, concurrency int, verify bool) (*client.Client, string, error) {
 	agent, err := did.GenerateEd25519()
 	if err != nil {
 		return nil, "", err
@@ -136,7 +137,7 @@ func benchClient(url string, concurrency int, verify bool) (*client.Client, stri
 	tr.MaxIdleConns = concurrency * 2
 	tr.MaxIdleConnsPerHost = concurrency * 2
 	c, err := client.New(client.Options{
-		URL: url, Signer: agent, Proofs: []*ucan.Token{dlg},
+		URL: url, ServiceDID: service, Signer: agent, Proofs: []*ucan.Token{dlg},
 		HTTPClient: &http.Client{Transport: tr}, InvocationTTL: benchInvocationTTL,
 		SkipSignatures: !verify,
 	})
@@ -186,7 +187,7 @@ func presign(ctx context.Context, c *client.Client, base string, n int) ([]*clie
 }
 
 func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult, error) {
-	c, space, err := benchClient(cfg.url, cfg.concurrency, cfg.verify)
+	c, space, err := benchClient(cfg.url, cfg.service, cfg.concurrency, cfg.verify)
 	if err != nil {
 		return nil, err
 	}

@@ -44,9 +44,10 @@ const (
 
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
-	config string
-	url    string
-	json   bool
+	config  string
+	url     string
+	service string
+	json    bool
 }
 
 // newFlags returns a flag set for a client command with --config, --url and --json.
@@ -56,6 +57,7 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
 	cf := &clientFlags{}
 	fs.StringVar(&cf.config, "config", "", "client config dir (default $HOME/.config/w3dag)")
 	fs.StringVar(&cf.url, "url", "", "service URL (default: the url in config.json, else "+client.DefaultURL+")")
+	fs.StringVar(&cf.service, "service", "", "service DID receipts must be signed by (default: the DID config.json pinned for the URL, else read from /.well-known/did.json and pinned)")
 	fs.BoolVar(&cf.json, "json", false, "print DAG-JSON instead of readable text")
 	return fs, cf
 }
@@ -173,6 +175,9 @@ type state struct {
 	Space string `json:"space,omitempty"`
 	// URL is the service URL used when --url (W3DAG_URL) is not given.
 	URL string `json:"url,omitempty"`
+	// Services pins the DID of each service URL used, on first use: receipts from that URL
+	// must be signed by that DID from then on.
+	Services map[string]string `json:"services,omitempty"`
 }
 
 func (s *store) state() (state, error) {
@@ -290,13 +295,32 @@ func openEnv(cf *clientFlags, stdout, stderr io.Writer) (*env, error) {
 	return &env{flags: cf, store: st, agent: agent, state: state, stdout: stdout, stderr: stderr}, nil
 }
 
-// client returns a client for the service at --url holding the stored proofs.
+// client returns a client for the service at --url holding the stored proofs. The service
+// DID is --service, else the one pinned for the URL in config.json, else the one the service
+// publishes, which is then pinned (trust on first use).
 func (e *env) client(ctx context.Context) (*client.Client, error) {
 	proofs, err := e.store.proofs()
 	if err != nil {
 		return nil, err
 	}
-	return client.New(client.Options{URL: e.flags.serviceURL(), Signer: e.agent, Proofs: proofs})
+	url := e.flags.serviceURL()
+	service := e.flags.service
+	if service == "" {
+		service = e.state.Services[url]
+	}
+	if service == "" {
+		if service, err = client.FetchServiceDID(ctx, nil, url); err != nil {
+			return nil, err
+		}
+		if e.state.Services == nil {
+			e.state.Services = map[string]string{}
+		}
+		e.state.Services[url] = service
+		if err := e.store.saveState(e.state); err != nil {
+			return nil, err
+		}
+	}
+	return client.New(client.Options{URL: url, Signer: e.agent, ServiceDID: service, Proofs: proofs})
 }
 
 // resolve turns a path given on the command line into an absolute DAG path: paths starting

@@ -41,12 +41,18 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return 2
 	}
+	u := cf.serviceURL()
+	service := cf.service
+	if service == "" {
+		service = e.state.Services[u]
+	}
 	info := struct {
-		Dir   string `json:"dir"`
-		Agent string `json:"agent"`
-		Space string `json:"space"`
-		URL   string `json:"url"`
-	}{e.store.dir, e.agent.DID(), e.state.Space, cf.serviceURL()}
+		Dir     string `json:"dir"`
+		Agent   string `json:"agent"`
+		Space   string `json:"space"`
+		URL     string `json:"url"`
+		Service string `json:"service"`
+	}{e.store.dir, e.agent.DID(), e.state.Space, u, service}
 	if cf.json {
 		b, _ := json.Marshal(info)
 		fmt.Fprintln(stdout, string(b))
@@ -56,6 +62,9 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if space == "" {
 		space = "(none: run `w3dag space new`)"
 	}
-	fmt.Fprintf(stdout, "config  %s\nagent   %s\nspace   %s\nurl     %s\n", info.Dir, info.Agent, space, info.URL)
+	if service == "" {
+		service = "(not pinned yet: pinned on first use)"
+	}
+	fmt.Fprintf(stdout, "config  %s\nagent   %s\nspace   %s\nurl     %s\nservice %s\n", info.Dir, info.Agent, space, info.URL, service)
 	return 0
 }

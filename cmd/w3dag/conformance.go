@@ -12,7 +12,6 @@ import (
 // [--run NAME]`: the black-box protocol suite against a running service.
 func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cf := newFlags("conformance", stderr)
-	service := fs.String("service", "", "service DID receipts must be signed by (default: read from /.well-known/did.json)")
 	collection := fs.String("collection", conformance.DefaultCollection, "space collection to exercise (its input must accept {\"root\": link})")
 	filter := fs.String("run", "", "run only the cases whose name contains this")
 	fs.Usage = func() {
@@ -26,7 +25,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(pos) != 0 {
 		return usageError(stderr, "conformance", "unexpected argument %q", pos[0])
 	}
-	results := conformance.RunReport(ctx, conformance.Target{URL: cf.serviceURL(), ServiceDID: *service, Collection: *collection}, *filter, stdout)
+	results := conformance.RunReport(ctx, conformance.Target{URL: cf.serviceURL(), ServiceDID: cf.service, Collection: *collection}, *filter, stdout)
 	failed := 0
 	for _, r := range results {
 		if !r.Passed {

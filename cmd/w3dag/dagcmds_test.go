@@ -84,3 +84,28 @@ func TestDAGCommandsJSON(t *testing.T) {
 		t.Errorf("get of a missing entry: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }
+
+// TestServicePinned checks trust on first use: the service DID is pinned for the URL, and a
+// different --service makes every receipt fail verification.
+func TestServicePinned(t *testing.T) {
+	clearEnv(t)
+	url := startServer(t)
+	dir := t.TempDir()
+	t.Setenv("W3DAG_CONFIG", dir)
+	t.Setenv("W3DAG_URL", url)
+	if _, stderr, code := cli(t, "space", "new"); code != 0 {
+		t.Fatalf("space new: %s", stderr)
+	}
+	if _, stderr, code := cli(t, "get", "pins/x"); code != 1 || !strings.Contains(stderr, "NotFound") {
+		t.Fatalf("get: exit %d %s", code, stderr)
+	}
+	out, _, _ := cli(t, "config", "--json")
+	var info struct{ Service string }
+	if err := json.Unmarshal([]byte(out), &info); err != nil || !strings.HasPrefix(info.Service, "did:key:") {
+		t.Fatalf("config after first use: %q (%v), want a pinned service DID", out, err)
+	}
+	other := "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+	if _, stderr, code := cli(t, "get", "pins/x", "--service", other); code != 1 || !strings.Contains(stderr, "invalid receipt") || !strings.Contains(stderr, other) {
+		t.Errorf("get with another service DID: exit %d %q, want the receipt refused", code, stderr)
+	}
+}

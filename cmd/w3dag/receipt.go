@@ -27,23 +27,25 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return 2
 	}
+	rc, cidErr := cid.Decode(pos[0])
+	if cidErr != nil && !strings.Contains(pos[0], "/") {
+		return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID nor a path: %w", pos[0], cidErr))
+	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {
 		return fail(stderr, "receipt", err)
+	}
+	var p string
+	if cidErr != nil {
+		if p, err = e.resolve(pos[0]); err != nil {
+			return fail(stderr, "receipt", err)
+		}
 	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return fail(stderr, "receipt", err)
 	}
-	rc, err := cid.Decode(pos[0])
-	if err != nil {
-		if !strings.Contains(pos[0], "/") {
-			return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID nor a path: %w", pos[0], err))
-		}
-		p, err := e.resolve(pos[0])
-		if err != nil {
-			return fail(stderr, "receipt", err)
-		}
+	if p != "" {
 		head, err := c.Get(ctx, p)
 		if err != nil {
 			return fail(stderr, "receipt", fmt.Errorf("%s: %w", p, err))
