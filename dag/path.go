@@ -41,15 +41,19 @@ const (
 	KeyCARCID
 )
 
-// KeyRules are the key rules of the built-in collections; every other collection uses
+// keyRules are the key rules of the built-in collections; every other collection uses
 // KeyString.
-var KeyRules = map[string]KeyRule{
+var keyRules = map[string]KeyRule{
 	"store":    KeyCARCID,
 	"upload":   KeyCID,
 	"carwhere": KeyCARCID,
 	"piece":    KeyCARCID,
 	"task":     KeyCID,
 }
+
+// KeyRuleOf returns the key rule of a collection: KeyCARCID for store, carwhere and
+// piece, KeyCID for upload and task, KeyString for every other collection.
+func KeyRuleOf(collection string) KeyRule { return keyRules[collection] }
 
 // Path addresses the DAG: /<subject DID>/<collection>/<key>[/<field>…]. Collection and Key
 // may be empty for paths naming a whole subject or collection (select, watch).
@@ -191,7 +195,7 @@ func checkKey(collection, key string) (string, error) {
 	if err := checkSegment("key", key, MaxKeyLength); err != nil {
 		return "", err
 	}
-	rule := KeyRules[collection]
+	rule := KeyRuleOf(collection)
 	if rule == KeyString {
 		return key, nil
 	}
