@@ -15,7 +15,6 @@ import (
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/machines/task"
-	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
@@ -286,4 +285,3 @@ func TestUsageProperty(t *testing.T) {
 	}
 }
 
-var _ = ucan.NewNonce
