@@ -284,4 +284,3 @@ func TestUsageProperty(t *testing.T) {
 		})
 	}
 }
-
