@@ -160,8 +160,13 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if watchPoll == 0 && c.kv == "postgres" {
 		watchPoll = defaultWatchPollShared
 	}
+	storeMachine, machs, err := machines(c, publicURL, blobs, log)
+	if err != nil {
+		return err
+	}
 	engine, err := dag.Open(ctx, dag.Options{
 		KV:            store,
+		Machines:      machs,
 		Signer:        signer,
 		Schema:        sch,
 		Logger:        log.With("component", "dag"),
@@ -173,6 +178,11 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("opening the engine: %w", err)
 	}
 	defer engine.Close()
+	defer runTasks(ctx, engine, storeMachine, log)()
+	endpoint, err := newBlobEndpoint(engine, blobs, signer, log)
+	if err != nil {
+		return err
+	}
 	runner, err := ops.New(ops.Options{
 		Engine:    engine,
 		Signer:    signer,
@@ -188,6 +198,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Runner:          runner,
 		Store:           engine,
 		Archive:         archive.New(blobs, archive.Options{Logger: log.With("component", "archive")}),
+		Blobs:           endpoint,
+		Claims:          endpoint,
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
 	})

@@ -1,0 +1,428 @@
+package main
+
+// store.go: `w3dag store FILE.car`, and the wiring of the store, carwhere, upload and
+// metrics machines, the task runner, the blob endpoint and location claims that serve.go
+// composes.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/blob/s3"
+	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/metrics"
+	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/task"
+	"github.com/w3dag/w3dag/machines/upload"
+	"github.com/w3dag/w3dag/server"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+const (
+	// progressInterval is how often the progress line on stderr is redrawn.
+	progressInterval = 200 * time.Millisecond
+	// hashBufferSize is the read buffer of the CID computation.
+	hashBufferSize = 1 << 20
+	// storeStatusDone is the status a stored CAR ends in.
+	storeStatusDone = storemachine.StatusDone
+)
+
+// runStore implements `w3dag store FILE.car [--space DID] [--json] [--progress]`: compute
+// the CAR's CID and size while reading it once, put the store entry, PUT the bytes to the
+// upload URL the service returns (streamed from the file), and put the same value again
+// to confirm. It prints the CID and the final status; the exit code is 1 unless the entry
+// ends done.
+func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlags("store", stderr)
+	space := fs.String("space", "", "space DID to store in (default: the current space)")
+	showProgress := fs.Bool("progress", false, "show progress on stderr even when it is not a terminal")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: w3dag store FILE.car [--space DID] [--json] [--progress]")
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	e, err := openEnv(cf, stdout, stderr)
+	if err != nil {
+		return fail(stderr, "store", err)
+	}
+	sp := *space
+	if sp == "" {
+		sp = e.state.Space
+	}
+	if sp == "" {
+		return fail(stderr, "store", errors.New("no space: give --space DID or run `w3dag space new`"))
+	}
+	if _, err := did.Parse(sp); err != nil {
+		return fail(stderr, "store", fmt.Errorf("--space %q: %w", sp, err))
+	}
+	c, err := e.client(ctx)
+	if err != nil {
+		return fail(stderr, "store", err)
+	}
+	var prog io.Writer
+	if *showProgress || isTerminal(stderr) {
+		prog = stderr
+	}
+	res, err := storeCAR(ctx, c, http.DefaultClient, sp, pos[0], prog)
+	if err != nil {
+		var re *client.ReceiptError
+		if errors.As(err, &re) && cf.json && re.Receipt != nil {
+			printReceipt(stdout, re.Receipt, true)
+		}
+		return fail(stderr, "store", err)
+	}
+	if cf.json {
+		out, _ := json.Marshal(map[string]any{
+			"cid": res.CID.String(), "size": res.Size, "path": res.Path,
+			"status": res.Receipt.Status(), "receipt": res.Receipt.CID.String(),
+		})
+		fmt.Fprintln(stdout, string(out))
+	} else {
+		fmt.Fprintf(stdout, "%s %s\n", res.CID, res.Receipt.Status())
+	}
+	if st := res.Receipt.Status(); st != storeStatusDone {
+		return fail(stderr, "store", fmt.Errorf("%s ended %s, not done", res.Path, st))
+	}
+	return 0
+}
+
+// storeResult is what storeCAR did.
+type storeResult struct {
+	CID  cid.Cid
+	Size int64
+	Path string
+	// Uploaded is true when the bytes were sent (false: the service held them already).
+	Uploaded bool
+	// Receipt is the entry's last receipt.
+	Receipt *client.Receipt
+}
+
+// storeCAR stores the CAR file at name in space: CID, put, upload, confirming put.
+// Progress lines go to prog when it is not nil.
+func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, name string, prog io.Writer) (*storeResult, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	size := info.Size()
+	link, n, err := carCID(io.NewSectionReader(f, 0, size), newProgress(prog, "hashing  ", size))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if n != size {
+		return nil, fmt.Errorf("%s changed while it was read (%d bytes, then %d)", name, size, n)
+	}
+	res := &storeResult{CID: link, Size: size, Path: "/" + space + "/store/" + link.String()}
+	value, err := storeValue(link, size)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Put(ctx, res.Path, value)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", res.Path, err)
+	}
+	if r.Status() == storemachine.StatusPending {
+		req, err := uploadRequest(r.State())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", res.Path, err)
+		}
+		body := &progressReader{r: io.NewSectionReader(f, 0, size), p: newProgress(prog, "uploading", size)}
+		if err := putBytes(ctx, hc, req, body); err != nil {
+			return nil, fmt.Errorf("uploading %s: %w", link, err)
+		}
+		body.p.finish()
+		res.Uploaded = true
+		if r, err = c.Put(ctx, res.Path, value); err != nil {
+			return nil, fmt.Errorf("confirming %s: %w", res.Path, err)
+		}
+	}
+	res.Receipt = r
+	return res, nil
+}
+
+// carCID reads r to its end and returns its CAR CID (CIDv1, codec 0x0202, sha2-256) and
+// length, reporting progress to p.
+func carCID(r io.Reader, p *progress) (cid.Cid, int64, error) {
+	h := sha256.New()
+	buf := make([]byte, hashBufferSize)
+	n, err := io.CopyBuffer(h, &progressReader{r: r, p: p}, buf)
+	if err != nil {
+		return cid.Undef, n, err
+	}
+	p.finish()
+	mh, err := multihash.Encode(h.Sum(nil), multihash.SHA2_256)
+	if err != nil {
+		return cid.Undef, n, err
+	}
+	return cid.NewCidV1(dag.CodecCAR, mh), n, nil
+}
+
+// storeValue is the StoreInput {link, size}.
+func storeValue(link cid.Cid, size int64) (datamodel.Node, error) {
+	return qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "link", qp.Link(cidlink.Link{Cid: link}))
+		qp.MapEntry(ma, "size", qp.Int(size))
+	})
+}
+
+// uploadRequest reads the upload of a pending state {url, headers, expires}.
+func uploadRequest(state datamodel.Node) (blob.Request, error) {
+	var req blob.Request
+	if state == nil {
+		return req, errors.New("pending entry without a state")
+	}
+	un, err := state.LookupByString("url")
+	if err != nil {
+		return req, errors.New("pending entry without an upload url")
+	}
+	if req.URL, err = un.AsString(); err != nil {
+		return req, errors.New("upload url is not a string")
+	}
+	req.Method = http.MethodPut
+	req.Headers = map[string]string{}
+	if hn, err := state.LookupByString("headers"); err == nil {
+		it := hn.MapIterator()
+		for it != nil && !it.Done() {
+			k, v, err := it.Next()
+			if err != nil {
+				return req, fmt.Errorf("upload headers: %w", err)
+			}
+			ks, err1 := k.AsString()
+			vs, err2 := v.AsString()
+			if err1 != nil || err2 != nil {
+				return req, errors.New("upload headers are not strings")
+			}
+			req.Headers[ks] = vs
+		}
+	}
+	if en, err := state.LookupByString("expires"); err == nil {
+		if ms, err := en.AsInt(); err == nil {
+			req.Expires = time.UnixMilli(ms)
+		}
+	}
+	return req, nil
+}
+
+// putBytes performs the presigned upload with body.
+func putBytes(ctx context.Context, hc *http.Client, req blob.Request, body io.Reader) error {
+	hr, err := req.NewHTTPRequest(ctx, body)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return client.ErrorFromResponse(resp)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, client.MaxErrorBodySize))
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// progress draws "label  done/total MiB  pct%  rate MiB/s" on one line of w, at most
+// every progressInterval. A nil *progress draws nothing.
+type progress struct {
+	w          io.Writer
+	label      string
+	total      int64
+	done       int64
+	start      time.Time
+	last       time.Time
+	drawnFinal bool
+}
+
+func newProgress(w io.Writer, label string, total int64) *progress {
+	if w == nil {
+		return nil
+	}
+	now := time.Now()
+	return &progress{w: w, label: label, total: total, start: now, last: now}
+}
+
+func (p *progress) add(n int) {
+	if p == nil {
+		return
+	}
+	p.done += int64(n)
+	if now := time.Now(); now.Sub(p.last) >= progressInterval {
+		p.last = now
+		p.draw(now)
+	}
+}
+
+func (p *progress) draw(now time.Time) {
+	const mib = 1 << 20
+	secs := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.done) / mib / secs
+	}
+	pct := 100.0
+	if p.total > 0 {
+		pct = 100 * float64(p.done) / float64(p.total)
+	}
+	fmt.Fprintf(p.w, "\r%s %8.1f/%.1f MiB %5.1f%% %8.1f MiB/s", p.label, float64(p.done)/mib, float64(p.total)/mib, pct, rate)
+}
+
+// finish draws the final line and ends it.
+func (p *progress) finish() {
+	if p == nil || p.drawnFinal {
+		return
+	}
+	p.drawnFinal = true
+	p.draw(time.Now())
+	fmt.Fprintln(p.w)
+}
+
+// progressReader counts what is read through it.
+type progressReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.p.add(n)
+	return n, err
+}
+
+// ---- wiring used by serve.go ----
+
+// storeLocator is the carwhere locator of the configured blob backend: the service's own
+// GET /blob/<cid> for fs, the bucket's object URL for s3.
+func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
+	switch c.blob {
+	case "fs":
+		return carwhere.FSLocator(filepath.Join(c.data, blobsDir), publicURL), nil
+	case "s3":
+		o, err := s3.ParseURL(c.s3URL)
+		if err != nil {
+			return nil, fmt.Errorf("--s3-url: %w", err)
+		}
+		return carwhere.S3Locator(carwhere.S3Bucket{Endpoint: o.Endpoint, Region: o.Region, Bucket: o.Bucket, Prefix: o.Prefix, PathStyle: o.PathStyle}), nil
+	}
+	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
+}
+
+// machines builds the machines of the built-in collections over the blob store.
+func machines(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger) (*storemachine.Machine, map[string]dag.Machine, error) {
+	loc, err := storeLocator(c, publicURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	sm, err := storemachine.New(storemachine.Options{Blobs: blobs, Locator: loc, Logger: log.With("component", "store")})
+	if err != nil {
+		return nil, nil, err
+	}
+	return sm, map[string]dag.Machine{
+		storemachine.Collection: sm,
+		carwhere.Collection:     carwhere.Machine{},
+		"upload":                upload.Machine{},
+		metrics.Collection:      metrics.Machine{},
+	}, nil
+}
+
+// runTasks runs the task runner of engine with the store machine's handlers until the
+// returned stop is called (before the engine closes).
+func runTasks(ctx context.Context, engine *dag.Engine, sm *storemachine.Machine, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := task.NewRunner(engine, sm.Handlers(engine), task.RunnerOptions{Logger: log.With("component", "task")})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			log.Error("task runner stopped", "error", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// blobEndpoint is the server's Blobs and Claims over the store and carwhere machines,
+// translating their errors into the server's (403 for upload URLs that are not good, 400
+// for CIDs no store entry can have, 404 for claims of a CID that is not a CAR).
+type blobEndpoint struct {
+	blobs  *storemachine.Blobs
+	claims *carwhere.Claims
+}
+
+func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, log *slog.Logger) (*blobEndpoint, error) {
+	b, err := storemachine.NewBlobs(engine, blobs, storemachine.BlobsOptions{Logger: log.With("component", "blobs")})
+	if err != nil {
+		return nil, err
+	}
+	return &blobEndpoint{blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{})}, nil
+}
+
+func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {
+	err := b.blobs.Upload(ctx, c, r, size, query)
+	switch {
+	case errors.Is(err, blob.ErrPresignInvalid), errors.Is(err, blob.ErrPresignExpired), errors.Is(err, blob.ErrNoPresign):
+		return fmt.Errorf("%w: %w", server.ErrForbidden, err)
+	case errors.Is(err, storemachine.ErrUnsupportedCID):
+		return fmt.Errorf("%w: %w", server.ErrBadRequest, err)
+	}
+	return err
+}
+
+func (b *blobEndpoint) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+	return b.blobs.Open(ctx, c, rng)
+}
+
+func (b *blobEndpoint) Claims(ctx context.Context, c cid.Cid) ([]*ucan.Token, error) {
+	toks, err := b.claims.Claims(ctx, c)
+	if errors.Is(err, carwhere.ErrNotCAR) {
+		return nil, fmt.Errorf("%w: %w", server.ErrNotFound, err)
+	}
+	return toks, err
+}
