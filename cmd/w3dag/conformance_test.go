@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,11 +42,19 @@ func pinsSchema(t *testing.T) string {
 // a temporary data folder and returns its URL; it stops when the test ends.
 func startServer(t *testing.T) string {
 	t.Helper()
+	url, _ := startServerAt(t, t.TempDir(), "127.0.0.1:0")
+	return url
+}
+
+// startServerAt runs the service on listen with data folder data, returning its URL and a
+// function that stops it and waits until it has (also called when the test ends).
+func startServerAt(t *testing.T, data, listen string) (string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	cfg := serveConfig{
-		data:     t.TempDir(),
-		listen:   "127.0.0.1:0",
+		data:     data,
+		listen:   listen,
 		kv:       "bolt",
 		blob:     "fs",
 		schemas:  schemaFiles{pinsSchema(t)},
@@ -60,12 +69,16 @@ func startServer(t *testing.T) string {
 		done <- serve(ctx, cfg, pw, log)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -81,11 +94,11 @@ func startServer(t *testing.T) string {
 		if !ok {
 			t.Fatalf("serve stopped before listening: %v", <-done)
 		}
-		return u
+		return u, stop
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start listening within 30s")
 	}
-	return ""
+	return "", stop
 }
 
 // TestConformance runs the black-box suite against the service composed by `w3dag serve`.
