@@ -7,6 +7,19 @@
 // for every invocation it picks the chain of delegations from the path's subject to the agent.
 // Paths given to a Client are absolute DAG paths: /<subject DID>/<collection>/<key>[/…].
 //
+// A typical use:
+//
+//	c, err := client.New(client.Options{URL: "http://127.0.0.1:8080", Signer: agent, Proofs: proofs})
+//	r, err := c.Put(ctx, "/did:key:z6Mk…/upload/bafy…", value) // *client.ReceiptError for an error receipt
+//	page, err := c.Select(ctx, "/did:key:z6Mk…/upload", client.Query{Limit: 100})
+//	chain, err := c.Chain(ctx, r.CID)                          // newest first, every signature checked
+//	err = c.Watch(ctx, "/did:key:z6Mk…/upload", "", func(ev client.Event) error { … })
+//
+// Many invocations go in one agent message with NewInvocation and Send. Receipts are checked
+// before they are returned: signed by the service (Options.ServiceDID, or the DID the service
+// publishes), and about the invocation sent — or, for a put or remove that changed nothing, the
+// entry's head receipt (Receipt.Earlier).
+//
 // The CLI (cmd/w3dag) and the black-box conformance suite (conformance) are built on it.
 //
 // This package imports only ucan (tokens, keys, containers), receipts (receipt verification)
