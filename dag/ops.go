@@ -296,7 +296,7 @@ func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn
 // no receipt (storage, context, closed engine).
 func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamodel.Node, opts ...OpOption) (*Result, error) {
 	g := e.enter()
-	defer g.leave()
+	defer func() { g.leave() }()
 	o, err := e.newWriteOp(inv, p, opts)
 	if err != nil {
 		return nil, err
@@ -335,7 +335,11 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 			return err
 		}
 		if pr, ok := m.(Preparer); ok {
-			if prep, err = pr.Prepare(ctx, p, value); err != nil {
+			// Slow work (I/O): the committer does not wait for it.
+			g.leave()
+			prep, err = pr.Prepare(ctx, p, value)
+			g = e.enter()
+			if err != nil {
 				return err
 			}
 		}
