@@ -127,6 +127,19 @@ func TestTaskDedup(t *testing.T) {
 	if c := must(v.e.TaskResult(ctx, task)); c != results[0].Receipt.CID {
 		t.Fatal("task result index")
 	}
+	// Every invocation of the task is stored and indexed under the task.
+	for _, tok := range toks {
+		if _, err := v.e.Block(ctx, tok.CID); err != nil {
+			t.Fatalf("invocation %s not stored", tok.CID)
+		}
+		err := v.e.View(ctx, func(tx *dag.Tx) error {
+			_, err := tx.KV().Get([]byte("task/" + task.String() + "/" + tok.CID.String() + ".invocation"))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("invocation %s not indexed: %v", tok.CID, err)
+		}
+	}
 	// A repeat of a task that failed returns the stored failure, even when it would now
 	// succeed.
 	rm := v.inv(v.agent, v.space, "/dag/remove", pathArgs(v.path("notes/later"), nil))

@@ -81,10 +81,8 @@ type writeOp struct {
 	cfg  opConfig
 	pre  error // failure found before the transaction
 
-	// outputs, reset on every run
-	res  *Result
-	tok  *ucan.Token
-	errR error
+	// output, reset on every run
+	res *Result
 }
 
 // newWriteOp checks what can be checked before the transaction.
@@ -133,8 +131,12 @@ func (e *Engine) machine(c schema.Collection) (Machine, error) {
 // begin runs the common start of a write job: reset outputs, task dedup, index keys.
 // It reports whether the job is done (a repeat).
 func (o *writeOp) begin(t *Tx) (bool, error) {
-	o.res, o.tok, o.errR = nil, nil, nil
+	o.res = nil
 	kt := t.kt
+	// Every invocation of the task is stored and indexed, repeats included.
+	if err := t.PutBlock(o.inv.CID, o.inv.Raw); err != nil {
+		return false, err
+	}
 	if err := kt.Put(taskInvocationKey(o.task, o.inv.CID), o.inv.CID.Bytes()); err != nil {
 		return false, fmt.Errorf("indexing task: %w", err)
 	}
@@ -170,9 +172,6 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 	}
 	if !errors.Is(err, kv.ErrNotFound) {
 		return false, fmt.Errorf("reading task result: %w", err)
-	}
-	if err := t.PutBlock(o.inv.CID, o.inv.Raw); err != nil {
-		return false, err
 	}
 	return false, nil
 }
@@ -267,7 +266,7 @@ func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
 	return true, o.failWith(t, herr)
 }
 
-// result waits for the job and returns the result.
+// runWrite queues the write job, waits for it to commit and returns its result.
 func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
 	j := &job{gate: g, inv: o.inv, prep: prep}
 	j.run = func(t *Tx) error {
