@@ -40,6 +40,7 @@ var commands = map[string]command{
 	"space":       {summary: "create, choose and list spaces", run: runSpace},
 	"key":         {summary: "create or show the agent key", run: runKey},
 	"token":       {summary: "inspect and verify UCAN tokens", run: runToken},
+	"usage":       {summary: "usage of a space over a window: sizes, exact byte·ms, records", run: runUsage},
 }
 
 func main() {
