@@ -102,6 +102,12 @@ func (e *Engine) collection(p Path, inv *ucan.Token, write bool) (schema.Collect
 	if p.Collection == "" {
 		return schema.Collection{}, failure(ErrInvalidPath, "%s names no collection", p)
 	}
+	// Paths built by hand must be what ParsePath would have made of them.
+	if q, err := ParsePath(p.String()); err != nil {
+		return schema.Collection{}, err
+	} else if q.Key != p.Key || q.Collection != p.Collection || q.Subject != p.Subject || len(q.Fields) != len(p.Fields) {
+		return schema.Collection{}, failure(ErrInvalidPath, "%s is not in canonical form (%s)", p, q)
+	}
 	kind := schema.SpaceSubject
 	if p.Subject == e.service {
 		kind = schema.ServiceSubject

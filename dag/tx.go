@@ -255,6 +255,11 @@ func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
 	if _, ok := t.e.schema.Collection(kind, p.Collection); !ok {
 		return nil, fmt.Errorf("%w: %s: a %s has no collection %q", ErrInvalidWrite, p, kind, p.Collection)
 	}
+	if q, err := ParsePath(p.String()); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
+	} else if q.Key != p.Key || q.Collection != p.Collection || q.Subject != p.Subject {
+		return nil, fmt.Errorf("%w: %s is not a canonical entry path", ErrInvalidWrite, p)
+	}
 	prev, err := t.entry(p)
 	if err != nil {
 		return nil, err
@@ -341,11 +346,6 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 // entry's Head is set once the receipt is issued; add writes that need the receipt to
 // the returned pendingReceipt.
 func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, prev *Entry, restart bool, fx []cid.Cid) (*Entry, *pendingReceipt, error) {
-	if q, err := ParsePath(p.String()); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
-	} else if q.Key == "" || len(q.Fields) > 0 || q.Key != p.Key || q.Collection != p.Collection {
-		return nil, nil, fmt.Errorf("%w: %s is not a canonical entry path", ErrInvalidWrite, p)
-	}
 	status, err := statusOf(state)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)

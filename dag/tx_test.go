@@ -188,3 +188,17 @@ func TestInvalidWrites(t *testing.T) {
 		t.Fatalf("seq %d after failed writes", seq)
 	}
 }
+
+func TestNonCanonicalPath(t *testing.T) {
+	v := newEnv(t, nil)
+	c := carCID("nc")
+	p := dag.Path{Subject: v.space, Collection: "store", Key: must(c.StringOfBase('z'))}
+	res := v.put(p, storeValue(c, 1))
+	if !errors.Is(res.Err, dag.ErrInvalidPath) {
+		t.Fatalf("non-canonical key: %v", res.Err)
+	}
+	p = dag.Path{Subject: v.space, Collection: "notes", Key: "a/b"}
+	if res := v.put(p, note("x")); !errors.Is(res.Err, dag.ErrInvalidPath) {
+		t.Fatalf("key with a slash: %v", res.Err)
+	}
+}
