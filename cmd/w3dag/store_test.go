@@ -480,3 +480,97 @@ func vmHWM(pid int) (int64, error) {
 	}
 	return 0, errors.New("no VmHWM in /proc status")
 }
+
+// benchSize is the CAR size of BenchmarkUpload and BenchmarkSHA256: 1 GiB, or
+// W3DAG_BENCH_SIZE bytes (e.g. 67108864 for a quick run).
+func benchSize(b *testing.B) int64 {
+	b.Helper()
+	size := int64(1 << 30)
+	if v := os.Getenv("W3DAG_BENCH_SIZE"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			b.Fatalf("W3DAG_BENCH_SIZE=%q is not a positive size", v)
+		}
+		size = n
+	}
+	return size
+}
+
+// benchChunk is the repeated content of benchmark CARs; each CAR starts with its own
+// 8-byte seed so every iteration uploads a new CID.
+var benchChunk = func() []byte {
+	b := make([]byte, 1<<20)
+	rand.Read(b)
+	return b
+}()
+
+// benchCAR is a reader of size bytes: seed, then benchChunk repeated.
+func benchCAR(seed uint64, size int64) io.Reader {
+	var s [8]byte
+	for i := range s {
+		s[i] = byte(seed >> (8 * i))
+	}
+	chunks := make([]io.Reader, 0, 2+size/int64(len(benchChunk)))
+	chunks = append(chunks, bytes.NewReader(s[:]))
+	for n := int64(8); n < size; n += int64(len(benchChunk)) {
+		chunks = append(chunks, bytes.NewReader(benchChunk))
+	}
+	return io.LimitReader(io.MultiReader(chunks...), size)
+}
+
+// BenchmarkUpload measures PUT /blob/{cid} through the HTTP server into blob/fs: the
+// transfer, the server's size and sha2-256 verification while streaming to a temporary
+// file, fsync, rename and the delivery transition. Compare with BenchmarkSHA256 of the
+// same run:
+//
+//	W3DAG_BENCH_SIZE=1073741824 go test -run '^$' -bench 'Upload|SHA256' -benchtime 3x ./cmd/w3dag
+func BenchmarkUpload(b *testing.B) {
+	ctx := context.Background()
+	size := benchSize(b)
+	svc := newHTTPService(b)
+	c, space := agentClient(b, svc.url, svc.service.DID())
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		link, _, err := carCID(benchCAR(uint64(i), size), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		path := "/" + space + "/store/" + link.String()
+		value, _ := storeValue(link, size)
+		r, err := c.Put(ctx, path, value)
+		if err != nil || r.Status() != storemachine.StatusPending {
+			b.Fatalf("put: %v %q", err, r.Status())
+		}
+		req, err := uploadRequest(r.State())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := putBytes(ctx, http.DefaultClient, req, benchCAR(uint64(i), size)); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if g, err := c.Get(ctx, path); err != nil || g.Status() != storemachine.StatusDone {
+			b.Fatalf("after upload: %v %q", err, g.Status())
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkSHA256 measures this machine's single-core sha2-256 over the same bytes, read
+// in the fs backend's buffer size: the ceiling BenchmarkUpload is compared with.
+func BenchmarkSHA256(b *testing.B) {
+	size := benchSize(b)
+	buf := make([]byte, blobfs.CopyBufferSize)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h := sha256.New()
+		if _, err := io.CopyBuffer(h, benchCAR(uint64(i), size), buf); err != nil {
+			b.Fatal(err)
+		}
+		h.Sum(nil)
+	}
+}
