@@ -350,11 +350,14 @@ func (r *Runner) execute(ctx context.Context, c claim) {
 	}
 	fctx := ctx
 	if ctx.Err() != nil {
-		// Stopping: put the task back without counting the attempt.
+		// Stopping: record the outcome anyway; a handler cut short is put back without
+		// counting the attempt.
 		var cancelF context.CancelFunc
 		fctx, cancelF = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 		defer cancelF()
-		herr = errStopped
+		if herr != nil {
+			herr = errStopped
+		}
 	}
 	if err := r.finish(fctx, c, herr); err != nil && !errors.Is(err, dag.ErrClosed) {
 		r.o.Logger.Error("task: recording outcome", "task", c.task, "err", err)
