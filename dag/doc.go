@@ -27,7 +27,10 @@
 // Business failures are error receipts, stored as blocks and recorded as the task's
 // result but changing no entry and taking no commit sequence (their meta.seq is the last
 // sequence committed when they were issued). Get and Select receipts are issued but not
-// stored: reads write nothing.
+// stored: reads write nothing. A Get receipt's out.ok is {path, head, value}; a Select
+// receipt's is {page: &Page, count, cursor?}, the page block (returned in Result.Blocks)
+// holding {entries: [{key, head, state}]}, because receipts are UCAN tokens of at most
+// ucan.MaxTokenSize bytes.
 //
 // # Key layout in kv
 //
@@ -81,8 +84,8 @@
 //
 // # Machines
 //
-// Collections with Go code register a Machine (and optionally Transitioner, Preparer);
-// schema-only collections run RecordMachine. Machines see a *Tx: read entries, write
+// Collections with Go code register a Machine (and optionally Transitioner, Preparer, or
+// Reader for entries computed when read); schema-only collections run RecordMachine. Machines see a *Tx: read entries, write
 // other paths with their own receipts (Tx.Put), add to counters (Tx.Add), store blocks,
 // self-issue invocations, issue receipts and append log records, and write other keys
 // through Tx.KV.
