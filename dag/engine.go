@@ -378,6 +378,12 @@ func (e *Engine) commit(batch []*job) {
 			bad.fail = dirty.err
 			continue
 		}
+		if errors.Is(badErr, ucan.ErrTooLarge) && bad.fail == nil {
+			// A state too large for a receipt: the client's value made it so (an upload
+			// echoing too many shards); answer with an error receipt.
+			bad.fail = failure(ErrInvalidValue, "the new state does not fit in a receipt: %v", badErr)
+			continue
+		}
 		if errors.Is(badErr, errPanic) {
 			e.log.Error("dag: operation panicked", "err", badErr)
 		} else {

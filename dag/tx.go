@@ -68,6 +68,7 @@ func newBatchState(e *Engine, raw kv.Tx) *batchState {
 // pendingReceipt is a receipt to issue and the writes that need its token.
 type pendingReceipt struct {
 	r     receipts.Receipt
+	state *Entry // whose stateRaw is encoded with the receipt
 	job   *job
 	tok   *ucan.Token
 	err   error
@@ -101,6 +102,14 @@ func (b *batchState) flushPending() error {
 				p.err = fmt.Errorf("%w: issuing receipt: %v", errPanic, r)
 			}
 		}()
+		if p.state != nil {
+			raw, err := encodeNode(p.state.State)
+			if err != nil {
+				p.err = fmt.Errorf("%w: %s: encoding state: %w", ErrInvalidState, p.state.Path, err)
+				return
+			}
+			p.state.stateRaw = raw
+		}
 		p.tok, p.err = receipts.Issue(b.e.signer, p.r, b.e.seal)
 	}
 	if n := min(runtime.GOMAXPROCS(0), len(ps)); n == 1 {
@@ -350,10 +359,6 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
-	raw, err := encodeNode(state)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: encoding state: %w", ErrInvalidState, p, err)
-	}
 	if err := t.b.loadSeq(t.kt); err != nil {
 		return nil, nil, err
 	}
@@ -370,7 +375,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		h := prev.Head
 		r.Origin = &h
 	}
-	e := &Entry{Path: p, Value: value, Status: status, State: state, Seq: seq, Order: seq, stateRaw: raw}
+	e := &Entry{Path: p, Value: value, Status: status, State: state, Seq: seq, Order: seq}
 	if !restart && prev != nil {
 		e.Order = prev.Order
 	} else if prev != nil {
@@ -389,7 +394,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 	ev := len(b.events)
 	b.events = append(b.events, Event{Seq: seq, Path: p})
 	ek := entryKey(p)
-	pr := &pendingReceipt{r: r, job: t.j}
+	pr := &pendingReceipt{r: r, job: t.j, state: e}
 	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
 		e.Head = tok.CID
 		if err := b.raw.Put(blockKey(tok.CID), tok.Raw); err != nil {

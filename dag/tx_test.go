@@ -3,6 +3,8 @@ package dag_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,5 +202,26 @@ func TestNonCanonicalPath(t *testing.T) {
 	p = dag.Path{Subject: v.space, Collection: "notes", Key: "a/b"}
 	if res := v.put(p, note("x")); !errors.Is(res.Err, dag.ErrInvalidPath) {
 		t.Fatalf("key with a slash: %v", res.Err)
+	}
+}
+
+func TestStateTooLargeForReceipt(t *testing.T) {
+	v := newEnv(t, nil)
+	root := rawCID("big")
+	var shards []cid.Cid
+	for i := range 1700 {
+		shards = append(shards, carCID(fmt.Sprint("shard", i)))
+	}
+	p := v.path("upload/" + root.String())
+	res := v.put(p, uploadValue(root, shards...))
+	if !errors.Is(res.Err, dag.ErrInvalidValue) || !strings.Contains(res.Out.Err.Message, "receipt") {
+		t.Fatalf("want InvalidValue, got %v", res.Err)
+	}
+	if _, err := v.e.Entry(context.Background(), p); !errors.Is(err, dag.ErrNotFound) {
+		t.Fatal("entry written")
+	}
+	// Other operations are unaffected.
+	if res := v.put(v.path("notes/fine"), note("x")); res.Err != nil {
+		t.Fatal(res.Err)
 	}
 }
