@@ -20,6 +20,10 @@ import (
 	"github.com/w3dag/w3dag/machines/carwhere"
 )
 
+// DeliverTimeout bounds the delivery of uploaded bytes to their pending entries, which
+// goes on when the uploading client disconnects after the bytes were stored.
+const DeliverTimeout = 30 * time.Second
+
 // Verifier checks presigned upload requests; *blob/fs.Store implements it.
 type Verifier interface {
 	VerifyPresigned(key string, query url.Values, contentLength int64, now time.Time) (blob.PutOptions, error)
@@ -86,7 +90,10 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 	if err := b.store.Put(ctx, key, r, opts); err != nil {
 		return fmt.Errorf("uploading %s: %w", c, err)
 	}
-	if _, err := b.Deliver(ctx, c, opts.Size); err != nil {
+	// The bytes are stored: deliver them even if the client goes away now.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DeliverTimeout)
+	defer cancel()
+	if _, err := b.Deliver(dctx, c, opts.Size); err != nil {
 		return fmt.Errorf("uploading %s: stored, but delivering: %w", c, err)
 	}
 	return nil
