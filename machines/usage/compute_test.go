@@ -87,3 +87,27 @@ func TestComputeAdditive(t *testing.T) {
 		}
 	}
 }
+
+// The int64 fast path and the big.Int path agree around the int64 limits.
+func TestComputeOverflowEdges(t *testing.T) {
+	const max = int64(^uint64(0) >> 1)
+	cases := []struct {
+		size int64
+		dur  int64
+	}{
+		{max, 1}, {max, 2}, {-max, 3}, {max / 2, 2}, {max/2 + 1, 2}, {1 << 31, 1 << 32}, {-(1 << 40), 1 << 30},
+	}
+	for _, c := range cases {
+		evs := []usage.Event{{TS: 0, Delta: c.size, Seq: 1}, {TS: c.dur, Delta: c.size, Seq: 2}}
+		s, err := usage.Compute(evs, time.UnixMilli(0), time.UnixMilli(c.dur+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// size·dur, then 2·size for the last millisecond (with wrapping of the int64 size)
+		want := new(big.Int).Mul(big.NewInt(c.size), big.NewInt(c.dur))
+		want.Add(want, big.NewInt(c.size+c.size))
+		if s.ByteMs.Cmp(want) != 0 {
+			t.Errorf("size %d dur %d: %s, want %s", c.size, c.dur, s.ByteMs, want)
+		}
+	}
+}
