@@ -1,8 +1,8 @@
 package usage
 
 import (
-	"fmt"
 	"cmp"
+	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
