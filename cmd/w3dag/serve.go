@@ -183,6 +183,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	reg := metricsRegistry(engine)
 	runner, err := ops.New(ops.Options{
 		Engine:    engine,
 		Signer:    signer,
@@ -200,6 +201,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Archive:         archive.New(blobs, archive.Options{Logger: log.With("component", "archive")}),
 		Blobs:           endpoint,
 		Claims:          endpoint,
+		Registerer:      reg,
+		Gatherer:        reg,
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
 	})

@@ -24,6 +24,8 @@ import (
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multihash"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/s3"
@@ -386,6 +388,15 @@ func runTasks(ctx context.Context, engine *dag.Engine, sm *storemachine.Machine,
 		cancel()
 		<-done
 	}
+}
+
+// metricsRegistry is the Prometheus registry /metrics serves: the Go and process
+// collectors (what the server registers when given no registry) and the service-wide
+// counters the machines keep (machines/metrics), read from the engine on every scrape.
+func metricsRegistry(engine *dag.Engine) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics.Collector(engine))
+	return reg
 }
 
 // blobEndpoint is the server's Blobs and Claims over the store and carwhere machines,

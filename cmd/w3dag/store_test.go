@@ -340,6 +340,11 @@ func TestStoreCommand(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
 		t.Fatalf("GET blob: %d, %d bytes", resp.StatusCode, len(body))
 	}
+	// The service-wide counters are on /metrics.
+	resp, body = httpDo(t, http.MethodGet, url+"/metrics", nil, nil)
+	if resp.StatusCode != 200 || promValue(string(body), "w3dag_store_add_total") != 1 || promValue(string(body), "w3dag_store_add_size_total") != float64(len(data)) {
+		t.Fatalf("/metrics: %d\n%s", resp.StatusCode, body)
+	}
 	// Storing again: text output, no progress when stderr is not a terminal.
 	so.Reset()
 	se.Reset()
@@ -365,6 +370,20 @@ func TestStoreCommand(t *testing.T) {
 			t.Errorf("store %q: exit %d, %q; want %d mentioning %q", tc.args, code, se.String(), tc.code, tc.want)
 		}
 	}
+}
+
+// promValue is the value of an unlabelled metric in a Prometheus text exposition, -1 if
+// absent.
+func promValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 func TestCarCID(t *testing.T) {
