@@ -181,6 +181,9 @@ func (w *world) check(ctx context.Context, start int64) {
 	if err := machinestest.Check(ctx, w.v.E, tr, w.spaces(), windows); err != nil {
 		w.t.Fatal(err)
 	}
+	if _, err := machinestest.ValidateStates(ctx, w.v.E); err != nil {
+		w.t.Fatal(err)
+	}
 	// The segment integral agrees with the per-millisecond one on short windows.
 	for _, space := range w.spaces() {
 		for range 3 {

@@ -154,6 +154,9 @@ func (w *realWorld) check(ctx context.Context, start int64) {
 	if err := machinestest.Check(ctx, w.v.E, tr, w.spaces(), windows); err != nil {
 		w.t.Fatal(err)
 	}
+	if _, err := machinestest.ValidateStates(ctx, w.v.E); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 // TestUsagePropertyRealStore runs the property of TestUsageProperty with the real store
