@@ -136,6 +136,13 @@ func TestUsageCommand(t *testing.T) {
 		t.Fatalf("byte·ms %s, want %s", r.ByteMs, want)
 	}
 
+	// The counters read over HTTP with dag/get on /<space>/metrics/<name>.
+	for name, want := range map[string]int64{"store/add-total": 2, "store/remove-total": 1, "store/add-size-total": 2 * size} {
+		out, stderr, code := cli(t, "get", "metrics/"+name+"/value", "--json")
+		if code != 0 || !strings.Contains(out, fmt.Sprintf(`"value":%d}`, want)) {
+			t.Errorf("get metrics/%s: exit %d %q %q, want value %d", name, code, out, stderr, want)
+		}
+	}
 	// Text output.
 	out, stderr, code = cli(t, "usage", "--from", "0", "--to", fmt.Sprint(to))
 	if code != 0 || !strings.Contains(out, "final    "+fmt.Sprint(size)+" bytes") || !strings.Contains(out, "events   3") || !strings.Contains(out, link.String()) {
