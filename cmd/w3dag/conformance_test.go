@@ -101,8 +101,14 @@ func startServerAt(t *testing.T, data, listen string) (string, func()) {
 	return "", stop
 }
 
-// TestConformance runs the black-box suite against the service composed by `w3dag serve`.
+// TestConformance runs the black-box suite against the service composed by `w3dag serve`,
+// on the upload collection (its Go machine) and on the schema-only pins collection (the
+// generic record machine).
 func TestConformance(t *testing.T) {
 	url := startServer(t)
-	conformance.Run(t, conformance.Target{URL: url, Collection: "pins"})
+	for _, coll := range []string{"upload", "pins"} {
+		t.Run(coll, func(t *testing.T) {
+			conformance.Run(t, conformance.Target{URL: url, Collection: coll})
+		})
+	}
 }
