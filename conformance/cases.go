@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -592,8 +593,8 @@ func caseWatch(ctx context.Context, t T, target Target) {
 	p1, v1 := e.entry(0)
 	r1 := e.put(ctx, p1, v1)
 
-	// From the start (Last-Event-ID 0) the existing receipt is replayed first, then a
-	// receipt committed while watching arrives.
+	// From just before the first put (Last-Event-ID = its seq - 1) the existing receipt is
+	// replayed first, then a receipt committed while watching arrives.
 	type got struct {
 		ev  client.Event
 		err error
@@ -604,7 +605,7 @@ func caseWatch(ctx context.Context, t T, target Target) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := e.c.Watch(wctx, e.collection(), "0", func(ev client.Event) error {
+		err := e.c.Watch(wctx, e.collection(), strconv.FormatUint(r1.Seq-1, 10), func(ev client.Event) error {
 			events <- got{ev: ev}
 			return nil
 		})
