@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -63,7 +64,8 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printDID(w io.Writer, d string, asJSON bool) {
 	if asJSON {
-		fmt.Fprintf(w, "{\"did\":%q}\n", d)
+		b, _ := json.Marshal(map[string]string{"did": d})
+		fmt.Fprintln(w, string(b))
 		return
 	}
 	fmt.Fprintln(w, d)

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/container"
@@ -124,17 +126,29 @@ func readProofFile(name string) ([]*ucan.Token, error) {
 
 func printDelegation(w io.Writer, t *ucan.Token, asJSON bool) {
 	d := t.Delegation
+	if asJSON {
+		var sub *string
+		if d.Subject != "" {
+			sub = &d.Subject
+		}
+		b, _ := json.Marshal(struct {
+			CID map[string]string `json:"cid"`
+			Iss string            `json:"iss"`
+			Aud string            `json:"aud"`
+			Sub *string           `json:"sub"`
+			Cmd string            `json:"cmd"`
+			Exp *int64            `json:"exp"`
+		}{map[string]string{"/": t.CID.String()}, d.Issuer, d.Audience, sub, d.Command, d.Expiration})
+		fmt.Fprintln(w, string(b))
+		return
+	}
 	sub := d.Subject
 	if sub == "" {
 		sub = "(any)"
 	}
 	exp := "never"
 	if d.Expiration != nil {
-		exp = fmt.Sprint(*d.Expiration)
-	}
-	if asJSON {
-		fmt.Fprintf(w, "{\"cid\":{\"/\":%q},\"iss\":%q,\"aud\":%q,\"sub\":%q,\"cmd\":%q,\"exp\":%q}\n", t.CID, d.Issuer, d.Audience, sub, d.Command, exp)
-		return
+		exp = time.Unix(*d.Expiration, 0).UTC().Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "%s  %s → %s  cmd %s  sub %s  expires %s\n", t.CID, d.Issuer, d.Audience, d.Command, sub, exp)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -70,7 +71,8 @@ func runSpace(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		for _, s := range spaces {
 			switch {
 			case cf.json:
-				fmt.Fprintf(stdout, "{\"did\":%q,\"current\":%t}\n", s, s == e.state.Space)
+				b, _ := json.Marshal(map[string]any{"did": s, "current": s == e.state.Space})
+				fmt.Fprintln(stdout, string(b))
 			case s == e.state.Space:
 				fmt.Fprintf(stdout, "* %s\n", s)
 			default:
