@@ -159,6 +159,12 @@ func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, nam
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", res.Path, err)
 	}
+	if r.Status() == storemachine.StatusExpired {
+		// An earlier upload of this CAR ran out of time: this put ended it; start again.
+		if r, err = c.Put(ctx, res.Path, value); err != nil {
+			return nil, fmt.Errorf("put %s: %w", res.Path, err)
+		}
+	}
 	if r.Status() == storemachine.StatusPending {
 		req, err := uploadRequest(r.State())
 		if err != nil {
@@ -354,13 +360,18 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
 }
 
-// machines builds the machines of the built-in collections over the blob store.
-func machines(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger) (*storemachine.Machine, map[string]dag.Machine, error) {
+// machines builds the machines of the built-in collections over the blob store; tune
+// adjusts the store machine's options (tests).
+func machines(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*storemachine.Options)) (*storemachine.Machine, map[string]dag.Machine, error) {
 	loc, err := storeLocator(c, publicURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	sm, err := storemachine.New(storemachine.Options{Blobs: blobs, Locator: loc, Logger: log.With("component", "store")})
+	so := storemachine.Options{Blobs: blobs, Locator: loc, Logger: log.With("component", "store")}
+	for _, f := range tune {
+		f(&so)
+	}
+	sm, err := storemachine.New(so)
 	if err != nil {
 		return nil, nil, err
 	}

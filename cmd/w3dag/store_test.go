@@ -45,7 +45,7 @@ type httpService struct {
 	fs      *blobfs.Store
 }
 
-func newHTTPService(t testing.TB) *httpService {
+func newHTTPService(t testing.TB, tune ...func(*storemachine.Options)) *httpService {
 	t.Helper()
 	ctx := context.Background()
 	signer, err := did.GenerateEd25519()
@@ -65,7 +65,7 @@ func newHTTPService(t testing.TB) *httpService {
 	t.Cleanup(func() { fsStore.Close() })
 	log := slog.New(slog.DiscardHandler)
 	cfg := serveConfig{data: data, blob: "fs"}
-	sm, machs, err := machines(cfg, publicURL, fsStore, log)
+	sm, machs, err := machines(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,6 +384,44 @@ func promValue(body, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestStoreAfterExpiry stores a CAR whose earlier upload ran out of time: the first put
+// ends the old entry (expired) and storeCAR starts it again, uploads and ends done.
+func TestStoreAfterExpiry(t *testing.T) {
+	ctx := context.Background()
+	svc := newHTTPService(t, func(o *storemachine.Options) { o.UploadURLTTL = time.Second })
+	c, space := agentClient(t, svc.url, svc.service.DID())
+	data := []byte("a CAR uploaded late")
+	file := filepath.Join(t.TempDir(), "late.car")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := carOf(data)
+	value, _ := storeValue(link, int64(len(data)))
+	r, err := c.Put(ctx, "/"+space+"/store/"+link.String(), value)
+	if err != nil || r.Status() != storemachine.StatusPending {
+		t.Fatalf("first put: %v %q", err, r.Status())
+	}
+	time.Sleep(1100 * time.Millisecond)
+	res, err := storeCAR(ctx, c, http.DefaultClient, space, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Uploaded || res.Receipt.Status() != storemachine.StatusDone {
+		t.Fatalf("uploaded %v, status %q", res.Uploaded, res.Receipt.Status())
+	}
+	chain, err := c.Chain(ctx, res.Receipt.Head())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, rc := range chain {
+		statuses = append(statuses, rc.Status())
+	}
+	if got := strings.Join(statuses, " "); got != "done pending expired pending" {
+		t.Fatalf("chain (newest first) %q", got)
+	}
 }
 
 func TestCarCID(t *testing.T) {
