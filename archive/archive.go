@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/message"
 )
 
@@ -59,37 +61,61 @@ func TaskResultKey(task cid.Cid) string {
 
 // Options configure an Archive.
 type Options struct {
-	// Logger receives one debug line per message written; nil discards.
+	// Logger receives one debug line per message written and the mover's failures; nil
+	// discards.
 	Logger *slog.Logger
+	// Outbox, when not nil, makes Put durable in this kv store instead of blob storage:
+	// concurrent Puts share one transaction (group commit), and Run moves the messages to
+	// blob storage afterwards. Nil: Put writes blob storage directly.
+	Outbox kv.Store
+	// Commit, when not nil, writes to the outbox through the caller's group commit (the
+	// dag engine's, so that message writes share transactions with operations) instead
+	// of the archive's own. It must run fn in a transaction of Outbox and return when that
+	// transaction is durable; fn may run more than once.
+	Commit func(ctx context.Context, fn func(kv.Tx) error) error
+	// MaxBatch bounds the messages one outbox commit holds; zero means DefaultMaxBatch.
+	MaxBatch int
+	// Movers is how many messages Run copies to blob storage at once; zero means
+	// DefaultMovers.
+	Movers int
+	// MovePoll is how often Run looks for messages other processes put in a shared outbox;
+	// zero means DefaultMovePoll.
+	MovePoll time.Duration
 }
 
-// Archive stores agent messages in a blob.Store.
+// Archive stores agent messages in a blob.Store, optionally through a kv outbox.
 type Archive struct {
 	blobs blob.Store
 	log   *slog.Logger
+	ob    *outbox // nil without Options.Outbox
 }
 
-// New returns an archive over blobs.
+// New returns an archive over blobs. With Options.Outbox, call Close when done and run
+// Run to move messages to blob storage.
 func New(blobs blob.Store, opts Options) *Archive {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Archive{blobs: blobs, log: log}
+	a := &Archive{blobs: blobs, log: log}
+	if opts.Outbox != nil {
+		a.ob = newOutbox(opts, log)
+	}
+	return a
 }
 
 // Put stores a message as it was received or sent and returns its CID, CIDv1 of its
 // sha2-256 with the given codec (message.CodecCAR for CAR messages, message.CodecRaw for
-// other bodies). When Put returns nil the bytes are in blob storage; errors wrap ErrWrite.
-// Storing a message twice is harmless.
+// other bodies). When Put returns nil the bytes are durable: in blob storage, or in the
+// outbox on their way there. Errors wrap ErrWrite. Storing a message twice is harmless.
 func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error) {
 	msg := message.Sum(codec, data)
-	digest, err := multihash.Decode(msg.Hash())
-	if err != nil {
-		return cid.Undef, fmt.Errorf("%w: hashing message: %v", ErrWrite, err)
+	var err error
+	if a.ob != nil {
+		err = a.ob.put(ctx, msg, data)
+	} else {
+		err = a.putBlob(ctx, msg, data)
 	}
-	key := WorkflowKey(msg)
-	err = a.blobs.Put(ctx, key, bytes.NewReader(data), blob.PutOptions{Size: int64(len(data)), SHA256: digest.Digest})
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%w: message %s: %w", ErrWrite, msg, err)
 	}
@@ -97,10 +123,28 @@ func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, 
 	return msg, nil
 }
 
+// putBlob writes message msg to its blob key, pinning its size and digest.
+func (a *Archive) putBlob(ctx context.Context, msg cid.Cid, data []byte) error {
+	digest, err := multihash.Decode(msg.Hash())
+	if err != nil {
+		return fmt.Errorf("hashing message: %w", err)
+	}
+	return a.blobs.Put(ctx, WorkflowKey(msg), bytes.NewReader(data), blob.PutOptions{Size: int64(len(data)), SHA256: digest.Digest})
+}
+
 // Get returns the bytes of message msg, checked against its CID. ErrNotFound when the
 // archive does not hold it.
 func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 	rc, info, err := a.blobs.Get(ctx, WorkflowKey(msg), nil)
+	if errors.Is(err, blob.ErrNotFound) && a.ob != nil {
+		data, oerr := a.ob.get(ctx, msg)
+		if oerr != nil {
+			return nil, oerr
+		}
+		if data != nil {
+			return data, nil
+		}
+	}
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, msg)
 	}
@@ -126,6 +170,10 @@ func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 func (a *Archive) Has(ctx context.Context, msg cid.Cid) (bool, error) {
 	_, err := a.blobs.Stat(ctx, WorkflowKey(msg))
 	if errors.Is(err, blob.ErrNotFound) {
+		if a.ob != nil {
+			data, err := a.ob.get(ctx, msg)
+			return data != nil, err
+		}
 		return false, nil
 	}
 	if err != nil {
@@ -134,10 +182,12 @@ func (a *Archive) Has(ctx context.Context, msg cid.Cid) (bool, error) {
 	return true, nil
 }
 
-// Messages calls fn with the CID of every archived message, in key order. fn returning
-// blob.ErrStop ends the walk early without error.
+// Messages calls fn with the CID of every archived message: those in blob storage in key
+// order, then those still in the outbox. fn returning blob.ErrStop ends the walk early
+// without error. A message moved while Messages runs may be reported twice.
 func (a *Archive) Messages(ctx context.Context, fn func(msg cid.Cid) error) error {
-	return a.blobs.List(ctx, WorkflowPrefix, func(info blob.Info) error {
+	stopped := false
+	err := a.blobs.List(ctx, WorkflowPrefix, func(info blob.Info) error {
 		rest := strings.TrimPrefix(info.Key, WorkflowPrefix)
 		dir, name, ok := strings.Cut(rest, "/")
 		if !ok || dir != name {
@@ -147,6 +197,25 @@ func (a *Archive) Messages(ctx context.Context, fn func(msg cid.Cid) error) erro
 		if err != nil {
 			return fmt.Errorf("%w: key %s does not name a message: %v", ErrCorrupt, info.Key, err)
 		}
-		return fn(c)
+		err = fn(c)
+		if errors.Is(err, blob.ErrStop) {
+			stopped = true
+		}
+		return err
 	})
+	if err != nil || stopped || a.ob == nil {
+		return err
+	}
+	msgs, err := a.ob.list(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range msgs {
+		if err := fn(c); errors.Is(err, blob.ErrStop) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -18,5 +18,13 @@
 // archived (dag.Engine.RecordReply). The key functions here spell the names for readers
 // of the archive.
 //
-// This package imports blob and message, nothing else of w3dag's.
+// Outbox: writing each message to blob storage with its own fsync costs several
+// milliseconds, more than the operations it carries. With Options.Outbox set, Put instead
+// writes the message into a kv store, group-committing concurrent Puts into one durable
+// transaction (one fsync for many messages), and Run moves messages from that outbox to
+// their blob keys in the background. A message is durable before Put returns either way,
+// so the rule "archived before anything in it runs" holds; Get and Has see messages
+// wherever they are, and a crash leaves the outbox to be moved by the next Run.
+//
+// This package imports blob, kv and message, nothing else of w3dag's.
 package archive

@@ -82,7 +82,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	t.Cleanup(func() { srv.Close(); hs.Close() })
+	t.Cleanup(func() { srv.Close(); hs.Close(); srv.Wait() })
 	return &harness{t: t, service: service, engine: eng, blobs: ho.blobs, srv: srv, http: hs, space: space}
 }
 

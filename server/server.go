@@ -146,6 +146,7 @@ type Server struct {
 
 	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
 	closeOnce sync.Once
+	bg        sync.WaitGroup // reply archiving after answering
 }
 
 // New builds a Server.
@@ -244,11 +245,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	<-errc // Serve returns ErrServerClosed once Shutdown starts
+	s.Wait()
 	if err != nil {
 		return fmt.Errorf("server: shutting down: %w", err)
 	}
 	return nil
 }
+
+// Wait returns when the work the server does after answering (archiving replies) is
+// done. Serve calls it while shutting down; callers that serve through ServeHTTP call it
+// before closing what the server writes to.
+func (s *Server) Wait() { s.bg.Wait() }
 
 // Close ends open watch streams; requests in flight are not interrupted.
 func (s *Server) Close() {

@@ -138,6 +138,13 @@ func TestPutAndReceipts(t *testing.T) {
 	if _, err := archive.New(h.blobs, archive.Options{}).Get(ctx, message.CID(body)); err != nil {
 		t.Fatalf("request not archived: %v", err)
 	}
+	// The reply is archived too, after answering.
+	h.srv.Wait()
+	replies := 0
+	err := archive.New(h.blobs, archive.Options{}).Messages(ctx, func(c cid.Cid) error { replies++; return nil })
+	if err != nil || replies != 2 {
+		t.Fatalf("archive holds %d messages (%v), want the request and its reply", replies, err)
+	}
 	entry, err := h.engine.Entry(ctx, mustPath(t, h.space.DID(), "notes/a"))
 	if err != nil {
 		t.Fatal(err)

@@ -287,17 +287,13 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, NameInternal, "encoding the reply: "+err.Error())
 		return
 	}
-	if rmsg, err := s.opts.Archive.Put(ctx, message.CodecCAR, data); err != nil {
-		// The receipts are committed with the state; only the archived copy of the reply
-		// is missing. Say so loudly and still answer.
-		s.metrics.messages.WithLabelValues("out", "failed").Inc()
-		s.log.ErrorContext(ctx, "archiving reply message", "msg", msg.String(), "error", err)
-	} else {
-		s.metrics.messages.WithLabelValues("out", "archived").Inc()
-		if err := s.opts.Store.RecordReply(ctx, rmsg, invs); err != nil {
-			s.log.ErrorContext(ctx, "linking reply message", "msg", msg.String(), "reply", rmsg.String(), "error", err)
-		}
-	}
+	// The receipts are committed with the state already; the archived copy of the reply
+	// is written after answering, off the client's latency (Serve waits for it).
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.archiveReply(ctx, msg, data, invs)
+	}()
 	if asJSON {
 		root, err := message.Root(reply)
 		if err == nil {
@@ -361,4 +357,19 @@ func (s *Server) runOne(ctx context.Context, inv *ucan.Token, proofs ucan.Proofs
 	}
 	s.metrics.invocations.WithLabelValues(out.Command, result).Inc()
 	return outcome{out: out}
+}
+
+// archiveReply stores a reply message and indexes it for its invocations. Failures are
+// logged and counted: the receipts themselves are committed with the state.
+func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, invs []cid.Cid) {
+	rmsg, err := s.opts.Archive.Put(ctx, message.CodecCAR, data)
+	if err != nil {
+		s.metrics.messages.WithLabelValues("out", "failed").Inc()
+		s.log.ErrorContext(ctx, "archiving reply message", "msg", req.String(), "error", err)
+		return
+	}
+	s.metrics.messages.WithLabelValues("out", "archived").Inc()
+	if err := s.opts.Store.RecordReply(ctx, rmsg, invs); err != nil {
+		s.log.ErrorContext(ctx, "indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
+	}
 }

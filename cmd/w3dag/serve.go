@@ -61,6 +61,7 @@ type serveConfig struct {
 	maxBatch    int
 	batchDelay  time.Duration
 	watchPoll   time.Duration
+	outbox      bool
 	logLevel    string
 	logFormat   string
 	shutdown    time.Duration
@@ -82,6 +83,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.maxBatch, "max-batch", 0, "most operations in one group commit (default the engine's)")
 	fs.DurationVar(&c.batchDelay, "batch-delay", 0, "how long a group commit waits for more operations (default 0: commit when idle)")
 	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
+	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
@@ -193,12 +195,30 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	archOpts := archive.Options{Logger: log.With("component", "archive")}
+	if c.outbox {
+		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
+		// with the operations.
+		archOpts.Outbox = store
+		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
+			return engine.Update(ctx, func(t *dag.Tx) error { return fn(t.KV()) })
+		}
+	}
+	arch := archive.New(blobs, archOpts)
+	defer arch.Close()
+	moveCtx, stopMoving := context.WithCancel(context.WithoutCancel(ctx))
+	moved := make(chan error, 1)
+	go func() { moved <- arch.Run(moveCtx) }()
+	defer func() {
+		stopMoving()
+		<-moved
+	}()
 	srv, err := server.New(server.Options{
 		Service:         signer,
 		PublicURL:       publicURL,
 		Runner:          runner,
 		Store:           engine,
-		Archive:         archive.New(blobs, archive.Options{Logger: log.With("component", "archive")}),
+		Archive:         arch,
 		Blobs:           endpoint,
 		Claims:          endpoint,
 		Registerer:      reg,

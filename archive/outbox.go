@@ -1,0 +1,378 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/kv"
+)
+
+// Outbox defaults.
+const (
+	// DefaultMaxBatch is the most messages one outbox commit holds.
+	DefaultMaxBatch = 256
+	// MaxBatchBytes bounds the bytes of messages one outbox commit holds (16 MiB).
+	MaxBatchBytes = 16 << 20
+	// DefaultMovers is how many messages Run copies to blob storage at once.
+	DefaultMovers = 2
+	// DefaultMovePoll is how often Run looks for messages other processes put in a shared
+	// outbox.
+	DefaultMovePoll = time.Second
+	// moveRound bounds the messages (and maxRoundBytes their bytes) one round of Run
+	// reads from the outbox.
+	moveRound     = 256
+	maxRoundBytes = 64 << 20
+)
+
+// OutboxPrefix starts the kv keys of messages waiting to be moved to blob storage:
+// outbox/workflow/<msg CID bytes>.
+const OutboxPrefix = "outbox/workflow/"
+
+func outboxKey(msg cid.Cid) []byte { return append([]byte(OutboxPrefix), msg.Bytes()...) }
+
+// outbox makes messages durable in kv with group commits; Run moves them to blob storage.
+type outbox struct {
+	store    kv.Store
+	commitFn func(ctx context.Context, fn func(kv.Tx) error) error
+	log      *slog.Logger
+	maxBatch int
+	movers   int
+	poll     time.Duration
+
+	queue    chan *pendingPut
+	start    sync.Once
+	stop     chan struct{}
+	stopped  chan struct{}
+	closing  sync.Once
+	moved    chan struct{} // poked after each commit, so Run moves without waiting
+	closeErr error
+}
+
+type pendingPut struct {
+	key  []byte
+	data []byte
+	done chan error
+}
+
+func newOutbox(opts Options, log *slog.Logger) *outbox {
+	o := &outbox{
+		store:    opts.Outbox,
+		commitFn: opts.Commit,
+		log:      log,
+		maxBatch: opts.MaxBatch,
+		movers:   opts.Movers,
+		poll:     opts.MovePoll,
+		queue:    make(chan *pendingPut, 4096),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		moved:    make(chan struct{}, 1),
+	}
+	if o.maxBatch <= 0 {
+		o.maxBatch = DefaultMaxBatch
+	}
+	if o.movers <= 0 {
+		o.movers = DefaultMovers
+	}
+	if o.poll <= 0 {
+		o.poll = DefaultMovePoll
+	}
+	return o
+}
+
+// put queues a message for the next group commit and waits for it.
+func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
+	if o.commitFn != nil {
+		select {
+		case <-o.stop:
+			return errClosed
+		default:
+		}
+		key := outboxKey(msg)
+		err := o.commitFn(ctx, func(tx kv.Tx) error { return tx.Put(key, data) })
+		if err != nil {
+			return fmt.Errorf("writing the outbox: %w", err)
+		}
+		select {
+		case o.moved <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	o.start.Do(func() { go o.commit() })
+	p := &pendingPut{key: outboxKey(msg), data: data, done: make(chan error, 1)}
+	select {
+	case <-o.stop:
+		return errClosed
+	default:
+	}
+	select {
+	case o.queue <- p:
+	case <-o.stop:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-o.stopped:
+		// The committer is gone; it may have answered p just before leaving.
+		select {
+		case err := <-p.done:
+			return err
+		default:
+			return errClosed
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var errClosed = errors.New("archive closed")
+
+// commit is the group committer: it takes every put waiting, writes them in one
+// transaction and answers them all.
+func (o *outbox) commit() {
+	defer close(o.stopped)
+	for {
+		var first *pendingPut
+		select {
+		case first = <-o.queue:
+		case <-o.stop:
+			o.drainClosed()
+			return
+		}
+		batch := []*pendingPut{first}
+		size := len(first.data)
+	gather:
+		for len(batch) < o.maxBatch && size < MaxBatchBytes {
+			select {
+			case p := <-o.queue:
+				batch = append(batch, p)
+				size += len(p.data)
+			default:
+				break gather
+			}
+		}
+		err := o.store.Update(context.Background(), func(tx kv.Tx) error {
+			for _, p := range batch {
+				if err := tx.Put(p.key, p.data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			err = fmt.Errorf("writing the outbox: %w", err)
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+		select {
+		case o.moved <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drainClosed fails puts still queued when the archive closes.
+func (o *outbox) drainClosed() {
+	for {
+		select {
+		case p := <-o.queue:
+			p.done <- errClosed
+		default:
+			return
+		}
+	}
+}
+
+func (o *outbox) close() {
+	o.closing.Do(func() {
+		close(o.stop)
+		o.start.Do(func() { close(o.stopped) }) // the committer never started
+		<-o.stopped
+	})
+}
+
+// get returns a message still in the outbox, or nil.
+func (o *outbox) get(ctx context.Context, msg cid.Cid) ([]byte, error) {
+	var data []byte
+	err := o.store.View(ctx, func(tx kv.Tx) error {
+		v, err := tx.Get(outboxKey(msg))
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		data = append([]byte(nil), v...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the outbox: %w", err)
+	}
+	if data != nil {
+		if got, err := msg.Prefix().Sum(data); err != nil || !got.Equals(msg) {
+			return nil, fmt.Errorf("%w: %s in the outbox", ErrCorrupt, msg)
+		}
+	}
+	return data, nil
+}
+
+// list returns the CIDs of the messages in the outbox.
+func (o *outbox) list(ctx context.Context) ([]cid.Cid, error) {
+	var out []cid.Cid
+	prefix := []byte(OutboxPrefix)
+	err := o.store.View(ctx, func(tx kv.Tx) error {
+		return tx.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix)}, func(k, _ []byte) error {
+			c, err := cid.Cast(k[len(prefix):])
+			if err != nil {
+				return fmt.Errorf("%w: outbox key %x: %v", ErrCorrupt, k, err)
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the outbox: %w", err)
+	}
+	return out, nil
+}
+
+// Close stops the outbox's group committer (Puts after Close fail). Messages already put
+// stay in the outbox until a Run moves them. Close does nothing without an outbox.
+func (a *Archive) Close() error {
+	if a.ob != nil {
+		a.ob.close()
+	}
+	return nil
+}
+
+// Run moves messages from the outbox to blob storage until ctx ends: at once after each
+// commit, and every Options.MovePoll for messages other processes put. It returns nil
+// when ctx ends. Without an outbox it returns nil at once.
+func (a *Archive) Run(ctx context.Context) error {
+	if a.ob == nil {
+		return nil
+	}
+	tick := time.NewTicker(a.ob.poll)
+	defer tick.Stop()
+	for {
+		if _, err := a.Flush(ctx); err != nil && ctx.Err() == nil {
+			a.log.ErrorContext(ctx, "moving archived messages to blob storage", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.ob.moved:
+		case <-tick.C:
+		}
+	}
+}
+
+// Flush moves every message in the outbox to blob storage now and returns how many it
+// moved. Without an outbox it returns 0, nil.
+func (a *Archive) Flush(ctx context.Context) (int, error) {
+	if a.ob == nil {
+		return 0, nil
+	}
+	total := 0
+	for {
+		n, err := a.moveRound(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// Pending returns how many messages wait in the outbox.
+func (a *Archive) Pending(ctx context.Context) (int, error) {
+	if a.ob == nil {
+		return 0, nil
+	}
+	msgs, err := a.ob.list(ctx)
+	return len(msgs), err
+}
+
+type outboxMsg struct {
+	key  []byte
+	msg  cid.Cid
+	data []byte
+}
+
+// moveRound moves up to moveRound messages and returns how many it moved.
+func (a *Archive) moveRound(ctx context.Context) (int, error) {
+	prefix := []byte(OutboxPrefix)
+	var round []outboxMsg
+	err := a.ob.store.View(ctx, func(tx kv.Tx) error {
+		size := 0
+		return tx.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix), Limit: moveRound}, func(k, v []byte) error {
+			c, err := cid.Cast(k[len(prefix):])
+			if err != nil {
+				return fmt.Errorf("%w: outbox key %x: %v", ErrCorrupt, k, err)
+			}
+			round = append(round, outboxMsg{key: append([]byte(nil), k...), msg: c, data: append([]byte(nil), v...)})
+			size += len(v)
+			if size >= maxRoundBytes {
+				return kv.ErrStop
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading the outbox: %w", err)
+	}
+	if len(round) == 0 {
+		return 0, nil
+	}
+	errs := make([]error, len(round))
+	sem := make(chan struct{}, a.ob.movers)
+	var wg sync.WaitGroup
+	for i, m := range round {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if got, err := m.msg.Prefix().Sum(m.data); err != nil || !got.Equals(m.msg) {
+				errs[i] = fmt.Errorf("%w: %s in the outbox", ErrCorrupt, m.msg)
+				return
+			}
+			errs[i] = a.putBlob(ctx, m.msg, m.data)
+		}()
+	}
+	wg.Wait()
+	var done [][]byte
+	var failed []error
+	for i, m := range round {
+		if errs[i] != nil {
+			failed = append(failed, fmt.Errorf("moving %s: %w", m.msg, errs[i]))
+			continue
+		}
+		done = append(done, m.key)
+	}
+	if len(done) > 0 {
+		err := a.ob.store.Update(ctx, func(tx kv.Tx) error {
+			for _, k := range done {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("clearing the outbox: %w", err)
+		}
+	}
+	if len(failed) > 0 {
+		return len(done), errors.Join(failed...)
+	}
+	return len(done), nil
+}

@@ -1,0 +1,175 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/kv"
+	kvmem "github.com/w3dag/w3dag/kv/mem"
+	"github.com/w3dag/w3dag/message"
+)
+
+// countingKV counts Update calls; its first Update waits until gate returns true, so that
+// the puts arriving meanwhile queue up for the next commit.
+type countingKV struct {
+	kv.Store
+	updates atomic.Int64
+	gate    func() bool
+}
+
+func (c *countingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	if c.updates.Add(1) == 1 && c.gate != nil {
+		deadline := time.Now().Add(5 * time.Second)
+		for !c.gate() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return c.Store.Update(ctx, fn)
+}
+
+func TestOutbox(t *testing.T) {
+	ctx := context.Background()
+	blobs := mem.New()
+	ob := &countingKV{Store: kvmem.New()}
+	a := New(blobs, Options{Outbox: ob})
+	defer a.Close()
+	const n = 64
+	ob.gate = func() bool { return len(a.ob.queue) == n-1 }
+
+	msgs := make([]cid.Cid, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := a.Put(ctx, message.CodecCAR, []byte(fmt.Sprintf("message %d", i)))
+			if err != nil {
+				t.Error(err)
+			}
+			msgs[i] = c
+		}()
+	}
+	wg.Wait()
+	if u := ob.updates.Load(); u != 2 {
+		t.Errorf("%d puts took %d commits, want 2 (the first, then all the others together)", n, u)
+	}
+	if p, err := a.Pending(ctx); err != nil || p != n {
+		t.Fatalf("pending = %d, %v; want %d", p, err, n)
+	}
+	// Readable while still in the outbox, not yet in blob storage.
+	if data, err := a.Get(ctx, msgs[3]); err != nil || string(data) != "message 3" {
+		t.Fatalf("Get from the outbox = %q, %v", data, err)
+	}
+	if ok, err := a.Has(ctx, msgs[3]); !ok || err != nil {
+		t.Fatalf("Has = %v, %v", ok, err)
+	}
+	if _, err := blobs.Stat(ctx, WorkflowKey(msgs[3])); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("message in blob storage before Flush: %v", err)
+	}
+	listed := 0
+	if err := a.Messages(ctx, func(cid.Cid) error { listed++; return nil }); err != nil || listed != n {
+		t.Fatalf("Messages listed %d, %v", listed, err)
+	}
+	moved, err := a.Flush(ctx)
+	if err != nil || moved != n {
+		t.Fatalf("Flush moved %d, %v", moved, err)
+	}
+	if p, _ := a.Pending(ctx); p != 0 {
+		t.Fatalf("pending after Flush = %d", p)
+	}
+	for _, c := range msgs {
+		if _, err := blobs.Stat(ctx, WorkflowKey(c)); err != nil {
+			t.Fatalf("%s not in blob storage after Flush: %v", c, err)
+		}
+	}
+}
+
+func TestOutboxRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	blobs := mem.New()
+	a := New(blobs, Options{Outbox: kvmem.New(), MovePoll: 10 * time.Millisecond})
+	defer a.Close()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	c, err := a.Put(ctx, message.CodecCAR, []byte("moved by Run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := blobs.Stat(ctx, WorkflowKey(c)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not move the message")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOutboxFailures(t *testing.T) {
+	ctx := context.Background()
+	a := New(failing{mem.New()}, Options{Outbox: kvmem.New()})
+	c, err := a.Put(ctx, message.CodecCAR, []byte("stuck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Flush(ctx); n != 0 || err == nil {
+		t.Fatalf("Flush with failing blobs = %d, %v", n, err)
+	}
+	if data, err := a.Get(ctx, c); err != nil || string(data) != "stuck" {
+		t.Fatalf("message lost after a failed move: %q %v", data, err)
+	}
+	a.Close()
+	if _, err := a.Put(ctx, message.CodecCAR, []byte("late")); !errors.Is(err, ErrWrite) {
+		t.Fatalf("Put after Close: %v", err)
+	}
+	// A closed kv store fails Puts with ErrWrite: nothing may run.
+	store := kvmem.New()
+	store.Close()
+	b := New(mem.New(), Options{Outbox: store})
+	defer b.Close()
+	if _, err := b.Put(ctx, message.CodecCAR, []byte("x")); !errors.Is(err, ErrWrite) {
+		t.Fatalf("Put with a closed outbox: %v", err)
+	}
+}
+
+func TestOutboxCommitHook(t *testing.T) {
+	ctx := context.Background()
+	store := kvmem.New()
+	var calls atomic.Int64
+	commit := func(ctx context.Context, fn func(kv.Tx) error) error {
+		calls.Add(1)
+		return store.Update(ctx, fn)
+	}
+	a := New(mem.New(), Options{Outbox: store, Commit: commit})
+	defer a.Close()
+	c, err := a.Put(ctx, message.CodecCAR, []byte("through the hook"))
+	if err != nil || calls.Load() != 1 {
+		t.Fatalf("Put = %v with %d hook calls", err, calls.Load())
+	}
+	if data, err := a.Get(ctx, c); err != nil || string(data) != "through the hook" {
+		t.Fatalf("Get = %q, %v", data, err)
+	}
+	failing := New(mem.New(), Options{Outbox: store, Commit: func(context.Context, func(kv.Tx) error) error {
+		return errors.New("engine closed")
+	}})
+	defer failing.Close()
+	if _, err := failing.Put(ctx, message.CodecCAR, []byte("x")); !errors.Is(err, ErrWrite) {
+		t.Fatalf("failed commit: %v", err)
+	}
+}

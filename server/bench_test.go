@@ -1,0 +1,117 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/w3dag/w3dag/archive"
+	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ops"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// benchServer is the embedded configuration of w3dag serve: bolt with fsync, fs blobs.
+func benchServer(b *testing.B) (*httptest.Server, func(int) []byte) {
+	b.Helper()
+	dir := b.TempDir()
+	store, err := bolt.Open(filepath.Join(dir, "w3dag.db"), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	blobs, err := blobfs.Open(filepath.Join(dir, "blobs"), blobfs.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	service, space := mustKey(b), mustKey(b)
+	eng, err := dag.Open(context.Background(), dag.Options{KV: store, Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close() })
+	o, err := ops.New(ops.Options{Engine: eng, Signer: service})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// As w3dag serve wires it: messages go through the engine's group commit into the
+	// outbox, and move to blob storage in the background.
+	arch := archive.New(blobs, archive.Options{Outbox: store, Commit: func(ctx context.Context, fn func(kv.Tx) error) error {
+		return eng.Update(ctx, func(t *dag.Tx) error { return fn(t.KV()) })
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	go arch.Run(ctx)
+	b.Cleanup(func() { cancel(); arch.Close() })
+	srv, err := New(Options{Service: service, Runner: o, Store: eng, Archive: arch})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	b.Cleanup(hs.Close)
+	var n atomic.Int64
+	msg := func(size int) []byte {
+		var invs []*ucan.Token
+		for range size {
+			k := n.Add(1)
+			invs = append(invs, invoke(b, space, space.DID(), "/dag/put", fmt.Sprintf(`{"path": "notes/n%d", "value": {"title": "t"}}`, k)))
+		}
+		return encode(b, invs)
+	}
+	return hs, msg
+}
+
+func postBench(b *testing.B, hc *http.Client, url string, body []byte) {
+	resp, err := hc.Post(url+"/ucan", message.ContentTypeCAR, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := readAll(b, resp)
+	if resp.StatusCode != 200 {
+		b.Fatalf("%d %s", resp.StatusCode, data)
+	}
+}
+
+// BenchmarkPut100 sends messages of 100 /dag/put invocations, one at a time.
+func BenchmarkPut100(b *testing.B) {
+	hs, msg := benchServer(b)
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = msg(100)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		postBench(b, hs.Client(), hs.URL, bodies[i])
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "inv/s")
+}
+
+// BenchmarkPut1x32 sends messages of one invocation from 32 concurrent clients.
+func BenchmarkPut1x32(b *testing.B) {
+	hs, msg := benchServer(b)
+	bodies := make(chan []byte, b.N)
+	for range b.N {
+		bodies <- msg(1)
+	}
+	close(bodies)
+	b.ResetTimer()
+	b.SetParallelism(32 / max(1, testingProcs()))
+	b.RunParallel(func(pb *testing.PB) {
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		for pb.Next() {
+			postBench(b, hc, hs.URL, <-bodies)
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inv/s")
+}
+
+func testingProcs() int { return runtimeGOMAXPROCS() }
