@@ -111,54 +111,102 @@ type Outcome struct {
 	Blocks []dag.Block
 }
 
-// Run authorises and runs inv, which arrived in agent message msg (cid.Undef when it did
-// not come in a message), resolving its proofs through proofs. Failures of the invocation
-// are error receipts; the error return is for internal failures that left no receipt.
-func (o *Ops) Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (Outcome, error) {
+// Checked is an invocation whose command, authority and arguments Check examined, ready
+// for Exec. Checking writes nothing, so it may run while the message carrying the
+// invocation is still being archived.
+type Checked struct {
+	inv     *ucan.Token
+	cmd     string
+	invalid error // not an invocation at all: Exec returns it, no receipt
+	refusal error // may not run: an error receipt, not stored
+	failure error // authorised, but the arguments are unusable: a stored error receipt
+	path    dag.Path
+	args    args
+}
+
+// Invocation returns the checked invocation.
+func (c *Checked) Invocation() *ucan.Token { return c.inv }
+
+// Check examines inv with its proofs: the command, the audience, the UCAN chain, the
+// arguments and the collection rules. It does no I/O.
+func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
+	c := &Checked{inv: inv}
 	if inv == nil || inv.Invocation == nil {
-		return Outcome{}, errors.New("ops: Run needs an invocation token")
+		c.invalid = errors.New("ops: an invocation token is required")
+		return c
+	}
+	c.cmd = inv.Invocation.Command
+	switch c.cmd {
+	case CmdPut, CmdGet, CmdRemove, CmdSelect:
+	default:
+		c.refusal = fmt.Errorf("%w: %q is not one of %s, %s, %s, %s",
+			ErrUnknownCommand, c.cmd, CmdPut, CmdGet, CmdRemove, CmdSelect)
+		c.cmd = CmdUnknown
+		return c
+	}
+	if err := o.authorize(inv, proofs); err != nil {
+		c.refusal = err
+		return c
+	}
+	a, err := decodeArgs(c.cmd, inv.Invocation)
+	if err != nil {
+		c.failure = err
+		return c
+	}
+	p, err := dag.ParseRelative(inv.Invocation.Subject, a.path)
+	if err != nil {
+		c.failure = err
+		return c
+	}
+	if p.Subject == o.service && (c.cmd == CmdPut || c.cmd == CmdRemove) && inv.Invocation.Issuer != o.service {
+		c.refusal = &ucan.Error{Name: ucan.InvalidClaim,
+			Message: fmt.Sprintf("collections of the service %s are written by the service only", o.service)}
+		return c
+	}
+	c.path, c.args = p, a
+	return c
+}
+
+// Exec runs a checked invocation that arrived in agent message msg (cid.Undef when it did
+// not come in a message) and returns its receipt. Failures of the invocation are error
+// receipts; the error return is for internal failures that left no receipt.
+func (o *Ops) Exec(ctx context.Context, c *Checked, msg cid.Cid) (Outcome, error) {
+	if c.invalid != nil {
+		return Outcome{}, c.invalid
+	}
+	if c.refusal != nil {
+		return o.refuse(c.inv, c.cmd, c.refusal)
 	}
 	var opts []dag.OpOption
 	if msg.Defined() {
 		opts = append(opts, dag.WithMessage(msg))
 	}
-	cmd := inv.Invocation.Command
-	switch cmd {
-	case CmdPut, CmdGet, CmdRemove, CmdSelect:
-	default:
-		return o.refuse(inv, CmdUnknown, fmt.Errorf("%w: %q is not one of %s, %s, %s, %s",
-			ErrUnknownCommand, cmd, CmdPut, CmdGet, CmdRemove, CmdSelect))
-	}
-	if err := o.authorize(inv, proofs); err != nil {
-		return o.refuse(inv, cmd, err)
-	}
-	a, err := decodeArgs(cmd, inv.Invocation)
-	if err != nil {
-		return o.fail(ctx, inv, cmd, err, opts)
-	}
-	p, err := dag.ParseRelative(inv.Invocation.Subject, a.path)
-	if err != nil {
-		return o.fail(ctx, inv, cmd, err, opts)
-	}
-	if p.Subject == o.service && (cmd == CmdPut || cmd == CmdRemove) && inv.Invocation.Issuer != o.service {
-		return o.refuse(inv, cmd, &ucan.Error{Name: ucan.InvalidClaim,
-			Message: fmt.Sprintf("collections of the service %s are written by the service only", o.service)})
+	if c.failure != nil {
+		return o.fail(ctx, c.inv, c.cmd, c.failure, opts)
 	}
 	var res *dag.Result
-	switch cmd {
+	var err error
+	switch c.cmd {
 	case CmdPut:
-		res, err = o.engine.Put(ctx, inv, p, a.value, opts...)
+		res, err = o.engine.Put(ctx, c.inv, c.path, c.args.value, opts...)
 	case CmdGet:
-		res, err = o.engine.Get(ctx, inv, p)
+		res, err = o.engine.Get(ctx, c.inv, c.path)
 	case CmdRemove:
-		res, err = o.engine.Remove(ctx, inv, p, opts...)
+		res, err = o.engine.Remove(ctx, c.inv, c.path, opts...)
 	case CmdSelect:
-		res, err = o.engine.Select(ctx, inv, p, a.query)
+		res, err = o.engine.Select(ctx, c.inv, c.path, c.args.query)
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("running %s on %s: %w", cmd, p, err)
+		return Outcome{}, fmt.Errorf("running %s on %s: %w", c.cmd, c.path, err)
 	}
-	return outcome(cmd, res, cmd == CmdPut || cmd == CmdRemove), nil
+	return outcome(c.cmd, res, c.cmd == CmdPut || c.cmd == CmdRemove), nil
+}
+
+// Run checks and runs inv, which arrived in agent message msg (cid.Undef when it did not
+// come in a message), resolving its proofs through proofs: Exec(ctx, Check(inv, proofs),
+// msg).
+func (o *Ops) Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (Outcome, error) {
+	return o.Exec(ctx, o.Check(inv, proofs), msg)
 }
 
 // authorize checks the audience, the proof depth and the UCAN chain of inv.

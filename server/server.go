@@ -50,9 +50,12 @@ const (
 
 // Runner runs invocations with their authority checked; *ops.Ops implements it.
 type Runner interface {
-	// Run authorises and runs one invocation that arrived in message msg and returns its
-	// signed receipt. An error is an internal failure: no receipt exists for it.
-	Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (ops.Outcome, error)
+	// Check examines an invocation's command, authority and arguments without writing
+	// anything (it runs while the message is being archived).
+	Check(inv *ucan.Token, proofs ucan.Loader) *ops.Checked
+	// Exec runs a checked invocation that arrived in message msg and returns its signed
+	// receipt. An error is an internal failure: no receipt exists for it.
+	Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error)
 	// AuthorizeWatch checks that inv (with proofs) may read the entries under p. It
 	// returns a *ucan.Error naming the failure, or another error for internal failures.
 	AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) error

@@ -300,10 +300,10 @@ func TestArchiveFailure(t *testing.T) {
 	}
 }
 
-// panicky is a Runner whose Run panics.
+// panicky is a Runner whose Exec panics.
 type panicky struct{ Runner }
 
-func (panicky) Run(context.Context, *ucan.Token, ucan.Loader, cid.Cid) (ops.Outcome, error) {
+func (panicky) Exec(context.Context, *ops.Checked, cid.Cid) (ops.Outcome, error) {
 	panic("boom")
 }
 

@@ -7,8 +7,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 
@@ -243,8 +245,17 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	}
 	// Once archived, the invocations run to the end even if the client goes away.
 	ctx := context.WithoutCancel(r.Context())
-	msg, err := s.opts.Archive.Put(ctx, req.codec, body)
-	if err != nil {
+	// Archive the message while checking its invocations (signatures, chains, arguments):
+	// checking writes nothing, running waits for the archive.
+	var msg cid.Cid
+	archived := make(chan error, 1)
+	go func() {
+		var err error
+		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
+		archived <- err
+	}()
+	checked := s.check(req)
+	if err := <-archived; err != nil {
 		s.metrics.messages.WithLabelValues("in", "failed").Inc()
 		s.log.ErrorContext(ctx, "archiving request message", "error", err)
 		writeError(w, http.StatusServiceUnavailable, NameArchive, "the message could not be archived, nothing ran; retry later")
@@ -252,7 +263,7 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.messages.WithLabelValues("in", "archived").Inc()
 
-	outs := s.run(ctx, req, msg)
+	outs := s.run(ctx, req, checked, msg)
 	reply := &message.Message{
 		Receipts: make([]message.Receipt, 0, len(outs)),
 		Blocks:   make([]message.Block, 0, len(outs)),
@@ -317,34 +328,72 @@ type outcome struct {
 	err error
 }
 
-// run runs the invocations of req concurrently, so that the engine's group commit can put
-// them in as few transactions as possible.
-func (s *Server) run(ctx context.Context, req *request, msg cid.Cid) []outcome {
-	outs := make([]outcome, len(req.invocations))
-	if len(req.invocations) == 1 {
-		outs[0] = s.runOne(ctx, req.invocations[0], req.proofs, msg)
-		return outs
+// check checks the invocations of req, in parallel when there are several.
+func (s *Server) check(req *request) []*ops.Checked {
+	out := make([]*ops.Checked, len(req.invocations))
+	if len(out) == 1 {
+		out[0] = s.checkOne(req.invocations[0], req.proofs)
+		return out
 	}
+	workers := min(len(out), runtime.GOMAXPROCS(0))
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, inv := range req.invocations {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i] = s.runOne(ctx, inv, req.proofs, msg)
+			for i := int(next.Add(1)) - 1; i < len(out); i = int(next.Add(1)) - 1 {
+				out[i] = s.checkOne(req.invocations[i], req.proofs)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// checkOne checks one invocation; a panic in it becomes a nil result (an internal failure
+// when run).
+func (s *Server) checkOne(inv *ucan.Token, proofs ucan.Proofs) (c *ops.Checked) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic checking invocation", "invocation", inv.CID.String(), "panic", v)
+			c = nil
+		}
+	}()
+	return s.opts.Runner.Check(inv, proofs)
+}
+
+// run runs the checked invocations of req concurrently, so that the engine's group commit
+// can put them in as few transactions as possible.
+func (s *Server) run(ctx context.Context, req *request, checked []*ops.Checked, msg cid.Cid) []outcome {
+	outs := make([]outcome, len(req.invocations))
+	if len(req.invocations) == 1 {
+		outs[0] = s.runOne(ctx, checked[0], msg)
+		return outs
+	}
+	var wg sync.WaitGroup
+	for i := range req.invocations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = s.runOne(ctx, checked[i], msg)
 		}()
 	}
 	wg.Wait()
 	return outs
 }
 
-func (s *Server) runOne(ctx context.Context, inv *ucan.Token, proofs ucan.Proofs, msg cid.Cid) (o outcome) {
+func (s *Server) runOne(ctx context.Context, c *ops.Checked, msg cid.Cid) (o outcome) {
+	if c == nil {
+		return outcome{err: errors.New("checking the invocation failed")}
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			o = outcome{err: fmt.Errorf("panic: %v", v)}
-			s.log.ErrorContext(ctx, "panic running invocation", "invocation", inv.CID.String(), "panic", v)
+			s.log.ErrorContext(ctx, "panic running invocation", "invocation", c.Invocation().CID.String(), "panic", v)
 		}
 	}()
-	out, err := s.opts.Runner.Run(ctx, inv, proofs, msg)
+	out, err := s.opts.Runner.Exec(ctx, c, msg)
 	if err != nil {
 		return outcome{err: err}
 	}

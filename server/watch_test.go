@@ -180,10 +180,10 @@ type slowRunner struct {
 	release chan struct{}
 }
 
-func (s *slowRunner) Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (ops.Outcome, error) {
+func (s *slowRunner) Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error) {
 	s.started <- struct{}{}
 	<-s.release
-	return s.Runner.Run(ctx, inv, proofs, msg)
+	return s.Runner.Exec(ctx, c, msg)
 }
 
 func TestServeGracefulShutdown(t *testing.T) {
