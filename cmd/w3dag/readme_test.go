@@ -63,7 +63,12 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatalf("serve %v: %v\n%s", args, err, srvErr.String())
 	}
 
+	// The tour runs from the repository root in the README; here it runs in a scratch dir
+	// holding a copy of docs/examples, so files it writes stay out of the repository.
 	work := t.TempDir()
+	if err := os.CopyFS(filepath.Join(work, "docs", "examples"), os.DirFS(filepath.Join(root, "docs", "examples"))); err != nil {
+		t.Fatal(err)
+	}
 	env := append(os.Environ(), "W3DAG_CONFIG="+filepath.Join(work, "config"), "W3DAG_URL="+url)
 	for i, line := range tour {
 		words, err := splitShell(line)
@@ -96,6 +101,10 @@ func checkTourStep(t *testing.T, args []string, out, work string) {
 	case "put", "rm":
 		if !strings.Contains(out, "receipt  ") || !strings.Contains(out, "status   ") {
 			t.Errorf("%s printed no receipt:\n%s", args[0], out)
+		}
+	case "store":
+		if !strings.HasSuffix(strings.TrimSpace(out), " done") {
+			t.Errorf("store printed %q, want the CAR CID and done", out)
 		}
 	case "get":
 		if strings.HasSuffix(args[1], "/value/name") && !strings.Contains(out, `"holiday photos"`) {
