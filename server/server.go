@@ -46,6 +46,11 @@ const (
 	MaxHeaderBytes = 1 << 20
 	// ReadHeaderTimeout bounds the time to read request headers.
 	ReadHeaderTimeout = 10 * time.Second
+	// MessageReadTimeout bounds the time to read a POST /ucan body (at most
+	// MaxMessageSize bytes), so slow senders cannot hold connections open.
+	MessageReadTimeout = 60 * time.Second
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout = 2 * time.Minute
 )
 
 // Runner runs invocations with their authority checked; *ops.Ops implements it.
@@ -232,6 +237,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -233,7 +234,12 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	asJSON := wantsJSON(r.Header.Get("Accept"))
+	// Not every ResponseWriter supports deadlines (httptest's recorder does not); the
+	// limit is best effort there.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(MessageReadTimeout))
 	body, herr := readBody(w, r, s.opts.Limits.MaxSize)
+	_ = rc.SetReadDeadline(time.Time{})
 	if herr != nil {
 		writeError(w, herr.status, herr.name, herr.msg)
 		return
