@@ -51,6 +51,8 @@ type harness struct {
 
 type harnessOptions struct {
 	blobs  blob.Store // nil: blob/mem
+	// archive, when set, builds the archive from the engine (instead of blobs directly).
+	archive func(*dag.Engine, blob.Store) Archive
 	limits message.Limits
 	runner func(Runner) Runner // wraps the real runner
 }
@@ -74,9 +76,13 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	if ho.blobs == nil {
 		ho.blobs = mem.New()
 	}
+	var arch Archive = archive.New(ho.blobs, archive.Options{})
+	if ho.archive != nil {
+		arch = ho.archive(eng, ho.blobs)
+	}
 	srv, err := New(Options{
 		Service: service, PublicURL: "http://w3dag.test", Runner: runner, Store: eng,
-		Archive: archive.New(ho.blobs, archive.Options{}), Limits: ho.limits,
+		Archive: arch, Limits: ho.limits,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,7 +13,10 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
+	kvmem "github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/ucan"
@@ -295,6 +299,23 @@ func TestArchiveFailure(t *testing.T) {
 	if _, err := h.engine.Entry(context.Background(), mustPath(t, h.space.DID(), "notes/a")); err == nil {
 		t.Fatal("the invocation ran although its message was not archived")
 	}
+	if seq, err := h.engine.LastSeq(context.Background()); err != nil || seq != 0 {
+		t.Fatalf("last seq = %d, %v; want nothing committed", seq, err)
+	}
+}
+
+func TestArchiveOutboxFailure(t *testing.T) {
+	// As w3dag serve wires it, messages are archived through the engine's group commit;
+	// when that commit fails, nothing runs either.
+	h := newHarness(t, harnessOptions{archive: func(eng *dag.Engine, blobs blob.Store) Archive {
+		a := archive.New(blobs, archive.Options{Outbox: kvmem.New(), Commit: func(context.Context, func(kv.Tx) error) error {
+			return errors.New("outbox unavailable")
+		}})
+		t.Cleanup(func() { a.Close() })
+		return a
+	}})
+	inv := h.put("a", "x")
+	checkJSONError(t, h.post(message.ContentTypeCAR, encode(t, []*ucan.Token{inv})), 503, NameArchive)
 	if seq, err := h.engine.LastSeq(context.Background()); err != nil || seq != 0 {
 		t.Fatalf("last seq = %d, %v; want nothing committed", seq, err)
 	}
