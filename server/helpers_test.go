@@ -50,11 +50,11 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	blobs  blob.Store // nil: blob/mem
+	blobs blob.Store // nil: blob/mem
 	// archive, when set, builds the archive from the engine (instead of blobs directly).
 	archive func(*dag.Engine, blob.Store) Archive
-	limits message.Limits
-	runner func(Runner) Runner // wraps the real runner
+	limits  message.Limits
+	runner  func(Runner) Runner // wraps the real runner
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
