@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -24,6 +25,14 @@ const (
 	// DefaultMovePoll is how often Run looks for messages other processes put in a shared
 	// outbox.
 	DefaultMovePoll = time.Second
+	// BusyWindow: Run treats the archive as busy while a message was put within this
+	// window and defers moving, which costs CPU and I/O the requests need.
+	BusyWindow = 50 * time.Millisecond
+	// MaxDeferral is the longest Run defers between two rounds while busy.
+	MaxDeferral = 2 * time.Second
+	// MaxBacklog: Run does not defer while more messages than this, put by this process,
+	// wait in the outbox.
+	MaxBacklog = 10000
 	// moveRound bounds the messages (and maxRoundBytes their bytes) one round of Run
 	// reads from the outbox.
 	moveRound     = 256
@@ -45,13 +54,30 @@ type outbox struct {
 	movers   int
 	poll     time.Duration
 
-	queue    chan *pendingPut
-	start    sync.Once
-	stop     chan struct{}
-	stopped  chan struct{}
-	closing  sync.Once
-	moved    chan struct{} // poked after each commit, so Run moves without waiting
-	closeErr error
+	queue   chan *pendingPut
+	start   sync.Once
+	stop    chan struct{}
+	stopped chan struct{}
+	closing sync.Once
+	moved   chan struct{} // poked after each commit, so Run moves without waiting
+	lastPut atomic.Int64  // Unix nanoseconds of the last put
+	backlog atomic.Int64  // messages this process put and Run has not moved yet
+}
+
+// written records a put for Run's pacing.
+func (o *outbox) written() {
+	o.lastPut.Store(time.Now().UnixNano())
+	o.backlog.Add(1)
+	select {
+	case o.moved <- struct{}{}:
+	default:
+	}
+}
+
+// busy reports whether Run should defer moving: messages are arriving and the backlog is
+// small.
+func (o *outbox) busy() bool {
+	return time.Since(time.Unix(0, o.lastPut.Load())) < BusyWindow && o.backlog.Load() < MaxBacklog
 }
 
 type pendingPut struct {
@@ -98,10 +124,7 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
 		}
-		select {
-		case o.moved <- struct{}{}:
-		default:
-		}
+		o.written()
 		return nil
 	}
 	o.start.Do(func() { go o.commit() })
@@ -172,11 +195,10 @@ func (o *outbox) commit() {
 			err = fmt.Errorf("writing the outbox: %w", err)
 		}
 		for _, p := range batch {
+			if err == nil {
+				o.written()
+			}
 			p.done <- err
-		}
-		select {
-		case o.moved <- struct{}{}:
-		default:
 		}
 	}
 }
@@ -255,9 +277,11 @@ func (a *Archive) Close() error {
 	return nil
 }
 
-// Run moves messages from the outbox to blob storage until ctx ends: at once after each
-// commit, and every Options.MovePoll for messages other processes put. It returns nil
-// when ctx ends. Without an outbox it returns nil at once.
+// Run moves messages from the outbox to blob storage until ctx ends: after commits, and
+// every Options.MovePoll for messages other processes put. While messages keep arriving
+// it defers moving (see BusyWindow, MaxDeferral, MaxBacklog), so that requests get the
+// CPU and I/O first and the outbox absorbs bursts. It returns nil when ctx ends. Without
+// an outbox it returns nil at once.
 func (a *Archive) Run(ctx context.Context) error {
 	if a.ob == nil {
 		return nil
@@ -265,14 +289,38 @@ func (a *Archive) Run(ctx context.Context) error {
 	tick := time.NewTicker(a.ob.poll)
 	defer tick.Stop()
 	for {
-		if _, err := a.Flush(ctx); err != nil && ctx.Err() == nil {
-			a.log.ErrorContext(ctx, "moving archived messages to blob storage", "error", err)
-		}
+		a.drain(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-a.ob.moved:
 		case <-tick.C:
+		}
+	}
+}
+
+// drain moves the outbox to blob storage round by round, pacing itself while busy.
+func (a *Archive) drain(ctx context.Context) {
+	last := time.Now()
+	for ctx.Err() == nil {
+		if a.ob.busy() && time.Since(last) < MaxDeferral {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(BusyWindow):
+			}
+			continue
+		}
+		n, err := a.moveRound(ctx)
+		last = time.Now()
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.ErrorContext(ctx, "moving archived messages to blob storage", "error", err)
+			}
+			return
+		}
+		if n == 0 {
+			return
 		}
 	}
 }
@@ -369,6 +417,9 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 		})
 		if err != nil {
 			return 0, fmt.Errorf("clearing the outbox: %w", err)
+		}
+		if a.ob.backlog.Add(-int64(len(done))) < 0 {
+			a.ob.backlog.Store(0) // moved messages another process or run put
 		}
 	}
 	if len(failed) > 0 {
