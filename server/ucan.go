@@ -289,9 +289,9 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("invocation %s could not be run (%v); invocations that ran keep their results, retrying returns them", req.invocations[i].CID, o.err))
 			return
 		}
-		rc := o.out.Receipt
-		reply.Receipts = append(reply.Receipts, message.Receipt{Invocation: req.invocations[i].CID, Receipt: rc.CID})
-		addBlock(message.Block{CID: rc.CID, Data: rc.Raw})
+		rcpt := o.out.Receipt
+		reply.Receipts = append(reply.Receipts, message.Receipt{Invocation: req.invocations[i].CID, Receipt: rcpt.CID})
+		addBlock(message.Block{CID: rcpt.CID, Data: rcpt.Raw})
 		for _, b := range o.out.Blocks {
 			addBlock(message.Block{CID: b.CID, Data: b.Raw})
 		}
