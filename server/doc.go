@@ -13,6 +13,14 @@
 //	GET  /healthz                liveness
 //	GET  /.well-known/did.json   the service's DID document
 //
+// POST /ucan, step by step: the body is read (at most MaxMessageSize bytes) and decoded
+// once (CAR agent message or UCAN container; every token decoded, limits checked); the
+// message is archived while its invocations are checked (signatures, proof chains,
+// arguments — Runner.Check writes nothing); if archiving fails the reply is 503 and
+// nothing runs; otherwise the invocations run concurrently (Runner.Exec), so the engine
+// commits them in as few group commits as possible; the reply carries one receipt per
+// invocation, and is archived after it is sent (Serve waits for that on shutdown).
+//
 // Transport failures are HTTP 4xx/5xx with the JSON body
 // {"error": {"name": "...", "message": "..."}}; failures of invocations are error receipts.
 // The limits of DESIGN §9 that concern the wire are constants here and in package message.
