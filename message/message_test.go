@@ -216,3 +216,48 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeJSONTestdata(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/*.json: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = DecodeJSON(data)
+		if bad := strings.HasPrefix(filepath.Base(f), "bad-"); bad != (err != nil) {
+			t.Errorf("%s: err = %v", f, err)
+		}
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		roots, blocks, err := DecodeJSON(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		for _, b := range blocks {
+			if got, err := b.CID.Prefix().Sum(b.Data); err != nil || !got.Equals(b.CID) {
+				t.Fatalf("block %s does not hash to its CID", b.CID)
+			}
+		}
+		if _, err := EncodeJSON(roots, blocks); err != nil {
+			t.Fatalf("decoded blocks do not re-encode: %v", err)
+		}
+	})
+}
