@@ -96,3 +96,32 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBearer feeds arbitrary Authorization headers to the watch route's bearer decoder:
+// it must return one invocation with delegations, or an error, never panic.
+func FuzzBearer(f *testing.F) {
+	for name, data := range seeds(f) {
+		if strings.HasSuffix(name, ".ctn") {
+			f.Add("Bearer " + string(data))
+		}
+	}
+	f.Add("Bearer ")
+	f.Add("Basic dXNlcjpwYXNz")
+	f.Fuzz(func(t *testing.T, h string) {
+		inv, proofs, err := bearerInvocation(h)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("error without a message")
+			}
+			return
+		}
+		if inv == nil || inv.Invocation == nil {
+			t.Fatal("no invocation without an error")
+		}
+		for c, p := range proofs {
+			if p.Delegation == nil || !p.CID.Equals(c) {
+				t.Fatal("proofs hold a non-delegation or a mis-keyed token")
+			}
+		}
+	})
+}
