@@ -111,9 +111,10 @@ func New(blobs blob.Store, opts Options) *Archive {
 func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error) {
 	msg := message.Sum(codec, data)
 	var err error
-	if a.ob != nil {
+	if a.ob != nil && len(data) <= kv.MaxValueSize {
 		err = a.ob.put(ctx, msg, data)
 	} else {
+		// No outbox, or a message too large for a kv value: straight to blob storage.
 		err = a.putBlob(ctx, msg, data)
 	}
 	if err != nil {

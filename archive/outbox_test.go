@@ -173,3 +173,18 @@ func TestOutboxCommitHook(t *testing.T) {
 		t.Fatalf("failed commit: %v", err)
 	}
 }
+
+func TestOutboxLargeMessage(t *testing.T) {
+	ctx := context.Background()
+	blobs := mem.New()
+	a := New(blobs, Options{Outbox: kvmem.New()})
+	defer a.Close()
+	big := make([]byte, kv.MaxValueSize+1)
+	c, err := a.Put(ctx, message.CodecCAR, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blobs.Stat(ctx, WorkflowKey(c)); err != nil {
+		t.Fatalf("a message too large for the outbox is not in blob storage: %v", err)
+	}
+}
