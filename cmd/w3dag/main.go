@@ -25,6 +25,7 @@ type command struct {
 
 // commands is the table of sub-commands. Files add to it only through this literal.
 var commands = map[string]command{
+	"store":       {summary: "store a CAR file in a space (put, upload the bytes, confirm)", run: runStore},
 	"config":      {summary: "show the client config, or save the service URL", run: runConfig},
 	"serve":       {summary: "run the w3dag service (HTTP API over the DAG)", run: runServe},
 	"conformance": {summary: "run the protocol conformance suite against a service", run: runConformance},
