@@ -99,14 +99,19 @@ func tooLarge(format string, args ...any) *httpError {
 	return &httpError{status: http.StatusRequestEntityTooLarge, name: NameTooLarge, msg: fmt.Sprintf(format, args...)}
 }
 
+// initialBodyBuffer is the most readBody allocates before bytes arrive.
+const initialBodyBuffer = 256 << 10
+
 // readBody reads a request body of at most limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *httpError) {
 	if r.ContentLength > int64(limit) {
 		return nil, tooLarge("body is %d bytes, the limit is %d", r.ContentLength, limit)
 	}
+	// Trust Content-Length for the first allocation only up to initialBodyBuffer: a
+	// client announcing 4 MiB and sending nothing must not cost 4 MiB.
 	size := 512
 	if r.ContentLength > 0 {
-		size = int(r.ContentLength)
+		size = int(min(r.ContentLength, initialBodyBuffer))
 	}
 	buf := make([]byte, 0, size+1)
 	body := http.MaxBytesReader(w, r.Body, int64(limit))
