@@ -102,6 +102,10 @@ func checkTourStep(t *testing.T, args []string, out, work string) {
 		if !strings.Contains(out, "receipt  ") || !strings.Contains(out, "status   ") {
 			t.Errorf("%s printed no receipt:\n%s", args[0], out)
 		}
+	case "usage":
+		if !strings.Contains(out, "final    109 bytes") {
+			t.Errorf("usage after storing hello.car (109 bytes):\n%s", out)
+		}
 	case "store":
 		if !strings.HasSuffix(strings.TrimSpace(out), " done") {
 			t.Errorf("store printed %q, want the CAR CID and done", out)
