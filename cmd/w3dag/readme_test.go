@@ -103,7 +103,7 @@ func checkTourStep(t *testing.T, args []string, out, work string) {
 			t.Errorf("%s printed no receipt:\n%s", args[0], out)
 		}
 	case "usage":
-		if !strings.Contains(out, "final    109 bytes") {
+		if !strings.Contains(out, "109 bytes") {
 			t.Errorf("usage after storing hello.car (109 bytes):\n%s", out)
 		}
 	case "store":
