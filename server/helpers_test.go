@@ -52,9 +52,10 @@ type harness struct {
 type harnessOptions struct {
 	blobs blob.Store // nil: blob/mem
 	// archive, when set, builds the archive from the engine (instead of blobs directly).
-	archive func(*dag.Engine, blob.Store) Archive
-	limits  message.Limits
-	runner  func(Runner) Runner // wraps the real runner
+	archive  func(*dag.Engine, blob.Store) Archive
+	limits   message.Limits
+	inFlight int                 // Options.MaxInFlight
+	runner   func(Runner) Runner // wraps the real runner
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
@@ -82,7 +83,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	}
 	srv, err := New(Options{
 		Service: service, PublicURL: "http://w3dag.test", Runner: runner, Store: eng,
-		Archive: arch, Limits: ho.limits,
+		Archive: arch, Limits: ho.limits, MaxInFlight: ho.inFlight,
 	})
 	if err != nil {
 		t.Fatal(err)

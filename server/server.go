@@ -42,6 +42,10 @@ const (
 	// DefaultHeartbeat is the interval of SSE keep-alive comments when
 	// Options.WatchHeartbeat is zero.
 	DefaultHeartbeat = 15 * time.Second
+	// DefaultMaxInFlight is how many POST /ucan requests are read and run at once when
+	// Options.MaxInFlight is zero; more wait their turn. It bounds the memory that bodies
+	// (up to MaxMessageSize each) and their invocations take.
+	DefaultMaxInFlight = 256
 	// MaxHeaderBytes bounds request headers.
 	MaxHeaderBytes = 1 << 20
 	// ReadHeaderTimeout bounds the time to read request headers.
@@ -141,6 +145,9 @@ type Options struct {
 	// WatchHeartbeat is the interval of SSE keep-alive comments; zero means
 	// DefaultHeartbeat.
 	WatchHeartbeat time.Duration
+	// MaxInFlight bounds the POST /ucan requests handled at once; zero means
+	// DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Server is the HTTP interface. It is an http.Handler.
@@ -152,6 +159,7 @@ type Server struct {
 	metrics *metrics
 	didDoc  []byte
 
+	inFlight  chan struct{} // a slot per POST /ucan being handled
 	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
 	closeOnce sync.Once
 	bg        sync.WaitGroup // reply archiving after answering
@@ -167,6 +175,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.WatchHeartbeat <= 0 {
 		opts.WatchHeartbeat = DefaultHeartbeat
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
 	}
 	if opts.Limits.MaxSize <= 0 {
 		opts.Limits.MaxSize = MaxMessageSize
@@ -194,7 +205,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{})}
+	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight)}
 	s.routes()
 	return s, nil
 }

@@ -239,6 +239,13 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	asJSON := wantsJSON(r.Header.Get("Accept"))
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	case <-r.Context().Done():
+		writeError(w, http.StatusServiceUnavailable, NameUnavailable, "gave up waiting for a turn: "+r.Context().Err().Error())
+		return
+	}
 	// Not every ResponseWriter supports deadlines (httptest's recorder does not); the
 	// limit is best effort there.
 	rc := http.NewResponseController(w)

@@ -232,3 +232,36 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatalf("the in-flight put did not complete: %v", err)
 	}
 }
+
+func TestMaxInFlight(t *testing.T) {
+	started, release := make(chan struct{}, 2), make(chan struct{})
+	h := newHarness(t, harnessOptions{inFlight: 1, runner: func(r Runner) Runner { return &slowRunner{r, started, release} }})
+	first, second := h.put("1", "x"), h.put("2", "x")
+	done := make(chan int, 1)
+	go func() {
+		resp := h.post(message.ContentTypeCAR, encode(t, []*ucan.Token{first}))
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-started
+	// The second message waits for the first's slot; its client gives up. (The server
+	// may still run it once the slot frees: it cannot tell the client left before reading
+	// the body, and a retry would get the stored result.)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.http.URL+"/ucan", strings.NewReader(string(encode(t, []*ucan.Token{second}))))
+	req.Header.Set("Content-Type", message.ContentTypeCAR)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("second message answered %d while the only slot was taken", resp.StatusCode)
+	}
+	select {
+	case <-started:
+		t.Fatal("the second message ran while the first held the only slot")
+	default:
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Fatalf("first message: %d", code)
+	}
+}
