@@ -12,6 +12,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ucan"
 )
 
 // MaxSelectLimit is the largest page a select may ask for (the service's default limit).
@@ -26,9 +27,34 @@ func (c *Client) Put(ctx context.Context, path string, value datamodel.Node) (*R
 	return c.do(ctx, CmdPut, path, Args{"value": value})
 }
 
-// Get invokes /dag/get of path (an entry or a field inside its state).
+// Get invokes /dag/get of path (an entry or a field inside its state). The receipt's
+// State is the entry's state (or the field), Head names the entry's head receipt, and
+// HeadReceipt is that receipt, verified, when the reply carried it.
 func (c *Client) Get(ctx context.Context, path string) (*Receipt, error) {
-	return c.do(ctx, CmdGet, path, nil)
+	r, err := c.do(ctx, CmdGet, path, nil)
+	if err != nil {
+		return r, err
+	}
+	if h := r.Head(); !h.Equals(r.CID) {
+		if raw, ok := r.Blocks[h]; ok {
+			tok, err := ucan.Decode(raw)
+			if err != nil || !tok.CID.Equals(h) {
+				return nil, fmt.Errorf("%w: head receipt block %s of %s does not decode to it", ErrInvalidReceipt, h, path)
+			}
+			service, err := c.ServiceDID(ctx)
+			if err != nil {
+				return nil, err
+			}
+			check := VerifyReceipt
+			if c.noSig {
+				check = parseReceipt
+			}
+			if r.HeadReceipt, err = check(tok, service); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
 }
 
 // Remove invokes /dag/remove of path; the receipt's state is the tombstone.

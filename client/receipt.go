@@ -37,6 +37,9 @@ type Receipt struct {
 	TS int64
 	// Seq is the commit sequence of the receipt.
 	Seq uint64
+	// HeadReceipt is, for a get, the entry's head receipt when the reply carried it (verified
+	// like the receipt itself); nil otherwise.
+	HeadReceipt *Receipt
 	// Blocks are the other blocks of the reply the receipt came in (the page block of a
 	// select, the head receipt of a get), by CID; shared by the receipts of one reply.
 	Blocks map[cid.Cid][]byte

@@ -260,6 +260,9 @@ func casePutGet(ctx context.Context, t T, target Target) {
 	if !g.Head().Equals(r.CID) {
 		t.Errorf("get names head %s, want the put receipt %s", g.Head(), r.CID)
 	}
+	if g.HeadReceipt != nil && !bytes.Equal(g.HeadReceipt.Token.Raw, r.Token.Raw) {
+		t.Errorf("get carried a head receipt other than the put's")
+	}
 	f, err := e.c.Get(ctx, p+"/status")
 	if err != nil {
 		t.Fatalf("get of the status field: %v", err)
