@@ -170,11 +170,9 @@ func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, nam
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res.Path, err)
 		}
-		body := &progressReader{r: io.NewSectionReader(f, 0, size), p: newProgress(prog, "uploading", size)}
-		if err := putBytes(ctx, hc, req, body); err != nil {
+		if err := uploadFile(ctx, hc, req, f, size, newProgress(prog, "uploading", size)); err != nil {
 			return nil, fmt.Errorf("uploading %s: %w", link, err)
 		}
-		body.p.finish()
 		res.Uploaded = true
 		if r, err = c.Put(ctx, res.Path, value); err != nil {
 			return nil, fmt.Errorf("confirming %s: %w", res.Path, err)
@@ -245,6 +243,26 @@ func uploadRequest(state datamodel.Node) (blob.Request, error) {
 		}
 	}
 	return req, nil
+}
+
+// uploadFile performs the presigned upload of the first size bytes of f. Without progress
+// the file itself is the body, so net/http can send it with sendfile (no copies through
+// user space); with progress it is read through a counter.
+func uploadFile(ctx context.Context, hc *http.Client, req blob.Request, f *os.File, size int64, p *progress) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	// NopCloser keeps the file open (the transport closes bodies) and net/http still sees
+	// the *os.File inside for sendfile.
+	var body io.Reader = io.NopCloser(f)
+	if p != nil {
+		body = &progressReader{r: io.LimitReader(f, size), p: p}
+	}
+	if err := putBytes(ctx, hc, req, body); err != nil {
+		return err
+	}
+	p.finish()
+	return nil
 }
 
 // putBytes performs the presigned upload with body.
