@@ -58,10 +58,13 @@
 // sequence), entry, order index and commit log. Work that does not depend on the
 // current state (path and collection checks, schema validation, the value's CID, the
 // task CID, Preparer.Prepare) is done before, in the caller's goroutine, in parallel.
-// Inside a batch, the operations' receipts are encoded and signed in parallel: an
-// operation's receipt is issued when a later read in the batch needs it (the same entry,
-// the same task, Tx.KV, a system write) or when the batch ends, and the writes that
-// need its CID (block, entry record, log record, task result) follow in order.
+// Inside a batch, the operations' receipts are encoded and signed in parallel: as soon
+// as an operation has decided its receipt (sequence, origin, state), signing workers (one
+// per core) take it while the committer runs the next operations. The receipts are
+// needed when a later read in the batch needs them (the same entry, the same task,
+// Tx.KV, a system write) or when the batch ends: the committer then signs those no worker
+// has taken, waits for the rest, and the writes that need their CIDs (block, entry
+// record, log record, task result) follow in order. Workers end with the attempt.
 //
 // One committer goroutine coalesces concurrent operations into one kv.Update (one
 // fsync): it takes what is queued, up to MaxBatch, and commits; operations arriving while

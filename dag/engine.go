@@ -330,6 +330,7 @@ func (e *Engine) commit(batch []*job) {
 		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
 			defer func(t0 time.Time) { ran = time.Since(t0) }(time.Now())
 			bs = newBatchState(e, kt)
+			defer bs.stop()
 			bad, badErr = nil, nil
 			fail := func(j *job, err error) error {
 				bad, badErr = j, err
@@ -420,7 +421,9 @@ func (e *Engine) Update(ctx context.Context, fn func(t *Tx) error) error {
 // View runs fn in a read-only transaction with a Tx (writes fail).
 func (e *Engine) View(ctx context.Context, fn func(t *Tx) error) error {
 	return e.kv.View(ctx, func(kt kv.Tx) error {
-		return fn(&Tx{e: e, kt: &countTx{Tx: kt}, b: newBatchState(e, kt)})
+		b := newBatchState(e, kt)
+		defer b.stop()
+		return fn(&Tx{e: e, kt: &countTx{Tx: kt}, b: b})
 	})
 }
 

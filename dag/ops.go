@@ -81,6 +81,9 @@ type writeOp struct {
 	cfg  opConfig
 	pre  error // failure found before the transaction
 
+	// Keys built before the transaction, outside the committer's serial section.
+	invBlockKey, taskInvKey, taskKey []byte
+
 	// output, reset on every run
 	res *Result
 }
@@ -94,7 +97,12 @@ func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp,
 	if err != nil {
 		return nil, fmt.Errorf("computing task of %s: %w", inv.CID, err)
 	}
-	return &writeOp{e: e, inv: inv, task: task, p: p, cfg: config(opts)}, nil
+	return &writeOp{
+		e: e, inv: inv, task: task, p: p, cfg: config(opts),
+		invBlockKey: blockKey(inv.CID),
+		taskInvKey:  taskInvocationKey(task, inv.CID),
+		taskKey:     taskResultKey(task),
+	}, nil
 }
 
 // collection resolves p's collection, checking the path and, for writes, who may write.
@@ -140,10 +148,10 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 	o.res = nil
 	kt := t.kt
 	// Every invocation of the task is stored and indexed, repeats included.
-	if err := t.PutBlock(o.inv.CID, o.inv.Raw); err != nil {
-		return false, err
+	if err := kt.Put(o.invBlockKey, o.inv.Raw); err != nil {
+		return false, fmt.Errorf("storing block %s: %w", o.inv.CID, err)
 	}
-	if err := kt.Put(taskInvocationKey(o.task, o.inv.CID), o.inv.CID.Bytes()); err != nil {
+	if err := kt.Put(o.taskInvKey, o.inv.CID.Bytes()); err != nil {
 		return false, fmt.Errorf("indexing task: %w", err)
 	}
 	if o.cfg.message.Defined() {
@@ -151,7 +159,7 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 			return false, fmt.Errorf("indexing invocation: %w", err)
 		}
 	}
-	tk := taskResultKey(o.task)
+	tk := o.taskKey
 	if err := t.b.needs(tk); err != nil {
 		return false, err
 	}
@@ -197,7 +205,7 @@ func (o *writeOp) setReceipt(raw []byte) error {
 
 // finish records the task result.
 func (o *writeOp) finish(t *Tx) error {
-	if err := t.kt.Put(taskResultKey(o.task), o.res.Receipt.CID.Bytes()); err != nil {
+	if err := t.kt.Put(o.taskKey, o.res.Receipt.CID.Bytes()); err != nil {
 		return fmt.Errorf("recording task result: %w", err)
 	}
 	return nil
@@ -230,7 +238,7 @@ func (o *writeOp) failWith(t *Tx, ferr error) error {
 func (o *writeOp) changed(t *Tx, e *Entry, pr *pendingReceipt) error {
 	res := &Result{Out: receipts.Out{Ok: e.State}, Entry: e}
 	o.res = res
-	tk := taskResultKey(o.task)
+	tk := o.taskKey
 	b := t.b
 	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
 		res.Receipt = tok

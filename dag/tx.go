@@ -59,10 +59,21 @@ type batchState struct {
 	pending     []*pendingReceipt
 	pendingKeys map[string]struct{}
 	err         error // sticky failure of a flush
+
+	// Signing workers (GOMAXPROCS of them, started with the first pending receipt): they
+	// sign while the committer runs the batch's operations, and the committer joins them
+	// when it flushes. (GOMAXPROCS-1 workers sign too little when the committer's core is
+	// shared with the garbage collector and callers: measured slower on 2 cores.)
+	workers  int
+	queue    chan *pendingReceipt
+	wg       sync.WaitGroup
+	stopping atomic.Bool
 }
 
+// newBatchState returns the state of one attempt of a batch; stop must be called when
+// the attempt ends.
 func newBatchState(e *Engine, raw kv.Tx) *batchState {
-	return &batchState{e: e, raw: raw, now: e.clock(), pendingKeys: map[string]struct{}{}}
+	return &batchState{e: e, raw: raw, now: e.clock(), pendingKeys: map[string]struct{}{}, workers: runtime.GOMAXPROCS(0)}
 }
 
 // pendingReceipt is a receipt to issue and the writes that need its token.
@@ -73,6 +84,11 @@ type pendingReceipt struct {
 	tok   *ucan.Token
 	err   error
 	apply []func(tok *ucan.Token) error
+
+	// claimed is set by whoever issues the receipt (a signing worker or the committer at
+	// flush); ready is closed once tok or err is set.
+	claimed atomic.Bool
+	ready   chan struct{}
 }
 
 // flushError attributes a failure to issue or apply a pending receipt to its job.
@@ -84,8 +100,77 @@ type flushError struct {
 func (f *flushError) Error() string { return f.err.Error() }
 func (f *flushError) Unwrap() error { return f.err }
 
-// flushPending issues every pending receipt, in parallel, then applies their writes in
-// the order the receipts were made.
+// signQueue is how many receipts can wait for a signing worker; a receipt that finds the
+// queue full is issued by the committer when the batch flushes.
+const signQueue = 1024
+
+// issue encodes p's state and signs its receipt. It runs on a signing worker or on the
+// committer, and touches nothing but p.
+func (b *batchState) issue(p *pendingReceipt) {
+	defer close(p.ready)
+	defer func() {
+		if r := recover(); r != nil {
+			p.err = fmt.Errorf("%w: issuing receipt: %v", errPanic, r)
+		}
+	}()
+	if b.stopping.Load() {
+		p.err = errAbortBatch
+		return
+	}
+	if p.state != nil {
+		raw, err := encodeNode(p.state.State)
+		if err != nil {
+			p.err = fmt.Errorf("%w: %s: encoding state: %w", ErrInvalidState, p.state.Path, err)
+			return
+		}
+		p.state.stateRaw = raw
+	}
+	p.tok, p.err = receipts.Issue(b.e.signer, p.r, b.e.seal)
+}
+
+// enqueue adds p to the batch's pending receipts and hands it to the signing workers, so
+// that receipts are signed on the other cores while the committer runs the next
+// operations of the batch (their content is fixed once the operation decided it: seq,
+// origin, state). The workers start with the batch's first receipt.
+func (b *batchState) enqueue(p *pendingReceipt) {
+	p.ready = make(chan struct{})
+	b.pending = append(b.pending, p)
+	if b.workers == 0 {
+		return
+	}
+	if b.queue == nil {
+		b.queue = make(chan *pendingReceipt, signQueue)
+		for range b.workers {
+			b.wg.Add(1)
+			go func(queue <-chan *pendingReceipt) {
+				defer b.wg.Done()
+				for p := range queue {
+					if p.claimed.CompareAndSwap(false, true) {
+						b.issue(p)
+					}
+				}
+			}(b.queue)
+		}
+	}
+	select {
+	case b.queue <- p:
+	default:
+	}
+}
+
+// stop ends the batch's signing workers and waits for them: receipts not yet issued are
+// skipped. It is called when the batch's transaction function returns, committed or not.
+func (b *batchState) stop() {
+	b.stopping.Store(true)
+	if b.queue != nil {
+		close(b.queue)
+		b.queue = nil
+	}
+	b.wg.Wait()
+}
+
+// flushPending issues the pending receipts no worker has taken yet, waits for the others,
+// and applies their writes in the order the receipts were made.
 func (b *batchState) flushPending() error {
 	if b.err != nil {
 		return b.err
@@ -96,55 +181,20 @@ func (b *batchState) flushPending() error {
 	}
 	b.pending = nil
 	clear(b.pendingKeys)
-	issue := func(p *pendingReceipt) {
-		defer func() {
-			if r := recover(); r != nil {
-				p.err = fmt.Errorf("%w: issuing receipt: %v", errPanic, r)
-			}
-		}()
-		if p.state != nil {
-			raw, err := encodeNode(p.state.State)
-			if err != nil {
-				p.err = fmt.Errorf("%w: %s: encoding state: %w", ErrInvalidState, p.state.Path, err)
-				return
-			}
-			p.state.stateRaw = raw
+	// The workers take receipts from the front; the committer signs from the back what
+	// they have not taken, so that the two meet in the middle instead of the committer
+	// waiting for each receipt in turn.
+	for i := len(ps) - 1; i >= 0; i-- {
+		if p := ps[i]; p.claimed.CompareAndSwap(false, true) {
+			b.issue(p)
 		}
-		p.tok, p.err = receipts.Issue(b.e.signer, p.r, b.e.seal)
-	}
-	if n := min(runtime.GOMAXPROCS(0), len(ps)); n == 1 {
-		for _, p := range ps {
-			issue(p)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		work := func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(ps)) {
-					return
-				}
-				issue(ps[i])
-			}
-		}
-		for range n - 1 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				work()
-			}()
-		}
-		work()
-		wg.Wait()
 	}
 	for _, p := range ps {
+		<-p.ready
 		if p.err != nil {
 			b.err = &flushError{job: p.job, err: p.err}
 			return b.err
 		}
-	}
-	for _, p := range ps {
 		for _, f := range p.apply {
 			if err := f(p.tok); err != nil {
 				b.err = &flushError{job: p.job, err: err}
@@ -409,7 +459,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		b.events[ev].Receipt = tok.CID
 		return nil
 	})
-	b.pending = append(b.pending, pr)
+	b.enqueue(pr)
 	b.pendingKeys[string(ek)] = struct{}{}
 	return e, pr, nil
 }
