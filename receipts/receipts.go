@@ -73,16 +73,28 @@ func (r *Receipt) args() (datamodel.Node, error) {
 	if len(r.Fx) > 0 {
 		n++
 	}
+	// Keys in DAG-CBOR order (length, then bytes): the sealed token keeps this node.
 	nb := basicnode.Prototype.Map.NewBuilder()
 	ma, err := nb.BeginMap(int64(n))
 	if err != nil {
 		return nil, err
 	}
-	if err := ma.AssembleKey().AssignString("ran"); err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleValue().AssignLink(cidlink.Link{Cid: r.Ran}); err != nil {
-		return nil, err
+	if len(r.Fx) > 0 {
+		if err := ma.AssembleKey().AssignString("fx"); err != nil {
+			return nil, err
+		}
+		la, err := ma.AssembleValue().BeginList(int64(len(r.Fx)))
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range r.Fx {
+			if err := la.AssembleValue().AssignLink(cidlink.Link{Cid: c}); err != nil {
+				return nil, err
+			}
+		}
+		if err := la.Finish(); err != nil {
+			return nil, err
+		}
 	}
 	if err := ma.AssembleKey().AssignString("out"); err != nil {
 		return nil, err
@@ -121,6 +133,12 @@ func (r *Receipt) args() (datamodel.Node, error) {
 	if err := om.Finish(); err != nil {
 		return nil, err
 	}
+	if err := ma.AssembleKey().AssignString("ran"); err != nil {
+		return nil, err
+	}
+	if err := ma.AssembleValue().AssignLink(cidlink.Link{Cid: r.Ran}); err != nil {
+		return nil, err
+	}
 	if r.Path != "" {
 		if err := ma.AssembleKey().AssignString("path"); err != nil {
 			return nil, err
@@ -134,23 +152,6 @@ func (r *Receipt) args() (datamodel.Node, error) {
 			return nil, err
 		}
 		if err := ma.AssembleValue().AssignLink(cidlink.Link{Cid: *r.Origin}); err != nil {
-			return nil, err
-		}
-	}
-	if len(r.Fx) > 0 {
-		if err := ma.AssembleKey().AssignString("fx"); err != nil {
-			return nil, err
-		}
-		la, err := ma.AssembleValue().BeginList(int64(len(r.Fx)))
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range r.Fx {
-			if err := la.AssembleValue().AssignLink(cidlink.Link{Cid: c}); err != nil {
-				return nil, err
-			}
-		}
-		if err := la.Finish(); err != nil {
 			return nil, err
 		}
 	}
@@ -207,6 +208,8 @@ func Issue(s did.Signer, r Receipt, opts ucan.SealOptions) (*ucan.Token, error) 
 		Args:     args,
 		Meta:     meta,
 	}
+	// args and meta are fresh nodes: the token can keep them instead of decoding copies.
+	opts.Direct = true
 	t, err := inv.Seal(s, opts)
 	if err != nil {
 		return nil, fmt.Errorf("issuing receipt: %w", err)

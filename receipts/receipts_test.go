@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -72,8 +73,17 @@ func TestIssueParseVerify(t *testing.T) {
 				t.Fatal("receipt issuance is not deterministic")
 			}
 			// Round trip through bytes.
-			if _, r, err := receipts.Decode(tok.Raw); err != nil || r.Seq != want.Seq {
+			dec, r, err := receipts.Decode(tok.Raw)
+			if err != nil || r.Seq != want.Seq {
 				t.Fatalf("decode: %v", err)
+			}
+			// The issued token keeps the args node it was sealed from: same keys, in the
+			// order decoding gives, same content.
+			if a, b := mapKeys(tok.Invocation.Args), mapKeys(dec.Invocation.Args); a != b {
+				t.Fatalf("args keys %s, decoded %s", a, b)
+			}
+			if !datamodel.DeepEqual(tok.Invocation.Meta, dec.Invocation.Meta) || tok.Invocation.Issuer != dec.Invocation.Issuer {
+				t.Fatal("issued and decoded tokens differ")
 			}
 		})
 	}
@@ -224,4 +234,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded a receipt without ran or with a bad out: %+v", r)
 		}
 	})
+}
+
+// mapKeys lists a map's keys in iteration order.
+func mapKeys(n datamodel.Node) string {
+	var keys []string
+	for it := n.MapIterator(); !it.Done(); {
+		k, _, err := it.Next()
+		if err != nil {
+			return err.Error()
+		}
+		ks, _ := k.AsString()
+		keys = append(keys, ks)
+	}
+	return strings.Join(keys, ",")
 }

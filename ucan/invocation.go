@@ -242,6 +242,9 @@ func (inv *Invocation) Seal(s did.Signer, opts SealOptions) (*Token, error) {
 	if opts.RC1 {
 		tag = TagInvocationRC1
 	}
+	if opts.Direct {
+		return sealDirect(s, tag, payload, iss, inv)
+	}
 	return seal(s, tag, payload)
 }
 

@@ -202,18 +202,38 @@ type SealOptions struct {
 	// RC1 emits the ucan/dlg@1.0.0-rc.1 / ucan/inv@1.0.0-rc.1 tags used by go-ucan and
 	// most implementations in circulation.
 	RC1 bool
+	// Direct (invocations only) builds the returned token from the invocation as given
+	// instead of decoding the sealed envelope again: the envelope bytes are the same, the
+	// same checks are made, but Args and Meta are the very nodes passed in (so they must
+	// not change afterwards, and a map keeps the order it was built in) rather than
+	// decoded copies. For callers that seal many tokens from nodes they build themselves
+	// (receipts). Zero decodes.
+	Direct bool
 }
 
-// seal signs payload (the canonical DAG-CBOR payload map) under tag and decodes the result.
-func seal(s did.Signer, tag string, payload []byte) (*Token, error) {
+// sealed is an envelope being sealed: its bytes and where its parts are.
+type sealed struct {
+	raw        []byte
+	sig        []byte
+	header     []byte
+	signedFrom int
+	payloadAt  int
+}
+
+// sign signs payload (the canonical DAG-CBOR payload map) under tag and returns the
+// envelope.
+func sign(s did.Signer, tag string, payload []byte) (*sealed, error) {
 	if s == nil {
 		return nil, fmt.Errorf("sealing: no signer")
 	}
-	e := encoder{buf: make([]byte, 0, len(payload)+32)}
+	h := s.VarsigHeader()
+	e := encoder{buf: make([]byte, 0, len(payload)+len(h)+len(tag)+16)}
 	e.head(majMap, 2)
 	e.text("h")
-	e.bytes(s.VarsigHeader())
+	e.bytes(h)
+	hdrEnd := len(e.buf)
 	e.text(tag)
+	payloadAt := len(e.buf)
 	e.buf = append(e.buf, payload...)
 	sig, err := s.Sign(e.buf)
 	if err != nil {
@@ -222,12 +242,82 @@ func seal(s did.Signer, tag string, payload []byte) (*Token, error) {
 	env := encoder{buf: make([]byte, 0, len(e.buf)+len(sig)+4)}
 	env.head(majArray, 2)
 	env.bytes(sig)
+	at := len(env.buf)
 	env.buf = append(env.buf, e.buf...)
-	t, err := Decode(env.buf)
+	return &sealed{
+		raw:        env.buf,
+		sig:        env.buf[at-len(sig) : at],
+		header:     env.buf[at+hdrEnd-len(h) : at+hdrEnd],
+		signedFrom: at,
+		payloadAt:  at + payloadAt,
+	}, nil
+}
+
+// seal signs payload (the canonical DAG-CBOR payload map) under tag and decodes the result.
+func seal(s did.Signer, tag string, payload []byte) (*Token, error) {
+	env, err := sign(s, tag, payload)
+	if err != nil {
+		return nil, err
+	}
+	t, err := Decode(env.raw)
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
 	return t, nil
+}
+
+// sealDirect signs the payload of inv (encoded with issuer iss) under tag and builds the
+// token from inv, making the checks Decode would make of the sealed envelope.
+func sealDirect(s did.Signer, tag string, payload []byte, iss string, inv *Invocation) (*Token, error) {
+	for _, f := range [...]struct{ name, v string }{{"iss", iss}, {"sub", inv.Subject}, {"aud", inv.Audience}} {
+		if (f.name != "aud" || f.v != "") && !strings.HasPrefix(f.v, "did:") {
+			return nil, fmt.Errorf("sealing: %w: %s: %q is not a DID", ErrInvalidField, f.name, f.v)
+		}
+	}
+	env, err := sign(s, tag, payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(env.raw) > MaxTokenSize {
+		return nil, fmt.Errorf("sealing: %w: %d bytes exceeds %d", ErrTooLarge, len(env.raw), MaxTokenSize)
+	}
+	vh, err := varsig.Decode(env.header)
+	if err != nil {
+		return nil, fmt.Errorf("sealing: %w: h: %v", ErrInvalidField, err)
+	}
+	out := &Invocation{
+		Issuer:   iss,
+		Subject:  inv.Subject,
+		Audience: inv.Audience,
+		Command:  inv.Command,
+		Args:     inv.args(),
+		Proofs:   append(make([]cid.Cid, 0, len(inv.Proofs)), inv.Proofs...),
+		Meta:     inv.Meta,
+		Nonce:    append([]byte{}, inv.Nonce...),
+	}
+	if inv.Expiration != nil {
+		v := *inv.Expiration
+		out.Expiration = &v
+	}
+	if inv.IssuedAt != nil {
+		v := *inv.IssuedAt
+		out.IssuedAt = &v
+	}
+	if inv.Cause != nil {
+		c := *inv.Cause
+		out.Cause = &c
+	}
+	return &Token{
+		CID:        tokenCID(env.raw),
+		Raw:        env.raw,
+		Tag:        tag,
+		Signature:  env.sig,
+		Invocation: out,
+		header:     env.header,
+		alg:        vh.Algorithm,
+		signedFrom: env.signedFrom,
+		payloadAt:  env.payloadAt,
+	}, nil
 }
 
 // NewNonce returns NonceSize random bytes.
