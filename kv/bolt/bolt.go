@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -41,9 +43,25 @@ type Options struct {
 	LockTimeout time.Duration
 
 	// InitialMmapSize is the initial size of the memory map in bytes. While the file fits
-	// in it, read transactions never hold up a write transaction that grows the file.
-	// Zero lets bbolt start small and remap as the file grows.
+	// in it, read transactions never hold up a write transaction that grows the file, and
+	// commits do not remap. Zero means DefaultInitialMmapSize; a negative value lets bbolt
+	// start small and remap (copying the pages a write transaction holds) each time the
+	// file outgrows the map.
 	InitialMmapSize int
+}
+
+// DefaultInitialMmapSize is the memory map reserved when Options.InitialMmapSize is zero,
+// on 64-bit platforms other than Windows: there it costs address space only (pages are
+// read as they are used; the file still grows in bbolt's 16 MiB steps, each fsynced, so
+// durability is unchanged). On Windows bbolt would grow the file to the map's size, and
+// 32-bit platforms lack the address space: there zero starts small.
+const DefaultInitialMmapSize = 1 << 30
+
+func defaultMmap() int {
+	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
+	}
+	return DefaultInitialMmapSize
 }
 
 // Store is a kv.Store in one bbolt file. It is safe for concurrent use.
@@ -68,11 +86,18 @@ func Open(path string, opts Options) (*Store, error) {
 	case timeout < 0:
 		timeout = 0 // bbolt: wait indefinitely
 	}
+	mmap := opts.InitialMmapSize
+	switch {
+	case mmap == 0:
+		mmap = defaultMmap()
+	case mmap < 0:
+		mmap = 0
+	}
 	db, err := bbolt.Open(path, FileMode, &bbolt.Options{
 		Timeout:         timeout,
 		NoSync:          opts.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
-		InitialMmapSize: opts.InitialMmapSize,
+		InitialMmapSize: mmap,
 	})
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {

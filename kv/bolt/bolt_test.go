@@ -171,3 +171,56 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 }
+
+// TestInitialMmapSize writes past bbolt's 16 MiB growth step with the default, a negative
+// (start small, remap as the file grows) and an explicit map size: the data survives a
+// reopen and the file grows with the data, not to the size of the map.
+func TestInitialMmapSize(t *testing.T) {
+	for _, size := range []int{0, -1, 4 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kv.db")
+			s, err := Open(path, Options{NoSync: true, InitialMmapSize: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			value := bytes.Repeat([]byte("v"), 64<<10)
+			const n = 320 // 20 MiB of values
+			for i := 0; i < n; i += 32 {
+				err := s.Update(context.Background(), func(tx kv.Tx) error {
+					for j := i; j < i+32; j++ {
+						if err := tx.Put([]byte(fmt.Sprintf("k%04d", j)), value); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Size() > 64<<20 {
+				t.Fatalf("file: %v, %v bytes for 20 MiB of values", err, fi.Size())
+			}
+			s, err = Open(path, Options{InitialMmapSize: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.View(context.Background(), func(tx kv.Tx) error {
+				for _, j := range []int{0, n / 2, n - 1} {
+					v, err := tx.Get([]byte(fmt.Sprintf("k%04d", j)))
+					if err != nil || !bytes.Equal(v, value) {
+						return fmt.Errorf("k%04d: %v", j, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

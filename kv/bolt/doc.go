@@ -9,7 +9,7 @@
 //
 // Do not wait for an Update from inside a View or Update function: Updates run one at a
 // time, and an Update that has to grow the memory map waits for open read transactions
-// (Options.InitialMmapSize makes that rare).
+// (rare: by default the map reserves DefaultInitialMmapSize, see Options.InitialMmapSize).
 //
 // This package imports only kv (and bbolt); nothing else of w3dag's.
 package bolt
