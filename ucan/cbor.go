@@ -497,7 +497,7 @@ func (e *encoder) null() { e.buf = append(e.buf, 0xf6) }
 
 func (e *encoder) link(c cid.Cid) {
 	e.head(majTag, tagCID)
-	b := c.Bytes()
+	b := c.KeyString() // the CID's bytes, without Bytes' copy
 	e.head(majBytes, uint64(len(b)+1))
 	e.buf = append(e.buf, 0)
 	e.buf = append(e.buf, b...)

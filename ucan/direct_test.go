@@ -105,3 +105,46 @@ func TestSealDirect(t *testing.T) {
 		})
 	}
 }
+
+// oddSigner signs with its embedded signer and pads the signature to n bytes, so that the
+// envelope's signature is not the usual 64 bytes.
+type oddSigner struct {
+	did.Signer
+	n int
+}
+
+func (o oddSigner) Sign(msg []byte) ([]byte, error) {
+	sig, err := o.Signer.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	return append(sig, make([]byte, o.n-len(sig))...), nil
+}
+
+// TestSealSignatureLengths seals with signatures shorter and longer than the room sealing
+// leaves for them: the envelope parses to the same parts either way.
+func TestSealSignatureLengths(t *testing.T) {
+	base := gen(t, did.GenerateEd25519)
+	for _, n := range []int{64, 65, 300} {
+		s := oddSigner{Signer: base, n: n}
+		inv := &ucan.Invocation{Subject: base.DID(), Command: "/a", Args: argsMap(t, "path", "x"), Nonce: []byte{1}}
+		for _, direct := range []bool{false, true} {
+			tok, err := inv.Seal(s, ucan.SealOptions{Direct: direct})
+			if err != nil {
+				t.Fatalf("%d bytes, direct %v: %v", n, direct, err)
+			}
+			dec, err := ucan.Decode(tok.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tok.Signature) != n || !bytes.Equal(tok.Signature, dec.Signature) || !bytes.Equal(tok.SignedBytes(), dec.SignedBytes()) ||
+				!bytes.Equal(tok.VarsigHeader(), dec.VarsigHeader()) || !tok.CID.Equals(dec.CID) || tok.Invocation.Command != "/a" {
+				t.Fatalf("%d bytes, direct %v: token parts differ from the decoded ones", n, direct)
+			}
+			sig, _ := base.Sign(tok.SignedBytes())
+			if !bytes.Equal(sig, tok.Signature[:64]) {
+				t.Fatalf("%d bytes, direct %v: signature is not over the signed bytes", n, direct)
+			}
+		}
+	}
+}

@@ -220,14 +220,22 @@ type sealed struct {
 	payloadAt  int
 }
 
+// sigRoom is the signature length sign leaves room for in front of the signed bytes
+// (Ed25519, P-256 and secp256k1 signatures are 64 bytes); other lengths cost a copy.
+const sigRoom = 64
+
 // sign signs payload (the canonical DAG-CBOR payload map) under tag and returns the
-// envelope.
+// envelope [signature, {h, tag: payload}], built in one buffer.
 func sign(s did.Signer, tag string, payload []byte) (*sealed, error) {
 	if s == nil {
 		return nil, fmt.Errorf("sealing: no signer")
 	}
 	h := s.VarsigHeader()
-	e := encoder{buf: make([]byte, 0, len(payload)+len(h)+len(tag)+16)}
+	pre := encoder{buf: make([]byte, 0, 4)}
+	pre.head(majArray, 2)
+	pre.head(majBytes, sigRoom)
+	at := len(pre.buf) + sigRoom // where the signed bytes start
+	e := encoder{buf: make([]byte, at, at+len(payload)+len(h)+len(tag)+16)}
 	e.head(majMap, 2)
 	e.text("h")
 	e.bytes(h)
@@ -235,21 +243,30 @@ func sign(s did.Signer, tag string, payload []byte) (*sealed, error) {
 	e.text(tag)
 	payloadAt := len(e.buf)
 	e.buf = append(e.buf, payload...)
-	sig, err := s.Sign(e.buf)
+	sig, err := s.Sign(e.buf[at:])
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
-	env := encoder{buf: make([]byte, 0, len(e.buf)+len(sig)+4)}
-	env.head(majArray, 2)
-	env.bytes(sig)
-	at := len(env.buf)
-	env.buf = append(env.buf, e.buf...)
+	raw := e.buf
+	if len(sig) == sigRoom {
+		copy(raw, pre.buf)
+		copy(raw[len(pre.buf):at], sig)
+	} else {
+		env := encoder{buf: make([]byte, 0, len(e.buf)-at+len(sig)+10)}
+		env.head(majArray, 2)
+		env.bytes(sig)
+		shift := len(env.buf) - at
+		raw = append(env.buf, e.buf[at:]...)
+		at += shift
+		hdrEnd += shift
+		payloadAt += shift
+	}
 	return &sealed{
-		raw:        env.buf,
-		sig:        env.buf[at-len(sig) : at],
-		header:     env.buf[at+hdrEnd-len(h) : at+hdrEnd],
+		raw:        raw,
+		sig:        raw[at-len(sig) : at],
+		header:     raw[hdrEnd-len(h) : hdrEnd],
 		signedFrom: at,
-		payloadAt:  at + payloadAt,
+		payloadAt:  payloadAt,
 	}, nil
 }
 
