@@ -258,8 +258,11 @@ func (t *tx) Put(key, value []byte) error {
 		return err
 	}
 	// bbolt keeps the slices until commit; the caller may reuse them as soon as Put returns.
-	k := append(make([]byte, 0, len(key)), key...)
-	v := append(make([]byte, 0, len(value)), value...)
+	// One allocation holds both copies.
+	buf := make([]byte, len(key)+len(value))
+	k := buf[:copy(buf, key):len(key)]
+	v := buf[len(key):]
+	copy(v, value)
 	if err := t.kv.Put(k, v); err != nil {
 		return fmt.Errorf("bolt put: %w", err)
 	}
