@@ -9,6 +9,15 @@
 // behind. Temporary files have names no key can have ("~put-…"), so List never shows them;
 // a crash can leave one behind, which is harmless.
 //
+// A Put streams through a ring of PipelineDepth buffers of CopyBufferSize bytes: one
+// goroutine reads and hashes the next buffer while another writes the previous ones, so
+// memory stays bounded and hashing overlaps the writes. Blobs of DirectMinSize bytes or
+// more are written with direct I/O (O_DIRECT on Linux) where the file system has it: the
+// bytes go from the buffers to the disk without a copy into the page cache and without
+// the final fsync having to write the whole blob back; an unaligned tail, and everything
+// on file systems without direct I/O, is written through the page cache, whose write-back
+// starts every WritebackInterval bytes. The final fsync of the file and the directory stay.
+//
 // A key cannot also be a directory of other keys: with a blob at "a", a Put of "a/b"
 // fails with ErrKeyConflict, and the other way round.
 //

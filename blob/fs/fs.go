@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/w3dag/w3dag/blob"
@@ -22,8 +21,6 @@ const (
 	DirPerm = 0o755
 	// FilePerm is the permission of blob files.
 	FilePerm = 0o644
-	// CopyBufferSize is the size of the buffer a Put streams through.
-	CopyBufferSize = 256 << 10
 	// maxPutAttempts bounds how often Put recreates a directory that a concurrent Delete
 	// removed because it had become empty.
 	maxPutAttempts = 8
@@ -55,8 +52,6 @@ var (
 	_ blob.Store     = (*Store)(nil)
 	_ blob.Presigner = (*Store)(nil)
 )
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, CopyBufferSize); return &b }}
 
 // Open opens the store rooted at dir, creating dir if it does not exist. Close releases it.
 func Open(dir string, opts Options) (*Store, error) {
@@ -108,11 +103,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
 	dir := path.Dir(key)
-	f, tmp, err := s.createTemp(dir)
+	direct := directIO && openDirect != 0 && (opts.Size < 0 || opts.Size >= DirectMinSize)
+	f, tmp, direct, err := s.createTemp(dir, direct)
 	if err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
-	if err := s.fill(f, vr); err != nil {
+	if err := fill(f, direct, vr); err != nil {
 		s.root.Remove(tmp)
 		s.prune(dir)
 		return fmt.Errorf("fs: put %q: %w", key, err)
@@ -131,12 +127,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	return nil
 }
 
-// fill copies r into f, syncs and closes it.
-func (s *Store) fill(f *os.File, r io.Reader) error {
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	// Hide f's ReadFrom so that the copy uses buf.
-	_, err := io.CopyBuffer(struct{ io.Writer }{f}, r, *buf)
+// fill copies r into f (open for direct I/O if direct), syncs and closes it.
+func fill(f *os.File, direct bool, r io.Reader) error {
+	err := copyTo(&sink{f: f, direct: direct}, r)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -146,21 +139,31 @@ func (s *Store) fill(f *os.File, r io.Reader) error {
 	return err
 }
 
-// createTemp creates a new temporary file in dir, creating dir as needed.
-func (s *Store) createTemp(dir string) (*os.File, string, error) {
+// createTemp creates a new temporary file in dir, creating dir as needed, open for direct
+// I/O if direct and the file system allows it; it reports whether the file is.
+func (s *Store) createTemp(dir string, direct bool) (*os.File, string, bool, error) {
 	var err error
 	for range maxPutAttempts {
 		if err = s.mkdirs(dir); err != nil {
 			if errors.Is(err, iofs.ErrNotExist) {
 				continue // a concurrent Delete pruned a directory: try again
 			}
-			return nil, "", err
+			return nil, "", false, err
 		}
 		tmp := path.Join(dir, fmt.Sprintf("%s%016x", tempPrefix, rand.Uint64()))
+		flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 		var f *os.File
-		f, err = s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FilePerm)
+		if direct {
+			f, err = s.root.OpenFile(tmp, flag|openDirect, FilePerm)
+			if errors.Is(err, syscall.EINVAL) {
+				direct = false // the file system has no direct I/O
+			}
+		}
+		if !direct {
+			f, err = s.root.OpenFile(tmp, flag, FilePerm)
+		}
 		if err == nil {
-			return f, tmp, nil
+			return f, tmp, direct, nil
 		}
 		if !errors.Is(err, iofs.ErrNotExist) && !errors.Is(err, iofs.ErrExist) {
 			break
@@ -169,7 +172,7 @@ func (s *Store) createTemp(dir string) (*os.File, string, error) {
 	if errors.Is(err, syscall.ENOTDIR) {
 		err = fmt.Errorf("%w: %w", ErrKeyConflict, err)
 	}
-	return nil, "", fmt.Errorf("creating temporary file: %w", err)
+	return nil, "", false, fmt.Errorf("creating temporary file: %w", err)
 }
 
 // mkdirs creates dir and its parents, syncing the parent of each directory it creates.
