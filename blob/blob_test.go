@@ -213,3 +213,58 @@ func TestNewHTTPRequest(t *testing.T) {
 		t.Fatal("bad URL accepted")
 	}
 }
+
+func TestDigestCheck(t *testing.T) {
+	data := []byte("0123456789")
+	tests := []struct {
+		name   string
+		want   []byte
+		writes [][]byte
+		err    error
+	}{
+		{"whole", digest(data), [][]byte{data}, nil},
+		{"in pieces", digest(data), [][]byte{data[:3], nil, data[3:]}, nil},
+		{"empty", digest(nil), nil, nil},
+		{"missing byte", digest(data), [][]byte{data[:9]}, blob.ErrDigestMismatch},
+		{"other bytes", digest(data), [][]byte{[]byte("9876543210")}, blob.ErrDigestMismatch},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := blob.NewDigestCheck(tc.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.writes {
+				if n, err := d.Write(w); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if err := d.Check(); !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+				t.Fatalf("Check = %v, want %v", err, tc.err)
+			}
+		})
+	}
+	for _, want := range [][]byte{nil, make([]byte, 31), make([]byte, 33)} {
+		if _, err := blob.NewDigestCheck(want); !errors.Is(err, blob.ErrInvalidOptions) {
+			t.Errorf("NewDigestCheck of %d bytes = %v, want ErrInvalidOptions", len(want), err)
+		}
+	}
+}
+
+// TestVerifySizeOnly checks that Verify without a digest still enforces the size.
+func TestVerifySizeOnly(t *testing.T) {
+	data := []byte("0123456789")
+	for _, tc := range []struct {
+		size int64
+		err  error
+	}{{10, nil}, {-1, nil}, {9, blob.ErrSizeMismatch}, {11, blob.ErrSizeMismatch}} {
+		vr, err := blob.Verify(context.Background(), bytes.NewReader(data), blob.PutOptions{Size: tc.size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(vr)
+		if !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Fatalf("size %d: read %q, %v; want %v", tc.size, got, err, tc.err)
+		}
+	}
+}

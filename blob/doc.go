@@ -7,7 +7,8 @@
 // keys are acceptable.
 //
 // Helpers for backends: Verify streams a Put's bytes while checking size and SHA-256, so
-// a backend that publishes only after the reader ended stores nothing that does not match;
+// a backend that publishes only after the reader ended stores nothing that does not match
+// (DigestCheck is its digest half, for a backend that hashes in a goroutine of its own);
 // Range.Bounds resolves a range against a blob's size; Request.NewHTTPRequest turns a
 // presigned upload into a net/http request.
 //

@@ -31,7 +31,9 @@ func (o PutOptions) Validate() error {
 // wrapping ErrSizeMismatch or ErrDigestMismatch when the bytes do not match opts. When
 // opts.Size bytes have been read it checks at once that r ends there and that the digest
 // matches, so a consumer that stops after exactly opts.Size bytes still sees the error
-// (along with the last bytes). Once ctx is done, reads fail with ctx.Err().
+// (along with the last bytes). Once ctx is done, reads fail with ctx.Err(). With
+// opts.SHA256 nil it does not hash at all: a backend hashing in a goroutine of its own
+// verifies the size with Verify and the digest with a DigestCheck.
 //
 // A backend that copies the reader to a temporary place and publishes it only after a
 // read returned io.EOF stores nothing that does not match.
@@ -39,14 +41,18 @@ func Verify(ctx context.Context, r io.Reader, opts PutOptions) (io.Reader, error
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &verifier{ctx: ctx, r: r, want: opts, h: sha256.New()}, nil
+	v := &verifier{ctx: ctx, r: r, want: opts}
+	if opts.SHA256 != nil {
+		v.d = &DigestCheck{h: sha256.New(), want: opts.SHA256}
+	}
+	return v, nil
 }
 
 type verifier struct {
 	ctx  context.Context
 	r    io.Reader
 	want PutOptions
-	h    hash.Hash
+	d    *DigestCheck // nil: no digest to check
 	n    int64
 	err  error // sticky: io.EOF once verified, or the failure
 }
@@ -66,7 +72,9 @@ func (v *verifier) Read(p []byte) (int, error) {
 	var err error
 	if len(p) > 0 {
 		n, err = v.r.Read(p)
-		v.h.Write(p[:n])
+		if v.d != nil {
+			v.d.Write(p[:n])
+		}
 		v.n += int64(n)
 	}
 	if err == nil && v.want.Size >= 0 && v.n == v.want.Size {
@@ -101,12 +109,41 @@ func (v *verifier) finish() error {
 	if v.want.Size >= 0 && v.n != v.want.Size {
 		return fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, v.n, v.want.Size)
 	}
-	if v.want.SHA256 != nil {
-		if sum := v.h.Sum(nil); !bytes.Equal(sum, v.want.SHA256) {
-			return fmt.Errorf("%w: got %x, want %x", ErrDigestMismatch, sum, v.want.SHA256)
+	if v.d != nil {
+		if err := v.d.Check(); err != nil {
+			return err
 		}
 	}
 	return io.EOF
+}
+
+// DigestCheck hashes the bytes written to it and checks them against an expected SHA-256
+// digest: the digest half of Verify, for a backend that hashes in a goroutine of its own
+// while Verify (without PutOptions.SHA256) checks the size as the bytes are read.
+type DigestCheck struct {
+	h    hash.Hash
+	want []byte
+}
+
+// NewDigestCheck returns a DigestCheck expecting want, which must be 32 bytes long
+// (otherwise the error wraps ErrInvalidOptions).
+func NewDigestCheck(want []byte) (*DigestCheck, error) {
+	if len(want) != sha256.Size {
+		return nil, fmt.Errorf("%w: SHA256 is %d bytes, want %d", ErrInvalidOptions, len(want), sha256.Size)
+	}
+	return &DigestCheck{h: sha256.New(), want: bytes.Clone(want)}, nil
+}
+
+// Write hashes p; it never fails.
+func (d *DigestCheck) Write(p []byte) (int, error) { return d.h.Write(p) }
+
+// Check returns nil when the bytes written so far hash to the expected digest, and an
+// error wrapping ErrDigestMismatch otherwise.
+func (d *DigestCheck) Check() error {
+	if sum := d.h.Sum(nil); !bytes.Equal(sum, d.want) {
+		return fmt.Errorf("%w: got %x, want %x", ErrDigestMismatch, sum, d.want)
+	}
+	return nil
 }
 
 // Bounds returns the offset and length of the range r within a blob of size bytes; a nil

@@ -9,9 +9,10 @@
 // behind. Temporary files have names no key can have ("~put-…"), so List never shows them;
 // a crash can leave one behind, which is harmless.
 //
-// A Put streams through a ring of PipelineDepth buffers of CopyBufferSize bytes: one
-// goroutine reads and hashes the next buffer while another writes the previous ones, so
-// memory stays bounded and hashing overlaps the writes. Blobs of DirectMinSize bytes or
+// A Put streams through a ring of PipelineDepth buffers of CopyBufferSize bytes passed
+// along three goroutines: one reads the next buffer (checking the size), one hashes the
+// previous one, one writes the one before; memory stays bounded and reading, hashing and
+// writing overlap. Blobs of DirectMinSize bytes or
 // more are written with direct I/O (O_DIRECT on Linux) where the file system has it: the
 // bytes go from the buffers to the disk without a copy into the page cache and without
 // the final fsync having to write the whole blob back; an unaligned tail, and everything

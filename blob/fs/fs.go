@@ -95,9 +95,19 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	if err := checkKey("put", key); err != nil {
 		return err
 	}
-	vr, err := blob.Verify(ctx, r, opts)
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("fs: put %q: %w", key, err)
+	}
+	// The reader checks the size; the digest is checked in a goroutine of its own.
+	vr, err := blob.Verify(ctx, r, blob.PutOptions{Size: opts.Size})
 	if err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
+	}
+	var digest *blob.DigestCheck
+	if opts.SHA256 != nil {
+		if digest, err = blob.NewDigestCheck(opts.SHA256); err != nil {
+			return fmt.Errorf("fs: put %q: %w", key, err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
@@ -108,7 +118,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	if err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
-	if err := fill(f, direct, vr); err != nil {
+	if err := fill(f, direct, vr, digest); err != nil {
 		s.root.Remove(tmp)
 		s.prune(dir)
 		return fmt.Errorf("fs: put %q: %w", key, err)
@@ -127,9 +137,17 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	return nil
 }
 
-// fill copies r into f (open for direct I/O if direct), syncs and closes it.
-func fill(f *os.File, direct bool, r io.Reader) error {
-	err := copyTo(&sink{f: f, direct: direct}, r)
+// fill copies r into f (open for direct I/O if direct) while feeding digest (when not
+// nil), checks the digest, syncs and closes f.
+func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck) error {
+	var h io.Writer
+	if digest != nil {
+		h = digest
+	}
+	err := copyTo(&sink{f: f, direct: direct}, r, h)
+	if err == nil && digest != nil {
+		err = digest.Check()
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -91,14 +91,15 @@ func (w *sink) write(p []byte) error {
 	return nil
 }
 
-// copyTo streams r into w through a ring of PipelineDepth buffers: this goroutine reads
-// (and, r being a blob.Verify reader, hashes) the next buffer while another one writes the
-// previous ones. It returns nil once r returned io.EOF and everything was written; the
-// first error of either side otherwise, after the writer stopped.
-func copyTo(w *sink, r io.Reader) error {
+// copyTo streams r into w through a ring of PipelineDepth buffers passed along three
+// goroutines: this one reads the next buffer from r, another feeds the previous one to h
+// (nil: no hashing) and a third writes the one before to w. It returns nil once r
+// returned io.EOF and everything was hashed and written; the first error of r or w
+// otherwise, after the other goroutines stopped.
+func copyTo(w *sink, r io.Reader, h io.Writer) error {
 	var bufs [PipelineDepth]*[]byte
 	free := make(chan []byte, PipelineDepth)
-	full := make(chan []byte, PipelineDepth)
+	toWrite := make(chan []byte, PipelineDepth)
 	for i := range bufs {
 		bufs[i] = copyBuffers.Get().(*[]byte)
 		free <- *bufs[i]
@@ -108,6 +109,18 @@ func copyTo(w *sink, r io.Reader) error {
 			copyBuffers.Put(b)
 		}
 	}()
+	next := toWrite // where the reader sends the buffers it filled
+	if h != nil {
+		toHash := make(chan []byte, PipelineDepth)
+		go func() {
+			defer close(toWrite)
+			for p := range toHash {
+				h.Write(p)
+				toWrite <- p
+			}
+		}()
+		next = toHash
+	}
 	var (
 		werr   error
 		failed atomic.Bool
@@ -115,7 +128,7 @@ func copyTo(w *sink, r io.Reader) error {
 	)
 	go func() {
 		defer close(done)
-		for p := range full {
+		for p := range toWrite {
 			if werr == nil {
 				if werr = w.write(p); werr != nil {
 					failed.Store(true)
@@ -134,12 +147,12 @@ func copyTo(w *sink, r io.Reader) error {
 			n += m
 		}
 		if n > 0 {
-			full <- p[:n]
+			next <- p[:n]
 		} else {
 			free <- p
 		}
 	}
-	close(full)
+	close(next)
 	<-done
 	switch {
 	case werr != nil:

@@ -153,7 +153,7 @@ func TestCopyToWriteFails(t *testing.T) {
 	}
 	f.Close() // writes now fail
 	src := &errAfter{r: bytes.NewReader(make([]byte, 64*CopyBufferSize)), n: 64 * CopyBufferSize, err: io.EOF}
-	err = copyTo(&sink{f: f}, src)
+	err = copyTo(&sink{f: f}, src, sha256.New())
 	if !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("copyTo into a closed file = %v, want os.ErrClosed", err)
 	}
@@ -188,13 +188,13 @@ func TestCopyToStaysDirect(t *testing.T) {
 	data := make([]byte, 3*CopyBufferSize)
 	rand.NewChaCha8([32]byte{3}).Read(data)
 	w := &sink{f: f, direct: true}
-	if err := copyTo(w, bytes.NewReader(data)); err != nil {
+	if err := copyTo(w, bytes.NewReader(data), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !w.direct {
 		t.Fatalf("aligned buffers left direct I/O")
 	}
-	if err := copyTo(w, bytes.NewReader(data[:5])); err != nil {
+	if err := copyTo(w, bytes.NewReader(data[:5]), sha256.New()); err != nil {
 		t.Fatal(err)
 	}
 	if w.direct || w.off != int64(len(data)+5) {
