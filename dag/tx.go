@@ -183,26 +183,43 @@ func (b *batchState) flushPending() error {
 	clear(b.pendingKeys)
 	// The workers take receipts from the front; the committer signs from the back what
 	// they have not taken, so that the two meet in the middle instead of the committer
-	// waiting for each receipt in turn.
-	for i := len(ps) - 1; i >= 0; i-- {
+	// waiting for each receipt in turn. Between its own receipts the committer applies
+	// the writes of those already signed at the front, in order.
+	next := 0
+	apply := func(wait bool) error {
+		for ; next < len(ps); next++ {
+			p := ps[next]
+			if wait {
+				<-p.ready
+			} else {
+				select {
+				case <-p.ready:
+				default:
+					return nil
+				}
+			}
+			if p.err != nil {
+				b.err = &flushError{job: p.job, err: p.err}
+				return b.err
+			}
+			for _, f := range p.apply {
+				if err := f(p.tok); err != nil {
+					b.err = &flushError{job: p.job, err: err}
+					return b.err
+				}
+			}
+		}
+		return nil
+	}
+	for i := len(ps) - 1; i >= next; i-- {
 		if p := ps[i]; p.claimed.CompareAndSwap(false, true) {
 			b.issue(p)
-		}
-	}
-	for _, p := range ps {
-		<-p.ready
-		if p.err != nil {
-			b.err = &flushError{job: p.job, err: p.err}
-			return b.err
-		}
-		for _, f := range p.apply {
-			if err := f(p.tok); err != nil {
-				b.err = &flushError{job: p.job, err: err}
-				return b.err
+			if err := apply(false); err != nil {
+				return err
 			}
 		}
 	}
-	return nil
+	return apply(true)
 }
 
 // needs flushes pending receipts when key is one their writes will set.
