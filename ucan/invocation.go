@@ -145,6 +145,10 @@ func (inv *Invocation) args() datamodel.Node {
 	return inv.Args
 }
 
+// argsSizeHint is the room Invocation.encode reserves for args and meta (a receipt's args
+// hold its state, path and two links: a few hundred bytes).
+const argsSizeHint = 512
+
 // encode writes the payload map in canonical key order:
 // aud cmd exp iat iss prf sub args meta cause nonce.
 func (inv *Invocation) encode(iss string) ([]byte, error) {
@@ -175,7 +179,10 @@ func (inv *Invocation) encode(iss string) ([]byte, error) {
 			n++
 		}
 	}
-	e := encoder{buf: make([]byte, 0, 256)}
+	// Room for the fixed fields and argsSizeHint bytes of args and meta, so that the
+	// buffer grows at most once for typical invocations and receipts.
+	size := 128 + len(inv.Audience) + len(inv.Command) + len(iss) + len(inv.Subject) + len(inv.Nonce) + 40*len(inv.Proofs) + argsSizeHint
+	e := encoder{buf: make([]byte, 0, size)}
 	e.head(majMap, uint64(n))
 	if inv.Audience != "" {
 		e.text("aud")
