@@ -20,7 +20,8 @@ import (
 // nothing behind.
 func TestPutSizes(t *testing.T) {
 	sizes := []int{0, 1, directAlign - 1, directAlign, directAlign + 1, CopyBufferSize - 1,
-		CopyBufferSize, CopyBufferSize + 1, 3*CopyBufferSize + directAlign + 17, (PipelineDepth + 2) * CopyBufferSize}
+		CopyBufferSize, CopyBufferSize + 1, 3*CopyBufferSize + directAlign + 17, (PipelineDepth + 2) * CopyBufferSize,
+		2*WritebackInterval + 5}
 	for _, direct := range []bool{true, false} {
 		t.Run(map[bool]string{true: "direct", false: "cached"}[direct], func(t *testing.T) {
 			old := directIO
