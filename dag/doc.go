@@ -67,8 +67,9 @@
 // record, log record, task result) follow in order. Workers end with the attempt.
 //
 // One committer goroutine coalesces concurrent operations into one kv.Update (one
-// fsync): it takes what is queued, up to MaxBatch, and commits; operations arriving while
-// it commits form the next batch. MaxBatchDelay can make it wait a little for fuller
+// fsync): it takes what is queued, up to MaxBatch, runs it, runs too what was queued
+// meanwhile (up to MaxBatch: they share the fsync instead of waiting for it), and
+// commits; operations arriving while it commits form the next batch. MaxBatchDelay can make it wait a little for fuller
 // batches. Operations in a batch run in arrival order and see each other's writes, so
 // two identical tasks in one batch run once. If an operation fails with an internal
 // error the batch is rolled back and retried without it (bbolt Batch style); if a machine

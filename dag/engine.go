@@ -316,9 +316,24 @@ func (e *Engine) commitLoop() {
 	}
 }
 
-// commit runs batch in one kv transaction. A job failing with an internal error is taken
-// out and the rest retried; a job whose machine failed after writing is retried with its
-// failure only.
+// join appends to jobs the operations queued while the batch ran, up to MaxBatch: they
+// run in the same transaction, after the others, and share its fsync instead of waiting
+// for it and then paying for their own.
+func (e *Engine) join(jobs []*job) []*job {
+	for len(jobs) < e.maxBatch {
+		select {
+		case j := <-e.queue:
+			jobs = append(jobs, j)
+		default:
+			return jobs
+		}
+	}
+	return jobs
+}
+
+// commit runs batch in one kv transaction, with the operations that join it while it runs
+// (join). A job failing with an internal error is taken out and the rest retried; a job
+// whose machine failed after writing is retried with its failure only.
 func (e *Engine) commit(batch []*job) {
 	jobs := append([]*job(nil), batch...)
 	for len(jobs) > 0 {
@@ -340,7 +355,8 @@ func (e *Engine) commit(batch []*job) {
 				}
 				return errAbortBatch
 			}
-			for _, j := range jobs {
+			for i := 0; i < len(jobs); i++ {
+				j := jobs[i]
 				t := &Tx{e: e, kt: &countTx{Tx: kt}, b: bs, j: j, inv: j.inv, prepared: j.prep}
 				err := runJob(j, t)
 				if err == nil {
@@ -348,6 +364,9 @@ func (e *Engine) commit(batch []*job) {
 				}
 				if err != nil {
 					return fail(j, err)
+				}
+				if i == len(jobs)-1 {
+					jobs = e.join(jobs)
 				}
 			}
 			if err := bs.flushPending(); err != nil {
