@@ -13,7 +13,7 @@ import (
 const (
 	// CopyBufferSize is the size of each buffer a Put streams through: the bytes are read
 	// into one buffer while earlier ones are being hashed and written.
-	CopyBufferSize = 1 << 20
+	CopyBufferSize = 2 << 20
 	// PipelineDepth is how many buffers of CopyBufferSize one Put holds, so a Put uses
 	// PipelineDepth*CopyBufferSize bytes of memory however large the blob.
 	PipelineDepth = 4
