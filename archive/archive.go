@@ -75,7 +75,8 @@ type Options struct {
 	Commit func(ctx context.Context, fn func(kv.Tx) error) error
 	// MaxBatch bounds the messages one outbox commit holds; zero means DefaultMaxBatch.
 	MaxBatch int
-	// Movers is how many messages Run copies to blob storage at once; zero means
+	// Movers is how many messages Run copies to blob storage at once, for stores that do
+	// not implement blob.Batcher (those get each round in one PutBatch); zero means
 	// DefaultMovers.
 	Movers int
 	// MovePoll is how often Run looks for messages other processes put in a shared outbox;
@@ -126,11 +127,20 @@ func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, 
 
 // putBlob writes message msg to its blob key, pinning its size and digest.
 func (a *Archive) putBlob(ctx context.Context, msg cid.Cid, data []byte) error {
+	item, err := blobItem(msg, data)
+	if err != nil {
+		return err
+	}
+	return a.blobs.Put(ctx, item.Key, bytes.NewReader(data), item.Opts)
+}
+
+// blobItem is the blob write of message msg: its key, size and digest.
+func blobItem(msg cid.Cid, data []byte) (blob.BatchItem, error) {
 	digest, err := multihash.Decode(msg.Hash())
 	if err != nil {
-		return fmt.Errorf("hashing message: %w", err)
+		return blob.BatchItem{}, fmt.Errorf("hashing message: %w", err)
 	}
-	return a.blobs.Put(ctx, WorkflowKey(msg), bytes.NewReader(data), blob.PutOptions{Size: int64(len(data)), SHA256: digest.Digest})
+	return blob.BatchItem{Key: WorkflowKey(msg), Data: data, Opts: blob.PutOptions{Size: int64(len(data)), SHA256: digest.Digest}}, nil
 }
 
 // Get returns the bytes of message msg, checked against its CID. ErrNotFound when the

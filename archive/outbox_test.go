@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/blob"
+	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/kv"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
@@ -36,9 +37,22 @@ func (c *countingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
 	return c.Store.Update(ctx, fn)
 }
 
+// TestOutbox runs the outbox over a store without blob.Batcher (moved with concurrent
+// Puts) and over blob/fs, which moves each round with one PutBatch.
 func TestOutbox(t *testing.T) {
+	t.Run("mem", func(t *testing.T) { testOutbox(t, mem.New()) })
+	t.Run("fs", func(t *testing.T) {
+		blobs, err := blobfs.Open(t.TempDir(), blobfs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { blobs.Close() })
+		testOutbox(t, blobs)
+	})
+}
+
+func testOutbox(t *testing.T, blobs blob.Store) {
 	ctx := context.Background()
-	blobs := mem.New()
 	ob := &countingKV{Store: kvmem.New()}
 	a := New(blobs, Options{Outbox: ob})
 	defer a.Close()

@@ -48,6 +48,24 @@ type Presigner interface {
 	PresignPut(ctx context.Context, key string, size int64, sha256 []byte, expires time.Time) (Request, error)
 }
 
+// Batcher is implemented by stores that make a batch of writes durable together, more
+// cheaply than one Put each (blob/fs: one syncfs for the batch instead of fsyncs of every
+// file and directory). Writers of many small blobs, such as the archive's mover, use it
+// when the store has it.
+type Batcher interface {
+	// PutBatch stores every item as Put would, each checked against its options. When it
+	// returns nil every item is durable. On error some items may be stored and others not,
+	// but each is either whole or absent, so the batch can simply be written again.
+	PutBatch(ctx context.Context, items []BatchItem) error
+}
+
+// BatchItem is one blob of a PutBatch.
+type BatchItem struct {
+	Key  string
+	Data []byte
+	Opts PutOptions
+}
+
 // PutOptions constrain a Put. The zero value checks nothing: Size must be set to -1
 // explicitly to mean "unknown"; a zero Size means an empty blob.
 type PutOptions struct {

@@ -92,6 +92,12 @@ func missing(err error) bool {
 // Put streams r into a temporary file next to the blob, verifies it and renames it into
 // place.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) error {
+	return s.put(ctx, key, r, opts, true)
+}
+
+// put is Put; with durable false it leaves every fsync (file, new directories, the
+// renamed entry) to a later syncAll, as PutBatch does.
+func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions, durable bool) error {
 	if err := checkKey("put", key); err != nil {
 		return err
 	}
@@ -114,11 +120,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	}
 	dir := path.Dir(key)
 	direct := directIO && openDirect != 0 && (opts.Size < 0 || opts.Size >= DirectMinSize)
-	f, tmp, direct, err := s.createTemp(dir, direct)
+	f, tmp, direct, err := s.createTemp(dir, direct, durable)
 	if err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
-	if err := fill(f, direct, vr, digest); err != nil {
+	if err := fill(f, direct, vr, digest, durable); err != nil {
 		s.root.Remove(tmp)
 		s.prune(dir)
 		return fmt.Errorf("fs: put %q: %w", key, err)
@@ -131,15 +137,17 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		}
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
-	if err := s.syncDir(dir); err != nil {
-		return fmt.Errorf("fs: put %q: %w", key, err)
+	if durable {
+		if err := s.syncDir(dir); err != nil {
+			return fmt.Errorf("fs: put %q: %w", key, err)
+		}
 	}
 	return nil
 }
 
 // fill copies r into f (open for direct I/O if direct) while feeding digest (when not
-// nil), checks the digest, syncs and closes f.
-func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck) error {
+// nil), checks the digest, syncs f (if durable) and closes it.
+func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck, durable bool) error {
 	var h io.Writer
 	if digest != nil {
 		h = digest
@@ -148,7 +156,7 @@ func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck) error 
 	if err == nil && digest != nil {
 		err = digest.Check()
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -157,12 +165,13 @@ func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck) error 
 	return err
 }
 
-// createTemp creates a new temporary file in dir, creating dir as needed, open for direct
-// I/O if direct and the file system allows it; it reports whether the file is.
-func (s *Store) createTemp(dir string, direct bool) (*os.File, string, bool, error) {
+// createTemp creates a new temporary file in dir, creating dir as needed (syncing new
+// directories if durable), open for direct I/O if direct and the file system allows it;
+// it reports whether the file is.
+func (s *Store) createTemp(dir string, direct, durable bool) (*os.File, string, bool, error) {
 	var err error
 	for range maxPutAttempts {
-		if err = s.mkdirs(dir); err != nil {
+		if err = s.mkdirs(dir, durable); err != nil {
 			if errors.Is(err, iofs.ErrNotExist) {
 				continue // a concurrent Delete pruned a directory: try again
 			}
@@ -193,8 +202,9 @@ func (s *Store) createTemp(dir string, direct bool) (*os.File, string, bool, err
 	return nil, "", false, fmt.Errorf("creating temporary file: %w", err)
 }
 
-// mkdirs creates dir and its parents, syncing the parent of each directory it creates.
-func (s *Store) mkdirs(dir string) error {
+// mkdirs creates dir and its parents, syncing the parent of each directory it creates
+// when durable.
+func (s *Store) mkdirs(dir string, durable bool) error {
 	if dir == "." {
 		return nil
 	}
@@ -205,6 +215,9 @@ func (s *Store) mkdirs(dir string) error {
 		err := s.root.Mkdir(cur, DirPerm)
 		switch {
 		case err == nil:
+			if !durable {
+				continue
+			}
 			if err := s.syncDir(parent); err != nil {
 				return err
 			}

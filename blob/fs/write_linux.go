@@ -47,3 +47,23 @@ func startWriteback(f *os.File, off, n int64) {
 		})
 	}
 }
+
+// haveSyncfs says that syncfsFile flushes the whole file system in one call.
+const haveSyncfs = true
+
+// syncfsFile flushes the file system holding f (syncfs(2); since Linux 5.8 it reports
+// write-back errors of any file on it).
+func syncfsFile(f *os.File) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := sc.Control(func(fd uintptr) { serr = unix.Syncfs(int(fd)) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return os.NewSyscallError("syncfs", serr)
+	}
+	return nil
+}
