@@ -252,9 +252,7 @@ func uploadFile(ctx context.Context, hc *http.Client, req blob.Request, f *os.Fi
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	// NopCloser keeps the file open (the transport closes bodies) and net/http still sees
-	// the *os.File inside for sendfile.
-	var body io.Reader = io.NopCloser(f)
+	var body io.Reader = fileBody{f}
 	if p != nil {
 		body = &progressReader{r: io.LimitReader(f, size), p: p}
 	}
@@ -264,6 +262,16 @@ func uploadFile(ctx context.Context, hc *http.Client, req blob.Request, f *os.Fi
 	p.finish()
 	return nil
 }
+
+// fileBody is an upload body that net/http sends with sendfile: the *os.File itself (its
+// SyscallConn reaches the transport), but not closed by it, so uploadFile can seek back
+// and retry. io.NopCloser(f) would hide the file (net/http unwraps a NopCloser only as the
+// request body itself, not inside the transport's own wrapper) and copy every byte through
+// user space, which on two cores shared with a local server costs up to a fifth of the
+// upload's throughput.
+type fileBody struct{ *os.File }
+
+func (fileBody) Close() error { return nil }
 
 // putBytes performs the presigned upload with body.
 func putBytes(ctx context.Context, hc *http.Client, req blob.Request, body io.Reader) error {

@@ -578,7 +578,7 @@ func benchCAR(seed uint64, size int64) io.Reader {
 // BenchmarkUpload measures PUT /blob/{cid} through the HTTP server into blob/fs: the
 // transfer, the server's size and sha2-256 verification while streaming to a temporary
 // file, fsync, rename and the delivery transition to done. The client sends the CAR from
-// a file with sendfile (see benchFileBody), so the server's work dominates; each
+// a file with sendfile (see fileBody), so the server's work dominates; each
 // iteration uploads to a fresh service (set up with the timer stopped). Compare with
 // BenchmarkSHA256 of the same run:
 //
@@ -619,7 +619,7 @@ func BenchmarkUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := putBytes(ctx, http.DefaultClient, req, benchFileBody{f}); err != nil {
+		if err := putBytes(ctx, http.DefaultClient, req, fileBody{f}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -629,15 +629,6 @@ func BenchmarkUpload(b *testing.B) {
 		b.StartTimer()
 	}
 }
-
-// benchFileBody is an upload body that net/http sends with sendfile: the *os.File itself
-// (its SyscallConn), but not closed by the transport. uploadFile's io.NopCloser(f) hides
-// the file (net/http unwraps a NopCloser only as the request body itself, not inside the
-// transport's own wrapper) and copies through user space, which on two cores shared with
-// the server costs the upload up to a fifth of its throughput.
-type benchFileBody struct{ *os.File }
-
-func (benchFileBody) Close() error { return nil }
 
 // BenchmarkSHA256 measures this machine's single-core sha2-256 over the same bytes, read
 // in the fs backend's buffer size: the ceiling BenchmarkUpload is compared with.
