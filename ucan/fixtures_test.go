@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/internal/fixtures"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
 )
@@ -19,25 +20,7 @@ import (
 // fixtureDir returns ../shared/fixtures/ucan relative to the module root, or skips.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory; cannot locate fixtures")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "ucan")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("UCAN spec fixtures not present at %s: %v", fx, err)
-	}
-	return fx
+	return fixtures.Path(t, "ucan")
 }
 
 func readFixture(t testing.TB, name string, v any) {

@@ -3,33 +3,14 @@ package policy
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
-)
 
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/w3dag/w3dag/internal/fixtures"
+)
 
 func decodeJSON(t testing.TB, data []byte) datamodel.Node {
 	t.Helper()
@@ -44,11 +25,7 @@ func decodeJSON(t testing.TB, data []byte) datamodel.Node {
 // fixture: each policy under "valid" must match its args, each under
 // "invalid" must not.
 func TestSpecFixtures(t *testing.T) {
-	path := filepath.Join(moduleRoot(t), "..", "shared", "fixtures", "ucan", "policy.json")
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		t.Skipf("UCAN policy fixture %s is absent; skipping the conformance test", path)
-	}
+	data, err := os.ReadFile(fixtures.Path(t, "ucan", "policy.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
