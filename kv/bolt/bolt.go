@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -69,10 +68,8 @@ type Store struct {
 	db   *bbolt.DB
 	path string
 
-	// gate guards closed; inflight counts transactions that passed the gate.
-	gate     sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	// gate admits transactions until Close.
+	gate kv.Gate
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -123,25 +120,12 @@ func Open(path string, opts Options) (*Store, error) {
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.path }
 
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	if s.closed {
-		return kv.ErrClosed
-	}
-	s.inflight.Add(1)
-	return nil
-}
-
 // View runs fn in a read-only bbolt transaction over a consistent snapshot.
 func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return s.db.View(func(btx *bbolt.Tx) error {
 		t, err := newTx(btx)
 		if err != nil {
@@ -155,10 +139,10 @@ func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
 // Update runs fn in one read-write bbolt transaction and commits it when fn returns nil.
 // bbolt allows one writer at a time, so concurrent Updates run one after another.
 func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return s.db.Update(func(btx *bbolt.Tx) error {
 		// The context may have ended while waiting for the writer lock.
 		if err := ctx.Err(); err != nil {
@@ -179,14 +163,9 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
 // Close waits for transactions in progress and closes the file. Later transactions return
 // kv.ErrClosed.
 func (s *Store) Close() error {
-	s.gate.Lock()
-	if s.closed {
-		s.gate.Unlock()
+	if !s.gate.Close() {
 		return nil
 	}
-	s.closed = true
-	s.gate.Unlock()
-	s.inflight.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing bolt store %s: %w", s.path, err)
 	}

@@ -19,10 +19,8 @@ var (
 
 // Store is an in-memory kv.Store. The zero value is not usable; call New.
 type Store struct {
-	// gate guards closed; inflight counts transactions that passed the gate.
-	gate     sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	// gate admits transactions until Close.
+	gate kv.Gate
 
 	// mu is held shared by View and exclusively by Update; it guards the data below.
 	mu       sync.RWMutex
@@ -38,25 +36,12 @@ func New() *Store {
 	return &Store{values: map[string][]byte{}, counters: map[string]int64{}}
 }
 
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	if s.closed {
-		return kv.ErrClosed
-	}
-	s.inflight.Add(1)
-	return nil
-}
-
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := ctx.Err(); err != nil {
@@ -69,10 +54,10 @@ func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
 
 // Update runs fn in a read-write transaction, undoing its writes if fn fails or panics.
 func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -96,14 +81,9 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
 // Close waits for transactions in progress, then drops the data. Later transactions return
 // kv.ErrClosed.
 func (s *Store) Close() error {
-	s.gate.Lock()
-	if s.closed {
-		s.gate.Unlock()
+	if !s.gate.Close() {
 		return nil
 	}
-	s.closed = true
-	s.gate.Unlock()
-	s.inflight.Wait()
 	s.mu.Lock()
 	s.keys, s.values, s.counters = nil, nil, nil
 	s.mu.Unlock()

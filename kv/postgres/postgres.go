@@ -73,9 +73,8 @@ type Store struct {
 	nextShard atomic.Uint32
 	// retryBase and retryMax are RetryBaseDelay and RetryMaxDelay; tests shorten them.
 	retryBase, retryMax time.Duration
-	gate                sync.Mutex
-	closed              bool
-	inflight            sync.WaitGroup
+	// gate admits transactions until Close.
+	gate kv.Gate
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -192,19 +191,6 @@ func (s *Store) Schema() string { return s.schema }
 // the store was opened.
 func (s *Store) Retries() int64 { return s.retries.Load() }
 
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	if s.closed {
-		return kv.ErrClosed
-	}
-	s.inflight.Add(1)
-	return nil
-}
-
 // View runs fn in a SERIALIZABLE READ ONLY DEFERRABLE transaction.
 func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
 	return s.run(ctx, pgx.TxOptions{
@@ -221,10 +207,10 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
 }
 
 func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(kv.Tx) error) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	for attempt := 1; ; attempt++ {
 		conflict, err := s.attempt(ctx, opts, attempt, fn)
 		if !conflict {
@@ -305,14 +291,9 @@ func isConflict(err error) bool {
 // Close waits for transactions in progress and closes the pool. Later transactions return
 // kv.ErrClosed.
 func (s *Store) Close() error {
-	s.gate.Lock()
-	if s.closed {
-		s.gate.Unlock()
+	if !s.gate.Close() {
 		return nil
 	}
-	s.closed = true
-	s.gate.Unlock()
-	s.inflight.Wait()
 	s.pool.Close()
 	return nil
 }
