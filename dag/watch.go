@@ -113,6 +113,24 @@ func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- 
 		defer t.Stop()
 		tick = t.C
 	}
+	// send passes on the events under prefix, advancing last past each event it has
+	// considered; it returns false when ctx ends or the engine closes.
+	send := func(evs []Event) bool {
+		for _, ev := range evs {
+			last = ev.Seq
+			if !prefix.Contains(ev.Path) {
+				continue
+			}
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return false
+			case <-e.hub.done:
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		evs, covered, wake := e.hub.since(last, logPage)
 		if !covered {
@@ -125,18 +143,8 @@ func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- 
 				return
 			}
 		}
-		for _, ev := range evs {
-			last = ev.Seq
-			if !prefix.Contains(ev.Path) {
-				continue
-			}
-			select {
-			case ch <- ev:
-			case <-ctx.Done():
-				return
-			case <-e.hub.done:
-				return
-			}
+		if !send(evs) {
+			return
 		}
 		if len(evs) > 0 {
 			continue
@@ -149,18 +157,8 @@ func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- 
 			if err != nil {
 				return
 			}
-			for _, ev := range more {
-				last = ev.Seq
-				if !prefix.Contains(ev.Path) {
-					continue
-				}
-				select {
-				case ch <- ev:
-				case <-ctx.Done():
-					return
-				case <-e.hub.done:
-					return
-				}
+			if !send(more) {
+				return
 			}
 		case <-ctx.Done():
 			return
