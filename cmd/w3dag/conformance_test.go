@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,30 +11,12 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/conformance"
+	"github.com/w3dag/w3dag/internal/fixtures"
 )
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // pinsSchema is the example extension the README tour and the conformance run use.
 func pinsSchema(t *testing.T) string {
-	return filepath.Join(repoRoot(t), "docs", "examples", "pins.ipldsch")
+	return filepath.Join(fixtures.Root(t), "docs", "examples", "pins.ipldsch")
 }
 
 // startServer runs the service in-process (the serve composition root) on a free port with

@@ -6,13 +6,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/w3dag/w3dag/internal/fixtures"
 )
 
 // TestConfigurationDocumented checks that docs/configuration.md names every flag of every
 // command that declares its flags with the flag package, and the flag's W3DAG_* twin.
 func TestConfigurationDocumented(t *testing.T) {
 	clearEnv(t)
-	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "configuration.md"))
+	doc, err := os.ReadFile(filepath.Join(fixtures.Root(t), "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

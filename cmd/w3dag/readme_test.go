@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/w3dag/w3dag/internal/fixtures"
 )
 
 // TestReadmeTour follows the README's five-minute tour command by command against the built
@@ -22,7 +24,7 @@ func TestReadmeTour(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	clearEnv(t)
-	root := repoRoot(t)
+	root := fixtures.Root(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
