@@ -27,6 +27,8 @@ import (
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/kv/postgres"
+	"github.com/w3dag/w3dag/machines/carwhere"
+	storemachine "github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/server"
@@ -62,6 +64,9 @@ type serveConfig struct {
 	batchDelay  time.Duration
 	watchPoll   time.Duration
 	outbox      bool
+	maxBlobSize int64
+	uploadTTL   time.Duration
+	claimTTL    time.Duration
 	logLevel    string
 	logFormat   string
 	shutdown    time.Duration
@@ -84,6 +89,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.batchDelay, "batch-delay", 0, "how long a group commit waits for more operations (default 0: commit when idle)")
 	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
 	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
+	fs.Int64Var(&c.maxBlobSize, "max-blob-size", storemachine.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
+	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", storemachine.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
+	fs.DurationVar(&c.claimTTL, "claim-ttl", carwhere.DefaultClaimTTL, "how long the location claims of GET /claims/{cid} are valid")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
@@ -93,6 +101,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if len(pos) > 0 {
 		return usageError(stderr, "serve", "unexpected arguments %q", pos)
+	}
+	switch {
+	case c.maxBlobSize <= 0:
+		return usageError(stderr, "serve", "--max-blob-size %d: want a positive number of bytes", c.maxBlobSize)
+	case c.uploadTTL <= 0:
+		return usageError(stderr, "serve", "--upload-url-ttl %s: want a positive duration", c.uploadTTL)
+	case c.claimTTL <= 0:
+		return usageError(stderr, "serve", "--claim-ttl %s: want a positive duration", c.claimTTL)
 	}
 	log, err := newLogger(stderr, c.logLevel, c.logFormat)
 	if err != nil {
@@ -181,7 +197,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	}
 	defer engine.Close()
 	defer runTasks(ctx, engine, storeMachine, log)()
-	endpoint, err := newBlobEndpoint(engine, blobs, signer, log)
+	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log)
 	if err != nil {
 		return err
 	}

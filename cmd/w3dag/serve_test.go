@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +23,9 @@ import (
 
 	"github.com/w3dag/w3dag/archive"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/kv/bolt"
+	storemachine "github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -357,6 +360,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{"bad schema", []string{"--schema", "/nonexistent/x.ipldsch"}, nil, 1, "schema"},
 		{"stray argument", []string{"now"}, nil, 2, "unexpected"},
 		{"bad listen", []string{"--listen", "not an address"}, nil, 1, "listening"},
+		{"zero max blob size", []string{"--max-blob-size", "0"}, nil, 2, "--max-blob-size"},
+		{"negative upload URL TTL", []string{"--upload-url-ttl", "-1s"}, nil, 2, "--upload-url-ttl"},
+		{"zero claim TTL from env", nil, map[string]string{"W3DAG_CLAIM_TTL": "0s"}, 2, "--claim-ttl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -415,5 +421,65 @@ func TestServeInProcess(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
 			t.Errorf("data folder lacks %s: %v", f, err)
 		}
+	}
+}
+
+// TestServeStoreLimits runs serve with --max-blob-size and --upload-url-ttl and checks
+// that the store machine applies them: a CAR one byte over the limit gets TooLarge, one at
+// the limit gets an upload URL expiring after the configured TTL.
+func TestServeStoreLimits(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runServe(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "error",
+			"--max-blob-size", "1000", "--upload-url-ttl", "90s", "--claim-ttl", "5m"}, pw, &stderr)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var url, service string
+	for url == "" && sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "service DID "); ok {
+			service = v
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			url = v
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if url == "" || service == "" {
+		t.Fatalf("no service DID or listen line: %s", stderr.String())
+	}
+	c, space := agentClient(t, url, service)
+	put := func(size int) (*client.Receipt, error) {
+		data := make([]byte, size)
+		link := carOf(data)
+		value, err := storeValue(link, int64(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Put(ctx, "/"+space+"/store/"+link.String(), value)
+	}
+	var rerr *client.ReceiptError
+	if _, err := put(1001); !errors.As(err, &rerr) || rerr.Name != storemachine.NameTooLarge {
+		t.Fatalf("put of 1001 bytes with --max-blob-size 1000: %v, want TooLarge", err)
+	}
+	before := time.Now()
+	r, err := put(1000)
+	if err != nil {
+		t.Fatalf("put of 1000 bytes: %v", err)
+	}
+	req, err := uploadRequest(r.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := req.Expires.Sub(before); ttl < 85*time.Second || ttl > 95*time.Second {
+		t.Fatalf("upload URL valid for %s, want about 90s (--upload-url-ttl)", ttl)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code %d: %s", code, stderr.String())
 	}
 }

@@ -393,7 +393,7 @@ func machines(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logge
 	if err != nil {
 		return nil, nil, err
 	}
-	so := storemachine.Options{Blobs: blobs, Locator: loc, Logger: log.With("component", "store")}
+	so := storemachine.Options{Blobs: blobs, Locator: loc, MaxBlobSize: c.maxBlobSize, UploadURLTTL: c.uploadTTL, Logger: log.With("component", "store")}
 	for _, f := range tune {
 		f(&so)
 	}
@@ -444,12 +444,12 @@ type blobEndpoint struct {
 	claims *carwhere.Claims
 }
 
-func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, log *slog.Logger) (*blobEndpoint, error) {
+func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger) (*blobEndpoint, error) {
 	b, err := storemachine.NewBlobs(engine, blobs, storemachine.BlobsOptions{Logger: log.With("component", "blobs")})
 	if err != nil {
 		return nil, err
 	}
-	return &blobEndpoint{blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{})}, nil
+	return &blobEndpoint{blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{TTL: claimTTL})}, nil
 }
 
 func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {

@@ -76,7 +76,7 @@ func newHTTPService(t testing.TB, tune ...func(*storemachine.Options)) *httpServ
 	t.Cleanup(func() { engine.Close() })
 	stop := runTasks(ctx, engine, sm, log)
 	t.Cleanup(stop)
-	endpoint, err := newBlobEndpoint(engine, fsStore, signer, log)
+	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log)
 	if err != nil {
 		t.Fatal(err)
 	}
