@@ -78,43 +78,17 @@ func (d *decoder) head() (byte, uint64, error) {
 	switch {
 	case info < 24:
 		return maj, uint64(info), nil
-	case info == 24:
-		if d.pos+1 > len(d.b) {
+	case info <= 27:
+		// 1, 2, 4 or 8 big-endian argument bytes; canonical only when no shorter head fits.
+		n := 1 << (info - 24)
+		if d.pos+n > len(d.b) {
 			return 0, 0, d.errf("truncated head")
 		}
-		arg = uint64(d.b[d.pos])
-		d.pos++
-		if arg < 24 {
-			d.pos = start
-			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
+		for _, c := range d.b[d.pos : d.pos+n] {
+			arg = arg<<8 | uint64(c)
 		}
-	case info == 25:
-		if d.pos+2 > len(d.b) {
-			return 0, 0, d.errf("truncated head")
-		}
-		arg = uint64(binary.BigEndian.Uint16(d.b[d.pos:]))
-		d.pos += 2
-		if arg <= math.MaxUint8 {
-			d.pos = start
-			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
-		}
-	case info == 26:
-		if d.pos+4 > len(d.b) {
-			return 0, 0, d.errf("truncated head")
-		}
-		arg = uint64(binary.BigEndian.Uint32(d.b[d.pos:]))
-		d.pos += 4
-		if arg <= math.MaxUint16 {
-			d.pos = start
-			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
-		}
-	case info == 27:
-		if d.pos+8 > len(d.b) {
-			return 0, 0, d.errf("truncated head")
-		}
-		arg = binary.BigEndian.Uint64(d.b[d.pos:])
-		d.pos += 8
-		if arg <= math.MaxUint32 {
+		d.pos += n
+		if (n == 1 && arg < 24) || (n > 1 && arg>>(4*n) == 0) {
 			d.pos = start
 			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
 		}
