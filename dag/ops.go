@@ -142,6 +142,20 @@ func (e *Engine) machine(c schema.Collection) (Machine, error) {
 	return nil, failure(ErrUnknownCollection, "collection %q has no machine in this service", c.Name)
 }
 
+// entryMachine checks that p names an entry (<collection>/<key>, no fields) for the write
+// op verb and resolves its collection, who may write it, and its machine.
+func (e *Engine) entryMachine(verb string, p Path, inv *ucan.Token) (schema.Collection, Machine, error) {
+	if !p.IsEntry() || len(p.Fields) > 0 {
+		return schema.Collection{}, nil, failure(ErrInvalidPath, "%s needs an entry path <collection>/<key>, got %s", verb, p)
+	}
+	c, err := e.collection(p, inv, true)
+	if err != nil {
+		return c, nil, err
+	}
+	m, err := e.machine(c)
+	return c, m, err
+}
+
 // begin runs the common start of a write job: reset outputs, task dedup, index keys.
 // It reports whether the job is done (a repeat).
 func (o *writeOp) begin(t *Tx) (bool, error) {
@@ -233,6 +247,16 @@ func (o *writeOp) failWith(t *Tx, ferr error) error {
 	return o.finish(t)
 }
 
+// write stores state (and value) as the next step of the entry at o's path after cur,
+// caused by o's invocation, and records it as the result (see changed).
+func (o *writeOp) write(t *Tx, state datamodel.Node, value cid.Cid, cur *Entry, restart bool) error {
+	ne, pr, err := t.write(o.p, o.inv.CID, state, value, cur, restart, nil)
+	if err != nil {
+		return err
+	}
+	return o.changed(t, ne, pr)
+}
+
 // changed records a state change: the receipt and the task result are set when the
 // pending receipt is issued.
 func (o *writeOp) changed(t *Tx, e *Entry, pr *pendingReceipt) error {
@@ -318,16 +342,11 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 	var valueCID cid.Cid
 	var prep any
 	o.pre = func() error {
-		if !p.IsEntry() || len(p.Fields) > 0 {
-			return failure(ErrInvalidPath, "put needs an entry path <collection>/<key>, got %s", p)
-		}
-		c, err := e.collection(p, inv, true)
+		c, mm, err := e.entryMachine("put", p, inv)
 		if err != nil {
 			return err
 		}
-		if m, err = e.machine(c); err != nil {
-			return err
-		}
+		m = mm
 		if value == nil {
 			return failure(ErrInvalidValue, "put of %s has no value", p)
 		}
@@ -372,11 +391,7 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 			if failed, err := o.hook(t, func() (err error) { state, err = m.Start(t, p, value, cur); return }); failed || err != nil {
 				return err
 			}
-			ne, pr, err := t.write(p, inv.CID, state, valueCID, cur, true, nil)
-			if err != nil {
-				return err
-			}
-			return o.changed(t, ne, pr)
+			return o.write(t, state, valueCID, cur, true)
 		case cur.Value.Equals(valueCID):
 			var adv bool
 			if failed, err := o.hook(t, func() (err error) { state, adv, err = m.Same(t, cur); return }); failed || err != nil {
@@ -385,11 +400,7 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 			if !adv {
 				return o.unchanged(t, cur)
 			}
-			ne, pr, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
-			if err != nil {
-				return err
-			}
-			return o.changed(t, ne, pr)
+			return o.write(t, state, cur.Value, cur, false)
 		default:
 			if failed, err := o.hook(t, func() (err error) { state, err = m.Update(t, cur, value); return }); failed || err != nil {
 				return err
@@ -400,11 +411,7 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 				}
 				return o.unchanged(t, cur)
 			}
-			ne, pr, err := t.write(p, inv.CID, state, valueCID, cur, false, nil)
-			if err != nil {
-				return err
-			}
-			return o.changed(t, ne, pr)
+			return o.write(t, state, valueCID, cur, false)
 		}
 	})
 }
@@ -452,14 +459,8 @@ func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...Op
 	}
 	var m Machine
 	o.pre = func() error {
-		if !p.IsEntry() || len(p.Fields) > 0 {
-			return failure(ErrInvalidPath, "remove needs an entry path <collection>/<key>, got %s", p)
-		}
-		c, err := e.collection(p, inv, true)
-		if err != nil {
-			return err
-		}
-		m, err = e.machine(c)
+		var err error
+		_, m, err = e.entryMachine("remove", p, inv)
 		return err
 	}()
 	if o.pre != nil && ErrorName(o.pre) == "" {
@@ -480,11 +481,7 @@ func (e *Engine) Remove(ctx context.Context, inv *ucan.Token, p Path, opts ...Op
 		if failed, err := o.hook(t, func() (err error) { state, err = m.Remove(t, cur); return }); failed || err != nil {
 			return err
 		}
-		ne, pr, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
-		if err != nil {
-			return err
-		}
-		return o.changed(t, ne, pr)
+		return o.write(t, state, cur.Value, cur, false)
 	})
 }
 
@@ -500,14 +497,7 @@ func (e *Engine) Transition(ctx context.Context, inv *ucan.Token, p Path, event 
 	}
 	var tr Transitioner
 	o.pre = func() error {
-		if !p.IsEntry() || len(p.Fields) > 0 {
-			return failure(ErrInvalidPath, "transition needs an entry path <collection>/<key>, got %s", p)
-		}
-		c, err := e.collection(p, inv, true)
-		if err != nil {
-			return err
-		}
-		m, err := e.machine(c)
+		c, m, err := e.entryMachine("transition", p, inv)
 		if err != nil {
 			return err
 		}
@@ -535,11 +525,7 @@ func (e *Engine) Transition(ctx context.Context, inv *ucan.Token, p Path, event 
 		if state == nil {
 			return o.unchanged(t, cur)
 		}
-		ne, pr, err := t.write(p, inv.CID, state, cur.Value, cur, false, nil)
-		if err != nil {
-			return err
-		}
-		return o.changed(t, ne, pr)
+		return o.write(t, state, cur.Value, cur, false)
 	})
 }
 
