@@ -17,23 +17,15 @@ var _ blob.Batcher = (*Store)(nil)
 // readers see it whole or not at all. Where syncfs is not available every item is written
 // with Put.
 func (s *Store) PutBatch(ctx context.Context, items []blob.BatchItem) error {
-	if !haveSyncfs {
-		for _, it := range items {
-			if err := s.Put(ctx, it.Key, bytes.NewReader(it.Data), it.Opts); err != nil {
-				return err
-			}
-		}
+	if len(items) == 0 {
 		return nil
 	}
 	for _, it := range items {
-		if err := checkKey("put", it.Key); err != nil {
-			return err
-		}
-		if err := s.put(ctx, it.Key, bytes.NewReader(it.Data), it.Opts, false); err != nil {
+		if err := s.put(ctx, it.Key, bytes.NewReader(it.Data), it.Opts, !haveSyncfs); err != nil {
 			return err
 		}
 	}
-	if len(items) == 0 {
+	if !haveSyncfs {
 		return nil
 	}
 	if err := s.syncfs(); err != nil {

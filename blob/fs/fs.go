@@ -96,7 +96,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 }
 
 // put is Put; with durable false it leaves every fsync (file, new directories, the
-// renamed entry) to a later syncAll, as PutBatch does.
+// renamed entry) to a later syncfs, as PutBatch does.
 func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions, durable bool) error {
 	if err := checkKey("put", key); err != nil {
 		return err
