@@ -135,6 +135,18 @@ func (v *validator) expectKind(t ipldschema.Type, n datamodel.Node, want datamod
 	return nil
 }
 
+// scalar checks that n is of kind want and that read (n's As… accessor) succeeds; a
+// read error is reported as "what: err".
+func (v *validator) scalar(t ipldschema.Type, n datamodel.Node, want datamodel.Kind, what string, read func() error) error {
+	if err := v.expectKind(t, n, want); err != nil {
+		return err
+	}
+	if err := read(); err != nil {
+		return v.fail(t, "%s: %v", what, err)
+	}
+	return nil
+}
+
 func (v *validator) check(t ipldschema.Type, n datamodel.Node, depth int) error {
 	if depth > MaxDepth {
 		return v.fail(t, "value is nested deeper than %d levels", MaxDepth)
@@ -146,40 +158,15 @@ func (v *validator) check(t ipldschema.Type, n datamodel.Node, depth int) error 
 	case *ipldschema.TypeAny:
 		return v.walkAny(t, n, depth)
 	case *ipldschema.TypeBool:
-		if err := v.expectKind(t, n, datamodel.Kind_Bool); err != nil {
-			return err
-		}
-		if _, err := n.AsBool(); err != nil {
-			return v.fail(t, "reading bool: %v", err)
-		}
+		return v.scalar(t, n, datamodel.Kind_Bool, "reading bool", func() error { _, err := n.AsBool(); return err })
 	case *ipldschema.TypeString:
-		if err := v.expectKind(t, n, datamodel.Kind_String); err != nil {
-			return err
-		}
-		if _, err := n.AsString(); err != nil {
-			return v.fail(t, "reading string: %v", err)
-		}
+		return v.scalar(t, n, datamodel.Kind_String, "reading string", func() error { _, err := n.AsString(); return err })
 	case *ipldschema.TypeBytes:
-		if err := v.expectKind(t, n, datamodel.Kind_Bytes); err != nil {
-			return err
-		}
-		if _, err := n.AsBytes(); err != nil {
-			return v.fail(t, "reading bytes: %v", err)
-		}
+		return v.scalar(t, n, datamodel.Kind_Bytes, "reading bytes", func() error { _, err := n.AsBytes(); return err })
 	case *ipldschema.TypeInt:
-		if err := v.expectKind(t, n, datamodel.Kind_Int); err != nil {
-			return err
-		}
-		if _, err := n.AsInt(); err != nil {
-			return v.fail(t, "integer out of range: %v", err)
-		}
+		return v.scalar(t, n, datamodel.Kind_Int, "integer out of range", func() error { _, err := n.AsInt(); return err })
 	case *ipldschema.TypeFloat:
-		if err := v.expectKind(t, n, datamodel.Kind_Float); err != nil {
-			return err
-		}
-		if _, err := n.AsFloat(); err != nil {
-			return v.fail(t, "reading float: %v", err)
-		}
+		return v.scalar(t, n, datamodel.Kind_Float, "reading float", func() error { _, err := n.AsFloat(); return err })
 	case *ipldschema.TypeLink:
 		if err := v.expectKind(t, n, datamodel.Kind_Link); err != nil {
 			return err
