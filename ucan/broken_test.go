@@ -330,7 +330,7 @@ func TestBrokenInputs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("VerifySignature: %v", err)
 			}
-			if strings.HasPrefix(c.name, "good-") && !tok.CID.Equals(tokenCID(raw)) {
+			if strings.HasPrefix(c.name, "good-") && !tok.CID.Equals(cborCID(raw)) {
 				t.Fatal("CID is not the hash of the raw bytes")
 			}
 		})

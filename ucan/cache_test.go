@@ -8,7 +8,7 @@ import (
 
 func TestVerifiedCacheIsBoundedLRU(t *testing.T) {
 	c := newVerifiedCache(2)
-	k := func(s string) cid.Cid { return tokenCID([]byte(s)) }
+	k := func(s string) cid.Cid { return cborCID([]byte(s)) }
 	c.add(k("a"))
 	c.add(k("b"))
 	if !c.contains(k("a")) { // a is now most recent

@@ -30,7 +30,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 			return
 		}
-		if !bytes.Equal(tok.Raw, raw) || !tok.CID.Equals(tokenCID(raw)) {
+		if !bytes.Equal(tok.Raw, raw) || !tok.CID.Equals(cborCID(raw)) {
 			t.Fatal("Raw or CID does not match the input")
 		}
 		_ = tok.VerifySignature()

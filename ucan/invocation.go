@@ -1,13 +1,11 @@
 package ucan
 
 import (
-	"crypto/sha256"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
-	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/ucan/did"
 )
@@ -273,10 +271,5 @@ func (inv *Invocation) Task() (cid.Cid, error) {
 	}
 	e.text("nonce")
 	e.bytes(inv.Nonce)
-	sum := sha256.Sum256(e.buf)
-	mh, err := multihash.Encode(sum[:], multihash.SHA2_256)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("task: %w", err)
-	}
-	return cid.NewCidV1(codecDAGCBOR, mh), nil
+	return cborCID(e.buf), nil
 }

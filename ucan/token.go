@@ -184,12 +184,12 @@ func Decode(raw []byte) (*Token, error) {
 	if !d.done() {
 		return nil, fmt.Errorf("%w: %d trailing bytes after the envelope", ErrMalformed, len(raw)-d.pos)
 	}
-	t.CID = tokenCID(raw)
+	t.CID = cborCID(raw)
 	return t, nil
 }
 
-// tokenCID returns the CIDv1 dag-cbor sha2-256 of b.
-func tokenCID(b []byte) cid.Cid {
+// cborCID returns the CIDv1 (dag-cbor, sha2-256) of b: a token's CID, or a task ID.
+func cborCID(b []byte) cid.Cid {
 	sum := sha256.Sum256(b)
 	mh := make([]byte, 2, 2+sha256.Size)
 	mh[0], mh[1] = multihash.SHA2_256, sha256.Size
@@ -325,7 +325,7 @@ func sealDirect(s did.Signer, tag string, payload []byte, iss string, inv *Invoc
 		out.Cause = &c
 	}
 	return &Token{
-		CID:        tokenCID(env.raw),
+		CID:        cborCID(env.raw),
 		Raw:        env.raw,
 		Tag:        tag,
 		Signature:  env.sig,
