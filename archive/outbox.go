@@ -21,7 +21,8 @@ const (
 	DefaultMaxBatch = 256
 	// MaxBatchBytes bounds the bytes of messages one outbox commit holds (16 MiB).
 	MaxBatchBytes = 16 << 20
-	// DefaultMovers is how many messages Run copies to blob storage at once.
+	// DefaultMovers is how many messages Run copies to blob storage at once when the store
+	// does not implement blob.Batcher.
 	DefaultMovers = 2
 	// DefaultMovePoll is how often Run looks for messages other processes put in a shared
 	// outbox.

@@ -15,7 +15,8 @@ var _ blob.Batcher = (*Store)(nil)
 // small blobs (archived agent messages) that is one disk flush instead of two or three per
 // blob. Each item is still written to a temporary file, verified and renamed into place, so
 // readers see it whole or not at all. Where syncfs is not available every item is written
-// with Put.
+// with Put. Linux reports write-back errors through syncfs only since 5.8: on older
+// kernels a nil return does not prove that the flush succeeded, as Put's fsyncs do.
 func (s *Store) PutBatch(ctx context.Context, items []blob.BatchItem) error {
 	if len(items) == 0 {
 		return nil
