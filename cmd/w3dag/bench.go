@@ -57,18 +57,14 @@ type benchResult struct {
 // runBench implements `w3dag bench [--url URL] [--concurrency N] [--per-message N]
 // [--duration D | --count N]`: dag/put throughput and latency over HTTP in a fresh space.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("bench", stderr)
+	fs, cf := newFlags("bench", "usage: w3dag bench [--url URL] [--concurrency N] [--per-message N] [--duration D | --count N] [--json]", stderr)
 	concurrency := fs.Int("concurrency", 8, "concurrent senders (each with its own connection)")
 	perMessage := fs.Int("per-message", 1, fmt.Sprintf("invocations per agent message (1..%d)", benchMaxPerMessage))
 	duration := fs.Duration("duration", 0, "send for this long, signing on the fly (instead of --count)")
 	count := fs.Int("count", 0, fmt.Sprintf("invocations to send, all signed before the clock starts (default %d)", benchDefaultCount))
 	collection := fs.String("collection", "upload", "space collection to put into (values are {\"root\": link})")
 	verify := fs.Bool("verify", false, "verify receipt signatures (client CPU inside the timed window; shape, issuer and ran are always checked)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag bench [--url URL] [--concurrency N] [--per-message N] [--duration D | --count N] [--json]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
 	}

@@ -35,7 +35,7 @@ func TestParseFlagsEnvAndOrder(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("W3DAG_LIMIT", "7")
 	t.Setenv("W3DAG_URL", "http://from-env:1")
-	fs, cf := newFlags("ls", os.Stderr)
+	fs, cf := newFlags("ls", "usage: w3dag ls", os.Stderr)
 	limit := fs.Int("limit", 0, "")
 	all := fs.Bool("all", false, "")
 	pos, err := parseFlags(fs, []string{"upload", "--all", "--url", "http://flag:2", "--", "--not-a-flag"})
@@ -49,7 +49,7 @@ func TestParseFlagsEnvAndOrder(t *testing.T) {
 		t.Errorf("limit %d all %t url %q: flags must win over the environment, which fills the rest", *limit, *all, cf.url)
 	}
 	t.Setenv("W3DAG_PER_MESSAGE", "x")
-	fs2, _ := newFlags("bench", os.Stderr)
+	fs2, _ := newFlags("bench", "usage: w3dag bench", os.Stderr)
 	fs2.Int("per-message", 1, "")
 	if _, err := parseFlags(fs2, nil); err == nil || !strings.Contains(err.Error(), "W3DAG_PER_MESSAGE") {
 		t.Errorf("bad environment value: %v, want an error naming W3DAG_PER_MESSAGE", err)

@@ -50,10 +50,15 @@ type clientFlags struct {
 	json    bool
 }
 
-// newFlags returns a flag set for a client command with --config, --url and --json.
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
+// newFlags returns a flag set for a client command with --config, --url, --service and
+// --json; its usage message is the usage line followed by the flags.
+func newFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
 	fs := flag.NewFlagSet("w3dag "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
 	cf := &clientFlags{}
 	fs.StringVar(&cf.config, "config", "", "client config dir (default $HOME/.config/w3dag)")
 	fs.StringVar(&cf.url, "url", "", "service URL (default: the url in config.json, else "+client.DefaultURL+")")

@@ -11,12 +11,8 @@ import (
 // runConfig implements `w3dag config` (print the client's state) and `w3dag config url URL`
 // (save the service URL used when --url and W3DAG_URL are not given; "" clears it).
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("config", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag config | w3dag config url URL")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	fs, cf := newFlags("config", "usage: w3dag config | w3dag config url URL", stderr)
+	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
 	}

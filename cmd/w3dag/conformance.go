@@ -11,14 +11,10 @@ import (
 // runConformance implements `w3dag conformance --url URL [--service DID] [--collection C]
 // [--run NAME]`: the black-box protocol suite against a running service.
 func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("conformance", stderr)
+	fs, cf := newFlags("conformance", "usage: w3dag conformance [--url URL] [--service DID] [--collection C] [--run NAME]", stderr)
 	collection := fs.String("collection", conformance.DefaultCollection, "space collection to exercise (its input must accept {\"root\": link})")
 	filter := fs.String("run", "", "run only the cases whose name contains this")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag conformance [--url URL] [--service DID] [--collection C] [--run NAME]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
 	}

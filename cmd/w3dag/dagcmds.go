@@ -21,18 +21,10 @@ const maxValueSize = 1 << 20
 
 // runPut implements `w3dag put PATH VALUE` (VALUE is DAG-JSON; - reads it from stdin).
 func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("put", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag put PATH VALUE   (VALUE is DAG-JSON, - for stdin)")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	fs, cf := newFlags("put", "usage: w3dag put PATH VALUE   (VALUE is DAG-JSON, - for stdin)", stderr)
+	pos, code, ok := parseArgs(fs, args, 2, 2)
 	if !ok {
 		return code
-	}
-	if len(pos) != 2 {
-		fs.Usage()
-		return 2
 	}
 	value, err := parseValue(pos[1])
 	if err != nil {
@@ -45,18 +37,10 @@ func runPut(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runGet implements `w3dag get PATH`.
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("get", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag get PATH")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	fs, cf := newFlags("get", "usage: w3dag get PATH", stderr)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	return dagOp(ctx, cf, stdout, stderr, "get", pos[0], func(c *client.Client, p string) (*client.Receipt, error) {
 		return c.Get(ctx, p)
@@ -65,18 +49,10 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runRm implements `w3dag rm PATH`.
 func runRm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("rm", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag rm PATH")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	fs, cf := newFlags("rm", "usage: w3dag rm PATH", stderr)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	return dagOp(ctx, cf, stdout, stderr, "rm", pos[0], func(c *client.Client, p string) (*client.Receipt, error) {
 		return c.Remove(ctx, p)
@@ -133,22 +109,14 @@ func parseValue(s string) (datamodel.Node, error) {
 // runLs implements `w3dag ls PATH [--limit N] [--all] [--status S] [--cursor C]`: a page of
 // a collection, or every page with --all.
 func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("ls", stderr)
+	fs, cf := newFlags("ls", "usage: w3dag ls COLLECTION-PATH [--limit N] [--all] [--status S] [--cursor C]", stderr)
 	limit := fs.Int("limit", 0, "entries per page, at most 1000 (default: the service's page size)")
 	all := fs.Bool("all", false, "follow the cursor through every page")
 	status := fs.String("status", "", "only entries in this state, e.g. done")
 	cursor := fs.String("cursor", "", "start after this cursor (printed after a page)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag ls COLLECTION-PATH [--limit N] [--all] [--status S] [--cursor C]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	if *limit < 0 || *limit > client.MaxSelectLimit {
 		return usageError(stderr, "ls", "--limit must be between 1 and %d", client.MaxSelectLimit)

@@ -18,17 +18,13 @@ import (
 // container with the new delegation and the chain that gives the agent its authority, ready
 // for `w3dag proof add` on the other side.
 func runDelegate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("delegate", stderr)
+	fs, cf := newFlags("delegate", "usage: w3dag delegate --to DID --cmd CMD [--space DID] [--expires DUR] [--out FILE]", stderr)
 	to := fs.String("to", "", "audience DID (required)")
 	cmd := fs.String("cmd", "", "command delegated, e.g. /dag or /dag/get (required)")
 	space := fs.String("space", "", "space DID (default: the current space)")
 	expires := fs.Duration("expires", 0, "lifetime of the delegation, e.g. 24h (default: never expires)")
 	out := fs.String("out", "", "file to write the container to (default: stdout)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag delegate --to DID --cmd CMD [--space DID] [--expires DUR] [--out FILE]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
 	}

@@ -13,19 +13,11 @@ import (
 
 // runKey implements `w3dag key new|show`: the agent key of the config dir.
 func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("key", stderr)
+	fs, cf := newFlags("key", "usage: w3dag key new [--force] | w3dag key show", stderr)
 	force := fs.Bool("force", false, "key new: replace an existing agent key (its proofs stay but no longer apply)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag key new [--force] | w3dag key show")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	st, err := openStore(cf.config)
 	if err != nil {

@@ -16,15 +16,24 @@ import (
 	"github.com/w3dag/w3dag/client"
 )
 
-// parseArgs parses a client command's flags; ok is false when the command must end with code
-// (0 after -h, 2 after a bad flag, the flag package having printed why).
-func parseArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+// manyArgs as parseArgs' maxArgs puts no upper bound on the positional arguments.
+const manyArgs = -1
+
+// parseArgs parses a command's flags and checks it was given minArgs to maxArgs positional
+// arguments (maxArgs manyArgs: no upper bound); ok is false when the command must end with code
+// (0 after -h, 2 after a bad flag, the flag package having printed why, or 2 after a wrong
+// number of arguments, the usage having been printed).
+func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int) (pos []string, code int, ok bool) {
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil, 0, false
 	}
 	if err != nil {
 		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
+		return nil, 2, false
+	}
+	if len(pos) < minArgs || (maxArgs != manyArgs && len(pos) > maxArgs) {
+		fs.Usage()
 		return nil, 2, false
 	}
 	return pos, 0, true

@@ -16,18 +16,10 @@ import (
 
 // runProof implements `w3dag proof add FILE` (FILE "-" is stdin) and `w3dag proof ls`.
 func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("proof", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag proof add FILE | w3dag proof ls")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	fs, cf := newFlags("proof", "usage: w3dag proof add FILE | w3dag proof ls", stderr)
+	pos, code, ok := parseArgs(fs, args, 1, manyArgs)
 	if !ok {
 		return code
-	}
-	if len(pos) == 0 {
-		fs.Usage()
-		return 2
 	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {

@@ -13,19 +13,11 @@ import (
 // every receipt before it through origin links), verify each and print it. Given a path
 // instead of a CID it starts from the entry's head receipt.
 func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("receipt", stderr)
+	fs, cf := newFlags("receipt", "usage: w3dag receipt CID|PATH [--chain]", stderr)
 	chain := fs.Bool("chain", false, "follow origin links back to the first receipt of the entry")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag receipt CID|PATH [--chain]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	rc, cidErr := cid.Decode(pos[0])
 	if cidErr != nil && !strings.Contains(pos[0], "/") {

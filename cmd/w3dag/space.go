@@ -13,18 +13,10 @@ import (
 
 // runSpace implements `w3dag space new|use|ls`.
 func runSpace(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("space", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag space new | w3dag space use DID | w3dag space ls")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	fs, cf := newFlags("space", "usage: w3dag space new | w3dag space use DID | w3dag space ls", stderr)
+	pos, code, ok := parseArgs(fs, args, 1, manyArgs)
 	if !ok {
 		return code
-	}
-	if len(pos) == 0 {
-		fs.Usage()
-		return 2
 	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {

@@ -56,20 +56,12 @@ const (
 // to confirm. It prints the CID and the final status; the exit code is 1 unless the entry
 // ends done.
 func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("store", stderr)
+	fs, cf := newFlags("store", "usage: w3dag store FILE.car [--space DID] [--json] [--progress]", stderr)
 	space := fs.String("space", "", "space DID to store in (default: the current space)")
 	showProgress := fs.Bool("progress", false, "show progress on stderr even when it is not a terminal")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag store FILE.car [--space DID] [--json] [--progress]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {

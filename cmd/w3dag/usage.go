@@ -23,21 +23,13 @@ import (
 // that make it up. T is RFC 3339 or unix milliseconds; the default window is the current
 // month (UTC) so far.
 func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("usage", stderr)
+	fs, cf := newFlags("usage", "usage: w3dag usage [--space DID] [--from T] [--to T] [--json]", stderr)
 	space := fs.String("space", "", "space DID (default: the current space)")
 	fromS := fs.String("from", "", "start of the window, RFC 3339 or unix ms (default: the start of the current month, UTC)")
 	toS := fs.String("to", "", "end of the window, excluded, RFC 3339 or unix ms (default: now)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag usage [--space DID] [--from T] [--to T] [--json]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	_, code, ok := parseArgs(fs, args, 0, 0)
 	if !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		fs.Usage()
-		return 2
 	}
 	now := time.Now()
 	from, to := monthStart(now), now

@@ -12,21 +12,13 @@ import (
 // runWatch implements `w3dag watch PATH [--last-id ID] [--count N] [--timeout D]`: print the
 // receipts of changes under PATH as they are committed, reconnecting when the stream drops.
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("watch", stderr)
+	fs, cf := newFlags("watch", "usage: w3dag watch PATH [--last-id ID] [--count N] [--timeout D]", stderr)
 	lastID := fs.String("last-id", "", "resume after this event id (0 replays from the start)")
 	count := fs.Int("count", 0, "stop after N events (default: run until interrupted)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (default: run until interrupted)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag watch PATH [--last-id ID] [--count N] [--timeout D]")
-		fs.PrintDefaults()
-	}
-	pos, code, ok := parseArgs(fs, args)
+	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
 	}
 	if *count < 0 || *timeout < 0 {
 		return usageError(stderr, "watch", "--count and --timeout must not be negative")
