@@ -162,8 +162,8 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 		v := elems[2]
 		switch op {
 		case OpEqual, OpNotEqual:
-			if d := valueDepth(v, 0); d > MaxValueDepth {
-				return Statement{}, fmt.Errorf("%q value nested deeper than %d", op, MaxValueDepth)
+			if err := checkValueDepth(op, v, 0); err != nil {
+				return Statement{}, err
 			}
 		default:
 			if k := v.Kind(); k != datamodel.Kind_Int && k != datamodel.Kind_Float {
@@ -227,44 +227,32 @@ func (p *parser) statement(n datamodel.Node, depth int) (Statement, error) {
 	return st, nil
 }
 
-// valueDepth returns the nesting depth of n, stopping as soon as it exceeds
-// MaxValueDepth.
-func valueDepth(n datamodel.Node, d int) int {
-	if d > MaxValueDepth {
-		return d
-	}
-	deepest := d
-	switch n.Kind() {
-	case datamodel.Kind_List, datamodel.Kind_Map:
-		deepest = d + 1
-	}
+// checkValueDepth reports whether the lists and maps in n, itself at depth d, nest deeper
+// than MaxValueDepth, stopping at the first that does; a list or map that cannot be
+// iterated is an error too.
+func checkValueDepth(op Op, n datamodel.Node, d int) error {
+	var kids []datamodel.Node
+	var err error
 	switch n.Kind() {
 	case datamodel.Kind_List:
-		it := n.ListIterator()
-		for it != nil && !it.Done() {
-			_, v, err := it.Next()
-			if err != nil {
-				break
-			}
-			deepest = max(deepest, valueDepth(v, d+1))
-			if deepest > MaxValueDepth {
-				return deepest
-			}
-		}
+		kids, err = listElems(n)
 	case datamodel.Kind_Map:
-		it := n.MapIterator()
-		for it != nil && !it.Done() {
-			_, v, err := it.Next()
-			if err != nil {
-				break
-			}
-			deepest = max(deepest, valueDepth(v, d+1))
-			if deepest > MaxValueDepth {
-				return deepest
-			}
+		kids, err = mapValues(n)
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%q value: %w", op, err)
+	}
+	if d+1 > MaxValueDepth {
+		return fmt.Errorf("%q value nested deeper than %d", op, MaxValueDepth)
+	}
+	for _, k := range kids {
+		if err := checkValueDepth(op, k, d+1); err != nil {
+			return err
 		}
 	}
-	return deepest
+	return nil
 }
 
 // Node returns the policy in its IPLD form, the list Parse reads.

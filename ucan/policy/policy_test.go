@@ -192,6 +192,15 @@ func TestLimits(t *testing.T) {
 	if _, err := ParseJSON([]byte(`[["==", ".a", ` + value + `]]`)); err == nil || !strings.Contains(err.Error(), "value nested deeper") {
 		t.Fatalf("value depth %d: %v", MaxValueDepth+1, err)
 	}
+	// Maps count as nesting like lists do.
+	mapValue := strings.Repeat(`{"k":`, MaxValueDepth) + "1" + strings.Repeat("}", MaxValueDepth)
+	if _, err := ParseJSON([]byte(`[["==", ".a", ` + mapValue + `]]`)); err != nil {
+		t.Fatalf("map value depth %d: %v", MaxValueDepth, err)
+	}
+	mapValue = `[` + mapValue + `]`
+	if _, err := ParseJSON([]byte(`[["==", ".a", ` + mapValue + `]]`)); err == nil || !strings.Contains(err.Error(), "value nested deeper") {
+		t.Fatalf("map value depth %d: %v", MaxValueDepth+1, err)
+	}
 
 	sel := "." + strings.Repeat("a", MaxSelectorLength-1)
 	if _, err := ParseSelector(sel); err != nil {
