@@ -6,14 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/w3dag/w3dag/message"
 )
 
 // decoder returns a Server with default limits, enough for decodeRequest.
 func decoder(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{}
-	s.opts.Limits.MaxSize = MaxMessageSize
-	s.opts.Limits.MaxBlockSize = MaxTokenSize
+	s.opts.Limits = withDefaults(message.Limits{})
 	return s
 }
 

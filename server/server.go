@@ -179,12 +179,7 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
-	if opts.Limits.MaxSize <= 0 {
-		opts.Limits.MaxSize = MaxMessageSize
-	}
-	if opts.Limits.MaxBlockSize <= 0 {
-		opts.Limits.MaxBlockSize = MaxTokenSize
-	}
+	opts.Limits = withDefaults(opts.Limits)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -208,6 +203,21 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight)}
 	s.routes()
 	return s, nil
+}
+
+// withDefaults fills the limits the server checks itself (body, token size, invocation
+// count) that l leaves zero.
+func withDefaults(l message.Limits) message.Limits {
+	if l.MaxSize <= 0 {
+		l.MaxSize = MaxMessageSize
+	}
+	if l.MaxBlockSize <= 0 {
+		l.MaxBlockSize = MaxTokenSize
+	}
+	if l.MaxInvocations <= 0 {
+		l.MaxInvocations = MaxInvocations
+	}
+	return l
 }
 
 func (s *Server) routes() {

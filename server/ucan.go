@@ -37,7 +37,8 @@ const (
 	ContentTypeText = "text/plain"
 )
 
-// bodyKindOf maps a Content-Type to the body kind; ok is false for unsupported types.
+// bodyKindOf maps a Content-Type to the body kind; the error says why a type is not
+// accepted.
 func bodyKindOf(contentType string) (bodyKind, error) {
 	if contentType == "" {
 		return 0, errors.New("Content-Type is required: " + message.ContentTypeCAR + " or " + message.ContentTypeDAGCBOR)
@@ -217,17 +218,10 @@ func (s *Server) decodeRequest(kind bodyKind, body []byte) (*request, *httpError
 			return nil, malformed("UCAN container holds no invocation")
 		}
 	}
-	if n, lim := len(req.invocations), s.maxInvocations(); n > lim {
+	if n, lim := len(req.invocations), s.opts.Limits.MaxInvocations; n > lim {
 		return nil, tooLarge("%d invocations in one message, the limit is %d", n, lim)
 	}
 	return req, nil
-}
-
-func (s *Server) maxInvocations() int {
-	if s.opts.Limits.MaxInvocations > 0 {
-		return s.opts.Limits.MaxInvocations
-	}
-	return MaxInvocations
 }
 
 // postUCAN serves POST /ucan: decode, archive, run every invocation concurrently, reply
