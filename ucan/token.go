@@ -1,6 +1,7 @@
 package ucan
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -96,7 +97,7 @@ func (t *Token) VerifySignature() error {
 	if err != nil {
 		return newError(InvalidSignature, err, "issuer %s: %v", iss, err)
 	}
-	if want := v.VarsigHeader(); !bytesEqual(t.header, want) {
+	if want := v.VarsigHeader(); !bytes.Equal(t.header, want) {
 		h, err := varsig.Decode(want)
 		if err != nil || h.Algorithm != t.alg {
 			return newError(InvalidSignature, nil, "varsig header %x (%v) does not match the %s key of issuer %s", t.header, t.alg, h.Algorithm, iss)
@@ -118,8 +119,6 @@ func (t *Token) Payload() (datamodel.Node, error) {
 	}
 	return n, nil
 }
-
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 // Decode parses an envelope: structure, canonical DAG-CBOR, tag, varsig header and payload
 // fields. It does not check the signature (see VerifySignature) or any time bounds. The
