@@ -25,7 +25,6 @@ const (
 	NameBadRequest       = "BadRequest"           // 400: bad parameter
 	NameTooLarge         = "MessageTooLarge"      // 413: body or a limit exceeded
 	NameUnsupportedMedia = "UnsupportedMediaType" // 415
-	NameNotAcceptable    = "NotAcceptable"        // 406
 	NameNotFound         = "NotFound"             // 404
 	NameUnauthorized     = "Unauthorized"         // 401: no or unusable bearer token
 	NameForbidden        = "Forbidden"            // 403
