@@ -24,6 +24,7 @@ import (
 	"github.com/w3dag/w3dag/archive"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/internal/fixtures"
 	"github.com/w3dag/w3dag/kv/bolt"
 	storemachine "github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/message"
@@ -42,31 +43,12 @@ type Note struct {
 }
 `
 
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // buildW3dag builds the w3dag binary into a temporary directory.
 func buildW3dag(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "w3dag")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/w3dag")
-	cmd.Dir = moduleRoot(t)
+	cmd.Dir = fixtures.Root(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

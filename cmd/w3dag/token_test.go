@@ -11,34 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/w3dag/w3dag/internal/fixtures"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/container"
 	"github.com/w3dag/w3dag/ucan/did"
 )
-
-// tokenFixtureDir returns ../shared/fixtures/ucan relative to the module root, or skips.
-func tokenFixtureDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found; cannot locate fixtures")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "ucan")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skipf("UCAN spec fixtures not present at %s", fx)
-	}
-	return fx
-}
 
 type tokenFixtureCase struct {
 	Name       string `json:"name"`
@@ -80,7 +57,7 @@ func mustB64(t *testing.T, s string) []byte {
 }
 
 func TestTokenVerifyFixtures(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(tokenFixtureDir(t), "invocation.json"))
+	data, err := os.ReadFile(filepath.Join(fixtures.Path(t, "ucan"), "invocation.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +104,7 @@ func TestTokenVerifyFixtures(t *testing.T) {
 }
 
 func TestTokenInspect(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(tokenFixtureDir(t), "delegation.json"))
+	data, err := os.ReadFile(filepath.Join(fixtures.Path(t, "ucan"), "delegation.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
