@@ -135,19 +135,39 @@ func TestOutboxRun(t *testing.T) {
 	}
 }
 
+// failingBatcher is a blob.Batcher whose batches all fail.
+type failingBatcher struct{ blob.Store }
+
+func (failingBatcher) PutBatch(context.Context, []blob.BatchItem) error {
+	return errors.New("disk on fire")
+}
+
 func TestOutboxFailures(t *testing.T) {
 	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		blobs blob.Store
+	}{
+		{"puts", failing{mem.New()}},
+		{"batch", failingBatcher{mem.New()}},
+	} {
+		a := New(tc.blobs, Options{Outbox: kvmem.New()})
+		c, err := a.Put(ctx, message.CodecCAR, []byte("stuck"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := a.Flush(ctx); n != 0 || err == nil {
+			t.Fatalf("%s: Flush with failing blobs = %d, %v", tc.name, n, err)
+		}
+		if n, err := a.Pending(ctx); n != 1 || err != nil {
+			t.Fatalf("%s: Pending after a failed move = %d, %v", tc.name, n, err)
+		}
+		if data, err := a.Get(ctx, c); err != nil || string(data) != "stuck" {
+			t.Fatalf("%s: message lost after a failed move: %q %v", tc.name, data, err)
+		}
+		a.Close()
+	}
 	a := New(failing{mem.New()}, Options{Outbox: kvmem.New()})
-	c, err := a.Put(ctx, message.CodecCAR, []byte("stuck"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := a.Flush(ctx); n != 0 || err == nil {
-		t.Fatalf("Flush with failing blobs = %d, %v", n, err)
-	}
-	if data, err := a.Get(ctx, c); err != nil || string(data) != "stuck" {
-		t.Fatalf("message lost after a failed move: %q %v", data, err)
-	}
 	a.Close()
 	if _, err := a.Put(ctx, message.CodecCAR, []byte("late")); !errors.Is(err, ErrWrite) {
 		t.Fatalf("Put after Close: %v", err)
