@@ -52,7 +52,7 @@ type Receipt struct {
 	Seq uint64
 }
 
-// Node returns the receipt's args as an IPLD map.
+// args returns the receipt's args as an IPLD map, checking r's shape (ErrMalformed).
 func (r *Receipt) args() (datamodel.Node, error) {
 	if !r.Ran.Defined() {
 		return nil, fmt.Errorf("%w: ran is undefined", ErrMalformed)
@@ -274,7 +274,6 @@ func (r *Receipt) readArgs(args datamodel.Node) error {
 		return malformed("args is not a map")
 	}
 	it := args.MapIterator()
-	seen := map[string]bool{}
 	for !it.Done() {
 		k, v, err := it.Next()
 		if err != nil {
@@ -284,7 +283,6 @@ func (r *Receipt) readArgs(args datamodel.Node) error {
 		if err != nil {
 			return malformed("args key is not a string")
 		}
-		seen[key] = true
 		switch key {
 		case "ran":
 			if r.Ran, err = linkField(v, "args.ran"); err != nil {
@@ -327,10 +325,11 @@ func (r *Receipt) readArgs(args datamodel.Node) error {
 			return malformed("unknown field args.%s", key)
 		}
 	}
-	if !seen["ran"] {
+	// linkField and readOut set these or fail: unset means the key was absent.
+	if !r.Ran.Defined() {
 		return malformed("args.ran is missing")
 	}
-	if !seen["out"] {
+	if r.Out.Ok == nil && r.Out.Err == nil {
 		return malformed("args.out is missing")
 	}
 	return nil
@@ -358,7 +357,10 @@ func (r *Receipt) readOut(out datamodel.Node) error {
 		if err != nil {
 			return malformed("args.out.error: %v", err)
 		}
-		key, _ := k.AsString()
+		key, err := k.AsString()
+		if err != nil {
+			return malformed("args.out.error key is not a string")
+		}
 		switch key {
 		case "name":
 			if f.Name, err = v.AsString(); err != nil {

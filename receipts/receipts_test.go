@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multihash"
 
@@ -121,13 +122,21 @@ func TestVerifyRejects(t *testing.T) {
 		t.Errorf("sub != iss: %v", err)
 	}
 	// Receipt command with malformed args or meta.
-	for name, args := range map[string]datamodel.Node{
-		"no ran":     must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "out", qp.Node(state("x"))) })),
-		"ran string": must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "ran", qp.String("x")) })),
+	okOut := must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "ok", qp.Node(state("x"))) }))
+	for _, tc := range []struct {
+		name string
+		args datamodel.Node
+		want string // in the error message
+	}{
+		{"no ran", must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "out", qp.Node(okOut)) })), "args.ran is missing"},
+		{"no out", must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "ran", qp.Link(cidlink.Link{Cid: someCID("a")})) })), "args.out is missing"},
+		{"out without ok or error", must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "out", qp.Node(state("x"))) })), "args.out must have ok or error"},
+		{"ran string", must(qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) { qp.MapEntry(ma, "ran", qp.String("x")) })), "args.ran is not a link"},
 	} {
-		inv := &ucan.Invocation{Issuer: svc.DID(), Subject: svc.DID(), Audience: svc.DID(), Command: receipts.Command, Args: args}
-		if _, err := receipts.Parse(must(inv.Seal(svc, ucan.SealOptions{}))); !errors.Is(err, receipts.ErrMalformed) {
-			t.Errorf("%s: %v", name, err)
+		inv := &ucan.Invocation{Issuer: svc.DID(), Subject: svc.DID(), Audience: svc.DID(), Command: receipts.Command, Args: tc.args}
+		_, err := receipts.Parse(must(inv.Seal(svc, ucan.SealOptions{})))
+		if !errors.Is(err, receipts.ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want ErrMalformed saying %q", tc.name, err, tc.want)
 		}
 	}
 }
