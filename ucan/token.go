@@ -127,7 +127,14 @@ func Decode(raw []byte) (*Token, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrTooLarge, len(raw), MaxTokenSize)
 	}
-	raw = slices.Clone(raw)
+	return decode(slices.Clone(raw))
+}
+
+// decode is Decode of an envelope the Token may keep: raw must not be changed afterwards.
+func decode(raw []byte) (*Token, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrTooLarge, len(raw), MaxTokenSize)
+	}
 	t := &Token{Raw: raw}
 	d := &decoder{b: raw}
 	n, err := d.expect(majArray, "envelope")
@@ -275,7 +282,7 @@ func seal(s did.Signer, tag string, payload []byte) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := Decode(env.raw)
+	t, err := decode(env.raw) // env.raw is ours alone: no copy
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
