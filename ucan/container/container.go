@@ -122,10 +122,11 @@ func Decode(data []byte) ([][]byte, error) {
 	}
 	payload := data[1:]
 	if l.b64 != nil {
-		if n := l.b64.DecodedLen(len(payload)); n > MaxDecodedSize && !l.gzip {
+		n := l.b64.DecodedLen(len(payload))
+		if n > MaxDecodedSize && !l.gzip {
 			return nil, fmt.Errorf("%w: %d bytes after base64 decoding, the limit is %d", ErrTooLarge, n, MaxDecodedSize)
 		}
-		buf := make([]byte, l.b64.DecodedLen(len(payload)))
+		buf := make([]byte, n)
 		n, err := l.b64.Decode(buf, payload)
 		if err != nil {
 			return nil, fmt.Errorf("%w: header 0x%02x: base64: %v", ErrInvalid, header, err)
@@ -142,11 +143,7 @@ func Decode(data []byte) ([][]byte, error) {
 	if len(payload) > MaxDecodedSize {
 		return nil, fmt.Errorf("%w: %d bytes of CBOR, the limit is %d", ErrTooLarge, len(payload), MaxDecodedSize)
 	}
-	tokens, err := unmarshal(payload)
-	if err != nil {
-		return nil, err
-	}
-	return tokens, nil
+	return unmarshal(payload)
 }
 
 // gunzip decompresses exactly one gzip member, reading at most
