@@ -8,6 +8,6 @@
 //	metrics           counters per space and service-wide, /metrics
 //	task              durable effects: scheduled in the cause's transaction, run with leases
 //
-// Machines import dag, receipts, ucan, schema and kv (and each other where one writes the
-// other's records in the same transaction); never server, ops or cmd.
+// Machines import dag, receipts, ucan, schema and kv, store also blob (and each other where
+// one writes the other's records in the same transaction); never server, ops or cmd.
 package machines
