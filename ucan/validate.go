@@ -1,6 +1,7 @@
 package ucan
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -172,7 +173,11 @@ func (v *Validator) verifyProof(t *Token) error {
 		return nil
 	}
 	if err := t.VerifySignature(); err != nil {
-		return newError(InvalidSignature, err, "proof %s: %s", t.CID, err.(*Error).Message)
+		msg := err.Error()
+		if e, ok := errors.AsType[*Error](err); ok {
+			msg = e.Message
+		}
+		return newError(InvalidSignature, err, "proof %s: %s", t.CID, msg)
 	}
 	if v.cache != nil {
 		v.cache.add(t.CID)
