@@ -383,15 +383,19 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 	if len(round) == 0 {
 		return 0, nil
 	}
-	errs := a.moveBlobs(ctx, round)
+	errs, batchErr := a.moveBlobs(ctx, round)
 	var done [][]byte
 	var failed []error
 	for i, m := range round {
-		if errs[i] != nil {
+		switch {
+		case errs[i] == nil:
+			done = append(done, m.key)
+		case errs[i] != errBatchFailed: // reported once, as batchErr
 			failed = append(failed, fmt.Errorf("moving %s: %w", m.msg, errs[i]))
-			continue
 		}
-		done = append(done, m.key)
+	}
+	if batchErr != nil {
+		failed = append(failed, batchErr)
 	}
 	if len(done) > 0 {
 		err := a.ob.store.Update(ctx, func(tx kv.Tx) error {
@@ -415,13 +419,18 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 	return len(done), nil
 }
 
+// errBatchFailed marks the messages of a failed PutBatch in moveBlobs' errors: the batch's
+// error says nothing of which message it was about, so moveRound reports it once.
+var errBatchFailed = errors.New("batch failed")
+
 // moveBlobs writes the messages of a round to blob storage and returns each one's error.
 // Stores that implement blob.Batcher get the whole round in one PutBatch (one disk flush
 // for the round instead of several per message: the difference between the mover keeping
 // up with a thousand small requests a second or starving them of I/O); others get
-// concurrent Puts, Options.Movers at a time.
-func (a *Archive) moveBlobs(ctx context.Context, round []outboxMsg) []error {
-	errs := make([]error, len(round))
+// concurrent Puts, Options.Movers at a time. When the PutBatch fails, every message it
+// held has errBatchFailed and batchErr is its error.
+func (a *Archive) moveBlobs(ctx context.Context, round []outboxMsg) (errs []error, batchErr error) {
+	errs = make([]error, len(round))
 	for i, m := range round {
 		if got, err := m.msg.Prefix().Sum(m.data); err != nil || !got.Equals(m.msg) {
 			errs[i] = fmt.Errorf("%w: %s in the outbox", ErrCorrupt, m.msg)
@@ -444,10 +453,11 @@ func (a *Archive) moveBlobs(ctx context.Context, round []outboxMsg) []error {
 		}
 		if err := b.PutBatch(ctx, items); err != nil {
 			for _, i := range idx {
-				errs[i] = err
+				errs[i] = errBatchFailed
 			}
+			return errs, fmt.Errorf("moving a batch of %d messages: %w", len(items), err)
 		}
-		return errs
+		return errs, nil
 	}
 	sem := make(chan struct{}, a.ob.movers)
 	var wg sync.WaitGroup
@@ -463,5 +473,5 @@ func (a *Archive) moveBlobs(ctx context.Context, round []outboxMsg) []error {
 		}()
 	}
 	wg.Wait()
-	return errs
+	return errs, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,21 +146,29 @@ func (failingBatcher) PutBatch(context.Context, []blob.BatchItem) error {
 func TestOutboxFailures(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name  string
-		blobs blob.Store
+		name    string
+		blobs   blob.Store
+		reports int // how often Flush's error carries the store's
 	}{
-		{"puts", failing{mem.New()}},
-		{"batch", failingBatcher{mem.New()}},
+		{"puts", failing{mem.New()}, 2},         // each Put's error
+		{"batch", failingBatcher{mem.New()}, 1}, // the batch's error, once
 	} {
 		a := New(tc.blobs, Options{Outbox: kvmem.New()})
 		c, err := a.Put(ctx, message.CodecCAR, []byte("stuck"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := a.Flush(ctx); n != 0 || err == nil {
+		if _, err := a.Put(ctx, message.CodecCAR, []byte("stuck too")); err != nil {
+			t.Fatal(err)
+		}
+		n, err := a.Flush(ctx)
+		if n != 0 || err == nil {
 			t.Fatalf("%s: Flush with failing blobs = %d, %v", tc.name, n, err)
 		}
-		if n, err := a.Pending(ctx); n != 1 || err != nil {
+		if got := strings.Count(err.Error(), "disk on fire"); got != tc.reports {
+			t.Errorf("%s: Flush's error reports the store's %d times, want %d: %v", tc.name, got, tc.reports, err)
+		}
+		if n, err := a.Pending(ctx); n != 2 || err != nil {
 			t.Fatalf("%s: Pending after a failed move = %d, %v", tc.name, n, err)
 		}
 		if data, err := a.Get(ctx, c); err != nil || string(data) != "stuck" {
