@@ -233,7 +233,10 @@ func TestUsagePropertyRealStore(t *testing.T) {
 	w.check(ctx, start)
 	w.reopen()
 	w.check(ctx, start)
-	tr, _ := machinestest.Recompute(ctx, w.v.E, w.sizes)
+	tr, err := machinestest.Recompute(ctx, w.v.E, w.sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for _, cs := range tr.Changes {
 		n += len(cs)
