@@ -310,8 +310,8 @@ func TestTransitions(t *testing.T) {
 				t.Fatal(err)
 			}
 			v.clock.Add(DefaultUploadURLTTL - time.Second)
-			if n, _ := v.runner.RunOnce(ctx); n != 0 {
-				t.Fatalf("%d tasks ran before the deadline", n)
+			if n, err := v.runner.RunOnce(ctx); err != nil || n != 0 {
+				t.Fatalf("RunOnce before the deadline: %d tasks ran, %v", n, err)
 			}
 			if st := v.entry(a, late).Status; st != StatusPending {
 				t.Fatalf("before the deadline: %s", st)
