@@ -295,6 +295,22 @@ func (v *validator) checkMap(t *ipldschema.TypeMap, n datamodel.Node, depth int)
 	if err := v.expectKind(t, n, datamodel.Kind_Map); err != nil {
 		return err
 	}
+	return v.eachEntry(t, n, func(ks string, val datamodel.Node) error {
+		v.push(ks)
+		if err := v.checkKey(t.KeyType(), ks, depth+1); err != nil {
+			return err
+		}
+		if err := v.checkElem(t.ValueType(), t.ValueIsNullable(), val, depth+1, "map"); err != nil {
+			return err
+		}
+		v.pop()
+		return nil
+	})
+}
+
+// eachEntry calls fn with each entry of the map n (of type t), in order, stopping at the
+// first error.
+func (v *validator) eachEntry(t ipldschema.Type, n datamodel.Node, fn func(key string, val datamodel.Node) error) error {
 	it := n.MapIterator()
 	if it == nil {
 		return v.fail(t, "map has no iterator")
@@ -308,20 +324,23 @@ func (v *validator) checkMap(t *ipldschema.TypeMap, n datamodel.Node, depth int)
 		if err != nil {
 			return v.fail(t, "map key is not a string: %v", err)
 		}
-		v.push(ks)
-		if err := v.checkKey(t.KeyType(), ks, depth+1); err != nil {
+		if err := fn(ks, val); err != nil {
 			return err
 		}
-		if val.IsNull() && !isAny(t.ValueType()) {
-			if !t.ValueIsNullable() {
-				return v.fail(t.ValueType(), "null is not allowed (map values are not nullable)")
-			}
-		} else if err := v.check(t.ValueType(), val, depth+1); err != nil {
-			return err
-		}
-		v.pop()
 	}
 	return nil
+}
+
+// checkElem validates a map or list value of type vt; null passes only when the
+// container's values are nullable (or of type Any).
+func (v *validator) checkElem(vt ipldschema.Type, nullable bool, val datamodel.Node, depth int, container string) error {
+	if val.IsNull() && !isAny(vt) {
+		if !nullable {
+			return v.fail(vt, "null is not allowed (%s values are not nullable)", container)
+		}
+		return nil
+	}
+	return v.check(vt, val, depth)
 }
 
 func (v *validator) checkList(t *ipldschema.TypeList, n datamodel.Node, depth int) error {
@@ -338,11 +357,7 @@ func (v *validator) checkList(t *ipldschema.TypeList, n datamodel.Node, depth in
 			return v.fail(t, "reading list: %v", err)
 		}
 		v.push(strconv.FormatInt(i, 10))
-		if val.IsNull() && !isAny(t.ValueType()) {
-			if !t.ValueIsNullable() {
-				return v.fail(t.ValueType(), "null is not allowed (list values are not nullable)")
-			}
-		} else if err := v.check(t.ValueType(), val, depth+1); err != nil {
+		if err := v.checkElem(t.ValueType(), t.ValueIsNullable(), val, depth+1, "list"); err != nil {
 			return err
 		}
 		v.pop()
@@ -391,21 +406,9 @@ func (v *validator) checkStructMap(t *ipldschema.TypeStruct, rp ipldschema.Struc
 		byKey[rp.GetFieldKey(f)] = i
 	}
 	seen := make([]bool, len(fields))
-	it := n.MapIterator()
-	if it == nil {
-		return v.fail(t, "map has no iterator")
-	}
-	for !it.Done() {
-		k, val, err := it.Next()
-		if err != nil {
-			return v.fail(t, "reading map: %v", err)
-		}
-		ks, err := k.AsString()
-		if err != nil {
-			return v.fail(t, "map key is not a string: %v", err)
-		}
+	err := v.eachEntry(t, n, func(ks string, val datamodel.Node) error {
 		if skip != "" && ks == skip {
-			continue
+			return nil
 		}
 		i, ok := byKey[ks]
 		if !ok {
@@ -417,6 +420,10 @@ func (v *validator) checkStructMap(t *ipldschema.TypeStruct, rp ipldschema.Struc
 			return err
 		}
 		v.pop()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for i, f := range fields {
 		if !seen[i] && !f.IsOptional() && rp.FieldImplicit(f) == nil {
