@@ -15,6 +15,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
 )
@@ -26,15 +27,15 @@ const (
 	// is zero.
 	DefaultInvocationTTL = 5 * time.Minute
 	// MaxReplySize bounds the body of a reply the client reads (receipts, chains).
-	MaxReplySize = 64 << 20
+	MaxReplySize = message.MaxReplySize
 	// MaxErrorBodySize bounds the JSON error body read from a 4xx/5xx reply.
 	MaxErrorBodySize = 64 << 10
 	// MaxInvocations is the most invocations Send puts in one agent message (the service's
 	// default limit); larger batches are split into several messages.
-	MaxInvocations = 1000
+	MaxInvocations = message.MaxInvocations
 	// MaxMessageSize is the largest agent message Send builds, in bytes (the service's
 	// default limit); a batch is split before it would exceed it.
-	MaxMessageSize = 4 << 20
+	MaxMessageSize = message.MaxMessageSize
 	// messageOverhead and blockOverhead bound the CAR framing: header and root block (with a
 	// link per invocation), and the length prefix and CID in front of each block.
 	messageOverhead = 64 << 10

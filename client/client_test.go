@@ -617,3 +617,49 @@ func TestBatchSplitting(t *testing.T) {
 		}
 	}
 }
+
+// TestReadReplyLargeBlock: a reply may carry blocks larger than a token (a select page of
+// many entry states); readReply must decode it with the reply limits, not the request ones.
+func TestReadReplyLargeBlock(t *testing.T) {
+	f, srv := newFake(t)
+	agent, space, dlg := agentWithSpace(t)
+	c, err := New(Options{URL: srv.URL, Signer: agent, Proofs: []*ucan.Token{dlg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	inv, err := c.NewInvocation(ctx, CmdPut, "/"+space+"/pins/a", Args{"value": basicnode.NewInt(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := EncodeMessage([]*Invocation{inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Post(ctx, body, message.ContentTypeCAR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := message.Decode(raw, message.ReplyLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := message.NewBlock(0x55, bytes.Repeat([]byte{'x'}, 2*message.MaxBlockSize))
+	reply.Blocks = append(reply.Blocks, big)
+	raw, err = message.Encode(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.readReply(raw, f.signer.DID(), []*Invocation{inv})
+	if err != nil {
+		t.Fatalf("reply with a %d-byte block: %v", len(big.Data), err)
+	}
+	if got := rs[0].Blocks[big.CID]; len(got) != len(big.Data) {
+		t.Errorf("large block in Receipt.Blocks has %d bytes, want %d", len(got), len(big.Data))
+	}
+}

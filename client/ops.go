@@ -45,11 +45,7 @@ func (c *Client) Get(ctx context.Context, path string) (*Receipt, error) {
 			if err != nil {
 				return nil, err
 			}
-			check := VerifyReceipt
-			if c.noSig {
-				check = parseReceipt
-			}
-			if r.HeadReceipt, err = check(tok, service); err != nil {
+			if r.HeadReceipt, err = c.checkReceipt(tok, service); err != nil {
 				return nil, err
 			}
 		}

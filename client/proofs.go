@@ -9,7 +9,7 @@ import (
 
 // MaxProofDepth is the longest delegation chain FindProofs builds (the service's default
 // limit).
-const MaxProofDepth = 16
+const MaxProofDepth = ucan.MaxProofDepth
 
 var errNotDelegation = errors.New("token is not a delegation")
 

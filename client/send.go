@@ -115,7 +115,7 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 
 // readReply decodes a reply message and matches its receipts to invs.
 func (c *Client) readReply(reply []byte, service string, invs []*Invocation) ([]*Receipt, error) {
-	m, err := message.Decode(reply, message.Limits{MaxSize: MaxReplySize})
+	m, err := message.Decode(reply, message.ReplyLimits)
 	if err != nil {
 		return nil, fmt.Errorf("client: reply: %w: %w", ErrInvalidResponse, err)
 	}
@@ -137,11 +137,7 @@ func (c *Client) readReply(reply []byte, service string, invs []*Invocation) ([]
 		if !tok.CID.Equals(rc) {
 			return nil, fmt.Errorf("%w %s: block hashes to %s", ErrInvalidReceipt, rc, tok.CID)
 		}
-		check := VerifyReceipt
-		if c.noSig {
-			check = parseReceipt
-		}
-		r, err := check(tok, service)
+		r, err := c.checkReceipt(tok, service)
 		if err != nil {
 			return nil, err
 		}
