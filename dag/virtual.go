@@ -17,8 +17,8 @@ import (
 type Reader interface {
 	// Read returns the path of the entry p addresses (p without fields, or with the
 	// first fields when the entry's name spans them) and its state (a map with a string
-	// "status"), or an error wrapping ErrNotFound. Fields of p after the entry's address
-	// into the state.
+	// "status"), or an error wrapping ErrNotFound. Get looks the fields of p after the
+	// entry's address up in that state.
 	Read(tx *Tx, p Path) (entry Path, state datamodel.Node, err error)
 }
 
