@@ -287,33 +287,29 @@ func (e *Engine) commitLoop() {
 		if e.delay == 0 && len(batch) < e.maxBatch && e.inflight.Load() > 0 {
 			// Classic group commit, plus a short wait for operations that are about to
 			// be queued, so that a loaded committer does not fsync half-empty batches.
-			timer := time.NewTimer(GatherWait)
-		gather:
-			for len(batch) < e.maxBatch && e.inflight.Load() > 0 {
-				select {
-				case j := <-e.queue:
-					batch = append(batch, j)
-				case <-timer.C:
-					break gather
-				}
-			}
-			timer.Stop()
+			batch = e.gather(batch, GatherWait, true)
 		}
 		if e.delay > 0 && len(batch) < e.maxBatch {
-			timer := time.NewTimer(e.delay)
-		wait:
-			for len(batch) < e.maxBatch {
-				select {
-				case j := <-e.queue:
-					batch = append(batch, j)
-				case <-timer.C:
-					break wait
-				}
-			}
-			timer.Stop()
+			batch = e.gather(batch, e.delay, false)
 		}
 		e.commit(batch)
 	}
+}
+
+// gather adds queued jobs to batch until it is full or d has passed; with whileInflight,
+// also until no operation is in flight.
+func (e *Engine) gather(batch []*job, d time.Duration, whileInflight bool) []*job {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for len(batch) < e.maxBatch && (!whileInflight || e.inflight.Load() > 0) {
+		select {
+		case j := <-e.queue:
+			batch = append(batch, j)
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // join appends to jobs the operations queued while the batch ran, up to MaxBatch: they
