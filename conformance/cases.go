@@ -20,6 +20,7 @@ import (
 	"github.com/ipld/go-ipld-prime"
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
@@ -119,12 +120,9 @@ func uploadValue(int) (string, datamodel.Node) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	c := message.Sum(message.CodecRaw, b)
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, _ := nb.BeginMap(1)
-	_ = ma.AssembleKey().AssignString("root")
-	_ = ma.AssembleValue().AssignLink(cidlink.Link{Cid: c})
-	_ = ma.Finish()
-	return c.String(), nb.Build()
+	return c.String(), fluent.MustBuildMap(basicnode.Prototype.Map, 1, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("root").AssignLink(cidlink.Link{Cid: c})
+	})
 }
 
 func (e *env) delegation(iss did.Signer, aud, sub, cmd string, exp *int64) *ucan.Token {
@@ -174,15 +172,14 @@ func (e *env) invoke(ctx context.Context, sub, cmd string, args datamodel.Node, 
 	return rs[0]
 }
 
+// The argument and input builders below use fluent, which panics on an assembly error
+// (a case then fails with the panic): basicnode maps of these kinds cannot fail.
+
 func putArgs(rel string, v datamodel.Node) datamodel.Node {
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, _ := nb.BeginMap(2)
-	_ = ma.AssembleKey().AssignString("path")
-	_ = ma.AssembleValue().AssignString(rel)
-	_ = ma.AssembleKey().AssignString("value")
-	_ = ma.AssembleValue().AssignNode(v)
-	_ = ma.Finish()
-	return nb.Build()
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("path").AssignString(rel)
+		ma.AssembleEntry("value").AssignNode(v)
+	})
 }
 
 func wantStatus(t T, what string, r *client.Receipt, status string) {
@@ -347,23 +344,16 @@ func caseSelectPages(ctx context.Context, t T, target Target) {
 }
 
 func pathArgs(rel string) datamodel.Node {
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, _ := nb.BeginMap(1)
-	_ = ma.AssembleKey().AssignString("path")
-	_ = ma.AssembleValue().AssignString(rel)
-	_ = ma.Finish()
-	return nb.Build()
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 1, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("path").AssignString(rel)
+	})
 }
 
 func selectArgs(rel string, limit int) datamodel.Node {
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, _ := nb.BeginMap(2)
-	_ = ma.AssembleKey().AssignString("path")
-	_ = ma.AssembleValue().AssignString(rel)
-	_ = ma.AssembleKey().AssignString("limit")
-	_ = ma.AssembleValue().AssignInt(int64(limit))
-	_ = ma.Finish()
-	return nb.Build()
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("path").AssignString(rel)
+		ma.AssembleEntry("limit").AssignInt(int64(limit))
+	})
 }
 
 // entryKey is a page entry's key, from "key" or the last segment of "path".
@@ -938,29 +928,21 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 }
 
 func storeInput(link cid.Cid, size int) datamodel.Node {
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, _ := nb.BeginMap(2)
-	_ = ma.AssembleKey().AssignString("link")
-	_ = ma.AssembleValue().AssignLink(cidlink.Link{Cid: link})
-	_ = ma.AssembleKey().AssignString("size")
-	_ = ma.AssembleValue().AssignInt(int64(size))
-	_ = ma.Finish()
-	return nb.Build()
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("link").AssignLink(cidlink.Link{Cid: link})
+		ma.AssembleEntry("size").AssignInt(int64(size))
+	})
 }
 
 func uploadInput(root cid.Cid, shards ...cid.Cid) datamodel.Node {
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, _ := nb.BeginMap(2)
-	_ = ma.AssembleKey().AssignString("root")
-	_ = ma.AssembleValue().AssignLink(cidlink.Link{Cid: root})
-	_ = ma.AssembleKey().AssignString("shards")
-	la, _ := ma.AssembleValue().BeginList(int64(len(shards)))
-	for _, s := range shards {
-		_ = la.AssembleValue().AssignLink(cidlink.Link{Cid: s})
-	}
-	_ = la.Finish()
-	_ = ma.Finish()
-	return nb.Build()
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("root").AssignLink(cidlink.Link{Cid: root})
+		ma.AssembleEntry("shards").CreateList(int64(len(shards)), func(la fluent.ListAssembler) {
+			for _, s := range shards {
+				la.AssembleValue().AssignLink(cidlink.Link{Cid: s})
+			}
+		})
+	})
 }
 
 func lookupNode(n datamodel.Node, key string) datamodel.Node {
