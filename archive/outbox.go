@@ -45,6 +45,12 @@ const (
 // outbox/workflow/<msg CID bytes>.
 const OutboxPrefix = "outbox/workflow/"
 
+// QuarantinePrefix starts the kv keys of outbox entries the mover set aside because their
+// key is not a CID or their bytes do not hash to it: quarantine/<the outbox key>. They are
+// kept for an operator to inspect, out of the mover's way (a corrupt entry left in the
+// outbox would take a slot of every round for good).
+const QuarantinePrefix = "outbox/quarantine/"
+
 func outboxKey(msg cid.Cid) []byte { return append([]byte(OutboxPrefix), msg.Bytes()...) }
 
 // outbox makes messages durable in kv with group commits; Run moves them to blob storage.
@@ -313,7 +319,7 @@ func (a *Archive) drain(ctx context.Context) {
 			}
 			continue
 		}
-		n, err := a.moveRound(ctx)
+		_, n, err := a.moveRound(ctx)
 		last = time.Now()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -335,8 +341,8 @@ func (a *Archive) Flush(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
-		n, err := a.moveRound(ctx)
-		total += n
+		moved, n, err := a.moveRound(ctx)
+		total += moved
 		if err != nil || n == 0 {
 			return total, err
 		}
@@ -358,16 +364,21 @@ type outboxMsg struct {
 	data []byte
 }
 
-// moveRound moves up to moveRound messages and returns how many it moved.
-func (a *Archive) moveRound(ctx context.Context) (int, error) {
+// moveRound moves up to moveRound messages and returns how many it moved, and how many
+// outbox entries it handled: moved, or set aside under QuarantinePrefix because their key
+// is not a CID or their bytes do not hash to it (logged as ErrCorrupt).
+func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error) {
 	prefix := []byte(OutboxPrefix)
 	var round []outboxMsg
-	err := a.ob.store.View(ctx, func(tx kv.Tx) error {
+	var corrupt [][]byte // keys to quarantine
+	err = a.ob.store.View(ctx, func(tx kv.Tx) error {
 		size := 0
 		return tx.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix), Limit: moveRound}, func(k, v []byte) error {
 			c, err := cid.Cast(k[len(prefix):])
 			if err != nil {
-				return fmt.Errorf("%w: outbox key %x: %v", ErrCorrupt, k, err)
+				a.log.ErrorContext(ctx, "quarantining an outbox entry", "error", fmt.Errorf("%w: outbox key %x: %v", ErrCorrupt, k, err))
+				corrupt = append(corrupt, append([]byte(nil), k...))
+				return nil
 			}
 			round = append(round, outboxMsg{key: append([]byte(nil), k...), msg: c, data: append([]byte(nil), v...)})
 			size += len(v)
@@ -378,10 +389,10 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("reading the outbox: %w", err)
+		return 0, 0, fmt.Errorf("reading the outbox: %w", err)
 	}
-	if len(round) == 0 {
-		return 0, nil
+	if len(round) == 0 && len(corrupt) == 0 {
+		return 0, 0, nil
 	}
 	errs, batchErr := a.moveBlobs(ctx, round)
 	var done [][]byte
@@ -390,6 +401,9 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 		switch {
 		case errs[i] == nil:
 			done = append(done, m.key)
+		case errors.Is(errs[i], ErrCorrupt):
+			a.log.ErrorContext(ctx, "quarantining an outbox entry", "error", errs[i])
+			corrupt = append(corrupt, m.key)
 		case errs[i] != errBatchFailed: // reported once, as batchErr
 			failed = append(failed, fmt.Errorf("moving %s: %w", m.msg, errs[i]))
 		}
@@ -397,8 +411,20 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 	if batchErr != nil {
 		failed = append(failed, batchErr)
 	}
-	if len(done) > 0 {
+	if len(done) > 0 || len(corrupt) > 0 {
 		err := a.ob.store.Update(ctx, func(tx kv.Tx) error {
+			for _, k := range corrupt {
+				v, err := tx.Get(k)
+				if err != nil {
+					return err
+				}
+				if err := tx.Put(append([]byte(QuarantinePrefix), k...), v); err != nil {
+					return err
+				}
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
 			for _, k := range done {
 				if err := tx.Delete(k); err != nil {
 					return err
@@ -407,16 +433,17 @@ func (a *Archive) moveRound(ctx context.Context) (int, error) {
 			return nil
 		})
 		if err != nil {
-			return 0, fmt.Errorf("clearing the outbox: %w", err)
+			return 0, 0, fmt.Errorf("clearing the outbox: %w", err)
 		}
-		if a.ob.backlog.Add(-int64(len(done))) < 0 {
+		if a.ob.backlog.Add(-int64(len(done)+len(corrupt))) < 0 {
 			a.ob.backlog.Store(0) // moved messages another process or run put
 		}
 	}
+	handled = len(done) + len(corrupt)
 	if len(failed) > 0 {
-		return len(done), errors.Join(failed...)
+		return len(done), handled, errors.Join(failed...)
 	}
-	return len(done), nil
+	return len(done), handled, nil
 }
 
 // errBatchFailed marks the messages of a failed PutBatch in moveBlobs' errors: the batch's

@@ -231,3 +231,58 @@ func TestOutboxLargeMessage(t *testing.T) {
 		t.Fatalf("a message too large for the outbox is not in blob storage: %v", err)
 	}
 }
+
+// TestOutboxQuarantine: outbox entries whose key is not a CID or whose bytes do not hash to
+// it are set aside under QuarantinePrefix, and the good messages around them still move; a
+// corrupt entry left in place would take a slot of every round for good.
+func TestOutboxQuarantine(t *testing.T) {
+	ctx := context.Background()
+	blobs := mem.New()
+	store := kvmem.New()
+	a := New(blobs, Options{Outbox: store})
+	defer a.Close()
+	good, err := a.Put(ctx, message.CodecCAR, []byte("a good message"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered, err := a.Put(ctx, message.CodecCAR, []byte("soon tampered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	badKey := append([]byte(OutboxPrefix), "not a cid"...)
+	if err := store.Update(ctx, func(tx kv.Tx) error {
+		if err := tx.Put(outboxKey(tampered), []byte("other bytes")); err != nil {
+			return err
+		}
+		return tx.Put(badKey, []byte("x"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := a.Flush(ctx)
+	if err != nil || moved != 1 {
+		t.Fatalf("Flush moved %d, %v; want 1 (the good message), nil", moved, err)
+	}
+	if _, err := blobs.Stat(ctx, WorkflowKey(good)); err != nil {
+		t.Fatalf("good message not in blob storage: %v", err)
+	}
+	if _, err := blobs.Stat(ctx, WorkflowKey(tampered)); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("tampered message moved to blob storage: %v", err)
+	}
+	if p, err := a.Pending(ctx); err != nil || p != 0 {
+		t.Fatalf("pending after Flush = %d, %v; want 0", p, err)
+	}
+	if err := store.View(ctx, func(tx kv.Tx) error {
+		for _, k := range [][]byte{outboxKey(tampered), badKey} {
+			v, err := tx.Get(append([]byte(QuarantinePrefix), k...))
+			if err != nil {
+				return fmt.Errorf("quarantined %q: %w", k, err)
+			}
+			if len(v) == 0 {
+				return fmt.Errorf("quarantined %q is empty", k)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
