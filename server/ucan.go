@@ -318,21 +318,26 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		s.archiveReply(ctx, msg, data, invs)
 	}()
 	if asJSON {
-		root, err := message.Root(reply)
-		if err == nil {
-			var out []byte
-			out, err = message.EncodeJSON([]cid.Cid{root.CID}, append([]message.Block{root}, reply.Blocks...))
-			if err == nil {
-				w.Header().Set("Content-Type", message.ContentTypeDAGJSON)
-				w.Write(out)
-				return
-			}
+		out, err := replyJSON(reply)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, NameInternal, "encoding the reply as DAG-JSON: "+err.Error())
+			return
 		}
-		writeError(w, http.StatusInternalServerError, NameInternal, "encoding the reply as DAG-JSON: "+err.Error())
+		w.Header().Set("Content-Type", message.ContentTypeDAGJSON)
+		w.Write(out)
 		return
 	}
 	w.Header().Set("Content-Type", message.ContentTypeCAR+"; version=1")
 	w.Write(data)
+}
+
+// replyJSON renders reply as DAG-JSON: its root block first, then its other blocks.
+func replyJSON(reply *message.Message) ([]byte, error) {
+	root, err := message.Root(reply)
+	if err != nil {
+		return nil, err
+	}
+	return message.EncodeJSON([]cid.Cid{root.CID}, append([]message.Block{root}, reply.Blocks...))
 }
 
 type outcome struct {
