@@ -70,6 +70,10 @@ func TestTransportErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bigToken, err := container.Encode(container.HeaderRaw, [][]byte{inv.Raw, big.Data})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name        string
 		contentType string
@@ -91,6 +95,7 @@ func TestTransportErrors(t *testing.T) {
 		{"delegation as invocation", message.ContentTypeCAR, dlgAsInv, 400, NameMalformed, "delegation"},
 		{"container garbage", message.ContentTypeDAGCBOR, []byte("@@@@"), 400, NameMalformed, "container"},
 		{"container without invocation", message.ContentTypeDAGCBOR, onlyDlg, 400, NameMalformed, "no invocation"},
+		{"container token too large", message.ContentTypeDAGCBOR, bigToken, 413, NameTooLarge, fmt.Sprintf("the limit is %d", MaxTokenSize)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

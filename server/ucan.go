@@ -173,14 +173,17 @@ func (s *Server) decodeRequest(kind bodyKind, body []byte) (*request, *httpError
 		if err != nil {
 			return nil, malformed("UCAN container: %v", err)
 		}
+		// message.Decode bounds the blocks of a CAR; a container's tokens are bounded here.
+		for i, raw := range tokens {
+			if len(raw) > s.opts.Limits.MaxBlockSize {
+				return nil, tooLarge("token %d is %d bytes, the limit is %d", i, len(raw), s.opts.Limits.MaxBlockSize)
+			}
+		}
 		raws = tokens
 	}
 	tokens := make(map[cid.Cid]*ucan.Token, len(raws))
 	var order []*ucan.Token
 	for i, raw := range raws {
-		if len(raw) > s.opts.Limits.MaxBlockSize {
-			return nil, tooLarge("token %d is %d bytes, the limit is %d", i, len(raw), s.opts.Limits.MaxBlockSize)
-		}
 		tok, err := ucan.Decode(raw)
 		if err != nil {
 			if blockCIDs != nil {
