@@ -132,10 +132,14 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 }
 
 // recoverer turns a panic in a handler into a logged 500 (when nothing was written yet):
-// a last resort, every decoder is meant to return errors instead.
+// a last resort, every decoder is meant to return errors instead. It reuses the
+// statusWriter instrument wraps every request in.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		sw, ok := w.(*statusWriter)
+		if !ok {
+			sw = &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		}
 		defer func() {
 			v := recover()
 			if v == nil {

@@ -154,7 +154,6 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	router  *mux.Router
 	handler http.Handler
 	metrics *metrics
 	didDoc  []byte
@@ -244,7 +243,6 @@ func (s *Server) routes() {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, NameMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	})
-	s.router = r
 	s.handler = s.instrument(s.recoverer(r))
 }
 
