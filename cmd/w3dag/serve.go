@@ -103,8 +103,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "unexpected arguments %q", pos)
 	}
 	switch {
-	case c.maxBlobSize <= 0:
-		return usageError(stderr, "serve", "--max-blob-size %d: want a positive number of bytes", c.maxBlobSize)
+	case c.maxBlobSize <= 0 || c.maxBlobSize > server.MaxBlobSize:
+		return usageError(stderr, "serve", "--max-blob-size %d: want a positive number of bytes up to %d (the largest PUT /blob accepts)", c.maxBlobSize, server.MaxBlobSize)
 	case c.uploadTTL <= 0:
 		return usageError(stderr, "serve", "--upload-url-ttl %s: want a positive duration", c.uploadTTL)
 	case c.claimTTL <= 0:

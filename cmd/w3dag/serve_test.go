@@ -343,6 +343,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{"stray argument", []string{"now"}, nil, 2, "unexpected"},
 		{"bad listen", []string{"--listen", "not an address"}, nil, 1, "listening"},
 		{"zero max blob size", []string{"--max-blob-size", "0"}, nil, 2, "--max-blob-size"},
+		{"max blob size above what PUT /blob accepts", []string{"--max-blob-size", "4294967297"}, nil, 2, "--max-blob-size"},
 		{"negative upload URL TTL", []string{"--upload-url-ttl", "-1s"}, nil, 2, "--upload-url-ttl"},
 		{"zero claim TTL from env", nil, map[string]string{"W3DAG_CLAIM_TTL": "0s"}, 2, "--claim-ttl"},
 	}
