@@ -15,6 +15,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
@@ -321,19 +322,17 @@ func buildArgs(rel string, args Args) (datamodel.Node, error) {
 	return nb.Build(), nil
 }
 
-// SplitPath splits an absolute DAG path /<did>/<rest> into the subject DID and the path
-// relative to it (what args.path carries).
+// SplitPath splits an absolute DAG path /<did>/<collection>[/<key>…] into the subject DID
+// and the path relative to it (what args.path carries), checking it by the service's path
+// grammar (collection.Parse); a trailing "/" is ignored. Keys are checked against their
+// collection's rule by the service.
 func SplitPath(path string) (subject, rel string, err error) {
-	if !strings.HasPrefix(path, "/did:") {
-		return "", "", fmt.Errorf("%w %q: must start with /did:", ErrInvalidPath, path)
+	p, err := collection.Parse(strings.TrimSuffix(path, "/"))
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrInvalidPath, err)
 	}
-	subject, rel, _ = strings.Cut(path[1:], "/")
-	rel = strings.TrimRight(rel, "/")
-	if rel == "" {
-		return "", "", fmt.Errorf("%w %q: no collection after the subject", ErrInvalidPath, path)
+	if p.Collection == "" {
+		return "", "", fmt.Errorf("%w: %q has no collection after the subject", ErrInvalidPath, path)
 	}
-	if strings.Contains(rel, "//") {
-		return "", "", fmt.Errorf("%w %q: empty segment", ErrInvalidPath, path)
-	}
-	return subject, rel, nil
+	return p.Subject, p.Rel(), nil
 }

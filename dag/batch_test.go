@@ -19,7 +19,7 @@ import (
 func TestBatchDependencies(t *testing.T) {
 	v := newEnv(t, nil, func(o *dag.Options) {
 		o.MaxBatchDelay = 30 * time.Millisecond
-		o.Machines = map[string]dag.Machine{"store": storeLike{}, "notes": counting{}}
+		withMachine("notes", counting{})(o)
 	})
 	ctx := context.Background()
 	x := carCID("x")

@@ -11,6 +11,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -132,8 +133,8 @@ func TestTaskDedup(t *testing.T) {
 		if _, err := v.e.Block(ctx, tok.CID); err != nil {
 			t.Fatalf("invocation %s not stored", tok.CID)
 		}
-		err := v.e.View(ctx, func(tx *dag.Tx) error {
-			_, err := tx.KV().Get([]byte("task/" + task.String() + "/" + tok.CID.String() + ".invocation"))
+		err := v.kv.View(ctx, func(kt kv.Tx) error {
+			_, err := kt.Get([]byte("task/" + task.String() + "/" + tok.CID.String() + ".invocation"))
 			return err
 		})
 		if err != nil {
@@ -163,7 +164,11 @@ func (f flaky) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Entry)
 	case len(p.Key) >= 3 && p.Key[:3] == "bad":
 		return nil, errors.New("disk on fire")
 	case len(p.Key) >= 5 && p.Key[:5] == "dirty":
-		if err := tx.KV().Put([]byte("x/dirty/"+p.Key), []byte("1")); err != nil {
+		kt, err := tx.KV("x/")
+		if err != nil {
+			return nil, err
+		}
+		if err := kt.Put([]byte("x/dirty/"+p.Key), []byte("1")); err != nil {
 			return nil, err
 		}
 		if err := tx.Add("dirty", 1); err != nil {
@@ -179,7 +184,7 @@ func (f flaky) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Entry)
 func TestBatchIsolation(t *testing.T) {
 	v := newEnv(t, nil, func(o *dag.Options) {
 		o.MaxBatchDelay = 20 * time.Millisecond
-		o.Machines = map[string]dag.Machine{"notes": flaky{}}
+		withMachine("notes", flaky{})(o)
 	})
 	ctx := context.Background()
 	keys := []string{"ok1", "bad1", "ok2", "dirty1", "ok3", "panic1", "ok4", "bad2", "dirty2", "ok5"}
@@ -221,7 +226,11 @@ func TestBatchIsolation(t *testing.T) {
 	}
 	// The dirty writes were rolled back.
 	err := v.e.View(ctx, func(tx *dag.Tx) error {
-		if _, err := tx.KV().Get([]byte("x/dirty/dirty1")); err == nil {
+		kt, err := tx.KV("x/")
+		if err != nil {
+			return err
+		}
+		if _, err := kt.Get([]byte("x/dirty/dirty1")); err == nil {
 			return errors.New("dirty write kept")
 		}
 		if n, _ := tx.Counter("dirty"); n != 0 {

@@ -44,7 +44,7 @@ func openCrashEngine(t testing.TB, file string) (*dag.Engine, *bolt.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := dag.Open(context.Background(), dag.Options{KV: st, Signer: crashSigner(t, 1), Schema: sch, Machines: testMachines()})
+	e, err := dag.Open(context.Background(), dag.Options{KV: st, Signer: crashSigner(t, 1), Schema: sch, Collections: testCollections()})
 	if err != nil {
 		t.Fatal(err)
 	}

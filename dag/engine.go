@@ -45,10 +45,12 @@ type Options struct {
 	Signer did.Signer
 	// Schema describes the collections and validates put values. Required.
 	Schema *schema.Schema
-	// Machines maps a collection name to its machine. Schema-only (generic) collections
-	// without one run RecordMachine; other collections without one reject puts and
-	// removes with ErrUnknownCollection.
-	Machines map[string]Machine
+	// Collections are the collections with a machine or a spec of their own (key rule, key
+	// field, writers), each checked against the schema. The schema's other collections
+	// still exist: schema-only (generic) ones run RecordMachine, other built-in ones are
+	// keyed by strings, have no machine and refuse client puts and removes with
+	// ErrUnknownCollection. Nil registers none.
+	Collections []Collection
 	// Logger receives internal failures; nil discards.
 	Logger *slog.Logger
 	// Clock returns the time for receipts and machines; nil uses time.Now.
@@ -78,7 +80,7 @@ type Engine struct {
 	signer   did.Signer
 	service  string
 	schema   *schema.Schema
-	machines map[string]Machine
+	reg      *registry
 	log      *slog.Logger
 	clock    func() time.Time
 	maxBatch int
@@ -129,7 +131,6 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		signer:   opts.Signer,
 		service:  opts.Signer.DID(),
 		schema:   opts.Schema,
-		machines: make(map[string]Machine, len(opts.Machines)),
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		maxBatch: opts.MaxBatch,
@@ -139,12 +140,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
-	for name, m := range opts.Machines {
-		if m == nil {
-			return nil, fmt.Errorf("%w: machine for %q is nil", ErrConfig, name)
-		}
-		e.machines[name] = m
+	reg, err := newRegistry(opts.Schema, opts.Collections)
+	if err != nil {
+		return nil, err
 	}
+	e.reg = reg
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

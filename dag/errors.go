@@ -75,6 +75,10 @@ var (
 	ErrInvalidWrite = errors.New("dag: invalid system write")
 	// ErrConfig is returned by Open for unusable options.
 	ErrConfig = errors.New("dag: invalid options")
+	// ErrReservedPrefix is returned by Tx.KV for a prefix that overlaps the engine's keys.
+	ErrReservedPrefix = errors.New("dag: prefix reserved for the engine")
+	// ErrOutsidePrefix is returned by a Tx.KV view for a key outside its prefix.
+	ErrOutsidePrefix = errors.New("dag: key outside the view's prefix")
 )
 
 // ErrorName returns the receipt error name of err: the Name of the first *Error in its

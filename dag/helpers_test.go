@@ -15,6 +15,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
@@ -64,7 +65,7 @@ func newEnv(t testing.TB, store kv.Store, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := dag.Options{KV: store, Signer: svc, Schema: sch, Machines: testMachines()}
+	o := dag.Options{KV: store, Signer: svc, Schema: sch, Collections: testCollections()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -190,7 +191,7 @@ func note(title string) datamodel.Node {
 
 func carCID(seed string) cid.Cid {
 	mh := must(multihash.Sum([]byte(seed), multihash.SHA2_256, -1))
-	return cid.NewCidV1(dag.CodecCAR, mh)
+	return cid.NewCidV1(collection.CodecCAR, mh)
 }
 
 func rawCID(seed string) cid.Cid {

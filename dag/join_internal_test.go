@@ -32,13 +32,13 @@ func TestJoinRunningBatch(t *testing.T) {
 				close(started)
 				<-release
 			}
-			return tx.KV().Put([]byte("x/first"), []byte("1"))
+			return tx.kt.Put([]byte("x/first"), []byte("1"))
 		})
 	}()
 	<-started
 	second := make(chan error, 1)
 	go func() {
-		second <- e.Update(ctx, func(tx *Tx) error { return tx.KV().Put([]byte("x/second"), []byte("2")) })
+		second <- e.Update(ctx, func(tx *Tx) error { return tx.kt.Put([]byte("x/second"), []byte("2")) })
 	}()
 	for deadline := time.Now().Add(5 * time.Second); len(e.queue) == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -57,7 +57,7 @@ func TestJoinRunningBatch(t *testing.T) {
 	}
 	err = e.View(ctx, func(tx *Tx) error {
 		for _, k := range []string{"x/first", "x/second"} {
-			if _, err := tx.KV().Get([]byte(k)); err != nil {
+			if _, err := tx.kt.Get([]byte(k)); err != nil {
 				t.Errorf("%s: %v", k, err)
 			}
 		}

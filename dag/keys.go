@@ -16,7 +16,8 @@ const (
 	prefixTask       = "task/"
 	prefixInvocation = "invocation/"
 	prefixCounter    = "counter/"
-	keySeq           = "meta/seq"
+	prefixMeta       = "meta/"
+	keySeq           = prefixMeta + "seq"
 )
 
 func be64(n uint64) []byte {

@@ -5,11 +5,37 @@ import (
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 )
 
-func testMachines() map[string]dag.Machine {
-	return map[string]dag.Machine{"store": storeLike{}, "upload": uploadLike{}}
+// testCollections are the collections the tests' engines register: a store keyed by CAR
+// CIDs and an upload keyed by CIDs, like the built-in ones, with test machines; usage and
+// metrics written by the service only, without machines.
+func testCollections() []dag.Collection {
+	return []dag.Collection{
+		{Spec: collection.Spec{Name: "store", Subjects: collection.Space, Key: collection.KeyCARCID, KeyField: "link", Type: "StoreEntry"}, Machine: storeLike{}},
+		{Spec: collection.Spec{Name: "upload", Subjects: collection.Space, Key: collection.KeyCID, KeyField: "root", Type: "UploadEntry"}, Machine: uploadLike{}},
+		{Spec: collection.Spec{Name: "usage", Subjects: collection.Space, Writers: collection.ServiceOnly}},
+		{Spec: collection.Spec{Name: "metrics", Subjects: collection.Space | collection.Service, Writers: collection.ServiceOnly}},
+	}
+}
+
+// withMachine returns an option that registers m for the collection name, replacing the
+// machine of a registration of that name (a new one is a space collection).
+func withMachine(name string, m dag.Machine) func(*dag.Options) {
+	return func(o *dag.Options) {
+		cols := []dag.Collection{{Spec: collection.Spec{Name: name, Subjects: collection.Space}, Machine: m}}
+		// The spec of a registered collection of that name is kept.
+		for _, c := range o.Collections {
+			if c.Name == name {
+				cols[0].Spec = c.Spec
+			} else {
+				cols = append(cols, c)
+			}
+		}
+		o.Collections = cols
+	}
 }
 
 // storeLike mimics the store machine: start → queued; a same-value put advances queued →

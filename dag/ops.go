@@ -9,9 +9,9 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
-	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -105,55 +105,46 @@ func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp,
 	}, nil
 }
 
-// collection resolves p's collection, checking the path and, for writes, who may write.
-func (e *Engine) collection(p Path, inv *ucan.Token, write bool) (schema.Collection, error) {
-	if p.Collection == "" {
-		return schema.Collection{}, failure(ErrInvalidPath, "%s names no collection", p)
-	}
-	// Paths built by hand must be what ParsePath would have made of them.
+// collection resolves p's collection, checking that p is in canonical form and, for
+// writes, who may write.
+func (e *Engine) collection(p Path, inv *ucan.Token, write bool) (*resolved, error) {
+	// Paths built by hand must be what ParsePath and Canonical would have made of them.
 	if q, err := ParsePath(p.String()); err != nil {
-		return schema.Collection{}, err
+		return nil, err
 	} else if q.Key != p.Key || q.Collection != p.Collection || q.Subject != p.Subject || len(q.Fields) != len(p.Fields) {
-		return schema.Collection{}, failure(ErrInvalidPath, "%s is not in canonical form (%s)", p, q)
+		return nil, failure(ErrInvalidPath, "%s is not in canonical form (%s)", p, q)
 	}
-	kind := schema.SpaceSubject
-	if p.Subject == e.service {
-		kind = schema.ServiceSubject
-	} else if len(p.Subject) < len("did:key:") || p.Subject[:len("did:key:")] != "did:key:" {
-		return schema.Collection{}, failure(ErrInvalidPath, "subject %s is neither the service nor a did:key space", p.Subject)
+	c, q, err := e.resolve(p)
+	if err != nil {
+		return nil, err
 	}
-	c, ok := e.schema.Collection(kind, p.Collection)
-	if !ok {
-		return c, failure(ErrUnknownCollection, "a %s has no collection %q", kind, p.Collection)
+	if q.Key != p.Key {
+		return nil, failure(ErrInvalidPath, "%s is not in canonical form (%s)", p, q)
 	}
-	if write && c.SystemWritten && inv.Invocation.Issuer != e.service {
-		return c, failure(ErrReadOnlyCollection, "collection %q of a %s is written by the service only", p.Collection, kind)
+	if write && c.Writers == collection.ServiceOnly && inv.Invocation.Issuer != e.service {
+		owner := "a space"
+		if p.Subject == e.service {
+			owner = "the service"
+		}
+		return nil, failure(ErrReadOnlyCollection, "collection %q of %s is written by the service only", p.Collection, owner)
 	}
 	return c, nil
 }
 
-func (e *Engine) machine(c schema.Collection) (Machine, error) {
-	if m, ok := e.machines[c.Name]; ok {
-		return m, nil
-	}
-	if c.Generic {
-		return RecordMachine{}, nil
-	}
-	return nil, failure(ErrUnknownCollection, "collection %q has no machine in this service", c.Name)
-}
-
 // entryMachine checks that p names an entry (<collection>/<key>, no fields) for the write
 // op verb and resolves its collection, who may write it, and its machine.
-func (e *Engine) entryMachine(verb string, p Path, inv *ucan.Token) (schema.Collection, Machine, error) {
+func (e *Engine) entryMachine(verb string, p Path, inv *ucan.Token) (*resolved, Machine, error) {
 	if !p.IsEntry() || len(p.Fields) > 0 {
-		return schema.Collection{}, nil, failure(ErrInvalidPath, "%s needs an entry path <collection>/<key>, got %s", verb, p)
+		return nil, nil, failure(ErrInvalidPath, "%s needs an entry path <collection>/<key>, got %s", verb, p)
 	}
 	c, err := e.collection(p, inv, true)
 	if err != nil {
-		return c, nil, err
+		return nil, nil, err
 	}
-	m, err := e.machine(c)
-	return c, m, err
+	if c.Machine == nil {
+		return c, nil, failure(ErrUnknownCollection, "collection %q has no machine in this service", c.Name)
+	}
+	return c, c.Machine, nil
 }
 
 // begin runs the common start of a write job: reset outputs, task dedup, index keys.
@@ -357,7 +348,7 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 		if len(raw) > MaxValueSize {
 			return failure(ErrInvalidValue, "value of %s is %d bytes, more than the limit of %d", p, len(raw), MaxValueSize)
 		}
-		if err := e.schema.Validate(c.Input, value); err != nil {
+		if err := e.schema.Validate(c.schema.Input, value); err != nil {
 			return fmt.Errorf("%w: value of %s: %w", ErrInvalidValue, p, err)
 		}
 		if err := checkKeyField(c, p, value); err != nil {
@@ -428,7 +419,7 @@ func sameState(cur *Entry, state datamodel.Node) (bool, error) {
 }
 
 // checkKeyField checks that the input's key field (store link, upload root) is the key.
-func checkKeyField(c schema.Collection, p Path, value datamodel.Node) error {
+func checkKeyField(c *resolved, p Path, value datamodel.Node) error {
 	if c.KeyField == "" {
 		return nil
 	}

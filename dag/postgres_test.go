@@ -54,7 +54,7 @@ func pgEngines(t *testing.T, n int) (*env, []*dag.Engine) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		e, err := dag.Open(ctx, dag.Options{KV: st, Signer: v.service, Schema: s, Machines: testMachines(), WatchPoll: 20 * time.Millisecond})
+		e, err := dag.Open(ctx, dag.Options{KV: st, Signer: v.service, Schema: s, Collections: testCollections(), WatchPoll: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -73,14 +73,14 @@ func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, err
 	var ent *Entry
 	var head []byte
 	var seq uint64
+	var c *resolved
 	ferr := func() error {
 		if !p.IsEntry() {
 			return failure(ErrInvalidPath, "get needs an entry path <collection>/<key>[/<field>…], got %s", p)
 		}
-		if _, err := e.collection(p, inv, false); err != nil {
-			return err
-		}
-		return nil
+		var err error
+		c, err = e.collection(p, inv, false)
+		return err
 	}()
 	if ferr == nil {
 		err := e.kv.View(ctx, func(kt kv.Tx) error {
@@ -89,7 +89,7 @@ func (e *Engine) Get(ctx context.Context, inv *ucan.Token, p Path) (*Result, err
 				return err
 			}
 			t := &Tx{e: e, kt: &countTx{Tx: kt}, b: &batchState{}}
-			ent, head, err = e.getEntry(t, inv, p, seq)
+			ent, head, err = e.getEntry(t, inv, c, p, seq)
 			return err
 		})
 		if err != nil && ErrorName(err) == "" {
@@ -178,8 +178,8 @@ func (e *Engine) Select(ctx context.Context, inv *ucan.Token, p Path, q Query) (
 		if err != nil {
 			return err
 		}
-		if q.Status != "" && !c.HasStatus(q.Status) {
-			return failure(ErrInvalidQuery, "status %q is not a status of collection %q (statuses: %v)", q.Status, c.Name, c.Statuses)
+		if q.Status != "" && !c.schema.HasStatus(q.Status) {
+			return failure(ErrInvalidQuery, "status %q is not a status of collection %q (statuses: %v)", q.Status, c.Name, c.schema.Statuses)
 		}
 		return nil
 	}()

@@ -36,7 +36,7 @@ func (counters) Read(tx *dag.Tx, p dag.Path) (dag.Path, datamodel.Node, error) {
 
 func TestReader(t *testing.T) {
 	v := newEnv(t, nil, func(o *dag.Options) {
-		o.Machines = map[string]dag.Machine{"metrics": counters{}}
+		withMachine("metrics", counters{})(o)
 	})
 	ctx := context.Background()
 	if err := v.e.Update(ctx, func(tx *dag.Tx) error { return tx.Add("store/add-total", 42) }); err != nil {

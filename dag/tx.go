@@ -13,7 +13,6 @@ import (
 
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
-	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -259,14 +258,23 @@ func (b *batchState) flush(kt kv.Tx) error {
 	return kt.Put([]byte(keySeq), be64(b.seq))
 }
 
-// KV returns the underlying kv transaction, for keys outside the engine's own layout
-// (task queues, indexes). Do not write the engine's prefixes (block/, entry/, order/,
-// log/, task/, invocation/, counter/, meta/) through it.
-func (t *Tx) KV() kv.Tx {
-	// What is read through it must include the receipts this batch has made so far; a
-	// failure is kept in the batch state and fails the batch.
-	_ = t.b.flushPending()
-	return t.kt
+// KV returns a view of the operation's kv transaction confined to the keys that start
+// with prefix: a machine's own keys (pending uploads, task queues, usage accounting),
+// each package with its prefix, listed in the package documentation. prefix must end in
+// "/" and must not overlap the engine's own prefixes (block/, entry/, order/, log/,
+// task/, invocation/, counter/, meta/): ErrReservedPrefix. Every key read, written,
+// scanned or counted through the view must start with prefix (ErrOutsidePrefix). What is
+// read through it includes the writes this batch has made so far; if they cannot be
+// flushed, KV returns that error.
+func (t *Tx) KV(prefix string) (kv.Tx, error) {
+	if err := checkMachinePrefix(prefix); err != nil {
+		return nil, err
+	}
+	// What is read through the view must include the receipts this batch has made so far.
+	if err := t.b.flushPending(); err != nil {
+		return nil, fmt.Errorf("flushing the batch's pending writes: %w", err)
+	}
+	return scopedTx{kt: t.kt, prefix: prefix}, nil
 }
 
 // Now returns the time of the transaction (the engine's clock, read once per batch).
@@ -324,17 +332,15 @@ func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
 	if !p.IsEntry() || len(p.Fields) > 0 {
 		return nil, fmt.Errorf("%w: %s is not an entry path", ErrInvalidWrite, p)
 	}
-	kind := schema.SpaceSubject
-	if p.Subject == t.e.service {
-		kind = schema.ServiceSubject
-	}
-	if _, ok := t.e.schema.Collection(kind, p.Collection); !ok {
-		return nil, fmt.Errorf("%w: %s: a %s has no collection %q", ErrInvalidWrite, p, kind, p.Collection)
-	}
 	if q, err := ParsePath(p.String()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
 	} else if q.Key != p.Key || q.Collection != p.Collection || q.Subject != p.Subject {
 		return nil, fmt.Errorf("%w: %s is not a canonical entry path", ErrInvalidWrite, p)
+	}
+	if q, err := t.e.Canonical(p); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
+	} else if q.Key != p.Key {
+		return nil, fmt.Errorf("%w: %s is not a canonical entry path (%s)", ErrInvalidWrite, p, q)
 	}
 	prev, err := t.entry(p)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
 )
 
@@ -49,7 +50,7 @@ func (c counting) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Ent
 func TestSystemWrites(t *testing.T) {
 	now := time.UnixMilli(1700000000000)
 	v := newEnv(t, nil, func(o *dag.Options) {
-		o.Machines = map[string]dag.Machine{"notes": counting{}}
+		withMachine("notes", counting{})(o)
 		o.Clock = func() time.Time { return now }
 	})
 	ctx := context.Background()
@@ -140,9 +141,9 @@ func TestFailAndReply(t *testing.T) {
 	if err := v.e.RecordReply(ctx, msg, []cid.Cid{inv.CID}); err != nil {
 		t.Fatal(err)
 	}
-	err := v.e.View(ctx, func(tx *dag.Tx) error {
+	err := v.kv.View(ctx, func(kt kv.Tx) error {
 		for _, k := range []string{"invocation/" + inv.CID.String() + "/" + msg.String() + ".in", "invocation/" + inv.CID.String() + "/" + msg.String() + ".out"} {
-			if _, err := tx.KV().Get([]byte(k)); err != nil {
+			if _, err := kt.Get([]byte(k)); err != nil {
 				return errors.New(k + ": " + err.Error())
 			}
 		}
@@ -174,7 +175,7 @@ func (badWriter) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Entr
 }
 
 func TestInvalidWrites(t *testing.T) {
-	v := newEnv(t, nil, func(o *dag.Options) { o.Machines = map[string]dag.Machine{"notes": badWriter{}} })
+	v := newEnv(t, nil, withMachine("notes", badWriter{}))
 	ctx := context.Background()
 	for _, k := range []string{"unknown-collection", "bad-key", "no-status", "control-status"} {
 		p := v.path("notes/" + k)

@@ -24,8 +24,8 @@ type Reader interface {
 
 // getEntry reads the entry p addresses for Get, with its head receipt's bytes: a stored
 // entry, or one the collection's Reader computes.
-func (e *Engine) getEntry(t *Tx, inv *ucan.Token, p Path, seq uint64) (*Entry, []byte, error) {
-	r, ok := e.machines[p.Collection].(Reader)
+func (e *Engine) getEntry(t *Tx, inv *ucan.Token, c *resolved, p Path, seq uint64) (*Entry, []byte, error) {
+	r, ok := c.Machine.(Reader)
 	if !ok {
 		ent, err := t.Entry(p)
 		if err != nil {

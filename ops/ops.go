@@ -33,6 +33,8 @@ type Engine interface {
 	Remove(ctx context.Context, inv *ucan.Token, p dag.Path, opts ...dag.OpOption) (*dag.Result, error)
 	Select(ctx context.Context, inv *ucan.Token, p dag.Path, q dag.Query) (*dag.Result, error)
 	Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...dag.OpOption) (*dag.Result, error)
+	// Canonical checks a parsed path against the collections and normalises its key.
+	Canonical(p dag.Path) (dag.Path, error)
 }
 
 // Options configure Ops. Engine and Signer are required.
@@ -150,7 +152,7 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
 		c.failure = err
 		return c
 	}
-	p, err := dag.ParseRelative(inv.Invocation.Subject, a.path)
+	p, err := o.path(inv.Invocation.Subject, a.path)
 	if err != nil {
 		c.failure = err
 		return c
@@ -245,7 +247,7 @@ func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.L
 			if err != nil {
 				return fmt.Errorf("%w: args.path must be a string", ErrInvalidArgs)
 			}
-			scope, err := dag.ParseRelative(in.Subject, rel)
+			scope, err := o.path(in.Subject, rel)
 			if err != nil {
 				return err
 			}
@@ -256,6 +258,15 @@ func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.L
 		}
 	}
 	return nil
+}
+
+// path parses rel, relative to subject, and puts it in canonical form.
+func (o *Ops) path(subject, rel string) (dag.Path, error) {
+	p, err := dag.ParseRelative(subject, rel)
+	if err != nil {
+		return p, err
+	}
+	return o.engine.Canonical(p)
 }
 
 // refuse answers an invocation that is not allowed to run with an error receipt that is

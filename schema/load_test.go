@@ -44,7 +44,7 @@ type JobDone struct {}
 	}
 	notes, ok := s.Collection(SpaceSubject, "notes")
 	if !ok || !notes.Generic || notes.Input != "Note" || notes.State != RecordStatusType ||
-		!slices.Equal(notes.Statuses, []string{StatusDone, StatusRemoved}) || notes.SystemWritten || notes.KeyField != "" {
+		!slices.Equal(notes.Statuses, []string{StatusDone, StatusRemoved}) || notes.Entry != "Note" {
 		t.Fatalf("notes: %+v", notes)
 	}
 	jobs, ok := s.Collection(SpaceSubject, "jobs")

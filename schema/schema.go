@@ -97,18 +97,14 @@ type Collection struct {
 	State string
 	// Statuses are the values of the state's status key, in schema order.
 	Statuses []string
-	// SystemWritten is true for collections only the service writes
-	// (space usage and metrics, all service collections).
-	SystemWritten bool
+	// Entry is the name of the collection's entry type (the value type of
+	// its map, e.g. "StoreEntry"; for generic collections the input type).
+	Entry string
 	// Generic is true for collections an extension declared with a plain
 	// input type: they have no machine of their own and follow the generic
 	// record machine (put → done {value}, remove → removed), with State
 	// RecordStatusType.
 	Generic bool
-	// KeyField names the link field of the input whose CID must equal the
-	// entry key ("link" for store, "root" for upload), or "" when the key
-	// is not tied to the input.
-	KeyField string
 }
 
 // HasStatus reports whether status is one of c.Statuses.
@@ -128,27 +124,6 @@ type Schema struct {
 	ts          *ipldschema.TypeSystem
 	inline      map[string]inlineRepr // union type name → inline representation
 	collections map[SubjectKind][]Collection
-}
-
-// systemCollections holds what the schema text does not say about the
-// built-in collections.
-var systemCollections = map[SubjectKind]map[string]struct {
-	systemWritten bool
-	keyField      string
-}{
-	SpaceSubject: {
-		"store":   {keyField: "link"},
-		"upload":  {keyField: "root"},
-		"usage":   {systemWritten: true},
-		"metrics": {systemWritten: true},
-	},
-	ServiceSubject: {
-		"carwhere":  {systemWritten: true},
-		"piece":     {systemWritten: true, keyField: "content"},
-		"aggregate": {systemWritten: true},
-		"task":      {systemWritten: true},
-		"metrics":   {systemWritten: true},
-	},
 }
 
 // preludeTypes are defined by go-ipld-prime in every type system.
@@ -547,16 +522,12 @@ func (s *Schema) buildCollections(subject SubjectKind, fieldOrigin map[string]in
 		if !ok || m.ValueIsNullable() {
 			return nil, fmt.Errorf("%s: type must be a map {String:Entry} with non-nullable values, got %s", where, displayName(f.Type()))
 		}
-		col := Collection{Name: f.Name(), Subject: subject}
-		sys, isSystem := systemCollections[subject][f.Name()]
-		if isSystem {
-			col.SystemWritten = sys.systemWritten
-			col.KeyField = sys.keyField
-		}
+		col := Collection{Name: f.Name(), Subject: subject, Entry: m.ValueType().Name()}
+		_, fromExtension := fieldOrigin[f.Name()]
 		if in, state, ok := entryFields(m.ValueType()); ok {
 			col.Input, col.State = in.Name(), state.Name()
 		} else {
-			if isSystem {
+			if !fromExtension || subject != SpaceSubject {
 				return nil, fmt.Errorf("%s: system collections must have an entry type {input, state}", where)
 			}
 			col.Input, col.State, col.Generic = m.ValueType().Name(), RecordStatusType, true
@@ -566,12 +537,6 @@ func (s *Schema) buildCollections(subject SubjectKind, fieldOrigin map[string]in
 			return nil, fmt.Errorf("%s: state type %s must be an inline union with discriminantKey %q", where, col.State, StatusKey)
 		}
 		col.Statuses = slices.Clone(in.order)
-		if col.KeyField != "" {
-			it, ok := s.ts.TypeByName(col.Input).(*ipldschema.TypeStruct)
-			if !ok || it.Field(col.KeyField) == nil {
-				return nil, fmt.Errorf("%s: input type %s has no key field %s", where, col.Input, col.KeyField)
-			}
-		}
 		cols = append(cols, col)
 	}
 	return cols, nil

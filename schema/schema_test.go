@@ -12,22 +12,21 @@ func TestLoadSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		subject       SubjectKind
-		name          string
-		input, state  string
-		statuses      []string
-		systemWritten bool
-		keyField      string
+		subject      SubjectKind
+		name         string
+		input, state string
+		statuses     []string
+		entry        string
 	}{
-		{SpaceSubject, "store", "StoreInput", "StoreStatus", []string{"queued", "pending", "done", "expired", "failed", "removed"}, false, "link"},
-		{SpaceSubject, "upload", "UploadInput", "UploadStatus", []string{"done", "removed"}, false, "root"},
-		{SpaceSubject, "usage", "UsageRecord", "UsageStatus", []string{"recorded"}, true, ""},
-		{SpaceSubject, "metrics", "MetricInput", "MetricStatus", []string{"counter"}, true, ""},
-		{ServiceSubject, "carwhere", "CarwhereInput", "CarwhereStatus", []string{"located"}, true, ""},
-		{ServiceSubject, "piece", "PieceInput", "PieceStatus", []string{"queued", "computed", "aggregated", "dealt"}, true, "content"},
-		{ServiceSubject, "aggregate", "AggregateInput", "AggregateStatus", []string{"ingesting", "ready", "deal_pending", "deal_processed", "failed"}, true, ""},
-		{ServiceSubject, "task", "TaskInput", "TaskStatus", []string{"queued", "running", "done", "failed"}, true, ""},
-		{ServiceSubject, "metrics", "MetricInput", "MetricStatus", []string{"counter"}, true, ""},
+		{SpaceSubject, "store", "StoreInput", "StoreStatus", []string{"queued", "pending", "done", "expired", "failed", "removed"}, "StoreEntry"},
+		{SpaceSubject, "upload", "UploadInput", "UploadStatus", []string{"done", "removed"}, "UploadEntry"},
+		{SpaceSubject, "usage", "UsageRecord", "UsageStatus", []string{"recorded"}, "UsageEntry"},
+		{SpaceSubject, "metrics", "MetricInput", "MetricStatus", []string{"counter"}, "MetricEntry"},
+		{ServiceSubject, "carwhere", "CarwhereInput", "CarwhereStatus", []string{"located"}, "CarwhereEntry"},
+		{ServiceSubject, "piece", "PieceInput", "PieceStatus", []string{"queued", "computed", "aggregated", "dealt"}, "PieceEntry"},
+		{ServiceSubject, "aggregate", "AggregateInput", "AggregateStatus", []string{"ingesting", "ready", "deal_pending", "deal_processed", "failed"}, "AggregateEntry"},
+		{ServiceSubject, "task", "TaskInput", "TaskStatus", []string{"queued", "running", "done", "failed"}, "TaskEntry"},
+		{ServiceSubject, "metrics", "MetricInput", "MetricStatus", []string{"counter"}, "MetricEntry"},
 	}
 	counts := map[SubjectKind]int{}
 	for _, tt := range tests {
@@ -37,9 +36,9 @@ func TestLoadSystem(t *testing.T) {
 			t.Errorf("%s collection %s missing", tt.subject, tt.name)
 			continue
 		}
-		want := Collection{Name: tt.name, Subject: tt.subject, Input: tt.input, State: tt.state, Statuses: tt.statuses, SystemWritten: tt.systemWritten, KeyField: tt.keyField}
+		want := Collection{Name: tt.name, Subject: tt.subject, Input: tt.input, State: tt.state, Statuses: tt.statuses, Entry: tt.entry}
 		if c.Name != want.Name || c.Subject != want.Subject || c.Input != want.Input || c.State != want.State ||
-			!slices.Equal(c.Statuses, want.Statuses) || c.SystemWritten != want.SystemWritten || c.Generic || c.KeyField != want.KeyField {
+			!slices.Equal(c.Statuses, want.Statuses) || c.Entry != want.Entry || c.Generic {
 			t.Errorf("collection\n got: %+v\nwant: %+v", c, want)
 		}
 	}

@@ -47,7 +47,13 @@ func benchServer(b *testing.B) (*httptest.Server, func(int) []byte) {
 	// As w3dag serve wires it: messages go through the engine's group commit into the
 	// outbox, and move to blob storage in the background.
 	arch := archive.New(blobs, archive.Options{Outbox: store, Commit: func(ctx context.Context, fn func(kv.Tx) error) error {
-		return eng.Update(ctx, func(t *dag.Tx) error { return fn(t.KV()) })
+		return eng.Update(ctx, func(t *dag.Tx) error {
+			kt, err := t.KV(archive.OutboxPrefix)
+			if err != nil {
+				return err
+			}
+			return fn(kt)
+		})
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go arch.Run(ctx)

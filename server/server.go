@@ -87,6 +87,9 @@ type Store interface {
 	// RecordReply indexes the reply message msg that carried the receipts of invs
 	// (invocation/<inv>/<msg>.out).
 	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
+	// Canonical checks a parsed path against the collections (dag.ErrInvalidPath,
+	// dag.ErrUnknownCollection) and normalises its key.
+	Canonical(p dag.Path) (dag.Path, error)
 }
 
 // Archive stores messages as they went over the wire; *archive.Archive implements it.

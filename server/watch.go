@@ -69,8 +69,15 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		raw += "/" + rest
 	}
 	p, err := dag.ParsePath(raw)
+	if err == nil {
+		p, err = s.opts.Store.Canonical(p)
+	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, NameBadRequest, err.Error())
+		status, name := http.StatusBadRequest, NameBadRequest
+		if errors.Is(err, dag.ErrUnknownCollection) {
+			status, name = http.StatusNotFound, dag.ErrUnknownCollection.Name
+		}
+		writeError(w, status, name, err.Error())
 		return
 	}
 	inv, proofs, err := bearerInvocation(r.Header.Get("Authorization"))

@@ -1,8 +1,6 @@
 package main
 
-// store.go: `w3dag store FILE.car`, and the wiring of the store, carwhere, upload and
-// metrics machines, the task runner, the blob endpoint and location claims that serve.go
-// composes.
+// store.go: `w3dag store FILE.car`.
 
 import (
 	"context"
@@ -11,11 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -24,20 +19,11 @@ import (
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multihash"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/w3dag/w3dag/blob"
-	"github.com/w3dag/w3dag/blob/s3"
 	"github.com/w3dag/w3dag/client"
-	"github.com/w3dag/w3dag/dag"
-	"github.com/w3dag/w3dag/machines/carwhere"
-	"github.com/w3dag/w3dag/machines/metrics"
+	"github.com/w3dag/w3dag/collection"
 	storemachine "github.com/w3dag/w3dag/machines/store"
-	"github.com/w3dag/w3dag/machines/task"
-	"github.com/w3dag/w3dag/machines/upload"
-	"github.com/w3dag/w3dag/server"
-	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
@@ -188,7 +174,7 @@ func carCID(r io.Reader, p *progress) (cid.Cid, int64, error) {
 	if err != nil {
 		return cid.Undef, n, err
 	}
-	return cid.NewCidV1(dag.CodecCAR, mh), n, nil
+	return cid.NewCidV1(collection.CodecCAR, mh), n, nil
 }
 
 // storeValue is the StoreInput {link, size}.
@@ -358,111 +344,4 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	n, err := r.r.Read(b)
 	r.p.add(n)
 	return n, err
-}
-
-// ---- wiring used by serve.go ----
-
-// storeLocator is the carwhere locator of the configured blob backend: the service's own
-// GET /blob/<cid> for fs, the bucket's object URL for s3.
-func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
-	switch c.blob {
-	case "fs":
-		return carwhere.FSLocator(filepath.Join(c.data, blobsDir), publicURL), nil
-	case "s3":
-		o, err := s3.ParseURL(c.s3URL)
-		if err != nil {
-			return nil, fmt.Errorf("--s3-url: %w", err)
-		}
-		return carwhere.S3Locator(carwhere.S3Bucket{Endpoint: o.Endpoint, Region: o.Region, Bucket: o.Bucket, Prefix: o.Prefix, PathStyle: o.PathStyle}), nil
-	}
-	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
-}
-
-// machines builds the machines of the built-in collections over the blob store; tune
-// adjusts the store machine's options (tests).
-func machines(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*storemachine.Options)) (*storemachine.Machine, map[string]dag.Machine, error) {
-	loc, err := storeLocator(c, publicURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	so := storemachine.Options{Blobs: blobs, Locator: loc, MaxBlobSize: c.maxBlobSize, UploadURLTTL: c.uploadTTL, Logger: log.With("component", "store")}
-	for _, f := range tune {
-		f(&so)
-	}
-	sm, err := storemachine.New(so)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sm, map[string]dag.Machine{
-		storemachine.Collection: sm,
-		carwhere.Collection:     carwhere.Machine{},
-		"upload":                upload.Machine{},
-		metrics.Collection:      metrics.Machine{},
-	}, nil
-}
-
-// runTasks runs the task runner of engine with the store machine's handlers until the
-// returned stop is called (before the engine closes).
-func runTasks(ctx context.Context, engine *dag.Engine, sm *storemachine.Machine, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	r := task.NewRunner(engine, sm.Handlers(engine), task.RunnerOptions{Logger: log.With("component", "task")})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := r.Run(ctx); err != nil {
-			log.Error("task runner stopped", "error", err)
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-// metricsRegistry is the Prometheus registry /metrics serves: the Go and process
-// collectors (what the server registers when given no registry) and the service-wide
-// counters the machines keep (machines/metrics), read from the engine on every scrape.
-func metricsRegistry(engine *dag.Engine) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics.Collector(engine))
-	return reg
-}
-
-// blobEndpoint is the server's Blobs and Claims over the store and carwhere machines,
-// translating their errors into the server's (403 for upload URLs that are not good, 400
-// for CIDs no store entry can have, 404 for claims of a CID that is not a CAR).
-type blobEndpoint struct {
-	blobs  *storemachine.Blobs
-	claims *carwhere.Claims
-}
-
-func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger) (*blobEndpoint, error) {
-	b, err := storemachine.NewBlobs(engine, blobs, storemachine.BlobsOptions{Logger: log.With("component", "blobs")})
-	if err != nil {
-		return nil, err
-	}
-	return &blobEndpoint{blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{TTL: claimTTL})}, nil
-}
-
-func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {
-	err := b.blobs.Upload(ctx, c, r, size, query)
-	switch {
-	case errors.Is(err, blob.ErrPresignInvalid), errors.Is(err, blob.ErrPresignExpired), errors.Is(err, blob.ErrNoPresign):
-		return fmt.Errorf("%w: %w", server.ErrForbidden, err)
-	case errors.Is(err, storemachine.ErrUnsupportedCID):
-		return fmt.Errorf("%w: %w", server.ErrBadRequest, err)
-	}
-	return err
-}
-
-func (b *blobEndpoint) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
-	return b.blobs.Open(ctx, c, rng)
-}
-
-func (b *blobEndpoint) Claims(ctx context.Context, c cid.Cid) ([]*ucan.Token, error) {
-	toks, err := b.claims.Claims(ctx, c)
-	if errors.Is(err, carwhere.ErrNotCAR) {
-		return nil, fmt.Errorf("%w: %w", server.ErrNotFound, err)
-	}
-	return toks, err
 }

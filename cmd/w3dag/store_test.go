@@ -25,6 +25,7 @@ import (
 
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/carwhere"
@@ -65,11 +66,11 @@ func newHTTPService(t testing.TB, tune ...func(*storemachine.Options)) *httpServ
 	t.Cleanup(func() { fsStore.Close() })
 	log := slog.New(slog.DiscardHandler)
 	cfg := serveConfig{data: data, blob: "fs"}
-	sm, machs, err := machines(cfg, publicURL, fsStore, log, tune...)
+	sm, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: signer, Schema: schema.MustLoad(), Machines: machs})
+	engine, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: signer, Schema: schema.MustLoad(), Collections: cols})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func agentClient(t testing.TB, url, service string) (*client.Client, string) {
 
 func carOf(data []byte) cid.Cid {
 	sum := sha256.Sum256(data)
-	return cid.NewCidV1(dag.CodecCAR, append([]byte{0x12, 0x20}, sum[:]...))
+	return cid.NewCidV1(collection.CodecCAR, append([]byte{0x12, 0x20}, sum[:]...))
 }
 
 func httpDo(t testing.TB, method, u string, body []byte, hdr map[string]string) (*http.Response, []byte) {

@@ -86,7 +86,7 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // usageEvents reads every usage record of space, page by page.
 func usageEvents(ctx context.Context, c *client.Client, space string) ([]usagemachine.Event, error) {
-	p := "/" + space + "/" + usagemachine.Collection
+	p := "/" + space + "/" + usagemachine.Name
 	q := client.Query{Limit: client.MaxSelectLimit, Status: usagemachine.StatusRecorded}
 	var evs []usagemachine.Event
 	for {

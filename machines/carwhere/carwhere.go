@@ -11,16 +11,17 @@ import (
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 )
 
 const (
-	// Collection is the name of the service collection this package keeps.
-	Collection = "carwhere"
+	// Name is the name of the service collection this package keeps.
+	Name = "carwhere"
 	// StatusLocated is the status of every carwhere entry.
 	StatusLocated = "located"
 	// CodecCAR is the multicodec of a CAR (0x0202); carwhere keys are CIDs with it.
-	CodecCAR = dag.CodecCAR
+	CodecCAR = collection.CodecCAR
 	// KeyPrefix is the first segment of every CAR's blob key.
 	KeyPrefix = "carpark"
 	// MaxLocations is the most locations one entry keeps; Record refuses more.
@@ -57,7 +58,7 @@ func BlobKey(c cid.Cid) string {
 
 // Path is the carwhere entry of the CAR c: /<service>/carwhere/<c>.
 func Path(service string, c cid.Cid) dag.Path {
-	return dag.Path{Subject: service, Collection: Collection, Key: c.String()}
+	return dag.Path{Subject: service, Collection: Name, Key: c.String()}
 }
 
 // same reports whether a and b name the same place (everything but the URIs).

@@ -47,8 +47,8 @@ func newEnv(t testing.TB) *env {
 	v := &env{service: svc, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	e, err := dag.Open(context.Background(), dag.Options{
 		KV: mem.New(), Signer: svc, Schema: schema.MustLoad(),
-		Machines: map[string]dag.Machine{Collection: Machine{}},
-		Clock:    func() time.Time { return v.now },
+		Collections: []dag.Collection{Machine{}.Collection()},
+		Clock:       func() time.Time { return v.now },
 	})
 	if err != nil {
 		t.Fatal(err)

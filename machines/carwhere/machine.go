@@ -5,15 +5,25 @@ import (
 
 	"github.com/ipld/go-ipld-prime/datamodel"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 )
 
-// Machine is the machine of the carwhere collection (register it as "carwhere"). Only the
+// Machine is the machine of the carwhere collection (register Machine{}.Collection()). Only the
 // service writes the collection (the engine refuses other issuers); a dag/put carries a
 // CarwhereInput {size, locations} and is merged into the entry like Record does. Remove is
 // refused: the schema has no removed state for carwhere, and where bytes are is a fact the
 // service changes by writing new locations.
 type Machine struct{}
+
+// Collection returns the carwhere collection: a service collection keyed by CAR CIDs that
+// only the service writes.
+func (m Machine) Collection() dag.Collection {
+	return dag.Collection{
+		Spec:    collection.Spec{Name: Name, Subjects: collection.Service, Key: collection.KeyCARCID, Writers: collection.ServiceOnly, Type: "CarwhereEntry"},
+		Machine: m,
+	}
+}
 
 var _ dag.Machine = Machine{}
 

@@ -12,7 +12,7 @@ import (
 // benchPut measures a put of a new odd-sized store entry (done at once) per iteration,
 // from 8 goroutines (so the engine group-commits), on kv/mem.
 func benchPut(b *testing.B, store dag.Machine) {
-	v := machinestest.Open(b, mem.New(), nil, machinestest.Machines(store), nil)
+	v := machinestest.Open(b, mem.New(), nil, machinestest.Collections(store), nil)
 	owner := machinestest.Signer(b)
 	ctx := context.Background()
 	b.SetParallelism(4)

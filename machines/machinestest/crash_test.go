@@ -16,7 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
-	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/ucan/did"
@@ -48,7 +48,7 @@ func crashWorld(t *testing.T, file string, start time.Time) *world {
 	car := func(s string) cid.Cid {
 		h := sha256.Sum256([]byte(s))
 		mh, _ := multihash.Encode(h[:], multihash.SHA2_256)
-		return cid.NewCidV1(dag.CodecCAR, mh)
+		return cid.NewCidV1(collection.CodecCAR, mh)
 	}
 	shared := car("shared")
 	for i := range 3 {

@@ -14,10 +14,10 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
-	"github.com/w3dag/w3dag/machines/metrics"
-	"github.com/w3dag/w3dag/machines/upload"
+	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
@@ -29,35 +29,31 @@ type Env struct {
 	E       *dag.Engine
 	KV      kv.Store
 	Service did.Signer
-	// Machines are what E was opened with (Reopen uses them again).
-	Machines map[string]dag.Machine
-	Clock    func() time.Time
+	// Collections are what E was opened with (Reopen uses them again).
+	Collections []dag.Collection
+	Clock       func() time.Time
 }
 
-// Machines returns the machines of this module keyed by collection, with store as the
-// store machine (nil: the store-like test machine, StoreLike).
-func Machines(store dag.Machine) map[string]dag.Machine {
+// Collections returns the built-in collections (machines.Builtin) with store running the
+// store collection (nil: the store-like test machine, StoreLike).
+func Collections(store dag.Machine) []dag.Collection {
 	if store == nil {
 		store = StoreLike{}
 	}
-	return map[string]dag.Machine{
-		"store":   store,
-		"upload":  upload.Machine{},
-		"metrics": metrics.Machine{},
-	}
+	return machines.Builtin(store)
 }
 
-// Open opens an engine over st with machines (nil: Machines(nil)), signing as service
+// Open opens an engine over st with cols (nil: Collections(nil)), signing as service
 // (nil: a fresh key). clock may be nil. The engine is closed when the test ends.
-func Open(t testing.TB, st kv.Store, service did.Signer, machines map[string]dag.Machine, clock func() time.Time) *Env {
+func Open(t testing.TB, st kv.Store, service did.Signer, cols []dag.Collection, clock func() time.Time) *Env {
 	t.Helper()
 	if service == nil {
 		service = Signer(t)
 	}
-	if machines == nil {
-		machines = Machines(nil)
+	if cols == nil {
+		cols = Collections(nil)
 	}
-	v := &Env{T: t, KV: st, Service: service, Machines: machines, Clock: clock}
+	v := &Env{T: t, KV: st, Service: service, Collections: cols, Clock: clock}
 	v.E = v.open()
 	t.Cleanup(func() { v.E.Close() })
 	return v
@@ -69,7 +65,7 @@ func (v *Env) open() *dag.Engine {
 	if err != nil {
 		v.T.Fatal(err)
 	}
-	e, err := dag.Open(context.Background(), dag.Options{KV: v.KV, Signer: v.Service, Schema: sch, Machines: v.Machines, Clock: v.Clock})
+	e, err := dag.Open(context.Background(), dag.Options{KV: v.KV, Signer: v.Service, Schema: sch, Collections: v.Collections, Clock: v.Clock})
 	if err != nil {
 		v.T.Fatal(err)
 	}
@@ -106,7 +102,7 @@ func CAR(t testing.TB) cid.Cid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cid.NewCidV1(dag.CodecCAR, mh)
+	return cid.NewCidV1(collection.CodecCAR, mh)
 }
 
 // Link returns a random dag-cbor CID (an upload root).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/w3dag/w3dag/blob"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/carwhere"
@@ -50,12 +51,11 @@ func (w *realWorld) open(st *bolt.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := machinestest.Machines(w.m)
-	ms[carwhere.Collection] = carwhere.Machine{}
+	ms := machinestest.Collections(w.m)
 	if w.v == nil {
 		w.v = machinestest.Open(t, st, w.svc, ms, w.clock.Now)
 	} else {
-		w.v.Machines = ms
+		w.v.Collections = ms
 		w.v.Reopen(st)
 	}
 	if w.b, err = store.NewBlobs(w.v.E, w.fs, store.BlobsOptions{Clock: w.clock.Now}); err != nil {
@@ -190,7 +190,7 @@ func TestUsagePropertyRealStore(t *testing.T) {
 		}
 		sum := sha256.Sum256(d)
 		mh, _ := multihash.Encode(sum[:], multihash.SHA2_256)
-		c := cid.NewCidV1(dag.CodecCAR, mh)
+		c := cid.NewCidV1(collection.CodecCAR, mh)
 		w.data[c.String()] = d
 		w.cids = append(w.cids, c)
 	}

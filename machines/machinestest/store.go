@@ -85,7 +85,11 @@ func parseStore(in datamodel.Node) (cid.Cid, int64, error) {
 func sizeKey(p dag.Path) []byte { return []byte(sizePrefix + p.Subject + "/" + p.Key) }
 
 func entrySize(tx *dag.Tx, p dag.Path) (int64, error) {
-	v, err := tx.KV().Get(sizeKey(p))
+	kt, err := tx.KV(sizePrefix)
+	if err != nil {
+		return 0, err
+	}
+	v, err := kt.Get(sizeKey(p))
 	if errors.Is(err, kv.ErrNotFound) {
 		return 0, fmt.Errorf("%w: no size for %s", dag.ErrCorrupt, p)
 	}
@@ -124,7 +128,11 @@ func (StoreLike) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) 
 	}
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(size))
-	if err := tx.KV().Put(sizeKey(p), b[:]); err != nil {
+	kt, err := tx.KV(sizePrefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := kt.Put(sizeKey(p), b[:]); err != nil {
 		return nil, err
 	}
 	if size%2 == 1 {

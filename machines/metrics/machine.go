@@ -3,13 +3,23 @@ package metrics
 import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 )
 
-// Machine is the machine of the metrics collections (register it as "metrics"). Metric
+// Machine is the machine of the metrics collections (register Machine{}.Collection()). Metric
 // entries are not stored: they are counters the other machines add to, so every write
 // through the four operations is refused, and Read answers dag/get from the counter.
 type Machine struct{}
+
+// Collection returns the metrics collection of spaces and of the service, which only the
+// service writes (by counting).
+func (m Machine) Collection() dag.Collection {
+	return dag.Collection{
+		Spec:    collection.Spec{Name: Name, Subjects: collection.Space | collection.Service, Writers: collection.ServiceOnly, Type: "MetricEntry"},
+		Machine: m,
+	}
+}
 
 var _ dag.Machine = Machine{}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 )
 
@@ -36,8 +37,8 @@ var Names = []string{StoreAddTotal, StoreAddSizeTotal, StoreRemoveTotal, StoreRe
 const (
 	// MaxNameLength is the longest metric name, in bytes.
 	MaxNameLength = 128
-	// Collection is the name of the metrics collection of spaces and the service.
-	Collection = "metrics"
+	// Name is the name of the metrics collection of spaces and the service.
+	Name = "metrics"
 	// StatusCounter is the status of every metric state (the schema's MetricCounter).
 	StatusCounter = "counter"
 	// counterPrefix prefixes the kv counter names (inside the engine's counter namespace).
@@ -65,7 +66,7 @@ func CheckName(name string) error {
 }
 
 func checkSubject(subject string) error {
-	if subject == "" || len(subject) > dag.MaxSubjectLength || strings.ContainsAny(subject, "/\x00") {
+	if subject == "" || len(subject) > collection.MaxSubjectLength || strings.ContainsAny(subject, "/\x00") {
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/carwhere"
 )
@@ -121,7 +122,7 @@ func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery,
 	}
 	out := make([]Delivery, 0, len(spaces))
 	for _, space := range spaces {
-		p := dag.Path{Subject: space, Collection: Collection, Key: c.String()}
+		p := dag.Path{Subject: space, Collection: Name, Key: c.String()}
 		args, err := qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
 			qp.MapEntry(ma, "path", qp.String(p.String()))
 			qp.MapEntry(ma, "link", qp.Link(cidlink.Link{Cid: c}))
@@ -149,7 +150,7 @@ func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery,
 // Open returns the bytes of the CAR c, or the range rng of them (blob.ErrNotFound,
 // blob.ErrInvalidRange).
 func (b *Blobs) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
-	if c.Type() != dag.CodecCAR {
+	if c.Type() != collection.CodecCAR {
 		return nil, blob.Info{}, fmt.Errorf("reading %s: %w (not a CAR CID)", c, blob.ErrNotFound)
 	}
 	return b.store.Get(ctx, carwhere.BlobKey(c), rng)

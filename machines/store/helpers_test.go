@@ -18,6 +18,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
@@ -98,7 +99,7 @@ func newEnv(t testing.TB, st kv.Store, dir string, svc did.Signer, clk *clock) *
 	}
 	v.e, err = dag.Open(context.Background(), dag.Options{
 		KV: st, Signer: svc, Schema: schema.MustLoad(), Clock: clk.Now,
-		Machines: map[string]dag.Machine{Collection: v.m, carwhere.Collection: carwhere.Machine{}, metrics.Collection: metrics.Machine{}},
+		Collections: []dag.Collection{v.m.Collection(), carwhere.Machine{}.Collection(), metrics.Machine{}.Collection()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func newCAR(t testing.TB, data string) car {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return car{data: []byte(data), cid: cid.NewCidV1(dag.CodecCAR, mh)}
+	return car{data: []byte(data), cid: cid.NewCidV1(collection.CodecCAR, mh)}
 }
 
 func newSpace(t testing.TB) did.Signer {
@@ -138,7 +139,7 @@ func newSpace(t testing.TB) did.Signer {
 }
 
 func storePath(space did.Signer, c cid.Cid) dag.Path {
-	return dag.Path{Subject: space.DID(), Collection: Collection, Key: c.String()}
+	return dag.Path{Subject: space.DID(), Collection: Name, Key: c.String()}
 }
 
 func storeValue(c cid.Cid, size int64) datamodel.Node {

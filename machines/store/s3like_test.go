@@ -71,7 +71,7 @@ func TestS3Arrival(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: svc, Schema: schema.MustLoad(), Machines: map[string]dag.Machine{Collection: m}})
+	e, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: svc, Schema: schema.MustLoad(), Collections: []dag.Collection{m.Collection()}})
 	if err != nil {
 		t.Fatal(err)
 	}

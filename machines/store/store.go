@@ -17,6 +17,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
@@ -25,8 +26,8 @@ import (
 )
 
 const (
-	// Collection is the space collection this machine runs.
-	Collection = "store"
+	// Name is the space collection this machine runs.
+	Name = "store"
 	// MaxBlobSize is the largest CAR a put accepts when Options.MaxBlobSize is zero, in
 	// bytes (4 GiB, DESIGN §9).
 	MaxBlobSize = 4 << 30
@@ -85,12 +86,19 @@ type checker interface {
 	CheckUpload(ctx context.Context, key string, size int64, sum []byte) error
 }
 
-// Machine is the machine of the store collection (register it as "store"); it is also
+// Machine is the machine of the store collection (register m.Collection()); it is also
 // the engine's Preparer and Transitioner for it. Use New.
 type Machine struct {
 	o       Options
 	presign blob.Presigner
 }
+
+// Spec describes the store collection: a space collection keyed by CAR CIDs, whose put
+// value's link is the key.
+var Spec = collection.Spec{Name: Name, Subjects: collection.Space, Key: collection.KeyCARCID, KeyField: "link", Type: "StoreEntry"}
+
+// Collection returns the store collection run by m.
+func (m *Machine) Collection() dag.Collection { return dag.Collection{Spec: Spec, Machine: m} }
 
 var (
 	_ dag.Machine      = (*Machine)(nil)
@@ -142,8 +150,8 @@ type prepared struct {
 // Digest returns the sha2-256 digest of a sha2-256 CAR CID, or an error wrapping
 // ErrUnsupportedCID.
 func Digest(c cid.Cid) ([]byte, error) {
-	if c.Type() != dag.CodecCAR {
-		return nil, fmt.Errorf("%w: %s has codec 0x%x, want CAR 0x%x", ErrUnsupportedCID, c, c.Type(), dag.CodecCAR)
+	if c.Type() != collection.CodecCAR {
+		return nil, fmt.Errorf("%w: %s has codec 0x%x, want CAR 0x%x", ErrUnsupportedCID, c, c.Type(), collection.CodecCAR)
 	}
 	dh, err := multihash.Decode(c.Hash())
 	if err != nil {
@@ -270,7 +278,11 @@ func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node,
 		return nil, fmt.Errorf("presigning the upload of %s: %w", p, pr.presignErr)
 	}
 	expires := pr.req.Expires.UnixMilli()
-	if err := tx.KV().Put(pendingKey(pr.in.link, p.Subject), pendingValue(pr.in.size, expires)); err != nil {
+	kt, err := tx.KV(pendingPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("indexing pending %s: %w", p, err)
+	}
+	if err := kt.Put(pendingKey(pr.in.link, p.Subject), pendingValue(pr.in.size, expires)); err != nil {
 		return nil, fmt.Errorf("indexing pending %s: %w", p, err)
 	}
 	args, err := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
@@ -303,7 +315,7 @@ func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verifie
 	if err := count(tx, p.Subject, metrics.StoreAddTotal, metrics.StoreAddSizeTotal, size); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	if err := tx.KV().Delete(pendingKey(link, p.Subject)); err != nil {
+	if err := unindex(tx, link, p.Subject); err != nil {
 		return nil, fmt.Errorf("unindexing %s: %w", p, err)
 	}
 	return statusState(StatusDone), nil
@@ -367,7 +379,7 @@ func (m *Machine) Remove(tx *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: key of %s: %w", ErrCorrupt, e.Path, err)
 	}
-	if err := tx.KV().Delete(pendingKey(link, e.Path.Subject)); err != nil {
+	if err := unindex(tx, link, e.Path.Subject); err != nil {
 		return nil, fmt.Errorf("unindexing %s: %w", e.Path, err)
 	}
 	if e.Status == StatusDone {
@@ -434,7 +446,7 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 
 // expire drops the entry from the pending index and returns the expired state.
 func (m *Machine) expire(tx *dag.Tx, p dag.Path, link cid.Cid) (datamodel.Node, error) {
-	if err := tx.KV().Delete(pendingKey(link, p.Subject)); err != nil {
+	if err := unindex(tx, link, p.Subject); err != nil {
 		return nil, fmt.Errorf("unindexing %s: %w", p, err)
 	}
 	return statusState(StatusExpired), nil
@@ -442,7 +454,7 @@ func (m *Machine) expire(tx *dag.Tx, p dag.Path, link cid.Cid) (datamodel.Node, 
 
 // fail drops the entry from the pending index and returns failed{reason}.
 func (m *Machine) fail(tx *dag.Tx, p dag.Path, link cid.Cid, reason string) (datamodel.Node, error) {
-	if err := tx.KV().Delete(pendingKey(link, p.Subject)); err != nil {
+	if err := unindex(tx, link, p.Subject); err != nil {
 		return nil, fmt.Errorf("unindexing %s: %w", p, err)
 	}
 	return qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
@@ -500,9 +512,22 @@ func pendingValue(size, expires int64) []byte {
 	return binary.BigEndian.AppendUint64(v, uint64(expires))
 }
 
+// unindex drops the pending index entry of link in space.
+func unindex(tx *dag.Tx, link cid.Cid, space string) error {
+	kt, err := tx.KV(pendingPrefix)
+	if err != nil {
+		return err
+	}
+	return kt.Delete(pendingKey(link, space))
+}
+
 // pendingOf reads the pending index entry of link in space.
 func pendingOf(tx *dag.Tx, link cid.Cid, space string) (size, expires int64, ok bool, err error) {
-	v, err := tx.KV().Get(pendingKey(link, space))
+	kt, err := tx.KV(pendingPrefix)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	v, err := kt.Get(pendingKey(link, space))
 	if err != nil {
 		if errors.Is(err, kvNotFound) {
 			return 0, 0, false, nil
@@ -518,8 +543,12 @@ func pendingOf(tx *dag.Tx, link cid.Cid, space string) (size, expires int64, ok 
 // pendingSpaces lists the spaces with a pending entry of link.
 func pendingSpaces(tx *dag.Tx, link cid.Cid) ([]string, error) {
 	prefix := []byte(pendingPrefix + link.String() + "/")
+	kt, err := tx.KV(pendingPrefix)
+	if err != nil {
+		return nil, err
+	}
 	var spaces []string
-	err := tx.KV().Scan(scanPrefix(prefix), func(k, _ []byte) error {
+	err = kt.Scan(scanPrefix(prefix), func(k, _ []byte) error {
 		spaces = append(spaces, string(bytes.TrimPrefix(k, prefix)))
 		return nil
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/carwhere"
@@ -123,7 +124,7 @@ func TestTransitions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c512 := car{data: c.data, cid: cid.NewCidV1(dag.CodecCAR, mh)}
+			c512 := car{data: c.data, cid: cid.NewCidV1(collection.CodecCAR, mh)}
 			if res := v.put(s, c512, int64(len(c.data))); !errors.Is(res.Err, dag.ErrInvalidValue) {
 				t.Fatalf("sha2-512 CAR CID: %v", res.Err)
 			}
@@ -188,7 +189,7 @@ func TestTransitions(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range []interface{ DID() string }{a, b} {
-				e, err := v.e.Entry(ctx, dag.Path{Subject: s.DID(), Collection: Collection, Key: c.cid.String()})
+				e, err := v.e.Entry(ctx, dag.Path{Subject: s.DID(), Collection: Name, Key: c.cid.String()})
 				if err != nil || e.Status != StatusDone {
 					t.Fatalf("%s: %+v %v", s.DID(), e, err)
 				}

@@ -44,7 +44,7 @@ func ExampleSchedule() {
 	now = now.Add(time.Minute)
 	n, _ = r.RunOnce(ctx)
 	fmt.Println("due after a minute:", n)
-	ent, _ := e.Entry(ctx, dag.Path{Subject: e.Service(), Collection: task.Collection, Key: id.String()})
+	ent, _ := e.Entry(ctx, dag.Path{Subject: e.Service(), Collection: task.Name, Key: id.String()})
 	fmt.Println(ent.Status)
 	// Output:
 	// due now: 0

@@ -224,14 +224,17 @@ func (r *Runner) claim(ctx context.Context, n int) ([]claim, error) {
 	err := r.e.Update(ctx, func(tx *dag.Tx) error {
 		claims = claims[:0]
 		now := r.o.Clock().UnixMilli()
-		kt := tx.KV()
+		kt, err := tx.KV(queuePrefix)
+		if err != nil {
+			return err
+		}
 		type due struct {
 			key  []byte
 			task cid.Cid
 		}
 		var dues []due
 		var bad [][]byte
-		err := kt.Scan(scanDue(now, n), func(k, _ []byte) error {
+		err = kt.Scan(scanDue(now, n), func(k, _ []byte) error {
 			_, c, err := parseQueueKey(k)
 			if err != nil {
 				bad = append(bad, append([]byte(nil), k...))
@@ -415,10 +418,14 @@ func (r *Runner) renew(ctx context.Context, c claim, lease int64) (int64, error)
 		if _, err := tx.Put(p, c.task, runningState(next, r.o.Owner, st.attempts)); err != nil {
 			return err
 		}
-		if err := tx.KV().Delete(queueKey(lease, c.task)); err != nil {
+		kt, err := tx.KV(queuePrefix)
+		if err != nil {
 			return err
 		}
-		return tx.KV().Put(queueKey(next, c.task), nil)
+		if err := kt.Delete(queueKey(lease, c.task)); err != nil {
+			return err
+		}
+		return kt.Put(queueKey(next, c.task), nil)
 	})
 	return next, err
 }
@@ -448,7 +455,10 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 		if !ok {
 			return nil // another worker took it over; its outcome counts
 		}
-		kt := tx.KV()
+		kt, err := tx.KV(queuePrefix)
+		if err != nil {
+			return err
+		}
 		if err := kt.Delete(queueKey(c.lease, c.task)); err != nil {
 			return err
 		}

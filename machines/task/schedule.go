@@ -11,12 +11,13 @@ import (
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 )
 
 const (
-	// Collection is the service collection of task entries.
-	Collection = "task"
+	// Name is the service collection of task entries.
+	Name = "task"
 	// PathArg is the invocation argument that carries Task.Path.
 	PathArg = "path"
 	// Statuses of task entries (the schema's TaskStatus).
@@ -28,6 +29,13 @@ const (
 	// queuePrefix keys the due index: queuePrefix<time ms BE8><task CID bytes>.
 	queuePrefix = "taskq/"
 )
+
+// Collection returns the task collection: a service collection keyed by the CID of each
+// task's invocation, written only by the service (Schedule and the Runner), with no
+// machine of its own.
+func Collection() dag.Collection {
+	return dag.Collection{Spec: collection.Spec{Name: Name, Subjects: collection.Service, Key: collection.KeyCID, Writers: collection.ServiceOnly, Type: "TaskEntry"}}
+}
 
 // Task is an effect to run later.
 type Task struct {
@@ -67,7 +75,11 @@ func Schedule(tx *dag.Tx, t Task) (cid.Cid, error) {
 	if _, err := tx.Put(entryPath(tx.Service(), inv.CID), inv.CID, queuedState(0, ms)); err != nil {
 		return cid.Undef, fmt.Errorf("scheduling %s: %w", t.Cmd, err)
 	}
-	if err := tx.KV().Put(queueKey(ms, inv.CID), nil); err != nil {
+	kt, err := tx.KV(queuePrefix)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("scheduling %s: %w", t.Cmd, err)
+	}
+	if err := kt.Put(queueKey(ms, inv.CID), nil); err != nil {
 		return cid.Undef, fmt.Errorf("scheduling %s: indexing: %w", t.Cmd, err)
 	}
 	return inv.CID, nil
@@ -134,7 +146,7 @@ func taskArgs(t Task) (datamodel.Node, error) {
 }
 
 func entryPath(service string, c cid.Cid) dag.Path {
-	return dag.Path{Subject: service, Collection: Collection, Key: c.String()}
+	return dag.Path{Subject: service, Collection: Name, Key: c.String()}
 }
 
 func queueKey(ms int64, c cid.Cid) []byte {

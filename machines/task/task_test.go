@@ -49,7 +49,7 @@ func schedule(t *testing.T, e *dag.Engine, tk task.Task) cid.Cid {
 }
 
 func taskPath(e *dag.Engine, c cid.Cid) dag.Path {
-	return dag.Path{Subject: e.Service(), Collection: task.Collection, Key: c.String()}
+	return dag.Path{Subject: e.Service(), Collection: task.Name, Key: c.String()}
 }
 
 func state(t *testing.T, e *dag.Engine, c cid.Cid) *dag.Entry {

@@ -10,6 +10,7 @@ import (
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/metrics"
 )
@@ -23,10 +24,21 @@ const (
 	MaxNamedMissing = 32
 	// StoreCollection is the collection shards must be done entries of.
 	StoreCollection = "store"
+	// Name is the name of the upload collection of spaces.
+	Name = "upload"
 )
 
-// Machine is the upload collection's machine (register it as "upload").
+// Machine is the upload collection's machine (register Machine{}.Collection()).
 type Machine struct{}
+
+// Collection returns the upload collection: a space collection keyed by root CIDs, whose
+// put value's root is the key.
+func (m Machine) Collection() dag.Collection {
+	return dag.Collection{
+		Spec:    collection.Spec{Name: Name, Subjects: collection.Space, Key: collection.KeyCID, KeyField: "root", Type: "UploadEntry"},
+		Machine: m,
+	}
+}
 
 var _ dag.Machine = Machine{}
 
@@ -116,7 +128,7 @@ func checkShards(tx *dag.Tx, p dag.Path, shards []cid.Cid) error {
 }
 
 func stored(tx *dag.Tx, space string, shard cid.Cid) (bool, error) {
-	if shard.Prefix().Codec != dag.CodecCAR {
+	if shard.Prefix().Codec != collection.CodecCAR {
 		return false, nil
 	}
 	ent, err := tx.Entry(dag.Path{Subject: space, Collection: StoreCollection, Key: shard.String()})

@@ -14,6 +14,7 @@ import (
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 )
@@ -21,8 +22,8 @@ import (
 const (
 	// Command is the command of the self-issued invocation behind every usage record.
 	Command = "/space/usage/record"
-	// Collection is the name of the usage collection of spaces.
-	Collection = "usage"
+	// Name is the name of the usage collection of spaces.
+	Name = "usage"
 	// StatusRecorded is the status of every usage record state.
 	StatusRecorded = "recorded"
 
@@ -31,6 +32,12 @@ const (
 	// sizePrefix names the kv counter of a space's size: sizePrefix<space>.
 	sizePrefix = "usage/size/"
 )
+
+// Collection returns the usage collection: a space collection of usage records, written
+// only by the service (Record), with no machine of its own.
+func Collection() dag.Collection {
+	return dag.Collection{Spec: collection.Spec{Name: Name, Subjects: collection.Space, Writers: collection.ServiceOnly, Type: "UsageEntry"}}
+}
 
 // Record records a change of the size of space caused by blob in tx, so it commits with
 // the change: delta > 0 counts blob (its size), delta < 0 uncounts it. It self-issues a
@@ -47,13 +54,16 @@ const (
 // issues that receipt after the hook returns, so the record names the invocation, and
 // GET /receipts/{cause} (or the entry's chain) finds the receipt.
 func Record(tx *dag.Tx, space string, blob cid.Cid, delta int64, cause cid.Cid) (int64, error) {
-	if !strings.HasPrefix(space, "did:key:") || len(space) > dag.MaxSubjectLength || strings.ContainsAny(space, "/\x00") {
+	if !strings.HasPrefix(space, "did:key:") || len(space) > collection.MaxSubjectLength || strings.ContainsAny(space, "/\x00") {
 		return 0, fmt.Errorf("%w: subject %q is not a did:key space", ErrInvalidRecord, space)
 	}
 	if !blob.Defined() || !cause.Defined() {
 		return 0, fmt.Errorf("%w: blob and cause must be defined CIDs", ErrInvalidRecord)
 	}
-	kt := tx.KV()
+	kt, err := tx.KV(countedPrefix)
+	if err != nil {
+		return 0, err
+	}
 	ck := countedKey(space, blob)
 	counted, have, err := readCounted(kt, ck)
 	if err != nil {
@@ -81,7 +91,7 @@ func Record(tx *dag.Tx, space string, blob cid.Cid, delta int64, cause cid.Cid) 
 		return 0, err
 	}
 	ts := tx.Now().UnixMilli()
-	p := dag.Path{Subject: space, Collection: Collection, Key: RecordKey(ts, seq+1)}
+	p := dag.Path{Subject: space, Collection: Name, Key: RecordKey(ts, seq+1)}
 	if _, err := tx.Put(p, inv.CID, recordState(blob, applied, cause, ts)); err != nil {
 		return 0, fmt.Errorf("writing usage record %s: %w", p, err)
 	}
@@ -104,7 +114,11 @@ func Size(tx *dag.Tx, space string) (int64, error) {
 
 // Counted returns the bytes of blob counted in space, and whether it is counted.
 func Counted(tx *dag.Tx, space string, blob cid.Cid) (int64, bool, error) {
-	return readCounted(tx.KV(), countedKey(space, blob))
+	kt, err := tx.KV(countedPrefix)
+	if err != nil {
+		return 0, false, err
+	}
+	return readCounted(kt, countedKey(space, blob))
 }
 
 // RecordKey is the key of the usage record with timestamp ts (unix ms) committed at seq.
@@ -252,7 +266,7 @@ func linkField(n datamodel.Node, name string) (cid.Cid, error) {
 
 // Events reads every usage record of space from e, in insertion order.
 func Events(ctx context.Context, e *dag.Engine, space string) ([]Event, error) {
-	p := dag.Path{Subject: space, Collection: Collection}
+	p := dag.Path{Subject: space, Collection: Name}
 	var evs []Event
 	q := dag.Query{Limit: dag.MaxSelectLimit, Status: StatusRecorded}
 	for {

@@ -1,0 +1,410 @@
+package main
+
+// wire.go is the composition root of the service: serve opens the stores, builds the
+// machines, the engine, ops, archive and HTTP server, and wires them together by hand.
+// Nothing else in the module constructs concrete backends or registers collections.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/blob"
+	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/blob/s3"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/kv/postgres"
+	"github.com/w3dag/w3dag/machines"
+	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/metrics"
+	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/task"
+	"github.com/w3dag/w3dag/ops"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/server"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// serve runs the service configured by c until ctx ends.
+func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logger) error {
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("creating data folder: %w", err)
+	}
+	signer, created, err := loadServiceKey(filepath.Join(c.data, serviceKeyFile))
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created service key", "file", filepath.Join(c.data, serviceKeyFile), "did", signer.DID())
+	}
+	sch, err := loadSchema(c.schemas)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.listen, err)
+	}
+	defer ln.Close()
+	publicURL := strings.TrimSuffix(c.publicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+
+	store, err := openKV(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	blobs, err := openBlobs(ctx, c, publicURL, log)
+	if err != nil {
+		return err
+	}
+	if cl, ok := blobs.(io.Closer); ok {
+		defer cl.Close()
+	}
+	watchPoll := c.watchPoll
+	if watchPoll == 0 && c.kv == "postgres" {
+		watchPoll = defaultWatchPollShared
+	}
+	storeMachine, cols, err := collections(c, publicURL, blobs, log)
+	if err != nil {
+		return err
+	}
+	engine, err := dag.Open(ctx, dag.Options{
+		KV:            store,
+		Collections:   cols,
+		Signer:        signer,
+		Schema:        sch,
+		Logger:        log.With("component", "dag"),
+		MaxBatch:      c.maxBatch,
+		MaxBatchDelay: c.batchDelay,
+		WatchPoll:     watchPoll,
+	})
+	if err != nil {
+		return fmt.Errorf("opening the engine: %w", err)
+	}
+	defer engine.Close()
+	defer runTasks(ctx, engine, storeMachine, log)()
+	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log)
+	if err != nil {
+		return err
+	}
+	reg := metricsRegistry(engine)
+	runner, err := ops.New(ops.Options{
+		Engine:    engine,
+		Signer:    signer,
+		Validator: ucan.NewValidator(ucan.ValidatorOptions{}),
+		Logger:    log.With("component", "ops"),
+	})
+	if err != nil {
+		return err
+	}
+	archOpts := archive.Options{Logger: log.With("component", "archive")}
+	if c.outbox {
+		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
+		// with the operations.
+		archOpts.Outbox = store
+		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
+			return engine.Update(ctx, func(t *dag.Tx) error {
+				kt, err := t.KV(archive.OutboxPrefix)
+				if err != nil {
+					return err
+				}
+				return fn(kt)
+			})
+		}
+	}
+	arch := archive.New(blobs, archOpts)
+	defer arch.Close()
+	moveCtx, stopMoving := context.WithCancel(context.WithoutCancel(ctx))
+	moved := make(chan error, 1)
+	go func() { moved <- arch.Run(moveCtx) }()
+	defer func() {
+		stopMoving()
+		<-moved
+	}()
+	srv, err := server.New(server.Options{
+		Service:         signer,
+		PublicURL:       publicURL,
+		Runner:          runner,
+		Store:           engine,
+		Archive:         arch,
+		Blobs:           endpoint,
+		Claims:          endpoint,
+		Registerer:      reg,
+		Gatherer:        reg,
+		Logger:          log.With("component", "server"),
+		ShutdownTimeout: c.shutdown,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "w3dag serving %s\nservice DID %s\nlistening on http://%s\n", publicURL, signer.DID(), ln.Addr())
+	log.Info("serving", "url", publicURL, "listen", ln.Addr().String(), "did", signer.DID(), "kv", c.kv, "blob", c.blob, "data", c.data)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("shut down cleanly")
+	return nil
+}
+
+// storeLocator is the carwhere locator of the configured blob backend: the service's own
+// GET /blob/<cid> for fs, the bucket's object URL for s3.
+func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
+	switch c.blob {
+	case "fs":
+		return carwhere.FSLocator(filepath.Join(c.data, blobsDir), publicURL), nil
+	case "s3":
+		o, err := s3.ParseURL(c.s3URL)
+		if err != nil {
+			return nil, fmt.Errorf("--s3-url: %w", err)
+		}
+		return carwhere.S3Locator(carwhere.S3Bucket{Endpoint: o.Endpoint, Region: o.Region, Bucket: o.Bucket, Prefix: o.Prefix, PathStyle: o.PathStyle}), nil
+	}
+	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
+}
+
+// collections builds the store machine over the blob store and returns it with every
+// collection the engine registers (machines.Builtin); tune adjusts the store machine's
+// options (tests).
+func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*storemachine.Options)) (*storemachine.Machine, []dag.Collection, error) {
+	loc, err := storeLocator(c, publicURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	so := storemachine.Options{Blobs: blobs, Locator: loc, MaxBlobSize: c.maxBlobSize, UploadURLTTL: c.uploadTTL, Logger: log.With("component", "store")}
+	for _, f := range tune {
+		f(&so)
+	}
+	sm, err := storemachine.New(so)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sm, machines.Builtin(sm), nil
+}
+
+// runTasks runs the task runner of engine with the store machine's handlers until the
+// returned stop is called (before the engine closes).
+func runTasks(ctx context.Context, engine *dag.Engine, sm *storemachine.Machine, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := task.NewRunner(engine, sm.Handlers(engine), task.RunnerOptions{Logger: log.With("component", "task")})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			log.Error("task runner stopped", "error", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// metricsRegistry is the Prometheus registry /metrics serves: the Go and process
+// collectors (what the server registers when given no registry) and the service-wide
+// counters the machines keep (machines/metrics), read from the engine on every scrape.
+func metricsRegistry(engine *dag.Engine) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics.Collector(engine))
+	return reg
+}
+
+// blobEndpoint is the server's Blobs and Claims over the store and carwhere machines,
+// translating their errors into the server's (403 for upload URLs that are not good, 400
+// for CIDs no store entry can have, 404 for claims of a CID that is not a CAR).
+type blobEndpoint struct {
+	blobs  *storemachine.Blobs
+	claims *carwhere.Claims
+}
+
+func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger) (*blobEndpoint, error) {
+	b, err := storemachine.NewBlobs(engine, blobs, storemachine.BlobsOptions{Logger: log.With("component", "blobs")})
+	if err != nil {
+		return nil, err
+	}
+	return &blobEndpoint{blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{TTL: claimTTL})}, nil
+}
+
+func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {
+	err := b.blobs.Upload(ctx, c, r, size, query)
+	switch {
+	case errors.Is(err, blob.ErrPresignInvalid), errors.Is(err, blob.ErrPresignExpired), errors.Is(err, blob.ErrNoPresign):
+		return fmt.Errorf("%w: %w", server.ErrForbidden, err)
+	case errors.Is(err, storemachine.ErrUnsupportedCID):
+		return fmt.Errorf("%w: %w", server.ErrBadRequest, err)
+	}
+	return err
+}
+
+func (b *blobEndpoint) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+	return b.blobs.Open(ctx, c, rng)
+}
+
+func (b *blobEndpoint) Claims(ctx context.Context, c cid.Cid) ([]*ucan.Token, error) {
+	toks, err := b.claims.Claims(ctx, c)
+	if errors.Is(err, carwhere.ErrNotCAR) {
+		return nil, fmt.Errorf("%w: %w", server.ErrNotFound, err)
+	}
+	return toks, err
+}
+
+// loadServiceKey reads the service key file, creating it (mode 0600) on first start.
+func loadServiceKey(path string) (did.Signer, bool, error) {
+	s, err := did.ReadKeyFile(path)
+	if err == nil {
+		return s, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("reading service key: %w", err)
+	}
+	s, err = did.GenerateEd25519()
+	if err != nil {
+		return nil, false, fmt.Errorf("generating service key: %w", err)
+	}
+	if err := did.WriteKeyFile(path, s); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another process created it first: use theirs.
+			s, err = did.ReadKeyFile(path)
+			if err != nil {
+				return nil, false, fmt.Errorf("reading service key: %w", err)
+			}
+			return s, false, nil
+		}
+		return nil, false, fmt.Errorf("writing service key: %w", err)
+	}
+	return s, true, nil
+}
+
+func loadSchema(files []string) (*schema.Schema, error) {
+	var srcs [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading schema extension: %w", err)
+		}
+		srcs = append(srcs, b)
+	}
+	s, err := schema.Load(srcs...)
+	if err != nil {
+		return nil, fmt.Errorf("loading schema (extensions %v): %w", files, err)
+	}
+	return s, nil
+}
+
+func openKV(ctx context.Context, c serveConfig, log *slog.Logger) (kv.Store, error) {
+	switch c.kv {
+	case "bolt":
+		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("opening bolt store: %w", err)
+		}
+		return s, nil
+	case "postgres":
+		if c.postgresURL == "" {
+			return nil, errors.New("--kv postgres needs --postgres-url (W3DAG_POSTGRES_URL)")
+		}
+		s, err := postgres.Open(ctx, c.postgresURL, postgres.Options{Schema: c.pgSchema, Logger: log.With("component", "postgres")})
+		if err != nil {
+			return nil, fmt.Errorf("opening postgres store: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("--kv %q: want bolt or postgres", c.kv)
+}
+
+func openBlobs(ctx context.Context, c serveConfig, publicURL string, log *slog.Logger) (blob.Store, error) {
+	switch c.blob {
+	case "fs":
+		secret, err := loadSecret(filepath.Join(c.data, blobSecretFile))
+		if err != nil {
+			return nil, err
+		}
+		s, err := blobfs.Open(filepath.Join(c.data, blobsDir), blobfs.Options{
+			Secret: secret,
+			URL:    func(key string) string { return publicURL + "/blob/" + blobCID(key) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opening fs blob store: %w", err)
+		}
+		return s, nil
+	case "s3":
+		if c.s3URL == "" {
+			return nil, errors.New("--blob s3 needs --s3-url (W3DAG_S3_URL)")
+		}
+		opts, err := s3.ParseURL(c.s3URL)
+		if err != nil {
+			return nil, fmt.Errorf("--s3-url: %w", err)
+		}
+		opts.Logger = log.With("component", "s3")
+		s, err := s3.Open(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("opening s3 blob store: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
+}
+
+// blobCID is the CID a carpark key names ("carpark/<cid>/<cid>.car" → "<cid>"), the
+// {cid} of the PUT /blob/{cid} upload URL.
+func blobCID(key string) string {
+	parts := strings.Split(key, "/")
+	if len(parts) == 3 && parts[0] == "carpark" {
+		return parts[1]
+	}
+	return key
+}
+
+// loadSecret reads the upload-URL secret, creating it (mode 0600) on first start.
+func loadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		secret, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(secret) < blobfs.MinSecretLength {
+			return nil, fmt.Errorf("%s does not hold a hex secret of at least %d bytes", path, blobfs.MinSecretLength)
+		}
+		return secret, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading blob secret: %w", err)
+	}
+	secret := make([]byte, blobSecretSize)
+	rand.Read(secret)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadSecret(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing blob secret: %w", err)
+	}
+	_, werr := fmt.Fprintln(f, hex.EncodeToString(secret))
+	serr := f.Sync()
+	if cerr := f.Close(); werr == nil && serr == nil {
+		werr = cerr
+	}
+	if werr != nil || serr != nil {
+		return nil, fmt.Errorf("writing blob secret: %w", errors.Join(werr, serr))
+	}
+	return secret, nil
+}
