@@ -4,9 +4,19 @@
 //
 // # Paths and entries
 //
-// A path is /<subject DID>/<collection>/<key>[/<field>…] (ParsePath, ParseRelative). The
-// subject is a space (a did:key) or the service's own DID; the collection must exist for
-// that kind of subject in the schema. An entry's value is its head receipt, a receipt
+// A path is /<subject DID>/<collection>/<key>[/<field>…] (ParsePath, ParseRelative: the
+// grammar of package collection). The subject is a space (a did:key) or the service's own
+// DID; the collection must exist for that kind of subject in the schema, and its key must
+// follow the collection's key rule (Engine.Canonical checks and normalises it).
+//
+// # Collections
+//
+// The engine knows no collection by name. Each is described by one dag.Collection: a
+// collection.Spec (name, subjects, key rule, key field, writers, entry type) and its
+// Machine, exported by the machine's package and registered in Options.Collections (the
+// service's list is machines.Builtin). Open checks every registration against the schema.
+// The schema's other collections exist too: schema-only ones (an extension's plain input
+// type) run RecordMachine, other built-in ones have no machine. An entry's value is its head receipt, a receipt
 // signed by the service whose out.ok is the entry's state and whose origin links the
 // previous head, so every path has a verifiable chain (receipts.Walk, Engine.Chain).
 //
@@ -51,6 +61,20 @@
 //
 // CIDs in task/ and invocation/ keys are in their canonical string form.
 //
+// Machines and other packages that share the engine's transactions keep their own keys
+// under prefixes of their own, through the view Tx.KV(prefix), which refuses the engine's
+// prefixes above and every key outside its own:
+//
+//	storepending/<CAR CID>/<space>           store: pending uploads (size, URL expiry)
+//	taskq/<run at ms BE8><task CID bytes>    task: the due index of the task runner
+//	usage/counted/<space>/<blob CID>         usage: bytes counted for a blob in a space
+//	outbox/workflow/<message CID bytes>      archive: agent messages waiting to be moved
+//	                                         to blob storage (written in the engine's
+//	                                         group commit by cmd/w3dag's wiring)
+//	teststore/size/<space>/<key>             machinestest: the store stand-in's sizes
+//
+// A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
+//
 // # Transactions and group commit
 //
 // Each write operation is one function run inside one kv transaction: dedup, machine
@@ -89,11 +113,11 @@
 // # Machines
 //
 // Collections with Go code register a Machine (and optionally Transitioner, Preparer, or
-// Reader for entries computed when read); schema-only collections run RecordMachine. Machines see a *Tx: read entries, write
-// other paths with their own receipts (Tx.Put), add to counters (Tx.Add), store blocks,
-// self-issue invocations, issue receipts and append log records, and write other keys
-// through Tx.KV.
+// Reader for entries computed when read); schema-only collections run RecordMachine.
+// Machines see a *Tx: read entries, write other paths with their own receipts (Tx.Put),
+// add to counters (Tx.Add), store blocks, self-issue invocations, issue receipts and
+// append log records, and keep keys of their own through Tx.KV(prefix).
 //
-// Package dag imports kv, schema, receipts and ucan; it must not import ops, server,
-// machines or any kv backend.
+// Package dag imports collection, kv, schema, receipts and ucan; it must not import ops,
+// server, machines or any kv backend, and names no collection (TestArchitecture).
 package dag

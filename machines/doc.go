@@ -8,6 +8,14 @@
 //	metrics           counters per space and service-wide, /metrics
 //	task              durable effects: scheduled in the cause's transaction, run with leases
 //
-// Machines import dag, receipts, ucan, schema and kv, store also blob (and each other where
-// one writes the other's records in the same transaction); never server, ops or cmd.
+// Each package exports its collection as a dag.Collection (a collection.Spec — name,
+// subjects, key rule, key field, writers, entry type — and the machine): store's
+// Machine.Collection, upload.Machine{}.Collection(), usage.Collection(), … Builtin is the
+// one list of them that the service registers; a new machine adds its collection there.
+// Machines keep keys of their own through Tx.KV(prefix), each under its own prefix (listed
+// in package dag's documentation).
+//
+// Machines import dag, collection, receipts, ucan, schema and kv, store also blob (and each
+// other where one writes the other's records in the same transaction); never server, ops
+// or cmd. This package imports the machines to list them.
 package machines

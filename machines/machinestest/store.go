@@ -26,8 +26,8 @@ const (
 	ExpireCmd = "/test/store/expire"
 	// ExpireAfter is how long a StoreLike entry may stay queued.
 	ExpireAfter = time.Hour
-	// sizePrefix keys the size StoreLike was given for an entry: sizePrefix<space>/<cid>.
-	sizePrefix = "teststore/size/"
+	// SizePrefix keys the size StoreLike was given for an entry: SizePrefix<space>/<cid>.
+	SizePrefix = "teststore/size/"
 )
 
 // StoreLike is a test stand-in for the store machine, writing usage and metrics exactly as
@@ -82,10 +82,10 @@ func parseStore(in datamodel.Node) (cid.Cid, int64, error) {
 	return l.(cidlink.Link).Cid, size, nil
 }
 
-func sizeKey(p dag.Path) []byte { return []byte(sizePrefix + p.Subject + "/" + p.Key) }
+func sizeKey(p dag.Path) []byte { return []byte(SizePrefix + p.Subject + "/" + p.Key) }
 
 func entrySize(tx *dag.Tx, p dag.Path) (int64, error) {
-	kt, err := tx.KV(sizePrefix)
+	kt, err := tx.KV(SizePrefix)
 	if err != nil {
 		return 0, err
 	}
@@ -128,7 +128,7 @@ func (StoreLike) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) 
 	}
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(size))
-	kt, err := tx.KV(sizePrefix)
+	kt, err := tx.KV(SizePrefix)
 	if err != nil {
 		return nil, err
 	}

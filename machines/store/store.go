@@ -55,9 +55,9 @@ const (
 	// {expires} (the deadline the task was scheduled for, unix ms).
 	EventExpire = "expire"
 
-	// pendingPrefix keys the pending index: storepending/<cid>/<space> → size BE8,
+	// PendingPrefix keys the pending index: storepending/<cid>/<space> → size BE8,
 	// deadline (unix ms) BE8.
-	pendingPrefix = "storepending/"
+	PendingPrefix = "storepending/"
 )
 
 // Options configure a Machine.
@@ -278,7 +278,7 @@ func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node,
 		return nil, fmt.Errorf("presigning the upload of %s: %w", p, pr.presignErr)
 	}
 	expires := pr.req.Expires.UnixMilli()
-	kt, err := tx.KV(pendingPrefix)
+	kt, err := tx.KV(PendingPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("indexing pending %s: %w", p, err)
 	}
@@ -504,7 +504,7 @@ func intArg(n datamodel.Node, name string) (int64, error) {
 }
 
 func pendingKey(link cid.Cid, space string) []byte {
-	return []byte(pendingPrefix + link.String() + "/" + space)
+	return []byte(PendingPrefix + link.String() + "/" + space)
 }
 
 func pendingValue(size, expires int64) []byte {
@@ -514,7 +514,7 @@ func pendingValue(size, expires int64) []byte {
 
 // unindex drops the pending index entry of link in space.
 func unindex(tx *dag.Tx, link cid.Cid, space string) error {
-	kt, err := tx.KV(pendingPrefix)
+	kt, err := tx.KV(PendingPrefix)
 	if err != nil {
 		return err
 	}
@@ -523,7 +523,7 @@ func unindex(tx *dag.Tx, link cid.Cid, space string) error {
 
 // pendingOf reads the pending index entry of link in space.
 func pendingOf(tx *dag.Tx, link cid.Cid, space string) (size, expires int64, ok bool, err error) {
-	kt, err := tx.KV(pendingPrefix)
+	kt, err := tx.KV(PendingPrefix)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -542,8 +542,8 @@ func pendingOf(tx *dag.Tx, link cid.Cid, space string) (size, expires int64, ok 
 
 // pendingSpaces lists the spaces with a pending entry of link.
 func pendingSpaces(tx *dag.Tx, link cid.Cid) ([]string, error) {
-	prefix := []byte(pendingPrefix + link.String() + "/")
-	kt, err := tx.KV(pendingPrefix)
+	prefix := []byte(PendingPrefix + link.String() + "/")
+	kt, err := tx.KV(PendingPrefix)
 	if err != nil {
 		return nil, err
 	}

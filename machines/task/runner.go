@@ -224,7 +224,7 @@ func (r *Runner) claim(ctx context.Context, n int) ([]claim, error) {
 	err := r.e.Update(ctx, func(tx *dag.Tx) error {
 		claims = claims[:0]
 		now := r.o.Clock().UnixMilli()
-		kt, err := tx.KV(queuePrefix)
+		kt, err := tx.KV(QueuePrefix)
 		if err != nil {
 			return err
 		}
@@ -418,7 +418,7 @@ func (r *Runner) renew(ctx context.Context, c claim, lease int64) (int64, error)
 		if _, err := tx.Put(p, c.task, runningState(next, r.o.Owner, st.attempts)); err != nil {
 			return err
 		}
-		kt, err := tx.KV(queuePrefix)
+		kt, err := tx.KV(QueuePrefix)
 		if err != nil {
 			return err
 		}
@@ -455,7 +455,7 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 		if !ok {
 			return nil // another worker took it over; its outcome counts
 		}
-		kt, err := tx.KV(queuePrefix)
+		kt, err := tx.KV(QueuePrefix)
 		if err != nil {
 			return err
 		}
@@ -547,5 +547,5 @@ func parseState(n datamodel.Node) (taskState, error) {
 
 // scanDue selects the first n queue keys due at or before now (unix ms).
 func scanDue(now int64, n int) kv.ScanOptions {
-	return kv.ScanOptions{Start: []byte(queuePrefix), End: queueEnd(now), Limit: n}
+	return kv.ScanOptions{Start: []byte(QueuePrefix), End: queueEnd(now), Limit: n}
 }

@@ -26,8 +26,8 @@ const (
 	StatusDone    = dag.StatusDone
 	StatusFailed  = dag.StatusFailed
 
-	// queuePrefix keys the due index: queuePrefix<time ms BE8><task CID bytes>.
-	queuePrefix = "taskq/"
+	// QueuePrefix keys the due index: QueuePrefix<time ms BE8><task CID bytes>.
+	QueuePrefix = "taskq/"
 )
 
 // Collection returns the task collection: a service collection keyed by the CID of each
@@ -75,7 +75,7 @@ func Schedule(tx *dag.Tx, t Task) (cid.Cid, error) {
 	if _, err := tx.Put(entryPath(tx.Service(), inv.CID), inv.CID, queuedState(0, ms)); err != nil {
 		return cid.Undef, fmt.Errorf("scheduling %s: %w", t.Cmd, err)
 	}
-	kt, err := tx.KV(queuePrefix)
+	kt, err := tx.KV(QueuePrefix)
 	if err != nil {
 		return cid.Undef, fmt.Errorf("scheduling %s: %w", t.Cmd, err)
 	}
@@ -153,8 +153,8 @@ func queueKey(ms int64, c cid.Cid) []byte {
 	if ms < 0 {
 		ms = 0
 	}
-	k := make([]byte, 0, len(queuePrefix)+8+c.ByteLen())
-	k = append(k, queuePrefix...)
+	k := make([]byte, 0, len(QueuePrefix)+8+c.ByteLen())
+	k = append(k, QueuePrefix...)
 	k = binary.BigEndian.AppendUint64(k, uint64(ms))
 	return append(k, c.Bytes()...)
 }
@@ -164,17 +164,17 @@ func queueEnd(ms int64) []byte {
 	if ms < 0 {
 		ms = -1
 	}
-	k := append([]byte(queuePrefix), make([]byte, 8)...)
-	binary.BigEndian.PutUint64(k[len(queuePrefix):], uint64(ms+1))
+	k := append([]byte(QueuePrefix), make([]byte, 8)...)
+	binary.BigEndian.PutUint64(k[len(QueuePrefix):], uint64(ms+1))
 	return k
 }
 
 func parseQueueKey(k []byte) (int64, cid.Cid, error) {
-	if len(k) <= len(queuePrefix)+8 {
+	if len(k) <= len(QueuePrefix)+8 {
 		return 0, cid.Undef, fmt.Errorf("%w: queue key of %d bytes", ErrCorrupt, len(k))
 	}
-	ms := int64(binary.BigEndian.Uint64(k[len(queuePrefix):]))
-	c, err := cid.Cast(k[len(queuePrefix)+8:])
+	ms := int64(binary.BigEndian.Uint64(k[len(QueuePrefix):]))
+	c, err := cid.Cast(k[len(QueuePrefix)+8:])
 	if err != nil {
 		return 0, cid.Undef, fmt.Errorf("%w: queue key: %w", ErrCorrupt, err)
 	}

@@ -27,8 +27,8 @@ const (
 	// StatusRecorded is the status of every usage record state.
 	StatusRecorded = "recorded"
 
-	// countedPrefix keys the bytes counted per (space, blob): countedPrefix<space>/<blob>.
-	countedPrefix = "usage/counted/"
+	// CountedPrefix keys the bytes counted per (space, blob): CountedPrefix<space>/<blob>.
+	CountedPrefix = "usage/counted/"
 	// sizePrefix names the kv counter of a space's size: sizePrefix<space>.
 	sizePrefix = "usage/size/"
 )
@@ -60,7 +60,7 @@ func Record(tx *dag.Tx, space string, blob cid.Cid, delta int64, cause cid.Cid) 
 	if !blob.Defined() || !cause.Defined() {
 		return 0, fmt.Errorf("%w: blob and cause must be defined CIDs", ErrInvalidRecord)
 	}
-	kt, err := tx.KV(countedPrefix)
+	kt, err := tx.KV(CountedPrefix)
 	if err != nil {
 		return 0, err
 	}
@@ -114,7 +114,7 @@ func Size(tx *dag.Tx, space string) (int64, error) {
 
 // Counted returns the bytes of blob counted in space, and whether it is counted.
 func Counted(tx *dag.Tx, space string, blob cid.Cid) (int64, bool, error) {
-	kt, err := tx.KV(countedPrefix)
+	kt, err := tx.KV(CountedPrefix)
 	if err != nil {
 		return 0, false, err
 	}
@@ -125,7 +125,7 @@ func Counted(tx *dag.Tx, space string, blob cid.Cid) (int64, bool, error) {
 func RecordKey(ts int64, seq uint64) string { return fmt.Sprintf("%013d-%020d", ts, seq) }
 
 func countedKey(space string, blob cid.Cid) []byte {
-	return []byte(countedPrefix + space + "/" + blob.String())
+	return []byte(CountedPrefix + space + "/" + blob.String())
 }
 
 func readCounted(kt kv.Tx, k []byte) (int64, bool, error) {

@@ -1,0 +1,64 @@
+package machines_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/collection"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv/mem"
+	"github.com/w3dag/w3dag/machines"
+	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/task"
+	"github.com/w3dag/w3dag/machines/usage"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// TestBuiltin opens an engine with the built-in collections over the system schema: every
+// registration matches the schema, and every collection the schema declares is registered.
+func TestBuiltin(t *testing.T) {
+	sch := schema.MustLoad()
+	svc, err := did.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := machines.Builtin(machinestest.StoreLike{})
+	e, err := dag.Open(context.Background(), dag.Options{KV: mem.New(), Signer: svc, Schema: sch, Collections: cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	registered := map[string]collection.Subjects{}
+	for _, c := range cols {
+		registered[c.Name] = c.Subjects
+	}
+	for _, k := range []struct {
+		s collection.Subjects
+		k schema.SubjectKind
+	}{{collection.Space, schema.SpaceSubject}, {collection.Service, schema.ServiceSubject}} {
+		for _, sc := range sch.Collections(k.k) {
+			if !registered[sc.Name].Has(k.s) {
+				t.Errorf("%s collection %q of the system schema is not in machines.Builtin", k.k, sc.Name)
+			}
+		}
+	}
+}
+
+// TestPrefixesDocumented checks that dag's documentation lists the kv prefix of every
+// package that keeps keys through Tx.KV.
+func TestPrefixesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../dag/doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix} {
+		if !strings.Contains(string(doc), "//\t"+p) {
+			t.Errorf("dag/doc.go does not list the prefix %q", p)
+		}
+	}
+}
