@@ -55,6 +55,8 @@ func Cases() []Case {
 		{"container-body", caseContainerBody},
 		{"dag-json-reply", caseDAGJSONReply},
 		{"store-then-upload", caseStoreUpload},
+		{"unknown-collection", caseUnknownCollection},
+		{"canonical-key", caseCanonicalKey},
 		{"auth-no-proof", caseAuthNoProof},
 		{"auth-expired-proof", caseAuthExpired},
 		{"auth-other-space", caseAuthOtherSpace},
