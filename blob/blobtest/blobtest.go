@@ -614,7 +614,7 @@ func testConcurrent(t *testing.T, st blob.Store) {
 				}
 				rc, _, err := st.Get(ctx, key, nil)
 				if err != nil {
-					errs <- fmt.Errorf("Get during concurrent Puts: %w", err)
+					errs <- fmt.Errorf("st.Get during concurrent Puts: %w", err)
 					return
 				}
 				b, err := io.ReadAll(rc)
@@ -624,7 +624,7 @@ func testConcurrent(t *testing.T, st blob.Store) {
 					return
 				}
 				if !valid[sha256.Sum256(b)] {
-					errs <- fmt.Errorf("Get during concurrent Puts returned %d bytes that are none of the blobs put", len(b))
+					errs <- fmt.Errorf("st.Get during concurrent Puts returned %d bytes that are none of the blobs put", len(b))
 					return
 				}
 			}
