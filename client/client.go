@@ -325,7 +325,7 @@ func buildArgs(rel string, args Args) (datamodel.Node, error) {
 // relative to it (what args.path carries).
 func SplitPath(path string) (subject, rel string, err error) {
 	if !strings.HasPrefix(path, "/did:") {
-		return "", "", fmt.Errorf("%w %q: must start with /did:", ErrInvalidPath, path)
+		return "", "", fmt.Errorf("%w %q: must start with \"/did:\"", ErrInvalidPath, path)
 	}
 	subject, rel, _ = strings.Cut(path[1:], "/")
 	rel = strings.TrimRight(rel, "/")
