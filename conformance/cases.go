@@ -15,7 +15,10 @@ var UCANErrorNames = []string{
 	ucan.InvalidAudience, ucan.InvalidSubject, ucan.InvalidSignature, ucan.MatchError,
 }
 
-// Cases returns the suite, in the order Run runs it.
+// Cases returns the suite, in the order Run runs it. Each case is a function in the
+// cases_*.go file of its concern (put, receipts, select, auth, wire, watch, store), built
+// on env.go (a fresh agent and space per case) and helpers.go; a new case is its function
+// plus one line here.
 func Cases() []Case {
 	return []Case{
 		{"service-did", caseServiceDID},

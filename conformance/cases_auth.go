@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -24,7 +23,7 @@ func (e *env) noWrite(ctx context.Context, p string) {
 func caseAuthNoProof(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
 	p, v := e.entry(0)
-	rel := strings.TrimPrefix(p, "/"+e.space.DID()+"/")
+	rel := e.rel(p)
 	r := e.invoke(ctx, e.space.DID(), client.CmdPut, putArgs(rel, v))
 	wantErrorName(t, "put without proof", r, UCANErrorNames...)
 	e.noWrite(ctx, p)
@@ -35,7 +34,7 @@ func caseAuthExpired(ctx context.Context, t T, target Target) {
 	past := time.Now().Add(-time.Hour).Unix()
 	old := e.delegation(e.space, e.agent.DID(), e.space.DID(), "/", &past)
 	p, v := e.entry(0)
-	rel := strings.TrimPrefix(p, "/"+e.space.DID()+"/")
+	rel := e.rel(p)
 	r := e.invoke(ctx, e.space.DID(), client.CmdPut, putArgs(rel, v), old)
 	wantErrorName(t, "put with an expired proof", r, ucan.Expired)
 	e.noWrite(ctx, p)
@@ -57,7 +56,7 @@ func caseAuthNotCovered(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
 	readOnly := e.delegation(e.space, e.agent.DID(), e.space.DID(), client.CmdGet, nil)
 	p, v := e.entry(0)
-	rel := strings.TrimPrefix(p, "/"+e.space.DID()+"/")
+	rel := e.rel(p)
 	r := e.invoke(ctx, e.space.DID(), client.CmdPut, putArgs(rel, v), readOnly)
 	wantErrorName(t, "put with a /dag/get proof", r, UCANErrorNames...)
 	e.noWrite(ctx, p)
@@ -93,7 +92,7 @@ func caseDelegationChain(ctx context.Context, t T, target Target) {
 		t.Errorf("friend put: %v, want the client to find no proof", err)
 	}
 	// Claiming more than the chain grants: a put citing the /dag/get chain.
-	rel := strings.TrimPrefix(p, "/"+e.space.DID()+"/")
+	rel := e.rel(p)
 	inv, err := (&ucan.Invocation{Issuer: friend.DID(), Subject: e.space.DID(), Audience: e.service, Command: client.CmdPut, Args: putArgs(rel, v), Nonce: ucan.NewNonce(), Proofs: []cid.Cid{e.root.CID, read.CID}}).Seal(friend, ucan.SealOptions{})
 	if err != nil {
 		t.Fatalf("sealing: %v", err)

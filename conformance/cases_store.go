@@ -30,7 +30,7 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 		t.Fatalf("CAR: %v", err)
 	}
 	carCID := message.CID(car)
-	storePath := "/" + e.space.DID() + "/store/" + carCID.String()
+	storePath := e.abs("store/" + carCID.String())
 	value := storeInput(carCID, len(car))
 
 	r := e.put(ctx, storePath, value)
@@ -80,7 +80,7 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 	r = e.put(ctx, storePath, value)
 	wantStatus(t, "store put after the upload", r, "done")
 
-	rootPath := "/" + e.space.DID() + "/upload/" + blk.CID.String()
+	rootPath := e.abs("upload/" + blk.CID.String())
 	u := e.put(ctx, rootPath, uploadInput(blk.CID, carCID))
 	wantStatus(t, "upload with the stored shard", u, "done")
 	missing := message.Sum(message.CodecCAR, []byte("never stored"))
@@ -90,7 +90,7 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 
 	// Another space storing the same bytes: held already, done at once.
 	other := setup(ctx, t, target)
-	r2 := other.put(ctx, "/"+other.space.DID()+"/store/"+carCID.String(), value)
+	r2 := other.put(ctx, other.abs("store/"+carCID.String()), value)
 	wantStatus(t, "store put of bytes already held", r2, "done")
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -92,7 +91,7 @@ func caseWatch(ctx context.Context, t T, target Target) {
 	if err != nil {
 		t.Fatalf("bearer: %v", err)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(target.URL, "/")+"/watch"+e.collection(), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url("/watch"+e.collection()), nil)
 	req.Header.Set("Authorization", bearer)
 	resp, err := e.hc.Do(req)
 	if err != nil {

@@ -57,7 +57,7 @@ func caseDAGJSONReply(ctx context.Context, t T, target Target) {
 	if err != nil {
 		t.Fatalf("message: %v", err)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(target.URL, "/")+"/ucan", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/ucan"), bytes.NewReader(body))
 	req.Header.Set("Content-Type", message.ContentTypeCAR)
 	req.Header.Set("Accept", message.ContentTypeDAGJSON)
 	resp, err := e.hc.Do(req)
@@ -158,13 +158,13 @@ func caseMalformed(ctx context.Context, t T, target Target) {
 		t.Errorf("put to an unknown collection: ok receipt, want an error receipt")
 	}
 	p, _ := e.entry(0)
-	rel := strings.TrimPrefix(p, "/"+e.space.DID()+"/")
+	rel := e.rel(p)
 	r = e.invoke(ctx, e.space.DID(), client.CmdPut, putArgs(rel, basicnode.NewString("not the input type")), e.root)
 	if r.Error == nil {
 		t.Errorf("put of a value of the wrong type: ok receipt, want an error receipt")
 	}
 
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(target.URL, "/")+"/receipts/not-a-cid", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url("/receipts/not-a-cid"), nil)
 	resp, err := e.hc.Do(req)
 	if err != nil {
 		t.Fatalf("GET /receipts/not-a-cid: %v", err)

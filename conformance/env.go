@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ipld/go-ipld-prime/datamodel"
@@ -87,8 +88,18 @@ func (e *env) delegation(iss did.Signer, aud, sub, cmd string, exp *int64) *ucan
 	return tok
 }
 
+// abs is the absolute path of rel (a path relative to the case's space, such as
+// "store/<cid>").
+func (e *env) abs(rel string) string { return "/" + e.space.DID() + "/" + rel }
+
+// rel is the absolute path p relative to the case's space (what args.path carries).
+func (e *env) rel(p string) string { return strings.TrimPrefix(p, "/"+e.space.DID()+"/") }
+
+// url is the service's URL for an HTTP path such as "/ucan".
+func (e *env) url(path string) string { return strings.TrimRight(e.target.URL, "/") + path }
+
 // collection is the absolute path of the collection in the case's space.
-func (e *env) collection() string { return "/" + e.space.DID() + "/" + e.target.Collection }
+func (e *env) collection() string { return e.abs(e.target.Collection) }
 
 // entry returns a fresh entry path and its value.
 func (e *env) entry(i int) (string, datamodel.Node) {

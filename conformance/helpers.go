@@ -14,8 +14,9 @@ import (
 	"github.com/w3dag/w3dag/client"
 )
 
-// The argument and input builders below use fluent, which panics on an assembly error
-// (a case then fails with the panic): basicnode maps of these kinds cannot fail.
+// The argument and input builders below, and those beside the cases that use them, use
+// fluent, which panics on an assembly error (a case then fails with the panic): basicnode
+// maps of these kinds cannot fail.
 
 func putArgs(rel string, v datamodel.Node) datamodel.Node {
 	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
