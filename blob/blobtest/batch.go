@@ -21,7 +21,7 @@ func testBatch(t *testing.T, st blob.Store) {
 		items = append(items, blob.BatchItem{
 			Key:  fmt.Sprintf("batch/m%02d/m%02d", i, i),
 			Data: data,
-			Opts: blob.PutOptions{Size: int64(len(data)), SHA256: digest(data)},
+			Opts: exact(data),
 		})
 	}
 	if err := b.PutBatch(ctx, items); err != nil {

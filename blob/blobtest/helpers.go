@@ -82,12 +82,18 @@ func mustBeAbsent(t *testing.T, st blob.Store, key string) {
 	if info, err := st.Stat(ctxT(t), key); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("Stat(%q) = %+v, %v; want ErrNotFound", key, info, err)
 	}
-	if rc, _, err := st.Get(ctxT(t), key, nil); !errors.Is(err, blob.ErrNotFound) {
-		if err == nil {
-			rc.Close()
-		}
+	if err := getErr(ctxT(t), st, key, nil); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("Get(%q) error = %v, want ErrNotFound", key, err)
 	}
+}
+
+// getErr returns the error of Get(key, rng), closing the body if Get succeeded.
+func getErr(ctx context.Context, st blob.Store, key string, rng *blob.Range) error {
+	rc, _, err := st.Get(ctx, key, rng)
+	if err == nil {
+		rc.Close()
+	}
+	return err
 }
 
 func listKeys(t *testing.T, st blob.Store, prefix string) []string {

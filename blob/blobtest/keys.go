@@ -22,10 +22,7 @@ func testInvalidKeys(t *testing.T, st blob.Store) {
 		if err := st.Put(ctx, key, strings.NewReader("x"), blob.PutOptions{Size: 1}); !errors.Is(err, blob.ErrInvalidKey) {
 			t.Errorf("Put(%q) = %v, want ErrInvalidKey", key, err)
 		}
-		if rc, _, err := st.Get(ctx, key, nil); !errors.Is(err, blob.ErrInvalidKey) {
-			if err == nil {
-				rc.Close()
-			}
+		if err := getErr(ctx, st, key, nil); !errors.Is(err, blob.ErrInvalidKey) {
 			t.Errorf("Get(%q) = %v, want ErrInvalidKey", key, err)
 		}
 		if _, err := st.Stat(ctx, key); !errors.Is(err, blob.ErrInvalidKey) {

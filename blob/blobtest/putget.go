@@ -62,7 +62,7 @@ func testNotFound(t *testing.T, st blob.Store) {
 	if err := st.Delete(ctxT(t), "no/such/blob"); err != nil {
 		t.Fatalf("Delete of a missing key: %v", err)
 	}
-	if _, _, err := st.Get(ctxT(t), "no/such/blob", &blob.Range{Start: 0, End: 1}); !errors.Is(err, blob.ErrNotFound) {
+	if err := getErr(ctxT(t), st, "no/such/blob", &blob.Range{Start: 0, End: 1}); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("ranged Get of a missing key: %v, want ErrNotFound", err)
 	}
 }

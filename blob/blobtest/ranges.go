@@ -49,11 +49,7 @@ func testRanges(t *testing.T, st blob.Store) {
 	}
 	for _, tc := range bad {
 		rng := tc.rng
-		rc, _, err := st.Get(ctxT(t), tc.key, &rng)
-		if !errors.Is(err, blob.ErrInvalidRange) {
-			if err == nil {
-				rc.Close()
-			}
+		if err := getErr(ctxT(t), st, tc.key, &rng); !errors.Is(err, blob.ErrInvalidRange) {
 			t.Errorf("Get(%q) range %+v error = %v, want ErrInvalidRange", tc.key, tc.rng, err)
 		}
 	}
