@@ -95,21 +95,21 @@ func parseRange(h string) (*blob.Range, error) {
 	}
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok || strings.Contains(spec, ",") {
-		return nil, fmt.Errorf("Range %q: only one byte range (bytes=start-end) is supported", h)
+		return nil, fmt.Errorf("range %q: only one byte range (bytes=start-end) is supported", h)
 	}
 	a, b, ok := strings.Cut(spec, "-")
 	if !ok || a == "" {
-		return nil, fmt.Errorf("Range %q: a start offset is required", h)
+		return nil, fmt.Errorf("range %q: a start offset is required", h)
 	}
 	start, err := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
 	if err != nil || start < 0 {
-		return nil, fmt.Errorf("Range %q: bad start offset", h)
+		return nil, fmt.Errorf("range %q: bad start offset", h)
 	}
 	end := int64(-1)
 	if b = strings.TrimSpace(b); b != "" {
 		end, err = strconv.ParseInt(b, 10, 64)
 		if err != nil || end < start {
-			return nil, fmt.Errorf("Range %q: bad end offset", h)
+			return nil, fmt.Errorf("range %q: bad end offset", h)
 		}
 	}
 	return &blob.Range{Start: start, End: end}, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/dag"
@@ -188,7 +189,7 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Registerer == nil {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		opts.Registerer, opts.Gatherer = reg, reg
 	}
 	if opts.Gatherer == nil {

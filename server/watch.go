@@ -21,11 +21,11 @@ import (
 // one invocation it must hold and the delegations that prove it.
 func bearerInvocation(h string) (*ucan.Token, ucan.Proofs, error) {
 	if h == "" {
-		return nil, nil, errors.New("Authorization: Bearer <UCAN container> is required")
+		return nil, nil, errors.New("an Authorization: Bearer <UCAN container> header is required")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return nil, nil, errors.New("Authorization must use the Bearer scheme")
+		return nil, nil, errors.New("the Authorization header must use the Bearer scheme")
 	}
 	token = strings.TrimSpace(token)
 	if len(token) > MaxBearerSize {

@@ -61,8 +61,13 @@ type Store struct {
 	transport *http.Transport
 	bucket    string
 	prefix    string // "" or Options.Prefix + "/"
-	uploader  *manager.Uploader
-	log       *slog.Logger
+	// manager.Uploader is deprecated in favour of feature/s3/transfermanager, which is
+	// still v0.x (needing the whole AWS SDK upgraded) and whose UploadObject buffers the
+	// first part with io.ReadAll up to its MultipartUploadThreshold, outside the
+	// PartSize × (Concurrency+1) bound documented in the package comment.
+	//lint:ignore SA1019 manager.Uploader is kept on purpose: see the comment above
+	uploader *manager.Uploader
+	log      *slog.Logger
 }
 
 var (
@@ -124,6 +129,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		transport: transport,
 		bucket:    opts.Bucket,
 		log:       log,
+		//lint:ignore SA1019 manager.Uploader is kept on purpose: see Store.uploader
 		uploader: manager.NewUploader(client, func(u *manager.Uploader) {
 			u.PartSize = PartSize
 			u.Concurrency = Concurrency
@@ -185,6 +191,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	if err != nil {
 		return fmt.Errorf("s3: put %q: %w", key, err)
 	}
+	//lint:ignore SA1019 manager.Uploader is kept on purpose: see Store.uploader
 	_, err = s.uploader.Upload(ctx, &awss3.PutObjectInput{Bucket: aws.String(s.bucket), Key: s.object(key), Body: vr})
 	if err != nil {
 		var mu manager.MultiUploadFailure

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/w3dag/w3dag/kv"
 )
@@ -97,7 +98,7 @@ func Open(path string, opts Options) (*Store, error) {
 		InitialMmapSize: mmap,
 	})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening bolt store %s: file is locked by another process after waiting %v: %w", path, timeout, err)
 		}
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
@@ -287,7 +288,7 @@ func (t *tx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
 		next = c.Prev
 		if opts.End == nil {
 			k, v = c.Last()
-		} else if k, v = c.Seek(opts.End); k == nil {
+		} else if k, _ = c.Seek(opts.End); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/kvtest"
@@ -76,7 +77,7 @@ func TestLockTimeout(t *testing.T) {
 		s2.Close()
 		t.Fatal("second Open of a file in use succeeded")
 	}
-	if !errors.Is(err, bbolt.ErrTimeout) || !strings.Contains(err.Error(), "locked") {
+	if !errors.Is(err, bolterrors.ErrTimeout) || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second Open error = %v, want a lock timeout", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {

@@ -133,7 +133,7 @@ func testLimits(t *testing.T, b Backend) {
 			return fmt.Errorf("Get(max key) returned %d bytes, not the %d written", len(v), len(maxValue))
 		}
 		if _, err := tx.Get([]byte("k")); !errors.Is(err, kv.ErrNotFound) {
-			return fmt.Errorf("Get after rejected oversized value: %v, want ErrNotFound", err)
+			return fmt.Errorf("tx.Get after rejected oversized value: %v, want ErrNotFound", err)
 		}
 		n, err := tx.Counter(maxKey)
 		if err != nil {
@@ -221,10 +221,10 @@ func testNoAliasing(t *testing.T, b Backend) {
 		key[0], value[0] = 'X', 'X'
 		v, err := tx.Get([]byte("key"))
 		if err != nil {
-			return fmt.Errorf("Get after Put with reused buffers: %w", err)
+			return fmt.Errorf("tx.Get after Put with reused buffers: %w", err)
 		}
 		if string(v) != "value" {
-			return fmt.Errorf("Get inside the transaction = %q, want %q", v, "value")
+			return fmt.Errorf("tx.Get inside the transaction = %q, want %q", v, "value")
 		}
 		return nil
 	})

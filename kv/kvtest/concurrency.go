@@ -33,7 +33,7 @@ func testCounters(t *testing.T, b Backend) {
 				return err
 			}
 			if n != st.want {
-				return fmt.Errorf("Counter after Add(%d) in the same tx = %d, want %d", st.delta, n, st.want)
+				return fmt.Errorf("tx.Counter after Add(%d) in the same tx = %d, want %d", st.delta, n, st.want)
 			}
 		}
 		return tx.Add([]byte("d"), 2)
@@ -116,7 +116,7 @@ func testCounterRollback(t *testing.T, b Backend) {
 			return err
 		}
 		if n != 70 {
-			return fmt.Errorf("Counter in the failing tx = %d, want 70", n)
+			return fmt.Errorf("tx.Counter in the failing tx = %d, want 70", n)
 		}
 		return errFail
 	})
@@ -262,7 +262,7 @@ func testTransfers(t *testing.T, b Backend) {
 						return err
 					}
 					if len(m) != accounts || sum(m) != total {
-						return fmt.Errorf("View saw accounts %v summing to %d, want %d", m, sum(m), total)
+						return fmt.Errorf("s.View saw accounts %v summing to %d, want %d", m, sum(m), total)
 					}
 					return nil
 				})

@@ -287,11 +287,11 @@ func testScanCallbackReads(t *testing.T, b Backend) {
 				if errors.Is(err, kv.ErrNotFound) {
 					rec = []byte("-")
 				} else if err != nil {
-					return fmt.Errorf("Get inside Scan: %w", err)
+					return fmt.Errorf("tx.Get inside Scan: %w", err)
 				}
 				n, err := tx.Counter([]byte("hits"))
 				if err != nil {
-					return fmt.Errorf("Counter inside Scan: %w", err)
+					return fmt.Errorf("tx.Counter inside Scan: %w", err)
 				}
 				inner := 0
 				if err := tx.Scan(kv.ScanOptions{Start: []byte("rec/")}, func(k, v []byte) error {
@@ -305,7 +305,7 @@ func testScanCallbackReads(t *testing.T, b Backend) {
 					// Writes from inside a scan callback are refused.
 					writeErr = tx.Put([]byte("idx/0"), []byte("x"))
 					if writeErr == nil {
-						return errors.New("Put inside a Scan callback succeeded")
+						return errors.New("tx.Put inside a Scan callback succeeded")
 					}
 				}
 				return nil

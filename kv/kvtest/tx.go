@@ -32,7 +32,7 @@ func testViewReadOnly(t *testing.T, b Backend) {
 		}
 		// Reads still work after rejected writes.
 		if v, err := tx.Get([]byte("a")); err != nil || string(v) != "1" {
-			return fmt.Errorf("Get after rejected writes = %q, %v", v, err)
+			return fmt.Errorf("tx.Get after rejected writes = %q, %v", v, err)
 		}
 		return nil
 	})
@@ -206,7 +206,7 @@ func testViewSnapshot(t *testing.T, b Backend) {
 		scanTx(tx, kv.ScanOptions{}, &scanned)
 		want := string(a)
 		if string(bv) != want || n != int64(want[0]-'0') || fmt.Sprint(scanned) != fmt.Sprint([]pair{{"a", want}, {"b", want}}) {
-			return fmt.Errorf("View saw a=%s b=%s n=%d scan=%v: not one snapshot", a, bv, n, scanned)
+			return fmt.Errorf("s.View saw a=%s b=%s n=%d scan=%v: not one snapshot", a, bv, n, scanned)
 		}
 		return nil
 	})

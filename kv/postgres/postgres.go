@@ -82,7 +82,6 @@ var _ kv.Store = (*Store)(nil)
 // queries holds the SQL statements with the schema filled in.
 type queries struct {
 	get, put, del, scanCols, add, counter string
-	kvTable                               string
 }
 
 func newQueries(schema string) queries {

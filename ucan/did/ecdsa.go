@@ -37,8 +37,28 @@ func newP256Verifier(key []byte) (*p256Verifier, error) {
 	if x == nil {
 		return nil, fmt.Errorf("%w: P-256 public key is not a valid compressed point", ErrInvalidDID)
 	}
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
+	// SEC 1 uncompressed form: 0x04 || X || Y.
+	uncompressed := make([]byte, 1+2*32)
+	uncompressed[0] = 4
+	x.FillBytes(uncompressed[1:33])
+	y.FillBytes(uncompressed[33:])
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), uncompressed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: P-256 public key: %v", ErrInvalidDID, err)
+	}
 	return &p256Verifier{pub: pub, did: format(CodeP256Pub, key)}, nil
+}
+
+// compressP256 returns the SEC 1 compressed form (0x02 or 0x03 by the parity of Y, then X)
+// of an uncompressed P-256 point (0x04 || X || Y).
+func compressP256(uncompressed []byte) ([]byte, error) {
+	if len(uncompressed) != 1+2*32 || uncompressed[0] != 4 {
+		return nil, fmt.Errorf("%w: P-256 public key is not an uncompressed point", ErrInvalidPrivateKey)
+	}
+	out := make([]byte, compressedKeySize)
+	out[0] = 2 | uncompressed[64]&1
+	copy(out[1:], uncompressed[1:33])
+	return out, nil
 }
 
 func (v *p256Verifier) DID() string          { return v.did }
@@ -80,7 +100,15 @@ func P256FromScalar(d []byte) (Signer, error) {
 }
 
 func newP256Signer(priv *ecdsa.PrivateKey) (Signer, error) {
-	v, err := newP256Verifier(elliptic.MarshalCompressed(elliptic.P256(), priv.X, priv.Y))
+	pub, err := priv.PublicKey.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: P-256: %v", ErrInvalidPrivateKey, err)
+	}
+	compressed, err := compressP256(pub)
+	if err != nil {
+		return nil, err
+	}
+	v, err := newP256Verifier(compressed)
 	if err != nil {
 		return nil, err
 	}

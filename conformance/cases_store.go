@@ -1,0 +1,132 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/message"
+)
+
+// caseStoreUpload stores a CAR (put → pending with an upload URL, wrong bytes refused, the
+// right bytes accepted, put again → done), lists it as the shard of an upload (an unknown
+// shard is refused), and checks that bytes already held make another space's store entry
+// done at once.
+func caseStoreUpload(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	payload := make([]byte, 1024)
+	rand.Read(payload)
+	blk := message.NewBlock(message.CodecRaw, payload)
+	car, err := message.EncodeCAR([]cid.Cid{blk.CID}, []message.Block{blk})
+	if err != nil {
+		t.Fatalf("CAR: %v", err)
+	}
+	carCID := message.CID(car)
+	storePath := e.abs("store/" + carCID.String())
+	value := storeInput(carCID, len(car))
+
+	r := e.put(ctx, storePath, value)
+	wantStatus(t, "store put", r, "pending")
+	state := r.State()
+	url := str(lookupNode(state, "url"))
+	if url == "" {
+		t.Fatalf("pending state %s has no url", show(state))
+	}
+	headers := map[string]string{}
+	if hn := lookupNode(state, "headers"); hn != nil {
+		it := hn.MapIterator()
+		for it != nil && !it.Done() {
+			k, v, err := it.Next()
+			if err != nil {
+				t.Fatalf("headers: %v", err)
+			}
+			headers[str(k)] = str(v)
+		}
+	}
+	upload := func(body []byte) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("upload request: %v", err)
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		req.ContentLength = int64(len(body))
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatalf("PUT %s: %v", url, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	bad := bytes.Clone(car)
+	bad[len(bad)-1] ^= 0xff
+	if code := upload(bad); code < 400 || code >= 500 {
+		t.Errorf("upload of bytes that are not the CAR: HTTP %d, want 4xx", code)
+	}
+	if code := upload(car); code/100 != 2 {
+		t.Fatalf("upload of the CAR: HTTP %d", code)
+	}
+	r = e.put(ctx, storePath, value)
+	wantStatus(t, "store put after the upload", r, "done")
+
+	rootPath := e.abs("upload/" + blk.CID.String())
+	u := e.put(ctx, rootPath, uploadInput(blk.CID, carCID))
+	wantStatus(t, "upload with the stored shard", u, "done")
+	missing := message.Sum(message.CodecCAR, []byte("never stored"))
+	if _, err := e.c.Put(ctx, rootPath, uploadInput(blk.CID, missing)); !isReceiptError(err, "ShardNotFound") {
+		t.Errorf("upload with a shard that is not stored: %v, want a ShardNotFound error receipt", err)
+	}
+
+	// Another space storing the same bytes: held already, done at once.
+	other := setup(ctx, t, target)
+	r2 := other.put(ctx, other.abs("store/"+carCID.String()), value)
+	wantStatus(t, "store put of bytes already held", r2, "done")
+}
+
+func storeInput(link cid.Cid, size int) datamodel.Node {
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("link").AssignLink(cidlink.Link{Cid: link})
+		ma.AssembleEntry("size").AssignInt(int64(size))
+	})
+}
+
+func uploadInput(root cid.Cid, shards ...cid.Cid) datamodel.Node {
+	return fluent.MustBuildMap(basicnode.Prototype.Map, 2, func(ma fluent.MapAssembler) {
+		ma.AssembleEntry("root").AssignLink(cidlink.Link{Cid: root})
+		ma.AssembleEntry("shards").CreateList(int64(len(shards)), func(la fluent.ListAssembler) {
+			for _, s := range shards {
+				la.AssembleValue().AssignLink(cidlink.Link{Cid: s})
+			}
+		})
+	})
+}
+
+func lookupNode(n datamodel.Node, key string) datamodel.Node {
+	if n == nil || n.Kind() != datamodel.Kind_Map {
+		return nil
+	}
+	v, err := n.LookupByString(key)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+func str(n datamodel.Node) string {
+	if n == nil {
+		return ""
+	}
+	s, _ := n.AsString()
+	return s
+}
