@@ -160,7 +160,7 @@ func (c *Client) watchOnce(ctx context.Context, path string, lastID *string, fn 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, 0, fmt.Errorf("client: watch %s: %w", path, err)
+		return false, 0, fmt.Errorf("client: watch %s: %w", path, unreachable(c.url, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -180,7 +180,7 @@ func (c *Client) watchOnce(ctx context.Context, path string, lastID *string, fn 
 		}
 		got = true
 		if ev.Receipt != nil {
-			r, err := VerifyReceipt(ev.Receipt.Token, service)
+			r, err := verifyReceipt(ev.Receipt.Token, service, c.url)
 			if err != nil {
 				return &callbackError{fmt.Errorf("watch %s: event %s: %w", path, ev.ID, err)}
 			}
