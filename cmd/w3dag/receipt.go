@@ -22,7 +22,7 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	rc, cidErr := cid.Decode(pos[0])
 	if cidErr != nil && !strings.Contains(pos[0], "/") {
-		return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID (%w) nor a path", pos[0], cidCause(cidErr)))
+		return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID nor a path (%w)", pos[0], cidCause(cidErr)))
 	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {
