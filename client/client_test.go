@@ -357,6 +357,22 @@ func TestClientErrors(t *testing.T) {
 	if strings.Count(err.Error(), other.DID()) != 1 || strings.Count(err.Error(), f.signer.DID()) != 1 {
 		t.Errorf("wrong signer: %q should name each DID once", err)
 	}
+	// Fetched receipts and chains are checked the same way.
+	f.receiptSigner = f.signer
+	trusting, err := New(Options{URL: srv.URL, Signer: agent, ServiceDID: other.DID(), Proofs: []*ucan.Token{dlg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt := rs[0].CID
+	for name, fetch := range map[string]func() error{
+		"receipt": func() error { _, err := trusting.Receipt(ctx, rcpt); return err },
+		"chain":   func() error { _, err := trusting.Chain(ctx, rcpt); return err },
+	} {
+		err := fetch()
+		if !errors.As(err, &ws) || ws.Issuer != f.signer.DID() || ws.Service != other.DID() || ws.URL != srv.URL {
+			t.Errorf("%s signed by another DID: %v, want a *WrongServiceError", name, err)
+		}
+	}
 
 	if _, err := New(Options{}); !errors.Is(err, ErrNoSigner) {
 		t.Fatalf("New without signer: %v", err)

@@ -171,7 +171,7 @@ func (c *Client) Receipt(ctx context.Context, rc cid.Cid) (*Receipt, error) {
 	if !ok {
 		return nil, fmt.Errorf("client: fetching receipt %s: %w: not in the reply", rc, ErrInvalidResponse)
 	}
-	r, err := VerifyReceipt(tok, service)
+	r, err := verifyReceipt(tok, service, c.url)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +197,12 @@ func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	head := rc
 	if _, ok := blocks[rc]; !ok && len(roots) == 1 {
 		head = roots[0] // rc is an invocation: the chain starts at its receipt
+	}
+	if tok, ok := blocks[head]; ok {
+		// A service with another key fails the whole chain: say so with both DIDs.
+		if err := checkIssuer(tok, service, c.url); err != nil {
+			return nil, err
+		}
 	}
 	load := func(c2 cid.Cid) ([]byte, error) {
 		if tok, ok := blocks[c2]; ok {
