@@ -433,3 +433,53 @@ func TestVersionOf(t *testing.T) {
 		}
 	}
 }
+
+// TestGetDelegationScope checks what the README says a delegation of /dag/get alone allows:
+// get and watch, not ls (a /dag/select) nor put; receipts need no delegation.
+func TestGetDelegationScope(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("W3DAG_URL", startServer(t))
+	alice, bob := t.TempDir(), t.TempDir()
+	t.Setenv("W3DAG_CONFIG", alice)
+	if _, stderr, code := cli(t, "space", "new"); code != 0 {
+		t.Fatal(stderr)
+	}
+	const root = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	value := `{"root": {"/": "` + root + `"}}`
+	out, stderr, code := cli(t, "put", "pins/"+root, value, "--json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var put struct{ Receipt map[string]string }
+	if err := json.Unmarshal([]byte(out), &put); err != nil {
+		t.Fatal(err)
+	}
+	bobDID, _, _ := cli(t, "key", "show", "--config", bob)
+	ctn := filepath.Join(t.TempDir(), "get.ucan")
+	if _, stderr, code := cli(t, "delegate", "--to", strings.TrimSpace(bobDID), "--cmd", "/dag/get", "--out", ctn); code != 0 {
+		t.Fatal(stderr)
+	}
+	t.Setenv("W3DAG_CONFIG", bob)
+	if _, stderr, code := cli(t, "receipt", put.Receipt["/"]); code != 0 {
+		t.Errorf("receipt CID with no delegation: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := cli(t, "proof", "add", ctn); code != 0 {
+		t.Fatal(stderr)
+	}
+	tests := []struct {
+		args []string
+		ok   bool
+		want string
+	}{
+		{[]string{"get", "pins/" + root}, true, "status   done"},
+		{[]string{"watch", "pins", "--last-id", "0", "--count", "1"}, true, root},
+		{[]string{"ls", "pins"}, false, "covering /dag/select"},
+		{[]string{"put", "pins/" + root, value}, false, "covering /dag/put"},
+	}
+	for _, tt := range tests {
+		out, stderr, code := cli(t, tt.args...)
+		if (code == 0) != tt.ok || !strings.Contains(out+stderr, tt.want) {
+			t.Errorf("%v with a /dag/get delegation: exit %d, %q %q; want ok %t and %q", tt.args, code, out, stderr, tt.ok, tt.want)
+		}
+	}
+}
