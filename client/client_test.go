@@ -474,6 +474,9 @@ func TestUnreachable(t *testing.T) {
 		{"get, DID unknown", func() error { _, err := mk(down, "").Get(context.Background(), path); return err }, true},
 		{"get, DID pinned", func() error { _, err := mk(down, svc.DID()).Get(context.Background(), path); return err }, true},
 		{"receipt", func() error { _, err := mk(down, svc.DID()).Receipt(context.Background(), dlg.CID); return err }, true},
+		{"watch", func() error {
+			return mk(down, svc.DID()).Watch(context.Background(), path, "", func(Event) error { return ErrStop })
+		}, true},
 		{"cancelled", func() error { _, err := mk(down, svc.DID()).Get(cancelled, path); return err }, false},
 		{"HTTP error", func() error { _, err := mk(up, svc.DID()).Receipt(context.Background(), dlg.CID); return err }, false},
 	}
@@ -600,6 +603,24 @@ func TestWatchReconnects(t *testing.T) {
 	if fmt.Sprint(lastIDs) != "[ 2 4]" {
 		t.Errorf("Last-Event-IDs %q", lastIDs)
 	}
+
+	// A service that goes away after the watch reached it is waited for, not given up on.
+	closing := httptest.NewServer(srv.Config.Handler)
+	cw, err := New(Options{URL: closing.URL, Signer: agent, ServiceDID: svc.DID(), Proofs: []*ucan.Token{dlg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = cw.Watch(ctx, "/"+space+"/things", "", func(ev Event) error {
+		closing.CloseClientConnections()
+		closing.Listener.Close()
+		return nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("watch of a service that stopped after it was reached: %v, want it retried until ctx ends", err)
+	}
+	closing.Close()
 
 	// A refusal is not retried.
 	bare, _ := New(Options{URL: srv.URL, Signer: agent, ServiceDID: svc.DID()})

@@ -77,6 +77,11 @@ func TestForgetService(t *testing.T) {
 		t.Errorf("get with the service stopped: exit %d\n%q\nwant\n%q", code, stderr, want)
 	}
 
+	_, stderr, code = cli(t, "watch", "pins")
+	if want := "w3dag watch: cannot reach " + first + ": is `w3dag serve` running? (connection refused)\n"; code != 1 || stderr != want {
+		t.Errorf("watch with the service stopped: exit %d\n%q\nwant\n%q", code, stderr, want)
+	}
+
 	// A new service (new data folder, new key) on the same address.
 	if again, _ := startServerAt(t, t.TempDir(), u.Host); again != first {
 		t.Fatalf("second service at %s, want %s", again, first)
