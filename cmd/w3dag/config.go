@@ -155,7 +155,7 @@ func (cf *clientFlags) serviceURL() string {
 // http(s) URL.
 func normalizeURL(s string) (string, error) {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil {
+	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("%w: %q", errNotHTTPURL, s)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
