@@ -391,8 +391,8 @@ func TestHelpAndVersion(t *testing.T) {
 				t.Errorf("%s -h does not show the example %q", name, ex)
 			}
 		}
-		if viaHelp, viaHelpErr, _ := cli(t, "help", name); viaHelp+viaHelpErr != help {
-			t.Errorf("`w3dag help %s` differs from `w3dag %s -h`", name, name)
+		if viaHelp, viaHelpErr, _ := cli(t, "help", name); len(viaHelp) != len(help) || !strings.HasPrefix(viaHelp, "w3dag "+name+": ") || viaHelpErr != "" {
+			t.Errorf("`w3dag help %s` differs from `w3dag %s -h`, or is not all on stdout", name, name)
 		}
 	}
 	if _, stderr, code := cli(t, "help", "nosuch"); code != 2 || !strings.Contains(stderr, "unknown command") {

@@ -37,7 +37,7 @@ var commands = map[string]command{
 	"get":         {summary: "get an entry (or a field of it)", run: runGet},
 	"put":         {summary: "put a DAG-JSON value at a path", run: runPut},
 	"proof":       {summary: "add and list delegations the agent holds", run: runProof},
-	"delegate":    {summary: "delegate a command on a space to another DID", run: runDelegate},
+	"delegate":    {summary: "delegate a command (or read-only access) on a space to another DID", run: runDelegate},
 	"space":       {summary: "create, choose and list spaces", run: runSpace},
 	"key":         {summary: "create or show the agent key", run: runKey},
 	"token":       {summary: "inspect and verify UCAN tokens", run: runToken},
@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "w3dag help: unknown command %q (see `w3dag help`)\n", args[1])
 			return 2
 		}
-		return run(ctx, []string{args[1], "-h"}, stdout, stderr)
+		return run(ctx, []string{args[1], "-h"}, stdout, stdout) // asked for: to stdout, ready for a pager
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
