@@ -209,7 +209,7 @@ func FetchServiceDID(ctx context.Context, hc *http.Client, url string) (string, 
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("client: fetching service DID: %w", err)
+		return "", fmt.Errorf("client: fetching service DID: %w", unreachable(strings.TrimRight(url, "/"), err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

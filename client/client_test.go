@@ -346,8 +346,32 @@ func TestClientErrors(t *testing.T) {
 	f.wrongRan = false
 	other, _ := did.GenerateEd25519()
 	f.receiptSigner = other
-	if _, err := c.Get(ctx, "/"+space+"/things/a"); !errors.Is(err, ErrInvalidReceipt) {
-		t.Fatalf("wrong signer: %v, want ErrInvalidReceipt", err)
+	_, err = c.Get(ctx, "/"+space+"/things/a")
+	var ws *WrongServiceError
+	if !errors.Is(err, ErrInvalidReceipt) || !errors.Is(err, receipts.ErrWrongIssuer) || !errors.As(err, &ws) {
+		t.Fatalf("wrong signer: %v, want a *WrongServiceError (ErrInvalidReceipt, receipts.ErrWrongIssuer)", err)
+	}
+	if ws.Issuer != other.DID() || ws.Service != f.signer.DID() || ws.URL != srv.URL || !ws.Receipt.Defined() {
+		t.Errorf("wrong signer: %+v, want issuer %s, service %s, URL %s", ws, other.DID(), f.signer.DID(), srv.URL)
+	}
+	if strings.Count(err.Error(), other.DID()) != 1 || strings.Count(err.Error(), f.signer.DID()) != 1 {
+		t.Errorf("wrong signer: %q should name each DID once", err)
+	}
+	// Fetched receipts and chains are checked the same way.
+	f.receiptSigner = f.signer
+	trusting, err := New(Options{URL: srv.URL, Signer: agent, ServiceDID: other.DID(), Proofs: []*ucan.Token{dlg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt := rs[0].CID
+	for name, fetch := range map[string]func() error{
+		"receipt": func() error { _, err := trusting.Receipt(ctx, rcpt); return err },
+		"chain":   func() error { _, err := trusting.Chain(ctx, rcpt); return err },
+	} {
+		err := fetch()
+		if !errors.As(err, &ws) || ws.Issuer != f.signer.DID() || ws.Service != other.DID() || ws.URL != srv.URL {
+			t.Errorf("%s signed by another DID: %v, want a *WrongServiceError", name, err)
+		}
 	}
 
 	if _, err := New(Options{}); !errors.Is(err, ErrNoSigner) {
@@ -371,11 +395,14 @@ func TestFindChain(t *testing.T) {
 	alice, _ := did.GenerateEd25519()
 	bob, _ := did.GenerateEd25519()
 	past := int64(1000)
+	now := time.Now().Unix()
+	edge, gone := now, now-1
+	aliceBobEdge := mk(alice, bob.DID(), space.DID(), "/dag/get", &edge)
+	aliceBobGone := mk(alice, bob.DID(), space.DID(), "/dag/get", &gone)
 	rootAll := mk(space, alice.DID(), space.DID(), "/", nil)
 	aliceBobGet := mk(alice, bob.DID(), space.DID(), "/dag/get", nil)
 	aliceBobOld := mk(alice, bob.DID(), space.DID(), "/dag", &past)
 	powerline := mk(alice, bob.DID(), "", "/dag/select", nil)
-	now := time.Now().Unix()
 	tests := []struct {
 		name   string
 		proofs []*ucan.Token
@@ -388,6 +415,8 @@ func TestFindChain(t *testing.T) {
 		{"two hops root first", []*ucan.Token{aliceBobGet, rootAll}, bob.DID(), "/dag/get", []*ucan.Token{rootAll, aliceBobGet}, false},
 		{"command not covered", []*ucan.Token{aliceBobGet, rootAll}, bob.DID(), "/dag/put", nil, true},
 		{"expired skipped", []*ucan.Token{aliceBobOld, rootAll}, bob.DID(), "/dag/put", nil, true},
+		{"valid through its exp second", []*ucan.Token{aliceBobEdge, rootAll}, bob.DID(), "/dag/get", []*ucan.Token{rootAll, aliceBobEdge}, false},
+		{"expired a second ago", []*ucan.Token{aliceBobGone, rootAll}, bob.DID(), "/dag/get", nil, true},
 		{"powerline", []*ucan.Token{powerline, rootAll}, bob.DID(), "/dag/select", []*ucan.Token{rootAll, powerline}, false},
 		{"self", nil, space.DID(), "/dag/put", nil, false},
 		{"none", nil, bob.DID(), "/dag/get", nil, true},
@@ -411,6 +440,61 @@ func TestFindChain(t *testing.T) {
 				if !got[i].CID.Equals(tt.want[i].CID) {
 					t.Errorf("chain[%d] = %s, want %s", i, got[i].CID, tt.want[i].CID)
 				}
+			}
+		})
+	}
+}
+
+// TestUnreachable checks that a service that cannot be reached is an *UnreachableError naming
+// the URL and the cause, from every call that talks to it, and that other failures are not.
+func TestUnreachable(t *testing.T) {
+	agent, space, dlg := agentWithSpace(t)
+	_, srv := newFake(t)
+	up := srv.URL
+	dead := httptest.NewServer(http.NotFoundHandler())
+	down := dead.URL
+	dead.Close()
+	mk := func(url, service string) *Client {
+		c, err := New(Options{URL: url, Signer: agent, ServiceDID: service, Proofs: []*ucan.Token{dlg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	svc, _ := did.GenerateEd25519()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := "/" + space + "/things/a"
+	tests := []struct {
+		name        string
+		call        func() error
+		unreachable bool
+	}{
+		{"fetch DID", func() error { _, err := FetchServiceDID(context.Background(), nil, down+"/"); return err }, true},
+		{"get, DID unknown", func() error { _, err := mk(down, "").Get(context.Background(), path); return err }, true},
+		{"get, DID pinned", func() error { _, err := mk(down, svc.DID()).Get(context.Background(), path); return err }, true},
+		{"receipt", func() error { _, err := mk(down, svc.DID()).Receipt(context.Background(), dlg.CID); return err }, true},
+		{"watch", func() error {
+			return mk(down, svc.DID()).Watch(context.Background(), path, "", func(Event) error { return ErrStop })
+		}, true},
+		{"cancelled", func() error { _, err := mk(down, svc.DID()).Get(cancelled, path); return err }, false},
+		{"HTTP error", func() error { _, err := mk(up, svc.DID()).Receipt(context.Background(), dlg.CID); return err }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			var ue *UnreachableError
+			if got := errors.As(err, &ue); got != tt.unreachable {
+				t.Fatalf("%v: unreachable %t, want %t", err, got, tt.unreachable)
+			}
+			if !tt.unreachable {
+				return
+			}
+			if ue.URL != down || ue.Cause() != "connection refused" {
+				t.Errorf("URL %q cause %q, want %q and connection refused", ue.URL, ue.Cause(), down)
+			}
+			if strings.Count(err.Error(), down) != 1 {
+				t.Errorf("%q names the URL more than once", err)
 			}
 		})
 	}
@@ -519,6 +603,24 @@ func TestWatchReconnects(t *testing.T) {
 	if fmt.Sprint(lastIDs) != "[ 2 4]" {
 		t.Errorf("Last-Event-IDs %q", lastIDs)
 	}
+
+	// A service that goes away after the watch reached it is waited for, not given up on.
+	closing := httptest.NewServer(srv.Config.Handler)
+	cw, err := New(Options{URL: closing.URL, Signer: agent, ServiceDID: svc.DID(), Proofs: []*ucan.Token{dlg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = cw.Watch(ctx, "/"+space+"/things", "", func(ev Event) error {
+		closing.CloseClientConnections()
+		closing.Listener.Close()
+		return nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("watch of a service that stopped after it was reached: %v, want it retried until ctx ends", err)
+	}
+	closing.Close()
 
 	// A refusal is not retried.
 	bare, _ := New(Options{URL: srv.URL, Signer: agent, ServiceDID: svc.DID()})

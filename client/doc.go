@@ -20,6 +20,11 @@
 // publishes), and about the invocation sent — or, for a put or remove that changed nothing, the
 // entry's head receipt (Receipt.Earlier).
 //
+// Failures are typed: an error receipt is a *ReceiptError (its name and message as the service
+// wrote them), a 4xx/5xx reply an *HTTPError, a service that cannot be reached an
+// *UnreachableError, a receipt signed by another DID than the service's a *WrongServiceError;
+// the sentinels (ErrNoProof, ErrInvalidReceipt, …) are in errors.go.
+//
 // The CLI (cmd/w3dag) and the black-box conformance suite (conformance) are built on it.
 //
 // This package imports only ucan (tokens, keys, containers), receipts (receipt verification)

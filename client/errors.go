@@ -1,8 +1,15 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/receipts"
 )
 
 var (
@@ -55,4 +62,85 @@ func (e *HTTPError) Error() string {
 		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
 	}
 	return fmt.Sprintf("HTTP %d", e.Status)
+}
+
+// WrongServiceError is returned when a receipt is signed by another DID than the service DID
+// the client checks receipts against (Options.ServiceDID, or the DID fetched once from the
+// service). It is an ErrInvalidReceipt and a receipts.ErrWrongIssuer for errors.Is. A service
+// that was replaced by one with a new key at the same URL shows up as this error.
+type WrongServiceError struct {
+	// URL is the service's base URL.
+	URL string
+	// Receipt is the CID of the receipt refused.
+	Receipt cid.Cid
+	// Service is the DID the client expected.
+	Service string
+	// Issuer is the DID that signed the receipt.
+	Issuer string
+}
+
+func (e *WrongServiceError) Error() string {
+	from := ""
+	if e.URL != "" {
+		from = " from " + e.URL
+	}
+	return fmt.Sprintf("client: receipt %s%s is signed by %s, not by the service %s", e.Receipt, from, e.Issuer, e.Service)
+}
+
+// Unwrap lets errors.Is match ErrInvalidReceipt and receipts.ErrWrongIssuer.
+func (e *WrongServiceError) Unwrap() []error {
+	return []error{ErrInvalidReceipt, receipts.ErrWrongIssuer}
+}
+
+// UnreachableError is returned when a request got no HTTP reply because the service could
+// not be reached: the connection was refused, the host name did not resolve, or the dial
+// failed otherwise. Err is the transport's error. The client wraps it with what it was
+// doing ("client: POST /ucan: cannot reach http://…: connection refused").
+type UnreachableError struct {
+	// URL is the service's base URL.
+	URL string
+	// Err is the error of the HTTP transport.
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return "cannot reach " + e.URL + ": " + e.Cause()
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Cause says in a few words why the service could not be reached: "connection refused",
+// "no such host example.invalid", "i/o timeout", ….
+func (e *UnreachableError) Cause() string {
+	var errno syscall.Errno
+	if errors.As(e.Err, &errno) {
+		return errno.Error()
+	}
+	var dns *net.DNSError
+	if errors.As(e.Err, &dns) {
+		if dns.IsNotFound {
+			return "no such host " + dns.Name
+		}
+		return dns.Err
+	}
+	var op *net.OpError
+	if errors.As(e.Err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return e.Err.Error()
+}
+
+// unreachable returns err as an *UnreachableError when it says the service at base could not
+// be reached (a failed dial or name lookup), and err unchanged otherwise (including when
+// the request was cancelled).
+func unreachable(base string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var op *net.OpError
+	var dns *net.DNSError
+	if (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns) {
+		return &UnreachableError{URL: base, Err: err}
+	}
+	return err
 }

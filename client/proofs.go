@@ -38,7 +38,7 @@ func FindChain(proofs []*ucan.Token, sub, agent, cmd string, now int64) ([]*ucan
 		if !ucan.CommandCovers(d.Command, cmd) {
 			return false
 		}
-		if d.Expiration != nil && *d.Expiration <= now {
+		if d.Expiration != nil && *d.Expiration < now { // valid through exp, as ucan.Validator judges it
 			return false
 		}
 		if d.NotBefore != nil && *d.NotBefore > now {

@@ -87,8 +87,17 @@ func (r *Receipt) Status() string {
 	return str(lookup(r.State(), "status"))
 }
 
-// VerifyReceipt checks that tok is a receipt signed by service and returns it.
+// VerifyReceipt checks that tok is a receipt signed by service and returns it. A receipt
+// signed by another DID is a *WrongServiceError.
 func VerifyReceipt(tok *ucan.Token, service string) (*Receipt, error) {
+	return verifyReceipt(tok, service, "")
+}
+
+// verifyReceipt is VerifyReceipt for a receipt that came from the service at url.
+func verifyReceipt(tok *ucan.Token, service, url string) (*Receipt, error) {
+	if err := checkIssuer(tok, service, url); err != nil {
+		return nil, err
+	}
 	rc, err := receipts.Verify(tok, service)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrInvalidReceipt, tok.CID, err)
@@ -96,22 +105,31 @@ func VerifyReceipt(tok *ucan.Token, service string) (*Receipt, error) {
 	return newReceipt(tok, rc), nil
 }
 
+// checkIssuer returns a *WrongServiceError when tok is an invocation-shaped token (every
+// receipt is) issued by another DID than service.
+func checkIssuer(tok *ucan.Token, service, url string) error {
+	if tok.Invocation != nil && tok.Invocation.Issuer != service {
+		return &WrongServiceError{URL: url, Receipt: tok.CID, Service: service, Issuer: tok.Invocation.Issuer}
+	}
+	return nil
+}
+
 // checkReceipt is VerifyReceipt, or parseReceipt when Options.SkipSignatures is set.
 func (c *Client) checkReceipt(tok *ucan.Token, service string) (*Receipt, error) {
 	if c.noSig {
-		return parseReceipt(tok, service)
+		return parseReceipt(tok, service, c.url)
 	}
-	return VerifyReceipt(tok, service)
+	return verifyReceipt(tok, service, c.url)
 }
 
-// parseReceipt is VerifyReceipt without the signature check (Options.SkipSignatures).
-func parseReceipt(tok *ucan.Token, service string) (*Receipt, error) {
+// parseReceipt is verifyReceipt without the signature check (Options.SkipSignatures).
+func parseReceipt(tok *ucan.Token, service, url string) (*Receipt, error) {
+	if err := checkIssuer(tok, service, url); err != nil {
+		return nil, err
+	}
 	rc, err := receipts.Parse(tok)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrInvalidReceipt, tok.CID, err)
-	}
-	if iss := tok.Invocation.Issuer; iss != service {
-		return nil, fmt.Errorf("%w %s: issued by %s, not the service %s", ErrInvalidReceipt, tok.CID, iss, service)
 	}
 	return newReceipt(tok, rc), nil
 }
@@ -153,7 +171,7 @@ func (c *Client) Receipt(ctx context.Context, rc cid.Cid) (*Receipt, error) {
 	if !ok {
 		return nil, fmt.Errorf("client: fetching receipt %s: %w: not in the reply", rc, ErrInvalidResponse)
 	}
-	r, err := VerifyReceipt(tok, service)
+	r, err := verifyReceipt(tok, service, c.url)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +197,12 @@ func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	head := rc
 	if _, ok := blocks[rc]; !ok && len(roots) == 1 {
 		head = roots[0] // rc is an invocation: the chain starts at its receipt
+	}
+	if tok, ok := blocks[head]; ok {
+		// A service with another key fails the whole chain: say so with both DIDs.
+		if err := checkIssuer(tok, service, c.url); err != nil {
+			return nil, err
+		}
 	}
 	load := func(c2 cid.Cid) ([]byte, error) {
 		if tok, ok := blocks[c2]; ok {
@@ -215,7 +239,7 @@ func (c *Client) getBlocks(ctx context.Context, path string) ([]cid.Cid, map[cid
 	req.Header.Set("Accept", message.ContentTypeCAR+", "+message.ContentTypeDAGCBOR+";q=0.9")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, unreachable(c.url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

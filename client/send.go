@@ -168,7 +168,7 @@ func (c *Client) Post(ctx context.Context, body []byte, contentType string) (*ht
 	req.Header.Set("Accept", message.ContentTypeCAR)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: POST /ucan: %w", err)
+		return nil, fmt.Errorf("client: POST /ucan: %w", unreachable(c.url, err))
 	}
 	return resp, nil
 }

@@ -61,23 +61,30 @@ type Event struct {
 // Last-Event-ID set to the last id seen, waiting MinReconnectDelay doubling up to
 // MaxReconnectDelay. It authorises with a bearer ctn-v1 container holding a /dag/get
 // invocation of path and its proofs. It returns nil when fn returns ErrStop, fn's other
-// errors, ctx's error when ctx ends, and an *HTTPError when the service refuses the watch
-// with a 4xx status.
+// errors, ctx's error when ctx ends, an *HTTPError when the service refuses the watch
+// with a 4xx status, and an *UnreachableError when the service cannot be reached before
+// Watch has ever reached it (once it has, it keeps reconnecting).
 func (c *Client) Watch(ctx context.Context, path, lastID string, fn func(Event) error) error {
 	if _, _, err := SplitPath(path); err != nil {
 		return err
 	}
 	delay := MinReconnectDelay
+	reached := false
 	for {
 		got, retry, err := c.watchOnce(ctx, path, &lastID, fn)
+		var ue *UnreachableError
+		unreachable := errors.As(err, &ue)
 		switch {
 		case errors.Is(err, ErrStop):
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case unreachable && !reached:
+			return err
 		case err != nil && !isRetryable(err):
 			return err
 		}
+		reached = reached || !unreachable
 		if got {
 			delay = MinReconnectDelay
 		}
@@ -160,7 +167,7 @@ func (c *Client) watchOnce(ctx context.Context, path string, lastID *string, fn 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, 0, fmt.Errorf("client: watch %s: %w", path, err)
+		return false, 0, fmt.Errorf("client: watch %s: %w", path, unreachable(c.url, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -180,7 +187,7 @@ func (c *Client) watchOnce(ctx context.Context, path string, lastID *string, fn 
 		}
 		got = true
 		if ev.Receipt != nil {
-			r, err := VerifyReceipt(ev.Receipt.Token, service)
+			r, err := verifyReceipt(ev.Receipt.Token, service, c.url)
 			if err != nil {
 				return &callbackError{fmt.Errorf("watch %s: event %s: %w", path, ev.ID, err)}
 			}

@@ -3,6 +3,7 @@ package dag
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error is a business failure of an operation: the operation ran, decided it could not do
@@ -89,6 +90,22 @@ func ErrorName(err error) string {
 		return e.Name
 	}
 	return ""
+}
+
+// Message is the receipt message of a failure: err's text without the leading message of
+// the *Error that names it, which the receipt's name already says. A failure built as
+// fmt.Errorf("%w: no entry at %s", ErrNotFound, p) reads "not found: no entry at …" as a Go
+// error, and its receipt is {name: "NotFound", message: "no entry at …"}. Text that does not
+// start with that message (err wrapped in more context) is kept whole.
+func Message(err error) string {
+	msg := err.Error()
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		if rest, ok := strings.CutPrefix(msg, e.Message+": "); ok && rest != "" {
+			return rest
+		}
+	}
+	return msg
 }
 
 // failure wraps a sentinel with a message: errors.Is(err, sentinel) holds and the message

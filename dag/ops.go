@@ -225,7 +225,7 @@ func (o *writeOp) failWith(t *Tx, ferr error) error {
 	name := ErrorName(ferr)
 	r := receipts.Receipt{
 		Ran:  o.inv.CID,
-		Out:  receipts.Out{Err: &receipts.Failure{Name: name, Message: ferr.Error()}},
+		Out:  receipts.Out{Err: &receipts.Failure{Name: name, Message: Message(ferr)}},
 		Path: o.p.String(),
 		TS:   t.b.now.UnixMilli(),
 		Seq:  seq,
@@ -546,7 +546,7 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 		if err != nil {
 			return err
 		}
-		r := receipts.Receipt{Ran: inv.CID, Out: receipts.Out{Err: &receipts.Failure{Name: name, Message: ferr.Error()}}, TS: t.Now().UnixMilli(), Seq: seq}
+		r := receipts.Receipt{Ran: inv.CID, Out: receipts.Out{Err: &receipts.Failure{Name: name, Message: Message(ferr)}}, TS: t.Now().UnixMilli(), Seq: seq}
 		tok, err := t.Issue(r)
 		if err != nil {
 			return err

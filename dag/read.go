@@ -43,7 +43,7 @@ type Query struct {
 func (e *Engine) readResult(inv *ucan.Token, p Path, seq uint64, ok datamodel.Node, ferr error) (*Result, error) {
 	r := receipts.Receipt{Ran: inv.CID, Path: p.String(), TS: e.clock().UnixMilli(), Seq: seq}
 	if ferr != nil {
-		r.Out.Err = &receipts.Failure{Name: ErrorName(ferr), Message: ferr.Error()}
+		r.Out.Err = &receipts.Failure{Name: ErrorName(ferr), Message: Message(ferr)}
 	} else {
 		r.Out.Ok = ok
 	}

@@ -179,7 +179,7 @@ func TestConfigURL(t *testing.T) {
 	if _, stderr, code := cli(t, "config", "url", "ftp://x"); code == 0 || !strings.Contains(stderr, "not an http(s) URL") {
 		t.Errorf("config url ftp: exit %d %q", code, stderr)
 	}
-	if _, _, code := cli(t, "config", "url", "http://saved:9"); code != 0 {
+	if _, _, code := cli(t, "config", "url", "HTTP://Saved:9/"); code != 0 {
 		t.Fatal("config url failed")
 	}
 	if out, _, _ := cli(t, "config", "--json"); !strings.Contains(out, `"url":"http://saved:9"`) {

@@ -17,10 +17,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/ucan"
@@ -41,6 +44,9 @@ const (
 	// maxProofFile bounds a file read by `proof add`.
 	maxProofFile = 4 << 20
 )
+
+// errNotHTTPURL is returned for a service URL that is not an absolute http(s) URL.
+var errNotHTTPURL = errors.New("not an http(s) URL")
 
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
@@ -126,18 +132,51 @@ func configDir(dir string) (string, error) {
 }
 
 // serviceURL is --url, else the url saved in the config dir's config.json (read without
-// creating anything), else client.DefaultURL.
+// creating anything), else client.DefaultURL; normalised (see normalizeURL) when it parses.
 func (cf *clientFlags) serviceURL() string {
+	u := client.DefaultURL
 	if cf.url != "" {
-		return cf.url
-	}
-	if dir, err := configDir(cf.config); err == nil {
+		u = cf.url
+	} else if dir, err := configDir(cf.config); err == nil {
 		st, err := (&store{dir: dir}).state()
 		if err == nil && st.URL != "" {
-			return st.URL
+			u = st.URL
 		}
 	}
-	return client.DefaultURL
+	if n, err := normalizeURL(u); err == nil {
+		return n
+	}
+	return u
+}
+
+// normalizeURL returns the form of a service URL that DIDs are pinned under: scheme and host
+// lower case, the scheme's default port dropped, no trailing slash, no query or fragment
+// ("HTTP://127.0.0.1:80/" → "http://127.0.0.1"). It fails for anything but an absolute
+// http(s) URL.
+func normalizeURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: %q", errNotHTTPURL, s)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%w: %q", errNotHTTPURL, s)
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	switch {
+	case port != "":
+		u.Host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"):
+		u.Host = "[" + host + "]"
+	default:
+		u.Host = host
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath, u.RawQuery, u.Fragment, u.ForceQuery = "", "", "", false
+	return u.String(), nil
 }
 
 // openStore resolves the config dir (flag, then default) and creates it if missing.
@@ -197,7 +236,32 @@ func (s *store) state() (state, error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return st, fmt.Errorf("reading %s: %w", filepath.Join(s.dir, stateFile), err)
 	}
+	st.normalizePins()
 	return st, nil
+}
+
+// normalizePins keys every pin by its normalised URL, so pins written before URLs were
+// normalised (or by hand) keep working; they are saved normalised with the next change. When
+// two keys name one URL, the one already normalised wins, else the first in sorted order.
+func (st *state) normalizePins() {
+	keys := make([]string, 0, len(st.Services))
+	for k := range st.Services {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		n, err := normalizeURL(k)
+		if err != nil {
+			n = k // not a URL: kept as it is, matched only literally
+		}
+		if _, taken := out[n]; !taken || k == n {
+			out[n] = st.Services[k]
+		}
+	}
+	if len(out) > 0 {
+		st.Services = out
+	}
 }
 
 func (s *store) saveState(st state) error {
@@ -311,7 +375,7 @@ func (e *env) client(ctx context.Context) (*client.Client, error) {
 	url := e.flags.serviceURL()
 	service := e.flags.service
 	if service == "" {
-		service = e.state.Services[url]
+		service = e.state.Services[url] // serviceURL and state both normalise
 	}
 	if service == "" {
 		if service, err = client.FetchServiceDID(ctx, nil, url); err != nil {
@@ -343,10 +407,51 @@ func (e *env) resolve(p string) (string, error) {
 	return "/" + e.state.Space + "/" + strings.TrimPrefix(p, "/"), nil
 }
 
-// fail prints "w3dag <cmd>: err" and returns exit code 1.
+// fail prints "w3dag <cmd>: " and what went wrong (see explain), and returns exit code 1.
 func fail(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "w3dag %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "w3dag %s: %s\n", cmd, explain(err, ""))
 	return 1
+}
+
+// fail is fail for a command that talked to the service: it knows whether the service DID
+// receipts are checked against came from --service or from the pin in config.json.
+// Without a chain of delegations it also names the agent's delegations that are not valid
+// now, the likely reason.
+func (e *env) fail(cmd string, err error) int {
+	msg := explain(err, e.flags.service)
+	if errors.Is(err, client.ErrNoProof) {
+		if proofs, perr := e.store.proofs(); perr == nil {
+			now := time.Now()
+			for _, t := range proofs {
+				if v := validityOf(t.Delegation, now); v.status != statusValid && t.Delegation.Audience == e.agent.DID() {
+					msg += fmt.Sprintf("; your delegation %s of %s %s", t.CID, t.Delegation.Command, v.words)
+				}
+			}
+		}
+	}
+	fmt.Fprintf(e.stderr, "w3dag %s: %s\n", cmd, msg)
+	return 1
+}
+
+// explain is the CLI's wording of err: the cause once, then the fix when there is one. The
+// errors a new user meets first — a service that is not running, a service whose key changed —
+// are translated here, at the CLI's boundary; the others print as they are. serviceFlag is
+// --service (empty when the service DID was pinned).
+func explain(err error, serviceFlag string) string {
+	var ue *client.UnreachableError
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("cannot reach %s: is `w3dag serve` running? (%s)", ue.URL, ue.Cause())
+	}
+	var ws *client.WrongServiceError
+	if errors.As(err, &ws) {
+		if serviceFlag != "" {
+			return fmt.Sprintf("receipt not issued by the service: it is signed by %s, not by %s given with --service (or W3DAG_SERVICE); give the DID the service at %s signs with",
+				ws.Issuer, ws.Service, ws.URL)
+		}
+		return fmt.Sprintf("receipt not issued by the service: it is signed by %s, but the service DID pinned for %s is %s; if the service there was replaced and you trust the new one, run `w3dag config forget-service %s` and try again",
+			ws.Issuer, ws.URL, ws.Service, ws.URL)
+	}
+	return err.Error()
 }
 
 // usageError prints a usage problem and returns exit code 2.

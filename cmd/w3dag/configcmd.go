@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
+	"sort"
+	"strings"
 )
 
-// runConfig implements `w3dag config` (print the client's state) and `w3dag config url URL`
-// (save the service URL used when --url and W3DAG_URL are not given; "" clears it).
+// runConfig implements `w3dag config` (print the client's state), `w3dag config url URL`
+// (save the service URL used when --url and W3DAG_URL are not given; "" clears it) and
+// `w3dag config forget-service [URL]` (drop the service DID pinned for URL, default the
+// current one, so the next command pins the DID the service publishes).
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("config", "usage: w3dag config | w3dag config url URL", stderr)
+	fs, cf := newFlags("config", "usage: w3dag config | w3dag config url URL | w3dag config forget-service [URL]", stderr)
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
@@ -23,16 +26,24 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	switch {
 	case len(pos) == 0:
 	case len(pos) == 2 && pos[0] == "url":
-		if pos[1] != "" {
-			u, err := url.Parse(pos[1])
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fail(stderr, "config url", fmt.Errorf("%q is not an http(s) URL", pos[1]))
+		u := pos[1]
+		if u != "" {
+			if u, err = normalizeURL(u); err != nil {
+				return fail(stderr, "config url", err)
 			}
 		}
-		e.state.URL = pos[1]
+		e.state.URL = u
 		if err := e.store.saveState(e.state); err != nil {
 			return fail(stderr, "config url", err)
 		}
+	case (len(pos) == 1 || len(pos) == 2) && pos[0] == "forget-service":
+		u := cf.serviceURL()
+		if len(pos) == 2 {
+			if u, err = normalizeURL(pos[1]); err != nil {
+				return fail(stderr, "config forget-service", err)
+			}
+		}
+		return forgetService(e, u)
 	default:
 		fs.Usage()
 		return 2
@@ -62,5 +73,44 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		service = "(not pinned yet: pinned on first use)"
 	}
 	fmt.Fprintf(stdout, "config  %s\nagent   %s\nspace   %s\nurl     %s\nservice %s\n", info.Dir, info.Agent, space, info.URL, service)
+	return 0
+}
+
+// forgetService removes the service DID pinned for the normalised URL u and says what it
+// did; forgetting a URL with no pin is not an error (the URLs that have one are listed).
+func forgetService(e *env, u string) int {
+	did, pinned := e.state.Services[u]
+	if pinned {
+		delete(e.state.Services, u)
+		if err := e.store.saveState(e.state); err != nil {
+			return fail(e.stderr, "config forget-service", err)
+		}
+	}
+	if e.flags.json {
+		out := struct {
+			URL    string  `json:"url"`
+			Forgot *string `json:"forgot"`
+		}{URL: u}
+		if pinned {
+			out.Forgot = &did
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(e.stdout, string(b))
+		return 0
+	}
+	if pinned {
+		fmt.Fprintf(e.stdout, "forgot %s for %s: the next command pins the DID the service there publishes\n", did, u)
+		return 0
+	}
+	others := make([]string, 0, len(e.state.Services))
+	for k := range e.state.Services {
+		others = append(others, k)
+	}
+	sort.Strings(others)
+	fmt.Fprintf(e.stdout, "no service DID is pinned for %s", u)
+	if len(others) > 0 {
+		fmt.Fprintf(e.stdout, " (pinned: %s)", strings.Join(others, ", "))
+	}
+	fmt.Fprintln(e.stdout)
 	return 0
 }

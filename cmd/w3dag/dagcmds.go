@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
@@ -68,11 +69,11 @@ func dagOp(ctx context.Context, cf *clientFlags, stdout, stderr io.Writer, name,
 	}
 	p, err := e.resolve(path)
 	if err != nil {
-		return fail(stderr, name, err)
+		return e.fail(name, err)
 	}
 	c, err := e.client(ctx)
 	if err != nil {
-		return fail(stderr, name, err)
+		return e.fail(name, err)
 	}
 	r, err := op(c, p)
 	var re *client.ReceiptError
@@ -80,7 +81,7 @@ func dagOp(ctx context.Context, cf *clientFlags, stdout, stderr io.Writer, name,
 		printReceipt(stdout, re.Receipt, true)
 	}
 	if err != nil {
-		return fail(stderr, name, fmt.Errorf("%s: %w", p, err))
+		return e.fail(name, err)
 	}
 	printReceipt(stdout, r, cf.json)
 	return 0
@@ -101,6 +102,10 @@ func parseValue(s string) (datamodel.Node, error) {
 	}
 	nb := basicnode.Prototype.Any.NewBuilder()
 	if err := dagjson.Decode(nb, strings.NewReader(string(data))); err != nil {
+		var ic cid.ErrInvalidCid
+		if errors.As(err, &ic) {
+			return nil, fmt.Errorf("VALUE is not DAG-JSON: a link {\"/\": …} does not hold a CID (%w)", cidCause(err))
+		}
 		return nil, fmt.Errorf("VALUE is not DAG-JSON: %w", err)
 	}
 	return nb.Build(), nil
@@ -127,17 +132,17 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	p, err := e.resolve(pos[0])
 	if err != nil {
-		return fail(stderr, "ls", err)
+		return e.fail("ls", err)
 	}
 	c, err := e.client(ctx)
 	if err != nil {
-		return fail(stderr, "ls", err)
+		return e.fail("ls", err)
 	}
 	q := client.Query{Limit: *limit, Cursor: *cursor, Status: *status}
 	for {
 		page, err := c.Select(ctx, p, q)
 		if err != nil {
-			return fail(stderr, "ls", fmt.Errorf("%s: %w", p, err))
+			return e.fail("ls", err)
 		}
 		printPage(stdout, page, cf.json)
 		if !*all || page.Cursor == "" || len(page.Entries) == 0 {

@@ -34,11 +34,22 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err != nil {
 			return fail(stderr, "proof add", err)
 		}
+		now := time.Now()
+		for _, t := range tokens {
+			if v := validityOf(t.Delegation, now); v.status != statusValid {
+				verb := ""
+				if v.status == statusTooEarly {
+					verb = "is "
+				}
+				return fail(stderr, "proof add", fmt.Errorf("delegation %s of %s from %s %s%s; nothing was added: ask %s for a new one",
+					t.CID, t.Delegation.Command, t.Delegation.Issuer, verb, v.words, t.Delegation.Issuer))
+			}
+		}
 		for _, t := range tokens {
 			if err := e.store.addProof(t); err != nil {
 				return fail(stderr, "proof add", err)
 			}
-			printDelegation(stdout, t, cf.json)
+			printDelegation(stdout, t, now, cf.json)
 		}
 		// A first delegation to this agent makes its space the current one.
 		if e.state.Space == "" {
@@ -57,8 +68,9 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err != nil {
 			return fail(stderr, "proof ls", err)
 		}
+		now := time.Now()
 		for _, t := range proofs {
-			printDelegation(stdout, t, cf.json)
+			printDelegation(stdout, t, now, cf.json)
 		}
 	default:
 		return usageError(stderr, "proof", "unknown sub-command %q (want add or ls)", pos[0])
@@ -116,21 +128,84 @@ func readProofFile(name string) ([]*ucan.Token, error) {
 	return out, nil
 }
 
-func printDelegation(w io.Writer, t *ucan.Token, asJSON bool) {
+// Where a delegation stands at a given time.
+const (
+	statusValid    = "valid"
+	statusExpired  = "expired"
+	statusTooEarly = "not yet valid"
+)
+
+// validity is where a delegation stands at a time, in a status and in words.
+type validity struct {
+	status string
+	words  string
+}
+
+// validityOf judges d at now by the ucan package's clock (unix seconds, no skew): usable from
+// nbf through exp, both included. The words give the dates in UTC and how far away they are:
+// "expired 3 hours ago (2026-12-06 01:02 UTC)", "valid until 2026-12-07 01:02 UTC (in 23
+// hours)", "not valid before …", "valid, never expires".
+func validityOf(d *ucan.Delegation, now time.Time) validity {
+	n := now.Unix()
+	switch {
+	case d.Expiration != nil && n > *d.Expiration:
+		at := time.Unix(*d.Expiration, 0)
+		return validity{statusExpired, fmt.Sprintf("expired %s ago (%s)", inWords(now.Sub(at)), dateUTC(at))}
+	case d.NotBefore != nil && n < *d.NotBefore:
+		at := time.Unix(*d.NotBefore, 0)
+		return validity{statusTooEarly, fmt.Sprintf("not valid before %s (in %s)", dateUTC(at), inWords(at.Sub(now)))}
+	case d.Expiration != nil:
+		at := time.Unix(*d.Expiration, 0)
+		return validity{statusValid, fmt.Sprintf("valid until %s (in %s)", dateUTC(at), inWords(at.Sub(now)))}
+	}
+	return validity{statusValid, "valid, never expires"}
+}
+
+// dateUTC is t to the minute in UTC: "2026-12-06 01:02 UTC".
+func dateUTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// inWords is a duration rounded down to its largest unit: "45 seconds", "1 minute",
+// "3 hours", "2 days" (hours up to 48).
+func inWords(d time.Duration) string {
+	unit := func(n int64, name string) string {
+		if n == 1 {
+			return "1 " + name
+		}
+		return fmt.Sprintf("%d %ss", n, name)
+	}
+	switch {
+	case d < time.Second:
+		return "less than a second"
+	case d < time.Minute:
+		return unit(int64(d/time.Second), "second")
+	case d < time.Hour:
+		return unit(int64(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return unit(int64(d/time.Hour), "hour")
+	}
+	return unit(int64(d/(24*time.Hour)), "day")
+}
+
+// printDelegation prints a delegation and where it stands at now.
+func printDelegation(w io.Writer, t *ucan.Token, now time.Time, asJSON bool) {
 	d := t.Delegation
+	v := validityOf(d, now)
 	if asJSON {
 		var sub *string
 		if d.Subject != "" {
 			sub = &d.Subject
 		}
 		b, _ := json.Marshal(struct {
-			CID map[string]string `json:"cid"`
-			Iss string            `json:"iss"`
-			Aud string            `json:"aud"`
-			Sub *string           `json:"sub"`
-			Cmd string            `json:"cmd"`
-			Exp *int64            `json:"exp"`
-		}{map[string]string{"/": t.CID.String()}, d.Issuer, d.Audience, sub, d.Command, d.Expiration})
+			CID      map[string]string `json:"cid"`
+			Iss      string            `json:"iss"`
+			Aud      string            `json:"aud"`
+			Sub      *string           `json:"sub"`
+			Cmd      string            `json:"cmd"`
+			Exp      *int64            `json:"exp"`
+			Nbf      *int64            `json:"nbf,omitempty"`
+			Status   string            `json:"status"`
+			Validity string            `json:"validity"`
+		}{map[string]string{"/": t.CID.String()}, d.Issuer, d.Audience, sub, d.Command, d.Expiration, d.NotBefore, v.status, v.words})
 		fmt.Fprintln(w, string(b))
 		return
 	}
@@ -138,9 +213,5 @@ func printDelegation(w io.Writer, t *ucan.Token, asJSON bool) {
 	if sub == "" {
 		sub = "(any)"
 	}
-	exp := "never"
-	if d.Expiration != nil {
-		exp = time.Unix(*d.Expiration, 0).UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(w, "%s  %s → %s  cmd %s  sub %s  expires %s\n", t.CID, d.Issuer, d.Audience, d.Command, sub, exp)
+	fmt.Fprintf(w, "%s  %s → %s  cmd %s  sub %s  %s\n", t.CID, d.Issuer, d.Audience, d.Command, sub, v.words)
 }

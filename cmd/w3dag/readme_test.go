@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/internal/fixtures"
+	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // TestReadmeTour follows the README's five-minute tour command by command against the built
@@ -29,7 +30,7 @@ func TestReadmeTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveArgs, tour, err := readmeTour(string(readme))
+	serveArgs, tour, friend, err := readmeTour(string(readme))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +73,53 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "W3DAG_CONFIG="+filepath.Join(work, "config"), "W3DAG_URL="+url)
-	for i, line := range tour {
+	runTour(t, bin, work, env, "tour", tour)
+
+	// The friend the tour delegates to runs the ```sh friend block with their own config,
+	// whose agent key is testdata/friend.key: the DID the README delegates to.
+	friendDir := filepath.Join(work, "friend")
+	if err := os.Mkdir(friendDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join("testdata", "friend.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(friendDir, agentKeyFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	friendKey, err := did.ReadKeyFile(filepath.Join(friendDir, agentKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to := delegateTo(tour); to != friendKey.DID() {
+		t.Fatalf("the tour delegates to %q, but the friend's key (testdata/friend.key) is %s", to, friendKey.DID())
+	}
+	friendEnv := append(os.Environ(), "W3DAG_CONFIG="+friendDir, "W3DAG_URL="+url)
+	runTour(t, bin, work, friendEnv, "friend", friend)
+
+	// What the README says the friend cannot do: write.
+	const pin = "pins/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	for _, args := range [][]string{
+		{"put", pin, `{"root": {"/": "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}}`},
+		{"rm", pin},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir, cmd.Env = work, friendEnv
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "no delegation chain") {
+			t.Errorf("the friend's %s: %v\n%s\nwant it refused for want of a delegation", args[0], err, out)
+		}
+	}
+}
+
+// runTour runs the w3dag command lines of a README block in work with env, checking each.
+func runTour(t *testing.T, bin, work string, env []string, block string, lines []string) {
+	t.Helper()
+	for i, line := range lines {
 		words, err := splitShell(line)
 		if err != nil || len(words) == 0 || words[0] != "w3dag" {
-			t.Fatalf("tour line %d %q: not a w3dag command (%v)", i+1, line, err)
+			t.Fatalf("%s line %d %q: not a w3dag command (%v)", block, i+1, line, err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, bin, words[1:]...)
@@ -85,11 +129,26 @@ func TestReadmeTour(t *testing.T) {
 		err = cmd.Run()
 		cancel()
 		if err != nil {
-			t.Fatalf("tour step %d: %s\n%v\nstdout:\n%s\nstderr:\n%s", i+1, line, err, out.String(), errb.String())
+			t.Fatalf("%s step %d: %s\n%v\nstdout:\n%s\nstderr:\n%s", block, i+1, line, err, out.String(), errb.String())
 		}
 		t.Logf("$ %s\n%s", line, out.String())
 		checkTourStep(t, words[1:], out.String(), work)
 	}
+}
+
+// delegateTo is the --to of the tour's delegate line.
+func delegateTo(tour []string) string {
+	for _, line := range tour {
+		words, _ := splitShell(line)
+		if len(words) > 1 && words[1] == "delegate" {
+			for i, w := range words {
+				if w == "--to" && i+1 < len(words) {
+					return words[i+1]
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // checkTourStep checks what a tour command printed, beyond its exit status.
@@ -132,6 +191,14 @@ func checkTourStep(t *testing.T, args []string, out, work string) {
 		if !strings.Contains(out, "removed") {
 			t.Errorf("%s does not show the removal:\n%s", args[0], out)
 		}
+	case "proof":
+		// The friend adds the --read-only container: both commands and the chain behind them,
+		// each valid for the 24 hours the tour asked for.
+		for _, want := range []string{"cmd /dag/get ", "cmd /dag/select ", "cmd / ", "valid until "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("proof add printed no %q:\n%s", want, out)
+			}
+		}
 	case "delegate":
 		for i, a := range args {
 			if a == "--out" && i+1 < len(args) {
@@ -143,36 +210,50 @@ func checkTourStep(t *testing.T, args []string, out, work string) {
 	}
 }
 
-// readmeTour returns the serve arguments of the README's `go run ./cmd/w3dag serve …` line
-// that starts the tour's service, and the lines of the ```sh tour block.
-func readmeTour(readme string) (serve []string, tour []string, err error) {
-	in := false
+// readmeTour returns the arguments of the README's `w3dag serve …` line that starts the
+// tour's service (after the `go build -o w3dag ./cmd/w3dag` that builds the binary it runs,
+// so that `kill %1` stops the service itself, not a `go run` wrapper), and the lines of the
+// ```sh tour and ```sh friend blocks.
+func readmeTour(readme string) (serve, tour, friend []string, err error) {
+	var block string
+	built := false
 	sc := bufio.NewScanner(strings.NewReader(readme))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
-		case line == "```sh tour":
-			in = true
-		case in && line == "```":
-			in = false
-		case in && line != "" && !strings.HasPrefix(line, "#"):
+		case line == "```sh tour" || line == "```sh friend":
+			block = strings.TrimPrefix(line, "```sh ")
+		case block != "" && line == "```":
+			block = ""
+		case block == "tour" && line != "" && !strings.HasPrefix(line, "#"):
 			tour = append(tour, line)
-		case !in && tour == nil && strings.HasPrefix(line, "go run ./cmd/w3dag serve --"):
+		case block == "friend" && line != "" && !strings.HasPrefix(line, "#"):
+			friend = append(friend, line)
+		case tour == nil && strings.HasPrefix(line, "go build -o w3dag ./cmd/w3dag"):
+			built = true
+		case tour == nil && strings.HasPrefix(line, "go run ./cmd/w3dag serve --"):
+			return nil, nil, nil, fmt.Errorf("README.md starts the tour's service with %q: `kill %%1` would stop `go run`, not the service; run the built binary", line)
+		case tour == nil && strings.HasPrefix(line, "w3dag serve --"):
+			if !built {
+				return nil, nil, nil, fmt.Errorf("README.md runs %q before `go build -o w3dag ./cmd/w3dag`", line)
+			}
 			cmd, _, _ := strings.Cut(line, "&")
 			words, err := splitShell(strings.TrimSpace(cmd))
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
-			serve = words[3:]
+			serve = words[1:]
 		}
 	}
-	if len(tour) == 0 {
-		return nil, nil, fmt.Errorf("README.md has no ```sh tour block")
+	switch {
+	case len(tour) == 0:
+		return nil, nil, nil, fmt.Errorf("README.md has no ```sh tour block")
+	case len(friend) == 0:
+		return nil, nil, nil, fmt.Errorf("README.md has no ```sh friend block")
+	case serve == nil:
+		return nil, nil, nil, fmt.Errorf("README.md has no `w3dag serve --…` line before the tour")
 	}
-	if serve == nil {
-		return nil, nil, fmt.Errorf("README.md has no `go run ./cmd/w3dag serve --…` line before the tour")
-	}
-	return serve, tour, nil
+	return serve, tour, friend, nil
 }
 
 // splitShell splits a command line into words, honouring single and double quotes (no
@@ -254,6 +335,32 @@ func TestSplitShell(t *testing.T) {
 		got, err := splitShell(tt.in)
 		if (err != nil) != tt.err || fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("splitShell(%q) = %q, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestReadmeTourParse(t *testing.T) {
+	const blocks = "```sh tour\nw3dag key new\n```\n```sh friend\nw3dag ls pins\n```\n"
+	tests := []struct {
+		name, readme string
+		serve        string
+		err          string
+	}{
+		{"built binary", "go build -o w3dag ./cmd/w3dag && export PATH=$PWD:$PATH\nw3dag serve --schema s.ipldsch &\n" + blocks, "serve --schema s.ipldsch", ""},
+		{"go run", "go run ./cmd/w3dag serve --schema s.ipldsch &\n" + blocks, "", "kill %1"},
+		{"serve before build", "w3dag serve --schema s.ipldsch &\ngo build -o w3dag ./cmd/w3dag\n" + blocks, "", "before `go build"},
+		{"no friend block", "go build -o w3dag ./cmd/w3dag\nw3dag serve --x &\n```sh tour\nw3dag key new\n```\n", "", "no ```sh friend block"},
+	}
+	for _, tt := range tests {
+		serve, tour, friend, err := readmeTour(tt.readme)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: %v, want an error mentioning %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(serve, " ") != tt.serve || len(tour) != 1 || len(friend) != 1 {
+			t.Errorf("%s: serve %q tour %q friend %q %v", tt.name, serve, tour, friend, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -21,7 +22,7 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	rc, cidErr := cid.Decode(pos[0])
 	if cidErr != nil && !strings.Contains(pos[0], "/") {
-		return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID nor a path: %w", pos[0], cidErr))
+		return fail(stderr, "receipt", fmt.Errorf("%q is neither a CID nor a path (%w)", pos[0], cidCause(cidErr)))
 	}
 	e, err := openEnv(cf, stdout, stderr)
 	if err != nil {
@@ -30,31 +31,31 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	var p string
 	if cidErr != nil {
 		if p, err = e.resolve(pos[0]); err != nil {
-			return fail(stderr, "receipt", err)
+			return e.fail("receipt", err)
 		}
 	}
 	c, err := e.client(ctx)
 	if err != nil {
-		return fail(stderr, "receipt", err)
+		return e.fail("receipt", err)
 	}
 	if p != "" {
 		head, err := c.Get(ctx, p)
 		if err != nil {
-			return fail(stderr, "receipt", fmt.Errorf("%s: %w", p, err))
+			return e.fail("receipt", err)
 		}
 		rc = head.Head()
 	}
 	if !*chain {
 		r, err := c.Receipt(ctx, rc)
 		if err != nil {
-			return fail(stderr, "receipt", err)
+			return e.fail("receipt", err)
 		}
 		printReceipt(stdout, r, cf.json)
 		return 0
 	}
 	rs, err := c.Chain(ctx, rc)
 	if err != nil {
-		return fail(stderr, "receipt", err)
+		return e.fail("receipt", err)
 	}
 	for i, r := range rs {
 		if i > 0 && !cf.json {
@@ -63,4 +64,17 @@ func runReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		printReceipt(stdout, r, cf.json)
 	}
 	return 0
+}
+
+// cidCause returns the cause of a go-cid parse error: go-cid wraps it in "invalid cid: " at
+// every level it passes through ("invalid cid: invalid cid: varints malformed…"), so the
+// cause is the innermost error that is not a cid.ErrInvalidCid.
+func cidCause(err error) error {
+	for {
+		var ic cid.ErrInvalidCid
+		if !errors.As(err, &ic) || ic.Err == nil {
+			return err
+		}
+		err = ic.Err
+	}
 }

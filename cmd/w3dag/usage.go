@@ -63,20 +63,20 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	c, err := e.client(ctx)
 	if err != nil {
-		return fail(stderr, "usage", err)
+		return e.fail("usage", err)
 	}
 	evs, err := usageEvents(ctx, c, sp)
 	if err != nil {
-		return fail(stderr, "usage", err)
+		return e.fail("usage", err)
 	}
 	s, err := usagemachine.Compute(evs, from, to)
 	if err != nil {
-		return fail(stderr, "usage", err)
+		return e.fail("usage", err)
 	}
 	s.Space = sp
 	if cf.json {
 		if err := json.NewEncoder(stdout).Encode(summaryJSON(s)); err != nil {
-			return fail(stderr, "usage", err)
+			return e.fail("usage", err)
 		}
 		return 0
 	}

@@ -29,11 +29,11 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	p, err := e.resolve(pos[0])
 	if err != nil {
-		return fail(stderr, "watch", err)
+		return e.fail("watch", err)
 	}
 	c, err := e.client(ctx)
 	if err != nil {
-		return fail(stderr, "watch", err)
+		return e.fail("watch", err)
 	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
@@ -50,7 +50,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return nil
 	})
 	if err != nil && !(*timeout > 0 && errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, context.Canceled) {
-		return fail(stderr, "watch", err)
+		return e.fail("watch", err)
 	}
 	return 0
 }
