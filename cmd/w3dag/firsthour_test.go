@@ -87,7 +87,7 @@ func TestForgetService(t *testing.T) {
 		t.Fatalf("second service at %s, want %s", again, first)
 	}
 	_, stderr, code = cli(t, "get", "pins/x")
-	newDID := didIn(t, fmt.Sprintf("%s", stderr), oldDID)
+	newDID := didIn(t, stderr, oldDID)
 	want := fmt.Sprintf("w3dag get: receipt not issued by the service: it is signed by %s, but the service DID pinned for %s is %s; if the service there was replaced and you trust the new one, run `w3dag config forget-service %s` and try again\n", newDID, first, oldDID, first)
 	if code != 1 || stderr != want {
 		t.Fatalf("get from the new service: exit %d\n%q\nwant\n%q", code, stderr, want)
@@ -344,7 +344,7 @@ func TestErrorsSayItOnce(t *testing.T) {
 	}{
 		{[]string{"get", "pins/" + root}, "w3dag get: NotFound: no entry at /" + space + "/pins/" + root + "\n"},
 		{[]string{"rm", "pins/" + root}, "w3dag rm: NotFound: no entry at /" + space + "/pins/" + root + "\n"},
-		{[]string{"ls", "nope"}, "w3dag ls: UnknownCollection: a space has no collection \"nope\"\n"},
+		{[]string{"ls", "nope"}, "w3dag ls: UnknownCollection: a space has no collection \"nope\" (a space has: metrics, pins, store, upload, usage)\n"},
 		{[]string{"receipt", "bafyfoo"}, "w3dag receipt: \"bafyfoo\" is neither a CID nor a path (varints malformed, could not reach the end)\n"},
 		{[]string{"put", "pins/" + root, `{"root": {"/": "bafyfoo"}}`}, "w3dag put: VALUE is not DAG-JSON: a link {\"/\": …} does not hold a CID (varints malformed, could not reach the end)\n"},
 	}
