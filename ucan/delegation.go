@@ -165,7 +165,7 @@ func (dl *Delegation) encode(iss string) ([]byte, error) {
 	e.text("pol")
 	if len(dl.Policy) == 0 {
 		e.head(majArray, 0)
-	} else if err := e.node(dl.Policy.Node(), 0); err != nil {
+	} else if err := e.node(dl.Policy.Node()); err != nil {
 		return nil, fieldErr(ErrInvalidField, "pol", err)
 	}
 	e.text("sub")
@@ -176,7 +176,7 @@ func (dl *Delegation) encode(iss string) ([]byte, error) {
 	}
 	if dl.Meta != nil {
 		e.text("meta")
-		if err := e.node(dl.Meta, 0); err != nil {
+		if err := e.node(dl.Meta); err != nil {
 			return nil, fieldErr(ErrInvalidField, "meta", err)
 		}
 	}
