@@ -34,10 +34,8 @@ const (
 	MaxProofDepth = 16
 	// MaxNestingDepth bounds the nesting of lists and maps inside a payload (args, meta, pol).
 	MaxNestingDepth = cbor.MaxDepth
-	// MinNonceSize is the shortest nonce a delegation may carry, in bytes. Invocation nonces
-	// may be empty (idempotent tasks).
-	MinNonceSize = 12
-	// NonceSize is the length of the nonces NewNonce generates.
+	// NonceSize is the length of the nonces NewNonce generates, the size the spec
+	// recommends. Nonces of any length are accepted, empty ones included.
 	NonceSize = 12
 )
 
