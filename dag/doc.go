@@ -94,6 +94,10 @@
 // self-issue invocations, issue receipts and append log records, and write other keys
 // through Tx.KV.
 //
-// Package dag imports kv, schema, receipts and ucan; it must not import ops, server,
+// States and values are encoded with package cbor, the canonical DAG-CBOR writer ucan
+// writes receipts with, so an entry's stored state bytes are the out.ok bytes of its head
+// receipt (and the bytes the select page block splices in).
+//
+// Package dag imports kv, schema, receipts, ucan and cbor; it must not import ops, server,
 // machines or any kv backend.
 package dag
