@@ -126,7 +126,12 @@ type mapEntry struct {
 
 // appendMap writes a map with its keys in canonical order.
 func appendMap(b []byte, n datamodel.Node, depth int) ([]byte, error) {
-	entries := make([]mapEntry, 0, n.Length())
+	// Small maps (receipts, states) sort on the stack.
+	var small [16]mapEntry
+	entries := small[:0]
+	if l := n.Length(); l > int64(len(small)) {
+		entries = make([]mapEntry, 0, l)
+	}
 	it := n.MapIterator()
 	for !it.Done() {
 		k, v, err := it.Next()
