@@ -118,6 +118,10 @@
 // add to counters (Tx.Add), store blocks, self-issue invocations, issue receipts and
 // append log records, and keep keys of their own through Tx.KV(prefix).
 //
-// Package dag imports collection, kv, schema, receipts and ucan; it must not import ops,
-// server, machines or any kv backend, and names no collection (TestArchitecture).
+// States and values are encoded with package cbor, the canonical DAG-CBOR writer ucan
+// writes receipts with, so an entry's stored state bytes are the out.ok bytes of its head
+// receipt (and the bytes the select page block splices in).
+//
+// Package dag imports collection, cbor, kv, schema, receipts and ucan; it must not import
+// ops, server, machines or any kv backend, and names no collection (TestArchitecture).
 package dag

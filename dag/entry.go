@@ -10,6 +10,8 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/cbor"
 )
 
 // Statuses the engine itself knows. A put on an entry whose status is StatusFailed,
@@ -155,12 +157,11 @@ func decodeNode(b []byte) (datamodel.Node, error) {
 	return nb.Build(), nil
 }
 
+// encodeNode returns the canonical DAG-CBOR of n: entry states, and values (whose CID is
+// the entry's Value). It is package cbor's encoder, the one ucan writes receipts with, so
+// an entry's state bytes are the bytes of out.ok inside its head receipt.
 func encodeNode(n datamodel.Node) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := dagcbor.Encode(n, &buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return cbor.Encode(n)
 }
 
 // cborCID returns the CIDv1 dag-cbor sha2-256 of encoded bytes.

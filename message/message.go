@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -447,17 +448,17 @@ func EncodeCAR(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	if err := dagcbor.Encode(hnb.Build(), &header); err != nil {
 		return nil, fmt.Errorf("encoding CAR header: %w", err)
 	}
-	size := uvarintLen(uint64(header.Len())) + header.Len()
+	// Room for every section's length varint at its longest.
+	size := binary.MaxVarintLen64 + header.Len()
 	for _, b := range blocks {
-		n := b.CID.ByteLen() + len(b.Data)
-		size += uvarintLen(uint64(n)) + n
+		size += binary.MaxVarintLen64 + b.CID.ByteLen() + len(b.Data)
 	}
 	out := make([]byte, 0, size)
-	out = appendUvarint(out, uint64(header.Len()))
+	out = binary.AppendUvarint(out, uint64(header.Len()))
 	out = append(out, header.Bytes()...)
 	for _, b := range blocks {
 		cb := b.CID.Bytes()
-		out = appendUvarint(out, uint64(len(cb)+len(b.Data)))
+		out = binary.AppendUvarint(out, uint64(len(cb)+len(b.Data)))
 		out = append(out, cb...)
 		out = append(out, b.Data...)
 	}
@@ -529,21 +530,4 @@ func SortReceipts(rs []Receipt) {
 		}
 		return a < b
 	})
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
-}
-
-func appendUvarint(b []byte, x uint64) []byte {
-	for x >= 0x80 {
-		b = append(b, byte(x)|0x80)
-		x >>= 7
-	}
-	return append(b, byte(x))
 }

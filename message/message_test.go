@@ -2,9 +2,11 @@ package message
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -260,4 +262,38 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("decoded blocks do not re-encode: %v", err)
 		}
 	})
+}
+
+// TestEncodeCARSectionLengths writes blocks whose section lengths (CID + data) need one,
+// two and three varint bytes, on both sides of each boundary, and reads them back with
+// go-car's reader.
+func TestEncodeCARSectionLengths(t *testing.T) {
+	root := token("root")
+	cidLen := root.CID.ByteLen()
+	for _, section := range []int{cidLen, 127, 128, 300, 16383, 16384, 70000} {
+		t.Run(strconv.Itoa(section), func(t *testing.T) {
+			data := bytes.Repeat([]byte{0x5a}, section-cidLen)
+			b := NewBlock(CodecDAGCBOR, data)
+			if got := b.CID.ByteLen() + len(b.Data); got != section {
+				t.Fatalf("section of %d bytes, want %d", got, section)
+			}
+			enc, err := EncodeCAR([]cid.Cid{root.CID}, []Block{root, b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots, blocks, err := DecodeCAR(enc, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(roots) != 1 || !roots[0].Equals(root.CID) || len(blocks) != 2 ||
+				!blocks[1].CID.Equals(b.CID) || !bytes.Equal(blocks[1].Data, data) {
+				t.Fatalf("read back roots %v, %d blocks", roots, len(blocks))
+			}
+			// The last section starts with its length as a minimal uvarint.
+			head := binary.AppendUvarint(nil, uint64(section))
+			if at := len(enc) - section - len(head); !bytes.Equal(enc[at:at+len(head)], head) {
+				t.Fatalf("section length bytes %x, want %x", enc[at:at+len(head)], head)
+			}
+		})
+	}
 }

@@ -220,9 +220,13 @@ var brokenCases = []brokenCase{
 	}, ErrUnknownField, false},
 	{"missing-cmd", func(t testing.TB) []byte { return dlg(t, drop(goodDelegationFields(t), "cmd")) }, ErrMissingField, false},
 	{"missing-args", func(t testing.TB) []byte { return inv(t, drop(goodInvocationFields(t), "args")) }, ErrMissingField, false},
-	{"short-nonce", func(t testing.TB) []byte {
-		return dlg(t, replace(goodDelegationFields(t), "nonce", cborBytes(make([]byte, 11))))
-	}, ErrInvalidField, false},
+	// The spec says a nonce MAY be any value: short and empty nonces are valid.
+	{"good-8-byte-nonce", func(t testing.TB) []byte {
+		return dlg(t, replace(goodDelegationFields(t), "nonce", cborBytes([]byte("8 bytes!"))))
+	}, nil, false},
+	{"good-empty-nonce", func(t testing.TB) []byte {
+		return dlg(t, replace(goodDelegationFields(t), "nonce", cborBytes(nil)))
+	}, nil, false},
 	{"exp-beyond-2pow53", func(t testing.TB) []byte {
 		return dlg(t, replace(goodDelegationFields(t), "exp", cborInt(1<<53)))
 	}, ErrInvalidField, false},

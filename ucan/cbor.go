@@ -2,6 +2,7 @@ package ucan
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,28 +12,34 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/cbor"
 )
 
-// This file holds a small strict DAG-CBOR reader and writer. The reader accepts only the
-// canonical form (definite lengths, shortest integer and length encodings, map keys text and
-// sorted by length then bytewise, 64-bit floats, tag 42 only, simple values false/true/null)
-// so that verifying a signature over the received bytes is equivalent to verifying over the
-// re-encoded data model, without paying for a generic decode and re-encode.
+// This file holds the strict DAG-CBOR reader the envelope is verified with, and the thin
+// encoder the payloads are written with. The reader accepts only the canonical form
+// (definite lengths, shortest integer and length encodings — both checked by cbor.ReadHead —
+// map keys text and sorted by length then bytewise, 64-bit floats, tag 42 only, simple
+// values false/true/null) so that verifying a signature over the received bytes is
+// equivalent to verifying over the re-encoded data model, without paying for a generic
+// decode and re-encode. The encoder writes with package cbor, the one canonical writer the
+// engine also encodes entry states with, so a state and the same state inside its receipt
+// are the same bytes.
 
 // CBOR major types.
 const (
-	majUint   = 0
-	majNegint = 1
-	majBytes  = 2
-	majText   = 3
-	majArray  = 4
-	majMap    = 5
-	majTag    = 6
-	majSimple = 7
+	majUint   = cbor.MajorUint
+	majNegint = cbor.MajorNegint
+	majBytes  = cbor.MajorBytes
+	majText   = cbor.MajorText
+	majArray  = cbor.MajorArray
+	majMap    = cbor.MajorMap
+	majTag    = cbor.MajorTag
+	majSimple = cbor.MajorSimple
 )
 
 // tagCID is the CBOR tag DAG-CBOR uses for links.
-const tagCID = 42
+const tagCID = cbor.TagCID
 
 // maxSafeInt is 2^53-1, the bound on UCAN time fields.
 const maxSafeInt = 1<<53 - 1
@@ -64,41 +71,14 @@ func (d *decoder) peek() (byte, error) {
 // head reads a data item head for major types 0-6 and returns its major type and argument.
 // Major type 7 (simple values and floats) is returned with the raw additional info as arg.
 func (d *decoder) head() (byte, uint64, error) {
-	if d.pos >= len(d.b) {
-		return 0, 0, d.errf("unexpected end of input")
-	}
-	ib := d.b[d.pos]
-	maj, info := ib>>5, ib&0x1f
-	start := d.pos
-	d.pos++
-	if maj == majSimple {
-		return maj, uint64(info), nil
-	}
-	var arg uint64
-	switch {
-	case info < 24:
-		return maj, uint64(info), nil
-	case info <= 27:
-		// 1, 2, 4 or 8 big-endian argument bytes; canonical only when no shorter head fits.
-		n := 1 << (info - 24)
-		if d.pos+n > len(d.b) {
-			return 0, 0, d.errf("truncated head")
+	maj, arg, n, err := cbor.ReadHead(d.b[d.pos:])
+	if err != nil {
+		if errors.Is(err, cbor.ErrNonCanonical) {
+			return 0, 0, fmt.Errorf("%w at byte %d: %w", ErrNonCanonical, d.pos, err)
 		}
-		for _, c := range d.b[d.pos : d.pos+n] {
-			arg = arg<<8 | uint64(c)
-		}
-		d.pos += n
-		if (n == 1 && arg < 24) || (n > 1 && arg>>(4*n) == 0) {
-			d.pos = start
-			return 0, 0, d.noncanon("integer %d not in shortest form", arg)
-		}
-	case info == 31:
-		d.pos = start
-		return 0, 0, d.noncanon("indefinite-length item")
-	default:
-		d.pos = start
-		return 0, 0, d.errf("reserved additional information %d", info)
+		return 0, 0, fmt.Errorf("%w at byte %d: %w", ErrMalformed, d.pos, err)
 	}
+	d.pos += n
 	return maj, arg, nil
 }
 
@@ -427,169 +407,23 @@ func (d *decoder) mapNode(what string) (datamodel.Node, error) {
 	return d.anyNode(what)
 }
 
-// encoder writes canonical DAG-CBOR.
+// encoder writes canonical DAG-CBOR with package cbor.
 type encoder struct{ buf []byte }
 
-func (e *encoder) head(maj byte, arg uint64) {
-	m := maj << 5
-	switch {
-	case arg < 24:
-		e.buf = append(e.buf, m|byte(arg))
-	case arg <= math.MaxUint8:
-		e.buf = append(e.buf, m|24, byte(arg))
-	case arg <= math.MaxUint16:
-		e.buf = append(e.buf, m|25)
-		e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(arg))
-	case arg <= math.MaxUint32:
-		e.buf = append(e.buf, m|26)
-		e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(arg))
-	default:
-		e.buf = append(e.buf, m|27)
-		e.buf = binary.BigEndian.AppendUint64(e.buf, arg)
+func (e *encoder) head(maj byte, arg uint64) { e.buf = cbor.AppendHead(e.buf, maj, arg) }
+func (e *encoder) text(s string)             { e.buf = cbor.AppendText(e.buf, s) }
+func (e *encoder) bytes(b []byte)            { e.buf = cbor.AppendBytes(e.buf, b) }
+func (e *encoder) int(v int64)               { e.buf = cbor.AppendInt(e.buf, v) }
+func (e *encoder) null()                     { e.buf = cbor.AppendNull(e.buf) }
+func (e *encoder) link(c cid.Cid)            { e.buf = cbor.AppendLink(e.buf, c) }
+
+// node writes any data-model node, sorting map keys canonically. Nodes DAG-CBOR cannot
+// represent (and nesting deeper than MaxNestingDepth) are ErrInvalidField.
+func (e *encoder) node(n datamodel.Node) error {
+	b, err := cbor.AppendNode(e.buf, n)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidField, err)
 	}
-}
-
-func (e *encoder) text(s string) {
-	e.head(majText, uint64(len(s)))
-	e.buf = append(e.buf, s...)
-}
-
-func (e *encoder) bytes(b []byte) {
-	e.head(majBytes, uint64(len(b)))
-	e.buf = append(e.buf, b...)
-}
-
-func (e *encoder) int(v int64) {
-	if v >= 0 {
-		e.head(majUint, uint64(v))
-	} else {
-		e.head(majNegint, uint64(-1-v))
-	}
-}
-
-func (e *encoder) null() { e.buf = append(e.buf, 0xf6) }
-
-func (e *encoder) link(c cid.Cid) {
-	e.head(majTag, tagCID)
-	b := c.KeyString() // the CID's bytes, without Bytes' copy
-	e.head(majBytes, uint64(len(b)+1))
-	e.buf = append(e.buf, 0)
-	e.buf = append(e.buf, b...)
-}
-
-// node writes any data-model node, sorting map keys canonically.
-func (e *encoder) node(n datamodel.Node, depth int) error {
-	if depth >= MaxNestingDepth {
-		return fmt.Errorf("%w: nesting deeper than %d", ErrInvalidField, MaxNestingDepth)
-	}
-	switch n.Kind() {
-	case datamodel.Kind_Null:
-		e.null()
-	case datamodel.Kind_Bool:
-		v, _ := n.AsBool()
-		if v {
-			e.buf = append(e.buf, 0xf5)
-		} else {
-			e.buf = append(e.buf, 0xf4)
-		}
-	case datamodel.Kind_Int:
-		v, err := n.AsInt()
-		if err != nil {
-			return err
-		}
-		e.int(v)
-	case datamodel.Kind_Float:
-		f, err := n.AsFloat()
-		if err != nil {
-			return err
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("%w: NaN and infinities cannot be encoded", ErrInvalidField)
-		}
-		e.buf = append(e.buf, 0xfb)
-		e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(f))
-	case datamodel.Kind_String:
-		s, err := n.AsString()
-		if err != nil {
-			return err
-		}
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("%w: string is not valid UTF-8", ErrInvalidField)
-		}
-		e.text(s)
-	case datamodel.Kind_Bytes:
-		b, err := n.AsBytes()
-		if err != nil {
-			return err
-		}
-		e.bytes(b)
-	case datamodel.Kind_Link:
-		l, err := n.AsLink()
-		if err != nil {
-			return err
-		}
-		cl, ok := l.(cidlink.Link)
-		if !ok || !cl.Cid.Defined() {
-			return fmt.Errorf("%w: link %v is not a CID", ErrInvalidField, l)
-		}
-		e.link(cl.Cid)
-	case datamodel.Kind_List:
-		e.head(majArray, uint64(n.Length()))
-		it := n.ListIterator()
-		for !it.Done() {
-			_, v, err := it.Next()
-			if err != nil {
-				return err
-			}
-			if err := e.node(v, depth+1); err != nil {
-				return err
-			}
-		}
-	case datamodel.Kind_Map:
-		type entry struct {
-			k string
-			v datamodel.Node
-		}
-		entries := make([]entry, 0, n.Length())
-		it := n.MapIterator()
-		for !it.Done() {
-			k, v, err := it.Next()
-			if err != nil {
-				return err
-			}
-			ks, err := k.AsString()
-			if err != nil {
-				return fmt.Errorf("%w: map key is not a string", ErrInvalidField)
-			}
-			entries = append(entries, entry{ks, v})
-		}
-		slices.SortFunc(entries, func(a, b entry) int { return compareKeys(a.k, b.k) })
-		e.head(majMap, uint64(len(entries)))
-		for i, en := range entries {
-			if i > 0 && entries[i-1].k == en.k {
-				return fmt.Errorf("%w: duplicate map key %q", ErrInvalidField, en.k)
-			}
-			e.text(en.k)
-			if err := e.node(en.v, depth+1); err != nil {
-				return err
-			}
-		}
-	default:
-		return fmt.Errorf("%w: cannot encode a %s", ErrInvalidField, n.Kind())
-	}
+	e.buf = b
 	return nil
-}
-
-// compareKeys orders map keys the DAG-CBOR way: shorter first, then bytewise.
-func compareKeys(a, b string) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -18,7 +18,10 @@ type Delegation struct {
 	Subject string
 	Command string
 	Policy  policy.Policy
-	// Nonce must be at least MinNonceSize bytes; use NewNonce.
+	// Nonce may be any bytes, of any length, even empty ([]byte{}): the UCAN 1.0 spec says
+	// it MAY be any value and only recommends a random one (NewNonce: 12 random bytes).
+	// Sealing refuses a nil Nonce, so that forgetting it is an error; a decoded
+	// delegation's Nonce is never nil.
 	Nonce []byte
 	// Meta is nil when absent; otherwise a map.
 	Meta datamodel.Node
@@ -65,11 +68,9 @@ func decodeDelegation(d *decoder) (*Delegation, error) {
 			dl.Policy, err = d.policy()
 			hasPol = true
 		case "nonce":
+			// Any length, empty included: the spec says the nonce MAY be any value.
 			dl.Nonce, err = d.bytes(k)
-			if err == nil && len(dl.Nonce) < MinNonceSize {
-				err = fmt.Errorf("%w: nonce: %d bytes, want at least %d", ErrInvalidField, len(dl.Nonce), MinNonceSize)
-			}
-			dl.Nonce = append([]byte(nil), dl.Nonce...)
+			dl.Nonce = append([]byte{}, dl.Nonce...)
 			hasNonce = true
 		case "meta":
 			dl.Meta, err = d.mapNode(k)
@@ -129,8 +130,8 @@ func (dl *Delegation) encode(iss string) ([]byte, error) {
 	if err := ValidateCommand(dl.Command); err != nil {
 		return nil, fieldErr(ErrInvalidField, "cmd", err)
 	}
-	if len(dl.Nonce) < MinNonceSize {
-		return nil, fmt.Errorf("%w: nonce: %d bytes, want at least %d (use NewNonce)", ErrInvalidField, len(dl.Nonce), MinNonceSize)
+	if dl.Nonce == nil {
+		return nil, fmt.Errorf("%w: delegation has no nonce (use NewNonce, or []byte{} for an empty one)", ErrMissingField)
 	}
 	if err := checkTime("exp", dl.Expiration); err != nil {
 		return nil, err
@@ -165,7 +166,7 @@ func (dl *Delegation) encode(iss string) ([]byte, error) {
 	e.text("pol")
 	if len(dl.Policy) == 0 {
 		e.head(majArray, 0)
-	} else if err := e.node(dl.Policy.Node(), 0); err != nil {
+	} else if err := e.node(dl.Policy.Node()); err != nil {
 		return nil, fieldErr(ErrInvalidField, "pol", err)
 	}
 	e.text("sub")
@@ -176,7 +177,7 @@ func (dl *Delegation) encode(iss string) ([]byte, error) {
 	}
 	if dl.Meta != nil {
 		e.text("meta")
-		if err := e.node(dl.Meta, 0); err != nil {
+		if err := e.node(dl.Meta); err != nil {
 			return nil, fieldErr(ErrInvalidField, "meta", err)
 		}
 	}

@@ -8,6 +8,11 @@
 // received) and the CID (over the whole envelope) are unambiguous.
 //
 // Sub-packages: did (did:key and signing keys), varsig (signature headers), policy (the
-// policy language) and container (ctn-v1 bundles). This package and its sub-packages import
-// nothing of w3dag's outside ucan/.
+// policy language) and container (ctn-v1 bundles).
+//
+// Payloads are written with package cbor, w3dag's one canonical DAG-CBOR writer, which the
+// engine also encodes entry states with: a state and the same state inside its receipt are
+// written by the same code. Envelopes are read by this package's strict reader (cbor.go),
+// on cbor.ReadHead, and verified over the exact bytes received. Of w3dag, this package and
+// its sub-packages import only the cbor leaf package and each other, nothing else.
 package ucan

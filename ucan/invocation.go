@@ -207,12 +207,12 @@ func (inv *Invocation) encode(iss string) ([]byte, error) {
 	e.text("sub")
 	e.text(inv.Subject)
 	e.text("args")
-	if err := e.node(inv.args(), 0); err != nil {
+	if err := e.node(inv.args()); err != nil {
 		return nil, fieldErr(ErrInvalidField, "args", err)
 	}
 	if inv.Meta != nil {
 		e.text("meta")
-		if err := e.node(inv.Meta, 0); err != nil {
+		if err := e.node(inv.Meta); err != nil {
 			return nil, fieldErr(ErrInvalidField, "meta", err)
 		}
 	}
@@ -266,7 +266,7 @@ func (inv *Invocation) Task() (cid.Cid, error) {
 	if inv.Args != nil && inv.Args.Kind() != datamodel.Kind_Map {
 		return cid.Undef, fmt.Errorf("%w: args: want map, got %s", ErrInvalidField, inv.Args.Kind())
 	}
-	if err := e.node(inv.args(), 0); err != nil {
+	if err := e.node(inv.args()); err != nil {
 		return cid.Undef, fmt.Errorf("task: %w", fieldErr(ErrInvalidField, "args", err))
 	}
 	e.text("nonce")

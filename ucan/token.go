@@ -12,6 +12,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/ucan/did"
 	"github.com/w3dag/w3dag/ucan/varsig"
 )
@@ -32,11 +33,9 @@ const (
 	// MaxProofDepth is the most proofs an invocation's prf may list.
 	MaxProofDepth = 16
 	// MaxNestingDepth bounds the nesting of lists and maps inside a payload (args, meta, pol).
-	MaxNestingDepth = 64
-	// MinNonceSize is the shortest nonce a delegation may carry, in bytes. Invocation nonces
-	// may be empty (idempotent tasks).
-	MinNonceSize = 12
-	// NonceSize is the length of the nonces NewNonce generates.
+	MaxNestingDepth = cbor.MaxDepth
+	// NonceSize is the length of the nonces NewNonce generates, the size the spec
+	// recommends. Nonces of any length are accepted, empty ones included.
 	NonceSize = 12
 )
 

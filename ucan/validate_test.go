@@ -327,6 +327,35 @@ func TestSealRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDelegationNonceAnyLength seals delegations whose nonces are shorter than the 12
+// bytes the spec recommends (it says a nonce MAY be any value), decodes them back from
+// their bytes, verifies their signatures and validates an invocation they prove.
+func TestDelegationNonceAnyLength(t *testing.T) {
+	space := gen(t, did.GenerateEd25519)
+	agent := gen(t, did.GenerateEd25519)
+	for _, n := range []int{8, 0, 1, 11, 12, 32} {
+		t.Run(fmt.Sprintf("%d bytes", n), func(t *testing.T) {
+			nonce := bytes.Repeat([]byte{byte(n)}, n)
+			sealed, err := (&ucan.Delegation{Audience: agent.DID(), Subject: space.DID(), Command: "/dag", Nonce: nonce}).Seal(space, ucan.SealOptions{})
+			if err != nil {
+				t.Fatalf("sealing a delegation with a %d-byte nonce: %v", n, err)
+			}
+			tok, err := ucan.Decode(sealed.Raw)
+			if err != nil {
+				t.Fatalf("decoding a delegation with a %d-byte nonce: %v", n, err)
+			}
+			if err := tok.VerifySignature(); err != nil {
+				t.Fatal(err)
+			}
+			if got := tok.Delegation.Nonce; got == nil || !bytes.Equal(got, nonce) || !tok.CID.Equals(sealed.CID) {
+				t.Fatalf("decoded nonce %x (nil %v), CID %s; want %x, %s", got, got == nil, tok.CID, nonce, sealed.CID)
+			}
+			inv := invoke(t, agent, space.DID(), "/dag/put", argsMap(t, "path", "store/x"), tok)
+			wantName(t, ucan.NewValidator(at(testNow)).Validate(inv, ucan.NewProofs(tok)), "")
+		})
+	}
+}
+
 func TestTask(t *testing.T) {
 	a := gen(t, did.GenerateEd25519)
 	b := gen(t, did.GenerateEd25519)
@@ -376,7 +405,7 @@ func TestSealRejects(t *testing.T) {
 		{"delegation without nonce", func() error {
 			_, err := (&ucan.Delegation{Audience: s.DID(), Command: "/"}).Seal(s, ucan.SealOptions{})
 			return err
-		}, ucan.ErrInvalidField},
+		}, ucan.ErrMissingField},
 		{"delegation without audience", func() error {
 			_, err := (&ucan.Delegation{Command: "/", Nonce: ucan.NewNonce()}).Seal(s, ucan.SealOptions{})
 			return err

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/w3dag/w3dag/cbor"
 )
 
 // The header bytes of the six container encodings.
@@ -171,31 +172,6 @@ func gunzip(data []byte) ([]byte, error) {
 	return out, nil
 }
 
-// CBOR major types used by the container.
-const (
-	majorBytes = 2
-	majorText  = 3
-	majorArray = 4
-	majorMap   = 5
-)
-
-// appendHead appends a CBOR head (major type and argument) in the shortest
-// form, as DAG-CBOR requires.
-func appendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= 0xff:
-		return append(b, m|24, byte(n))
-	case n <= 0xffff:
-		return append(b, m|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-}
-
 // marshal encodes {"ctn-v1": tokens} as DAG-CBOR.
 func marshal(tokens [][]byte) []byte {
 	size := 16
@@ -203,18 +179,14 @@ func marshal(tokens [][]byte) []byte {
 		size += 9 + len(t)
 	}
 	b := make([]byte, 0, size)
-	b = appendHead(b, majorMap, 1)
-	b = appendHead(b, majorText, uint64(len(key)))
-	b = append(b, key...)
-	b = appendHead(b, majorArray, uint64(len(tokens)))
+	b = cbor.AppendHead(b, cbor.MajorMap, 1)
+	b = cbor.AppendText(b, key)
+	b = cbor.AppendHead(b, cbor.MajorArray, uint64(len(tokens)))
 	for _, t := range tokens {
-		b = appendHead(b, majorBytes, uint64(len(t)))
-		b = append(b, t...)
+		b = cbor.AppendBytes(b, t)
 	}
 	return b
 }
-
-var errShort = errors.New("unexpected end of data")
 
 // reader decodes the few CBOR items a container holds.
 type reader struct {
@@ -222,50 +194,21 @@ type reader struct {
 	off int
 }
 
-// head reads one CBOR head and returns its major type and argument. It
-// rejects indefinite lengths and the non-shortest encodings DAG-CBOR forbids.
+// head reads one CBOR head and returns its major type and argument. It rejects indefinite
+// lengths and the non-shortest encodings DAG-CBOR forbids (cbor.ReadHead).
 func (r *reader) head() (major byte, n uint64, err error) {
-	if r.off >= len(r.b) {
-		return 0, 0, errShort
-	}
-	start := r.off
-	c := r.b[r.off]
-	r.off++
-	major, info := c>>5, c&0x1f
-	var size int
-	switch {
-	case info < 24:
-		return major, uint64(info), nil
-	case info == 24:
-		size = 1
-	case info == 25:
-		size = 2
-	case info == 26:
-		size = 4
-	case info == 27:
-		size = 8
-	case info == 31:
-		return 0, 0, fmt.Errorf("offset %d: indefinite-length items are not allowed in DAG-CBOR", start)
-	default:
-		return 0, 0, fmt.Errorf("offset %d: reserved additional information %d", start, info)
-	}
-	if len(r.b)-r.off < size {
-		return 0, 0, errShort
-	}
-	for _, x := range r.b[r.off : r.off+size] {
-		n = n<<8 | uint64(x)
+	major, n, size, err := cbor.ReadHead(r.b[r.off:])
+	if err != nil {
+		return 0, 0, fmt.Errorf("offset %d: %w", r.off, err)
 	}
 	r.off += size
-	if (size == 1 && n < 24) || (size > 1 && n < 1<<(4*size)) {
-		return 0, 0, fmt.Errorf("offset %d: length %d not in its shortest form", start, n)
-	}
 	return major, n, nil
 }
 
 // body reads n bytes of string content.
 func (r *reader) body(n uint64) ([]byte, error) {
 	if n > uint64(len(r.b)-r.off) {
-		return nil, errShort
+		return nil, fmt.Errorf("offset %d: length %d exceeds the %d bytes left", r.off, n, len(r.b)-r.off)
 	}
 	b := r.b[r.off : r.off+int(n)]
 	r.off += int(n)
@@ -284,7 +227,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 	if err != nil {
 		return fail("payload: %v", err)
 	}
-	if major != majorMap {
+	if major != cbor.MajorMap {
 		return fail("payload must be a map, not %s", majorNames[major])
 	}
 	if n != 1 {
@@ -294,7 +237,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 	if err != nil {
 		return fail("map key: %v", err)
 	}
-	if major != majorText {
+	if major != cbor.MajorText {
 		return fail("map key must be a text string, not %s", majorNames[major])
 	}
 	k, err := r.body(n)
@@ -308,7 +251,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 	if err != nil {
 		return fail("%q value: %v", key, err)
 	}
-	if major != majorArray {
+	if major != cbor.MajorArray {
 		return fail("%q must be an array, not %s", key, majorNames[major])
 	}
 	if n > MaxTokens {
@@ -324,7 +267,7 @@ func unmarshal(data []byte) ([][]byte, error) {
 		if err != nil {
 			return fail("token %d: %v", i, err)
 		}
-		if major != majorBytes {
+		if major != cbor.MajorBytes {
 			return fail("token %d must be a byte string, not %s", i, majorNames[major])
 		}
 		b, err := r.body(size)

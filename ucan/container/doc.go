@@ -14,6 +14,6 @@
 // decompressed payload is limited to MaxDecodedSize and the number of tokens
 // to MaxTokens, so a small gzip bomb cannot exhaust memory.
 //
-// The package does not interpret the tokens; it imports nothing of w3dag's
-// and only the standard library.
+// The package does not interpret the tokens. It imports the standard library and, of
+// w3dag, only the cbor leaf package (the canonical DAG-CBOR writer and head reader).
 package container
