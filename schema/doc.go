@@ -63,8 +63,18 @@
 //   - Copy types (type A = B), unit types, advanced layouts, envelope
 //     unions and other forms go-ipld-prime cannot compile are rejected.
 //
-// Every Load error wraps ErrSchema and names the extension (by its index in
-// the arguments) and the type or collection at fault.
+// LoadSources takes named sources (Source{Name, Text}, the name usually the
+// file name); Load takes unnamed ones, called "extension 0", "extension 1", ….
+// Every error is a *LoadError wrapping ErrSchema that names the source and
+// the line of the definition, field or syntax error at fault, and says which
+// feature is unsupported where go-ipld-prime would only say "TODO":
+//
+//	pins.ipldsch:9: union Pin: representation "envelope" is not supported (use inline or keyed)
+//	pins.ipldsch:8: type Pin field name: unknown type PinName
+//
+// testdata/invalid/*.ipldsch holds broken extensions with the exact error of
+// each (*.err). Schema.Sources returns the sources of a loaded schema, the
+// system schema first.
 //
 // # Validation
 //

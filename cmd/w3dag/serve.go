@@ -297,17 +297,17 @@ func loadServiceKey(path string) (did.Signer, bool, error) {
 }
 
 func loadSchema(files []string) (*schema.Schema, error) {
-	var srcs [][]byte
+	var srcs []schema.Source
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("reading schema extension: %w", err)
 		}
-		srcs = append(srcs, b)
+		srcs = append(srcs, schema.Source{Name: f, Text: b})
 	}
-	s, err := schema.Load(srcs...)
+	s, err := schema.LoadSources(srcs...)
 	if err != nil {
-		return nil, fmt.Errorf("loading schema (extensions %v): %w", files, err)
+		return nil, fmt.Errorf("loading schema: %w", err) // names the file and line
 	}
 	return s, nil
 }
