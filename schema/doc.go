@@ -82,10 +82,13 @@
 // representation form, because go-ipld-prime's bindnode cannot handle
 // inline unions. It follows the IPLD schema rules strictly: optional fields
 // may be absent but not null, nullable fields may be null but not absent,
-// unknown struct keys are rejected, ints are not floats and floats are not
-// ints, keyed unions have exactly one key. Any accepts every value,
-// including null. Errors are *ValidationError values naming the path inside
-// the value and the type expected there, e.g.
+// unknown struct keys are rejected, floats are not ints, keyed unions have
+// exactly one key. Any accepts every value, including null. One leniency:
+// where the schema says Float, an Int (up to MaxExactFloatInt) is accepted,
+// because DAG-JSON writers print 10.0 as 10; Schema.Normalize returns the
+// value with those Ints turned into Floats, and that is what gets stored, so
+// 10 and 10.0 give the same value CID. Errors are *ValidationError values
+// naming the path inside the value and the type expected there, e.g.
 //
 //	at /shards/2 (type &Any): expected a link, got string
 //

@@ -174,7 +174,7 @@ func Load(extra ...[]byte) (*Schema, error) {
 // Every error is a *LoadError (wrapping ErrSchema) naming the source and the
 // line of the definition, field or syntax error at fault, e.g.
 //
-//	pins.ipldsch:7: union Foo: representation "envelope" is not supported (use keyed, kinded, inline or stringprefix)
+//	pins.ipldsch:9: union Pin: representation "envelope" is not supported (use inline or keyed)
 func LoadSources(extra ...Source) (*Schema, error) {
 	// sources[0] is the system schema, sources[i+1] extension i.
 	sources := make([]Source, 0, len(extra)+1)
