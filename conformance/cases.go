@@ -61,6 +61,7 @@ func Cases() []Case {
 		{"auth-command-not-covered", caseAuthNotCovered},
 		{"malformed-input", caseMalformed},
 		{"watch", caseWatch},
+		{"schema", caseSchema},
 	}
 }
 

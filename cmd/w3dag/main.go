@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"key":         {summary: "create or show the agent key", run: runKey},
 	"token":       {summary: "inspect and verify UCAN tokens", run: runToken},
 	"usage":       {summary: "usage of a space over a window: sizes, exact byte·ms, records", run: runUsage},
+	"schema":      {summary: "list the service's collections and schema (GET /schema)", run: runSchema},
 }
 
 func main() {

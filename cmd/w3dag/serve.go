@@ -229,6 +229,10 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		stopMoving()
 		<-moved
 	}()
+	cols, srcs, err := schemaInfo(sch)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		Service:         signer,
 		PublicURL:       publicURL,
@@ -241,6 +245,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Gatherer:        reg,
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
+		Collections:     cols,
+		SchemaSources:   srcs,
 	})
 	if err != nil {
 		return err
