@@ -249,12 +249,17 @@ func LoadSources(extra ...Source) (*Schema, error) {
 		}
 	}
 
+	// anon tells where each anonymous type ({K:V}, [V], &T) is first written.
+	var anon map[string]anonOwner
 	// placeType puts an error about a type (or, for Space, a collection) in the source
-	// that defines it.
+	// that defines it; an error about an anonymous type goes where it is written.
 	placeType := func(err error) error {
 		var de *defnError
 		if !errors.As(err, &de) {
 			return &LoadError{Source: sources[0].Name, Err: err}
+		}
+		if o, ok := anon[de.typ]; ok {
+			de.typ, de.field = o.typ, o.field
 		}
 		if de.typ == SpaceType && de.field != "" {
 			if k, ok := fieldOrigin[de.field]; ok {
@@ -263,7 +268,7 @@ func LoadSources(extra ...Source) (*Schema, error) {
 		}
 		return place(origin[de.typ], err)
 	}
-	anon, err := checkAnonymous(merged)
+	anon, err = checkAnonymous(merged)
 	if err != nil {
 		return nil, placeType(err)
 	}
