@@ -102,8 +102,7 @@ func splitLines(text []byte) []string {
 	return strings.Split(string(bytes.ReplaceAll(text, []byte("\r\n"), []byte("\n"))), "\n")
 }
 
-// stripComment drops a # comment from a DSL line (# does not occur in DSL strings the
-// system uses; a # inside a quoted string is kept).
+// stripComment drops a # comment from a DSL line, keeping a # inside a quoted string.
 func stripComment(line string) string {
 	inQuote := false
 	for i, r := range line {
