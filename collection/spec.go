@@ -71,18 +71,18 @@ func (s Subjects) String() string {
 type Writers int
 
 const (
-	// Anyone (the zero value) is any agent with authority over the subject (a UCAN
+	// Authority (the zero value) is any agent with authority over the subject (a UCAN
 	// chain from the space, or the service itself).
-	Anyone Writers = iota
+	Authority Writers = iota
 	// ServiceOnly is the service alone: clients read the collection but cannot write it.
 	ServiceOnly
 )
 
-// String returns "anyone" or "service".
+// String returns "authority" or "service".
 func (w Writers) String() string {
 	switch w {
-	case Anyone:
-		return "anyone"
+	case Authority:
+		return "authority"
 	case ServiceOnly:
 		return "service"
 	}
@@ -101,7 +101,7 @@ type Spec struct {
 	// KeyField names the link field of a put value whose CID must equal the key ("link"
 	// for store, "root" for upload); "" ties no field to the key.
 	KeyField string
-	// Writers says who may put and remove entries; zero is Anyone.
+	// Writers says who may put and remove entries; zero is Authority.
 	Writers Writers
 	// Type is the schema type of the collection's entries (the value type of the
 	// collection's map in the Space or Service struct, e.g. "StoreEntry"); "" accepts
@@ -121,7 +121,7 @@ func (s Spec) Check() error {
 	if s.Key < KeyString || s.Key > KeyCARCID {
 		return specError("collection %q: unknown key rule %s", s.Name, s.Key)
 	}
-	if s.Writers < Anyone || s.Writers > ServiceOnly {
+	if s.Writers < Authority || s.Writers > ServiceOnly {
 		return specError("collection %q: unknown writers %s", s.Name, s.Writers)
 	}
 	return nil

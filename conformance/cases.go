@@ -41,5 +41,6 @@ func Cases() []Case {
 		{"auth-command-not-covered", caseAuthNotCovered},
 		{"malformed-input", caseMalformed},
 		{"watch", caseWatch},
+		{"schema", caseSchema},
 	}
 }

@@ -341,15 +341,17 @@ func (e *Engine) Put(ctx context.Context, inv *ucan.Token, p Path, value datamod
 		if value == nil {
 			return failure(ErrInvalidValue, "put of %s has no value", p)
 		}
+		// Normalize validates and turns Ints given for Floats into Floats, so the
+		// stored value (and its CID) is the same whichever form was sent.
+		if value, err = e.schema.Normalize(c.schema.Input, value); err != nil {
+			return fmt.Errorf("%w: value of %s: %w", ErrInvalidValue, p, err)
+		}
 		raw, err := encodeNode(value)
 		if err != nil {
 			return failure(ErrInvalidValue, "value of %s cannot be encoded as DAG-CBOR: %v", p, err)
 		}
 		if len(raw) > MaxValueSize {
 			return failure(ErrInvalidValue, "value of %s is %d bytes, more than the limit of %d", p, len(raw), MaxValueSize)
-		}
-		if err := e.schema.Validate(c.schema.Input, value); err != nil {
-			return fmt.Errorf("%w: value of %s: %w", ErrInvalidValue, p, err)
 		}
 		if err := checkKeyField(c, p, value); err != nil {
 			return err

@@ -3,14 +3,79 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"math"
+	"strconv"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec"
 	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
+	refmtjson "github.com/polydawn/refmt/json"
+	"github.com/polydawn/refmt/tok"
 )
+
+// EncodeDAGJSON writes n to w as DAG-JSON exactly as go-ipld-prime's dagjson.Encode does
+// (links as {"/": cid}, bytes as {"/": {"bytes": …}}, map keys sorted), except for Floats
+// with no fraction. dagjson.Encode writes 10.0 as 10, which decodes as an Int, so the data
+// no longer re-encodes to the same DAG-CBOR bytes (nor CID) and a value read back no
+// longer matches a schema's Float; and it writes 1e20 as 100000000000000000000, which
+// does not decode at all. EncodeDAGJSON writes them with a fraction (10.0) or, from
+// 1e18 up, in exponent form (1e+20), which dagjson.Decode reads back as the same Float.
+func EncodeDAGJSON(n datamodel.Node, w io.Writer) error {
+	var buf bytes.Buffer
+	sink := &floatSink{enc: refmtjson.NewEncoder(&buf, refmtjson.EncodeOptions{}), w: &buf}
+	if err := dagjson.Marshal(n, sink, dagjson.EncodeOptions{EncodeLinks: true, EncodeBytes: true, MapSortMode: codec.MapSortMode_Lexical}); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// DAGJSON returns n as DAG-JSON, written by EncodeDAGJSON.
+func DAGJSON(n datamodel.Node) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := EncodeDAGJSON(n, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// floatSink passes tokens to the JSON encoder and fixes whole floats right after the
+// encoder wrote them (nothing else is written between a value and the next token).
+type floatSink struct {
+	enc *refmtjson.Encoder
+	w   *bytes.Buffer
+}
+
+// expFrom is the magnitude from which whole floats are written in exponent form: their
+// digits would overflow the int64 dagjson.Decode tries first, and fail to decode.
+const expFrom = 1e18
+
+func (s *floatSink) Step(t *tok.Token) (bool, error) {
+	done, err := s.enc.Step(t)
+	if err != nil || t.Type != tok.TFloat64 {
+		return done, err
+	}
+	f := t.Float64
+	if math.IsInf(f, 0) || math.IsNaN(f) || f != math.Trunc(f) || math.Abs(f) >= 1e21 {
+		return done, nil // written with a fraction or an exponent already
+	}
+	if math.Abs(f) < expFrom {
+		s.w.WriteString(".0")
+		return done, nil
+	}
+	digits := strconv.FormatFloat(f, 'f', -1, 64)
+	if !bytes.HasSuffix(s.w.Bytes(), []byte(digits)) {
+		return done, fmt.Errorf("dag-json: float %v was not written as %s", f, digits)
+	}
+	s.w.Truncate(s.w.Len() - len(digits))
+	s.w.WriteString(strconv.FormatFloat(f, 'e', -1, 64))
+	return done, nil
+}
 
 // BlockNode decodes one block as IPLD data: DAG-CBOR blocks as the data they encode, any
 // other codec as bytes.
@@ -25,24 +90,25 @@ func BlockNode(b Block) (datamodel.Node, error) {
 	return nb.Build(), nil
 }
 
-// BlockJSON renders one block as DAG-JSON (see BlockNode).
+// BlockJSON renders one block as DAG-JSON (see BlockNode), with EncodeDAGJSON.
 func BlockJSON(b Block) ([]byte, error) {
 	n, err := BlockNode(b)
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := dagjson.Encode(n, &buf); err != nil {
+	out, err := DAGJSON(n)
+	if err != nil {
 		return nil, fmt.Errorf("encoding block %s as DAG-JSON: %w", b.CID, err)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // EncodeJSON renders roots and blocks as the DAG-JSON document
 //
 //	{"blocks": [{"cid": {"/": "<cid>"}, "data": <block>}, …], "roots": [{"/": "<cid>"}, …]}
 //
-// keeping the order of blocks.
+// keeping the order of blocks, with EncodeDAGJSON (so whole floats keep their ".0" and
+// DecodeJSON gets the same blocks back).
 func EncodeJSON(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	nb := basicnode.Prototype.Map.NewBuilder()
 	ma, err := nb.BeginMap(2)
@@ -106,11 +172,11 @@ func EncodeJSON(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	if err := ma.Finish(); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := dagjson.Encode(nb.Build(), &buf); err != nil {
+	out, err := DAGJSON(nb.Build())
+	if err != nil {
 		return nil, fmt.Errorf("encoding DAG-JSON: %w", err)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // DecodeJSON parses what EncodeJSON wrote, re-encoding each block with the codec of its CID

@@ -63,8 +63,18 @@
 //   - Copy types (type A = B), unit types, advanced layouts, envelope
 //     unions and other forms go-ipld-prime cannot compile are rejected.
 //
-// Every Load error wraps ErrSchema and names the extension (by its index in
-// the arguments) and the type or collection at fault.
+// LoadSources takes named sources (Source{Name, Text}, the name usually the
+// file name); Load takes unnamed ones, called "extension 0", "extension 1", ….
+// Every error is a *LoadError wrapping ErrSchema that names the source and
+// the line of the definition, field or syntax error at fault, and says which
+// feature is unsupported where go-ipld-prime would only say "TODO":
+//
+//	pins.ipldsch:9: union Pin: representation "envelope" is not supported (use inline or keyed)
+//	pins.ipldsch:8: type Pin field name: unknown type PinName
+//
+// testdata/invalid/*.ipldsch holds broken extensions with the exact error of
+// each (*.err). Schema.Sources returns the sources of a loaded schema, the
+// system schema first.
 //
 // # Validation
 //
@@ -72,10 +82,13 @@
 // representation form, because go-ipld-prime's bindnode cannot handle
 // inline unions. It follows the IPLD schema rules strictly: optional fields
 // may be absent but not null, nullable fields may be null but not absent,
-// unknown struct keys are rejected, ints are not floats and floats are not
-// ints, keyed unions have exactly one key. Any accepts every value,
-// including null. Errors are *ValidationError values naming the path inside
-// the value and the type expected there, e.g.
+// unknown struct keys are rejected, floats are not ints, keyed unions have
+// exactly one key. Any accepts every value, including null. One leniency:
+// where the schema says Float, an Int (up to MaxExactFloatInt) is accepted,
+// because DAG-JSON writers print 10.0 as 10; Schema.Normalize returns the
+// value with those Ints turned into Floats, and that is what gets stored, so
+// 10 and 10.0 give the same value CID. Errors are *ValidationError values
+// naming the path inside the value and the type expected there, e.g.
 //
 //	at /shards/2 (type &Any): expected a link, got string
 //

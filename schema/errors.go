@@ -39,3 +39,29 @@ func (e *ValidationError) Error() string {
 
 // Unwrap returns ErrInvalid, so errors.Is(err, ErrInvalid) holds.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// LoadError is an error Load or LoadSources found in one schema source. It wraps
+// ErrSchema and the cause.
+type LoadError struct {
+	// Source is the name of the source at fault (Source.Name, "extension N" for an
+	// unnamed one, SystemSourceName for the system schema).
+	Source string
+	// Line is the 1-based line of the definition, field or syntax error at fault; 0 when
+	// no line can be told.
+	Line int
+	// Err says what is wrong, e.g. `union Foo: representation "envelope" is not
+	// supported (use inline or keyed)`.
+	Err error
+}
+
+// Error formats the error as "<source>:<line>: <message>" ("<source>: <message>" when no
+// line is known).
+func (e *LoadError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.Source, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Source, e.Err)
+}
+
+// Unwrap returns ErrSchema and the cause, so errors.Is(err, ErrSchema) holds.
+func (e *LoadError) Unwrap() []error { return []error{ErrSchema, e.Err} }

@@ -1,11 +1,13 @@
 package schema
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/bindnode"
@@ -43,7 +45,9 @@ func TestValidateKinds(t *testing.T) {
 		{"list element", "Note", `{"title":"t","color":"g","tags":["a",1]}`, "at /tags/1 (type String): expected a string, got int"},
 		// scalars
 		{"scalars", "Scalars", `{"b":true,"i":-1,"f":1.5,"s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":null}`, ""},
-		{"int is not float", "Scalars", `{"b":true,"i":-1,"f":1,"s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":1}`, "at /f (type Float): expected a float, got int"},
+		{"int for float", "Scalars", `{"b":true,"i":-1,"f":1,"s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":1}`, ""},
+		{"int for float beyond 2^53", "Scalars", `{"b":true,"i":-1,"f":9007199254740993,"s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":1}`, "at /f (type Float): expected a float, got the int 9007199254740993, which a float cannot hold exactly (write it as a float)"},
+		{"string is not float", "Scalars", `{"b":true,"i":-1,"f":"1","s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":1}`, "at /f (type Float): expected a float, got string"},
 		{"float is not int", "Scalars", `{"b":true,"i":1.0,"f":1.5,"s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":1}`, "at /i (type Int): expected an int, got float"},
 		{"string is not bool", "Scalars", `{"b":"true","i":1,"f":1.5,"s":"","y":{"/":{"bytes":"AQI"}},"l":` + linkA + `,"a":1}`, "at /b (type Bool): expected a bool, got string"},
 		{"string is not bytes", "Scalars", `{"b":true,"i":1,"f":1.5,"s":"","y":"AQI","l":` + linkA + `,"a":1}`, "at /y (type Bytes): expected bytes, got string"},
@@ -324,4 +328,69 @@ func TestQuoteLimit(t *testing.T) {
 	if ve.Message != want {
 		t.Fatalf("message\n got: %s\nwant: %s", ve.Message, want)
 	}
+}
+
+func TestNormalizeFloats(t *testing.T) {
+	s := loadKinds(t)
+	const floats = `{"f":10.0,"l":[1.5,2.0,-3.0],"m":{"a":0.0,"b":null},"t":[1.0,2.5],"p":[["w",4.0]],"k":{"n":5.0},"s":{"kind":"circle","radius":1.0},"a":7}`
+	tests := []struct {
+		name, value string
+		same        bool // Normalize returns the value itself
+	}{
+		{"floats", floats, true},
+		{"ints everywhere", `{"f":10,"l":[1.5,2,-3],"m":{"a":0,"b":null},"t":[1,2.5],"p":[["w",4]],"k":{"n":5},"s":{"kind":"circle","radius":1},"a":7}`, false},
+		{"one int", `{"f":10,"l":[1.5,2.0,-3.0],"m":{"a":0.0,"b":null},"t":[1.0,2.5],"p":[["w",4.0]],"k":{"n":5.0},"s":{"kind":"circle","radius":1.0},"a":7}`, false},
+	}
+	want := encodeCBOR(t, mustDecode(t, floats))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := mustDecode(t, tt.value)
+			if tt.name == "one int" {
+				if f, _ := n.LookupByString("f"); f.Kind() != datamodel.Kind_Int {
+					t.Fatal("DAG-JSON 10 did not decode as an int")
+				}
+			}
+			got, err := s.Normalize("Floats", n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.same != (got == n) {
+				t.Errorf("Normalize returned the value itself: %t, want %t", got == n, tt.same)
+			}
+			if b := encodeCBOR(t, got); !bytes.Equal(b, want) {
+				t.Errorf("normalized value encodes differently from the floats:\n got %x\nwant %x", b, want)
+			}
+			// The Any field keeps its Int: Any values are not the schema's to change.
+			if a, _ := got.LookupByString("a"); a.Kind() != datamodel.Kind_Int {
+				t.Errorf("Any field turned into %s", a.Kind())
+			}
+			if err := s.Validate("Floats", got); err != nil {
+				t.Errorf("normalized value does not validate: %v", err)
+			}
+		})
+	}
+	if _, err := s.Normalize("Floats", mustDecode(t, `{"f":"x"}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Normalize of an invalid value: %v", err)
+	}
+	if _, err := s.Normalize("Nope", mustDecode(t, `1`)); !errors.Is(err, ErrUnknownType) {
+		t.Errorf("Normalize of an unknown type: %v", err)
+	}
+}
+
+func mustDecode(t *testing.T, s string) datamodel.Node {
+	t.Helper()
+	n, err := decodeDAGJSON([]byte(s))
+	if err != nil {
+		t.Fatalf("decoding %s: %v", s, err)
+	}
+	return n
+}
+
+func encodeCBOR(t *testing.T, n datamodel.Node) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(n, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	ipldschema "github.com/ipld/go-ipld-prime/schema"
+	"github.com/ipld/go-ipld-prime/traversal"
 )
 
 // Validation limits, so that untrusted values cannot exhaust the stack or
@@ -26,6 +27,10 @@ const (
 	MaxErrorValue = 64
 )
 
+// MaxExactFloatInt is the largest magnitude of an Int accepted where the
+// schema expects a Float: every integer up to 2^53 is exactly a float64.
+const MaxExactFloatInt = 1 << 53
+
 // Validate checks n against the type named typeName, walking the compiled
 // schema: structs (map, tuple, stringjoin and listpairs representations),
 // maps, lists, links, enums, scalars, Any (which includes null) and keyed,
@@ -33,33 +38,118 @@ const (
 // representation form (the form DAG-JSON and DAG-CBOR decoders produce);
 // a schema.TypedNode is validated through its Representation.
 //
+// Where the schema says Float, an Int of magnitude up to MaxExactFloatInt is
+// accepted too: DAG-JSON writers print a whole float such as 10.0 as 10,
+// which decodes as an Int. Values that are stored should go through
+// Normalize, which turns those Ints into Floats.
+//
 // A value that does not match returns a *ValidationError (wrapping
 // ErrInvalid) for the first problem found; an unknown typeName returns an
 // error wrapping ErrUnknownType.
 func (s *Schema) Validate(typeName string, n datamodel.Node) error {
-	t := s.ts.TypeByName(typeName)
-	if t == nil {
-		return fmt.Errorf("%w: %s", ErrUnknownType, quote(typeName))
+	_, err := s.validate(typeName, n)
+	return err
+}
+
+// Normalize validates n against the type named typeName like Validate and
+// returns the value to store: n itself, or, when Ints were accepted where
+// the schema says Float, a copy of n with each of them turned into the equal
+// Float. So {"x": 10} and {"x": 10.0} for a Float field x are the same value
+// with the same CID, whichever form a client sends.
+func (s *Schema) Normalize(typeName string, n datamodel.Node) (datamodel.Node, error) {
+	v, err := s.validate(typeName, n)
+	if err != nil {
+		return nil, err
 	}
 	if tn, ok := n.(ipldschema.TypedNode); ok {
 		n = tn.Representation()
 	}
-	v := validator{s: s}
-	return v.check(t, n, 0)
+	for _, p := range v.ints {
+		out, err := traversal.FocusedTransform(n, p, func(_ traversal.Progress, old datamodel.Node) (datamodel.Node, error) {
+			i, err := old.AsInt()
+			if err != nil {
+				return nil, err
+			}
+			return basicnode.NewFloat(float64(i)), nil
+		}, false)
+		if err != nil {
+			return nil, fmt.Errorf("schema: turning the int at %s into a float: %w", p, err)
+		}
+		n = out
+	}
+	return n, nil
 }
 
-// validator carries the path of the value being checked.
+func (s *Schema) validate(typeName string, n datamodel.Node) (*validator, error) {
+	t := s.ts.TypeByName(typeName)
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownType, quote(typeName))
+	}
+	if tn, ok := n.(ipldschema.TypedNode); ok {
+		n = tn.Representation()
+	}
+	v := &validator{s: s}
+	if err := v.check(t, n, 0); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// validator carries the path of the value being checked, both as shown in
+// errors and as data model segments (they differ inside listpairs structs,
+// whose fields are shown by name but sit at [index, 1]).
 type validator struct {
 	s    *Schema
 	path []string
+	data [][]datamodel.PathSegment // data model segments of each element of path
+	ints []datamodel.Path          // where an Int was accepted for a Float
 }
 
 func (v *validator) fail(t ipldschema.Type, format string, args ...any) error {
 	return &ValidationError{Path: v.pointer(), Type: displayName(t), Message: fmt.Sprintf(format, args...)}
 }
 
-func (v *validator) push(seg string) { v.path = append(v.path, seg) }
-func (v *validator) pop()            { v.path = v.path[:len(v.path)-1] }
+func (v *validator) push(seg string) {
+	v.path = append(v.path, seg)
+	v.data = append(v.data, []datamodel.PathSegment{datamodel.PathSegmentOfString(seg)})
+}
+
+// pushPair enters the value of the i-th [key, value] pair of a listpairs struct.
+func (v *validator) pushPair(key string, i int64) {
+	v.path = append(v.path, key)
+	v.data = append(v.data, []datamodel.PathSegment{datamodel.PathSegmentOfInt(i), datamodel.PathSegmentOfInt(1)})
+}
+
+func (v *validator) pop() {
+	v.path = v.path[:len(v.path)-1]
+	v.data = v.data[:len(v.data)-1]
+}
+
+// dataPath is the data model path of the value being checked.
+func (v *validator) dataPath() datamodel.Path {
+	var segs []datamodel.PathSegment
+	for _, d := range v.data {
+		segs = append(segs, d...)
+	}
+	return datamodel.NewPathNocopy(segs)
+}
+
+// checkFloat accepts a Float, or an Int of magnitude up to MaxExactFloatInt
+// (recorded for Normalize).
+func (v *validator) checkFloat(t ipldschema.Type, n datamodel.Node) error {
+	if n.Kind() != datamodel.Kind_Int {
+		return v.scalar(t, n, datamodel.Kind_Float, "reading float", func() error { _, err := n.AsFloat(); return err })
+	}
+	i, err := n.AsInt()
+	if err != nil {
+		return v.fail(t, "integer out of range: %v", err)
+	}
+	if i > MaxExactFloatInt || i < -MaxExactFloatInt {
+		return v.fail(t, "expected a float, got the int %d, which a float cannot hold exactly (write it as a float)", i)
+	}
+	v.ints = append(v.ints, v.dataPath())
+	return nil
+}
 
 // pointer renders the path as an RFC 6901 JSON pointer, shortened from the
 // front to MaxErrorPath bytes.
@@ -166,7 +256,7 @@ func (v *validator) check(t ipldschema.Type, n datamodel.Node, depth int) error 
 	case *ipldschema.TypeInt:
 		return v.scalar(t, n, datamodel.Kind_Int, "integer out of range", func() error { _, err := n.AsInt(); return err })
 	case *ipldschema.TypeFloat:
-		return v.scalar(t, n, datamodel.Kind_Float, "reading float", func() error { _, err := n.AsFloat(); return err })
+		return v.checkFloat(t, n)
 	case *ipldschema.TypeLink:
 		if err := v.expectKind(t, n, datamodel.Kind_Link); err != nil {
 			return err
@@ -532,7 +622,7 @@ func (v *validator) checkStructListPairs(t *ipldschema.TypeStruct, n datamodel.N
 			return v.fail(t, "field %s appears twice", quote(ks))
 		}
 		seen[fi] = true
-		v.push(ks)
+		v.pushPair(ks, i)
 		if err := v.checkField(fields[fi], val, depth+1); err != nil {
 			return err
 		}

@@ -152,6 +152,13 @@ type Options struct {
 	// MaxInFlight bounds the POST /ucan requests handled at once; zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
+	// Collections and SchemaSources describe the DAG for GET /schema: the collections of
+	// spaces and of the service, and the schema sources (system schema and extensions)
+	// they are declared in. When both are empty (the zero value) GET /schema is not
+	// mounted and answers 404 like any unknown route. New rejects a CollectionInfo with
+	// an unknown subject, key rule or writers.
+	Collections   []CollectionInfo
+	SchemaSources []SchemaSource
 }
 
 // Server is the HTTP interface. It is an http.Handler.
@@ -161,6 +168,9 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	didDoc  []byte
+
+	schemaDoc  []byte // body of GET /schema; nil when not mounted
+	schemaETag string
 
 	inFlight  chan struct{} // a slot per POST /ucan being handled
 	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
@@ -203,7 +213,14 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	schemaDoc, err := schemaDocument(opts)
+	if err != nil {
+		return nil, fmt.Errorf("server: GET /schema: %w", err)
+	}
 	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight)}
+	if schemaDoc != nil {
+		s.schemaDoc, s.schemaETag = schemaDoc, etag(schemaDoc)
+	}
 	s.routes()
 	return s, nil
 }
@@ -237,6 +254,9 @@ func (s *Server) routes() {
 	}
 	if s.opts.Claims != nil {
 		r.HandleFunc("/claims/{cid}", s.getClaims).Methods(http.MethodGet).Name("claims")
+	}
+	if s.schemaDoc != nil {
+		r.HandleFunc("/schema", s.getSchema).Methods(http.MethodGet, http.MethodHead).Name("schema")
 	}
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet).Name("metrics")
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead).Name("healthz")

@@ -27,9 +27,10 @@ func startServer(t *testing.T) string {
 	return url
 }
 
-// startServerAt runs the service on listen with data folder data, returning its URL and a
-// function that stops it and waits until it has (also called when the test ends).
-func startServerAt(t *testing.T, data, listen string) (string, func()) {
+// startServerAt runs the service on listen with data folder data (and the schema
+// extension files schemas besides pins), returning its URL and a function that stops it
+// and waits until it has (also called when the test ends).
+func startServerAt(t *testing.T, data, listen string, schemas ...string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -38,7 +39,7 @@ func startServerAt(t *testing.T, data, listen string) (string, func()) {
 		listen:   listen,
 		kv:       "bolt",
 		blob:     "fs",
-		schemas:  schemaFiles{pinsSchema(t)},
+		schemas:  append(schemaFiles{pinsSchema(t)}, schemas...),
 		shutdown: 5 * time.Second,
 	}
 	log, err := newLogger(io.Discard, "error", "text")

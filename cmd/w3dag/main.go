@@ -43,6 +43,7 @@ var commands = map[string]command{
 	"token":       {summary: "inspect and verify UCAN tokens", run: runToken},
 	"usage":       {summary: "usage of a space over a window: sizes, exact byte·ms, records", run: runUsage},
 	"version":     {summary: "print the version of w3dag (also --version)", run: runVersion},
+	"schema":      {summary: "list the service's collections and schema (GET /schema)", run: runSchema},
 }
 
 // examples are the example command lines `w3dag <command> -h` shows, at least one for each
@@ -66,6 +67,7 @@ var examples = map[string][]string{
 	"token":       {"w3dag token inspect friend.ucan", "w3dag token verify invocation.ucan --proof friend.ucan"},
 	"usage":       {"w3dag usage", "w3dag usage --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --json"},
 	"version":     {"w3dag version", "w3dag --version --json"},
+	"schema":      {"w3dag schema", "w3dag schema --json", "w3dag schema --source"},
 }
 
 func main() {

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/message"
 )
 
 // manyArgs as parseArgs' maxArgs puts no upper bound on the positional arguments.
@@ -39,13 +38,14 @@ func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int) (pos []str
 	return pos, 0, true
 }
 
-// dagJSON renders n as DAG-JSON.
+// dagJSON renders n as DAG-JSON (whole floats keep their ".0", so what is printed can be
+// put back as it is).
 func dagJSON(n datamodel.Node) string {
-	var buf bytes.Buffer
-	if err := dagjson.Encode(n, &buf); err != nil {
+	b, err := message.DAGJSON(n)
+	if err != nil {
 		return fmt.Sprintf("<unprintable: %v>", err)
 	}
-	return buf.String()
+	return string(b)
 }
 
 // receiptNode is the DAG-JSON form of a receipt printed with --json:

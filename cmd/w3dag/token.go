@@ -14,8 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipld/go-ipld-prime/codec/dagjson"
-
+	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/container"
 )
@@ -147,7 +146,7 @@ func inspectOne(raw []byte, stdout, stderr io.Writer) bool {
 		return false
 	}
 	var js bytes.Buffer
-	if err := dagjson.Encode(payload, &js); err != nil {
+	if err := message.EncodeDAGJSON(payload, &js); err != nil {
 		fmt.Fprintf(stderr, "w3dag token inspect: encoding payload as DAG-JSON: %v\n", err)
 		return false
 	}

@@ -86,13 +86,13 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if watchPoll == 0 && c.kv == "postgres" {
 		watchPoll = defaultWatchPollShared
 	}
-	storeMachine, cols, err := collections(c, publicURL, blobs, log)
+	storeMachine, registered, err := collections(c, publicURL, blobs, log)
 	if err != nil {
 		return err
 	}
 	engine, err := dag.Open(ctx, dag.Options{
 		KV:            store,
-		Collections:   cols,
+		Collections:   registered,
 		Signer:        signer,
 		Schema:        sch,
 		Logger:        log.With("component", "dag"),
@@ -143,6 +143,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		stopMoving()
 		<-moved
 	}()
+	cols, srcs := schemaInfo(engine)
 	srv, err := server.New(server.Options{
 		Service:         signer,
 		PublicURL:       publicURL,
@@ -155,6 +156,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Gatherer:        reg,
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
+		Collections:     cols,
+		SchemaSources:   srcs,
 	})
 	if err != nil {
 		return err
@@ -297,17 +300,17 @@ func loadServiceKey(path string) (did.Signer, bool, error) {
 }
 
 func loadSchema(files []string) (*schema.Schema, error) {
-	var srcs [][]byte
+	var srcs []schema.Source
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("reading schema extension: %w", err)
 		}
-		srcs = append(srcs, b)
+		srcs = append(srcs, schema.Source{Name: f, Text: b})
 	}
-	s, err := schema.Load(srcs...)
+	s, err := schema.LoadSources(srcs...)
 	if err != nil {
-		return nil, fmt.Errorf("loading schema (extensions %v): %w", files, err)
+		return nil, fmt.Errorf("loading schema: %w", err) // names the file and line
 	}
 	return s, nil
 }
