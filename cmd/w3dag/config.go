@@ -114,8 +114,8 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// store is the client config dir.
-type store struct {
+// profile is the client's config dir: the agent key, config.json, space keys and proofs.
+type profile struct {
 	dir string
 }
 
@@ -138,7 +138,7 @@ func (cf *clientFlags) serviceURL() string {
 	if cf.url != "" {
 		u = cf.url
 	} else if dir, err := configDir(cf.config); err == nil {
-		st, err := (&store{dir: dir}).state()
+		st, err := (&profile{dir: dir}).state()
 		if err == nil && st.URL != "" {
 			u = st.URL
 		}
@@ -179,8 +179,8 @@ func normalizeURL(s string) (string, error) {
 	return u.String(), nil
 }
 
-// openStore resolves the config dir (flag, then default) and creates it if missing.
-func openStore(dir string) (*store, error) {
+// openProfile resolves the config dir (flag, then default) and creates it if missing.
+func openProfile(dir string) (*profile, error) {
 	dir, err := configDir(dir)
 	if err != nil {
 		return nil, err
@@ -190,11 +190,11 @@ func openStore(dir string) (*store, error) {
 			return nil, fmt.Errorf("creating config dir: %w", err)
 		}
 	}
-	return &store{dir: dir}, nil
+	return &profile{dir: dir}, nil
 }
 
 // agent returns the agent key, creating agent.key on first use.
-func (s *store) agent() (did.Signer, error) {
+func (s *profile) agent() (did.Signer, error) {
 	p := filepath.Join(s.dir, agentKeyFile)
 	k, err := did.ReadKeyFile(p)
 	if err == nil {
@@ -224,7 +224,7 @@ type state struct {
 	Services map[string]string `json:"services,omitempty"`
 }
 
-func (s *store) state() (state, error) {
+func (s *profile) state() (state, error) {
 	var st state
 	data, err := os.ReadFile(filepath.Join(s.dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -264,7 +264,7 @@ func (st *state) normalizePins() {
 	}
 }
 
-func (s *store) saveState(st state) error {
+func (s *profile) saveState(st state) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
@@ -277,7 +277,7 @@ func (s *store) saveState(st state) error {
 }
 
 // addProof stores a delegation; storing one twice is harmless.
-func (s *store) addProof(t *ucan.Token) error {
+func (s *profile) addProof(t *ucan.Token) error {
 	p := filepath.Join(s.dir, proofsDir, t.CID.String()+".ucan")
 	if err := os.WriteFile(p, t.Raw, 0o600); err != nil {
 		return fmt.Errorf("saving proof %s: %w", t.CID, err)
@@ -286,7 +286,7 @@ func (s *store) addProof(t *ucan.Token) error {
 }
 
 // proofs loads every stored delegation.
-func (s *store) proofs() ([]*ucan.Token, error) {
+func (s *profile) proofs() ([]*ucan.Token, error) {
 	dir := filepath.Join(s.dir, proofsDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *store) proofs() ([]*ucan.Token, error) {
 }
 
 // saveSpaceKey keeps a space's private key.
-func (s *store) saveSpaceKey(k did.Signer) error {
+func (s *profile) saveSpaceKey(k did.Signer) error {
 	p := filepath.Join(s.dir, spacesDir, k.DID()+".key")
 	if err := did.WriteKeyFile(p, k); err != nil {
 		return fmt.Errorf("saving space key: %w", err)
@@ -322,7 +322,7 @@ func (s *store) saveSpaceKey(k did.Signer) error {
 }
 
 // spaces lists the DIDs of the spaces created here, sorted.
-func (s *store) spaces() ([]string, error) {
+func (s *profile) spaces() ([]string, error) {
 	ents, err := os.ReadDir(filepath.Join(s.dir, spacesDir))
 	if err != nil {
 		return nil, fmt.Errorf("reading spaces: %w", err)
@@ -339,17 +339,17 @@ func (s *store) spaces() ([]string, error) {
 
 // env is what a client command works with once its flags are parsed.
 type env struct {
-	flags  *clientFlags
-	store  *store
-	agent  did.Signer
-	state  state
-	stdout io.Writer
-	stderr io.Writer
+	flags   *clientFlags
+	profile *profile
+	agent   did.Signer
+	state   state
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 // openEnv opens the config dir and the agent key.
 func openEnv(cf *clientFlags, stdout, stderr io.Writer) (*env, error) {
-	st, err := openStore(cf.config)
+	st, err := openProfile(cf.config)
 	if err != nil {
 		return nil, err
 	}
@@ -361,14 +361,14 @@ func openEnv(cf *clientFlags, stdout, stderr io.Writer) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &env{flags: cf, store: st, agent: agent, state: state, stdout: stdout, stderr: stderr}, nil
+	return &env{flags: cf, profile: st, agent: agent, state: state, stdout: stdout, stderr: stderr}, nil
 }
 
 // client returns a client for the service at --url holding the stored proofs. The service
 // DID is --service, else the one pinned for the URL in config.json, else the one the service
 // publishes, which is then pinned (trust on first use).
 func (e *env) client(ctx context.Context) (*client.Client, error) {
-	proofs, err := e.store.proofs()
+	proofs, err := e.profile.proofs()
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +385,7 @@ func (e *env) client(ctx context.Context) (*client.Client, error) {
 			e.state.Services = map[string]string{}
 		}
 		e.state.Services[url] = service
-		if err := e.store.saveState(e.state); err != nil {
+		if err := e.profile.saveState(e.state); err != nil {
 			return nil, err
 		}
 	}
@@ -420,7 +420,7 @@ func fail(stderr io.Writer, cmd string, err error) int {
 func (e *env) fail(cmd string, err error) int {
 	msg := explain(err, e.flags.service)
 	if errors.Is(err, client.ErrNoProof) {
-		if proofs, perr := e.store.proofs(); perr == nil {
+		if proofs, perr := e.profile.proofs(); perr == nil {
 			now := time.Now()
 			for _, t := range proofs {
 				if v := validityOf(t.Delegation, now); v.status != statusValid && t.Delegation.Audience == e.agent.DID() {

@@ -33,7 +33,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 		}
 		e.state.URL = u
-		if err := e.store.saveState(e.state); err != nil {
+		if err := e.profile.saveState(e.state); err != nil {
 			return fail(stderr, "config url", err)
 		}
 	case (len(pos) == 1 || len(pos) == 2) && pos[0] == "forget-service":
@@ -59,7 +59,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		Space   string `json:"space"`
 		URL     string `json:"url"`
 		Service string `json:"service"`
-	}{e.store.dir, e.agent.DID(), e.state.Space, u, service}
+	}{e.profile.dir, e.agent.DID(), e.state.Space, u, service}
 	if cf.json {
 		b, _ := json.Marshal(info)
 		fmt.Fprintln(stdout, string(b))
@@ -82,7 +82,7 @@ func forgetService(e *env, u string) int {
 	did, pinned := e.state.Services[u]
 	if pinned {
 		delete(e.state.Services, u)
-		if err := e.store.saveState(e.state); err != nil {
+		if err := e.profile.saveState(e.state); err != nil {
 			return fail(e.stderr, "config forget-service", err)
 		}
 	}

@@ -124,7 +124,7 @@ func coveringCommands() []string {
 // delegate seals one delegation of each of cmds on sub to to, and returns them in a
 // container with the chains (deduplicated) that give the agent its authority.
 func delegate(e *env, sub, to string, cmds []string, expires time.Duration) ([]byte, error) {
-	proofs, err := e.store.proofs()
+	proofs, err := e.profile.proofs()
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,7 @@ func didIn(t *testing.T, s, other string) string {
 
 func readState(t *testing.T, dir string) state {
 	t.Helper()
-	st, err := (&store{dir: dir}).state()
+	st, err := (&profile{dir: dir}).state()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestProofValidity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&store{dir: dir}).addProof(tok); err != nil {
+	if err := (&profile{dir: dir}).addProof(tok); err != nil {
 		t.Fatal(err)
 	}
 	if out, _, _ := cli(t, "proof", "ls"); !strings.Contains(out, "cmd /dag/select  sub "+space.DID()+"  expired 2 hours ago ("+date(-2*time.Hour)+")\n") {

@@ -19,7 +19,7 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	st, err := openStore(cf.config)
+	st, err := openProfile(cf.config)
 	if err != nil {
 		return fail(stderr, "key", err)
 	}

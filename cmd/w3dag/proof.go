@@ -46,7 +46,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 		for _, t := range tokens {
-			if err := e.store.addProof(t); err != nil {
+			if err := e.profile.addProof(t); err != nil {
 				return fail(stderr, "proof add", err)
 			}
 			printDelegation(stdout, t, now, cf.json)
@@ -56,7 +56,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			for _, t := range tokens {
 				if d := t.Delegation; d.Audience == e.agent.DID() && d.Subject != "" {
 					e.state.Space = d.Subject
-					if err := e.store.saveState(e.state); err != nil {
+					if err := e.profile.saveState(e.state); err != nil {
 						return fail(stderr, "proof add", err)
 					}
 					break
@@ -64,7 +64,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 	case "ls":
-		proofs, err := e.store.proofs()
+		proofs, err := e.profile.proofs()
 		if err != nil {
 			return fail(stderr, "proof ls", err)
 		}

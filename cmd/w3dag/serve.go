@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/machines/carwhere"
-	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/server"
 )
 
@@ -70,8 +70,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.batchDelay, "batch-delay", 0, "how long a group commit waits for more operations (default 0: commit when idle)")
 	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
 	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
-	fs.Int64Var(&c.maxBlobSize, "max-blob-size", storemachine.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
-	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", storemachine.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
+	fs.Int64Var(&c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
+	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
 	fs.DurationVar(&c.claimTTL, "claim-ttl", carwhere.DefaultClaimTTL, "how long the location claims of GET /claims/{cid} are valid")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")

@@ -26,7 +26,7 @@ import (
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/internal/fixtures"
 	"github.com/w3dag/w3dag/kv/bolt"
-	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -446,7 +446,7 @@ func TestServeStoreLimits(t *testing.T) {
 		return c.Put(ctx, "/"+space+"/store/"+link.String(), value)
 	}
 	var rerr *client.ReceiptError
-	if _, err := put(1001); !errors.As(err, &rerr) || rerr.Name != storemachine.NameTooLarge {
+	if _, err := put(1001); !errors.As(err, &rerr) || rerr.Name != store.NameTooLarge {
 		t.Fatalf("put of 1001 bytes with --max-blob-size 1000: %v, want TooLarge", err)
 	}
 	before := time.Now()

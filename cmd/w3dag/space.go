@@ -40,17 +40,17 @@ func runSpace(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(stderr, "space use", fmt.Errorf("%q is not a did:key: %w", pos[1], err))
 		}
 		e.state.Space = pos[1]
-		if err := e.store.saveState(e.state); err != nil {
+		if err := e.profile.saveState(e.state); err != nil {
 			return fail(stderr, "space use", err)
 		}
 		printDID(stdout, pos[1], cf.json)
 	case "ls":
-		spaces, err := e.store.spaces()
+		spaces, err := e.profile.spaces()
 		if err != nil {
 			return fail(stderr, "space ls", err)
 		}
 		// Spaces delegated to the agent count too.
-		proofs, err := e.store.proofs()
+		proofs, err := e.profile.proofs()
 		if err != nil {
 			return fail(stderr, "space ls", err)
 		}
@@ -84,7 +84,7 @@ func newSpace(e *env) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("generating space key: %w", err)
 	}
-	if err := e.store.saveSpaceKey(key); err != nil {
+	if err := e.profile.saveSpaceKey(key); err != nil {
 		return "", err
 	}
 	d := &ucan.Delegation{
@@ -98,11 +98,11 @@ func newSpace(e *env) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("delegating the space to the agent: %w", err)
 	}
-	if err := e.store.addProof(tok); err != nil {
+	if err := e.profile.addProof(tok); err != nil {
 		return "", err
 	}
 	e.state.Space = key.DID()
-	if err := e.store.saveState(e.state); err != nil {
+	if err := e.profile.saveState(e.state); err != nil {
 		return "", err
 	}
 	return key.DID(), nil

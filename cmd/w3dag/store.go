@@ -23,7 +23,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/collection"
-	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
@@ -33,7 +33,7 @@ const (
 	// hashBufferSize is the read buffer of the CID computation.
 	hashBufferSize = 1 << 20
 	// storeStatusDone is the status a stored CAR ends in.
-	storeStatusDone = storemachine.StatusDone
+	storeStatusDone = store.StatusDone
 )
 
 // runStore implements `w3dag store FILE.car [--space DID] [--json] [--progress]`: compute
@@ -137,13 +137,13 @@ func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, nam
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", res.Path, err)
 	}
-	if r.Status() == storemachine.StatusExpired {
+	if r.Status() == store.StatusExpired {
 		// An earlier upload of this CAR ran out of time: this put ended it; start again.
 		if r, err = c.Put(ctx, res.Path, value); err != nil {
 			return nil, fmt.Errorf("put %s: %w", res.Path, err)
 		}
 	}
-	if r.Status() == storemachine.StatusPending {
+	if r.Status() == store.StatusPending {
 		req, err := uploadRequest(r.State())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res.Path, err)

@@ -29,7 +29,7 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/carwhere"
-	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/server"
@@ -46,7 +46,7 @@ type httpService struct {
 	fs      *blobfs.Store
 }
 
-func newHTTPService(t testing.TB, tune ...func(*storemachine.Options)) *httpService {
+func newHTTPService(t testing.TB, tune ...func(*store.Options)) *httpService {
 	t.Helper()
 	ctx := context.Background()
 	signer, err := did.GenerateEd25519()
@@ -161,7 +161,7 @@ func TestStoreHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status() != storemachine.StatusPending {
+	if r.Status() != store.StatusPending {
 		t.Fatalf("put: status %q", r.Status())
 	}
 	req, err := uploadRequest(r.State())
@@ -203,7 +203,7 @@ func TestStoreHTTP(t *testing.T) {
 			t.Errorf("%s: HTTP %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
 		}
 	}
-	if st := status(); st != storemachine.StatusPending {
+	if st := status(); st != store.StatusPending {
 		t.Fatalf("after refused uploads: %s", st)
 	}
 	if resp, _ := httpDo(t, http.MethodGet, svc.url+"/blob/"+link.String(), nil, nil); resp.StatusCode != http.StatusNotFound {
@@ -214,11 +214,11 @@ func TestStoreHTTP(t *testing.T) {
 	if err := putBytes(ctx, http.DefaultClient, req, bytes.NewReader(data)); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	if st := status(); st != storemachine.StatusDone {
+	if st := status(); st != store.StatusDone {
 		t.Fatalf("after upload: %s", st)
 	}
 	again, err := c.Put(ctx, path, value)
-	if err != nil || again.Status() != storemachine.StatusDone {
+	if err != nil || again.Status() != store.StatusDone {
 		t.Fatalf("confirming put: %v %q", err, again.Status())
 	}
 
@@ -261,7 +261,7 @@ func TestStoreHTTP(t *testing.T) {
 	// Another space storing the same CAR is done at once, without an upload.
 	c2, space2 := agentClient(t, svc.url, svc.service.DID())
 	r2, err := c2.Put(ctx, "/"+space2+"/store/"+link.String(), value)
-	if err != nil || r2.Status() != storemachine.StatusDone {
+	if err != nil || r2.Status() != store.StatusDone {
 		t.Fatalf("second space: %v %q", err, r2.Status())
 	}
 }
@@ -391,7 +391,7 @@ func promValue(body, name string) float64 {
 // ends the old entry (expired) and storeCAR starts it again, uploads and ends done.
 func TestStoreAfterExpiry(t *testing.T) {
 	ctx := context.Background()
-	svc := newHTTPService(t, func(o *storemachine.Options) { o.UploadURLTTL = time.Second })
+	svc := newHTTPService(t, func(o *store.Options) { o.UploadURLTTL = time.Second })
 	c, space := agentClient(t, svc.url, svc.service.DID())
 	data := []byte("a CAR uploaded late")
 	file := filepath.Join(t.TempDir(), "late.car")
@@ -401,7 +401,7 @@ func TestStoreAfterExpiry(t *testing.T) {
 	link := carOf(data)
 	value, _ := storeValue(link, int64(len(data)))
 	r, err := c.Put(ctx, "/"+space+"/store/"+link.String(), value)
-	if err != nil || r.Status() != storemachine.StatusPending {
+	if err != nil || r.Status() != store.StatusPending {
 		t.Fatalf("first put: %v %q", err, r.Status())
 	}
 	time.Sleep(1100 * time.Millisecond)
@@ -409,7 +409,7 @@ func TestStoreAfterExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Uploaded || res.Receipt.Status() != storemachine.StatusDone {
+	if !res.Uploaded || res.Receipt.Status() != store.StatusDone {
 		t.Fatalf("uploaded %v, status %q", res.Uploaded, res.Receipt.Status())
 	}
 	chain, err := c.Chain(ctx, res.Receipt.Head())
@@ -609,7 +609,7 @@ func BenchmarkUpload(b *testing.B) {
 		c, space := agentClient(b, svc.url, svc.service.DID())
 		path := "/" + space + "/store/" + link.String()
 		r, err := c.Put(ctx, path, value)
-		if err != nil || r.Status() != storemachine.StatusPending {
+		if err != nil || r.Status() != store.StatusPending {
 			b.Fatalf("put: %v %q", err, r.Status())
 		}
 		req, err := uploadRequest(r.State())
@@ -624,7 +624,7 @@ func BenchmarkUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if g, err := c.Get(ctx, path); err != nil || g.Status() != storemachine.StatusDone {
+		if g, err := c.Get(ctx, path); err != nil || g.Status() != store.StatusDone {
 			b.Fatalf("after upload: %v %q", err, g.Status())
 		}
 		b.StartTimer()

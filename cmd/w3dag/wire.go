@@ -35,7 +35,7 @@ import (
 	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
-	storemachine "github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
@@ -70,11 +70,11 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		publicURL = "http://" + ln.Addr().String()
 	}
 
-	store, err := openKV(ctx, c, log)
+	kvs, err := openKV(ctx, c, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer kvs.Close()
 	blobs, err := openBlobs(ctx, c, publicURL, log)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	engine, err := dag.Open(ctx, dag.Options{
-		KV:            store,
+		KV:            kvs,
 		Collections:   registered,
 		Signer:        signer,
 		Schema:        sch,
@@ -123,7 +123,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if c.outbox {
 		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
 		// with the operations.
-		archOpts.Outbox = store
+		archOpts.Outbox = kvs
 		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
 			return engine.Update(ctx, func(t *dag.Tx) error {
 				kt, err := t.KV(archive.OutboxPrefix)
@@ -190,16 +190,16 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 // collections builds the store machine over the blob store and returns it with every
 // collection the engine registers (machines.Builtin); tune adjusts the store machine's
 // options (tests).
-func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*storemachine.Options)) (*storemachine.Machine, []dag.Collection, error) {
+func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, []dag.Collection, error) {
 	loc, err := storeLocator(c, publicURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	so := storemachine.Options{Blobs: blobs, Locator: loc, MaxBlobSize: c.maxBlobSize, UploadURLTTL: c.uploadTTL, Logger: log.With("component", "store")}
+	so := store.Options{Blobs: blobs, Locator: loc, MaxBlobSize: c.maxBlobSize, UploadURLTTL: c.uploadTTL, Logger: log.With("component", "store")}
 	for _, f := range tune {
 		f(&so)
 	}
-	sm, err := storemachine.New(so)
+	sm, err := store.New(so)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,7 +208,7 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 
 // runTasks runs the task runner of engine with the store machine's handlers until the
 // returned stop is called (before the engine closes).
-func runTasks(ctx context.Context, engine *dag.Engine, sm *storemachine.Machine, log *slog.Logger) (stop func()) {
+func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := task.NewRunner(engine, sm.Handlers(engine), task.RunnerOptions{Logger: log.With("component", "task")})
 	done := make(chan struct{})
@@ -237,12 +237,12 @@ func metricsRegistry(engine *dag.Engine) *prometheus.Registry {
 // translating their errors into the server's (403 for upload URLs that are not good, 400
 // for CIDs no store entry can have, 404 for claims of a CID that is not a CAR).
 type blobEndpoint struct {
-	blobs  *storemachine.Blobs
+	blobs  *store.Blobs
 	claims *carwhere.Claims
 }
 
 func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger) (*blobEndpoint, error) {
-	b, err := storemachine.NewBlobs(engine, blobs, storemachine.BlobsOptions{Logger: log.With("component", "blobs")})
+	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs")})
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size 
 	switch {
 	case errors.Is(err, blob.ErrPresignInvalid), errors.Is(err, blob.ErrPresignExpired), errors.Is(err, blob.ErrNoPresign):
 		return fmt.Errorf("%w: %w", server.ErrForbidden, err)
-	case errors.Is(err, storemachine.ErrUnsupportedCID):
+	case errors.Is(err, store.ErrUnsupportedCID):
 		return fmt.Errorf("%w: %w", server.ErrBadRequest, err)
 	}
 	return err
