@@ -21,7 +21,9 @@ func TestLeaseRenewed(t *testing.T) {
 	}
 	v := machinestest.Open(t, mem.New(), nil, nil, nil)
 	id := schedule(t, v.E, task.Task{Cmd: "/test/long"})
-	const lease = 150 * time.Millisecond
+	// Long enough that a loaded machine (CI on 2 cores) still renews in time: a renewal is
+	// due every lease/3, and b takes the task only after a whole lease without one.
+	const lease = 500 * time.Millisecond
 	started := make(chan struct{})
 	var bCalls atomic.Int32
 	a := task.NewRunner(v.E, map[string]task.Handler{"/test/long": func(ctx context.Context, _ *ucan.Token) error {
