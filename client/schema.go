@@ -42,6 +42,9 @@ type Collection struct {
 	// SchemaOnly is true for collections run by the generic record machine
 	// (put → done, remove → removed), false for those with a machine of their own.
 	SchemaOnly bool `json:"schemaOnly"`
+	// Machine is true for collections with a machine of their own; false for schema-only
+	// ones and for those whose entries the service writes itself (usage records, tasks).
+	Machine bool `json:"machine"`
 }
 
 // SchemaSource is one IPLD schema source: its name (file name, "system.ipldsch" for the

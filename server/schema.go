@@ -57,6 +57,10 @@ type CollectionInfo struct {
 	// the generic record machine (put → done, remove → removed); false for collections
 	// with a machine of their own.
 	SchemaOnly bool `json:"schemaOnly"`
+	// Machine is true for collections with a machine of their own (not the generic record
+	// machine); false for schema-only ones and for those whose entries the service writes
+	// itself, with no machine (usage records, tasks).
+	Machine bool `json:"machine"`
 }
 
 // SchemaSource is one source of the schema in GET /schema: its name (a file name, or

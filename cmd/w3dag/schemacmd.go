@@ -65,8 +65,11 @@ func printSchema(w io.Writer, s *client.Schema) {
 		if keyField == "" {
 			keyField = "-"
 		}
-		if c.SchemaOnly {
+		switch {
+		case c.SchemaOnly:
 			kind = "schema-only"
+		case !c.Machine:
+			kind = "records" // the service writes the entries itself
 		}
 		writers := c.Writers
 		if writers == "authority" {

@@ -10,8 +10,9 @@ import (
 // schemaInfo describes the collections engine runs for GET /schema
 // (server.Options.Collections and SchemaSources): each collection of spaces and of the
 // service with its key rule, key field and writers (from its registration, or the one the
-// engine made for a schema-only collection), its types and statuses (from the schema) and
-// whether it is schema-only; and the schema sources, system schema first.
+// engine made for a schema-only collection), its types and statuses (from the schema),
+// whether it is schema-only and whether it has a machine; and the schema sources, system
+// schema first.
 func schemaInfo(engine *dag.Engine) ([]server.CollectionInfo, []server.SchemaSource) {
 	sch := engine.Schema()
 	var cols []server.CollectionInfo
@@ -35,6 +36,7 @@ func schemaInfo(engine *dag.Engine) ([]server.CollectionInfo, []server.SchemaSou
 				State:      sc.State,
 				Statuses:   sc.Statuses,
 				SchemaOnly: sc.Generic,
+				Machine:    c.Machine != nil && !sc.Generic,
 			})
 		}
 	}
