@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/collection"
 )
 
 // caseSchema checks GET /schema: a JSON document listing the space and service
@@ -44,7 +45,7 @@ func caseSchema(ctx context.Context, t T, target Target) {
 		t.Fatalf("GET /schema: not the JSON document: %v: %.200s", err, body)
 	}
 
-	want := []client.Collection{
+	want := []collection.Info{
 		{Name: "store", Key: "car-cid", KeyField: "link", Writers: "authority", Input: "StoreInput", State: "StoreStatus"},
 		{Name: "upload", Key: "cid", KeyField: "root", Writers: "authority", Input: "UploadInput", State: "UploadStatus"},
 	}

@@ -9,7 +9,7 @@
 //	PUT  /blob/{cid}             upload bytes to a signed URL   (when Options.Blobs is set)
 //	GET  /blob/{cid}             read bytes, Range supported     (when Options.Blobs is set)
 //	GET  /claims/{cid}           location claims of a CAR        (when Options.Claims is set)
-//	GET  /schema                 collections and schema sources  (when Options.Collections or SchemaSources is set)
+//	GET  /schema                 collections and schema sources  (when Options.Schema is set)
 //	GET  /metrics                Prometheus metrics
 //	GET  /healthz                liveness
 //	GET  /.well-known/did.json   the service's DID document

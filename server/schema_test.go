@@ -2,11 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/w3dag/w3dag/collection"
 )
 
 // stub satisfies the required interfaces of Options; GET /schema calls none of them.
@@ -16,45 +19,48 @@ type stub struct {
 	Archive
 }
 
-func schemaServer(t *testing.T, cols []CollectionInfo, srcs []SchemaSource) (*Server, error) {
+func schemaServer(t *testing.T, d *collection.Description) (*Server, error) {
 	t.Helper()
-	return New(Options{Service: mustKey(t), Runner: stub{}, Store: stub{}, Archive: stub{}, Collections: cols, SchemaSources: srcs})
+	return New(Options{Service: mustKey(t), Runner: stub{}, Store: stub{}, Archive: stub{}, Schema: d})
 }
 
 func TestGetSchema(t *testing.T) {
-	store := CollectionInfo{Subject: SubjectSpace, Name: "store", Key: KeyCARCID, KeyField: "link", Writers: WritersAuthority,
-		Input: "StoreInput", State: "StoreStatus", Statuses: []string{"queued", "done"}}
-	pins := CollectionInfo{Subject: SubjectSpace, Name: "pins", Key: KeyString, Writers: WritersAuthority,
+	store := collection.Info{Name: "store", Key: "car-cid", KeyField: "link", Writers: "authority",
+		Input: "StoreInput", State: "StoreStatus", Statuses: []string{"queued", "done"}, Machine: true}
+	pins := collection.Info{Name: "pins", Key: "string", Writers: "authority",
 		Input: "Pin", State: "RecordStatus", Statuses: []string{"done", "removed"}, SchemaOnly: true}
-	task := CollectionInfo{Subject: SubjectService, Name: "task", Key: KeyCID, Writers: WritersService,
+	task := collection.Info{Name: "task", Key: "cid", Writers: "service",
 		Input: "TaskInput", State: "TaskStatus"}
-	srcs := []SchemaSource{{Name: "system.ipldsch", Text: "type Space struct {}\n"}, {Name: "pins.ipldsch", Text: "type Pin struct {}\n"}}
-	s, err := schemaServer(t, []CollectionInfo{store, task, pins}, srcs)
+	srcs := []collection.Source{{Name: "system.ipldsch", Text: "type Space struct {}\n"}, {Name: "pins.ipldsch", Text: "type Pin struct {}\n"}}
+	var d collection.Description
+	d.Collections.Space = []collection.Info{pins, store}
+	d.Collections.Service = []collection.Info{task}
+	d.Sources = srcs
+	s, err := schemaServer(t, &d)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d.Collections.Service[0].Statuses != nil {
+		t.Fatal("New changed the caller's description")
 	}
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/schema", nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("ETag") == "" {
 		t.Fatalf("GET /schema: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
-	var doc SchemaDocument
+	var doc collection.Description
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
 		t.Fatalf("body %s: %v", rec.Body, err)
 	}
-	store.Subject, pins.Subject, task.Subject = "", "", ""
 	task.Statuses = []string{}
-	if !reflect.DeepEqual(doc.Collections.Space, []CollectionInfo{store, pins}) || !reflect.DeepEqual(doc.Collections.Service, []CollectionInfo{task}) ||
+	if !reflect.DeepEqual(doc.Collections.Space, []collection.Info{pins, store}) || !reflect.DeepEqual(doc.Collections.Service, []collection.Info{task}) ||
 		!reflect.DeepEqual(doc.Sources, srcs) {
 		t.Fatalf("document %+v", doc)
 	}
-	for _, want := range []string{`"key":"car-cid"`, `"keyField":"link"`, `"writers":"service"`, `"schemaOnly":true`, `"statuses":[]`} {
+	for _, want := range []string{`"key":"car-cid"`, `"keyField":"link"`, `"writers":"service"`, `"schemaOnly":true`, `"machine":true`, `"statuses":[]`} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("body lacks %s: %s", want, rec.Body)
 		}
-	}
-	if strings.Contains(rec.Body.String(), `"subject"`) {
-		t.Errorf("collections repeat their subject: %s", rec.Body)
 	}
 
 	// Revalidation, HEAD and other methods.
@@ -78,7 +84,7 @@ func TestGetSchema(t *testing.T) {
 }
 
 func TestGetSchemaNotConfigured(t *testing.T) {
-	s, err := schemaServer(t, nil, nil)
+	s, err := schemaServer(t, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,26 +96,29 @@ func TestGetSchemaNotConfigured(t *testing.T) {
 }
 
 func TestSchemaOptionsRejected(t *testing.T) {
-	ok := CollectionInfo{Subject: SubjectSpace, Name: "n", Key: KeyString, Writers: WritersAuthority, Input: "I", State: "S"}
+	ok := collection.Info{Name: "n", Key: "string", Writers: "authority", Input: "I", State: "S"}
 	tests := []struct {
 		name string
-		edit func(*CollectionInfo)
-		srcs []SchemaSource
+		edit func(*collection.Info)
+		srcs []collection.Source
 		want string
 	}{
-		{"no name", func(c *CollectionInfo) { c.Name = "" }, nil, "collection 0 has no name"},
-		{"key rule", func(c *CollectionInfo) { c.Key = "uuid" }, nil, `collection n: key rule "uuid" is not string, cid or car-cid`},
-		{"writers", func(c *CollectionInfo) { c.Writers = "anyone" }, nil, `collection n: writers "anyone" is not authority or service`},
-		{"subject", func(c *CollectionInfo) { c.Subject = "user" }, nil, `collection n: subject "user" is not space or service`},
-		{"no types", func(c *CollectionInfo) { c.State = "" }, nil, "collection n: input and state types are required"},
-		{"unnamed source", func(*CollectionInfo) {}, []SchemaSource{{Text: "x"}}, "schema source 0 has no name"},
+		{"no name", func(c *collection.Info) { c.Name = "" }, nil, "space collection 0: collection is empty"},
+		{"bad name", func(c *collection.Info) { c.Name = "9" }, nil, "must start with a letter"},
+		{"key rule", func(c *collection.Info) { c.Key = "uuid" }, nil, `space collection n: key rule "uuid" is not string, cid or car-cid`},
+		{"writers", func(c *collection.Info) { c.Writers = "anyone" }, nil, `space collection n: writers "anyone" is not authority or service`},
+		{"no types", func(c *collection.Info) { c.State = "" }, nil, "space collection n: input and state types are required"},
+		{"unnamed source", func(*collection.Info) {}, []collection.Source{{Text: "x"}}, "schema source 0 has no name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := ok
 			tt.edit(&c)
-			_, err := schemaServer(t, []CollectionInfo{c}, tt.srcs)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
+			var d collection.Description
+			d.Collections.Space = []collection.Info{c}
+			d.Sources = tt.srcs
+			_, err := schemaServer(t, &d)
+			if !errors.Is(err, collection.ErrInvalidSpec) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
 		})

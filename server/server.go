@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
@@ -152,13 +153,11 @@ type Options struct {
 	// MaxInFlight bounds the POST /ucan requests handled at once; zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
-	// Collections and SchemaSources describe the DAG for GET /schema: the collections of
-	// spaces and of the service, and the schema sources (system schema and extensions)
-	// they are declared in. When both are empty (the zero value) GET /schema is not
-	// mounted and answers 404 like any unknown route. New rejects a CollectionInfo with
-	// an unknown subject, key rule or writers.
-	Collections   []CollectionInfo
-	SchemaSources []SchemaSource
+	// Schema describes the DAG for GET /schema: the collections of spaces and of the
+	// service, and the schema sources (system schema and extensions) they are declared
+	// in. Nil does not mount GET /schema (it answers 404 like any unknown route). New
+	// rejects a description that fails collection.Description.Check.
+	Schema *collection.Description
 }
 
 // Server is the HTTP interface. It is an http.Handler.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/collection"
 )
 
 // schemaUsage is the usage of `w3dag schema`.
@@ -60,7 +61,7 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func printSchema(w io.Writer, s *client.Schema) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUBJECT\tCOLLECTION\tKEY\tKEY FIELD\tWRITTEN BY\tINPUT\tSTATE\tKIND\tSTATUSES")
-	row := func(subject string, c client.Collection) {
+	row := func(subject string, c collection.Info) {
 		keyField, kind := c.KeyField, "machine"
 		if keyField == "" {
 			keyField = "-"

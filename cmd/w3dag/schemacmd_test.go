@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines"
@@ -25,7 +26,7 @@ func TestSchemaInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer engine.Close()
-	cols, srcs := schemaInfo(engine)
+	d := schemaInfo(engine)
 	type row struct{ subject, key, keyField, writers, input, state string }
 	want := map[string]row{
 		"space/store":       {"space", "car-cid", "link", "authority", "StoreInput", "StoreStatus"},
@@ -39,22 +40,25 @@ func TestSchemaInfo(t *testing.T) {
 		"service/task":      {"service", "cid", "", "service", "TaskInput", "TaskStatus"},
 		"service/metrics":   {"service", "string", "", "service", "MetricInput", "MetricStatus"},
 	}
-	if len(cols) != len(want) {
-		t.Fatalf("%d collections, want %d: %+v", len(cols), len(want), cols)
+	if n := len(d.Collections.Space) + len(d.Collections.Service); n != len(want) {
+		t.Fatalf("%d collections, want %d: %+v", n, len(want), d.Collections)
 	}
-	for _, c := range cols {
-		w, ok := want[c.Subject+"/"+c.Name]
-		got := row{c.Subject, c.Key, c.KeyField, c.Writers, c.Input, c.State}
-		hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true}[c.Name]
-		if !ok || got != w || len(c.Statuses) == 0 || c.SchemaOnly != (c.Name == "pins") || c.Machine != hasMachine {
-			t.Errorf("%s/%s: %+v, want %+v", c.Subject, c.Name, c, w)
+	for subject, cols := range map[string][]collection.Info{"space": d.Collections.Space, "service": d.Collections.Service} {
+		for _, c := range cols {
+			w, ok := want[subject+"/"+c.Name]
+			got := row{subject, c.Key, c.KeyField, c.Writers, c.Input, c.State}
+			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true}[c.Name]
+			if !ok || got != w || len(c.Statuses) == 0 || c.SchemaOnly != (c.Name == "pins") || c.Machine != hasMachine {
+				t.Errorf("%s/%s: %+v, want %+v", subject, c.Name, c, w)
+			}
 		}
 	}
+	srcs := d.Sources
 	if len(srcs) != 2 || srcs[0].Name != schema.SystemSourceName || srcs[1].Name != "pins.ipldsch" || !strings.Contains(srcs[1].Text, "type Pin struct") {
 		t.Errorf("sources %+v", srcs)
 	}
 	// What schemaInfo gives is what server.New accepts.
-	if _, err := server.New(server.Options{Service: mustSigner(t), Runner: nopServer{}, Store: nopServer{}, Archive: nopServer{}, Collections: cols, SchemaSources: srcs}); err != nil {
+	if _, err := server.New(server.Options{Service: mustSigner(t), Runner: nopServer{}, Store: nopServer{}, Archive: nopServer{}, Schema: d}); err != nil {
 		t.Fatalf("server.New refuses the description: %v", err)
 	}
 }

@@ -143,7 +143,6 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		stopMoving()
 		<-moved
 	}()
-	cols, srcs := schemaInfo(engine)
 	srv, err := server.New(server.Options{
 		Service:         signer,
 		PublicURL:       publicURL,
@@ -156,8 +155,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Gatherer:        reg,
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
-		Collections:     cols,
-		SchemaSources:   srcs,
+		Schema:          schemaInfo(engine),
 	})
 	if err != nil {
 		return err
