@@ -221,3 +221,20 @@ func TestEmptyLargePieces(t *testing.T) {
 		t.Error("a non-zero leaf gave the zero root")
 	}
 }
+
+func TestHasherMatchesSum256(t *testing.T) {
+	if !useStateTrick {
+		t.Log("the sha256 state encoding is not the expected one: hashing falls back to sha256.Sum256")
+	}
+	h := newHasher()
+	buf := vectorContent(64 * 9)
+	want := make([]byte, 32*9)
+	for i := 0; i < 9; i++ {
+		d := hashPair((*[32]byte)(buf[64*i:]), (*[32]byte)(buf[64*i+32:]))
+		copy(want[32*i:], d[:])
+	}
+	h.reduceLevel(buf, 18)
+	if !bytes.Equal(buf[:32*9], want) {
+		t.Fatal("reduceLevel differs from hashPair")
+	}
+}

@@ -1,7 +1,10 @@
 package piece
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding"
+	"hash"
 	"math/bits"
 )
 
@@ -41,32 +44,92 @@ func hashPair(left, right *[NodeSize]byte) [NodeSize]byte {
 	return h
 }
 
+// hasher hashes 64-byte messages faster than sha256.Sum256: it writes the
+// message and its (constant) SHA-256 padding block in one Write, so the
+// compression function runs once over two blocks instead of twice, and reads
+// the resulting state, which is then the digest, from the digest's binary
+// encoding ("sha\x03" ‖ 8 big-endian state words ‖ …). useStateTrick is false
+// if that encoding ever differs from what init checks, and hasher then falls
+// back to sha256.Sum256.
+type hasher struct {
+	d   hash.Hash
+	msg [128]byte
+	st  []byte
+}
+
+// sha256Pad64 is the padding block of a 64-byte SHA-256 message: 0x80, zeros,
+// the bit length 512 big-endian.
+var sha256Pad64 = [64]byte{0: 0x80, 62: 0x02}
+
+var useStateTrick = func() bool {
+	h := newHasher()
+	var in [64]byte
+	for i := range in {
+		in[i] = byte(i * 7)
+	}
+	want := sha256.Sum256(in[:])
+	got, ok := h.sum64(in[:])
+	return ok && bytes.Equal(got, want[:])
+}()
+
+func newHasher() *hasher {
+	h := &hasher{d: sha256.New(), st: make([]byte, 0, 128)}
+	copy(h.msg[64:], sha256Pad64[:])
+	return h
+}
+
+// sum64 returns SHA-256(msg) for a 64-byte msg through the state encoding;
+// ok is false when the encoding is not the one expected.
+func (h *hasher) sum64(msg []byte) ([]byte, bool) {
+	copy(h.msg[:64], msg)
+	h.d.Reset()
+	h.d.Write(h.msg[:])
+	ba, ok := h.d.(encoding.BinaryAppender)
+	if !ok {
+		return nil, false
+	}
+	st, err := ba.AppendBinary(h.st[:0])
+	if err != nil || len(st) < 4+NodeSize || string(st[:4]) != "sha\x03" {
+		return nil, false
+	}
+	h.st = st
+	return st[4 : 4+NodeSize], true
+}
+
 // reduceLevel hashes the n nodes in buf pairwise in place (node i of the
 // next level lands at buf[32i:]); n must be even.
-func reduceLevel(buf []byte, n int) {
+func (h *hasher) reduceLevel(buf []byte, n int) {
+	if !useStateTrick {
+		for i := 0; i < n/2; i++ {
+			d := sha256.Sum256(buf[64*i : 64*i+64])
+			d[NodeSize-1] &= 0x3F
+			copy(buf[NodeSize*i:], d[:])
+		}
+		return
+	}
 	for i := 0; i < n/2; i++ {
-		h := sha256.Sum256(buf[64*i : 64*i+64])
-		h[NodeSize-1] &= 0x3F
-		copy(buf[NodeSize*i:], h[:])
+		d, _ := h.sum64(buf[64*i : 64*i+64])
+		copy(buf[NodeSize*i:], d)
+		buf[NodeSize*i+NodeSize-1] &= 0x3F
 	}
 }
 
 // rootOfLeaves returns the root of a subtree of the given height whose first
 // len(buf)/32 leaves are buf and whose other leaves are zero. buf is
 // overwritten. len(buf)/32 must not exceed 2^height.
-func rootOfLeaves(buf []byte, height int) [NodeSize]byte {
+func (h *hasher) rootOfLeaves(buf []byte, height int) [NodeSize]byte {
 	n := len(buf) / NodeSize
 	if n == 0 {
 		return zeroComm[height]
 	}
 	for l := 0; l < height; l++ {
 		even := n &^ 1
-		reduceLevel(buf, even)
+		h.reduceLevel(buf, even)
 		if n&1 == 1 {
 			var last [NodeSize]byte
 			copy(last[:], buf[NodeSize*(n-1):])
-			h := hashPair(&last, &zeroComm[l])
-			copy(buf[NodeSize*(even/2):], h[:])
+			p := hashPair(&last, &zeroComm[l])
+			copy(buf[NodeSize*(even/2):], p[:])
 		}
 		n = (n + 1) / 2
 	}

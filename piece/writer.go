@@ -20,6 +20,7 @@ const (
 type job struct {
 	in   []byte
 	out  []byte
+	h    *hasher
 	root chan [NodeSize]byte
 }
 
@@ -27,6 +28,7 @@ func newJob() *job {
 	return &job{
 		in:   make([]byte, segmentPayload),
 		out:  make([]byte, segmentPadded),
+		h:    newHasher(),
 		root: make(chan [NodeSize]byte, 1),
 	}
 }
@@ -34,7 +36,7 @@ func newJob() *job {
 // run expands and hashes a full segment.
 func (j *job) run() [NodeSize]byte {
 	fr32Expand(j.out, j.in)
-	return rootOfLeaves(j.out, segmentHeight)
+	return j.h.rootOfLeaves(j.out, segmentHeight)
 }
 
 // Writer computes the piece commitment of everything written to it. Full
@@ -184,13 +186,14 @@ func (w *Writer) Sum() (Piece, error) {
 	tailHeight := min(height, segmentHeight)
 	if w.fill > 0 || w.segments == 0 {
 		var in, out []byte
+		h := newHasher()
 		if w.cur != nil {
-			in, out = w.cur.in, w.cur.out
+			in, out, h = w.cur.in, w.cur.out, w.cur.h
 		}
 		chunks := (w.fill + chunkSize - 1) / chunkSize
 		clear(in[w.fill : chunks*chunkSize])
 		fr32Expand(out, in[:chunks*chunkSize])
-		tail = rootOfLeaves(out[:chunks*expandedChunkSize], tailHeight)
+		tail = h.rootOfLeaves(out[:chunks*expandedChunkSize], tailHeight)
 	}
 	var root [NodeSize]byte
 	if w.segments == 0 {
