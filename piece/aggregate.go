@@ -204,22 +204,22 @@ func NewAggregate(dealSize uint64, pieces []Piece) (*Aggregate, error) {
 		return nil, err
 	}
 	if len(pieces) == 0 {
-		return nil, wrapf(ErrDoesNotFit, "no pieces to aggregate")
+		return nil, &FitError{Piece: -1, Reason: "no pieces to aggregate"}
 	}
 	entries := IndexEntries(dealSize)
 	if uint64(len(pieces)) > entries {
-		return nil, wrapf(ErrDoesNotFit, "%d pieces, but the index of a %d-byte deal has %d entries", len(pieces), dealSize, entries)
+		return nil, &FitError{Piece: -1, Reason: fmt.Sprintf("%d pieces, but the index of a %d-byte deal has %d entries", len(pieces), dealSize, entries)}
 	}
 	indexStart := IndexStart(dealSize)
 	offsets, _ := Placement(pieces)
 	a := &Aggregate{DealSize: dealSize, height: log2(dealSize / NodeSize), memo: map[nodeKey][NodeSize]byte{}}
 	for i, p := range pieces {
 		if p.Height < MinHeight || p.Height > MaxHeight {
-			return nil, wrapf(ErrDoesNotFit, "piece %d has height %d outside [%d, %d]", i, p.Height, MinHeight, MaxHeight)
+			return nil, &FitError{Piece: i, Reason: fmt.Sprintf("has height %d outside [%d, %d]", p.Height, MinHeight, MaxHeight)}
 		}
 		if end := offsets[i] + p.PaddedSize(); end > indexStart || end < offsets[i] {
-			return nil, wrapf(ErrDoesNotFit, "piece %d %s would occupy [%d, %d), past the index at %d of a %d-byte deal (%d bytes for pieces)",
-				i, p.describe(), offsets[i], offsets[i]+p.PaddedSize(), indexStart, dealSize, indexStart)
+			return nil, &FitError{Piece: i, Reason: fmt.Sprintf("%s would occupy [%d, %d), past the index at %d of a %d-byte deal (%d bytes for pieces)",
+				p.describe(), offsets[i], offsets[i]+p.PaddedSize(), indexStart, dealSize, indexStart)}
 		}
 		a.Segments = append(a.Segments, Segment{Piece: p, Offset: offsets[i]})
 		a.items = append(a.items, item{level: p.Height, start: offsets[i] / NodeSize, hash: p.Root})

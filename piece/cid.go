@@ -146,7 +146,7 @@ func Parse(s string) (Piece, error) {
 	return FromCID(c)
 }
 
-// String forms used in messages.
+// describe names a piece in error messages.
 func (p Piece) describe() string {
 	return fmt.Sprintf("%s (%d bytes, padded %d)", p.CID(), p.Size, p.PaddedSize())
 }

@@ -33,3 +33,22 @@ var (
 func wrapf(sentinel error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))
 }
+
+// FitError says which piece does not fit in a deal. It matches ErrDoesNotFit.
+type FitError struct {
+	// Piece is the index of the first piece that does not fit, or -1 when the
+	// problem is the number of pieces.
+	Piece int
+	// Reason says why, naming sizes and offsets.
+	Reason string
+}
+
+func (e *FitError) Error() string {
+	if e.Piece < 0 {
+		return ErrDoesNotFit.Error() + ": " + e.Reason
+	}
+	return fmt.Sprintf("%v: piece %d %s", ErrDoesNotFit, e.Piece, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrDoesNotFit) hold.
+func (e *FitError) Unwrap() error { return ErrDoesNotFit }

@@ -42,6 +42,8 @@ var commands = map[string]command{
 	"key":         {summary: "create or show the agent key", run: runKey},
 	"token":       {summary: "inspect and verify UCAN tokens", run: runToken},
 	"usage":       {summary: "usage of a space over a window: sizes, exact byte·ms, records", run: runUsage},
+	"piece":       {summary: "compute the Filecoin piece CID (commP, v2 and v1) of files, offline", run: runPiece},
+	"aggregate":   {summary: "place pieces in an FRC-0058 deal: aggregate piece CID, offsets, inclusion proofs", run: runAggregate},
 }
 
 func main() {
