@@ -40,10 +40,11 @@ func (j *job) run() [NodeSize]byte {
 }
 
 // Writer computes the piece commitment of everything written to it. Full
-// 1 MiB segments are hashed on up to Workers goroutines at once while the
-// caller keeps writing; their roots are folded in order into a stack of at most
-// one node per level. Memory is (Workers+1) segment buffers (about 2 MiB each)
-// plus O(log n). A Writer is not safe for concurrent use.
+// 1 MiB segments are hashed on up to workers goroutines at once while the
+// caller fills the next; their roots are folded in order into a stack of at
+// most one node per level. Memory is at most workers+2 segment buffers (about
+// 2 MiB each) plus O(log n), whatever the payload size. A Writer is not safe
+// for concurrent use.
 type Writer struct {
 	workers  int
 	cur      *job // the segment being filled
@@ -155,7 +156,8 @@ func (w *Writer) submit() {
 	}
 	go func() { j.root <- j.run() }()
 	w.inflight = append(w.inflight, j)
-	if len(w.inflight) >= w.workers {
+	// Keep workers segments hashing while the caller fills the next one.
+	if len(w.inflight) > w.workers {
 		w.collect()
 	}
 }
