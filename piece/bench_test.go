@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -26,6 +27,29 @@ func BenchmarkSHA256(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sha256.Sum256(data)
+	}
+}
+
+// BenchmarkSHA256Split hashes the same bytes as GOMAXPROCS independent
+// slices on as many goroutines: the parallelism the machine actually gives
+// in this run (on a shared box, less than the core count), the yardstick for
+// the commP speed-up.
+func BenchmarkSHA256Split(b *testing.B) {
+	data := benchData()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	n := runtime.GOMAXPROCS(0)
+	for b.Loop() {
+		var wg sync.WaitGroup
+		part := len(data) / n
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(p []byte) {
+				defer wg.Done()
+				sha256.Sum256(p)
+			}(data[i*part : (i+1)*part])
+		}
+		wg.Wait()
 	}
 }
 

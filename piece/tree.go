@@ -51,10 +51,20 @@ func hashPair(left, right *[NodeSize]byte) [NodeSize]byte {
 // encoding ("sha\x03" ‖ 8 big-endian state words ‖ …). useStateTrick is false
 // if that encoding ever differs from what init checks, and hasher then falls
 // back to sha256.Sum256.
+//
+// Workers hash in parallel with one hasher each, and every hash writes the
+// message buffer, the state encoding and the digest's state: those must not
+// share a cache line with another worker's (with them adjacent, two workers
+// ran at barely 1× on 2 cores). The buffers are padded inside the struct, and
+// newHasher allocates a spare digest right after the one it uses, so that
+// digests allocated one after the other are never neighbours.
 type hasher struct {
-	d   hash.Hash
-	msg [128]byte
-	st  []byte
+	_     [64]byte
+	msg   [128]byte
+	st    [128]byte
+	_     [64]byte
+	d     hash.Hash
+	spare hash.Hash // never used: keeps the next digest allocated away from d
 }
 
 // sha256Pad64 is the padding block of a 64-byte SHA-256 message: 0x80, zeros,
@@ -73,7 +83,8 @@ var useStateTrick = func() bool {
 }()
 
 func newHasher() *hasher {
-	h := &hasher{d: sha256.New(), st: make([]byte, 0, 128)}
+	h := &hasher{d: sha256.New()}
+	h.spare = sha256.New()
 	copy(h.msg[64:], sha256Pad64[:])
 	return h
 }
@@ -92,7 +103,6 @@ func (h *hasher) sum64(msg []byte) ([]byte, bool) {
 	if err != nil || len(st) < 4+NodeSize || string(st[:4]) != "sha\x03" {
 		return nil, false
 	}
-	h.st = st
 	return st[4 : 4+NodeSize], true
 }
 

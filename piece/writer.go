@@ -13,6 +13,14 @@ const (
 	segmentPadded = NodeSize << segmentHeight
 	// segmentPayload is the payload bytes that expand to one segment.
 	segmentPayload = segmentPadded / expandedChunkSize * chunkSize
+	// blockHeight is the height of the blocks a segment is expanded and
+	// hashed in, one after the other: 2^10 leaves, 32 KiB, so that a worker's
+	// working set stays in its core's cache (with 1 MiB blocks two workers
+	// scaled to 1.3× on the 2-core box, with 32 KiB to about 1.8×).
+	blockHeight = 10
+	// blockPadded and blockPayload are a block's padded and payload sizes.
+	blockPadded  = NodeSize << blockHeight
+	blockPayload = blockPadded / expandedChunkSize * chunkSize
 )
 
 // job is one segment: its payload, its expansion buffer, and where its root
@@ -27,23 +35,41 @@ type job struct {
 func newJob() *job {
 	return &job{
 		in:   make([]byte, segmentPayload),
-		out:  make([]byte, segmentPadded),
+		out:  make([]byte, blockPadded),
 		h:    newHasher(),
 		root: make(chan [NodeSize]byte, 1),
 	}
 }
 
 // run expands and hashes a full segment.
-func (j *job) run() [NodeSize]byte {
-	fr32Expand(j.out, j.in)
-	return j.h.rootOfLeaves(j.out, segmentHeight)
+func (j *job) run() [NodeSize]byte { return j.rootOf(segmentPayload, segmentHeight) }
+
+// rootOf returns the root of a tree of the given height holding the first n
+// bytes of j.in (zero-padded), expanding and hashing one block at a time.
+// n ≤ capacity(height) ≤ segmentPayload.
+func (j *job) rootOf(n int, height int) [NodeSize]byte {
+	if height <= blockHeight {
+		chunks := (n + chunkSize - 1) / chunkSize
+		clear(j.in[n : chunks*chunkSize])
+		fr32Expand(j.out, j.in[:chunks*chunkSize])
+		return j.h.rootOfLeaves(j.out[:chunks*expandedChunkSize], height)
+	}
+	var s stack
+	for off := 0; off < n; off += blockPayload {
+		m := min(blockPayload, n-off)
+		chunks := (m + chunkSize - 1) / chunkSize
+		clear(j.in[off+m : off+chunks*chunkSize])
+		fr32Expand(j.out, j.in[off:off+chunks*chunkSize])
+		s.push(blockHeight, j.h.rootOfLeaves(j.out[:chunks*expandedChunkSize], blockHeight))
+	}
+	return s.finish(height)
 }
 
 // Writer computes the piece commitment of everything written to it. Full
 // 1 MiB segments are hashed on up to workers goroutines at once while the
 // caller fills the next; their roots are folded in order into a stack of at
 // most one node per level. Memory is at most workers+2 segment buffers (about
-// 2 MiB each) plus O(log n), whatever the payload size. A Writer is not safe
+// 1 MiB each) plus O(log n), whatever the payload size. A Writer is not safe
 // for concurrent use.
 type Writer struct {
 	workers  int
@@ -187,15 +213,11 @@ func (w *Writer) Sum() (Piece, error) {
 	var tail [NodeSize]byte
 	tailHeight := min(height, segmentHeight)
 	if w.fill > 0 || w.segments == 0 {
-		var in, out []byte
-		h := newHasher()
 		if w.cur != nil {
-			in, out, h = w.cur.in, w.cur.out, w.cur.h
+			tail = w.cur.rootOf(w.fill, tailHeight)
+		} else {
+			tail = zeroComm[tailHeight]
 		}
-		chunks := (w.fill + chunkSize - 1) / chunkSize
-		clear(in[w.fill : chunks*chunkSize])
-		fr32Expand(out, in[:chunks*chunkSize])
-		tail = h.rootOfLeaves(out[:chunks*expandedChunkSize], tailHeight)
 	}
 	var root [NodeSize]byte
 	if w.segments == 0 {
