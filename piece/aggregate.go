@@ -210,13 +210,15 @@ func NewAggregate(dealSize uint64, pieces []Piece) (*Aggregate, error) {
 	if uint64(len(pieces)) > entries {
 		return nil, &FitError{Piece: -1, Reason: fmt.Sprintf("%d pieces, but the index of a %d-byte deal has %d entries", len(pieces), dealSize, entries)}
 	}
+	for i, p := range pieces {
+		if err := p.Validate(); err != nil {
+			return nil, &FitError{Piece: i, Reason: err.Error()}
+		}
+	}
 	indexStart := IndexStart(dealSize)
 	offsets, _ := Placement(pieces)
 	a := &Aggregate{DealSize: dealSize, height: log2(dealSize / NodeSize), memo: map[nodeKey][NodeSize]byte{}}
 	for i, p := range pieces {
-		if p.Height < MinHeight || p.Height > MaxHeight {
-			return nil, &FitError{Piece: i, Reason: fmt.Sprintf("has height %d outside [%d, %d]", p.Height, MinHeight, MaxHeight)}
-		}
 		if end := offsets[i] + p.PaddedSize(); end > indexStart || end < offsets[i] {
 			return nil, &FitError{Piece: i, Reason: fmt.Sprintf("%s would occupy [%d, %d), past the index at %d of a %d-byte deal (%d bytes for pieces)",
 				p.describe(), offsets[i], offsets[i]+p.PaddedSize(), indexStart, dealSize, indexStart)}
@@ -264,7 +266,13 @@ func (a *Aggregate) IndexRegionRaw() (raw []byte, offset uint64) {
 	region := a.IndexRegion()
 	raw = make([]byte, len(region)/expandedChunkSize*chunkSize)
 	fr32Unpad(raw, region)
-	return raw, IndexStart(a.DealSize) / expandedChunkSize * chunkSize
+	return raw, IndexPayloadOffset(a.DealSize)
+}
+
+// IndexPayloadOffset is where the raw index region starts in the deal's
+// payload (unpadded bytes): IndexStart/128·127.
+func IndexPayloadOffset(dealSize uint64) uint64 {
+	return IndexStart(dealSize) / expandedChunkSize * chunkSize
 }
 
 // node returns the tree node at (level, index) of the sparse deal tree:

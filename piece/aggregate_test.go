@@ -218,11 +218,52 @@ func TestIndexEntryValidity(t *testing.T) {
 
 func TestFr32UnpadInverts(t *testing.T) {
 	in := payload(127*9, 7)
-	out := make([]byte, 128*9)
+	in = append(in, bytes.Repeat([]byte{0xFF}, 127)...)
+	out := make([]byte, len(in)/127*128)
 	fr32Expand(out, in)
 	back := make([]byte, len(in))
 	fr32Unpad(back, out)
 	if !bytes.Equal(back, in) {
 		t.Fatal("fr32Unpad(fr32Expand(x)) != x")
+	}
+	// every bit of the stream lands in its slot: one set bit at a time
+	for bit := 0; bit < 127*8; bit++ {
+		var chunk [127]byte
+		chunk[bit/8] = 1 << (bit % 8)
+		var exp [128]byte
+		fr32Expand(exp[:], chunk[:])
+		slot, b := bit/254, bit%254
+		want := [128]byte{}
+		want[32*slot+b/8] = 1 << (b % 8)
+		if exp != want {
+			t.Fatalf("stream bit %d did not land at slot %d bit %d", bit, slot, b)
+		}
+		var un [127]byte
+		fr32Unpad(un[:], exp[:])
+		if un != chunk {
+			t.Fatalf("stream bit %d does not unpad back", bit)
+		}
+	}
+}
+
+// TestBadPieceValues: hand-built Piece values are refused with errors, never a panic.
+func TestBadPieceValues(t *testing.T) {
+	good := Piece{Size: 1, Height: 2}
+	for name, p := range map[string]Piece{
+		"negative height": {Height: -1},
+		"height 1":        {Height: 1},
+		"height 40":       {Height: 40},
+		"size > capacity": {Size: 128, Height: 2},
+		"root not trunc":  {Height: 2, Root: [32]byte{31: 0xFF}},
+	} {
+		if _, err := NewAggregate(2048, []Piece{good, p}); !errors.Is(err, ErrDoesNotFit) || !strings.Contains(err.Error(), "piece 1") {
+			t.Errorf("%s: NewAggregate: %v", name, err)
+		}
+		if err := (InclusionProof{}).Verify(p, good); !errors.Is(err, ErrInclusion) {
+			t.Errorf("%s as aggregate: %v", name, err)
+		}
+		if err := (InclusionProof{}).Verify(Piece{Height: 10}, p); !errors.Is(err, ErrInclusion) {
+			t.Errorf("%s as piece: %v", name, err)
+		}
 	}
 }

@@ -33,6 +33,22 @@ type Piece struct {
 	Root [NodeSize]byte
 }
 
+// Validate checks that p is a piece this package can place or verify: a
+// height in [MinHeight, MaxHeight], a payload no larger than the tree's
+// capacity and a trunc254 root. Pieces from Compute and FromCID always are.
+func (p Piece) Validate() error {
+	if p.Height < MinHeight || p.Height > MaxHeight {
+		return fmt.Errorf("piece: height %d outside [%d, %d]", p.Height, MinHeight, MaxHeight)
+	}
+	if p.Size > capacity(p.Height) {
+		return fmt.Errorf("piece: payload of %d bytes exceeds the capacity %d of a height-%d tree", p.Size, capacity(p.Height), p.Height)
+	}
+	if p.Root[NodeSize-1]&0xC0 != 0 {
+		return fmt.Errorf("piece: root %x has its top two bits set (not trunc254)", p.Root)
+	}
+	return nil
+}
+
 // PaddedSize is the Fr32-expanded size of the piece's tree, 32·2^Height
 // (Filecoin's "padded piece size").
 func (p Piece) PaddedSize() uint64 { return uint64(NodeSize) << p.Height }
@@ -44,7 +60,7 @@ func (p Piece) Padding() uint64 { return capacity(p.Height) - p.Size }
 // CID returns the v2 (FRC-0069) piece CID.
 func (p Piece) CID() cid.Cid {
 	digest := make([]byte, 0, maxV2Digest)
-	digest = varint.ToUvarint(p.Padding())
+	digest = append(digest, varint.ToUvarint(p.Padding())...)
 	digest = append(digest, byte(p.Height))
 	digest = append(digest, p.Root[:]...)
 	mh, err := multihash.Encode(digest, MhFr32Sha256Trunc254Padbintree)

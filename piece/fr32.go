@@ -43,19 +43,20 @@ func fr32Expand(out, in []byte) {
 // in are ignored.
 func fr32Unpad(out, in []byte) {
 	for c := 0; c+expandedChunkSize <= len(in); c += expandedChunkSize {
-		o := out[c/expandedChunkSize*chunkSize:][:chunkSize:chunkSize]
-		i := in[c : c+expandedChunkSize : c+expandedChunkSize]
-		clear(o)
-		// Write each of the 4×254 bits back to its stream position.
-		for f := 0; f < 4; f++ {
-			slot := i[32*f : 32*f+32]
-			base := 254 * f
-			for b := 0; b < 254; b++ {
-				if slot[b>>3]>>(b&7)&1 == 1 {
-					s := base + b
-					o[s>>3] |= 1 << (s & 7)
-				}
-			}
+		o := in[c : c+expandedChunkSize : c+expandedChunkSize]
+		i := out[c/expandedChunkSize*chunkSize:][:chunkSize:chunkSize]
+		copy(i[0:31], o[0:31])
+		i[31] = o[31]&0x3F | o[32]<<6
+		for j := 32; j < 63; j++ {
+			i[j] = o[j]>>2 | o[j+1]<<6
+		}
+		i[63] = (o[63]>>2)&0x0F | o[64]<<4
+		for j := 64; j < 95; j++ {
+			i[j] = o[j]>>4 | o[j+1]<<4
+		}
+		i[95] = (o[95]>>4)&0x03 | o[96]<<2
+		for j := 96; j < 127; j++ {
+			i[j] = o[j]>>6 | o[j+1]<<2
 		}
 	}
 }

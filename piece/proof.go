@@ -73,6 +73,12 @@ func VerifyInclusion(aggregate, piece cid.Cid, proof InclusionProof) error {
 //     to the same root;
 //  3. that entry lies in the deal's index area and the piece before it.
 func (proof InclusionProof) Verify(aggregate, piece Piece) error {
+	if err := aggregate.Validate(); err != nil {
+		return wrapf(ErrInclusion, "aggregate: %v", err)
+	}
+	if err := piece.Validate(); err != nil {
+		return wrapf(ErrInclusion, "piece: %v", err)
+	}
 	dealSize := aggregate.PaddedSize()
 	if err := CheckDealSize(dealSize); err != nil {
 		return wrapf(ErrInclusion, "aggregate: %v", err)

@@ -71,8 +71,9 @@ func runAggregate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fail(stderr, "aggregate", err)
 	}
 	agg := a.Piece()
-	raw, rawOffset := a.IndexRegionRaw()
+	rawOffset := piece.IndexPayloadOffset(dealSize)
 	if *indexOut != "" {
+		raw, _ := a.IndexRegionRaw()
 		if err := os.WriteFile(*indexOut, raw, 0o644); err != nil {
 			return fail(stderr, "aggregate", err)
 		}
