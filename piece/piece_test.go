@@ -177,9 +177,9 @@ func TestFRC0069(t *testing.T) {
 		{"empty", nil, "bafkzcibcp4bdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", "", 127, 2},
 		{"127 zeros", z(127), "bafkzcibcaabdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", "", 0, 2},
 		{"128 zeros", z(128), "bafkzcibcpybwiktap34inmaex4wbs6cghlq5i2j2yd2bb2zndn5ep7ralzphkdy", "", 126, 3},
-		// The notes give this case a v2 CID (bafkzcibd7abqlxti…) without its exact payload bytes;
-		// we check what they do define: padding 504 and height 5.
-		{"128x{0,1,2,3}", b128, "", "", 504, 5},
+		// The notes list this case as "127×8 and 128×4: padding 504" without its bytes: 512
+		// bytes, the four 127-byte runs above and 4 zero bytes, give that CID.
+		{"127x{0,1,2,3}+4 zeros", append(append([]byte{}, b127...), 0, 0, 0, 0), "bafkzcibd7abqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4", "", 504, 5},
 		{"128x{0,1,2,3}+1", append(append([]byte{}, b128...), 4), "", "", 503, 5},
 	}
 	for _, c := range cases {
