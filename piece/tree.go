@@ -56,8 +56,8 @@ func hashPair(left, right *[NodeSize]byte) [NodeSize]byte {
 // message buffer, the state encoding and the digest's state: those must not
 // share a cache line with another worker's (with them adjacent, two workers
 // ran at barely 1× on 2 cores). The buffers are padded inside the struct, and
-// newHasher allocates a spare digest right after the one it uses, so that
-// digests allocated one after the other are never neighbours.
+// newHasher allocates a spare (never written) digest right after the one it
+// uses, so that two hashers' working digests are never neighbours.
 type hasher struct {
 	_     [64]byte
 	msg   [128]byte

@@ -15,8 +15,8 @@ const (
 	segmentPayload = segmentPadded / expandedChunkSize * chunkSize
 	// blockHeight is the height of the blocks a segment is expanded and
 	// hashed in, one after the other: 2^10 leaves, 32 KiB, so that a worker's
-	// working set stays in its core's cache (with 1 MiB blocks two workers
-	// scaled to 1.3× on the 2-core box, with 32 KiB to about 1.8×).
+	// working set stays in its core's cache instead of streaming a 1 MiB
+	// buffer through every level.
 	blockHeight = 10
 	// blockPadded and blockPayload are a block's padded and payload sizes.
 	blockPadded  = NodeSize << blockHeight
