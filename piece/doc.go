@@ -38,6 +38,8 @@
 // computes the aggregate's commitment from the pieces' roots and sizes alone,
 // gaps being zero subtrees. [Aggregate.Inclusion] returns an [InclusionProof]
 // (subtree proof + index entry proof) and [VerifyInclusion] checks one against
-// the aggregate and piece CIDs. Proofs encode to DAG-CBOR in the same tuple
-// layout as go-data-segment ([InclusionProof.MarshalBinary]).
+// the aggregate and piece CIDs. Proofs encode to DAG-CBOR as the tuple
+// [[path, index], [path, index]] ([InclusionProof.MarshalBinary]), modelled on
+// go-data-segment's InclusionProof (not checked against its encoding), and
+// decode strictly ([DecodeInclusionProof]).
 package piece
