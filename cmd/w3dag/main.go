@@ -44,6 +44,8 @@ var commands = map[string]command{
 	"usage":       {summary: "usage of a space over a window: sizes, exact byte·ms, records", run: runUsage},
 	"version":     {summary: "print the version of w3dag (also --version)", run: runVersion},
 	"schema":      {summary: "list the service's collections and schema (GET /schema)", run: runSchema},
+	"piece":       {summary: "compute the Filecoin piece CID (commP, v2 and v1) of files, offline", run: runPiece},
+	"aggregate":   {summary: "place pieces in an FRC-0058 deal: aggregate piece CID, offsets, inclusion proofs", run: runAggregate},
 }
 
 // examples are the example command lines `w3dag <command> -h` shows, at least one for each
@@ -68,6 +70,8 @@ var examples = map[string][]string{
 	"usage":       {"w3dag usage", "w3dag usage --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --json"},
 	"version":     {"w3dag version", "w3dag --version --json"},
 	"schema":      {"w3dag schema", "w3dag schema --json", "w3dag schema --source"},
+	"piece":       {"w3dag piece upload.car", "w3dag piece --json - < upload.car"},
+	"aggregate":   {"w3dag aggregate --deal-size 32GiB --index-out index.bin a.car b.car", "w3dag aggregate --deal-size 1MiB bafkzcib…"},
 }
 
 func main() {

@@ -1,0 +1,247 @@
+package piece
+
+import (
+	"io"
+	"runtime"
+)
+
+const (
+	// segmentHeight is the height of the subtrees hashed independently (and in
+	// parallel): 2^15 leaves, 1 MiB of padded data per segment.
+	segmentHeight = 15
+	// segmentPadded is the padded size of one segment.
+	segmentPadded = NodeSize << segmentHeight
+	// segmentPayload is the payload bytes that expand to one segment.
+	segmentPayload = segmentPadded / expandedChunkSize * chunkSize
+	// blockHeight is the height of the blocks a segment is expanded and
+	// hashed in, one after the other: 2^10 leaves, 32 KiB, so that a worker's
+	// working set stays in its core's cache instead of streaming a 1 MiB
+	// buffer through every level.
+	blockHeight = 10
+	// blockPadded and blockPayload are a block's padded and payload sizes.
+	blockPadded  = NodeSize << blockHeight
+	blockPayload = blockPadded / expandedChunkSize * chunkSize
+)
+
+// job is one segment: its payload, its expansion buffer, and where its root
+// is delivered.
+type job struct {
+	in   []byte
+	out  []byte
+	h    *hasher
+	root chan [NodeSize]byte
+}
+
+func newJob() *job {
+	return &job{
+		in:   make([]byte, segmentPayload),
+		out:  make([]byte, blockPadded),
+		h:    newHasher(),
+		root: make(chan [NodeSize]byte, 1),
+	}
+}
+
+// run expands and hashes a full segment.
+func (j *job) run() [NodeSize]byte { return j.rootOf(segmentPayload, segmentHeight) }
+
+// rootOf returns the root of a tree of the given height holding the first n
+// bytes of j.in (zero-padded), expanding and hashing one block at a time.
+// n ≤ capacity(height) ≤ segmentPayload.
+func (j *job) rootOf(n int, height int) [NodeSize]byte {
+	if height <= blockHeight {
+		chunks := (n + chunkSize - 1) / chunkSize
+		clear(j.in[n : chunks*chunkSize])
+		fr32Expand(j.out, j.in[:chunks*chunkSize])
+		return j.h.rootOfLeaves(j.out[:chunks*expandedChunkSize], height)
+	}
+	var s stack
+	for off := 0; off < n; off += blockPayload {
+		m := min(blockPayload, n-off)
+		chunks := (m + chunkSize - 1) / chunkSize
+		clear(j.in[off+m : off+chunks*chunkSize])
+		fr32Expand(j.out, j.in[off:off+chunks*chunkSize])
+		s.push(blockHeight, j.h.rootOfLeaves(j.out[:chunks*expandedChunkSize], blockHeight))
+	}
+	return s.finish(height)
+}
+
+// Writer computes the piece commitment of everything written to it. Full
+// 1 MiB segments are hashed on up to workers goroutines at once while the
+// caller fills the next; their roots are folded in order into a stack of at
+// most one node per level. Memory is at most workers+2 segment buffers (about
+// 1 MiB each) plus O(log n), whatever the payload size. A Writer is not safe
+// for concurrent use.
+type Writer struct {
+	workers  int
+	cur      *job // the segment being filled
+	fill     int  // bytes of cur.in filled
+	n        uint64
+	segments uint64
+	inflight []*job
+	free     []*job
+	acc      stack
+	done     bool
+}
+
+// NewWriter returns a Writer that hashes on runtime.GOMAXPROCS(0) cores.
+func NewWriter() *Writer { return NewWriterWorkers(runtime.GOMAXPROCS(0)) }
+
+// NewWriterWorkers returns a Writer that hashes up to workers segments at
+// once; workers ≤ 1 hashes sequentially on the calling goroutine.
+func NewWriterWorkers(workers int) *Writer {
+	if workers < 1 {
+		workers = 1
+	}
+	return &Writer{workers: workers}
+}
+
+// Compute reads r to the end and returns its piece, hashing on every core.
+func Compute(r io.Reader) (Piece, error) {
+	w := NewWriter()
+	if _, err := w.ReadFrom(r); err != nil {
+		return Piece{}, err
+	}
+	return w.Sum()
+}
+
+// Write adds p to the payload. It fails with ErrTooLarge once the payload
+// would exceed MaxPayloadSize, and with ErrWriterClosed after Sum.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, ErrWriterClosed
+	}
+	if uint64(len(p)) > MaxPayloadSize-w.n {
+		return 0, wrapf(ErrTooLarge, "payload exceeds %d bytes (MaxPayloadSize)", uint64(MaxPayloadSize))
+	}
+	written := 0
+	for len(p) > 0 {
+		if w.cur == nil {
+			w.cur = w.takeJob()
+		}
+		k := copy(w.cur.in[w.fill:], p)
+		w.fill += k
+		w.n += uint64(k)
+		written += k
+		p = p[k:]
+		if w.fill == segmentPayload {
+			w.submit()
+		}
+	}
+	return written, nil
+}
+
+// ReadFrom reads r to EOF straight into the segment buffers (io.Copy uses
+// it). It fails with ErrTooLarge once more than MaxPayloadSize bytes arrive.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.done {
+		return 0, ErrWriterClosed
+	}
+	var total int64
+	for {
+		if w.cur == nil {
+			w.cur = w.takeJob()
+		}
+		k, err := io.ReadFull(r, w.cur.in[w.fill:])
+		w.fill += k
+		w.n += uint64(k)
+		total += int64(k)
+		if w.n > MaxPayloadSize {
+			return total, wrapf(ErrTooLarge, "payload exceeds %d bytes (MaxPayloadSize)", uint64(MaxPayloadSize))
+		}
+		if w.fill == segmentPayload {
+			w.submit()
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (w *Writer) takeJob() *job {
+	if k := len(w.free); k > 0 {
+		j := w.free[k-1]
+		w.free = w.free[:k-1]
+		return j
+	}
+	return newJob()
+}
+
+// submit hands the full current segment to a worker (or hashes it here when
+// sequential) and folds finished roots in order.
+func (w *Writer) submit() {
+	j := w.cur
+	w.cur, w.fill = nil, 0
+	w.segments++
+	if w.workers == 1 {
+		w.acc.push(segmentHeight, j.run())
+		w.free = append(w.free, j)
+		return
+	}
+	go func() { j.root <- j.run() }()
+	w.inflight = append(w.inflight, j)
+	// Keep workers segments hashing while the caller fills the next one.
+	if len(w.inflight) > w.workers {
+		w.collect()
+	}
+}
+
+// collect waits for the oldest in-flight segment and folds its root.
+func (w *Writer) collect() {
+	j := w.inflight[0]
+	w.inflight = w.inflight[1:]
+	w.acc.push(segmentHeight, <-j.root)
+	w.free = append(w.free, j)
+}
+
+// Size returns the payload bytes written so far.
+func (w *Writer) Size() uint64 { return w.n }
+
+// Sum finishes the commitment and returns the piece. The Writer cannot be
+// written to afterwards.
+func (w *Writer) Sum() (Piece, error) {
+	if w.done {
+		return Piece{}, ErrWriterClosed
+	}
+	w.done = true
+	for len(w.inflight) > 0 {
+		w.collect()
+	}
+	height := heightFor(w.n)
+	var tail [NodeSize]byte
+	tailHeight := min(height, segmentHeight)
+	if w.fill > 0 || w.segments == 0 {
+		if w.cur != nil {
+			tail = w.cur.rootOf(w.fill, tailHeight)
+		} else {
+			tail = zeroComm[tailHeight]
+		}
+	}
+	var root [NodeSize]byte
+	if w.segments == 0 {
+		root = tail
+	} else {
+		if w.fill > 0 {
+			w.acc.push(segmentHeight, tail)
+		}
+		root = w.acc.finish(height)
+	}
+	w.cur, w.free = nil, nil
+	return Piece{Size: w.n, Height: height, Root: root}, nil
+}
+
+// heightFor is the tree height of a payload of n bytes: the smallest h ≥
+// MinHeight whose capacity 127·2^(h-2) holds n.
+func heightFor(n uint64) int {
+	h := MinHeight
+	for capacity(h) < n {
+		h++
+	}
+	return h
+}
+
+// capacity is the payload capacity (Filecoin's unpadded size) of a tree of
+// height h.
+func capacity(h int) uint64 { return (uint64(NodeSize) << h) / expandedChunkSize * chunkSize }

@@ -1,0 +1,111 @@
+package piece
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+)
+
+// naiveRoot expands the whole payload at once and hashes the full tree with
+// sha256.Sum256, sharing no code with the streaming path but fr32Expand.
+func naiveRoot(data []byte) [NodeSize]byte {
+	h := heightFor(uint64(len(data)))
+	in := make([]byte, capacity(h))
+	copy(in, data)
+	level := make([]byte, capacity(h)/chunkSize*expandedChunkSize)
+	fr32Expand(level, in)
+	for len(level) > NodeSize {
+		next := make([]byte, len(level)/2)
+		for i := 0; i < len(level); i += 2 * NodeSize {
+			n := hashPair((*[NodeSize]byte)(level[i:]), (*[NodeSize]byte)(level[i+NodeSize:]))
+			copy(next[i/2:], n[:])
+		}
+		level = next
+	}
+	return [NodeSize]byte(level)
+}
+
+// TestStreamingMatchesNaive covers payloads around segment boundaries, with
+// writes of awkward sizes, sequentially and in parallel.
+func TestStreamingMatchesNaive(t *testing.T) {
+	for _, n := range []int{0, 1, 126, 127, 128, 254, 255, segmentPayload - 1, segmentPayload, segmentPayload + 1, 3*segmentPayload + 200} {
+		data := payload(n, byte(n))
+		want := naiveRoot(data)
+		for _, workers := range []int{1, 2, 3} {
+			w := NewWriterWorkers(workers)
+			for rest := data; len(rest) > 0; {
+				k := min(len(rest), 77777)
+				if _, err := w.Write(rest[:k]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[k:]
+			}
+			p, err := w.Sum()
+			if err != nil || p.Root != want || p.Size != uint64(n) || p.Height != heightFor(uint64(n)) {
+				t.Errorf("%d bytes, %d workers: %+v %v, want root %x", n, workers, p, err, want)
+			}
+		}
+	}
+}
+
+func TestWriterErrors(t *testing.T) {
+	w := NewWriter()
+	w.n = MaxPayloadSize - 10
+	if _, err := w.Write(make([]byte, 11)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("past MaxPayloadSize: %v", err)
+	}
+	if _, err := w.Write(make([]byte, 10)); err != nil {
+		t.Errorf("up to MaxPayloadSize: %v", err)
+	}
+	if _, err := w.Sum(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte{1}); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("Write after Sum: %v", err)
+	}
+	if _, err := w.Sum(); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("Sum after Sum: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := Compute(io.MultiReader(bytes.NewReader(make([]byte, 5000)), errReader{boom})); !errors.Is(err, boom) {
+		t.Errorf("reader error: %v", err)
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// zeroReader yields n zero bytes.
+type zeroReader struct{ n int64 }
+
+func (z *zeroReader) Read(b []byte) (int, error) {
+	if z.n == 0 {
+		return 0, io.EOF
+	}
+	k := int64(len(b))
+	if k > z.n {
+		k = z.n
+	}
+	clear(b[:k])
+	z.n -= k
+	return int(k), nil
+}
+
+// TestLarge32GiBZeros streams a full 32 GiB piece of zeros (127·2^28 bytes)
+// and checks the FRC-0069 CIDs. It takes minutes: W3DAG_TEST_LARGE=1.
+func TestLarge32GiBZeros(t *testing.T) {
+	if os.Getenv("W3DAG_TEST_LARGE") != "1" {
+		t.Skip("set W3DAG_TEST_LARGE=1 to stream 34 GB of zeros")
+	}
+	p, err := Compute(&zeroReader{n: 127 << 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1, _ := p.V1(); v1.String() != "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq" ||
+		p.CID().String() != "bafkzcibcaapao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq" {
+		t.Errorf("32 GiB of zeros: %s %s", v1, p.CID())
+	}
+}
