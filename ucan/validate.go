@@ -93,14 +93,11 @@ func (v *Validator) Validate(inv *Token, proofs Loader) error {
 	if inv == nil || inv.Invocation == nil {
 		return newError(InvalidClaim, nil, "token is not an invocation")
 	}
-	in := inv.Invocation
-	if err := inv.VerifySignature(); err != nil {
+	if err := v.ValidateInvocation(inv); err != nil {
 		return err
 	}
+	in := inv.Invocation
 	now := v.now().Unix()
-	if in.Expiration != nil && now-v.skew > *in.Expiration {
-		return newError(Expired, nil, "invocation %s expired at %d (now %d)", inv.CID, *in.Expiration, now)
-	}
 	if len(in.Proofs) == 0 {
 		if !did.Equal(in.Issuer, in.Subject) {
 			return newError(InvalidClaim, nil, "invocation by %s on subject %s has no proofs (only the subject may invoke without delegation)", in.Issuer, in.Subject)
@@ -163,6 +160,25 @@ func (v *Validator) Validate(inv *Token, proofs Loader) error {
 		if err := dl.Policy.Check(in.args()); err != nil {
 			return newError(MatchError, err, "proof %s: %v", t.CID, err)
 		}
+	}
+	return nil
+}
+
+// ValidateInvocation checks the invocation's own validity and nothing of its authority: its
+// signature (InvalidSignature) and its exp (Expired; UCAN 1.0 invocations have no nbf). Its
+// proofs are neither loaded nor consulted. It returns nil or an *Error. Validate runs these
+// checks first; ValidateInvocation alone suits commands the executor grants to any signed
+// invocation, such as reads of public data.
+func (v *Validator) ValidateInvocation(inv *Token) error {
+	if inv == nil || inv.Invocation == nil {
+		return newError(InvalidClaim, nil, "token is not an invocation")
+	}
+	if err := inv.VerifySignature(); err != nil {
+		return err
+	}
+	in := inv.Invocation
+	if now := v.now().Unix(); in.Expiration != nil && now-v.skew > *in.Expiration {
+		return newError(Expired, nil, "invocation %s expired at %d (now %d)", inv.CID, *in.Expiration, now)
 	}
 	return nil
 }

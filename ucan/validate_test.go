@@ -205,6 +205,46 @@ func TestValidateDepthLimit(t *testing.T) {
 	}
 }
 
+// TestValidateInvocation checks the invocation's own checks, without a chain: a delegate's
+// invocation with no proofs passes, a tampered or expired one does not, and proofs it
+// names are not loaded.
+func TestValidateInvocation(t *testing.T) {
+	service := gen(t, did.GenerateEd25519)
+	agent := gen(t, did.GenerateEd25519)
+	v := ucan.NewValidator(ucan.ValidatorOptions{Now: func() time.Time { return time.Unix(testNow, 0) }, ClockSkew: time.Minute})
+	unproven := invoke(t, agent, service.DID(), "/dag/get", nil)
+	wantName(t, v.ValidateInvocation(unproven), "")
+	// Validate still wants a chain for the same invocation.
+	wantName(t, v.Validate(unproven, nil), ucan.InvalidClaim)
+
+	tampered := bytes.Clone(unproven.Raw)
+	tampered[5] ^= 0x80
+	bad, err := ucan.Decode(tampered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantName(t, v.ValidateInvocation(bad), ucan.InvalidSignature)
+
+	expiring := func(exp int64) *ucan.Token {
+		in := &ucan.Invocation{Issuer: agent.DID(), Subject: service.DID(), Command: "/dag/get", Expiration: i64(exp), Nonce: ucan.NewNonce()}
+		tok, err := in.Seal(agent, ucan.SealOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	wantName(t, v.ValidateInvocation(expiring(testNow-60)), "")
+	wantName(t, v.ValidateInvocation(expiring(testNow-61)), ucan.Expired)
+
+	// A named proof that cannot be loaded does not matter: no proof is consulted.
+	root := delegate(t, service, agent.DID(), service.DID(), "/dag/get")
+	wantName(t, v.ValidateInvocation(invoke(t, agent, service.DID(), "/dag/get", nil, root)), "")
+
+	delegation := delegate(t, service, agent.DID(), service.DID(), "/")
+	wantName(t, v.ValidateInvocation(delegation), ucan.InvalidClaim)
+	wantName(t, v.ValidateInvocation(nil), ucan.InvalidClaim)
+}
+
 type failingLoader struct{}
 
 func (failingLoader) LoadProof(c cid.Cid) (*ucan.Token, error) { return nil, fmt.Errorf("offline") }
