@@ -107,6 +107,13 @@ type Spec struct {
 	// collection's map in the Space or Service struct, e.g. "StoreEntry"); "" accepts
 	// whatever type the schema gives.
 	Type string
+	// PublicRead makes the service's entries of the collection readable (dag/get,
+	// dag/select, watch) by any validly signed invocation, without a proof from the service
+	// (DESIGN §2; the service may turn this off). It concerns only the service as subject:
+	// entries in spaces are always read with the space's authority, and writes are
+	// unaffected. Zero is false: reads need a chain from the service. Only collections the
+	// service has may set it.
+	PublicRead bool
 }
 
 // Check reports whether s can be registered: a valid name, at least one subject kind, a
@@ -123,6 +130,9 @@ func (s Spec) Check() error {
 	}
 	if s.Writers < Authority || s.Writers > ServiceOnly {
 		return specError("collection %q: unknown writers %s", s.Name, s.Writers)
+	}
+	if s.PublicRead && !s.Subjects.Has(Service) {
+		return specError("collection %q: public reads are for collections of the service, not of %s", s.Name, s.Subjects)
 	}
 	return nil
 }

@@ -59,6 +59,9 @@ func TestSpecCheck(t *testing.T) {
 		{collection.Spec{Name: "x", Subjects: 8}, "subjects"},
 		{collection.Spec{Name: "x", Subjects: collection.Space, Key: 7}, "unknown key rule"},
 		{collection.Spec{Name: "x", Subjects: collection.Space, Writers: 3}, "unknown writers"},
+		{collection.Spec{Name: "carwhere", Subjects: collection.Service, Writers: collection.ServiceOnly, PublicRead: true}, ""},
+		{collection.Spec{Name: "metrics", Subjects: collection.Space | collection.Service, PublicRead: true}, ""},
+		{collection.Spec{Name: "notes", Subjects: collection.Space, PublicRead: true}, "public reads are for collections of the service"},
 	} {
 		err := tc.spec.Check()
 		if tc.err == "" {

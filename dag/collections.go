@@ -204,3 +204,15 @@ func (e *Engine) Collections(k collection.Subjects) []Collection {
 	}
 	return cols
 }
+
+// PublicRead reports whether p is readable by any signed invocation without a proof: its
+// subject is the service and it names an entry, or a field or the whole, of a service
+// collection whose Spec sets PublicRead. Paths naming only a subject, a space's entries
+// and unknown collections are not.
+func (e *Engine) PublicRead(p Path) bool {
+	if p.Subject != e.service || p.Collection == "" {
+		return false
+	}
+	c := e.reg.lookup(collection.Service, p.Collection)
+	return c != nil && c.PublicRead
+}

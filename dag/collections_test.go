@@ -220,3 +220,40 @@ func TestArchitecture(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicRead(t *testing.T) {
+	v := newEnv(t, nil, func(o *dag.Options) {
+		for i, c := range o.Collections {
+			if c.Name == "metrics" {
+				o.Collections[i].PublicRead = true
+			}
+		}
+	})
+	svc := v.service.DID()
+	for _, tc := range []struct {
+		p    dag.Path
+		want bool
+	}{
+		{dag.Path{Subject: svc, Collection: "metrics"}, true},
+		{dag.Path{Subject: svc, Collection: "metrics", Key: "puts", Fields: []string{"value"}}, true},
+		{dag.Path{Subject: v.space, Collection: "metrics", Key: "puts"}, false},
+		{dag.Path{Subject: svc, Collection: "task"}, false},
+		{dag.Path{Subject: svc}, false},
+		{dag.Path{Subject: svc, Collection: "nosuch"}, false},
+	} {
+		if got := v.e.PublicRead(tc.p); got != tc.want {
+			t.Errorf("PublicRead(%s) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	// Without the flag nothing is public.
+	plain := newEnv(t, nil)
+	if plain.e.PublicRead(dag.Path{Subject: plain.service.DID(), Collection: "metrics"}) {
+		t.Error("metrics is public without PublicRead")
+	}
+	// A space-only collection cannot be public.
+	_, err := dag.Open(context.Background(), dag.Options{KV: mem.New(), Signer: v.service, Schema: v.e.Schema(),
+		Collections: []dag.Collection{{Spec: collection.Spec{Name: "usage", Subjects: collection.Space, PublicRead: true}}}})
+	if !errors.Is(err, dag.ErrConfig) || !strings.Contains(err.Error(), "public reads") {
+		t.Fatalf("Open with a public space collection = %v, want ErrConfig", err)
+	}
+}

@@ -15,9 +15,9 @@ import (
 // have no machine yet: only the service may write them.
 var (
 	Piece = dag.Collection{Spec: collection.Spec{Name: "piece", Subjects: collection.Service, Key: collection.KeyCARCID,
-		KeyField: "content", Writers: collection.ServiceOnly, Type: "PieceEntry"}}
+		KeyField: "content", Writers: collection.ServiceOnly, Type: "PieceEntry", PublicRead: true}}
 	Aggregate = dag.Collection{Spec: collection.Spec{Name: "aggregate", Subjects: collection.Service,
-		Writers: collection.ServiceOnly, Type: "AggregateEntry"}}
+		Writers: collection.ServiceOnly, Type: "AggregateEntry", PublicRead: true}}
 )
 
 // Builtin returns every built-in collection, with storeMachine running the store

@@ -20,7 +20,7 @@ type Machine struct{}
 // only the service writes.
 func (m Machine) Collection() dag.Collection {
 	return dag.Collection{
-		Spec:    collection.Spec{Name: Name, Subjects: collection.Service, Key: collection.KeyCARCID, Writers: collection.ServiceOnly, Type: "CarwhereEntry"},
+		Spec:    collection.Spec{Name: Name, Subjects: collection.Service, Key: collection.KeyCARCID, Writers: collection.ServiceOnly, Type: "CarwhereEntry", PublicRead: true},
 		Machine: m,
 	}
 }

@@ -16,7 +16,7 @@ type Machine struct{}
 // service writes (by counting).
 func (m Machine) Collection() dag.Collection {
 	return dag.Collection{
-		Spec:    collection.Spec{Name: Name, Subjects: collection.Space | collection.Service, Writers: collection.ServiceOnly, Type: "MetricEntry"},
+		Spec:    collection.Spec{Name: Name, Subjects: collection.Space | collection.Service, Writers: collection.ServiceOnly, Type: "MetricEntry", PublicRead: true},
 		Machine: m,
 	}
 }
