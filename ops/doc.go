@@ -9,7 +9,10 @@
 // operation ("/dag" covers all four, "/dag/get" only reads, "/" everything). An invocation
 // with no proofs is valid only when its issuer is its subject. Collections of the service
 // subject are read by anyone the service delegates to and written only by the service
-// itself. The invocation's aud, when present, must be the service.
+// itself; reads (get, select, watch) of the paths Options.PublicRead names (the service
+// collections whose collection.Spec sets PublicRead, unless the operator turns this off)
+// need no proof at all, only a validly signed, unexpired invocation. The invocation's aud,
+// when present, must be the service.
 //
 // Refused invocations (unknown command, missing authority) get an error receipt signed by
 // the service and not stored: nothing is written for them. Authorised invocations whose

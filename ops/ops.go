@@ -52,6 +52,14 @@ type Options struct {
 	Seal ucan.SealOptions
 	// Logger receives internal failures; nil discards.
 	Logger *slog.Logger
+	// PublicRead reports whether a path of the service subject may be read (dag/get,
+	// dag/select, watch) by any validly signed invocation without a proof: one whose
+	// signature verifies, that has not expired and whose aud, when present, is the service
+	// (its proofs are not consulted). Writes are never public. nil makes no path public:
+	// every read of the service needs a chain from it. The composition root passes
+	// (*dag.Engine).PublicRead (collection.Spec.PublicRead), or nil when the operator turns
+	// public reads off.
+	PublicRead func(dag.Path) bool
 }
 
 // Ops runs invocations. It is safe for concurrent use.
@@ -63,6 +71,7 @@ type Ops struct {
 	clock     func() time.Time
 	seal      ucan.SealOptions
 	log       *slog.Logger
+	public    func(dag.Path) bool
 }
 
 // New returns Ops for opts.
@@ -78,6 +87,7 @@ func New(opts Options) (*Ops, error) {
 		clock:     opts.Clock,
 		seal:      opts.Seal,
 		log:       opts.Logger,
+		public:    opts.PublicRead,
 	}
 	if o.validator == nil {
 		o.validator = ucan.NewValidator(ucan.ValidatorOptions{Now: opts.Clock})
@@ -141,6 +151,14 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
 		c.refusal = fmt.Errorf("%w: %q is not one of %s, %s, %s, %s",
 			ErrUnknownCommand, c.cmd, CmdPut, CmdGet, CmdRemove, CmdSelect)
 		c.cmd = CmdUnknown
+		return c
+	}
+	if a, p, ok := o.publicRead(c.cmd, inv.Invocation); ok {
+		if err := o.authorizeUnproven(inv); err != nil {
+			c.refusal = err
+			return c
+		}
+		c.path, c.args = p, a
 		return c
 	}
 	if err := o.authorize(inv, proofs); err != nil {
@@ -208,12 +226,47 @@ func (o *Ops) Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg 
 	return o.Exec(ctx, o.Check(inv, proofs), msg)
 }
 
-// authorize checks the audience and the UCAN chain (which bounds the proof depth) of inv.
-func (o *Ops) authorize(inv *ucan.Token, proofs ucan.Loader) error {
-	in := inv.Invocation
+// publicRead reports whether in, of command cmd, is a read of a public path of the service
+// (Options.PublicRead), with its decoded arguments and canonical path. Arguments or paths
+// that do not decode make it not public: such an invocation needs authority like any other,
+// so that nobody without it gets a stored failure receipt.
+func (o *Ops) publicRead(cmd string, in *ucan.Invocation) (args, dag.Path, bool) {
+	if o.public == nil || in.Subject != o.service || (cmd != CmdGet && cmd != CmdSelect) {
+		return args{}, dag.Path{}, false
+	}
+	a, err := decodeArgs(cmd, in)
+	if err != nil {
+		return args{}, dag.Path{}, false
+	}
+	p, err := o.path(in.Subject, a.path)
+	if err != nil || !o.public(p) {
+		return args{}, dag.Path{}, false
+	}
+	return a, p, true
+}
+
+// authorizeUnproven checks the audience and the invocation's own validity (signature,
+// exp), not its chain: for reads of public paths.
+func (o *Ops) authorizeUnproven(inv *ucan.Token) error {
+	if err := o.checkAudience(inv.Invocation); err != nil {
+		return err
+	}
+	return o.validator.ValidateInvocation(inv)
+}
+
+// checkAudience checks that in is addressed to the service, when it is addressed at all.
+func (o *Ops) checkAudience(in *ucan.Invocation) error {
 	if in.Audience != "" && in.Audience != o.service {
 		return &ucan.Error{Name: ucan.InvalidAudience,
 			Message: fmt.Sprintf("invocation is addressed to %s, not to this service %s", in.Audience, o.service)}
+	}
+	return nil
+}
+
+// authorize checks the audience and the UCAN chain (which bounds the proof depth) of inv.
+func (o *Ops) authorize(inv *ucan.Token, proofs ucan.Loader) error {
+	if err := o.checkAudience(inv.Invocation); err != nil {
+		return err
 	}
 	if proofs == nil {
 		proofs = ucan.Proofs{}
@@ -222,8 +275,10 @@ func (o *Ops) authorize(inv *ucan.Token, proofs ucan.Loader) error {
 }
 
 // AuthorizeWatch checks that inv, with its proofs, may read the entries under p: its
-// subject is p's, its command covers /dag/get, its chain is valid, and its args.path (if
-// any) contains p. It returns a *ucan.Error (or *dag.Error for a bad args.path) when not.
+// subject is p's, its command covers /dag/get, its chain is valid (or, when p is a public
+// path of the service (Options.PublicRead), the invocation alone is: signature, exp and
+// aud, without proofs), and its args.path (if any) contains p. It returns a *ucan.Error (or
+// *dag.Error for a bad args.path) when not.
 func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) error {
 	if inv == nil || inv.Invocation == nil {
 		return &ucan.Error{Name: ucan.InvalidClaim, Message: "a watch needs an invocation"}
@@ -237,7 +292,11 @@ func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.L
 		return &ucan.Error{Name: ucan.InvalidClaim,
 			Message: fmt.Sprintf("command %s does not cover %s", in.Command, CmdGet)}
 	}
-	if err := o.authorize(inv, proofs); err != nil {
+	authorize := func() error { return o.authorize(inv, proofs) }
+	if o.public != nil && p.Subject == o.service && o.public(p) {
+		authorize = func() error { return o.authorizeUnproven(inv) }
+	}
+	if err := authorize(); err != nil {
 		return err
 	}
 	if in.Args != nil {
