@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -239,7 +240,10 @@ type Args map[string]datamodel.Node
 // NewInvocation seals an invocation of cmd on path (absolute: /<did>/<collection>/…) with
 // args, by the agent, to the service, citing a chain of the client's delegations from the
 // path's subject to the agent (none when the agent is the subject). It returns ErrNoProof
-// (wrapped) when no chain covers cmd.
+// (wrapped) when no chain covers cmd — except for reads (CmdGet, CmdSelect) of the
+// service's own collections, which are sent without proofs: the service lets anyone read
+// its public ones (carwhere, piece, aggregate, metrics; DESIGN §2) and refuses the others
+// with an error receipt.
 func (c *Client) NewInvocation(ctx context.Context, cmd, path string, args Args) (*Invocation, error) {
 	sub, rel, err := SplitPath(path)
 	if err != nil {
@@ -251,7 +255,10 @@ func (c *Client) NewInvocation(ctx context.Context, cmd, path string, args Args)
 	}
 	proofs, err := c.FindProofs(sub, cmd)
 	if err != nil {
-		return nil, err
+		if !errors.Is(err, ErrNoProof) || sub != service || (cmd != CmdGet && cmd != CmdSelect) {
+			return nil, err
+		}
+		proofs = nil
 	}
 	node, err := buildArgs(rel, args)
 	if err != nil {

@@ -765,3 +765,38 @@ func TestReadReplyLargeBlock(t *testing.T) {
 		t.Errorf("large block in Receipt.Blocks has %d bytes, want %d", len(got), len(big.Data))
 	}
 }
+
+// TestServiceReadsWithoutProof checks that reads of the service's collections go out
+// without proofs when the client holds none (the service decides which are public), and
+// that writes to them and reads of spaces still fail with ErrNoProof before sending.
+func TestServiceReadsWithoutProof(t *testing.T) {
+	ctx := context.Background()
+	f, srv := newFake(t)
+	agent, space, _ := agentWithSpace(t)
+	bare, err := New(Options{URL: srv.URL, Signer: agent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := "/" + f.signer.DID()
+	for _, cmd := range []string{CmdGet, CmdSelect} {
+		inv, err := bare.NewInvocation(ctx, cmd, svc+"/carwhere", nil)
+		if err != nil {
+			t.Fatalf("%s of the service without proofs: %v", cmd, err)
+		}
+		if in := inv.Token.Invocation; len(in.Proofs) != 0 || len(inv.Proofs) != 0 || in.Subject != f.signer.DID() || in.Audience != f.signer.DID() {
+			t.Fatalf("%s invocation %+v with proofs %d", cmd, in, len(inv.Proofs))
+		}
+	}
+	if _, err := bare.Bearer(ctx, svc+"/carwhere"); err != nil {
+		t.Fatalf("watch bearer for the service: %v", err)
+	}
+	for _, tc := range []struct{ cmd, path string }{
+		{CmdPut, svc + "/carwhere/x"},
+		{CmdRemove, svc + "/carwhere/x"},
+		{CmdGet, "/" + space + "/things/a"},
+	} {
+		if _, err := bare.NewInvocation(ctx, tc.cmd, tc.path, nil); !errors.Is(err, ErrNoProof) {
+			t.Errorf("%s %s without proofs: %v, want ErrNoProof", tc.cmd, tc.path, err)
+		}
+	}
+}
