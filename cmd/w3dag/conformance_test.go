@@ -41,6 +41,8 @@ func startServerAt(t *testing.T, data, listen string, schemas ...string) (string
 		blob:     "fs",
 		schemas:  append(schemaFiles{pinsSchema(t)}, schemas...),
 		shutdown: 5 * time.Second,
+		// As the flag's default.
+		publicReads: true,
 	}
 	log, err := newLogger(io.Discard, "error", "text")
 	if err != nil {

@@ -45,6 +45,7 @@ type serveConfig struct {
 	batchDelay  time.Duration
 	watchPoll   time.Duration
 	outbox      bool
+	publicReads bool
 	maxBlobSize int64
 	uploadTTL   time.Duration
 	claimTTL    time.Duration
@@ -70,6 +71,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.batchDelay, "batch-delay", 0, "how long a group commit waits for more operations (default 0: commit when idle)")
 	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
 	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
+	fs.BoolVar(&c.publicReads, "public-service-reads", true, "let any signed invocation read the service's public collections (carwhere, piece, aggregate, metrics) without a delegation from the service")
 	fs.Int64Var(&c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
 	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
 	fs.DurationVar(&c.claimTTL, "claim-ttl", carwhere.DefaultClaimTTL, "how long the location claims of GET /claims/{cid} are valid")

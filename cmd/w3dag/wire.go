@@ -110,12 +110,17 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	reg := metricsRegistry(engine)
-	runner, err := ops.New(ops.Options{
+	opsOpts := ops.Options{
 		Engine:    engine,
 		Signer:    signer,
 		Validator: ucan.NewValidator(ucan.ValidatorOptions{}),
 		Logger:    log.With("component", "ops"),
-	})
+	}
+	if c.publicReads {
+		// The collections whose collection.Spec sets PublicRead (machines.Builtin).
+		opsOpts.PublicRead = engine.PublicRead
+	}
+	runner, err := ops.New(opsOpts)
 	if err != nil {
 		return err
 	}
