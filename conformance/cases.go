@@ -42,5 +42,6 @@ func Cases() []Case {
 		{"malformed-input", caseMalformed},
 		{"watch", caseWatch},
 		{"schema", caseSchema},
+		{"service-public-read", caseServicePublicRead},
 	}
 }

@@ -35,39 +35,10 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 
 	r := e.put(ctx, storePath, value)
 	wantStatus(t, "store put", r, "pending")
-	state := r.State()
-	url := str(lookupNode(state, "url"))
-	if url == "" {
-		t.Fatalf("pending state %s has no url", show(state))
-	}
-	headers := map[string]string{}
-	if hn := lookupNode(state, "headers"); hn != nil {
-		it := hn.MapIterator()
-		for it != nil && !it.Done() {
-			k, v, err := it.Next()
-			if err != nil {
-				t.Fatalf("headers: %v", err)
-			}
-			headers[str(k)] = str(v)
-		}
-	}
+	pending := r.State()
 	upload := func(body []byte) int {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("upload request: %v", err)
-		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		req.ContentLength = int64(len(body))
-		resp, err := e.hc.Do(req)
-		if err != nil {
-			t.Fatalf("PUT %s: %v", url, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return e.upload(ctx, pending, body)
 	}
 	bad := bytes.Clone(car)
 	bad[len(bad)-1] ^= 0xff
@@ -92,6 +63,38 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 	other := setup(ctx, t, target)
 	r2 := other.put(ctx, other.abs("store/"+carCID.String()), value)
 	wantStatus(t, "store put of bytes already held", r2, "done")
+}
+
+// upload PUTs body to the upload URL (with its headers) of the pending store state and
+// returns the HTTP status.
+func (e *env) upload(ctx context.Context, state datamodel.Node, body []byte) int {
+	e.t.Helper()
+	url := str(lookupNode(state, "url"))
+	if url == "" {
+		e.t.Fatalf("pending state %s has no url", show(state))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatalf("upload request: %v", err)
+	}
+	if hn := lookupNode(state, "headers"); hn != nil {
+		it := hn.MapIterator()
+		for it != nil && !it.Done() {
+			k, v, err := it.Next()
+			if err != nil {
+				e.t.Fatalf("headers: %v", err)
+			}
+			req.Header.Set(str(k), str(v))
+		}
+	}
+	req.ContentLength = int64(len(body))
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		e.t.Fatalf("PUT %s: %v", url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func storeInput(link cid.Cid, size int) datamodel.Node {
