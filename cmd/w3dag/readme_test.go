@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,7 @@ func TestReadmeTour(t *testing.T) {
 	}
 	env := append(os.Environ(), "W3DAG_CONFIG="+filepath.Join(work, "config"), "W3DAG_URL="+url)
 	runTour(t, bin, work, env, "tour", tour)
+	readmeServiceRead(t, string(readme), bin, work, env)
 
 	// The friend the tour delegates to runs the ```sh friend block with their own config,
 	// whose agent key is testdata/friend.key: the DID the README delegates to.
@@ -110,6 +113,35 @@ func TestReadmeTour(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "no delegation chain") {
 			t.Errorf("the friend's %s: %v\n%s\nwant it refused for want of a delegation", args[0], err, out)
 		}
+	}
+}
+
+// readmeServiceRead runs the README's `w3dag get /<service DID>/carwhere/<CID>` (prose after
+// the tour, since the service DID differs per data folder) with the DID `w3dag config`
+// shows: the agent holds no delegation from the service, and the stored CAR's entry is
+// there.
+func readmeServiceRead(t *testing.T, readme, bin, work string, env []string) {
+	t.Helper()
+	m := regexp.MustCompile("`w3dag get /<service DID>/(carwhere/[a-z0-9]+)`").FindStringSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no `w3dag get /<service DID>/carwhere/<CID>`")
+	}
+	w3dag := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("w3dag %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	var cfg struct{ Service string }
+	if err := json.Unmarshal([]byte(w3dag("config", "--json")), &cfg); err != nil || !strings.HasPrefix(cfg.Service, "did:key:") {
+		t.Fatalf("w3dag config --json: service %q, %v", cfg.Service, err)
+	}
+	if out := w3dag("get", "/"+cfg.Service+"/"+m[1]); !strings.Contains(out, "located") {
+		t.Errorf("w3dag get /<service DID>/%s printed:\n%s\nwant the located entry", m[1], out)
 	}
 }
 
