@@ -163,6 +163,13 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
 	}
 	if err := o.authorize(inv, proofs); err != nil {
 		c.refusal = err
+		if c.cmd == CmdGet || c.cmd == CmdSelect {
+			if a, err := decodeArgs(c.cmd, inv.Invocation); err == nil {
+				if p, err := o.path(inv.Invocation.Subject, a.path); err == nil {
+					c.refusal = o.explainPrivate(c.refusal, inv.Invocation, p)
+				}
+			}
+		}
 		return c
 	}
 	a, err := decodeArgs(c.cmd, inv.Invocation)
@@ -245,6 +252,22 @@ func (o *Ops) publicRead(cmd string, in *ucan.Invocation) (args, dag.Path, bool)
 	return a, p, true
 }
 
+// explainPrivate adds to err, the refusal of a read of p by in, why no proof was not enough
+// when that is the reason: in has no proofs, is not the service's own, and p is a path of
+// the service that is not public to read. Other errors are returned as they are.
+func (o *Ops) explainPrivate(err error, in *ucan.Invocation, p dag.Path) error {
+	ue, ok := errors.AsType[*ucan.Error](err)
+	if !ok || ue.Name != ucan.InvalidClaim || len(in.Proofs) != 0 || in.Subject != o.service || in.Issuer == o.service || p.Subject != o.service {
+		return err
+	}
+	why := fmt.Sprintf("%s is not public to read", p)
+	if o.public == nil {
+		why = "this service has public reads turned off"
+	}
+	return &ucan.Error{Name: ue.Name, Err: ue.Err,
+		Message: fmt.Sprintf("%s; %s, so reading it needs a delegation from the service", ue.Message, why)}
+}
+
 // authorizeUnproven checks the audience and the invocation's own validity (signature,
 // exp), not its chain: for reads of public paths.
 func (o *Ops) authorizeUnproven(inv *ucan.Token) error {
@@ -297,7 +320,7 @@ func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.L
 		authorize = func() error { return o.authorizeUnproven(inv) }
 	}
 	if err := authorize(); err != nil {
-		return err
+		return o.explainPrivate(err, in, p)
 	}
 	if in.Args != nil {
 		pn, err := in.Args.LookupByString("path")

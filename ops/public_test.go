@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,14 @@ func TestPublicReads(t *testing.T) {
 		{"public reads off: get", closed, invoke(t, agent, closed.service.DID(), "", CmdGet, getCar), nil, ucan.InvalidClaim},
 		{"public reads off: select", closed, invoke(t, agent, closed.service.DID(), "", CmdSelect, `{"path": "carwhere"}`), nil, ucan.InvalidClaim},
 	}
+	// Why a read with no proof was refused, when that is why.
+	mentions := map[string]string{
+		"task is private":                   "/task/" + carCID(t, "t").String() + " is not public to read",
+		"select task is private":            "/task is not public to read, so reading it needs a delegation from the service",
+		"public reads off: get":             "public reads turned off",
+		"a space's metrics are the space's": "only the subject may invoke",
+		"bad key needs authority":           "only the subject may invoke",
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.f.keys()
@@ -126,6 +135,9 @@ func TestPublicReads(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Fatalf("result %s, want %s; receipt %+v", got, tc.want, r.Out.Err)
+			}
+			if m := mentions[tc.name]; m != "" && !strings.Contains(r.Out.Err.Message, m) {
+				t.Fatalf("message %q does not say %q", r.Out.Err.Message, m)
 			}
 			if after := tc.f.keys(); after != before || out.Stored {
 				t.Fatalf("keys %d → %d, stored %v: a read or a refusal wrote", before, after, out.Stored)
@@ -178,6 +190,9 @@ func TestPublicWatch(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Fatalf("err = %v (%q), want %q", err, got, tc.want)
+			}
+			if tc.name == "task is private" && !strings.Contains(err.Error(), "/task is not public to read") {
+				t.Fatalf("err = %v, want it to say task is not public", err)
 			}
 		})
 	}
