@@ -47,7 +47,7 @@ func TestSchemaInfo(t *testing.T) {
 		for _, c := range cols {
 			w, ok := want[subject+"/"+c.Name]
 			got := row{subject, c.Key, c.KeyField, c.Writers, c.Input, c.State}
-			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true}[c.Name]
+			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true, "piece": true}[c.Name]
 			if !ok || got != w || len(c.Statuses) == 0 || c.SchemaOnly != (c.Name == "pins") || c.Machine != hasMachine {
 				t.Errorf("%s/%s: %+v, want %+v", subject, c.Name, c, w)
 			}
