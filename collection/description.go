@@ -35,6 +35,9 @@ type Info struct {
 	// Machine is true for collections with a machine of their own; false for schema-only
 	// ones and for those whose entries the service writes itself (usage records, tasks).
 	Machine bool `json:"machine"`
+	// PublicRead is true for service collections any signed invocation may read without
+	// a delegation (when the service has public reads on; Spec.PublicRead).
+	PublicRead bool `json:"publicRead,omitempty"`
 }
 
 // Source is one IPLD schema source: its name (a file name, "system.ipldsch" for the
@@ -44,10 +47,10 @@ type Source struct {
 	Text string `json:"text"`
 }
 
-// Info returns the part of a collection's Info its Spec says: name, key rule, key field
-// and writers.
+// Info returns the part of a collection's Info its Spec says: name, key rule, key field,
+// writers and public reads.
 func (s Spec) Info() Info {
-	return Info{Name: s.Name, Key: s.Key.String(), KeyField: s.KeyField, Writers: s.Writers.String()}
+	return Info{Name: s.Name, Key: s.Key.String(), KeyField: s.KeyField, Writers: s.Writers.String(), PublicRead: s.PublicRead}
 }
 
 // Collection returns the collection name of subject kind subject ("space" or "service"),

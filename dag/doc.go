@@ -116,7 +116,10 @@
 // Reader for entries computed when read); schema-only collections run RecordMachine.
 // Machines see a *Tx: read entries, write other paths with their own receipts (Tx.Put),
 // add to counters (Tx.Add), store blocks, self-issue invocations, issue receipts and
-// append log records, and keep keys of their own through Tx.KV(prefix).
+// append log records, and keep keys of their own through Tx.KV(prefix). Tx.Effect lists
+// an invocation the operation causes (a scheduled task) in the fx of the receipt the
+// engine issues for the operation's state change (DESIGN §3); a Tx is made for each
+// attempt of an operation, so a retried batch starts with no effects.
 //
 // States and values are encoded with package cbor, the canonical DAG-CBOR writer ucan
 // writes receipts with, so an entry's stored state bytes are the out.ok bytes of its head

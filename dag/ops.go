@@ -241,7 +241,7 @@ func (o *writeOp) failWith(t *Tx, ferr error) error {
 // write stores state (and value) as the next step of the entry at o's path after cur,
 // caused by o's invocation, and records it as the result (see changed).
 func (o *writeOp) write(t *Tx, state datamodel.Node, value cid.Cid, cur *Entry, restart bool) error {
-	ne, pr, err := t.write(o.p, o.inv.CID, state, value, cur, restart, nil)
+	ne, pr, err := t.write(o.p, o.inv.CID, state, value, cur, restart, t.fx)
 	if err != nil {
 		return err
 	}

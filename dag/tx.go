@@ -28,6 +28,9 @@ type Tx struct {
 	j        *job
 	inv      *ucan.Token
 	prepared any
+	// fx are the effects of the operation (Effect): a Tx lives for one attempt of one
+	// operation, so a retried batch starts with none.
+	fx []cid.Cid
 }
 
 // countTx counts the writes made through it, so the engine can tell whether a failing
@@ -355,6 +358,26 @@ func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// Effect lists the invocation c (stored, e.g. a Tx.Invoke result or a scheduled task's
+// invocation) in the fx of the receipt the engine issues for the current operation's
+// state change (DESIGN §3): the new head of the operation's entry, by Put, Remove or
+// Transition. Effects are listed in the order added, each once. They are dropped when the
+// operation changes nothing (its head receipt is returned) or fails (an error receipt),
+// and in Engine.Update, which issues no receipt of its own; receipts of system writes
+// (Tx.Put) never carry them. Effects belong to one attempt of the operation: when the
+// group commit retries a batch the hooks run again with a new Tx.
+func (t *Tx) Effect(c cid.Cid) {
+	if !c.Defined() {
+		return
+	}
+	for _, x := range t.fx {
+		if x.Equals(c) {
+			return
+		}
+	}
+	t.fx = append(t.fx, c)
 }
 
 // Add adds delta to the named counter.

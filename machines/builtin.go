@@ -5,20 +5,17 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/machines/upload"
 	"github.com/w3dag/w3dag/machines/usage"
 )
 
-// Piece and Aggregate describe the Filecoin collections of the service (DESIGN §4). They
-// have no machine yet: only the service may write them.
-var (
-	Piece = dag.Collection{Spec: collection.Spec{Name: "piece", Subjects: collection.Service, Key: collection.KeyCARCID,
-		KeyField: "content", Writers: collection.ServiceOnly, Type: "PieceEntry", PublicRead: true}}
-	Aggregate = dag.Collection{Spec: collection.Spec{Name: "aggregate", Subjects: collection.Service,
-		Writers: collection.ServiceOnly, Type: "AggregateEntry", PublicRead: true}}
-)
+// Aggregate describes the aggregate collection of the service (DESIGN §4). It has no
+// machine yet: only the service may write it; anyone may read it.
+var Aggregate = dag.Collection{Spec: collection.Spec{Name: "aggregate", Subjects: collection.Service,
+	Writers: collection.ServiceOnly, Type: "AggregateEntry", PublicRead: true}}
 
 // Builtin returns every built-in collection, with storeMachine running the store
 // collection (a *store.Machine in the service; tests may give a stand-in). This is the
@@ -31,7 +28,7 @@ func Builtin(storeMachine dag.Machine) []dag.Collection {
 		metrics.Machine{}.Collection(),
 		carwhere.Machine{}.Collection(),
 		task.Collection(),
-		Piece,
+		piece.Machine{}.Collection(),
 		Aggregate,
 	}
 }

@@ -62,3 +62,17 @@ func TestPrefixesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicReads pins which service collections anyone may read without a delegation
+// (DESIGN §2): carwhere, piece, aggregate and the service's metrics, never task.
+func TestPublicReads(t *testing.T) {
+	var public []string
+	for _, c := range machines.Builtin(machinestest.StoreLike{}) {
+		if c.PublicRead {
+			public = append(public, c.Name)
+		}
+	}
+	if got, want := strings.Join(public, " "), "metrics carwhere piece aggregate"; got != want {
+		t.Fatalf("public service collections %q, want %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@
 //	usage             space usage records and exact byte·ms reports
 //	metrics           counters per space and service-wide, /metrics
 //	task              durable effects: scheduled in the cause's transaction, run with leases
+//	piece             the Filecoin piece of each held CAR, computed by a task
 //
 // Each package exports its collection as a dag.Collection (a collection.Spec — name,
 // subjects, key rule, key field, writers, entry type — and the machine): store's
@@ -15,7 +16,7 @@
 // Machines keep keys of their own through Tx.KV(prefix), each under its own prefix (listed
 // in package dag's documentation).
 //
-// Machines import dag, collection, receipts, ucan, schema and kv, store also blob (and each
-// other where one writes the other's records in the same transaction); never server, ops
-// or cmd. This package imports the machines to list them.
+// Machines import dag, collection, receipts, ucan, schema and kv, store and piece also
+// blob, piece also the commP package piece (and each other where one writes the other's
+// records in the same transaction); never server, ops or cmd. This package imports the machines to list them.
 package machines

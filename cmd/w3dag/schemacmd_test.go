@@ -26,7 +26,7 @@ func TestSchemaInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer engine.Close()
-	d := schemaInfo(engine)
+	d := schemaInfo(engine, true)
 	type row struct{ subject, key, keyField, writers, input, state string }
 	want := map[string]row{
 		"space/store":       {"space", "car-cid", "link", "authority", "StoreInput", "StoreStatus"},
@@ -47,7 +47,11 @@ func TestSchemaInfo(t *testing.T) {
 		for _, c := range cols {
 			w, ok := want[subject+"/"+c.Name]
 			got := row{subject, c.Key, c.KeyField, c.Writers, c.Input, c.State}
-			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true}[c.Name]
+			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true, "piece": true}[c.Name]
+			public := subject == "service" && map[string]bool{"metrics": true, "carwhere": true, "piece": true, "aggregate": true}[c.Name]
+			if c.PublicRead != public {
+				t.Errorf("%s/%s: publicRead %v, want %v", subject, c.Name, c.PublicRead, public)
+			}
 			if !ok || got != w || len(c.Statuses) == 0 || c.SchemaOnly != (c.Name == "pins") || c.Machine != hasMachine {
 				t.Errorf("%s/%s: %+v, want %+v", subject, c.Name, c, w)
 			}

@@ -9,9 +9,10 @@ import (
 // schemaInfo describes the collections engine runs for GET /schema (server.Options.Schema):
 // each collection of spaces and of the service with its key rule, key field and writers
 // (from its registration, or the one the engine made for a schema-only collection), its
-// types and statuses (from the schema), whether it is schema-only and whether it has a
-// machine; and the schema sources, system schema first.
-func schemaInfo(engine *dag.Engine) *collection.Description {
+// types and statuses (from the schema), whether it is schema-only, whether it has a
+// machine and whether anyone may read it (publicReads: serve --public-service-reads); and
+// the schema sources, system schema first.
+func schemaInfo(engine *dag.Engine, publicReads bool) *collection.Description {
 	sch := engine.Schema()
 	var d collection.Description
 	for _, k := range []struct {
@@ -28,6 +29,8 @@ func schemaInfo(engine *dag.Engine) *collection.Description {
 			info.Input, info.State, info.Statuses = sc.Input, sc.State, sc.Statuses
 			info.SchemaOnly = sc.Generic
 			info.Machine = c.Machine != nil && !sc.Generic
+			// Public reads are of the service's collections only, and only when on.
+			info.PublicRead = publicReads && k.subjects == collection.Service && c.PublicRead
 			*k.into = append(*k.into, info)
 		}
 	}

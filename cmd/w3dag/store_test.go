@@ -75,7 +75,7 @@ func newHTTPService(t testing.TB, tune ...func(*store.Options)) *httpService {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
-	stop := runTasks(ctx, engine, sm, log)
+	stop := runTasks(ctx, engine, sm, fsStore, log)
 	t.Cleanup(stop)
 	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log)
 	if err != nil {

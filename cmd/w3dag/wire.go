@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -35,6 +36,7 @@ import (
 	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/ops"
@@ -104,7 +106,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("opening the engine: %w", err)
 	}
 	defer engine.Close()
-	defer runTasks(ctx, engine, storeMachine, log)()
+	defer runTasks(ctx, engine, storeMachine, blobs, log)()
 	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log)
 	if err != nil {
 		return err
@@ -160,7 +162,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Gatherer:        reg,
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
-		Schema:          schemaInfo(engine),
+		Schema:          schemaInfo(engine, c.publicReads),
 	})
 	if err != nil {
 		return err
@@ -209,11 +211,14 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 	return sm, machines.Builtin(sm), nil
 }
 
-// runTasks runs the task runner of engine with the store machine's handlers until the
-// returned stop is called (before the engine closes).
-func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, log *slog.Logger) (stop func()) {
+// runTasks runs the task runner of engine with the handlers of the store machine and of
+// the piece machine (which reads CARs from blobs) until the returned stop is called
+// (before the engine closes).
+func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, blobs blob.Store, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	r := task.NewRunner(engine, sm.Handlers(engine), task.RunnerOptions{Logger: log.With("component", "task")})
+	handlers := sm.Handlers(engine)
+	maps.Copy(handlers, piece.Handlers(engine, blobs, log.With("component", "piece")))
+	r := task.NewRunner(engine, handlers, task.RunnerOptions{Logger: log.With("component", "task")})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -21,8 +23,10 @@ import (
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
+	commp "github.com/w3dag/w3dag/piece"
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
@@ -61,7 +65,9 @@ func (w *realWorld) open(st *bolt.Store) {
 	if w.b, err = store.NewBlobs(w.v.E, w.fs, store.BlobsOptions{Clock: w.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
-	w.runner = task.NewRunner(w.v.E, w.m.Handlers(w.v.E), task.RunnerOptions{Clock: w.clock.Now, Concurrency: 16})
+	handlers := w.m.Handlers(w.v.E)
+	maps.Copy(handlers, piece.Handlers(w.v.E, w.fs, nil))
+	w.runner = task.NewRunner(w.v.E, handlers, task.RunnerOptions{Clock: w.clock.Now, Concurrency: 16})
 }
 
 func (w *realWorld) reopen() {
@@ -159,6 +165,54 @@ func (w *realWorld) check(ctx context.Context, start int64) {
 	}
 }
 
+// checkPieces runs the due tasks to the end and checks that every CAR that was ever held
+// (located in carwhere) has one piece, computed with the piece CID of its bytes, and that
+// the others have none.
+func (w *realWorld) checkPieces(ctx context.Context) {
+	w.t.Helper()
+	for {
+		n, err := w.runner.RunOnce(ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	svc := w.v.E.Service()
+	held := 0
+	for _, c := range w.cids {
+		_, lerr := w.v.E.Entry(ctx, carwhere.Path(svc, c))
+		e, perr := w.v.E.Entry(ctx, piece.Path(svc, c))
+		if errors.Is(lerr, dag.ErrNotFound) {
+			if !errors.Is(perr, dag.ErrNotFound) {
+				w.t.Fatalf("%s was never held but has a piece: %v", c, perr)
+			}
+			continue
+		}
+		held++
+		if perr != nil {
+			w.t.Fatalf("%s is held without a piece: %v", c, perr)
+		}
+		want, err := commp.Compute(bytes.NewReader(w.data[c.String()]))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if got, err := piece.Computed(e.State); e.Status != piece.StatusComputed || err != nil || !got.Equals(want.CID()) {
+			w.t.Fatalf("piece of %s: %s %v %v, want computed %s", c, e.Status, got, err, want.CID())
+		}
+		if e.Seq == 0 || e.Order == e.Seq {
+			w.t.Fatalf("piece of %s: one receipt only (seq %d, order %d); want queued then computed", c, e.Seq, e.Order)
+		}
+	}
+	if held == 0 {
+		w.t.Fatal("no CAR was ever held: the run exercised too little")
+	}
+	if _, err := machinestest.ValidateStates(ctx, w.v.E); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // TestUsagePropertyRealStore runs the property of TestUsageProperty with the real store
 // machine: pending entries, bytes delivered to every space waiting for them, bytes held
 // already (done at once), expiry tasks, removals, concurrent identical puts and restarts.
@@ -233,6 +287,7 @@ func TestUsagePropertyRealStore(t *testing.T) {
 	w.check(ctx, start)
 	w.reopen()
 	w.check(ctx, start)
+	w.checkPieces(ctx)
 	tr, err := machinestest.Recompute(ctx, w.v.E, w.sizes)
 	if err != nil {
 		t.Fatal(err)

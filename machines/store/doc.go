@@ -39,7 +39,11 @@
 // (carwhere.Record, adding this backend's location when the bytes were verified at its
 // key), the space's usage (+size, usage.Record, caused by the invocation whose receipt is
 // the change) and the counters store/add-total and store/add-size-total of the space and
-// of the service. Removing a done entry records usage −size and the counters
+// of the service. It also queues the CAR's piece (piece.Queue): the first time any space
+// holds the CAR, the piece entry /<service>/piece/<cid> is written queued and its compute
+// task scheduled, and that task's invocation is listed in the fx of the done receipt
+// (dag.Tx.Effect); later done entries of the same CAR find the piece and list no fx.
+// Removing a done entry records usage −size and the counters
 // store/remove-total and store/remove-size-total; removing a pending entry drops it from
 // the pending index (its expiry task then finds nothing to do).
 //
@@ -61,5 +65,5 @@
 // again) is left alone. A task that runs early (clock skew) fails and is retried.
 //
 // Package store imports dag, blob (the interfaces, never a backend), and the machines
-// carwhere, usage, metrics and task; it must not import server, ops or cmd.
+// carwhere, usage, metrics, task and piece; it must not import server, ops or cmd.
 package store

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/machines/usage"
 	"github.com/w3dag/w3dag/schema"
@@ -99,7 +101,7 @@ func newEnv(t testing.TB, st kv.Store, dir string, svc did.Signer, clk *clock) *
 	}
 	v.e, err = dag.Open(context.Background(), dag.Options{
 		KV: st, Signer: svc, Schema: schema.MustLoad(), Clock: clk.Now,
-		Collections: []dag.Collection{v.m.Collection(), carwhere.Machine{}.Collection(), metrics.Machine{}.Collection()},
+		Collections: []dag.Collection{v.m.Collection(), carwhere.Machine{}.Collection(), metrics.Machine{}.Collection(), piece.Machine{}.Collection()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +111,9 @@ func newEnv(t testing.TB, st kv.Store, dir string, svc did.Signer, clk *clock) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.runner = task.NewRunner(v.e, v.m.Handlers(v.e), task.RunnerOptions{Clock: clk.Now})
+	handlers := v.m.Handlers(v.e)
+	maps.Copy(handlers, piece.Handlers(v.e, fsStore, nil))
+	v.runner = task.NewRunner(v.e, handlers, task.RunnerOptions{Clock: clk.Now})
 	return v
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/machines/usage"
 )
@@ -297,9 +298,10 @@ func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node,
 	return pendingState(pr.req)
 }
 
-// done records the effects of reaching done (carwhere, usage, metrics) and returns the
-// done state. verified says the bytes were verified at this backend's blob key, so its
-// location is recorded.
+// done records the effects of reaching done (carwhere, usage, the piece and its compute
+// task, metrics) and returns the done state; the compute task, when this done scheduled
+// it, is listed in the fx of the done receipt. verified says the bytes were verified at
+// this backend's blob key, so its location is recorded.
 func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verified bool) (datamodel.Node, error) {
 	cause := tx.Invocation().CID
 	var locs []carwhere.Location
@@ -312,6 +314,12 @@ func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verifie
 	if _, err := usage.Record(tx, p.Subject, link, size, cause); err != nil {
 		return nil, fmt.Errorf("%s: recording usage: %w", p, err)
 	}
+	// The CAR's piece: queued with its compute task the first time any space holds it.
+	pt, err := piece.Queue(tx, cause, link, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: queueing the piece: %w", p, err)
+	}
+	tx.Effect(pt)
 	if err := count(tx, p.Subject, metrics.StoreAddTotal, metrics.StoreAddSizeTotal, size); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -1,0 +1,136 @@
+package piece
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/task"
+	commp "github.com/w3dag/w3dag/piece"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// Handlers returns the task handlers of the piece machine, by command, for the task
+// runner of e: ComputeCommand, reading CARs from blobs. logger may be nil.
+func Handlers(e *dag.Engine, blobs blob.Store, logger *slog.Logger) map[string]task.Handler {
+	return map[string]task.Handler{ComputeCommand: ComputeHandler(e, blobs, logger)}
+}
+
+// ComputeHandler returns the handler of compute tasks. A task whose piece entry is no
+// longer queued finishes at once without reading the blob. Otherwise it streams the CAR
+// at carwhere.BlobKey from blobs through piece.Compute, checking its size and sha2-256
+// against the task's content and size, and moves the entry to computed through
+// Engine.Transition with the task's own invocation. Read errors are returned (the runner
+// retries them with backoff); bytes that are not the CAR's (ErrMismatch), a missing entry
+// (ErrNoEntry) and malformed tasks fail the task for good (task.Permanent). In every
+// failure the entry stays queued.
+func ComputeHandler(e *dag.Engine, blobs blob.Store, logger *slog.Logger) task.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, inv *ucan.Token) error {
+		if inv == nil || inv.Invocation == nil {
+			return task.Permanent(fmt.Errorf("%w: compute task without an invocation", task.ErrInvalidTask))
+		}
+		args := inv.Invocation.Args
+		p, err := task.PathOf(args)
+		if err != nil {
+			return task.Permanent(err)
+		}
+		content, err := linkField(args, "content")
+		if err != nil {
+			return task.Permanent(fmt.Errorf("%w: computing %s: %v", task.ErrInvalidTask, p, err))
+		}
+		size, err := intField(args, "size")
+		if err != nil {
+			return task.Permanent(fmt.Errorf("%w: computing %s: %v", task.ErrInvalidTask, p, err))
+		}
+		if size < 1 {
+			return task.Permanent(fmt.Errorf("%w: computing %s: size %d", task.ErrInvalidTask, p, size))
+		}
+		if p.Collection != Name || p.Key != content.String() {
+			return task.Permanent(fmt.Errorf("%w: computing %s: the path is not the piece of %s", task.ErrInvalidTask, p, content))
+		}
+		digest, err := carDigest(content)
+		if err != nil {
+			return task.Permanent(fmt.Errorf("computing %s: %w", p, err))
+		}
+		cur, err := e.Entry(ctx, p)
+		if errors.Is(err, dag.ErrNotFound) {
+			return task.Permanent(fmt.Errorf("computing %s: %w", p, ErrNoEntry))
+		}
+		if err != nil {
+			return fmt.Errorf("computing %s: reading the entry: %w", p, err)
+		}
+		if cur.Status != StatusQueued {
+			return nil // computed before: never twice
+		}
+		pc, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest)
+		if err != nil {
+			return fmt.Errorf("computing %s: %w", p, err)
+		}
+		data, err := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
+			qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc.CID()}))
+		})
+		if err != nil {
+			return fmt.Errorf("computing %s: %w", p, err)
+		}
+		res, err := e.Transition(ctx, inv, p, EventComputed, data)
+		if err != nil {
+			return fmt.Errorf("computing %s: recording the piece: %w", p, err)
+		}
+		if res.Err != nil {
+			return task.Permanent(fmt.Errorf("computing %s: recording the piece: %w", p, res.Err))
+		}
+		logger.DebugContext(ctx, "piece computed", "path", p.String(), "piece", pc.CID().String(), "size", size, "repeat", res.Repeat)
+		return nil
+	}
+}
+
+// compute streams the blob at key through piece.Compute and checks that it is size bytes
+// whose sha2-256 digest is digest.
+func compute(ctx context.Context, blobs blob.Store, key string, size int64, digest []byte) (commp.Piece, error) {
+	rc, _, err := blobs.Get(ctx, key, nil)
+	if err != nil {
+		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	pc, err := commp.Compute(io.TeeReader(ctxReader{ctx: ctx, r: rc}, h))
+	if err != nil {
+		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
+	}
+	if pc.Size != uint64(size) {
+		return commp.Piece{}, task.Permanent(fmt.Errorf("%w: %s holds %d bytes, the CAR has %d", ErrMismatch, key, pc.Size, size))
+	}
+	if sum := h.Sum(nil); !bytes.Equal(sum, digest) {
+		return commp.Piece{}, task.Permanent(fmt.Errorf("%w: %s has sha2-256 %x, the CAR CID says %x", ErrMismatch, key, sum, digest))
+	}
+	return pc, nil
+}
+
+// ctxReader stops reading once ctx ends (a lost lease, a runner stopping), so a long
+// computation does not go on for nothing.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,43 @@
+// Package piece is the machine of the piece collection (DESIGN §4): the Filecoin piece of
+// each CAR the service holds, at /<service>/piece/<CAR CID>, one per CAR however many
+// spaces store it.
+//
+// # States
+//
+//	queued → computed{piece}                     (this package)
+//	       → aggregated{piece, aggregate, inclusion} → dealt{…}   (the aggregate machine)
+//
+// The piece is the v2 piece CID (FRC-0069) of the CAR's bytes, computed by
+// github.com/w3dag/w3dag/piece (Compute): it carries the payload padding, the tree height
+// and the root, so the v1 CID and the padded size follow from it (piece.FromCID, V1).
+//
+// # Queueing and computing
+//
+// The store machine calls Queue when a store entry reaches done (every path: a put that
+// finds the bytes, a delivery after an upload). If the CAR has no piece entry yet, Queue
+// writes it queued (its receipt's ran is the store operation's invocation) and schedules,
+// in the same transaction, a durable task (machines/task, command ComputeCommand, args
+// {content, size, path}); it returns the task's invocation, which the store lists in the
+// fx of its done receipt (dag.Tx.Effect). If the entry exists (the CAR was stored before,
+// by any space), Queue does nothing: a CAR has one piece and one compute task.
+//
+// The task's handler (ComputeHandler) reads the entry first: if it is no longer queued
+// the piece is finished and the handler returns at once, without reading a byte. Otherwise
+// it streams the CAR from blob storage (carwhere.BlobKey) through piece.Compute, checks
+// the bytes against the CAR CID on the way (size and sha2-256; a mismatch fails the task
+// for good and leaves the entry queued), and moves the entry to computed through
+// Engine.Transition (EventComputed) with the task's own invocation, so the computed
+// receipt's ran is the task's invocation and the engine answers a repeat with the stored
+// receipt. A failed read is retried by the task runner with its backoff; the entry stays
+// queued meanwhile. A process that stops in the middle of a computation leaves the task
+// running under a lease that expires; the runner that claims it then computes the piece
+// again from the start, and only the first transition to computed changes the entry.
+//
+// A service dag/put of a PieceInput {content, size} on a CAR without a piece starts the
+// same way (queued, a compute task in the fx of its receipt); a different value on an
+// existing piece is EntryExists, a same-value put changes nothing. Pieces are not removed.
+//
+// Package piece imports dag, collection, blob (the interface), the machines task and
+// carwhere (for the blob key), and the commP package github.com/w3dag/w3dag/piece; it must
+// not import server, ops or cmd. It keeps no kv keys of its own.
+package piece

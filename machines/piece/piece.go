@@ -1,0 +1,238 @@
+package piece
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/collection"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/task"
+	commp "github.com/w3dag/w3dag/piece"
+)
+
+const (
+	// Name is the service collection this machine runs.
+	Name = "piece"
+
+	// Statuses of piece entries (the schema's PieceStatus).
+	StatusQueued     = "queued"
+	StatusComputed   = "computed"
+	StatusAggregated = "aggregated"
+	StatusDealt      = "dealt"
+
+	// ComputeCommand is the command of the task that computes a queued piece.
+	ComputeCommand = "/piece/compute"
+	// EventComputed is the transition of a queued piece whose piece CID was computed;
+	// its data is {piece: &PieceCIDv2}.
+	EventComputed = "computed"
+)
+
+// Spec describes the piece collection: a service collection keyed by CAR CIDs, whose put
+// value's content is the key, written only by the service.
+var Spec = collection.Spec{Name: Name, Subjects: collection.Service, Key: collection.KeyCARCID,
+	KeyField: "content", Writers: collection.ServiceOnly, Type: "PieceEntry", PublicRead: true}
+
+// Machine is the machine of the piece collection (register Machine{}.Collection()); it
+// is also the engine's Transitioner for it (EventComputed).
+type Machine struct{}
+
+var (
+	_ dag.Machine      = Machine{}
+	_ dag.Transitioner = Machine{}
+)
+
+// Collection returns the piece collection run by the machine.
+func (m Machine) Collection() dag.Collection { return dag.Collection{Spec: Spec, Machine: m} }
+
+// Path is the piece entry of the CAR c: /<service>/piece/<c>.
+func Path(service string, c cid.Cid) dag.Path {
+	return dag.Path{Subject: service, Collection: Name, Key: c.String()}
+}
+
+// Queue makes sure the CAR content of size bytes has a piece: if it has no piece entry
+// yet, Queue writes it queued (ran: the invocation cause, the change that made the CAR
+// held) and schedules its compute task in tx, and returns the task's invocation CID,
+// for the caller to list in the fx of its receipt (tx.Effect). If the entry exists
+// (whatever its state), it returns cid.Undef and changes nothing.
+func Queue(tx *dag.Tx, cause, content cid.Cid, size int64) (cid.Cid, error) {
+	if err := checkContent(content, size); err != nil {
+		return cid.Undef, err
+	}
+	p := Path(tx.Service(), content)
+	_, err := tx.Entry(p)
+	switch {
+	case err == nil:
+		return cid.Undef, nil
+	case !errors.Is(err, dag.ErrNotFound):
+		return cid.Undef, fmt.Errorf("reading %s: %w", p, err)
+	}
+	t, err := schedule(tx, p, content, size)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if _, err := tx.Put(p, cause, statusState(StatusQueued)); err != nil {
+		return cid.Undef, fmt.Errorf("queueing %s: %w", p, err)
+	}
+	return t, nil
+}
+
+// schedule schedules the compute task of the piece at p.
+func schedule(tx *dag.Tx, p dag.Path, content cid.Cid, size int64) (cid.Cid, error) {
+	args, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: content}))
+		qp.MapEntry(ma, "size", qp.Int(size))
+	})
+	if err != nil {
+		return cid.Undef, fmt.Errorf("scheduling the piece of %s: %w", p, err)
+	}
+	t, err := task.Schedule(tx, task.Task{Cmd: ComputeCommand, Args: args, Path: p})
+	if err != nil {
+		return cid.Undef, fmt.Errorf("scheduling the piece of %s: %w", p, err)
+	}
+	return t, nil
+}
+
+// checkContent checks that content is a sha2-256 CAR CID and size at least 1.
+func checkContent(content cid.Cid, size int64) error {
+	if _, err := carDigest(content); err != nil {
+		return err
+	}
+	if size < 1 {
+		return fmt.Errorf("%w: %d bytes for %s", ErrInvalidSize, size, content)
+	}
+	return nil
+}
+
+// carDigest returns the sha2-256 digest of a CAR CID.
+func carDigest(c cid.Cid) ([]byte, error) {
+	if !c.Defined() || c.Type() != collection.CodecCAR {
+		return nil, fmt.Errorf("%w: %s", ErrNotCAR, c)
+	}
+	dh, err := multihash.Decode(c.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotCAR, c, err)
+	}
+	if dh.Code != multihash.SHA2_256 || len(dh.Digest) != 32 {
+		return nil, fmt.Errorf("%w: %s is hashed with %s", ErrNotCAR, c, multihash.Codes[dh.Code])
+	}
+	return dh.Digest, nil
+}
+
+// Start queues the piece of a service put {content, size} and schedules its compute
+// task, listed in the fx of the put's receipt.
+func (Machine) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) (datamodel.Node, error) {
+	content, err := linkField(in, "content")
+	if err != nil {
+		return nil, dag.Failf(dag.ErrInvalidValue.Name, "value of %s: %v", p, err)
+	}
+	size, err := intField(in, "size")
+	if err != nil {
+		return nil, dag.Failf(dag.ErrInvalidValue.Name, "value of %s: %v", p, err)
+	}
+	if err := checkContent(content, size); err != nil {
+		return nil, dag.Failf(dag.ErrInvalidValue.Name, "value of %s: %v", p, err)
+	}
+	t, err := schedule(tx, p, content, size)
+	if err != nil {
+		return nil, err
+	}
+	tx.Effect(t)
+	return statusState(StatusQueued), nil
+}
+
+// Same leaves the entry as is.
+func (Machine) Same(_ *dag.Tx, _ *dag.Entry) (datamodel.Node, bool, error) { return nil, false, nil }
+
+// Update refuses: a CAR has one piece (EntryExists).
+func (Machine) Update(_ *dag.Tx, e *dag.Entry, _ datamodel.Node) (datamodel.Node, error) {
+	return nil, fmt.Errorf("%w: %s is %s; a CAR has one piece", dag.ErrEntryExists, e.Path, e.Status)
+}
+
+// Remove refuses with InvalidTransition: the schema has no removed piece.
+func (Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
+	return nil, fmt.Errorf("%w: %s: pieces are not removed", dag.ErrInvalidTransition, e.Path)
+}
+
+// Transition applies EventComputed: a queued entry becomes computed{piece}; an entry
+// already computed (or further on) is left as is, whatever piece the event carries.
+func (Machine) Transition(_ *dag.Tx, e *dag.Entry, event string, data datamodel.Node) (datamodel.Node, error) {
+	if event != EventComputed {
+		return nil, fmt.Errorf("%w: %s has no event %q", dag.ErrInvalidTransition, e.Path, event)
+	}
+	switch e.Status {
+	case StatusQueued:
+	case StatusComputed, StatusAggregated, StatusDealt:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w: %s is %s", dag.ErrInvalidTransition, e.Path, e.Status)
+	}
+	c, err := linkField(data, "piece")
+	if err != nil {
+		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v", e.Path, err)
+	}
+	if _, err := commp.FromCID(c); err != nil {
+		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v: %v", e.Path, ErrInvalidPiece, err)
+	}
+	return computedState(c), nil
+}
+
+func statusState(status string) datamodel.Node {
+	n, _ := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, dag.StatusKey, qp.String(status))
+	})
+	return n
+}
+
+func computedState(c cid.Cid) datamodel.Node {
+	n, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, dag.StatusKey, qp.String(StatusComputed))
+		qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: c}))
+	})
+	return n
+}
+
+// Computed returns the piece CID of a computed (or aggregated, dealt) piece state.
+func Computed(state datamodel.Node) (cid.Cid, error) {
+	return linkField(state, "piece")
+}
+
+func linkField(n datamodel.Node, name string) (cid.Cid, error) {
+	if n == nil || n.Kind() != datamodel.Kind_Map {
+		return cid.Undef, fmt.Errorf("no %s", name)
+	}
+	v, err := n.LookupByString(name)
+	if err != nil || v == nil || v.IsAbsent() {
+		return cid.Undef, fmt.Errorf("no %s", name)
+	}
+	l, err := v.AsLink()
+	if err != nil {
+		return cid.Undef, fmt.Errorf("%s is not a link", name)
+	}
+	cl, ok := l.(cidlink.Link)
+	if !ok || !cl.Cid.Defined() {
+		return cid.Undef, fmt.Errorf("%s is not a CID", name)
+	}
+	return cl.Cid, nil
+}
+
+func intField(n datamodel.Node, name string) (int64, error) {
+	if n == nil || n.Kind() != datamodel.Kind_Map {
+		return 0, fmt.Errorf("no %s", name)
+	}
+	v, err := n.LookupByString(name)
+	if err != nil || v == nil || v.IsAbsent() {
+		return 0, fmt.Errorf("no %s", name)
+	}
+	i, err := v.AsInt()
+	if err != nil {
+		return 0, fmt.Errorf("%s is not an integer", name)
+	}
+	return i, nil
+}

@@ -1,0 +1,462 @@
+package piece_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/piece"
+	"github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/task"
+	commp "github.com/w3dag/w3dag/piece"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// wantPiece checks that the piece entry of c is computed with the piece CID that
+// piece.Compute gives for c's bytes, in a chain queued → computed, and returns it.
+func (v *env) wantPiece(c car) *dag.Entry {
+	v.t.Helper()
+	want, err := commp.Compute(bytes.NewReader(c.data))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	e := v.entry(v.piecePath(c))
+	if e.Status != piece.StatusComputed {
+		v.t.Fatalf("piece of %s is %s", c.cid, e.Status)
+	}
+	got, err := piece.Computed(e.State)
+	if err != nil || !got.Equals(want.CID()) {
+		v.t.Fatalf("piece of %s is %s (%v), piece.Compute says %s", c.cid, got, err, want.CID())
+	}
+	if ch := v.chain(e.Head); len(ch) != 2 || ch[0] != piece.StatusComputed || ch[1] != piece.StatusQueued {
+		v.t.Fatalf("piece chain %v", ch)
+	}
+	return e
+}
+
+// TestOnePiecePerCAR stores CARs by every path to done — bytes already held, a same-value
+// put that finds them, an upload's delivery — some in several spaces: each CAR gets one
+// piece and one compute task, named in the fx of the first done receipt only, and the
+// task's receipts lead to the computed piece.
+func TestOnePiecePerCAR(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, nil, "")
+	a, b, s3 := machinestest.Signer(t), machinestest.Signer(t), machinestest.Signer(t)
+	held, found, uploaded := newCAR(t, 1, 5000), newCAR(t, 2, 100), newCAR(t, 3, 70000)
+
+	// Bytes already held: done at once, in two spaces.
+	v.hold(held)
+	ra, rb := v.put(a, held), v.put(b, held)
+	if ra.Entry.Status != store.StatusDone || rb.Entry.Status != store.StatusDone {
+		t.Fatalf("statuses %s %s", ra.Entry.Status, rb.Entry.Status)
+	}
+	fxa := fx(t, ra.Receipt)
+	if len(fxa) != 1 {
+		t.Fatalf("first done receipt fx %v, want the compute task", fxa)
+	}
+	if f := fx(t, rb.Receipt); len(f) != 0 {
+		t.Fatalf("second space's done receipt fx %v, want none", f)
+	}
+	inv, err := v.v.E.Receipt(ctx, fxa[0])
+	if err != nil || inv.Invocation == nil || inv.Invocation.Command != piece.ComputeCommand {
+		t.Fatalf("fx names %v (%v)", inv, err)
+	}
+	if st := v.entry(v.piecePath(held)).Status; st != piece.StatusQueued {
+		t.Fatalf("piece before the task: %s", st)
+	}
+	if st := v.taskEntry(fxa[0]).Status; st != task.StatusQueued {
+		t.Fatalf("task: %s", st)
+	}
+
+	// Pending, then the bytes appear at the key (S3 style) and a same-value put finds them.
+	rp := v.put(a, found)
+	if rp.Entry.Status != store.StatusPending || len(fx(t, rp.Receipt)) != 0 {
+		t.Fatalf("pending put: %s, fx %v", rp.Entry.Status, fx(t, rp.Receipt))
+	}
+	if _, err := v.v.E.Entry(ctx, v.piecePath(found)); !errors.Is(err, dag.ErrNotFound) {
+		t.Fatalf("piece of a pending CAR: %v", err)
+	}
+	v.hold(found)
+	rf := v.put(a, found)
+	if rf.Entry.Status != store.StatusDone || len(fx(t, rf.Receipt)) != 1 {
+		t.Fatalf("same-value put: %s, fx %v", rf.Entry.Status, fx(t, rf.Receipt))
+	}
+	if f := fx(t, v.put(b, found).Receipt); len(f) != 0 {
+		t.Fatalf("second space: fx %v", f)
+	}
+
+	// Pending in two spaces, then uploaded: both delivered, one task.
+	pa, pb := v.put(a, uploaded), v.put(s3, uploaded)
+	v.upload(pa.Entry.State, uploaded)
+	da, db := v.entry(storePath(a, uploaded.cid)), v.entry(storePath(s3, uploaded.cid))
+	if da.Status != store.StatusDone || db.Status != store.StatusDone {
+		t.Fatalf("after upload %s %s (%s)", da.Status, db.Status, pb.Entry.Status)
+	}
+	var fxu []cid.Cid
+	for _, e := range []*dag.Entry{da, db} {
+		tok, err := v.v.E.Receipt(ctx, e.Head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fxu = append(fxu, fx(t, tok)...)
+	}
+	if len(fxu) != 1 {
+		t.Fatalf("delivery receipts fx %v, want one task between them", fxu)
+	}
+	if n := v.computeTasks(); n != 3 {
+		t.Fatalf("%d compute tasks for 3 CARs", n)
+	}
+
+	v.runOnce(3)
+	v.runOnce(0)
+	for _, c := range []car{held, found, uploaded} {
+		v.wantPiece(c)
+	}
+	if n := v.blobs.Gets(); n != 3 {
+		t.Fatalf("%d blob reads for 3 pieces", n)
+	}
+
+	// The chain from the store receipt: fx → the task → its result, the computed piece.
+	pe := v.entry(v.piecePath(held))
+	tinv, err := inv.Invocation.Task()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.v.E.TaskResult(ctx, tinv)
+	if err != nil || !res.Equals(pe.Head) {
+		t.Fatalf("task result %s (%v), piece head %s", res, err, pe.Head)
+	}
+	head, err := v.v.E.Receipt(ctx, pe.Head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, err := receipts.Verify(head, v.v.E.Service())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hr.Ran.Equals(fxa[0]) {
+		t.Fatalf("computed receipt ran %s, want the task %s", hr.Ran, fxa[0])
+	}
+	te := v.taskEntry(fxa[0])
+	if te.Status != task.StatusDone {
+		t.Fatalf("task %s", te.Status)
+	}
+	if r, err := te.State.LookupByString("receipt"); err != nil || mustLink(t, r) != pe.Head {
+		t.Fatalf("task done state %v", te.State)
+	}
+	// The queued receipt was caused by the store operation.
+	var first *receipts.Receipt
+	if err := v.v.E.Chain(ctx, pe.Head, func(_ *ucan.Token, r *receipts.Receipt) error { first = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !first.Ran.Equals(mustRan(t, ra)) {
+		t.Fatalf("queued receipt ran %s", first.Ran)
+	}
+
+	// A CAR stored again after a removal keeps its one piece.
+	machinestest.MustOK(t, v.v.Remove(a, storePath(a, held.cid)))
+	again := v.put(a, held)
+	if f := fx(t, again.Receipt); again.Entry.Status != store.StatusDone || len(f) != 0 {
+		t.Fatalf("re-store: %s fx %v", again.Entry.Status, f)
+	}
+	v.runOnce(0)
+	v.wantPiece(held)
+	if _, err := machinestest.ValidateStates(ctx, v.v.E); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustLink(t testing.TB, n datamodel.Node) cid.Cid {
+	t.Helper()
+	l, err := n.AsLink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.(cidlink.Link).Cid
+}
+
+// mustRan is the invocation a result's receipt ran.
+func mustRan(t testing.TB, res *dag.Result) cid.Cid {
+	t.Helper()
+	r, err := receipts.Parse(res.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Ran
+}
+
+// TestRestartMidComputation stops the process while the handler streams the blob: the
+// engine closes under it, nothing of the computation is recorded, and after a restart
+// over the same bolt file the task is claimed again once its lease expired and computes
+// the piece once. A later run of the handler finds the piece computed and reads nothing.
+func TestRestartMidComputation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kv.db")
+	st, err := bolt.Open(file, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newEnv(t, st, dir)
+	s, c := machinestest.Signer(t), newCAR(t, 7, 40000)
+	v.hold(c)
+	taskInv := fx(t, v.put(s, c).Receipt)[0]
+
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	v.blobs.set(func(g *gatedBlobs) { g.block, g.started = release, started })
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- v.runner.Run(runCtx) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler never read the blob")
+	}
+	if st := v.taskEntry(taskInv).Status; st != task.StatusRunning {
+		t.Fatalf("task while computing: %s", st)
+	}
+	// The crash: the store goes away under the handler, then everything stops.
+	if err := v.v.E.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	close(release)
+	if err := <-ran; err != nil && !errors.Is(err, dag.ErrClosed) {
+		t.Fatalf("Run: %v", err)
+	}
+
+	st2, err := bolt.Open(file, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	v.blobs.set(func(g *gatedBlobs) { g.block, g.started, g.gets = nil, nil, 0 })
+	v.open(st2)
+	if st := v.entry(v.piecePath(c)).Status; st != piece.StatusQueued {
+		t.Fatalf("piece after the crash: %s", st)
+	}
+	if st := v.taskEntry(taskInv).Status; st != task.StatusRunning {
+		t.Fatalf("task after the crash: %s", st)
+	}
+	v.runOnce(0) // the lease still holds
+	v.clock.Add(runnerOptions.Lease)
+	v.runOnce(1)
+	v.wantPiece(c)
+	if n := v.blobs.Gets(); n != 1 {
+		t.Fatalf("%d blob reads after the restart", n)
+	}
+	if st := v.taskEntry(taskInv).Status; st != task.StatusDone {
+		t.Fatalf("task: %s", st)
+	}
+	v.clock.Add(time.Hour)
+	v.runOnce(0)
+
+	// A run after the transition committed (a crash before the runner recorded done)
+	// finds the piece computed: no read, no new receipt.
+	head := v.entry(v.piecePath(c)).Head
+	inv, err := v.v.E.Receipt(ctx, taskInv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := piece.ComputeHandler(v.v.E, v.blobs, nil)(ctx, inv); err != nil {
+		t.Fatalf("handler on a computed piece: %v", err)
+	}
+	if n := v.blobs.Gets(); n != 1 {
+		t.Fatalf("the handler read a computed piece's blob (%d reads)", n)
+	}
+	if h := v.entry(v.piecePath(c)).Head; h != head {
+		t.Fatalf("head moved %s → %s", head, h)
+	}
+}
+
+// TestFailingRead fails the blob reads: the task is retried with the runner's backoff,
+// the entry stays queued, and the piece is computed once reads work again.
+func TestFailingRead(t *testing.T) {
+	v := newEnv(t, nil, "")
+	s, c := machinestest.Signer(t), newCAR(t, 9, 3000)
+	v.hold(c)
+	taskInv := fx(t, v.put(s, c).Receipt)[0]
+	v.blobs.set(func(g *gatedBlobs) { g.fail = errDiskGone })
+	attempts := func() int64 {
+		n, err := v.taskEntry(taskInv).State.LookupByString("attempts")
+		if err != nil {
+			return 0
+		}
+		i, _ := n.AsInt()
+		return i
+	}
+	runner := task.NewRunner(v.v.E, nil, runnerOptions) // only for Backoff
+	for attempt := int64(1); attempt <= 3; attempt++ {
+		v.runOnce(1)
+		te := v.taskEntry(taskInv)
+		if te.Status != task.StatusQueued || attempts() != attempt {
+			t.Fatalf("after attempt %d: task %s with %d attempts", attempt, te.Status, attempts())
+		}
+		if st := v.entry(v.piecePath(c)).Status; st != piece.StatusQueued {
+			t.Fatalf("piece after a failed read: %s", st)
+		}
+		wait := runner.Backoff(attempt)
+		v.clock.Add(wait - time.Millisecond)
+		v.runOnce(0)
+		v.clock.Add(time.Millisecond)
+	}
+	if n := v.blobs.Gets(); n != 3 {
+		t.Fatalf("%d reads in 3 attempts", n)
+	}
+	v.blobs.set(func(g *gatedBlobs) { g.fail = nil })
+	v.runOnce(1)
+	v.wantPiece(c)
+	if st := v.taskEntry(taskInv).Status; st != task.StatusDone {
+		t.Fatalf("task %s", st)
+	}
+}
+
+// TestMismatch replaces the bytes at the blob key with others of the same size: the task
+// fails for good without a retry and the piece stays queued.
+func TestMismatch(t *testing.T) {
+	v := newEnv(t, nil, "")
+	s, c := machinestest.Signer(t), newCAR(t, 11, 2000)
+	v.hold(c)
+	taskInv := fx(t, v.put(s, c).Receipt)[0]
+	other := newCAR(t, 12, 2000)
+	other.cid = c.cid
+	if err := v.fs.Put(context.Background(), carwhere.BlobKey(c.cid), bytes.NewReader(other.data), blob.PutOptions{Size: int64(len(other.data))}); err != nil {
+		t.Fatal(err)
+	}
+	v.runOnce(1)
+	te := v.taskEntry(taskInv)
+	if te.Status != task.StatusFailed {
+		t.Fatalf("task %s", te.Status)
+	}
+	if msg, _ := te.State.LookupByString("error"); msg == nil || !bytes.Contains([]byte(mustString(t, msg)), []byte("not the CAR's")) {
+		t.Fatalf("task error %v", msg)
+	}
+	if st := v.entry(v.piecePath(c)).Status; st != piece.StatusQueued {
+		t.Fatalf("piece %s", st)
+	}
+	v.clock.Add(time.Hour)
+	v.runOnce(0)
+}
+
+func mustString(t testing.TB, n datamodel.Node) string {
+	t.Helper()
+	s, err := n.AsString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestMachine checks the machine's own rules: a service put queues a piece with its task
+// in fx, a different value is EntryExists, remove is refused, computed applies once, and
+// a computed event must carry a v2 piece CID.
+func TestMachine(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, nil, "")
+	c := newCAR(t, 13, 1000)
+	v.hold(c)
+	p := v.piecePath(c)
+	value := func(size int64) datamodel.Node {
+		n, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+			qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: c.cid}))
+			qp.MapEntry(ma, "size", qp.Int(size))
+		})
+		return n
+	}
+	// Agents may not write pieces.
+	agent := machinestest.Signer(t)
+	if res := v.v.Put(agent, machinestest.Path(v.v.E.Service(), piece.Name, c.cid.String()), value(1000)); res.Err == nil {
+		t.Fatal("an agent queued a piece")
+	}
+	put := func(n datamodel.Node) *dag.Result {
+		t.Helper()
+		inv := machinestest.Invocation(t, v.v.Service, "/dag/put", p, n)
+		res, err := v.v.E.Put(ctx, inv, p, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := machinestest.MustOK(t, put(value(1000)))
+	if res.Entry.Status != piece.StatusQueued || len(fx(t, res.Receipt)) != 1 {
+		t.Fatalf("service put: %s fx %v", res.Entry.Status, fx(t, res.Receipt))
+	}
+	if res := put(value(1001)); !errors.Is(res.Err, dag.ErrEntryExists) {
+		t.Fatalf("another value: %v", res.Err)
+	}
+	rm, err := v.v.E.Remove(ctx, machinestest.Invocation(t, v.v.Service, "/dag/remove", p, nil), p)
+	if err != nil || !errors.Is(rm.Err, dag.ErrInvalidTransition) {
+		t.Fatalf("remove: %v %v", err, rm.Err)
+	}
+	// The store's Queue leaves the existing entry alone.
+	if err := v.v.E.Update(ctx, func(tx *dag.Tx) error {
+		tk, err := piece.Queue(tx, res.Receipt.CID, c.cid, 1000)
+		if err != nil {
+			return err
+		}
+		if tk.Defined() {
+			t.Errorf("Queue scheduled a second task %s", tk)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A computed event with something else than a v2 piece CID.
+	transition := func(data datamodel.Node) *dag.Result {
+		t.Helper()
+		inv, err := v.v.E.Invoke("/piece/test", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := v.v.E.Transition(ctx, inv, p, piece.EventComputed, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	pieceData := func(l cid.Cid) datamodel.Node {
+		n, _ := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
+			qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: l}))
+		})
+		return n
+	}
+	if r := transition(pieceData(c.cid)); !errors.Is(r.Err, dag.ErrInvalidValue) {
+		t.Fatalf("computed with a CAR CID: %v", r.Err)
+	}
+	v.runOnce(1)
+	e := v.wantPiece(c)
+	// Computed again with another piece: left as is.
+	other, err := commp.Compute(bytes.NewReader([]byte("something else entirely, long enough")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := transition(pieceData(other.CID())); r.Err != nil || r.Entry.Head != e.Head {
+		t.Fatalf("second computed: %v, head %v", r.Err, r.Entry)
+	}
+	inv, err := v.v.E.Invoke("/piece/test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := v.v.E.Transition(ctx, inv, p, "aggregated", nil); err != nil || !errors.Is(r.Err, dag.ErrInvalidTransition) {
+		t.Fatalf("unknown event: %v %v", err, r.Err)
+	}
+}
