@@ -29,6 +29,7 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
@@ -627,7 +628,25 @@ func BenchmarkUpload(b *testing.B) {
 		if g, err := c.Get(ctx, path); err != nil || g.Status() != store.StatusDone {
 			b.Fatalf("after upload: %v %q", err, g.Status())
 		}
+		// The CAR's piece is computed in the background (a task of the piece machine):
+		// wait for it, untimed, so it does not take the CPU from the next upload.
+		waitPiece(b, svc, link)
 		b.StartTimer()
+	}
+}
+
+// waitPiece waits until the piece of the CAR link is computed in svc.
+func waitPiece(t testing.TB, svc *httpService, link cid.Cid) {
+	t.Helper()
+	p := piece.Path(svc.service.DID(), link)
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		e, err := svc.engine.Entry(context.Background(), p)
+		if err == nil && e.Status == piece.StatusComputed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("piece of %s not computed after 5 minutes: %v", link, err)
+		}
 	}
 }
 
