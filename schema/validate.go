@@ -10,7 +10,6 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	ipldschema "github.com/ipld/go-ipld-prime/schema"
-	"github.com/ipld/go-ipld-prime/traversal"
 )
 
 // Validation limits, so that untrusted values cannot exhaust the stack or
@@ -64,20 +63,112 @@ func (s *Schema) Normalize(typeName string, n datamodel.Node) (datamodel.Node, e
 	if tn, ok := n.(ipldschema.TypedNode); ok {
 		n = tn.Representation()
 	}
+	if len(v.ints) == 0 {
+		return n, nil
+	}
+	// One pass: every map and list on the way to an Int is copied once, whatever the
+	// number of Ints below it (a transform per Int would copy them once per Int).
+	root := &intTrie{}
 	for _, p := range v.ints {
-		out, err := traversal.FocusedTransform(n, p, func(_ traversal.Progress, old datamodel.Node) (datamodel.Node, error) {
-			i, err := old.AsInt()
+		t := root
+		for _, seg := range p.Segments() {
+			t = t.child(seg.String())
+		}
+		t.leaf = true
+	}
+	out, err := root.convert(n, datamodel.Path{})
+	if err != nil {
+		return nil, fmt.Errorf("schema: turning ints into floats: %w", err)
+	}
+	return out, nil
+}
+
+// intTrie holds the paths of the Ints Normalize turns into Floats, by segment.
+type intTrie struct {
+	leaf bool
+	kids map[string]*intTrie
+}
+
+func (t *intTrie) child(seg string) *intTrie {
+	if t.kids == nil {
+		t.kids = map[string]*intTrie{}
+	}
+	c, ok := t.kids[seg]
+	if !ok {
+		c = &intTrie{}
+		t.kids[seg] = c
+	}
+	return c
+}
+
+// convert returns n with the Ints t marks turned into Floats, copying only the maps and
+// lists on the way to them. at is n's path, for errors.
+func (t *intTrie) convert(n datamodel.Node, at datamodel.Path) (datamodel.Node, error) {
+	if t.leaf {
+		i, err := n.AsInt()
+		if err != nil {
+			return nil, fmt.Errorf("at %s: %w", at, err)
+		}
+		return basicnode.NewFloat(float64(i)), nil
+	}
+	switch n.Kind() {
+	case datamodel.Kind_Map:
+		nb := basicnode.Prototype.Map.NewBuilder()
+		ma, err := nb.BeginMap(n.Length())
+		if err != nil {
+			return nil, err
+		}
+		for it := n.MapIterator(); !it.Done(); {
+			k, val, err := it.Next()
 			if err != nil {
+				return nil, fmt.Errorf("at %s: %w", at, err)
+			}
+			ks, err := k.AsString()
+			if err != nil {
+				return nil, fmt.Errorf("at %s: map key: %w", at, err)
+			}
+			if c := t.kids[ks]; c != nil {
+				if val, err = c.convert(val, at.AppendSegmentString(ks)); err != nil {
+					return nil, err
+				}
+			}
+			if err := ma.AssembleKey().AssignString(ks); err != nil {
 				return nil, err
 			}
-			return basicnode.NewFloat(float64(i)), nil
-		}, false)
-		if err != nil {
-			return nil, fmt.Errorf("schema: turning the int at %s into a float: %w", p, err)
+			if err := ma.AssembleValue().AssignNode(val); err != nil {
+				return nil, err
+			}
 		}
-		n = out
+		if err := ma.Finish(); err != nil {
+			return nil, err
+		}
+		return nb.Build(), nil
+	case datamodel.Kind_List:
+		nb := basicnode.Prototype.List.NewBuilder()
+		la, err := nb.BeginList(n.Length())
+		if err != nil {
+			return nil, err
+		}
+		for it := n.ListIterator(); !it.Done(); {
+			i, val, err := it.Next()
+			if err != nil {
+				return nil, fmt.Errorf("at %s: %w", at, err)
+			}
+			if c := t.kids[strconv.FormatInt(i, 10)]; c != nil {
+				if val, err = c.convert(val, at.AppendSegmentInt(i)); err != nil {
+					return nil, err
+				}
+			}
+			if err := la.AssembleValue().AssignNode(val); err != nil {
+				return nil, err
+			}
+		}
+		if err := la.Finish(); err != nil {
+			return nil, err
+		}
+		return nb.Build(), nil
 	}
-	return n, nil
+	return nil, fmt.Errorf("at %s: a %s holds no ints to convert", at, n.Kind())
 }
 
 func (s *Schema) validate(typeName string, n datamodel.Node) (*validator, error) {
