@@ -108,7 +108,9 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 	}
 	defer rc.Close()
 	h := sha256.New()
-	pc, err := commp.Compute(io.TeeReader(ctxReader{ctx: ctx, r: rc}, h))
+	// A blob longer than the CAR is a mismatch whatever follows: read one byte past it
+	// at most, not the whole blob.
+	pc, err := commp.Compute(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, h))
 	if err != nil {
 		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
 	}

@@ -29,7 +29,10 @@
 // Engine.Transition (EventComputed) with the task's own invocation, so the computed
 // receipt's ran is the task's invocation and the engine answers a repeat with the stored
 // receipt. A failed read is retried by the task runner with its backoff; the entry stays
-// queued meanwhile. A process that stops in the middle of a computation leaves the task
+// queued meanwhile. When the retries run out (a blob store down for longer than the
+// backoff covers) the task fails for good and the entry stays queued{task}; the next
+// store of the CAR, by any space, sees the failed task and queues the piece again with a
+// new task (Queue). A process that stops in the middle of a computation leaves the task
 // running under a lease that expires; the runner that claims it then computes the piece
 // again from the start, and only the first transition to computed changes the entry.
 //

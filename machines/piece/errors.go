@@ -17,4 +17,6 @@ var (
 	// ErrNoEntry is the (permanent) failure of a compute task whose piece entry does
 	// not exist: Queue writes both in one transaction, so the store is corrupt.
 	ErrNoEntry = errors.New("piece: the task's piece entry does not exist")
+	// ErrCorrupt is returned by Queue for a stored queued state whose task is not a CID.
+	ErrCorrupt = errors.New("piece: corrupt piece entry")
 )

@@ -57,19 +57,25 @@ func Path(service string, c cid.Cid) dag.Path {
 }
 
 // Queue makes sure the CAR content of size bytes has a piece: if it has no piece entry
-// yet, Queue writes it queued (ran: the invocation cause, the change that made the CAR
-// held) and schedules its compute task in tx, and returns the task's invocation CID,
-// for the caller to list in the fx of its receipt (tx.Effect). If the entry exists
-// (whatever its state), it returns cid.Undef and changes nothing.
+// yet, Queue writes it queued{task} (ran: the invocation cause, the change that made the
+// CAR held) and schedules its compute task in tx, and returns the task's invocation CID,
+// for the caller to list in the fx of its receipt (tx.Effect). A piece still queued whose
+// task has failed for good (its retries ran out, e.g. through a long blob-store outage)
+// is queued again with a new task the same way, so storing the CAR again repairs it.
+// Otherwise (the piece is computed, or its task is still to run) Queue returns cid.Undef
+// and changes nothing.
 func Queue(tx *dag.Tx, cause, content cid.Cid, size int64) (cid.Cid, error) {
 	if err := checkContent(content, size); err != nil {
 		return cid.Undef, err
 	}
 	p := Path(tx.Service(), content)
-	_, err := tx.Entry(p)
+	e, err := tx.Entry(p)
 	switch {
 	case err == nil:
-		return cid.Undef, nil
+		stuck, err := taskFailed(tx, e)
+		if err != nil || !stuck {
+			return cid.Undef, err
+		}
 	case !errors.Is(err, dag.ErrNotFound):
 		return cid.Undef, fmt.Errorf("reading %s: %w", p, err)
 	}
@@ -77,10 +83,38 @@ func Queue(tx *dag.Tx, cause, content cid.Cid, size int64) (cid.Cid, error) {
 	if err != nil {
 		return cid.Undef, err
 	}
-	if _, err := tx.Put(p, cause, statusState(StatusQueued)); err != nil {
+	if _, err := tx.Put(p, cause, queuedState(t)); err != nil {
 		return cid.Undef, fmt.Errorf("queueing %s: %w", p, err)
 	}
 	return t, nil
+}
+
+// taskFailed reports whether e is a queued piece whose compute task has failed for good
+// (or that names no task, or a task that does not exist): it needs a new task.
+func taskFailed(tx *dag.Tx, e *dag.Entry) (bool, error) {
+	if e.Status != StatusQueued {
+		return false, nil
+	}
+	tn, err := e.State.LookupByString("task")
+	if err != nil {
+		return true, nil // queued before the task was recorded
+	}
+	l, err := tn.AsLink()
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: task is not a link", ErrCorrupt, e.Path)
+	}
+	cl, ok := l.(cidlink.Link)
+	if !ok {
+		return false, fmt.Errorf("%w: %s: task is not a CID", ErrCorrupt, e.Path)
+	}
+	te, err := tx.Entry(task.Path(tx.Service(), cl.Cid))
+	switch {
+	case errors.Is(err, dag.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("reading the task of %s: %w", e.Path, err)
+	}
+	return te.Status == task.StatusFailed, nil
 }
 
 // schedule schedules the compute task of the piece at p.
@@ -144,7 +178,7 @@ func (Machine) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) (d
 		return nil, err
 	}
 	tx.Effect(t)
-	return statusState(StatusQueued), nil
+	return queuedState(t), nil
 }
 
 // Same leaves the entry as is.
@@ -186,6 +220,14 @@ func (Machine) Transition(_ *dag.Tx, e *dag.Entry, event string, data datamodel.
 func statusState(status string) datamodel.Node {
 	n, _ := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, dag.StatusKey, qp.String(status))
+	})
+	return n
+}
+
+func queuedState(t cid.Cid) datamodel.Node {
+	n, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, dag.StatusKey, qp.String(StatusQueued))
+		qp.MapEntry(ma, "task", qp.Link(cidlink.Link{Cid: t}))
 	})
 	return n
 }

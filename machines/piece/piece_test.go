@@ -460,3 +460,38 @@ func TestMachine(t *testing.T) {
 		t.Fatalf("unknown event: %v %v", err, r.Err)
 	}
 }
+
+// TestFailedTaskRequeued: a piece whose compute task failed for good (its retries ran out
+// while the blob store was down) stays queued, and the next store of the CAR (by any
+// space) queues it again with a new task, listed in that store's fx, which computes it.
+func TestFailedTaskRequeued(t *testing.T) {
+	v := newEnv(t, nil, "")
+	s, c := machinestest.Signer(t), newCAR(t, 9, 3000)
+	v.hold(c)
+	first := fx(t, v.put(s, c).Receipt)[0]
+	v.blobs.set(func(g *gatedBlobs) { g.fail = errDiskGone })
+	for i := 0; i < runnerOptions.MaxAttempts; i++ {
+		v.runOnce(1)
+		v.clock.Add(time.Hour)
+	}
+	if st := v.taskEntry(first).Status; st != task.StatusFailed {
+		t.Fatalf("task is %s after %d failed attempts, want failed", st, runnerOptions.MaxAttempts)
+	}
+	if st := v.entry(v.piecePath(c)).Status; st != piece.StatusQueued {
+		t.Fatalf("piece is %s, want queued", st)
+	}
+	v.blobs.set(func(g *gatedBlobs) { g.fail = nil })
+	again := fx(t, v.put(machinestest.Signer(t), c).Receipt)
+	if len(again) != 1 || again[0] == first {
+		t.Fatalf("the second store's fx %v, want one new task", again)
+	}
+	v.clock.Add(time.Hour)
+	v.runOnce(1)
+	if st := v.entry(v.piecePath(c)).Status; st != piece.StatusComputed {
+		t.Fatalf("piece is %s after the new task ran, want computed", st)
+	}
+	// Computed: a third store schedules nothing.
+	if got := fx(t, v.put(machinestest.Signer(t), c).Receipt); len(got) != 0 {
+		t.Fatalf("a store after the piece was computed has fx %v", got)
+	}
+}

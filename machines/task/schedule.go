@@ -145,6 +145,9 @@ func taskArgs(t Task) (datamodel.Node, error) {
 	})
 }
 
+// Path is the task entry of the task whose invocation is c: /<service>/task/<c>.
+func Path(service string, c cid.Cid) dag.Path { return entryPath(service, c) }
+
 func entryPath(service string, c cid.Cid) dag.Path {
 	return dag.Path{Subject: service, Collection: Name, Key: c.String()}
 }
