@@ -3,6 +3,7 @@ package dag_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -12,11 +13,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
 )
 
@@ -255,5 +261,50 @@ func TestPublicRead(t *testing.T) {
 		Collections: []dag.Collection{{Spec: collection.Spec{Name: "usage", Subjects: collection.Space, PublicRead: true}}}})
 	if !errors.Is(err, dag.ErrConfig) || !strings.Contains(err.Error(), "public reads") {
 		t.Fatalf("Open with a public space collection = %v, want ErrConfig", err)
+	}
+}
+
+// TestDeepValue: a put value nested almost as deep as an invocation may carry is nested
+// deeper than a receipt may be encoded once it sits in the state (args, out, ok, value):
+// the put fails with an InvalidValue error receipt, not an internal error.
+func TestDeepValue(t *testing.T) {
+	v := newEnv(t, nil) // for its keys
+	sch, err := schema.Load([]byte("type Space struct {\n  deep {String:Any}\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dag.Open(context.Background(), dag.Options{KV: mem.New(), Signer: v.service, Schema: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	nest := func(d int) datamodel.Node {
+		n := basicnode.NewInt(1)
+		for range d {
+			inner := n
+			n = must(qp.BuildList(basicnode.Prototype.Any, 1, func(la datamodel.ListAssembler) { qp.ListEntry(la, qp.Node(inner)) }))
+		}
+		return n
+	}
+	var refused int
+	for d := 50; d <= 63; d++ {
+		p := dag.Path{Subject: v.space, Collection: "deep", Key: fmt.Sprint(d)}
+		tok, err := (&ucan.Invocation{Issuer: v.agent.DID(), Subject: v.space, Command: "/dag/put", Args: pathArgs(p, nest(d)), Nonce: ucan.NewNonce()}).Seal(v.agent, ucan.SealOptions{})
+		if err != nil {
+			continue // too deep for an invocation: never reaches the engine
+		}
+		res, err := e.Put(context.Background(), tok, p, nest(d))
+		if err != nil {
+			t.Fatalf("depth %d: internal error %v, want a receipt", d, err)
+		}
+		if res.Out.Err != nil {
+			if res.Out.Err.Name != "InvalidValue" {
+				t.Fatalf("depth %d: %s: %s", d, res.Out.Err.Name, res.Out.Err.Message)
+			}
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no depth was refused: the test no longer reaches the limit")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipld/go-ipld-prime/datamodel"
 
+	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
@@ -398,6 +399,12 @@ func (e *Engine) commit(batch []*job) {
 			// A state too large for a receipt: the client's value made it so (an upload
 			// echoing too many shards); answer with an error receipt.
 			bad.fail = failure(ErrInvalidValue, "the new state does not fit in a receipt: %v", badErr)
+			continue
+		}
+		if errors.Is(badErr, cbor.ErrUnencodable) && bad.fail == nil {
+			// A value nested almost as deep as a token may be decodes, but inside the
+			// receipt (args, out, ok, value) it is nested deeper than one may be encoded.
+			bad.fail = failure(ErrInvalidValue, "the new state cannot be put in a receipt: %v", badErr)
 			continue
 		}
 		if errors.Is(badErr, errPanic) {

@@ -355,7 +355,7 @@ func NewNonce() []byte {
 // --- field readers shared by the payload decoders ---
 
 func fieldErr(sentinel error, field string, err error) error {
-	return fmt.Errorf("%w: %s: %v", sentinel, field, err)
+	return fmt.Errorf("%w: %s: %w", sentinel, field, err)
 }
 
 func (d *decoder) did(field string) (string, error) {
