@@ -217,13 +217,6 @@ func (Machine) Transition(_ *dag.Tx, e *dag.Entry, event string, data datamodel.
 	return computedState(c), nil
 }
 
-func statusState(status string) datamodel.Node {
-	n, _ := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
-		qp.MapEntry(ma, dag.StatusKey, qp.String(status))
-	})
-	return n
-}
-
 func queuedState(t cid.Cid) datamodel.Node {
 	n, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, dag.StatusKey, qp.String(StatusQueued))
