@@ -34,6 +34,7 @@ import (
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/kv/postgres"
 	"github.com/w3dag/w3dag/machines"
+	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
@@ -211,13 +212,14 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 	return sm, machines.Builtin(sm), nil
 }
 
-// runTasks runs the task runner of engine with the handlers of the store machine and of
-// the piece machine (which reads CARs from blobs) until the returned stop is called
+// runTasks runs the task runner of engine with the handlers of the store machine, of the
+// piece machine (which reads CARs from blobs) and of the aggregate machine until the returned stop is called
 // (before the engine closes).
 func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, blobs blob.Store, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
 	maps.Copy(handlers, piece.Handlers(engine, blobs, log.With("component", "piece")))
+	maps.Copy(handlers, aggregate.Handlers(engine, log.With("component", "aggregate")))
 	r := task.NewRunner(engine, handlers, task.RunnerOptions{Logger: log.With("component", "task")})
 	done := make(chan struct{})
 	go func() {
