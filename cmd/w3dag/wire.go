@@ -193,8 +193,9 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
 }
 
-// collections builds the store machine over the blob store and returns it with every
-// collection the engine registers (machines.Builtin); tune adjusts the store machine's
+// collections builds the store machine over the blob store and the aggregate machine with
+// the configured bounds, and returns the store machine with every collection the engine
+// registers (machines.BuiltinWith); tune adjusts the store machine's
 // options (tests).
 func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, []dag.Collection, error) {
 	loc, err := storeLocator(c, publicURL)
@@ -209,7 +210,11 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	return sm, machines.Builtin(sm), nil
+	agg, err := aggregate.New(c.aggregateBounds())
+	if err != nil {
+		return nil, nil, fmt.Errorf("--aggregate-min, --aggregate-max: %w", err)
+	}
+	return sm, machines.BuiltinWith(sm, agg), nil
 }
 
 // runTasks runs the task runner of engine with the handlers of the store machine, of the
