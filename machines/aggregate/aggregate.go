@@ -39,8 +39,8 @@ const (
 
 	// MaxPieces is the most members an aggregate has: the ready state lists their piece
 	// CIDs (about 45 bytes each in DAG-CBOR) and a receipt carries the state, within
-	// ucan.MaxTokenSize (64 KiB). An aggregate that reaches it is ready even under the
-	// minimum payload.
+	// ucan.MaxTokenSize (64 KiB). An aggregate that reaches it can take no more pieces
+	// and is ready even under the minimum payload.
 	MaxPieces = 1024
 	// MovesPerTx is the most member pieces the include task moves to aggregated in one
 	// transaction (one receipt each).
@@ -144,10 +144,14 @@ func (b Bounds) fits(l layout) error {
 	return nil
 }
 
-// full reports whether an aggregate of layout l is ready: payload at least Min, or
-// MaxPieces members.
+// smallest is the smallest piece there is (padded size 128, tree height 2).
+var smallest = commp.Piece{Height: commp.MinHeight}
+
+// full reports whether an aggregate of layout l is ready: payload at least Min, or no
+// piece can join it any more (not even the smallest: MaxPieces members, a full index,
+// no room left in the largest deal or under Max).
 func (b Bounds) full(l layout) bool {
-	return unpadded(l.padded) >= b.Min || l.count >= MaxPieces
+	return unpadded(l.padded) >= b.Min || b.fits(l.with(smallest)) != nil
 }
 
 // Fits returns nil if the piece p can be aggregated under b at all (alone in an

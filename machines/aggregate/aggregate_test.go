@@ -74,10 +74,15 @@ func TestBounds(t *testing.T) {
 		{"would exceed max: next aggregate, the first keeps waiting",
 			aggregate.Bounds{Min: 127 * 20, Max: 127 * 30}, []uint64{2048, 2048, 512, 128},
 			[]agg{{aggregate.StatusReady, []int{0, 2}}, {aggregate.StatusIngesting, []int{1, 3}}}, nil},
+		{"payload over max though the deal has room",
+			aggregate.Bounds{Min: 127 * 20, Max: 127 * 22}, []uint64{2048, 1024, 512},
+			[]agg{{aggregate.StatusReady, []int{0, 2}}, {aggregate.StatusIngesting, []int{1}}}, nil},
 		{"exactly max", aggregate.Bounds{Min: 127 * 30, Max: 127 * 30}, []uint64{2048, 1024, 512, 256, 128},
 			[]agg{{aggregate.StatusReady, []int{0, 1, 2, 3}}, {aggregate.StatusIngesting, []int{4}}}, nil},
-		{"more pieces than index entries", aggregate.Bounds{Min: 127 * 16, Max: 127 * 32}, []uint64{256, 128, 512, 128, 1024},
-			[]agg{{aggregate.StatusIngesting, []int{0, 1, 2, 3}}, {aggregate.StatusIngesting, []int{4}}}, nil},
+		{"a full index makes it ready under the min", aggregate.Bounds{Min: 127 * 16, Max: 127 * 32}, []uint64{256, 128, 512, 128, 1024},
+			[]agg{{aggregate.StatusReady, []int{0, 1, 2, 3}}, {aggregate.StatusIngesting, []int{4}}}, nil},
+		{"no room for the smallest piece makes it ready under the min", aggregate.Bounds{Min: 3100, Max: 3100}, []uint64{2048, 1024, 128},
+			[]agg{{aggregate.StatusReady, []int{0, 1}}, {aggregate.StatusIngesting, []int{2}}}, nil},
 		{"the index bounds the deal", aggregate.Bounds{Min: 127 * 30, Max: 127 * 32}, []uint64{2048, 1024, 1024},
 			[]agg{{aggregate.StatusIngesting, []int{0, 1}}, {aggregate.StatusIngesting, []int{2}}}, nil},
 		{"a piece larger than max stays computed", small, []uint64{8192, 1024, 1024}, []agg{{aggregate.StatusReady, []int{1, 2}}}, []int{0}},
@@ -275,12 +280,13 @@ func TestIdempotent(t *testing.T) {
 // maximum, ready ones reached the minimum, their members are aggregated with proofs that
 // verify, and the sizes add up.
 func TestProperty(t *testing.T) {
-	for seed := range uint64(6) {
+	ready := 0
+	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
-			maxExp := 10 + rng.IntN(5) // deals of 4 KiB to 64 KiB… (payload)
-			b := aggregate.Bounds{Max: 127 << maxExp}
-			b.Min = 1 + rng.Uint64N(commp.IndexStart(b.DealSize())/128*127)
+			maxExp := 4 + rng.IntN(10) // a max payload in (127·2^(e-1), 127·2^e]: deals of 2 KiB to 1 MiB
+			b := aggregate.Bounds{Max: 127<<(maxExp-1) + 1 + rng.Uint64N(127<<(maxExp-1))}
+			b.Min = 1 + rng.Uint64N(min(b.Max, commp.IndexStart(b.DealSize())/128*127))
 			if err := b.Check(); err != nil {
 				t.Fatal(err)
 			}
@@ -290,9 +296,9 @@ func TestProperty(t *testing.T) {
 			order := map[cid.Cid]int{}
 			var total uint64
 			for i := range n {
-				size := uint64(128) << rng.IntN(maxExp-3)
+				size := uint64(128) << rng.IntN(max(1, maxExp-3))
 				if rng.IntN(20) == 0 {
-					size = uint64(128) << (maxExp - 4 + rng.IntN(3)) // near or over the max
+					size = uint64(128) << (maxExp - 1 + rng.IntN(3)) // near or over the max
 				}
 				c := v.compute(pieceOf(rng, size, uint64(rng.IntN(100))))
 				cs = append(cs, c)
@@ -327,10 +333,20 @@ func TestProperty(t *testing.T) {
 				if padded/128*127 > b.Max {
 					t.Fatalf("aggregate %d: payload %d over %d", i, padded/128*127, b.Max)
 				}
+				// Could the smallest piece still join?
+				var ps []commp.Piece
+				for _, m := range ms {
+					p, _ := commp.FromCID(m)
+					ps = append(ps, p)
+				}
+				_, end := commp.Placement(append(ps, commp.Piece{Height: commp.MinHeight}))
+				open := len(ms) < aggregate.MaxPieces && uint64(len(ms)) < commp.IndexEntries(b.DealSize()) &&
+					end <= commp.IndexStart(b.DealSize()) && (padded+128)/128*127 <= b.Max
 				switch e.Status {
 				case aggregate.StatusReady:
-					if padded/128*127 < b.Min && len(ms) < aggregate.MaxPieces {
-						t.Fatalf("aggregate %d ready at payload %d under %d", i, padded/128*127, b.Min)
+					ready++
+					if padded/128*127 < b.Min && open {
+						t.Fatalf("aggregate %d ready at payload %d under %d with room for more", i, padded/128*127, b.Min)
 					}
 					ac, _ := aggregate.PieceCID(e.State)
 					for _, c := range cs {
@@ -350,10 +366,14 @@ func TestProperty(t *testing.T) {
 					if padded/128*127 >= b.Min {
 						t.Fatalf("aggregate %d ingesting at payload %d ≥ %d", i, padded/128*127, b.Min)
 					}
+					if !open {
+						t.Fatalf("aggregate %d ingesting with no room for any piece", i)
+					}
 				default:
 					t.Fatalf("aggregate %d is %s", i, e.Status)
 				}
 			}
+			t.Logf("bounds %+v (deal %d): %d pieces, %d aggregates", b, b.DealSize(), n, len(v.aggregates()))
 			if sum != total {
 				t.Fatalf("members sum to %d padded bytes, %d were computed that fit", sum, total)
 			}
@@ -369,6 +389,9 @@ func TestProperty(t *testing.T) {
 				}
 			}
 		})
+	}
+	if ready < 8 {
+		t.Fatalf("%d ready aggregates in all: the sizes do not exercise the machine", ready)
 	}
 }
 

@@ -34,11 +34,14 @@
 // than Bounds.DealSize, and the aggregate has fewer than MaxPieces members. So nothing
 // is ever over the maximum, and an aggregate the piece does not fit keeps ingesting
 // (waiting for smaller pieces) while the piece starts the next: an aggregate under the
-// minimum is never closed early, and nothing is lost. When the payload reaches
-// Bounds.Min, or the members reach MaxPieces (the bound that keeps the state, and so
-// each receipt, under ucan.MaxTokenSize), the aggregate becomes ready in the same
-// transaction, and the next piece that does not fit an ingesting aggregate starts a new
-// one. Each change of the aggregate entry is a receipt whose ran is the invocation of the
+// minimum is not closed while a piece can still join it, and nothing is lost. When the
+// payload reaches Bounds.Min the aggregate becomes ready in the same transaction, and the
+// next piece that does not fit an ingesting aggregate starts a new one. An aggregate
+// that no piece can join any more, not even the smallest (128 padded bytes), is ready
+// too, under the minimum: its members reached MaxPieces (the bound that keeps the state,
+// and so each receipt, under ucan.MaxTokenSize) or the entries of the largest deal's
+// FRC-0058 index (4 in deals up to 512 KiB: kilobyte bounds make small aggregates), or
+// its pieces left no room; otherwise its pieces would wait for ever. Each change of the aggregate entry is a receipt whose ran is the invocation of the
 // piece's compute task (the cause), linked to the previous one by origin.
 //
 // A piece that fits no aggregate even alone (payload over Bounds.Max: a CAR larger than
