@@ -72,6 +72,9 @@
 //	                                         to blob storage (written in the engine's
 //	                                         group commit by cmd/w3dag's wiring)
 //	teststore/size/<space>/<key>             machinestest: the store stand-in's sizes
+//	aggregate/seq, aggregate/open/<key>,     aggregate: the last aggregate number, the
+//	aggregate/member/<key>/<i BE4>,          ingesting aggregates' layouts, each member's
+//	aggregate/piece/<CAR CID>                CAR, each aggregated CAR's aggregate
 //
 // A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
 //

@@ -8,6 +8,7 @@
 //	metrics           counters per space and service-wide, /metrics
 //	task              durable effects: scheduled in the cause's transaction, run with leases
 //	piece             the Filecoin piece of each held CAR, computed by a task
+//	aggregate         FRC-0058 aggregates of computed pieces, joined in the piece's transaction
 //
 // Each package exports its collection as a dag.Collection (a collection.Spec — name,
 // subjects, key rule, key field, writers, entry type — and the machine): store's
@@ -17,6 +18,7 @@
 // in package dag's documentation).
 //
 // Machines import dag, collection, receipts, ucan, schema and kv, store and piece also
-// blob, piece also the commP package piece (and each other where one writes the other's
-// records in the same transaction); never server, ops or cmd. This package imports the machines to list them.
+// blob, piece and aggregate also the commP package piece (and each other where one writes
+// the other's records in the same transaction: aggregate imports piece, whose machine
+// calls it through the piece.Aggregator interface); never server, ops or cmd. This package imports the machines to list them.
 package machines

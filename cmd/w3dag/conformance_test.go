@@ -12,6 +12,7 @@ import (
 
 	"github.com/w3dag/w3dag/conformance"
 	"github.com/w3dag/w3dag/internal/fixtures"
+	"github.com/w3dag/w3dag/machines/aggregate"
 )
 
 // pinsSchema is the example extension the README tour and the conformance run use.
@@ -41,8 +42,10 @@ func startServerAt(t *testing.T, data, listen string, schemas ...string) (string
 		blob:     "fs",
 		schemas:  append(schemaFiles{pinsSchema(t)}, schemas...),
 		shutdown: 5 * time.Second,
-		// As the flag's default.
+		// As the flags' defaults.
 		publicReads: true,
+		aggMin:      aggregate.DefaultMin,
+		aggMax:      aggregate.DefaultMax,
 	}
 	log, err := newLogger(io.Discard, "error", "text")
 	if err != nil {

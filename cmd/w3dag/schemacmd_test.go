@@ -47,7 +47,7 @@ func TestSchemaInfo(t *testing.T) {
 		for _, c := range cols {
 			w, ok := want[subject+"/"+c.Name]
 			got := row{subject, c.Key, c.KeyField, c.Writers, c.Input, c.State}
-			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true, "piece": true}[c.Name]
+			hasMachine := map[string]bool{"store": true, "upload": true, "metrics": true, "carwhere": true, "piece": true, "aggregate": true}[c.Name]
 			public := subject == "service" && map[string]bool{"metrics": true, "carwhere": true, "piece": true, "aggregate": true}[c.Name]
 			if c.PublicRead != public {
 				t.Errorf("%s/%s: publicRead %v, want %v", subject, c.Name, c.PublicRead, public)

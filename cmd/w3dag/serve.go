@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/server"
@@ -49,6 +51,8 @@ type serveConfig struct {
 	maxBlobSize int64
 	uploadTTL   time.Duration
 	claimTTL    time.Duration
+	aggMin      byteSize
+	aggMax      byteSize
 	logLevel    string
 	logFormat   string
 	shutdown    time.Duration
@@ -75,6 +79,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
 	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
 	fs.DurationVar(&c.claimTTL, "claim-ttl", carwhere.DefaultClaimTTL, "how long the location claims of GET /claims/{cid} are valid")
+	c.aggMin, c.aggMax = aggregate.DefaultMin, aggregate.DefaultMax
+	fs.Var(&c.aggMin, "aggregate-min", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) at which a Filecoin aggregate is ready (default Spade's 1+127·2^27)")
+	fs.Var(&c.aggMax, "aggregate-max", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) no Filecoin aggregate exceeds (default Spade's 127·2^28, a 32 GiB deal)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
@@ -92,6 +99,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--upload-url-ttl %s: want a positive duration", c.uploadTTL)
 	case c.claimTTL <= 0:
 		return usageError(stderr, "serve", "--claim-ttl %s: want a positive duration", c.claimTTL)
+	}
+	if err := c.aggregateBounds().Check(); err != nil {
+		return usageError(stderr, "serve", "--aggregate-min %d, --aggregate-max %d: %v", c.aggMin, c.aggMax, err)
 	}
 	log, err := newLogger(stderr, c.logLevel, c.logFormat)
 	if err != nil {
@@ -120,6 +130,26 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // serve runs the service until ctx ends, then shuts down gracefully.
+// aggregateBounds are the aggregate machine's bounds from --aggregate-min and --aggregate-max.
+func (c serveConfig) aggregateBounds() aggregate.Bounds {
+	return aggregate.Bounds{Min: uint64(c.aggMin), Max: uint64(c.aggMax)}
+}
+
+// byteSize is a flag holding a byte count: digits with an optional binary suffix (KiB,
+// MiB, GiB, TiB), as parseByteSize reads it.
+type byteSize uint64
+
+func (b *byteSize) String() string { return strconv.FormatUint(uint64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	n, err := parseByteSize(v)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
 // schemaFiles is the repeatable --schema flag; each value may list files separated by
 // commas (as W3DAG_SCHEMA does).
 type schemaFiles []string

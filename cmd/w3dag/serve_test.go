@@ -346,6 +346,11 @@ func TestServeConfigErrors(t *testing.T) {
 		{"max blob size above what PUT /blob accepts", []string{"--max-blob-size", "4294967297"}, nil, 2, "--max-blob-size"},
 		{"negative upload URL TTL", []string{"--upload-url-ttl", "-1s"}, nil, 2, "--upload-url-ttl"},
 		{"zero claim TTL from env", nil, map[string]string{"W3DAG_CLAIM_TTL": "0s"}, 2, "--claim-ttl"},
+		{"aggregate min over max", []string{"--aggregate-min", "8KiB", "--aggregate-max", "4KiB"}, nil, 2, "--aggregate-min"},
+		{"aggregate min 0", []string{"--aggregate-min", "0"}, nil, 2, "--aggregate-min"},
+		{"aggregate max over the largest deal from env", nil, map[string]string{"W3DAG_AGGREGATE_MAX": "1TiB"}, 2, "largest deal"},
+		{"aggregate min past the index", []string{"--aggregate-min", "4064", "--aggregate-max", "4064"}, nil, 2, "index"},
+		{"aggregate max not a size", []string{"--aggregate-max", "lots"}, nil, 2, "aggregate-max"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,7 +423,7 @@ func TestServeStoreLimits(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- runServe(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "error",
-			"--max-blob-size", "1000", "--upload-url-ttl", "90s", "--claim-ttl", "5m"}, pw, &stderr)
+			"--max-blob-size", "1000", "--upload-url-ttl", "90s", "--claim-ttl", "5m", "--aggregate-min", "2KiB", "--aggregate-max", "4KiB"}, pw, &stderr)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)

@@ -28,6 +28,7 @@ import (
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
+	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
@@ -49,6 +50,13 @@ type httpService struct {
 
 func newHTTPService(t testing.TB, tune ...func(*store.Options)) *httpService {
 	t.Helper()
+	return newHTTPServiceConfig(t, nil, tune...)
+}
+
+// newHTTPServiceConfig is newHTTPService with configure, if not nil, changing the serve
+// configuration (defaults as the flags') before the machines are built.
+func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...func(*store.Options)) *httpService {
+	t.Helper()
 	ctx := context.Background()
 	signer, err := did.GenerateEd25519()
 	if err != nil {
@@ -66,7 +74,10 @@ func newHTTPService(t testing.TB, tune ...func(*store.Options)) *httpService {
 	}
 	t.Cleanup(func() { fsStore.Close() })
 	log := slog.New(slog.DiscardHandler)
-	cfg := serveConfig{data: data, blob: "fs"}
+	cfg := serveConfig{data: data, blob: "fs", aggMin: aggregate.DefaultMin, aggMax: aggregate.DefaultMax}
+	if configure != nil {
+		configure(&cfg)
+	}
 	sm, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {
 		t.Fatal(err)

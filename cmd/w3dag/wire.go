@@ -34,6 +34,7 @@ import (
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/kv/postgres"
 	"github.com/w3dag/w3dag/machines"
+	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
@@ -192,8 +193,9 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
 }
 
-// collections builds the store machine over the blob store and returns it with every
-// collection the engine registers (machines.Builtin); tune adjusts the store machine's
+// collections builds the store machine over the blob store and the aggregate machine with
+// the configured bounds, and returns the store machine with every collection the engine
+// registers (machines.BuiltinWith); tune adjusts the store machine's
 // options (tests).
 func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, []dag.Collection, error) {
 	loc, err := storeLocator(c, publicURL)
@@ -208,16 +210,21 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	return sm, machines.Builtin(sm), nil
+	agg, err := aggregate.New(c.aggregateBounds())
+	if err != nil {
+		return nil, nil, fmt.Errorf("--aggregate-min, --aggregate-max: %w", err)
+	}
+	return sm, machines.BuiltinWith(sm, agg), nil
 }
 
-// runTasks runs the task runner of engine with the handlers of the store machine and of
-// the piece machine (which reads CARs from blobs) until the returned stop is called
+// runTasks runs the task runner of engine with the handlers of the store machine, of the
+// piece machine (which reads CARs from blobs) and of the aggregate machine until the returned stop is called
 // (before the engine closes).
 func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, blobs blob.Store, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
 	maps.Copy(handlers, piece.Handlers(engine, blobs, log.With("component", "piece")))
+	maps.Copy(handlers, aggregate.Handlers(engine, log.With("component", "aggregate")))
 	r := task.NewRunner(engine, handlers, task.RunnerOptions{Logger: log.With("component", "task")})
 	done := make(chan struct{})
 	go func() {

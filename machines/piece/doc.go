@@ -36,6 +36,15 @@
 // running under a lease that expires; the runner that claims it then computes the piece
 // again from the start, and only the first transition to computed changes the entry.
 //
+// # Joining an aggregate
+//
+// Machine.Aggregator, when set (machines.Builtin sets the aggregate machine,
+// machines/aggregate), is called in the transaction that moves a piece to computed, so a
+// computed piece joins an aggregate exactly when its computed receipt exists; the
+// aggregate machine later moves it to aggregated with a system write. Package piece
+// declares the Aggregator interface and does not import machines/aggregate (which imports
+// this package for paths and statuses).
+//
 // A service dag/put of a PieceInput {content, size} on a CAR without a piece starts the
 // same way (queued, a compute task in the fx of its receipt); a different value on an
 // existing piece is EntryExists, a same-value put changes nothing. Pieces are not removed.

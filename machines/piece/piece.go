@@ -39,9 +39,21 @@ const (
 var Spec = collection.Spec{Name: Name, Subjects: collection.Service, Key: collection.KeyCARCID,
 	KeyField: "content", Writers: collection.ServiceOnly, Type: "PieceEntry", PublicRead: true}
 
-// Machine is the machine of the piece collection (register Machine{}.Collection()); it
-// is also the engine's Transitioner for it (EventComputed).
-type Machine struct{}
+// Aggregator is what the piece machine tells of each piece it moves to computed: Add is
+// called in the same transaction, with the piece entry's path and its piece CID, and may
+// write other entries through tx (the aggregate machine, machines/aggregate, implements
+// it; package piece does not import it). Add may run more than once for a piece when the
+// group commit retries a batch (each time in a new transaction).
+type Aggregator interface {
+	Add(tx *dag.Tx, p dag.Path, piece cid.Cid) error
+}
+
+// Machine is the machine of the piece collection (register Machine{…}.Collection()); it
+// is also the engine's Transitioner for it (EventComputed). Aggregator, if not nil, is
+// told of every piece that becomes computed, in the same transaction.
+type Machine struct {
+	Aggregator Aggregator
+}
 
 var (
 	_ dag.Machine      = Machine{}
@@ -194,9 +206,10 @@ func (Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 	return nil, fmt.Errorf("%w: %s: pieces are not removed", dag.ErrInvalidTransition, e.Path)
 }
 
-// Transition applies EventComputed: a queued entry becomes computed{piece}; an entry
-// already computed (or further on) is left as is, whatever piece the event carries.
-func (Machine) Transition(_ *dag.Tx, e *dag.Entry, event string, data datamodel.Node) (datamodel.Node, error) {
+// Transition applies EventComputed: a queued entry becomes computed{piece} (and, in the
+// same transaction, joins an aggregate through the Aggregator); an entry already computed
+// (or further on) is left as is, whatever piece the event carries.
+func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamodel.Node) (datamodel.Node, error) {
 	if event != EventComputed {
 		return nil, fmt.Errorf("%w: %s has no event %q", dag.ErrInvalidTransition, e.Path, event)
 	}
@@ -213,6 +226,11 @@ func (Machine) Transition(_ *dag.Tx, e *dag.Entry, event string, data datamodel.
 	}
 	if _, err := commp.FromCID(c); err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v: %v", e.Path, ErrInvalidPiece, err)
+	}
+	if m.Aggregator != nil {
+		if err := m.Aggregator.Add(tx, e.Path, c); err != nil {
+			return nil, fmt.Errorf("computed %s: %w", e.Path, err)
+		}
 	}
 	return computedState(c), nil
 }

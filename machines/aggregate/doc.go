@@ -1,0 +1,80 @@
+// Package aggregate is the machine of the aggregate collection (DESIGN §4, issue 8 item 5):
+// FRC-0058 aggregates of the service's computed pieces, at /<service>/aggregate/<key>.
+//
+// # States (this package: ingesting and ready)
+//
+//	ingesting{pieces, size} → ready{aggregate, pieces, size} → deal_pending → …  (the broker, later)
+//
+// pieces are the members' v2 piece CIDs in the order they were computed; size is the sum
+// of their padded sizes (schema: AggregateIngesting.size). The aggregate's payload, the
+// quantity the bounds apply to, is in Filecoin's "unpadded piece size" vocabulary (notes
+// filecoin.md, size traps): each member counts its unpadded piece size 127·2^k =
+// padded·127/128 (the deal payload bytes its tree occupies, its own zero padding
+// included), so payload = size/128·127. ready adds the aggregate's v2 piece CID,
+// computed from the members' piece CIDs alone (piece.NewAggregate); its padded size
+// (32·2^height, in the CID) is the deal size: the smallest power of two, at least
+// piece.MinDealSize, whose pieces region (before the FRC-0058 index at the end) holds
+// the members placed in order and whose index has an entry for each. The schema is
+// unchanged.
+//
+// # Keys
+//
+// Keys are a sequence number, 16 decimal digits zero-padded ("0000000000000001", …), taken
+// from a kv counter when an aggregate starts, so an aggregate/ select lists aggregates in
+// creation order and key order alike.
+//
+// # Joining
+//
+// The piece machine calls Machine.Add (as its piece.Aggregator) in the transaction that
+// moves a piece queued → computed, so a computed piece is in an aggregate exactly when
+// its computed receipt exists. Add puts the piece in the oldest ingesting aggregate it
+// fits (first fit in creation order; usually there is one) or, if it fits none, in a new
+// one. A piece fits when, with it, the payload stays ≤ Bounds.Max, the members (placed
+// in order, each at a multiple of its padded size) and their index fit a deal no larger
+// than Bounds.DealSize, and the aggregate has fewer than MaxPieces members. So nothing
+// is ever over the maximum, and an aggregate the piece does not fit keeps ingesting
+// (waiting for smaller pieces) while the piece starts the next: an aggregate under the
+// minimum is not closed while a piece can still join it, and nothing is lost. When the
+// payload reaches Bounds.Min the aggregate becomes ready in the same transaction, and the
+// next piece that does not fit an ingesting aggregate starts a new one. An aggregate
+// that no piece can join any more, not even the smallest (128 padded bytes), is ready
+// too, under the minimum: its members reached MaxPieces (the bound that keeps the state,
+// and so each receipt, under ucan.MaxTokenSize) or the entries of the largest deal's
+// FRC-0058 index (4 in deals up to 512 KiB: kilobyte bounds make small aggregates), or
+// its pieces left no room; otherwise its pieces would wait for ever. Each change of the aggregate entry is a receipt whose ran is the invocation of the
+// piece's compute task (the cause), linked to the previous one by origin.
+//
+// A piece that fits no aggregate even alone (payload over Bounds.Max: a CAR larger than
+// the largest deal's payload) is not aggregated: it stays computed, Add changes nothing,
+// and Fits tells why.
+//
+// # Moving the members
+//
+// A ready aggregate can have up to MaxPieces members, too many receipts for the
+// transaction that closes it (and that piece's own computed receipt is not issued until
+// that transaction's operation ends). So the closing transaction schedules a durable task
+// (machines/task, IncludeCommand, args {path: the aggregate}) and lists it in the fx of
+// the closing piece's computed receipt (dag.Tx.Effect). The task's handler
+// (IncludeHandler) rebuilds the aggregate from its members' piece CIDs, and moves each
+// member piece entry computed → aggregated{piece, aggregate, inclusion} with a system
+// write whose ran is the task's invocation and whose origin is the piece's computed
+// receipt, in transactions of at most MovesPerTx pieces. inclusion is the FRC-0058
+// inclusion proof of the piece in the aggregate, as the DAG-CBOR bytes of
+// piece.InclusionProof.MarshalBinary (the schema's inclusion is Any). A member already
+// aggregated in this aggregate is skipped, so a task run again after a crash or a lost
+// lease finishes the work without repeating any receipt.
+//
+// # kv keys (prefix aggregate/, listed in package dag's documentation)
+//
+//	aggregate/seq                       last aggregate sequence number (BE8)
+//	aggregate/open/<key>                ingesting aggregates: placement end, members,
+//	                                    padded size (3 × BE8)
+//	aggregate/member/<key>/<i BE4>      the CAR CID (bytes) of member i: its piece entry
+//	aggregate/piece/<CAR CID>           the aggregate key of a CAR's piece (Add is a no-op
+//	                                    for a piece already in an aggregate)
+//
+// Package aggregate imports dag, collection, the machines piece (paths and statuses) and
+// task, and the commP package github.com/w3dag/w3dag/piece; machines/piece does not import
+// it (it declares the Aggregator interface this package implements). It must not import
+// server, ops or cmd.
+package aggregate

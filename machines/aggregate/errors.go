@@ -1,0 +1,18 @@
+package aggregate
+
+import "errors"
+
+var (
+	// ErrBounds is returned by Bounds.Check (and New) for bounds no aggregate can meet:
+	// a minimum of 0 or above the maximum, a maximum under one smallest piece or over
+	// the largest deal, or a minimum that the pieces of the maximum's deal cannot reach
+	// once its index is set aside.
+	ErrBounds = errors.New("aggregate: invalid bounds")
+	// ErrMember is the (permanent) failure of an include task whose member piece entry
+	// is missing, holds another piece CID, or is aggregated in another aggregate: the
+	// store is inconsistent.
+	ErrMember = errors.New("aggregate: inconsistent member piece")
+	// ErrNotReady is the (permanent) failure of an include task whose aggregate entry is
+	// missing or has no aggregate piece CID.
+	ErrNotReady = errors.New("aggregate: the aggregate is not ready")
+)
