@@ -14,6 +14,7 @@ import (
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
@@ -286,12 +287,33 @@ func (m *Machine) Add(tx *dag.Tx, p dag.Path, pc cid.Cid) error {
 	if _, err := tx.Put(ap, ran, readyState(agg.Piece().CID(), members, nl.padded)); err != nil {
 		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
 	}
+	if err := countReady(tx, members); err != nil {
+		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
+	}
 	t, err := task.Schedule(tx, task.Task{Cmd: IncludeCommand, Path: ap})
 	if err != nil {
 		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
 	}
 	tx.Effect(t)
 	return nil
+}
+
+// countReady adds an aggregate of the members that became ready to the service's
+// metrics: 1 to AggregateReadyTotal, their payload bytes (the CARs' sizes) to
+// AggregateReadySizeTotal.
+func countReady(tx *dag.Tx, members []cid.Cid) error {
+	var size int64
+	for i, c := range members {
+		p, err := commp.FromCID(c)
+		if err != nil {
+			return fmt.Errorf("member %d: %w", i, err)
+		}
+		size += int64(p.Size)
+	}
+	if err := metrics.Add(tx, tx.Service(), metrics.AggregateReadyTotal, 1); err != nil {
+		return err
+	}
+	return metrics.Add(tx, tx.Service(), metrics.AggregateReadySizeTotal, size)
 }
 
 // choose returns the aggregate pp goes into: the oldest ingesting one it fits, or a new

@@ -15,6 +15,7 @@ import (
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/aggregate"
+	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
 	commp "github.com/w3dag/w3dag/piece"
 )
@@ -151,8 +152,18 @@ func TestReady(t *testing.T) {
 	v := newEnv(t, small)
 	rng := rand.New(rand.NewPCG(3, 4))
 	var cs []computed
-	for _, s := range []uint64{512, 256, 256, 1024} { // payload 2048/128·127 = 2032 = min
+	var payload int64
+	for i, s := range []uint64{512, 256, 256, 1024} { // payload 2048/128·127 = 2032 = min
 		cs = append(cs, v.compute(pieceOf(rng, s, uint64(rng.IntN(64)))))
+		payload += int64(cs[i].piece.Size)
+		// Counted in the transaction that closes the aggregate, and only then.
+		wantReady, wantBytes := int64(0), int64(0)
+		if i == 3 {
+			wantReady, wantBytes = 1, payload
+		}
+		v.wantMetric(metrics.AggregateReadyTotal, wantReady)
+		v.wantMetric(metrics.AggregateReadySizeTotal, wantBytes)
+		v.wantMetric(metrics.PieceComputedTotal, int64(i+1))
 	}
 	ag := v.aggregates()
 	if len(ag) != 1 || ag[0].Status != aggregate.StatusReady {
@@ -263,6 +274,10 @@ func TestIdempotent(t *testing.T) {
 	if ag := v.aggregates(); len(ag) != 1 || ag[0].Status != aggregate.StatusReady || len(members(t, ag[0])) != 2 {
 		t.Fatalf("aggregates %v", ag)
 	}
+	// Counted once, however often the hook and the include task ran.
+	v.wantMetric(metrics.AggregateReadyTotal, 1)
+	v.wantMetric(metrics.AggregateReadySizeTotal, int64(a.piece.Size+b.piece.Size))
+	v.wantMetric(metrics.PieceComputedTotal, 2)
 	// Aggregates are made from pieces only: a put of the service is refused.
 	in, _ := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, "pieces", qp.List(1, func(la datamodel.ListAssembler) {

@@ -44,6 +44,11 @@
 // its pieces left no room; otherwise its pieces would wait for ever. Each change of the aggregate entry is a receipt whose ran is the invocation of the
 // piece's compute task (the cause), linked to the previous one by origin.
 //
+// The transaction that makes an aggregate ready also adds 1 to the service's counter
+// metrics.AggregateReadyTotal (aggregate/ready-total) and the members' payload bytes
+// (the CARs' sizes, from their piece CIDs) to metrics.AggregateReadySizeTotal
+// (aggregate/ready-size-total).
+//
 // A piece that fits no aggregate even alone (payload over Bounds.Max: a CAR larger than
 // the largest deal's payload) is not aggregated: it stays computed, Add changes nothing,
 // and Fits tells why.
@@ -73,8 +78,8 @@
 //	aggregate/piece/<CAR CID>           the aggregate key of a CAR's piece (Add is a no-op
 //	                                    for a piece already in an aggregate)
 //
-// Package aggregate imports dag, collection, the machines piece (paths and statuses) and
-// task, and the commP package github.com/w3dag/w3dag/piece; machines/piece does not import
-// it (it declares the Aggregator interface this package implements). It must not import
-// server, ops or cmd.
+// Package aggregate imports dag, collection, the machines piece (paths and statuses),
+// metrics and task, and the commP package github.com/w3dag/w3dag/piece; machines/piece
+// does not import it (it declares the Aggregator interface this package implements). It
+// must not import server, ops or cmd.
 package aggregate

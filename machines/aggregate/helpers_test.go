@@ -16,6 +16,7 @@ import (
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
@@ -175,4 +176,16 @@ func sizeOf(t *testing.T, e *dag.Entry) uint64 {
 		t.Fatal(err)
 	}
 	return uint64(i)
+}
+
+// wantMetric checks the service's counter name.
+func (v *env) wantMetric(name string, want int64) {
+	v.t.Helper()
+	got, err := metrics.Value(context.Background(), v.e, v.svc, name)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	if got != want {
+		v.t.Fatalf("metric %s = %d, want %d", name, got, want)
+	}
 }

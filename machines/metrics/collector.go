@@ -20,12 +20,15 @@ func PromName(name string) string {
 }
 
 var help = map[string]string{
-	StoreAddTotal:        "Store entries that reached done, service-wide.",
-	StoreAddSizeTotal:    "Bytes of store entries that reached done, service-wide.",
-	StoreRemoveTotal:     "Done store entries removed, service-wide.",
-	StoreRemoveSizeTotal: "Bytes of done store entries removed, service-wide.",
-	UploadAddTotal:       "Uploads added, service-wide.",
-	UploadRemoveTotal:    "Uploads removed, service-wide.",
+	StoreAddTotal:           "Store entries that reached done, service-wide.",
+	StoreAddSizeTotal:       "Bytes of store entries that reached done, service-wide.",
+	StoreRemoveTotal:        "Done store entries removed, service-wide.",
+	StoreRemoveSizeTotal:    "Bytes of done store entries removed, service-wide.",
+	UploadAddTotal:          "Uploads added, service-wide.",
+	UploadRemoveTotal:       "Uploads removed, service-wide.",
+	PieceComputedTotal:      "Pieces computed (queued to computed), service-wide.",
+	AggregateReadyTotal:     "Aggregates that became ready, service-wide.",
+	AggregateReadySizeTotal: "Payload bytes (the CARs' sizes) of aggregates that became ready, service-wide.",
 }
 
 type collector struct {

@@ -13,7 +13,9 @@ import (
 	"github.com/w3dag/w3dag/dag"
 )
 
-// The counters the machines write. Each is kept per space and service-wide.
+// The counters the machines write. The store and upload counters are kept per space and
+// service-wide (AddBoth); the piece and aggregate counters, of service collections, only
+// service-wide (Add with tx.Service()).
 const (
 	// StoreAddTotal counts store entries that reached done.
 	StoreAddTotal = "store/add-total"
@@ -27,11 +29,19 @@ const (
 	UploadAddTotal = "upload/add-total"
 	// UploadRemoveTotal counts uploads removed.
 	UploadRemoveTotal = "upload/remove-total"
+	// PieceComputedTotal counts pieces that became computed (queued → computed), service-wide.
+	PieceComputedTotal = "piece/computed-total"
+	// AggregateReadyTotal counts aggregates that became ready, service-wide.
+	AggregateReadyTotal = "aggregate/ready-total"
+	// AggregateReadySizeTotal sums the payload bytes (the CARs' sizes, the members'
+	// piece sizes without padding) of aggregates that became ready, service-wide.
+	AggregateReadySizeTotal = "aggregate/ready-size-total"
 )
 
 // Names are the counters the machines write, in a stable order (the order /metrics
 // exports them in).
-var Names = []string{StoreAddTotal, StoreAddSizeTotal, StoreRemoveTotal, StoreRemoveSizeTotal, UploadAddTotal, UploadRemoveTotal}
+var Names = []string{StoreAddTotal, StoreAddSizeTotal, StoreRemoveTotal, StoreRemoveSizeTotal, UploadAddTotal, UploadRemoveTotal,
+	PieceComputedTotal, AggregateReadyTotal, AggregateReadySizeTotal}
 
 // Limits on names.
 const (

@@ -195,6 +195,10 @@ func TestCollector(t *testing.T) {
 		"w3dag_store_remove_size_total": 7,
 		"w3dag_upload_add_total":        1,
 		"w3dag_upload_remove_total":     0,
+		// No piece or aggregate collection here: nothing counted, still exported.
+		"w3dag_piece_computed_total":       0,
+		"w3dag_aggregate_ready_total":      0,
+		"w3dag_aggregate_ready_size_total": 0,
 	}
 	fams, err := reg.Gather()
 	if err != nil {

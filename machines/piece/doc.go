@@ -49,7 +49,10 @@
 // same way (queued, a compute task in the fx of its receipt); a different value on an
 // existing piece is EntryExists, a same-value put changes nothing. Pieces are not removed.
 //
-// Package piece imports dag, collection, blob (the interface), the machines task and
-// carwhere (for the blob key), and the commP package github.com/w3dag/w3dag/piece; it must
+// Each move to computed adds 1 to the service's counter metrics.PieceComputedTotal
+// (piece/computed-total) in the same transaction.
+//
+// Package piece imports dag, collection, blob (the interface), the machines task,
+// metrics and carwhere (for the blob key), and the commP package github.com/w3dag/w3dag/piece; it must
 // not import server, ops or cmd. It keeps no kv keys of its own.
 package piece

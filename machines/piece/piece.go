@@ -13,6 +13,7 @@ import (
 
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
 )
@@ -207,8 +208,9 @@ func (Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 }
 
 // Transition applies EventComputed: a queued entry becomes computed{piece} (and, in the
-// same transaction, joins an aggregate through the Aggregator); an entry already computed
-// (or further on) is left as is, whatever piece the event carries.
+// same transaction, joins an aggregate through the Aggregator and counts in the
+// service's metrics.PieceComputedTotal); an entry already computed (or further on) is
+// left as is, whatever piece the event carries.
 func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamodel.Node) (datamodel.Node, error) {
 	if event != EventComputed {
 		return nil, fmt.Errorf("%w: %s has no event %q", dag.ErrInvalidTransition, e.Path, event)
@@ -231,6 +233,9 @@ func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamod
 		if err := m.Aggregator.Add(tx, e.Path, c); err != nil {
 			return nil, fmt.Errorf("computed %s: %w", e.Path, err)
 		}
+	}
+	if err := metrics.Add(tx, tx.Service(), metrics.PieceComputedTotal, 1); err != nil {
+		return nil, fmt.Errorf("computed %s: %w", e.Path, err)
 	}
 	return computedState(c), nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
@@ -286,6 +287,10 @@ func TestRestartMidComputation(t *testing.T) {
 	if h := v.entry(v.piecePath(c)).Head; h != head {
 		t.Fatalf("head moved %s → %s", head, h)
 	}
+	// Computed once across the crash and the repeated run: counted once.
+	if n, err := metrics.Value(ctx, v.v.E, v.v.E.Service(), metrics.PieceComputedTotal); err != nil || n != 1 {
+		t.Fatalf("%s = %d (%v), want 1", metrics.PieceComputedTotal, n, err)
+	}
 }
 
 // TestFailingRead fails the blob reads: the task is retried with the runner's backoff,
@@ -442,8 +447,17 @@ func TestMachine(t *testing.T) {
 	if r := transition(pieceData(c.cid)); !errors.Is(r.Err, dag.ErrInvalidValue) {
 		t.Fatalf("computed with a CAR CID: %v", r.Err)
 	}
+	computedTotal := func(want int64) {
+		t.Helper()
+		got, err := metrics.Value(ctx, v.v.E, v.v.E.Service(), metrics.PieceComputedTotal)
+		if err != nil || got != want {
+			t.Fatalf("%s = %d (%v), want %d", metrics.PieceComputedTotal, got, err, want)
+		}
+	}
+	computedTotal(0) // the refused transition counted nothing
 	v.runOnce(1)
 	e := v.wantPiece(c)
+	computedTotal(1)
 	// Computed again with another piece: left as is.
 	other, err := commp.Compute(bytes.NewReader([]byte("something else entirely, long enough")))
 	if err != nil {
@@ -452,6 +466,7 @@ func TestMachine(t *testing.T) {
 	if r := transition(pieceData(other.CID())); r.Err != nil || r.Entry.Head != e.Head {
 		t.Fatalf("second computed: %v, head %v", r.Err, r.Entry)
 	}
+	computedTotal(1) // nothing changed, nothing counted
 	inv, err := v.v.E.Invoke("/piece/test", nil)
 	if err != nil {
 		t.Fatal(err)
