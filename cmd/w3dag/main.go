@@ -46,6 +46,7 @@ var commands = map[string]command{
 	"schema":      {summary: "list the service's collections and schema (GET /schema)", run: runSchema},
 	"piece":       {summary: "compute the Filecoin piece CID (commP, v2 and v1) of files, offline", run: runPiece},
 	"aggregate":   {summary: "place pieces in an FRC-0058 deal: aggregate piece CID, offsets, inclusion proofs", run: runAggregate},
+	"filecoin":    {summary: "show a stored CAR's piece, its aggregate, its inclusion proof (verified here) and deal", run: runFilecoin},
 }
 
 // examples are the example command lines `w3dag <command> -h` shows, at least one for each
@@ -72,6 +73,7 @@ var examples = map[string][]string{
 	"schema":      {"w3dag schema", "w3dag schema --json", "w3dag schema --source"},
 	"piece":       {"w3dag piece upload.car", "w3dag piece --json - < upload.car"},
 	"aggregate":   {"w3dag aggregate --deal-size 32GiB --index-out index.bin a.car b.car", "w3dag aggregate --deal-size 1MiB bafkzcib…"},
+	"filecoin":    {"w3dag filecoin info bagbaieral…", "w3dag filecoin info --json bagbaieral…"},
 }
 
 func main() {
