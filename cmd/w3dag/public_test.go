@@ -17,12 +17,15 @@ import (
 // test ends.
 func runServeFlags(t *testing.T, args ...string) (url, service string) {
 	t.Helper()
+	// The data folder is made (and its removal registered) before the cleanup that stops
+	// the server, so it is removed after the server has stopped writing to it.
+	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runServe(ctx, append([]string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, &stderr)
+		done <- runServe(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, &stderr)
 		pw.Close()
 	}()
 	t.Cleanup(func() {

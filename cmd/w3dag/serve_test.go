@@ -416,13 +416,14 @@ func TestServeInProcess(t *testing.T) {
 // that the store machine applies them: a CAR one byte over the limit gets TooLarge, one at
 // the limit gets an upload URL expiring after the configured TTL.
 func TestServeStoreLimits(t *testing.T) {
+	data := t.TempDir() // before the server starts, so it is removed after it stops
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runServe(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "error",
+		done <- runServe(ctx, []string{"--data", data, "--listen", "127.0.0.1:0", "--log-level", "error",
 			"--max-blob-size", "1000", "--upload-url-ttl", "90s", "--claim-ttl", "5m", "--aggregate-min", "2KiB", "--aggregate-max", "4KiB"}, pw, &stderr)
 		pw.Close()
 	}()
