@@ -199,7 +199,7 @@ func parseError(src Source, err error) *LoadError {
 		return unsupported("enum", unknownEnumRepr.FindStringSubmatch(msg)[1], "string or int")
 	case msg == "TODO: advanced":
 		le.Err = errors.New("advanced data layouts are not supported")
-	case msg == `unexpected token: "representation"` && name != "":
+	case msg == `unexpected token: "representation"` && name != "" && le.Line >= 1 && le.Line <= len(lines):
 		repr := ""
 		if w := firstWords(lines[le.Line-1]); len(w) >= 2 && w[len(w)-2] == "representation" {
 			repr = w[len(w)-1]
@@ -231,7 +231,7 @@ func typeAt(lines []string, line int) (kind, name string, at int) {
 					}
 				}
 			}
-			if strings.Contains(lines[i], "{") && kind == "type" && !strings.ContainsAny(w[2], "[") {
+			if strings.Contains(lines[i], "{") && kind == "type" && (len(w) < 3 || !strings.ContainsAny(w[2], "[")) {
 				kind = "map"
 			}
 			return kind, w[1], i + 1
