@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
@@ -110,7 +111,11 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 	h := sha256.New()
 	// A blob longer than the CAR is a mismatch whatever follows: read one byte past it
 	// at most, not the whole blob.
-	pc, err := commp.Compute(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, h))
+	w := commp.NewWriterWorkers(ComputeWorkers())
+	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, h)); err != nil {
+		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
+	}
+	pc, err := w.Sum()
 	if err != nil {
 		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
 	}
@@ -122,6 +127,12 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 	}
 	return pc, nil
 }
+
+// ComputeWorkers is how many cores one piece computation hashes on: half of GOMAXPROCS,
+// at least 1, so that a service computing the piece of a large CAR keeps cores for its
+// requests (commP costs about four times sha2-256 a byte; on every core it halved the
+// throughput of concurrent uploads on 2 cores).
+func ComputeWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // ctxReader stops reading once ctx ends (a lost lease, a runner stopping), so a long
 // computation does not go on for nothing.
