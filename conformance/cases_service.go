@@ -2,17 +2,14 @@ package conformance
 
 import (
 	"context"
-	"crypto/rand"
 	"strconv"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/client"
-	"github.com/w3dag/w3dag/message"
 )
 
 // caseServicePublicRead stores a small CAR, then reads its carwhere entry from the service
@@ -24,14 +21,7 @@ import (
 // service reads turned off (`serve --public-service-reads=false`) fails this case.
 func caseServicePublicRead(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
-	payload := make([]byte, 512)
-	rand.Read(payload)
-	blk := message.NewBlock(message.CodecRaw, payload)
-	car, err := message.EncodeCAR([]cid.Cid{blk.CID}, []message.Block{blk})
-	if err != nil {
-		t.Fatalf("CAR: %v", err)
-	}
-	carCID := message.CID(car)
+	car, carCID, _ := randomCAR(t, 512)
 	storePath := e.abs("store/" + carCID.String())
 	r := e.put(ctx, storePath, storeInput(carCID, len(car)))
 	wantStatus(t, "store put", r, "pending")

@@ -22,14 +22,7 @@ import (
 // done at once.
 func caseStoreUpload(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
-	payload := make([]byte, 1024)
-	rand.Read(payload)
-	blk := message.NewBlock(message.CodecRaw, payload)
-	car, err := message.EncodeCAR([]cid.Cid{blk.CID}, []message.Block{blk})
-	if err != nil {
-		t.Fatalf("CAR: %v", err)
-	}
-	carCID := message.CID(car)
+	car, carCID, root := randomCAR(t, 1024)
 	storePath := e.abs("store/" + carCID.String())
 	value := storeInput(carCID, len(car))
 
@@ -51,11 +44,11 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 	r = e.put(ctx, storePath, value)
 	wantStatus(t, "store put after the upload", r, "done")
 
-	rootPath := e.abs("upload/" + blk.CID.String())
-	u := e.put(ctx, rootPath, uploadInput(blk.CID, carCID))
+	rootPath := e.abs("upload/" + root.String())
+	u := e.put(ctx, rootPath, uploadInput(root, carCID))
 	wantStatus(t, "upload with the stored shard", u, "done")
 	missing := message.Sum(message.CodecCAR, []byte("never stored"))
-	if _, err := e.c.Put(ctx, rootPath, uploadInput(blk.CID, missing)); !isReceiptError(err, "ShardNotFound") {
+	if _, err := e.c.Put(ctx, rootPath, uploadInput(root, missing)); !isReceiptError(err, "ShardNotFound") {
 		t.Errorf("upload with a shard that is not stored: %v, want a ShardNotFound error receipt", err)
 	}
 
@@ -132,4 +125,18 @@ func str(n datamodel.Node) string {
 	}
 	s, _ := n.AsString()
 	return s
+}
+
+// randomCAR returns a CAR holding one raw block of n random bytes, the CAR's CID and the
+// block's (the CAR's root).
+func randomCAR(t T, n int) (car []byte, carCID, root cid.Cid) {
+	t.Helper()
+	payload := make([]byte, n)
+	rand.Read(payload)
+	blk := message.NewBlock(message.CodecRaw, payload)
+	car, err := message.EncodeCAR([]cid.Cid{blk.CID}, []message.Block{blk})
+	if err != nil {
+		t.Fatalf("CAR: %v", err)
+	}
+	return car, message.CID(car), blk.CID
 }
