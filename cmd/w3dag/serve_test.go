@@ -416,31 +416,9 @@ func TestServeInProcess(t *testing.T) {
 // that the store machine applies them: a CAR one byte over the limit gets TooLarge, one at
 // the limit gets an upload URL expiring after the configured TTL.
 func TestServeStoreLimits(t *testing.T) {
-	data := t.TempDir() // before the server starts, so it is removed after it stops
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	var stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- runServe(ctx, []string{"--data", data, "--listen", "127.0.0.1:0", "--log-level", "error",
-			"--max-blob-size", "1000", "--upload-url-ttl", "90s", "--claim-ttl", "5m", "--aggregate-min", "2KiB", "--aggregate-max", "4KiB"}, pw, &stderr)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	var url, service string
-	for url == "" && sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "service DID "); ok {
-			service = v
-		}
-		if v, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-			url = v
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if url == "" || service == "" {
-		t.Fatalf("no service DID or listen line: %s", stderr.String())
-	}
+	ctx := context.Background()
+	url, service := runServeFlags(t, "--max-blob-size", "1000", "--upload-url-ttl", "90s", "--claim-ttl", "5m",
+		"--aggregate-min", "2KiB", "--aggregate-max", "4KiB")
 	c, space := agentClient(t, url, service)
 	put := func(size int) (*client.Receipt, error) {
 		data := make([]byte, size)
@@ -466,9 +444,5 @@ func TestServeStoreLimits(t *testing.T) {
 	}
 	if ttl := req.Expires.Sub(before); ttl < 85*time.Second || ttl > 95*time.Second {
 		t.Fatalf("upload URL valid for %s, want about 90s (--upload-url-ttl)", ttl)
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit code %d: %s", code, stderr.String())
 	}
 }
