@@ -75,6 +75,8 @@
 //	aggregate/seq, aggregate/open/<key>,     aggregate: the last aggregate number, the
 //	aggregate/member/<key>/<i BE4>,          ingesting aggregates' layouts, each member's
 //	aggregate/piece/<CAR CID>                CAR, each aggregated CAR's aggregate
+//	pieceindex/<piece v2 CID>                piece: the CAR CID (bytes) of each computed
+//	                                         piece (GET /piece/{cid})
 //
 // A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
 //
