@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -53,6 +54,9 @@ func (r Report) Check() error {
 	case r.Deal != nil:
 		if r.Deal.Provider == "" {
 			return errors.New("deal: provider is required")
+		}
+		if r.Deal.DealID > math.MaxInt64 {
+			return fmt.Errorf("deal: dealId %d is over %d", r.Deal.DealID, int64(math.MaxInt64))
 		}
 		return nil
 	case r.Failure != nil:

@@ -231,8 +231,10 @@ func (d Deal) Node() datamodel.Node {
 // (deal_pending → deal_processed{deal}, scheduling DealtCommand) when deal is not nil,
 // else the failure reason (deal_pending → failed{reason}, scheduling RequeueCommand).
 // The receipt's ran is a self-issued ReportCommand invocation with args {path, deal} or
-// {path, reason}. The same report again changes nothing (nil); ErrUnknownAggregate for
-// an aggregate agg names none, ErrConflict for one whose state does not take the report.
+// {path, reason}. A ready aggregate (its offer acknowledged by the broker but not yet
+// recorded: the report came first) is moved to deal_pending first, under another such
+// invocation. The same report again changes nothing (nil); ErrUnknownAggregate for an
+// aggregate agg names none, ErrConflict for one whose state does not take the report.
 func Report(ctx context.Context, e *dag.Engine, agg cid.Cid, deal *Deal, reason string) error {
 	ap, err := Lookup(ctx, e, agg)
 	if err != nil {
@@ -250,6 +252,27 @@ func Report(ctx context.Context, e *dag.Engine, agg cid.Cid, deal *Deal, reason 
 	})
 	if err != nil {
 		return fmt.Errorf("report for %s: %w", agg, err)
+	}
+	// A broker may report before the service has recorded its acknowledgement of the
+	// offer (the report races the offer task's transition). A report whose URL is
+	// signed (the caller checked it) comes from a broker that holds the offer, so a
+	// ready aggregate is first moved to deal_pending under an invocation of its own.
+	cur, err := e.Entry(ctx, ap)
+	if err != nil {
+		return fmt.Errorf("report for %s (%s): %w", agg, ap, err)
+	}
+	if cur.Status == StatusReady {
+		inv, err := e.Invoke(ReportCommand, data)
+		if err != nil {
+			return fmt.Errorf("report for %s: %w", agg, err)
+		}
+		res, err := e.Transition(ctx, inv, ap, EventOffered, nil)
+		if err != nil {
+			return fmt.Errorf("report for %s (%s): recording the offer: %w", agg, ap, err)
+		}
+		if res.Err != nil {
+			return fmt.Errorf("report for %s (%s): recording the offer: %w", agg, ap, res.Err)
+		}
 	}
 	inv, err := e.Invoke(ReportCommand, data)
 	if err != nil {

@@ -210,3 +210,38 @@ func TestFailureRequeues(t *testing.T) {
 	}
 	v.wantMetric(metrics.AggregateDealTotal, 0)
 }
+
+// TestReportBeforeOffered: a report that arrives while the aggregate is still ready (the
+// broker reported before the offer task recorded its answer) records the offer first:
+// ready → deal_pending → deal_processed, each a receipt.
+func TestReportBeforeOffered(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, small) // no offers: the aggregate stays ready
+	rng := rand.New(rand.NewPCG(11, 12))
+	a, b := v.compute(pieceOf(rng, 1024, 0)), v.compute(pieceOf(rng, 1024, 0))
+	v.run()
+	ag := v.aggregates()
+	if len(ag) != 1 || ag[0].Status != aggregate.StatusReady {
+		t.Fatalf("aggregates %v, want one ready", ag)
+	}
+	if got := v.statuses(ag[0].Head); !slices.Equal(got, []string{"ready", "ingesting"}) {
+		t.Fatalf("without offers the include task changed the aggregate: %v", got)
+	}
+	ac, err := aggregate.PieceCID(ag[0].State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := aggregate.Report(ctx, v.e, ac, &aggregate.Deal{Provider: "f01", DealID: 1, Expires: 2}, ""); err != nil {
+		t.Fatal(err)
+	}
+	v.run()
+	e := v.entry(ag[0].Path)
+	if got := v.statuses(e.Head); !slices.Equal(got, []string{"deal_processed", "deal_pending", "ready", "ingesting"}) {
+		t.Fatalf("aggregate chain %v", got)
+	}
+	for _, c := range []computed{a, b} {
+		if st := v.entry(piece.Path(v.svc, c.content)).Status; st != piece.StatusDealt {
+			t.Fatalf("piece is %s", st)
+		}
+	}
+}
