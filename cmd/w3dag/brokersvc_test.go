@@ -250,6 +250,12 @@ func TestServeBrokerDeal(t *testing.T) {
 			t.Fatal("dealt piece's deal has no provider")
 		}
 	}
+	b.wg.Wait() // the report's answer is recorded
+	b.mu.Lock()
+	if len(b.reports) != 1 || b.reports[0] != http.StatusOK {
+		t.Errorf("report answers %v, want [200]", b.reports)
+	}
+	b.mu.Unlock()
 	offers := b.taken()
 	if len(offers) != 1 || offers[0].Aggregate != ac.String() || len(offers[0].Pieces) != 2 {
 		t.Fatalf("offers %+v", offers)
