@@ -43,5 +43,6 @@ func Cases() []Case {
 		{"watch", caseWatch},
 		{"schema", caseSchema},
 		{"service-public-read", caseServicePublicRead},
+		{"piece-bytes", casePieceBytes},
 	}
 }

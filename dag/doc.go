@@ -74,7 +74,10 @@
 //	teststore/size/<space>/<key>             machinestest: the store stand-in's sizes
 //	aggregate/seq, aggregate/open/<key>,     aggregate: the last aggregate number, the
 //	aggregate/member/<key>/<i BE4>,          ingesting aggregates' layouts, each member's
-//	aggregate/piece/<CAR CID>                CAR, each aggregated CAR's aggregate
+//	aggregate/piece/<CAR CID>,               CAR, each aggregated CAR's aggregate, the
+//	aggregate/cid/<aggregate piece CID>      key of each ready aggregate's piece CID
+//	pieceindex/<piece v2 CID>                piece: the CAR CID (bytes) of each computed
+//	                                         piece (GET /piece/{cid})
 //
 // A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
 //

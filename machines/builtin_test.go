@@ -13,6 +13,7 @@ import (
 	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/machines/usage"
@@ -57,7 +58,7 @@ func TestPrefixesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix, aggregate.KVPrefix} {
+	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix, aggregate.KVPrefix, piece.IndexPrefix} {
 		if !strings.Contains(string(doc), "//\t"+p) {
 			t.Errorf("dag/doc.go does not list the prefix %q", p)
 		}

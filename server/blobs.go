@@ -46,12 +46,20 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.sendBlob(w, r, c, c.Type() == message.CodecCAR, func(rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+		return s.opts.Blobs.Open(r.Context(), c, rng)
+	})
+}
+
+// sendBlob answers a GET or HEAD of the bytes of c (a blob, or a piece's CAR) opened by
+// open, with a single-range Range header honoured (206); car says the bytes are a CAR.
+func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, c cid.Cid, car bool, open func(*blob.Range) (io.ReadCloser, blob.Info, error)) {
 	rng, err := parseRange(r.Header.Get("Range"))
 	if err != nil {
 		writeError(w, http.StatusRequestedRangeNotSatisfiable, NameRangeNotSatisf, err.Error())
 		return
 	}
-	rc, info, err := s.opts.Blobs.Open(r.Context(), c, rng)
+	rc, info, err := open(rng)
 	if err != nil {
 		s.writeFailure(w, r, "reading "+c.String(), err)
 		return
@@ -61,7 +69,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) {
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Etag", `"`+c.String()+`"`)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	if c.Type() == message.CodecCAR {
+	if car {
 		h.Set("Content-Type", message.ContentTypeCAR)
 	} else {
 		h.Set("Content-Type", "application/octet-stream")

@@ -9,6 +9,8 @@
 //	PUT  /blob/{cid}             upload bytes to a signed URL   (when Options.Blobs is set)
 //	GET  /blob/{cid}             read bytes, Range supported     (when Options.Blobs is set)
 //	GET  /claims/{cid}           location claims of a CAR        (when Options.Claims is set)
+//	GET  /piece/{cid}            a piece's CAR bytes, Range      (when Options.Pieces is set)
+//	POST /broker/report/{agg}    a deal broker's report          (when Options.Broker is set)
 //	GET  /schema                 collections and schema sources  (when Options.Schema is set)
 //	GET  /metrics                Prometheus metrics
 //	GET  /healthz                liveness
@@ -26,7 +28,7 @@
 // {"error": {"name": "...", "message": "..."}}; failures of invocations are error receipts.
 // The limits of DESIGN §9 that concern the wire are constants here and in package message.
 //
-// The package declares what it consumes (Runner, Store, Archive, Blobs, Claims) and is
+// The package declares what it consumes (Runner, Store, Archive, Blobs, Claims, Pieces, Broker) and is
 // wired by the composition root (cmd/w3dag serve). It imports ops, dag, message, ucan and
 // blob types; it never touches kv or blob backends directly.
 package server

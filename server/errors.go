@@ -6,7 +6,7 @@ import (
 	"net/http"
 )
 
-// Errors that implementations of Blobs and Claims return (wrapped) to choose the HTTP
+// Errors that implementations of Blobs, Claims, Pieces and Broker return (wrapped) to choose the HTTP
 // status. Other errors from them are 500s.
 var (
 	// ErrForbidden: the request's signature or token does not allow it (403).
@@ -17,6 +17,9 @@ var (
 	// ErrBadRequest: the request is malformed, e.g. bytes that are not the CID's (400).
 	// blob.ErrSizeMismatch and blob.ErrDigestMismatch map to 400 as well.
 	ErrBadRequest = errors.New("bad request")
+	// ErrConflict: the request does not fit the current state, e.g. a broker report
+	// for an aggregate that is not waiting for a deal (409).
+	ErrConflict = errors.New("conflict")
 )
 
 // Error names of transport failures, the "name" of the JSON error body.
@@ -30,6 +33,7 @@ const (
 	NameForbidden        = "Forbidden"            // 403
 	NameMethodNotAllowed = "MethodNotAllowed"     // 405
 	NameRangeNotSatisf   = "RangeNotSatisfiable"  // 416
+	NameConflict         = "Conflict"             // 409
 	NameArchive          = "ArchiveUnavailable"   // 503: the request could not be archived
 	NameUnavailable      = "Unavailable"          // 503: shutting down
 	NameInternal         = "InternalError"        // 500

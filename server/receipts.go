@@ -45,6 +45,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, NameNotFound
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden, NameForbidden
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict, NameConflict
 	case errors.Is(err, ErrBadRequest), errors.Is(err, blob.ErrSizeMismatch), errors.Is(err, blob.ErrDigestMismatch):
 		return http.StatusBadRequest, NameBadRequest
 	case errors.Is(err, blob.ErrInvalidRange):

@@ -135,6 +135,10 @@ type Options struct {
 	Blobs Blobs
 	// Claims, when not nil, mounts GET /claims/{cid}.
 	Claims Claims
+	// Pieces, when not nil, mounts GET /piece/{cid}.
+	Pieces Pieces
+	// Broker, when not nil, mounts POST /broker/report/{aggregate}.
+	Broker Broker
 	// Logger receives request errors and recovered panics; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the server's Prometheus collectors and Gatherer serves them at
@@ -250,6 +254,12 @@ func (s *Server) routes() {
 	if s.opts.Blobs != nil {
 		r.HandleFunc("/blob/{cid}", s.putBlob).Methods(http.MethodPut).Name("blob")
 		r.HandleFunc("/blob/{cid}", s.getBlob).Methods(http.MethodGet, http.MethodHead).Name("blob")
+	}
+	if s.opts.Pieces != nil {
+		r.HandleFunc("/piece/{cid}", s.getPiece).Methods(http.MethodGet, http.MethodHead).Name("piece")
+	}
+	if s.opts.Broker != nil {
+		r.HandleFunc("/broker/report/{aggregate}", s.postReport).Methods(http.MethodPost).Name("broker-report")
 	}
 	if s.opts.Claims != nil {
 		r.HandleFunc("/claims/{cid}", s.getClaims).Methods(http.MethodGet).Name("claims")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +24,11 @@ import (
 const (
 	serviceKeyFile = "service.key" // the service's Ed25519 key, mode 0600
 	blobSecretFile = "blob.secret" // HMAC secret of fs upload URLs, mode 0600
-	boltFile       = "w3dag.db"
-	blobsDir       = "blobs"
+	// brokerSecretFile is the HMAC secret of broker report URLs (docs/broker.md), mode
+	// 0600, unless --broker-secret-file names another file.
+	brokerSecretFile = "broker.secret"
+	boltFile         = "w3dag.db"
+	blobsDir         = "blobs"
 	// blobSecretSize is the length of a generated upload-URL secret, in bytes.
 	blobSecretSize = 32
 	// defaultWatchPollShared is how often watchers read the commit log when the kv store
@@ -34,28 +38,30 @@ const (
 
 // serveConfig holds the flags of `w3dag serve`; each has a W3DAG_* environment twin.
 type serveConfig struct {
-	data        string
-	listen      string
-	publicURL   string
-	kv          string
-	postgresURL string
-	pgSchema    string
-	blob        string
-	s3URL       string
-	schemas     schemaFiles
-	maxBatch    int
-	batchDelay  time.Duration
-	watchPoll   time.Duration
-	outbox      bool
-	publicReads bool
-	maxBlobSize int64
-	uploadTTL   time.Duration
-	claimTTL    time.Duration
-	aggMin      byteSize
-	aggMax      byteSize
-	logLevel    string
-	logFormat   string
-	shutdown    time.Duration
+	data         string
+	listen       string
+	publicURL    string
+	kv           string
+	postgresURL  string
+	pgSchema     string
+	blob         string
+	s3URL        string
+	schemas      schemaFiles
+	maxBatch     int
+	batchDelay   time.Duration
+	watchPoll    time.Duration
+	outbox       bool
+	publicReads  bool
+	maxBlobSize  int64
+	uploadTTL    time.Duration
+	claimTTL     time.Duration
+	aggMin       byteSize
+	aggMax       byteSize
+	broker       string
+	brokerSecret string
+	logLevel     string
+	logFormat    string
+	shutdown     time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -82,6 +88,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.aggMin, c.aggMax = aggregate.DefaultMin, aggregate.DefaultMax
 	fs.Var(&c.aggMin, "aggregate-min", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) at which a Filecoin aggregate is ready (default Spade's 1+127·2^27)")
 	fs.Var(&c.aggMax, "aggregate-max", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) no Filecoin aggregate exceeds (default Spade's 127·2^28, a 32 GiB deal)")
+	fs.StringVar(&c.broker, "broker", "", "URL of the deal broker ready aggregates are offered to (docs/broker.md); empty: no offers, aggregates stay ready")
+	fs.StringVar(&c.brokerSecret, "broker-secret-file", "", "file holding the hex HMAC secret of broker report URLs (default broker.secret in the data folder, created on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
@@ -99,6 +107,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--upload-url-ttl %s: want a positive duration", c.uploadTTL)
 	case c.claimTTL <= 0:
 		return usageError(stderr, "serve", "--claim-ttl %s: want a positive duration", c.claimTTL)
+	}
+	if c.broker != "" {
+		if u, err := url.Parse(c.broker); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError(stderr, "serve", "--broker %q: want an http or https URL", c.broker)
+		}
 	}
 	if err := c.aggregateBounds().Check(); err != nil {
 		return usageError(stderr, "serve", "--aggregate-min %d, --aggregate-max %d: %v", c.aggMin, c.aggMax, err)

@@ -78,7 +78,7 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 	if configure != nil {
 		configure(&cfg)
 	}
-	sm, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
+	sm, agg, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
-	stop := runTasks(ctx, engine, sm, fsStore, log)
+	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, log)
 	t.Cleanup(stop)
 	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log)
 	if err != nil {

@@ -89,9 +89,18 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if watchPoll == 0 && c.kv == "postgres" {
 		watchPoll = defaultWatchPollShared
 	}
-	storeMachine, registered, err := collections(c, publicURL, blobs, log)
+	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log)
 	if err != nil {
 		return err
+	}
+	brokerSecret, err := loadSecret(c.brokerSecretPath())
+	if err != nil {
+		return err
+	}
+	var offers *aggregate.OfferOptions
+	if c.broker != "" {
+		offers = &aggregate.OfferOptions{Broker: c.broker, PublicURL: publicURL, Secret: brokerSecret, Blobs: blobs,
+			Logger: log.With("component", "offer")}
 	}
 	engine, err := dag.Open(ctx, dag.Options{
 		KV:            kvs,
@@ -107,7 +116,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("opening the engine: %w", err)
 	}
 	defer engine.Close()
-	defer runTasks(ctx, engine, storeMachine, blobs, log)()
+	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, log)()
 	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log)
 	if err != nil {
 		return err
@@ -159,6 +168,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Archive:         arch,
 		Blobs:           endpoint,
 		Claims:          endpoint,
+		Pieces:          endpoint,
+		Broker:          &reportEndpoint{engine: engine, secret: brokerSecret},
 		Registerer:      reg,
 		Gatherer:        reg,
 		Logger:          log.With("component", "server"),
@@ -194,13 +205,13 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 }
 
 // collections builds the store machine over the blob store and the aggregate machine with
-// the configured bounds, and returns the store machine with every collection the engine
-// registers (machines.BuiltinWith); tune adjusts the store machine's
-// options (tests).
-func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, []dag.Collection, error) {
+// the configured bounds (making offers when --broker is set), and returns both with every
+// collection the engine registers (machines.BuiltinWith); tune adjusts the store
+// machine's options (tests).
+func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, *aggregate.Machine, []dag.Collection, error) {
 	loc, err := storeLocator(c, publicURL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	so := store.Options{Blobs: blobs, Locator: loc, MaxBlobSize: c.maxBlobSize, UploadURLTTL: c.uploadTTL, Logger: log.With("component", "store")}
 	for _, f := range tune {
@@ -208,23 +219,31 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 	}
 	sm, err := store.New(so)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	agg, err := aggregate.New(c.aggregateBounds())
+	var opts []aggregate.Option
+	if c.broker != "" {
+		opts = append(opts, aggregate.WithOffers())
+	}
+	agg, err := aggregate.New(c.aggregateBounds(), opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--aggregate-min, --aggregate-max: %w", err)
+		return nil, nil, nil, fmt.Errorf("--aggregate-min, --aggregate-max: %w", err)
 	}
-	return sm, machines.BuiltinWith(sm, agg), nil
+	return sm, agg, machines.BuiltinWith(sm, agg), nil
 }
 
 // runTasks runs the task runner of engine with the handlers of the store machine, of the
-// piece machine (which reads CARs from blobs) and of the aggregate machine until the returned stop is called
+// piece machine (which reads CARs from blobs) and of the aggregate machine agg — with the
+// offer handler when offers is not nil (--broker) — until the returned stop is called
 // (before the engine closes).
-func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, blobs blob.Store, log *slog.Logger) (stop func()) {
+func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
 	maps.Copy(handlers, piece.Handlers(engine, blobs, log.With("component", "piece")))
-	maps.Copy(handlers, aggregate.Handlers(engine, log.With("component", "aggregate")))
+	maps.Copy(handlers, agg.Handlers(engine, log.With("component", "aggregate")))
+	if offers != nil {
+		handlers[aggregate.OfferCommand] = aggregate.OfferHandler(engine, *offers)
+	}
 	r := task.NewRunner(engine, handlers, task.RunnerOptions{Logger: log.With("component", "task")})
 	done := make(chan struct{})
 	go func() {
@@ -252,6 +271,7 @@ func metricsRegistry(engine *dag.Engine) *prometheus.Registry {
 // translating their errors into the server's (403 for upload URLs that are not good, 400
 // for CIDs no store entry can have, 404 for claims of a CID that is not a CAR).
 type blobEndpoint struct {
+	engine *dag.Engine
 	blobs  *store.Blobs
 	claims *carwhere.Claims
 }
@@ -261,7 +281,7 @@ func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, cl
 	if err != nil {
 		return nil, err
 	}
-	return &blobEndpoint{blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{TTL: claimTTL})}, nil
+	return &blobEndpoint{engine: engine, blobs: b, claims: carwhere.NewClaims(engine, signer, carwhere.ClaimsOptions{TTL: claimTTL})}, nil
 }
 
 func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {
@@ -277,6 +297,51 @@ func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size 
 
 func (b *blobEndpoint) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
 	return b.blobs.Open(ctx, c, rng)
+}
+
+// OpenPiece serves GET /piece/{cid}: the CAR whose piece is pc (the piece machine's
+// index), read like GET /blob/{cid}; 404 for a piece no computed CAR has.
+func (b *blobEndpoint) OpenPiece(ctx context.Context, pc cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+	content, err := piece.Content(ctx, b.engine, pc)
+	if errors.Is(err, piece.ErrUnknownPiece) {
+		return nil, blob.Info{}, fmt.Errorf("%w: %w", server.ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, blob.Info{}, err
+	}
+	return b.blobs.Open(ctx, content, rng)
+}
+
+// reportEndpoint is the server's Broker: report URLs signed with secret
+// (aggregate.ReportSig), reports applied with aggregate.Report.
+type reportEndpoint struct {
+	engine *dag.Engine
+	secret []byte
+}
+
+func (r *reportEndpoint) Authorize(agg cid.Cid, sig string) error {
+	if !aggregate.CheckReportSig(r.secret, agg, sig) {
+		return fmt.Errorf("%w: the sig of the report URL of %s is not the service's", server.ErrForbidden, agg)
+	}
+	return nil
+}
+
+func (r *reportEndpoint) Report(ctx context.Context, agg cid.Cid, rep server.Report) error {
+	var deal *aggregate.Deal
+	reason := ""
+	if rep.Deal != nil {
+		deal = &aggregate.Deal{Provider: rep.Deal.Provider, DealID: rep.Deal.DealID, Expires: rep.Deal.Expires}
+	} else {
+		reason = rep.Failure.Reason
+	}
+	err := aggregate.Report(ctx, r.engine, agg, deal, reason)
+	switch {
+	case errors.Is(err, aggregate.ErrUnknownAggregate):
+		return fmt.Errorf("%w: %w", server.ErrNotFound, err)
+	case errors.Is(err, aggregate.ErrConflict):
+		return fmt.Errorf("%w: %w", server.ErrConflict, err)
+	}
+	return err
 }
 
 func (b *blobEndpoint) Claims(ctx context.Context, c cid.Cid) ([]*ucan.Token, error) {
@@ -394,7 +459,17 @@ func blobCID(key string) string {
 	return key
 }
 
-// loadSecret reads the upload-URL secret, creating it (mode 0600) on first start.
+// brokerSecretPath is the file of the broker secret: --broker-secret-file, or
+// broker.secret in the data folder.
+func (c serveConfig) brokerSecretPath() string {
+	if c.brokerSecret != "" {
+		return c.brokerSecret
+	}
+	return filepath.Join(c.data, brokerSecretFile)
+}
+
+// loadSecret reads a hex secret (the upload-URL secret, the broker secret), creating it
+// (mode 0600) on first start.
 func loadSecret(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -405,7 +480,7 @@ func loadSecret(path string) ([]byte, error) {
 		return secret, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading blob secret: %w", err)
+		return nil, fmt.Errorf("reading secret %s: %w", path, err)
 	}
 	secret := make([]byte, blobSecretSize)
 	rand.Read(secret)
@@ -414,7 +489,7 @@ func loadSecret(path string) ([]byte, error) {
 		return loadSecret(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("writing blob secret: %w", err)
+		return nil, fmt.Errorf("writing secret %s: %w", path, err)
 	}
 	_, werr := fmt.Fprintln(f, hex.EncodeToString(secret))
 	serr := f.Sync()
@@ -422,7 +497,7 @@ func loadSecret(path string) ([]byte, error) {
 		werr = cerr
 	}
 	if werr != nil || serr != nil {
-		return nil, fmt.Errorf("writing blob secret: %w", errors.Join(werr, serr))
+		return nil, fmt.Errorf("writing secret %s: %w", path, errors.Join(werr, serr))
 	}
 	return secret, nil
 }

@@ -164,19 +164,32 @@ func (b Bounds) Fits(p commp.Piece) error {
 // Machine is the machine of the aggregate collection and the piece machine's Aggregator.
 type Machine struct {
 	bounds Bounds
+	offers bool
 }
 
 var (
 	_ dag.Machine      = (*Machine)(nil)
+	_ dag.Transitioner = (*Machine)(nil)
 	_ piece.Aggregator = (*Machine)(nil)
 )
 
+// Option configures a Machine.
+type Option func(*Machine)
+
+// WithOffers makes the machine schedule an offer task (OfferCommand) for each aggregate
+// whose members are aggregated (a broker is configured). Without it aggregates stay ready.
+func WithOffers() Option { return func(m *Machine) { m.offers = true } }
+
 // New returns the machine for bounds (checked with Bounds.Check).
-func New(b Bounds) (*Machine, error) {
+func New(b Bounds, opts ...Option) (*Machine, error) {
 	if err := b.Check(); err != nil {
 		return nil, err
 	}
-	return &Machine{bounds: b}, nil
+	m := &Machine{bounds: b}
+	for _, o := range opts {
+		o(m)
+	}
+	return m, nil
 }
 
 // Bounds returns the machine's bounds.
@@ -218,6 +231,16 @@ func (m *Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 // invocation of tx. A piece already in an aggregate, and a piece that fits no aggregate
 // (Bounds.Fits), change nothing.
 func (m *Machine) Add(tx *dag.Tx, p dag.Path, pc cid.Cid) error {
+	var ran cid.Cid
+	if inv := tx.Invocation(); inv != nil {
+		ran = inv.CID
+	}
+	return m.add(tx, ran, p, pc)
+}
+
+// add is Add with the receipts' ran given (the requeue task adds pieces in Engine.Update,
+// whose Tx has no invocation).
+func (m *Machine) add(tx *dag.Tx, ran cid.Cid, p dag.Path, pc cid.Cid) error {
 	content, err := cid.Parse(p.Key)
 	if err != nil || p.Collection != piece.Name {
 		return fmt.Errorf("aggregate: adding %s: not a piece entry", p)
@@ -239,6 +262,9 @@ func (m *Machine) Add(tx *dag.Tx, p dag.Path, pc cid.Cid) error {
 		return nil // already a member
 	case !errors.Is(err, kv.ErrNotFound):
 		return fmt.Errorf("aggregate: adding %s: %w", p, err)
+	}
+	if !ran.Defined() {
+		return fmt.Errorf("aggregate: adding %s: no invocation to record as ran", p)
 	}
 	key, l, err := m.choose(kt, pp)
 	if err != nil {
@@ -266,7 +292,6 @@ func (m *Machine) Add(tx *dag.Tx, p dag.Path, pc cid.Cid) error {
 	if err := kt.Put(pk, []byte(key)); err != nil {
 		return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
 	}
-	ran := tx.Invocation().CID
 	if !m.bounds.full(nl) {
 		if err := kt.Put(openKey(key), nl.bytes()); err != nil {
 			return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
@@ -285,6 +310,9 @@ func (m *Machine) Add(tx *dag.Tx, p dag.Path, pc cid.Cid) error {
 		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
 	}
 	if _, err := tx.Put(ap, ran, readyState(agg.Piece().CID(), members, nl.padded)); err != nil {
+		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
+	}
+	if err := kt.Put(cidKey(agg.Piece().CID()), []byte(key)); err != nil {
 		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
 	}
 	if err := countReady(tx, members); err != nil {
@@ -389,6 +417,8 @@ func build(members []cid.Cid, dealSize uint64) (*commp.Aggregate, error) {
 }
 
 func pieceKey(content cid.Cid) []byte { return []byte(KVPrefix + "piece/" + content.String()) }
+
+func cidKey(agg cid.Cid) []byte { return []byte(KVPrefix + "cid/" + agg.String()) }
 
 func openKey(key string) []byte { return []byte(KVPrefix + "open/" + key) }
 

@@ -1,9 +1,10 @@
 // Package aggregate is the machine of the aggregate collection (DESIGN §4, issue 8 item 5):
 // FRC-0058 aggregates of the service's computed pieces, at /<service>/aggregate/<key>.
 //
-// # States (this package: ingesting and ready)
+// # States
 //
-//	ingesting{pieces, size} → ready{aggregate, pieces, size} → deal_pending → …  (the broker, later)
+//	ingesting{pieces, size} → ready{aggregate, pieces, size} → deal_pending{aggregate, pieces, size}
+//	  → deal_processed{aggregate, pieces, size, deal} | failed{reason}
 //
 // pieces are the members' v2 piece CIDs in the order they were computed; size is the sum
 // of their padded sizes (schema: AggregateIngesting.size). The aggregate's payload, the
@@ -69,6 +70,30 @@
 // aggregated in this aggregate is skipped, so a task run again after a crash or a lost
 // lease finishes the work without repeating any receipt.
 //
+// # Offers and deals (docs/broker.md)
+//
+// When the include task has moved every member to aggregated it applies EventIncluded to
+// the aggregate (Engine.Transition under the include task's invocation). With offers on
+// (WithOffers: serve --broker) the aggregate, still ready, gets a receipt of the same
+// state whose fx is the offer task it schedules (OfferCommand, args {path}); without
+// offers nothing changes and the aggregate stays ready. The offer task's handler
+// (OfferHandler) computes the md5 of each member CAR by streaming it from blob storage,
+// POSTs the offer and, when the broker answers 200 or 202, applies EventOffered:
+// ready → deal_pending (ran: the offer task). Other answers and network errors are
+// retried with the runner's backoff (up to its attempts, task.DefaultMaxAttempts).
+//
+// A broker report (Report, from POST /broker/report/{aggregate}) is recorded under a
+// self-issued ReportCommand invocation: a deal makes the aggregate deal_processed{deal},
+// adds 1 to metrics.AggregateDealTotal and schedules DealtCommand (in the receipt's fx),
+// whose handler moves each member aggregated → dealt{piece, aggregate, inclusion, deal}
+// (ran: that task), MovesPerTx per transaction. A failure makes it failed{reason} and
+// schedules RequeueCommand, whose handler moves each member that is still aggregated in
+// it back to computed{piece} (a receipt, ran: that task) and adds it again, in member
+// order, in the same transaction, exactly as a newly computed piece: into the oldest
+// ingesting aggregate it fits (which may become ready and be included, offered, …) or a
+// new one. The same report again changes nothing; any other report on an aggregate that
+// is not deal_pending is ErrConflict.
+//
 // # kv keys (prefix aggregate/, listed in package dag's documentation)
 //
 //	aggregate/seq                       last aggregate sequence number (BE8)
@@ -76,10 +101,15 @@
 //	                                    padded size (3 × BE8)
 //	aggregate/member/<key>/<i BE4>      the CAR CID (bytes) of member i: its piece entry
 //	aggregate/piece/<CAR CID>           the aggregate key of a CAR's piece (Add is a no-op
-//	                                    for a piece already in an aggregate)
+//	                                    for a piece already in an aggregate; deleted when a
+//	                                    failed aggregate's member is requeued)
+//	aggregate/cid/<aggregate piece CID> the key of the ready aggregate with that piece CID
+//	                                    (Lookup, broker reports); a later aggregate with the
+//	                                    same piece CID (the same pieces in the same order,
+//	                                    after a failure) takes it over
 //
-// Package aggregate imports dag, collection, the machines piece (paths and statuses),
-// metrics and task, and the commP package github.com/w3dag/w3dag/piece; machines/piece
+// Package aggregate imports dag, collection, blob, the machines piece (paths and statuses),
+// carwhere (blob keys), metrics and task, and the commP package github.com/w3dag/w3dag/piece; machines/piece
 // does not import it (it declares the Aggregator interface this package implements). It
 // must not import server, ops or cmd.
 package aggregate

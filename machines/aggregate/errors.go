@@ -16,3 +16,15 @@ var (
 	// missing or has no aggregate piece CID.
 	ErrNotReady = errors.New("aggregate: the aggregate is not ready")
 )
+
+var (
+	// ErrUnknownAggregate is returned by Lookup and Report for a piece CID no ready
+	// aggregate has.
+	ErrUnknownAggregate = errors.New("aggregate: unknown aggregate")
+	// ErrConflict is returned by Report for an aggregate whose state does not take the
+	// report: not deal_pending, or already processed with another outcome.
+	ErrConflict = errors.New("aggregate: the aggregate does not take this report")
+	// ErrNotAcknowledged is the (retried) failure of an offer task whose offer the
+	// broker did not acknowledge (a status other than 200 or 202).
+	ErrNotAcknowledged = errors.New("aggregate: the broker did not acknowledge the offer")
+)

@@ -19,10 +19,15 @@ import (
 	"github.com/w3dag/w3dag/ucan"
 )
 
-// Handlers returns the task handlers of the aggregate machine, by command, for the task
-// runner of e: IncludeCommand. logger may be nil.
-func Handlers(e *dag.Engine, logger *slog.Logger) map[string]task.Handler {
-	return map[string]task.Handler{IncludeCommand: IncludeHandler(e, logger)}
+// Handlers returns the task handlers of the aggregate machine m, by command, for the
+// task runner of e: IncludeCommand, DealtCommand and RequeueCommand (OfferCommand's
+// handler, which needs the broker, is OfferHandler). logger may be nil.
+func (m *Machine) Handlers(e *dag.Engine, logger *slog.Logger) map[string]task.Handler {
+	return map[string]task.Handler{
+		IncludeCommand: IncludeHandler(e, logger),
+		DealtCommand:   DealtHandler(e),
+		RequeueCommand: m.RequeueHandler(e),
+	}
 }
 
 // IncludeHandler returns the handler of include tasks: it rebuilds the ready aggregate at
@@ -108,6 +113,15 @@ func IncludeHandler(e *dag.Engine, logger *slog.Logger) task.Handler {
 				return fmt.Errorf("including %s: %w", ap, err)
 			}
 			moved += n
+		}
+		// Every member is aggregated: the aggregate's included receipt schedules its
+		// offer (fx) when the machine makes offers; a re-run gets the stored receipt.
+		res, err := e.Transition(ctx, inv, ap, EventIncluded, nil)
+		if err != nil {
+			return fmt.Errorf("including %s: %w", ap, err)
+		}
+		if res.Err != nil {
+			return task.Permanent(fmt.Errorf("including %s: %w", ap, res.Err))
 		}
 		logger.DebugContext(ctx, "aggregate included", "path", ap.String(), "aggregate", ac.String(), "pieces", len(members), "moved", moved)
 		return nil

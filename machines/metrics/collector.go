@@ -29,6 +29,7 @@ var help = map[string]string{
 	PieceComputedTotal:      "Pieces computed (queued to computed), service-wide.",
 	AggregateReadyTotal:     "Aggregates that became ready, service-wide.",
 	AggregateReadySizeTotal: "Payload bytes (the CARs' sizes) of aggregates that became ready, service-wide.",
+	AggregateDealTotal:      "Aggregates a deal broker reported a deal for (deal_pending → deal_processed), service-wide.",
 }
 
 type collector struct {

@@ -36,12 +36,15 @@ const (
 	// AggregateReadySizeTotal sums the payload bytes (the CARs' sizes, the members'
 	// piece sizes without padding) of aggregates that became ready, service-wide.
 	AggregateReadySizeTotal = "aggregate/ready-size-total"
+	// AggregateDealTotal counts aggregates that a broker reported a deal for
+	// (deal_pending → deal_processed), service-wide.
+	AggregateDealTotal = "aggregate/deal-total"
 )
 
 // Names are the counters the machines write, in a stable order (the order /metrics
 // exports them in).
 var Names = []string{StoreAddTotal, StoreAddSizeTotal, StoreRemoveTotal, StoreRemoveSizeTotal, UploadAddTotal, UploadRemoveTotal,
-	PieceComputedTotal, AggregateReadyTotal, AggregateReadySizeTotal}
+	PieceComputedTotal, AggregateReadyTotal, AggregateReadySizeTotal, AggregateDealTotal}
 
 // Limits on names.
 const (

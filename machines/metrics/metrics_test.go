@@ -199,6 +199,7 @@ func TestCollector(t *testing.T) {
 		"w3dag_piece_computed_total":       0,
 		"w3dag_aggregate_ready_total":      0,
 		"w3dag_aggregate_ready_size_total": 0,
+		"w3dag_aggregate_deal_total":       0,
 	}
 	fams, err := reg.Gather()
 	if err != nil {

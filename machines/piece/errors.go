@@ -19,4 +19,6 @@ var (
 	ErrNoEntry = errors.New("piece: the task's piece entry does not exist")
 	// ErrCorrupt is returned by Queue for a stored queued state whose task is not a CID.
 	ErrCorrupt = errors.New("piece: corrupt piece entry")
+	// ErrUnknownPiece is returned by Content for a piece CID no computed piece has.
+	ErrUnknownPiece = errors.New("piece: unknown piece")
 )

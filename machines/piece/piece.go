@@ -1,6 +1,7 @@
 package piece
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
@@ -33,6 +35,11 @@ const (
 	// EventComputed is the transition of a queued piece whose piece CID was computed;
 	// its data is {piece: &PieceCIDv2}.
 	EventComputed = "computed"
+
+	// IndexPrefix is the prefix of the machine's kv keys: IndexPrefix + <piece v2 CID>
+	// holds the bytes of the CAR CID whose piece it is, written in the transaction that
+	// moves the piece to computed (Content reads it; GET /piece/{cid} serves it).
+	IndexPrefix = "pieceindex/"
 )
 
 // Spec describes the piece collection: a service collection keyed by CAR CIDs, whose put
@@ -229,6 +236,9 @@ func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamod
 	if _, err := commp.FromCID(c); err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v: %v", e.Path, ErrInvalidPiece, err)
 	}
+	if err := index(tx, c, e.Path); err != nil {
+		return nil, fmt.Errorf("computed %s: %w", e.Path, err)
+	}
 	if m.Aggregator != nil {
 		if err := m.Aggregator.Add(tx, e.Path, c); err != nil {
 			return nil, fmt.Errorf("computed %s: %w", e.Path, err)
@@ -238,6 +248,52 @@ func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamod
 		return nil, fmt.Errorf("computed %s: %w", e.Path, err)
 	}
 	return computedState(c), nil
+}
+
+// index records that pc is the piece of the CAR of the piece entry p.
+func index(tx *dag.Tx, pc cid.Cid, p dag.Path) error {
+	content, err := cid.Parse(p.Key)
+	if err != nil {
+		return fmt.Errorf("indexing the piece: the key is not a CID: %w", err)
+	}
+	kt, err := tx.KV(IndexPrefix)
+	if err != nil {
+		return fmt.Errorf("indexing the piece: %w", err)
+	}
+	if err := kt.Put(indexKey(pc), content.Bytes()); err != nil {
+		return fmt.Errorf("indexing the piece: %w", err)
+	}
+	return nil
+}
+
+func indexKey(pc cid.Cid) []byte { return []byte(IndexPrefix + pc.String()) }
+
+// Content returns the CAR CID whose piece is pc (a v2 piece CID), from the index written
+// when the piece was computed; ErrUnknownPiece (wrapped) if no computed piece is pc.
+func Content(ctx context.Context, e *dag.Engine, pc cid.Cid) (cid.Cid, error) {
+	var content cid.Cid
+	err := e.View(ctx, func(tx *dag.Tx) error {
+		kt, err := tx.KV(IndexPrefix)
+		if err != nil {
+			return err
+		}
+		raw, err := kt.Get(indexKey(pc))
+		if errors.Is(err, kv.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrUnknownPiece, pc)
+		}
+		if err != nil {
+			return err
+		}
+		content, err = cid.Cast(raw)
+		if err != nil {
+			return fmt.Errorf("%w: the index of %s holds no CID: %v", ErrCorrupt, pc, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return cid.Undef, fmt.Errorf("finding the CAR of piece %s: %w", pc, err)
+	}
+	return content, nil
 }
 
 func queuedState(t cid.Cid) datamodel.Node {

@@ -47,6 +47,10 @@ func (v *env) wantPiece(c car) *dag.Entry {
 	if ch := v.chain(e.Head); len(ch) != 2 || ch[0] != piece.StatusComputed || ch[1] != piece.StatusQueued {
 		v.t.Fatalf("piece chain %v", ch)
 	}
+	// The index leads from the piece CID back to the CAR.
+	if content, err := piece.Content(context.Background(), v.v.E, got); err != nil || !content.Equals(c.cid) {
+		v.t.Fatalf("piece.Content(%s) = %s, %v; want %s", got, content, err, c.cid)
+	}
 	return e
 }
 
@@ -59,6 +63,14 @@ func TestOnePiecePerCAR(t *testing.T) {
 	v := newEnv(t, nil, "")
 	a, b, s3 := machinestest.Signer(t), machinestest.Signer(t), machinestest.Signer(t)
 	held, found, uploaded := newCAR(t, 1, 5000), newCAR(t, 2, 100), newCAR(t, 3, 70000)
+	// A piece CID no CAR has computed is unknown to the index.
+	unknown, err := commp.Compute(bytes.NewReader([]byte("no CAR has this piece")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := piece.Content(ctx, v.v.E, unknown.CID()); !errors.Is(err, piece.ErrUnknownPiece) {
+		t.Fatalf("piece.Content of an unknown piece: %v, want ErrUnknownPiece", err)
+	}
 
 	// Bytes already held: done at once, in two spaces.
 	v.hold(held)
