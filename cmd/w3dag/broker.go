@@ -346,6 +346,15 @@ func (b *broker) handle(ctx context.Context, o offer) {
 	} else {
 		log.Info("offer failed", "reason", rep.Failure.Reason)
 	}
+	if rep.Failure != nil {
+		// The service aggregates the pieces of a failed aggregate again; in the same order
+		// and alone they make the same aggregate CID, and that new offer must be taken as
+		// new, not answered "already offered" (it would then never be reported). Forgotten
+		// before the report goes out, so the new offer cannot arrive first.
+		b.mu.Lock()
+		delete(b.offers, o.Aggregate)
+		b.mu.Unlock()
+	}
 	b.report(ctx, log, o.ReportURL, rep)
 }
 

@@ -424,6 +424,15 @@ func TestBrokerFailWith(t *testing.T) {
 			t.Errorf("report %+v for %s, want the --fail-with failure for %s", r.report, r.aggregate, o.Aggregate)
 		}
 	}
+	// After a failure the service offers the pieces again; alone and in the same order
+	// they make the same aggregate CID, which must be taken as a new offer.
+	again := f.offerOf(t, 4096, a)
+	if code, resp := postOffer(t, url, again); code != http.StatusAccepted {
+		t.Fatalf("offer of a failed aggregate again: %d %s, want 202", code, resp)
+	}
+	if r := f.next(t); r.aggregate != again.Aggregate || r.report.Failure == nil {
+		t.Errorf("report %+v for %s, want a second failure report for %s", r.report, r.aggregate, again.Aggregate)
+	}
 	if n := f.downloads(); n != 0 {
 		t.Errorf("%d piece downloads with --fail-with, want none", n)
 	}
