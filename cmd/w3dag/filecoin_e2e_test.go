@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/machines/aggregate"
+	"github.com/w3dag/w3dag/machines/piece"
+	"github.com/w3dag/w3dag/machines/store"
+)
+
+// TestFilecoinEndToEnd runs the whole Filecoin half with real components: `w3dag serve`
+// with tiny aggregate bounds and --broker pointing at a real `w3dag broker`, which
+// downloads every piece from the service, recomputes its commP, the aggregate's piece
+// CID and every inclusion proof before it reports a deal. Two spaces store CARs, one CAR
+// in both: every CAR ends dealt, every aggregate deal_processed within its bounds, and
+// the CAR stored twice has one piece.
+func TestFilecoinEndToEnd(t *testing.T) {
+	brokerURL := startBroker(t)
+	clearEnv(t)
+	const minPayload, maxPayload = 2032, 4064
+	url, svc := runServeFlags(t, "--aggregate-min", "2032", "--aggregate-max", "4064", "--broker", brokerURL)
+	c1, space1 := agentClient(t, url, svc)
+	c2, space2 := agentClient(t, url, svc)
+	datas, links := storeCARs(t, c1, svc, space1, 1000, 1000, 1000)
+	// The second space stores the first CAR too (its bytes are held: done at once), then
+	// one of its own.
+	shared, err := storeValue(links[0], int64(len(datas[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c2.Put(context.Background(), "/"+space2+"/store/"+links[0].String(), shared); err != nil || r.Status() != store.StatusDone {
+		t.Fatalf("second space's store of a held CAR: %v %v", err, r)
+	}
+	_, more := storeCARs(t, c2, svc, space2, 1000)
+	links = append(links, more...)
+
+	aggregates := map[cid.Cid]bool{}
+	for _, l := range links {
+		r := waitEntry(t, c1, "/"+svc+"/piece/"+l.String(), piece.StatusDealt)
+		aggregates[linkAt(t, r, "aggregate")] = true
+		if _, err := r.State().LookupByString("deal"); err != nil {
+			t.Errorf("dealt piece of %s has no deal: %v", l, err)
+		}
+	}
+	page, err := c1.Select(context.Background(), "/"+svc+"/aggregate", client.Query{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload int64
+	for _, e := range page.Entries {
+		if got := e.State; got == nil {
+			t.Fatalf("aggregate %s has no state in the page", e.Key)
+		}
+		status, _ := e.State.LookupByString("status")
+		st, _ := status.AsString()
+		if st != aggregate.StatusDealProcessed {
+			t.Errorf("aggregate %s is %s, want %s", e.Key, st, aggregate.StatusDealProcessed)
+			continue
+		}
+		sn, err := e.State.LookupByString("size")
+		if err != nil {
+			t.Fatalf("aggregate %s: no size", e.Key)
+		}
+		padded, _ := sn.AsInt()
+		p := padded / 128 * 127
+		if p < minPayload || p > maxPayload {
+			t.Errorf("aggregate %s holds %d payload bytes, outside [%d, %d]", e.Key, p, minPayload, maxPayload)
+		}
+		payload += p
+	}
+	if len(page.Entries) != len(aggregates) || len(aggregates) != 2 {
+		t.Errorf("%d aggregate entries, the dealt pieces name %d, want 2 of each", len(page.Entries), len(aggregates))
+	}
+	if want := int64(len(links)) * 1016; payload != want {
+		t.Errorf("aggregates hold %d payload bytes, want %d (every piece once)", payload, want)
+	}
+	// The piece bytes the broker downloaded are the CAR's.
+	resp, err := http.Get(url + "/piece/" + linkAt(t, waitEntry(t, c1, "/"+svc+"/piece/"+links[0].String(), piece.StatusDealt), "piece").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(buf.Bytes(), datas[0]) {
+		t.Errorf("GET /piece of the first CAR's piece: %d, %d bytes, %v", resp.StatusCode, buf.Len(), err)
+	}
+}
