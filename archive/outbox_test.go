@@ -74,8 +74,10 @@ func testOutbox(t *testing.T, blobs blob.Store) {
 		}()
 	}
 	wg.Wait()
-	if u := ob.updates.Load(); u != 2 {
-		t.Errorf("%d puts took %d commits, want 2 (the first, then all the others together)", n, u)
+	// Usually the first put commits alone and the other 63 queue behind it; when all 64
+	// are queued before the committer starts (a loaded machine), they share one commit.
+	if u := ob.updates.Load(); u < 1 || u > 2 {
+		t.Errorf("%d puts took %d commits, want 1 or 2 (the first, then all the others together)", n, u)
 	}
 	if p, err := a.Pending(ctx); err != nil || p != n {
 		t.Fatalf("pending = %d, %v; want %d", p, err, n)
