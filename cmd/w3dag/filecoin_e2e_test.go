@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -89,5 +90,64 @@ func TestFilecoinEndToEnd(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(buf.Bytes(), datas[0]) {
 		t.Errorf("GET /piece of the first CAR's piece: %d, %d bytes, %v", resp.StatusCode, buf.Len(), err)
+	}
+}
+
+// TestFilecoinEndToEndFailure: the same with a real `w3dag broker --fail-with` that
+// reports a failure for every offer. The first aggregate ends failed with that reason and
+// its pieces are aggregated anew: a later aggregate holds the same pieces in the same
+// order, and every piece is back in an aggregate (none left computed). The broker fails
+// every offer, so later aggregates fail too: only the first failure and the
+// re-aggregation are asserted.
+func TestFilecoinEndToEndFailure(t *testing.T) {
+	const reason = "no provider"
+	brokerURL := startBroker(t, "--fail-with", reason)
+	clearEnv(t)
+	url, svc := runServeFlags(t, "--aggregate-min", "2032", "--aggregate-max", "4064", "--broker", brokerURL)
+	c, space := agentClient(t, url, svc)
+	_, links := storeCARs(t, c, svc, space, 1000, 1000)
+	first := waitEntry(t, c, "/"+svc+"/aggregate/"+aggregate.Key(1), aggregate.StatusFailed)
+	if r, err := first.State().LookupByString("reason"); err != nil {
+		t.Fatalf("failed aggregate has no reason: %v", err)
+	} else if s, _ := r.AsString(); s != reason {
+		t.Fatalf("failed aggregate's reason %q, want %q", s, reason)
+	}
+	// A later aggregate holds the same pieces, in the same order (so the same aggregate
+	// piece CID). Each is failed soon after it is offered, and a failed state keeps only
+	// its reason: look for one caught ready or deal_pending.
+	var second *client.Receipt
+	var m2 []cid.Cid
+	for n, deadline := uint64(2), time.Now().Add(time.Minute); second == nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no aggregate after the first caught ready or deal_pending (up to key %s)", aggregate.Key(n))
+		}
+		r, err := c.Get(context.Background(), "/"+svc+"/aggregate/"+aggregate.Key(n))
+		switch {
+		case err != nil || r.Status() == aggregate.StatusIngesting:
+			time.Sleep(5 * time.Millisecond)
+		case r.Status() == aggregate.StatusReady || r.Status() == aggregate.StatusDealPending:
+			if m2, err = aggregate.Members(r.State()); err != nil {
+				t.Fatal(err)
+			}
+			second = r
+		default:
+			n++
+		}
+	}
+	if len(m2) != len(links) {
+		t.Fatalf("a later aggregate has %d pieces, want %d", len(m2), len(links))
+	}
+	ac := linkAt(t, second, "aggregate")
+	for i, l := range links {
+		// Nothing lost: every piece is in an aggregate again (it may be between two, the
+		// broker failing every offer: computed only for the time of a requeue).
+		r := waitEntry(t, c, "/"+svc+"/piece/"+l.String(), piece.StatusAggregated)
+		pc := linkAt(t, r, "piece")
+		if !m2[i].Equals(pc) {
+			t.Errorf("second aggregate's piece %d is %s, want %s (the piece of %s, in order)", i, m2[i], pc, l)
+		}
+		if got := linkAt(t, r, "aggregate"); !got.Equals(ac) {
+			t.Errorf("piece of %s is aggregated in %s, want %s", l, got, ac)
+		}
 	}
 }
