@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,5 +154,102 @@ func TestFilecoinEndToEndFailure(t *testing.T) {
 		if got := linkAt(t, r, "aggregate"); !got.Equals(ac) {
 			t.Errorf("piece of %s is aggregated in %s, want %s", l, got, ac)
 		}
+	}
+}
+
+// TestFilecoinSIGKILL runs `w3dag serve` as a process with --broker pointing at a test
+// broker that acknowledges offers (202) and records them but holds its report. Once the
+// aggregate of two CARs is deal_pending the server is SIGKILLed and restarted on the same
+// data folder and port (the report URL holds the public URL); then the broker verifies
+// the offer and posts its deal report to the offer's reportUrl. Every piece ends dealt,
+// the aggregate deal_processed, and the broker got one offer for it: nothing lost,
+// nothing offered twice.
+func TestFilecoinSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the w3dag binary")
+	}
+	bin := buildW3dag(t)
+	clearEnv(t)
+	var mu sync.Mutex
+	var posts []aggregate.Offer // every offer posted, repeats included
+	brokerSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var o aggregate.Offer
+		if r.Method != http.MethodPost || r.URL.Path != "/offers" || json.NewDecoder(r.Body).Decode(&o) != nil {
+			http.Error(w, "not an offer", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, have := range posts {
+			if have.Aggregate == o.Aggregate {
+				posts = append(posts, o)
+				w.WriteHeader(http.StatusOK) // already have it
+				return
+			}
+		}
+		posts = append(posts, o)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(brokerSrv.Close)
+	offers := func() []aggregate.Offer {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]aggregate.Offer(nil), posts...)
+	}
+
+	// A free port, for both runs of the server.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	data := t.TempDir()
+	start := func() *child {
+		return startServeArgs(t, bin, nil, "--data", data, "--listen", listen, "--log-level", "warn",
+			"--aggregate-min", "2032", "--aggregate-max", "4064", "--broker", brokerSrv.URL)
+	}
+	first := start()
+	c, space := agentClient(t, first.url, first.did)
+	_, links := storeCARs(t, c, first.did, space, 1000, 1000)
+	key := "/" + first.did + "/aggregate/" + aggregate.Key(1)
+	ac := linkAt(t, waitEntry(t, c, key, aggregate.StatusDealPending), "aggregate")
+	if got := offers(); len(got) != 1 || got[0].Aggregate != ac.String() {
+		t.Fatalf("offers before the kill: %+v, want one for %s", got, ac)
+	}
+
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.cmd.Wait()
+	second := start()
+	if second.url != first.url || second.did != first.did {
+		t.Fatalf("restarted as %s %s, was %s %s", second.url, second.did, first.url, first.did)
+	}
+	// The aggregate is still deal_pending after the restart (nothing rolled back).
+	waitEntry(t, c, key, aggregate.StatusDealPending)
+
+	// The broker verifies the offer against the restarted service's pieces and reports.
+	b := &fakeBroker{t: t}
+	b.verifyAndReport(offers()[0], false)
+	if len(b.reports) != 1 || b.reports[0] != http.StatusOK {
+		t.Fatalf("report answers %v, want [200]", b.reports)
+	}
+	waitEntry(t, c, key, aggregate.StatusDealProcessed)
+	for _, l := range links {
+		r := waitEntry(t, c, "/"+first.did+"/piece/"+l.String(), piece.StatusDealt)
+		if got := linkAt(t, r, "aggregate"); !got.Equals(ac) {
+			t.Errorf("piece of %s dealt in %s, want %s", l, got, ac)
+		}
+	}
+	page, err := c.Select(context.Background(), "/"+first.did+"/aggregate", client.Query{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 {
+		t.Errorf("%d aggregates, want 1", len(page.Entries))
+	}
+	if got := offers(); len(got) != 1 {
+		t.Errorf("the broker got %d offers (%+v), want 1: the restart offered again", len(got), got)
 	}
 }

@@ -65,8 +65,15 @@ type child struct {
 // startServe starts `w3dag serve` on a free port and waits until it prints its URL.
 func startServe(t *testing.T, bin, data, schemaFile string) *child {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "W3DAG_SCHEMA="+schemaFile)
+	return startServeArgs(t, bin, []string{"W3DAG_SCHEMA=" + schemaFile}, "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn")
+}
+
+// startServeArgs starts `w3dag serve args…` with env added to the environment, waits
+// until it prints its URL and kills it in t.Cleanup if it still runs.
+func startServeArgs(t *testing.T, bin string, env []string, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
