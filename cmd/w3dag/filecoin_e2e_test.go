@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -85,6 +86,28 @@ func TestFilecoinEndToEnd(t *testing.T) {
 	}
 	if want := int64(len(links)) * 1016; payload != want {
 		t.Errorf("aggregates hold %d payload bytes, want %d (every piece once)", payload, want)
+	}
+	// Every transition is a receipt, and the chain walks from the deal back to the store:
+	// the dealt piece's receipts (dealt ← aggregated ← computed ← queued, through origin),
+	// and the queued receipt ran the store's invocation, whose receipt is the store entry's.
+	dealt := waitEntry(t, c1, "/"+svc+"/piece/"+links[1].String(), piece.StatusDealt)
+	chain, err := c1.Chain(context.Background(), dealt.Head())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, r := range chain {
+		statuses = append(statuses, r.Status())
+	}
+	if got, want := strings.Join(statuses, " "), "dealt aggregated computed queued"; got != want {
+		t.Fatalf("piece receipts %s, want %s", got, want)
+	}
+	cause, err := c1.Receipt(context.Background(), chain[len(chain)-1].Ran)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "/" + space1 + "/store/" + links[1].String(); cause.Path != want || cause.Status() != store.StatusDone {
+		t.Fatalf("the queued piece's cause is %s (%s), want the store receipt of %s", cause.Path, cause.Status(), want)
 	}
 	// The piece bytes the broker downloaded are the CAR's.
 	resp, err := http.Get(url + "/piece/" + linkAt(t, waitEntry(t, c1, "/"+svc+"/piece/"+links[0].String(), piece.StatusDealt), "piece").String())
