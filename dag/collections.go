@@ -37,13 +37,25 @@ type registry struct {
 	spaceNames, serviceNames []string
 }
 
-// kinds pairs the subject kinds of collection and schema.
+// kinds are the kinds of subject, each with the schema's name for it.
 var kinds = []struct {
 	subjects collection.Subjects
 	schema   schema.SubjectKind
 }{
-	{collection.Space, schema.SpaceSubject},
-	{collection.Service, schema.ServiceSubject},
+	{collection.Space, SchemaKind(collection.Space)},
+	{collection.Service, SchemaKind(collection.Service)},
+}
+
+// SchemaKind returns the schema's subject kind for k, collection.Space or
+// collection.Service (0 for anything else).
+func SchemaKind(k collection.Subjects) schema.SubjectKind {
+	switch k {
+	case collection.Space:
+		return schema.SpaceSubject
+	case collection.Service:
+		return schema.ServiceSubject
+	}
+	return 0
 }
 
 // newRegistry checks the registered collections against the schema and fills in the

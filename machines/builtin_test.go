@@ -39,13 +39,10 @@ func TestBuiltin(t *testing.T) {
 	for _, c := range cols {
 		registered[c.Name] = c.Subjects
 	}
-	for _, k := range []struct {
-		s collection.Subjects
-		k schema.SubjectKind
-	}{{collection.Space, schema.SpaceSubject}, {collection.Service, schema.ServiceSubject}} {
-		for _, sc := range sch.Collections(k.k) {
-			if !registered[sc.Name].Has(k.s) {
-				t.Errorf("%s collection %q of the system schema is not in machines.Builtin", k.k, sc.Name)
+	for _, k := range []collection.Subjects{collection.Space, collection.Service} {
+		for _, sc := range sch.Collections(dag.SchemaKind(k)) {
+			if !registered[sc.Name].Has(k) {
+				t.Errorf("%s collection %q of the system schema is not in machines.Builtin", k, sc.Name)
 			}
 		}
 	}

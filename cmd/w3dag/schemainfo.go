@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
-	"github.com/w3dag/w3dag/schema"
 )
 
 // schemaInfo describes the collections engine runs for GET /schema (server.Options.Schema):
@@ -17,14 +16,13 @@ func schemaInfo(engine *dag.Engine, publicReads bool) *collection.Description {
 	var d collection.Description
 	for _, k := range []struct {
 		subjects collection.Subjects
-		kind     schema.SubjectKind
 		into     *[]collection.Info
 	}{
-		{collection.Space, schema.SpaceSubject, &d.Collections.Space},
-		{collection.Service, schema.ServiceSubject, &d.Collections.Service},
+		{collection.Space, &d.Collections.Space},
+		{collection.Service, &d.Collections.Service},
 	} {
 		for _, c := range engine.Collections(k.subjects) {
-			sc, _ := sch.Collection(k.kind, c.Name) // the engine has no collection the schema lacks
+			sc, _ := sch.Collection(dag.SchemaKind(k.subjects), c.Name) // the engine has no collection the schema lacks
 			info := c.Info()
 			info.Input, info.State, info.Statuses = sc.Input, sc.State, sc.Statuses
 			info.SchemaOnly = sc.Generic
