@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -63,6 +64,11 @@ func startServerAt(t *testing.T, data, listen string, schemas ...string) (string
 			if err := <-done; err != nil {
 				t.Errorf("serve: %v", err)
 			}
+			// The CLI commands these tests run in-process share http.DefaultTransport, whose
+			// pool may still hold a connection to this server (a separate w3dag process
+			// would not): without this, the next request to the stopped server can reuse
+			// it and fail with EOF instead of "connection refused".
+			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		})
 	}
 	t.Cleanup(stop)
