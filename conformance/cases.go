@@ -44,5 +44,7 @@ func Cases() []Case {
 		{"schema", caseSchema},
 		{"service-public-read", caseServicePublicRead},
 		{"piece-bytes", casePieceBytes},
+		{"blob-range", caseBlobRange},
+		{"blob-bad-cid", caseBlobBadCID},
 	}
 }

@@ -96,8 +96,38 @@ func TestBlobAndClaimRoutes(t *testing.T) {
 	if b := readAll(t, resp); resp.StatusCode != 206 || string(b) != "this" || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 8-11/%d", len(data)) {
 		t.Fatalf("range: %d %q %s", resp.StatusCode, b, resp.Header.Get("Content-Range"))
 	}
-	checkJSONError(t, do("GET", "/blob/"+c.String(), nil, "Range", "bytes=-5"), 416, NameRangeNotSatisf)
-	checkJSONError(t, do("GET", "/blob/"+c.String(), nil, "Range", "bytes=100-200"), 416, NameRangeNotSatisf)
+	// RFC 9110 §14: an end past the blob is clamped, a suffix range is the last bytes, a
+	// start past the end is 416 naming the size, another unit is ignored.
+	n := len(data)
+	for _, tc := range []struct {
+		rng    string
+		status int
+		body   string
+		cr     string
+	}{
+		{"bytes=8-5000", 206, string(data[8:]), fmt.Sprintf("bytes 8-%d/%d", n-1, n)},
+		{"bytes=-3", 206, "CAR", fmt.Sprintf("bytes %d-%d/%d", n-3, n-1, n)},
+		{"bytes=-500", 206, string(data), fmt.Sprintf("bytes 0-%d/%d", n-1, n)},
+		{"bytes=0-", 206, string(data), fmt.Sprintf("bytes 0-%d/%d", n-1, n)},
+		{fmt.Sprintf("bytes=%d-%d", n-1, n+10), 206, "R", fmt.Sprintf("bytes %d-%d/%d", n-1, n-1, n)},
+		{"items=0-1", 200, string(data), ""},
+		{"bytes=100-200", 416, "", fmt.Sprintf("bytes */%d", n)},
+		{fmt.Sprintf("bytes=%d-", n), 416, "", fmt.Sprintf("bytes */%d", n)},
+		{"bytes=-0", 416, "", fmt.Sprintf("bytes */%d", n)},
+	} {
+		resp := do("GET", "/blob/"+c.String(), nil, "Range", tc.rng)
+		cr := resp.Header.Get("Content-Range")
+		if tc.status == 416 {
+			if cr != tc.cr {
+				t.Errorf("Range %s: Content-Range %q, want %q", tc.rng, cr, tc.cr)
+			}
+			checkJSONError(t, resp, 416, NameRangeNotSatisf)
+			continue
+		}
+		if b := readAll(t, resp); resp.StatusCode != tc.status || string(b) != tc.body || cr != tc.cr {
+			t.Errorf("Range %s: %d %q %q, want %d %q %q", tc.rng, resp.StatusCode, b, cr, tc.status, tc.body, tc.cr)
+		}
+	}
 
 	resp = do("GET", "/claims/"+c.String(), nil)
 	roots, blocks, err := message.DecodeCAR(readAll(t, resp), 0)
@@ -116,32 +146,38 @@ func TestBlobAndClaimRoutes(t *testing.T) {
 
 func TestParseRange(t *testing.T) {
 	for _, tc := range []struct {
-		h          string
-		start, end int64
-		err        bool
+		h    string
+		want string // rangeSpec.String, "" for nil
+		err  bool
 	}{
-		{"", 0, 0, false},
-		{"bytes=0-9", 0, 9, false},
-		{"bytes=5-", 5, -1, false},
-		{"bytes=-5", 0, 0, true},
-		{"bytes=9-0", 0, 0, true},
-		{"bytes=0-1,3-4", 0, 0, true},
-		{"items=0-1", 0, 0, true},
-		{"bytes=a-b", 0, 0, true},
+		{"", "", false},
+		{"bytes=0-9", "bytes=0-9", false},
+		{"bytes=5-", "bytes=5-", false},
+		{"bytes=-5", "bytes=-5", false},
+		{"bytes=-0", "bytes=-0", false},
+		{"bytes= 3 - 4", "bytes=3-4", false},
+		{"items=0-1", "", false},
+		{"bytes=9-0", "", true},
+		{"bytes=0-1,3-4", "", true},
+		{"bytes=a-b", "", true},
+		{"bytes=--5", "", true},
+		{"bytes=5", "", true},
+		{"bytes", "", true},
 	} {
 		r, err := parseRange(tc.h)
 		if (err != nil) != tc.err {
 			t.Errorf("%q: err %v", tc.h, err)
 			continue
 		}
-		if err == nil && r != nil && (r.Start != tc.start || r.End != tc.end) {
-			t.Errorf("%q: %+v", tc.h, r)
+		got := ""
+		if r != nil {
+			got = r.String()
 		}
-		if tc.h == "" && r != nil {
-			t.Errorf("no header gave range %+v", r)
+		if err == nil && got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.h, got, tc.want)
 		}
 	}
-	if !strings.Contains(fmt.Sprint(parseRange("bytes=-5")), "start") {
-		t.Error("suffix range error does not say what is missing")
+	if _, err := parseRange("bytes=9-0"); err == nil || !strings.Contains(err.Error(), "end") {
+		t.Errorf("bytes=9-0: %v, want an error naming the end offset", err)
 	}
 }

@@ -147,11 +147,17 @@ func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery,
 	return out, nil
 }
 
-// Open returns the bytes of the CAR c, or the range rng of them (blob.ErrNotFound,
+// Open returns the bytes of the CAR c, or the range rng of them (blob.ErrNotFound, also
+// for a CID not hashed with sha2-256, which no store entry can have;
 // blob.ErrInvalidRange).
 func (b *Blobs) Open(ctx context.Context, c cid.Cid, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
 	if c.Type() != collection.CodecCAR {
 		return nil, blob.Info{}, fmt.Errorf("reading %s: %w (not a CAR CID)", c, blob.ErrNotFound)
+	}
+	// Only sha2-256 CARs are ever stored; any other hash (an identity multihash of
+	// hundreds of bytes would make a file name too long) is simply not here.
+	if _, err := Digest(c); err != nil {
+		return nil, blob.Info{}, fmt.Errorf("reading %s: %w (%w)", c, blob.ErrNotFound, err)
 	}
 	return b.store.Get(ctx, carwhere.BlobKey(c), rng)
 }
