@@ -9,7 +9,7 @@ var (
 	// ErrTooLarge is returned when a payload exceeds MaxPayloadSize, or a piece
 	// or deal would be taller than MaxHeight.
 	ErrTooLarge = errors.New("piece: too large")
-	// ErrWriterClosed is returned by Write after Sum.
+	// ErrWriterClosed is returned by Write after Sum or Close.
 	ErrWriterClosed = errors.New("piece: write after Sum")
 	// ErrNotPieceCID is returned by FromCID for a CID that is not a v2
 	// (FRC-0069) piece CID; the wrapped message says what was wrong.

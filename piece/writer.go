@@ -3,6 +3,7 @@ package piece
 import (
 	"io"
 	"runtime"
+	"sync"
 )
 
 const (
@@ -23,58 +24,95 @@ const (
 	blockPayload = blockPadded / expandedChunkSize * chunkSize
 )
 
-// job is one segment: its payload, its expansion buffer, and where its root
-// is delivered.
+// maxQueued is how many full segments may wait per worker beyond the ones
+// being hashed: one, so a worker that finishes picks up the next segment at
+// once instead of waiting for the caller to fill it. In-flight payload
+// buffers are at most workers·(1+maxQueued) segments.
+const maxQueued = 1
+
+// job is one full segment of payload waiting to be hashed, and where its
+// root is delivered. Its buffer is reused once the root is folded.
 type job struct {
 	in   []byte
-	out  []byte
-	h    *hasher
 	root chan [NodeSize]byte
 }
 
 func newJob() *job {
-	return &job{
-		in:   make([]byte, segmentPayload),
-		out:  make([]byte, blockPadded),
-		h:    newHasher(),
-		root: make(chan [NodeSize]byte, 1),
-	}
+	return &job{in: make([]byte, segmentPayload), root: make(chan [NodeSize]byte, 1)}
 }
 
-// run expands and hashes a full segment.
-func (j *job) run() [NodeSize]byte { return j.rootOf(segmentPayload, segmentHeight) }
+// hashState is what one goroutine hashes with: its own SHA-256 hasher and
+// expansion buffer, never shared with another goroutine.
+type hashState struct {
+	out []byte
+	h   *hasher
+}
+
+func newHashState() *hashState {
+	return &hashState{out: make([]byte, blockPadded), h: newHasher()}
+}
 
 // rootOf returns the root of a tree of the given height holding the first n
-// bytes of j.in (zero-padded), expanding and hashing one block at a time.
-// n ≤ capacity(height) ≤ segmentPayload.
-func (j *job) rootOf(n int, height int) [NodeSize]byte {
+// bytes of in (zero-padded past n), expanding and hashing one block at a
+// time. n ≤ capacity(height) ≤ len(in) = segmentPayload; in[n:] is
+// overwritten.
+func (s *hashState) rootOf(in []byte, n int, height int) [NodeSize]byte {
 	if height <= blockHeight {
 		chunks := (n + chunkSize - 1) / chunkSize
-		clear(j.in[n : chunks*chunkSize])
-		fr32Expand(j.out, j.in[:chunks*chunkSize])
-		return j.h.rootOfLeaves(j.out[:chunks*expandedChunkSize], height)
+		clear(in[n : chunks*chunkSize])
+		fr32Expand(s.out, in[:chunks*chunkSize])
+		return s.h.rootOfLeaves(s.out[:chunks*expandedChunkSize], height)
 	}
-	var s stack
+	var st stack
 	for off := 0; off < n; off += blockPayload {
 		m := min(blockPayload, n-off)
 		chunks := (m + chunkSize - 1) / chunkSize
-		clear(j.in[off+m : off+chunks*chunkSize])
-		fr32Expand(j.out, j.in[off:off+chunks*chunkSize])
-		s.push(blockHeight, j.h.rootOfLeaves(j.out[:chunks*expandedChunkSize], blockHeight))
+		clear(in[off+m : off+chunks*chunkSize])
+		fr32Expand(s.out, in[off:off+chunks*chunkSize])
+		st.push(blockHeight, s.h.rootOfLeaves(s.out[:chunks*expandedChunkSize], blockHeight))
 	}
-	return s.finish(height)
+	return st.finish(height)
 }
 
+// pool is a fixed set of goroutines hashing full segments. Each worker owns
+// its hashState. The pool holds no reference to its Writer, so a Writer
+// dropped without Close or Sum becomes unreachable and its cleanup stops the
+// pool.
+type pool struct {
+	jobs chan *job
+	once sync.Once
+}
+
+func startPool(workers int) *pool {
+	p := &pool{jobs: make(chan *job, workers*maxQueued)}
+	for range workers {
+		go func() {
+			s := newHashState()
+			for j := range p.jobs {
+				j.root <- s.rootOf(j.in, segmentPayload, segmentHeight)
+			}
+		}()
+	}
+	return p
+}
+
+// stop ends the workers once they have hashed what was already submitted.
+func (p *pool) stop() { p.once.Do(func() { close(p.jobs) }) }
+
 // Writer computes the piece commitment of everything written to it. Full
-// 1 MiB segments are hashed on up to workers goroutines at once while the
-// caller fills the next; their roots are folded in order into a stack of at
-// most one node per level. Memory is at most workers+2 segment buffers (about
-// 1 MiB each) plus O(log n), whatever the payload size. A Writer is not safe
-// for concurrent use.
+// 1 MiB segments are hashed by a pool of workers goroutines (started on the
+// first full segment) while the caller fills the next; their roots are folded
+// in order into a stack of at most one node per level. Memory is at most
+// 2·workers+1 segment buffers (about 1 MiB each) plus O(log n), whatever the
+// payload size. Sum or Close stops the pool; a Writer dropped without either
+// stops it when garbage collected. A Writer is not safe for concurrent use.
 type Writer struct {
 	workers  int
-	cur      *job // the segment being filled
-	fill     int  // bytes of cur.in filled
+	pool     *pool
+	cleanup  runtime.Cleanup
+	local    *hashState // hashes here: every segment when sequential, the tail always
+	cur      *job       // the segment being filled
+	fill     int        // bytes of cur.in filled
 	n        uint64
 	segments uint64
 	inflight []*job
@@ -87,7 +125,8 @@ type Writer struct {
 func NewWriter() *Writer { return NewWriterWorkers(runtime.GOMAXPROCS(0)) }
 
 // NewWriterWorkers returns a Writer that hashes up to workers segments at
-// once; workers ≤ 1 hashes sequentially on the calling goroutine.
+// once; workers ≤ 1 hashes sequentially on the calling goroutine and starts
+// no goroutine.
 func NewWriterWorkers(workers int) *Writer {
 	if workers < 1 {
 		workers = 1
@@ -98,6 +137,7 @@ func NewWriterWorkers(workers int) *Writer {
 // Compute reads r to the end and returns its piece, hashing on every core.
 func Compute(r io.Reader) (Piece, error) {
 	w := NewWriter()
+	defer w.Close()
 	if _, err := w.ReadFrom(r); err != nil {
 		return Piece{}, err
 	}
@@ -105,7 +145,7 @@ func Compute(r io.Reader) (Piece, error) {
 }
 
 // Write adds p to the payload. It fails with ErrTooLarge once the payload
-// would exceed MaxPayloadSize, and with ErrWriterClosed after Sum.
+// would exceed MaxPayloadSize, and with ErrWriterClosed after Sum or Close.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, ErrWriterClosed
@@ -169,21 +209,34 @@ func (w *Writer) takeJob() *job {
 	return newJob()
 }
 
-// submit hands the full current segment to a worker (or hashes it here when
+// hashLocal returns the calling goroutine's hash state.
+func (w *Writer) hashLocal() *hashState {
+	if w.local == nil {
+		w.local = newHashState()
+	}
+	return w.local
+}
+
+// submit hands the full current segment to the pool (or hashes it here when
 // sequential) and folds finished roots in order.
 func (w *Writer) submit() {
 	j := w.cur
 	w.cur, w.fill = nil, 0
 	w.segments++
 	if w.workers == 1 {
-		w.acc.push(segmentHeight, j.run())
+		w.acc.push(segmentHeight, w.hashLocal().rootOf(j.in, segmentPayload, segmentHeight))
 		w.free = append(w.free, j)
 		return
 	}
-	go func() { j.root <- j.run() }()
+	if w.pool == nil {
+		w.pool = startPool(w.workers)
+		w.cleanup = runtime.AddCleanup(w, (*pool).stop, w.pool)
+	}
 	w.inflight = append(w.inflight, j)
-	// Keep workers segments hashing while the caller fills the next one.
-	if len(w.inflight) > w.workers {
+	w.pool.jobs <- j
+	// Keep every worker busy and one segment queued for each while the
+	// caller fills the next one.
+	if len(w.inflight) >= w.workers*(1+maxQueued) {
 		w.collect()
 	}
 }
@@ -196,11 +249,32 @@ func (w *Writer) collect() {
 	w.free = append(w.free, j)
 }
 
+// Close stops the Writer's workers and releases its buffers; writing or
+// calling Sum afterwards fails with ErrWriterClosed. Closing twice, or after
+// Sum, does nothing. It never fails.
+func (w *Writer) Close() error {
+	w.done = true
+	w.release()
+	return nil
+}
+
+// release stops the pool (after the segments already submitted) and drops
+// the buffers.
+func (w *Writer) release() {
+	if w.pool != nil {
+		w.cleanup.Stop()
+		w.pool.stop()
+		w.pool = nil
+	}
+	w.cur, w.free, w.inflight, w.local = nil, nil, nil, nil
+}
+
 // Size returns the payload bytes written so far.
 func (w *Writer) Size() uint64 { return w.n }
 
-// Sum finishes the commitment and returns the piece. The Writer cannot be
-// written to afterwards.
+// Sum finishes the commitment and returns the piece, and stops the workers.
+// The Writer cannot be written to afterwards. It fails with ErrWriterClosed
+// after Close or a first Sum.
 func (w *Writer) Sum() (Piece, error) {
 	if w.done {
 		return Piece{}, ErrWriterClosed
@@ -209,12 +283,17 @@ func (w *Writer) Sum() (Piece, error) {
 	for len(w.inflight) > 0 {
 		w.collect()
 	}
+	if w.pool != nil {
+		w.cleanup.Stop()
+		w.pool.stop()
+		w.pool = nil
+	}
 	height := heightFor(w.n)
 	var tail [NodeSize]byte
 	tailHeight := min(height, segmentHeight)
 	if w.fill > 0 || w.segments == 0 {
 		if w.cur != nil {
-			tail = w.cur.rootOf(w.fill, tailHeight)
+			tail = w.hashLocal().rootOf(w.cur.in, w.fill, tailHeight)
 		} else {
 			tail = zeroComm[tailHeight]
 		}
@@ -228,7 +307,7 @@ func (w *Writer) Sum() (Piece, error) {
 		}
 		root = w.acc.finish(height)
 	}
-	w.cur, w.free = nil, nil
+	w.release()
 	return Piece{Size: w.n, Height: height, Root: root}, nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // naiveRoot expands the whole payload at once and hashes the full tree with
@@ -107,5 +109,78 @@ func TestLarge32GiBZeros(t *testing.T) {
 	if v1, _ := p.V1(); v1.String() != "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq" ||
 		p.CID().String() != "bafkzcibcaapao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq" {
 		t.Errorf("32 GiB of zeros: %s %s", v1, p.CID())
+	}
+}
+
+// settleGoroutines waits (collecting garbage) until at most want goroutines
+// run, and returns how many run.
+func settleGoroutines(want int) int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 200 && n > want; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	return n
+}
+
+// TestWriterPoolStops checks that the workers a Writer starts end with Sum,
+// with Close, and when a Writer is dropped without either — and that a
+// sequential Writer starts none.
+func TestWriterPoolStops(t *testing.T) {
+	data := payload(3*segmentPayload+5, 9)
+	base := settleGoroutines(0)
+	write := func(w *Writer) {
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	w := NewWriterWorkers(4)
+	write(w)
+	if n := runtime.NumGoroutine(); n < base+4 {
+		t.Fatalf("%d goroutines while writing with 4 workers, want ≥ %d", n, base+4)
+	}
+	if _, err := w.Sum(); err != nil {
+		t.Fatal(err)
+	}
+	if n := settleGoroutines(base); n > base {
+		t.Errorf("after Sum: %d goroutines, want %d", n, base)
+	}
+
+	w = NewWriterWorkers(4)
+	write(w)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := settleGoroutines(base); n > base {
+		t.Errorf("after Close: %d goroutines, want %d", n, base)
+	}
+	if _, err := w.Write([]byte{1}); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if _, err := w.Sum(); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("Sum after Close: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+
+	// Forgotten: neither Sum nor Close; the cleanup stops the pool.
+	func() {
+		w := NewWriterWorkers(4)
+		write(w)
+	}()
+	if n := settleGoroutines(base); n > base {
+		t.Errorf("Writer dropped without Close: %d goroutines, want %d", n, base)
+	}
+
+	w = NewWriterWorkers(1)
+	write(w)
+	if n := runtime.NumGoroutine(); n > base {
+		t.Errorf("sequential Writer: %d goroutines, want %d", n, base)
+	}
+	if _, err := w.Sum(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -437,6 +437,7 @@ func checkPiece(parent context.Context, hc *http.Client, op offerPiece) (piece.P
 	}
 	h := md5.New()
 	w := piece.NewWriter()
+	defer w.Close()
 	n, err := io.Copy(io.MultiWriter(h, w), io.LimitReader(resp.Body, op.Size+1))
 	if err != nil {
 		if parent.Err() != nil {

@@ -112,6 +112,7 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 	// A blob longer than the CAR is a mismatch whatever follows: read one byte past it
 	// at most, not the whole blob.
 	w := commp.NewWriterWorkers(ComputeWorkers())
+	defer w.Close()
 	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, h)); err != nil {
 		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
 	}
