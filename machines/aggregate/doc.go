@@ -77,7 +77,9 @@
 // (WithOffers: serve --broker) the aggregate, still ready, gets a receipt of the same
 // state whose fx is the offer task it schedules (OfferCommand, args {path}); without
 // offers nothing changes and the aggregate stays ready. The offer task's handler
-// (OfferHandler) computes the md5 of each member CAR by streaming it from blob storage,
+// (OfferHandler) takes the md5 of each member CAR from the piece index (hashed in the
+// same pass as its commP; for a piece indexed before that it streams the CAR from blob
+// storage),
 // POSTs the offer and, when the broker answers 200 or 202, applies EventOffered:
 // ready → deal_pending (ran: the offer task). Other answers and network errors are
 // retried with the runner's backoff (up to its attempts, task.DefaultMaxAttempts).

@@ -72,7 +72,11 @@ type computed struct {
 // compute writes a queued piece entry for a random CAR (without the compute task
 // piece.Queue would schedule: the test is the computation) and moves it to computed with
 // pc through Engine.Transition, as the compute task does.
-func (v *env) compute(pc commp.Piece) computed {
+func (v *env) compute(pc commp.Piece) computed { return v.computeMD5(pc, nil) }
+
+// computeMD5 is compute with sum as the md5 the computed event carries (nil: none, as
+// events recorded before md5 was hashed with commP).
+func (v *env) computeMD5(pc commp.Piece, sum []byte) computed {
 	v.t.Helper()
 	ctx := context.Background()
 	content := machinestest.CAR(v.t)
@@ -93,8 +97,11 @@ func (v *env) compute(pc commp.Piece) computed {
 	if err != nil {
 		v.t.Fatal(err)
 	}
-	data, _ := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
+	data, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc.CID()}))
+		if sum != nil {
+			qp.MapEntry(ma, "md5", qp.Bytes(sum))
+		}
 	})
 	res, err := v.e.Transition(ctx, inv, piece.Path(v.svc, content), piece.EventComputed, data)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
 	"github.com/w3dag/w3dag/ucan"
@@ -72,7 +73,8 @@ type OfferOptions struct {
 	PublicURL string
 	// Secret signs report URLs (ReportSig).
 	Secret []byte
-	// Blobs holds the CARs (carwhere.BlobKey), read to compute each member's md5.
+	// Blobs holds the CARs (carwhere.BlobKey), read to compute the md5 of a member
+	// whose piece index entry has none (indexed before md5 was kept there).
 	Blobs blob.Store
 	// Client posts offers; nil is a client with DefaultOfferTimeout.
 	Client *http.Client
@@ -81,8 +83,10 @@ type OfferOptions struct {
 }
 
 // OfferHandler returns the handler of offer tasks: for a ready aggregate it builds the
-// offer of docs/broker.md §1 — the md5 of each member CAR is computed by streaming it
-// from o.Blobs (its size checked against its piece CID) — POSTs it to the broker, and on
+// offer of docs/broker.md §1 — the md5 of each member CAR comes from the piece index
+// (piece.Lookup; hashed in the same pass as its commP), or for a piece indexed before
+// that, is computed by streaming the CAR from o.Blobs (its size checked against its
+// piece CID) — POSTs it to the broker, and on
 // 200 or 202 moves the aggregate ready → deal_pending (Engine.Transition under the task's
 // invocation). Any other answer or a network error is returned for the runner to retry
 // with backoff. An aggregate no longer ready (offered before) finishes the task at once.
@@ -126,7 +130,7 @@ func OfferHandler(e *dag.Engine, o OfferOptions) task.Handler {
 			if err != nil {
 				return task.Permanent(fmt.Errorf("offering %s: %w: member %d: %v", ap, ErrMember, i, err))
 			}
-			sum, err := carMD5(ctx, o.Blobs, contents[i], int64(p.Size))
+			sum, err := memberMD5(ctx, e, o.Blobs, pc, contents[i], int64(p.Size))
 			if err != nil {
 				return fmt.Errorf("offering %s: member %d: %w", ap, i, err)
 			}
@@ -183,6 +187,20 @@ func memberContents(ctx context.Context, e *dag.Engine, key string, n int) ([]ci
 		return nil
 	})
 	return out, err
+}
+
+// memberMD5 returns the hex md5 of the CAR content whose piece is pc: the digest the
+// piece index holds (hashed with commP, so no CAR byte is read), or, for a piece
+// indexed before md5 was kept there, carMD5 of the CAR.
+func memberMD5(ctx context.Context, e *dag.Engine, blobs blob.Store, pc, content cid.Cid, size int64) (string, error) {
+	ix, err := piece.Lookup(ctx, e, pc)
+	if err == nil && ix.MD5 != nil && ix.Content.Equals(content) {
+		return hex.EncodeToString(ix.MD5), nil
+	}
+	if err != nil && !errors.Is(err, piece.ErrUnknownPiece) {
+		return "", err
+	}
+	return carMD5(ctx, blobs, content, size)
 }
 
 // carMD5 streams the CAR content from blobs and returns the hex md5 of its bytes, which

@@ -3,6 +3,7 @@ package piece
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -78,12 +79,13 @@ func ComputeHandler(e *dag.Engine, blobs blob.Store, logger *slog.Logger) task.H
 		if cur.Status != StatusQueued {
 			return nil // computed before: never twice
 		}
-		pc, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest)
+		pc, sum, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest)
 		if err != nil {
 			return fmt.Errorf("computing %s: %w", p, err)
 		}
-		data, err := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
+		data, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
 			qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc.CID()}))
+			qp.MapEntry(ma, "md5", qp.Bytes(sum))
 		})
 		if err != nil {
 			return fmt.Errorf("computing %s: %w", p, err)
@@ -101,32 +103,33 @@ func ComputeHandler(e *dag.Engine, blobs blob.Store, logger *slog.Logger) task.H
 }
 
 // compute streams the blob at key through piece.Compute and checks that it is size bytes
-// whose sha2-256 digest is digest.
-func compute(ctx context.Context, blobs blob.Store, key string, size int64, digest []byte) (commp.Piece, error) {
+// whose sha2-256 digest is digest. It returns the piece and the blob's md5 digest, hashed
+// in the same pass (the broker offer needs it; it is kept in the piece index).
+func compute(ctx context.Context, blobs blob.Store, key string, size int64, digest []byte) (commp.Piece, []byte, error) {
 	rc, _, err := blobs.Get(ctx, key, nil)
 	if err != nil {
-		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
+		return commp.Piece{}, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	defer rc.Close()
-	h := sha256.New()
+	h, m := sha256.New(), md5.New()
 	// A blob longer than the CAR is a mismatch whatever follows: read one byte past it
 	// at most, not the whole blob.
 	w := commp.NewWriterWorkers(ComputeWorkers())
 	defer w.Close()
-	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, h)); err != nil {
-		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
+	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, io.MultiWriter(h, m))); err != nil {
+		return commp.Piece{}, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	pc, err := w.Sum()
 	if err != nil {
-		return commp.Piece{}, fmt.Errorf("reading %s: %w", key, err)
+		return commp.Piece{}, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	if pc.Size != uint64(size) {
-		return commp.Piece{}, task.Permanent(fmt.Errorf("%w: %s holds %d bytes, the CAR has %d", ErrMismatch, key, pc.Size, size))
+		return commp.Piece{}, nil, task.Permanent(fmt.Errorf("%w: %s holds %d bytes, the CAR has %d", ErrMismatch, key, pc.Size, size))
 	}
 	if sum := h.Sum(nil); !bytes.Equal(sum, digest) {
-		return commp.Piece{}, task.Permanent(fmt.Errorf("%w: %s has sha2-256 %x, the CAR CID says %x", ErrMismatch, key, sum, digest))
+		return commp.Piece{}, nil, task.Permanent(fmt.Errorf("%w: %s has sha2-256 %x, the CAR CID says %x", ErrMismatch, key, sum, digest))
 	}
-	return pc, nil
+	return pc, m.Sum(nil), nil
 }
 
 // ComputeWorkers is how many cores one piece computation hashes on: half of GOMAXPROCS,

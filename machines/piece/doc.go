@@ -25,7 +25,9 @@
 // the piece is finished and the handler returns at once, without reading a byte. Otherwise
 // it streams the CAR from blob storage (carwhere.BlobKey) through piece.Compute, checks
 // the bytes against the CAR CID on the way (size and sha2-256; a mismatch fails the task
-// for good and leaves the entry queued), and moves the entry to computed through
+// for good and leaves the entry queued), hashes its md5 in the same pass (the broker
+// offer needs it; the piece index keeps it, so an offer reads no CAR byte), and moves
+// the entry to computed through
 // Engine.Transition (EventComputed) with the task's own invocation, so the computed
 // receipt's ran is the task's invocation and the engine answers a repeat with the stored
 // receipt. A failed read is retried by the task runner with its backoff; the entry stays

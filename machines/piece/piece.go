@@ -1,6 +1,7 @@
 package piece
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,13 +34,19 @@ const (
 	// ComputeCommand is the command of the task that computes a queued piece.
 	ComputeCommand = "/piece/compute"
 	// EventComputed is the transition of a queued piece whose piece CID was computed;
-	// its data is {piece: &PieceCIDv2}.
+	// its data is {piece: &PieceCIDv2, md5?: Bytes} (md5: the CAR's 16-byte md5
+	// digest, hashed in the same pass; absent in events recorded before it was).
 	EventComputed = "computed"
 
 	// IndexPrefix is the prefix of the machine's kv keys: IndexPrefix + <piece v2 CID>
-	// holds the bytes of the CAR CID whose piece it is, written in the transaction that
-	// moves the piece to computed (Content reads it; GET /piece/{cid} serves it).
+	// holds the bytes of the CAR CID whose piece it is followed by the CAR's md5 digest
+	// (MD5Size bytes; absent from values written before md5 was computed), written in
+	// the transaction that moves the piece to computed (Content and Lookup read it;
+	// GET /piece/{cid} serves it; offers take the md5 from it).
 	IndexPrefix = "pieceindex/"
+
+	// MD5Size is the size of an md5 digest in the piece index.
+	MD5Size = 16
 )
 
 // Spec describes the piece collection: a service collection keyed by CAR CIDs, whose put
@@ -236,7 +243,11 @@ func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamod
 	if _, err := commp.FromCID(c); err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v: %v", e.Path, ErrInvalidPiece, err)
 	}
-	if err := index(tx, c, e.Path); err != nil {
+	sum, err := md5Field(data)
+	if err != nil {
+		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v", e.Path, err)
+	}
+	if err := index(tx, c, sum, e.Path); err != nil {
 		return nil, fmt.Errorf("computed %s: %w", e.Path, err)
 	}
 	if m.Aggregator != nil {
@@ -250,8 +261,9 @@ func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamod
 	return computedState(c), nil
 }
 
-// index records that pc is the piece of the CAR of the piece entry p.
-func index(tx *dag.Tx, pc cid.Cid, p dag.Path) error {
+// index records that pc is the piece of the CAR of the piece entry p, whose md5 digest
+// is sum (nil if unknown).
+func index(tx *dag.Tx, pc cid.Cid, sum []byte, p dag.Path) error {
 	content, err := cid.Parse(p.Key)
 	if err != nil {
 		return fmt.Errorf("indexing the piece: the key is not a CID: %w", err)
@@ -260,7 +272,7 @@ func index(tx *dag.Tx, pc cid.Cid, p dag.Path) error {
 	if err != nil {
 		return fmt.Errorf("indexing the piece: %w", err)
 	}
-	if err := kt.Put(indexKey(pc), content.Bytes()); err != nil {
+	if err := kt.Put(indexKey(pc), append(content.Bytes(), sum...)); err != nil {
 		return fmt.Errorf("indexing the piece: %w", err)
 	}
 	return nil
@@ -268,10 +280,20 @@ func index(tx *dag.Tx, pc cid.Cid, p dag.Path) error {
 
 func indexKey(pc cid.Cid) []byte { return []byte(IndexPrefix + pc.String()) }
 
-// Content returns the CAR CID whose piece is pc (a v2 piece CID), from the index written
-// when the piece was computed; ErrUnknownPiece (wrapped) if no computed piece is pc.
-func Content(ctx context.Context, e *dag.Engine, pc cid.Cid) (cid.Cid, error) {
-	var content cid.Cid
+// Indexed is what the piece index holds of a computed piece.
+type Indexed struct {
+	// Content is the CAR CID whose piece it is.
+	Content cid.Cid
+	// MD5 is the CAR's md5 digest (MD5Size bytes), or nil for a piece indexed before
+	// md5 was computed with commP (the caller computes it from the CAR then).
+	MD5 []byte
+}
+
+// Lookup returns the index entry of pc (a v2 piece CID), written when the piece was
+// computed; ErrUnknownPiece (wrapped) if no computed piece is pc, ErrCorrupt if the
+// stored value is neither a CID nor a CID followed by an md5 digest.
+func Lookup(ctx context.Context, e *dag.Engine, pc cid.Cid) (Indexed, error) {
+	var out Indexed
 	err := e.View(ctx, func(tx *dag.Tx) error {
 		kt, err := tx.KV(IndexPrefix)
 		if err != nil {
@@ -284,16 +306,42 @@ func Content(ctx context.Context, e *dag.Engine, pc cid.Cid) (cid.Cid, error) {
 		if err != nil {
 			return err
 		}
-		content, err = cid.Cast(raw)
+		out, err = decodeIndexed(raw)
 		if err != nil {
-			return fmt.Errorf("%w: the index of %s holds no CID: %v", ErrCorrupt, pc, err)
+			return fmt.Errorf("%w: the index of %s: %v", ErrCorrupt, pc, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return cid.Undef, fmt.Errorf("finding the CAR of piece %s: %w", pc, err)
+		return Indexed{}, fmt.Errorf("finding the CAR of piece %s: %w", pc, err)
 	}
-	return content, nil
+	return out, nil
+}
+
+// decodeIndexed decodes a piece index value: CAR CID bytes, then nothing or an md5.
+func decodeIndexed(raw []byte) (Indexed, error) {
+	n, c, err := cid.CidFromBytes(raw)
+	if err != nil {
+		return Indexed{}, fmt.Errorf("holds no CID: %v", err)
+	}
+	switch rest := raw[n:]; len(rest) {
+	case 0:
+		return Indexed{Content: c}, nil
+	case MD5Size:
+		return Indexed{Content: c, MD5: bytes.Clone(rest)}, nil
+	default:
+		return Indexed{}, fmt.Errorf("%d bytes after the CID, want 0 or %d (md5)", len(rest), MD5Size)
+	}
+}
+
+// Content returns the CAR CID whose piece is pc (a v2 piece CID), from the index written
+// when the piece was computed; ErrUnknownPiece (wrapped) if no computed piece is pc.
+func Content(ctx context.Context, e *dag.Engine, pc cid.Cid) (cid.Cid, error) {
+	ix, err := Lookup(ctx, e, pc)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return ix.Content, nil
 }
 
 func queuedState(t cid.Cid) datamodel.Node {
@@ -334,6 +382,23 @@ func linkField(n datamodel.Node, name string) (cid.Cid, error) {
 		return cid.Undef, fmt.Errorf("%s is not a CID", name)
 	}
 	return cl.Cid, nil
+}
+
+// md5Field returns the optional md5 field of a computed event's data: nil when absent,
+// an error when it is not MD5Size bytes.
+func md5Field(n datamodel.Node) ([]byte, error) {
+	if n == nil || n.Kind() != datamodel.Kind_Map {
+		return nil, nil
+	}
+	v, err := n.LookupByString("md5")
+	if err != nil || v == nil || v.IsAbsent() {
+		return nil, nil
+	}
+	b, err := v.AsBytes()
+	if err != nil || len(b) != MD5Size {
+		return nil, fmt.Errorf("md5 is not %d bytes", MD5Size)
+	}
+	return b, nil
 }
 
 func intField(n datamodel.Node, name string) (int64, error) {

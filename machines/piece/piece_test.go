@@ -3,6 +3,7 @@ package piece_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -51,7 +52,59 @@ func (v *env) wantPiece(c car) *dag.Entry {
 	if content, err := piece.Content(context.Background(), v.v.E, got); err != nil || !content.Equals(c.cid) {
 		v.t.Fatalf("piece.Content(%s) = %s, %v; want %s", got, content, err, c.cid)
 	}
+	// ... and holds the CAR's md5, hashed in the same pass as the commP.
+	sum := md5.Sum(c.data)
+	if ix, err := piece.Lookup(context.Background(), v.v.E, got); err != nil || !bytes.Equal(ix.MD5, sum[:]) {
+		v.t.Fatalf("piece.Lookup(%s) = %+v, %v; want md5 %x", got, ix, err, sum)
+	}
 	return e
+}
+
+// TestLookupIndexValues reads index values as written before md5 was kept (the CAR CID
+// alone: no md5, the caller computes it), as written now (CID ‖ md5), and broken ones.
+func TestLookupIndexValues(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, nil, "")
+	c := newCAR(t, 7, 300)
+	pc, err := commp.Compute(bytes.NewReader(c.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum(c.data)
+	for _, tc := range []struct {
+		name    string
+		value   []byte
+		wantMD5 []byte
+		wantErr error
+	}{
+		{"old: CID only", c.cid.Bytes(), nil, nil},
+		{"CID and md5", append(c.cid.Bytes(), sum[:]...), sum[:], nil},
+		{"CID and a short md5", append(c.cid.Bytes(), sum[:15]...), nil, piece.ErrCorrupt},
+		{"CID and too much", append(c.cid.Bytes(), make([]byte, 17)...), nil, piece.ErrCorrupt},
+		{"no CID", []byte{0xff, 0xff}, nil, piece.ErrCorrupt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := v.v.E.Update(ctx, func(tx *dag.Tx) error {
+				kt, err := tx.KV(piece.IndexPrefix)
+				if err != nil {
+					return err
+				}
+				return kt.Put([]byte(piece.IndexPrefix+pc.CID().String()), tc.value)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			ix, err := piece.Lookup(ctx, v.v.E, pc.CID())
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Lookup: %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !ix.Content.Equals(c.cid) || !bytes.Equal(ix.MD5, tc.wantMD5) {
+				t.Fatalf("Lookup = %+v, %v; want %s md5 %x", ix, err, c.cid, tc.wantMD5)
+			}
+		})
+	}
 }
 
 // TestOnePiecePerCAR stores CARs by every path to done — bytes already held, a same-value
