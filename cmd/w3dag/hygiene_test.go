@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -72,5 +75,18 @@ func TestBlobRangeFS(t *testing.T) {
 		if resp.StatusCode != tc.status || resp.Header.Get("Content-Range") != tc.cr || (tc.status == 206 && !bytes.Equal(body, tc.body)) {
 			t.Errorf("Range %s: HTTP %d, Content-Range %q, %d bytes; want %d, %q, %d bytes", tc.rng, resp.StatusCode, resp.Header.Get("Content-Range"), len(body), tc.status, tc.cr, len(tc.body))
 		}
+	}
+}
+
+// An empty service.key (a crash while it was first written) stops serve with an error
+// naming the file, not "bad multicodec varint".
+func TestEmptyServiceKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), serviceKeyFile)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := loadServiceKey(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("loading an empty service key: %v, want an error naming %s as empty", err, path)
 	}
 }

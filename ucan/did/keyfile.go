@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -69,27 +70,66 @@ func DecodePrivateKey(s string) (Signer, error) {
 
 // WriteKeyFile writes s's private key (EncodePrivateKey form plus a newline) to a new file at
 // path with mode 0600. It refuses to overwrite an existing file (ErrKeyFileExists).
+//
+// The key is durable when it returns, and a crash never leaves a partial key at path: it
+// writes a temporary file next to path, fsyncs it, links it to path (which fails if path
+// exists, so two processes creating the key at once agree on one), removes the temporary
+// name and fsyncs the directory.
 func WriteKeyFile(path string, s Signer) error {
 	enc, err := EncodePrivateKey(s)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
+		return fmt.Errorf("writing key file %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(enc + "\n")
+	}
+	if err == nil {
+		err = syncFile(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing key file %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrKeyFileExists, path)
 		}
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if _, err := f.WriteString(enc + "\n"); err != nil {
-		f.Close()
 		return fmt.Errorf("writing key file %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing key file %s: %w", path, err)
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("writing key file %s: removing %s: %w", path, tmp, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("writing key file %s: syncing %s: %w", path, dir, err)
 	}
 	return nil
 }
+
+// syncFile and syncDir make a file and a directory entry durable; tests count the calls.
+var (
+	syncFile = (*os.File).Sync
+	syncDir  = func(dir string) error {
+		d, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		err = syncFile(d)
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+)
 
 // ReadKeyFile reads a key file written by WriteKeyFile (or any file holding one
 // EncodePrivateKey string).
@@ -106,9 +146,12 @@ func ReadKeyFile(path string) (Signer, error) {
 	if len(buf) > MaxKeyFileSize {
 		return nil, fmt.Errorf("%w: key file %s exceeds %d bytes", ErrInvalidPrivateKey, path, MaxKeyFileSize)
 	}
+	if len(strings.TrimSpace(string(buf))) == 0 {
+		return nil, fmt.Errorf("%w: key file %s is empty (truncated, e.g. by a crash while it was written); restore it from a backup, or remove it to create a new key with a new DID", ErrInvalidPrivateKey, path)
+	}
 	s, err := DecodePrivateKey(string(buf))
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+		return nil, fmt.Errorf("key file %s (%d bytes) does not hold a key, it may be truncated: %w", path, len(buf), err)
 	}
 	return s, nil
 }
