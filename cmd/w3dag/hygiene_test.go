@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -15,6 +16,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/store"
 )
 
 // GET and PUT /blob of a CAR CID with a 200-byte identity multihash: its name is too long
@@ -88,5 +90,35 @@ func TestEmptyServiceKey(t *testing.T) {
 	_, _, err := loadServiceKey(path)
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("loading an empty service key: %v, want an error naming %s as empty", err, path)
+	}
+}
+
+// A temporary upload file left by a process killed mid-upload is removed when serve
+// starts (it was never removed).
+func TestServeSweepsTempFiles(t *testing.T) {
+	data := t.TempDir()
+	dir := filepath.Join(data, blobsDir, "carpark", "bagbaiera")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abandoned := filepath.Join(dir, "~put-00000000000000aa")
+	if err := os.WriteFile(abandoned, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * store.DefaultUploadURLTTL)
+	if err := os.Chtimes(abandoned, old, old); err != nil {
+		t.Fatal(err)
+	}
+	startServerAt(t, data, "127.0.0.1:0")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := os.Stat(abandoned)
+		if os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still exists 20 s after serve started (%v)", abandoned, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -34,6 +34,9 @@ const (
 	// defaultWatchPollShared is how often watchers read the commit log when the kv store
 	// is shared with other processes (postgres) and --watch-poll is not given.
 	defaultWatchPollShared = time.Second
+	// tempSweepInterval is how often the fs blob backend's temporary upload files older
+	// than --upload-url-ttl are removed (at most the TTL; also once at start).
+	tempSweepInterval = 10 * time.Minute
 )
 
 // serveConfig holds the flags of `w3dag serve`; each has a W3DAG_* environment twin.

@@ -85,6 +85,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if cl, ok := blobs.(io.Closer); ok {
 		defer cl.Close()
 	}
+	if fsb, ok := blobs.(*blobfs.Store); ok {
+		defer sweepTemp(ctx, fsb, c.uploadTTL, log)()
+	}
 	watchPoll := c.watchPoll
 	if watchPoll == 0 && c.kv == "postgres" {
 		watchPoll = defaultWatchPollShared
@@ -251,6 +254,25 @@ func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *a
 		if err := r.Run(ctx); err != nil {
 			log.Error("task runner stopped", "error", err)
 		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// sweepTemp removes the temporary files of uploads abandoned for longer than the upload
+// URLs live (a process killed mid-upload leaves them, up to MaxBlobSize each), at start
+// and every tempSweepInterval, until the returned stop is called.
+func sweepTemp(ctx context.Context, fsb *blobfs.Store, ttl time.Duration, log *slog.Logger) (stop func()) {
+	if ttl <= 0 {
+		ttl = store.DefaultUploadURLTTL // as the store machine takes a zero TTL
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fsb.Sweep(ctx, ttl, min(ttl, tempSweepInterval), log.With("component", "blobs"))
 	}()
 	return func() {
 		cancel()
