@@ -1,0 +1,14 @@
+package carscan
+
+import "errors"
+
+var (
+	// ErrNotCAR: the stream does not start with a CARv1 header.
+	ErrNotCAR = errors.New("not a CAR")
+	// ErrMismatch: a block's bytes do not hash to its CID, or its CID cannot be read.
+	ErrMismatch = errors.New("does not match its CID")
+	// ErrTruncated: the stream ends inside the header or a section.
+	ErrTruncated = errors.New("truncated CAR")
+	// ErrTooLarge: the header, a section or the number of blocks is over a limit.
+	ErrTooLarge = errors.New("over a CAR limit")
+)
