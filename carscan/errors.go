@@ -12,3 +12,9 @@ var (
 	// ErrTooLarge: the header, a section or the number of blocks is over a limit.
 	ErrTooLarge = errors.New("over a CAR limit")
 )
+
+// Invalid reports whether err says the bytes are not a well-formed CAR (ErrNotCAR,
+// ErrMismatch, ErrTruncated or ErrTooLarge), rather than that they could not be read.
+func Invalid(err error) bool {
+	return errors.Is(err, ErrNotCAR) || errors.Is(err, ErrMismatch) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLarge)
+}

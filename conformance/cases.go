@@ -46,5 +46,6 @@ func Cases() []Case {
 		{"piece-bytes", casePieceBytes},
 		{"blob-range", caseBlobRange},
 		{"blob-bad-cid", caseBlobBadCID},
+		{"store-only-cars", caseStoreOnlyCARs},
 	}
 }

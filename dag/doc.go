@@ -78,6 +78,9 @@
 //	aggregate/cid/<aggregate piece CID>      key of each ready aggregate's piece CID
 //	pieceindex/<piece v2 CID>                piece: the CAR CID (bytes) of each computed
 //	                                         piece (GET /piece/{cid})
+//	blockindex/mh/<multihash><CAR CID>,      blockindex: where each block of each stored
+//	blockindex/car/<CAR CID><i BE4>,         CAR lives (offset, length), the CAR's
+//	blockindex/refs/<CAR CID>                blocks in order, its done store entries
 //
 // A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
 //

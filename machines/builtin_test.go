@@ -12,6 +12,7 @@ import (
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/machines/aggregate"
+	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
@@ -55,7 +56,7 @@ func TestPrefixesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix, aggregate.KVPrefix, piece.IndexPrefix} {
+	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix, aggregate.KVPrefix, piece.IndexPrefix, blockindex.Prefix} {
 		if !strings.Contains(string(doc), "//\t"+p) {
 			t.Errorf("dag/doc.go does not list the prefix %q", p)
 		}

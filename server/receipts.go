@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
@@ -47,7 +48,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, NameForbidden
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict, NameConflict
-	case errors.Is(err, ErrBadRequest), errors.Is(err, blob.ErrSizeMismatch), errors.Is(err, blob.ErrDigestMismatch):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, blob.ErrSizeMismatch), errors.Is(err, blob.ErrDigestMismatch), carscan.Invalid(err):
 		return http.StatusBadRequest, NameBadRequest
 	case errors.Is(err, blob.ErrInvalidRange):
 		return http.StatusRequestedRangeNotSatisfiable, NameRangeNotSatisf

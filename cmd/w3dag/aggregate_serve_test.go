@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"net/http"
 	"slices"
 	"testing"
@@ -29,7 +28,7 @@ func TestServeAggregate(t *testing.T) {
 	var links []cid.Cid
 	for range 3 {
 		data := make([]byte, 1000) // a piece of 1 KiB padded, payload 1016
-		rand.Read(data)
+		fillCAR(t, data)
 		link := carOf(data)
 		value, err := storeValue(link, int64(len(data)))
 		if err != nil {

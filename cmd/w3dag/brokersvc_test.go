@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -166,7 +165,7 @@ func storeCARs(t *testing.T, c *client.Client, svc, space string, sizes ...int) 
 	var links []cid.Cid
 	for _, size := range sizes {
 		data := make([]byte, size)
-		rand.Read(data)
+		fillCAR(t, data)
 		link := carOf(data)
 		value, err := storeValue(link, int64(len(data)))
 		if err != nil {

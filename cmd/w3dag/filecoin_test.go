@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"net"
 	"os"
@@ -62,7 +61,7 @@ func TestFilecoinInfo(t *testing.T) {
 	}
 	for i := range 3 {
 		data := make([]byte, 1000) // a piece of 1 KiB padded, payload 1016
-		rand.Read(data)
+		fillCAR(t, data)
 		file := filepath.Join(t.TempDir(), "c.car")
 		if err := os.WriteFile(file, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -176,7 +175,7 @@ func TestVerifyInclusion(t *testing.T) {
 	var ps []piece.Piece
 	for range 3 {
 		data := make([]byte, 300+len(ps)*500)
-		rand.Read(data)
+		fillCAR(t, data)
 		p, err := piece.Compute(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,7 +59,7 @@ func storeSmallCAR(t *testing.T, url string) string {
 		t.Fatalf("space new: %d %s", code, stderr)
 	}
 	data := make([]byte, 1000)
-	rand.Read(data)
+	fillCAR(t, data)
 	file := filepath.Join(t.TempDir(), "a.car")
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)

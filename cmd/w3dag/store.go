@@ -21,6 +21,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/machines/store"
@@ -165,7 +166,8 @@ func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, nam
 func carCID(r io.Reader, p *progress) (cid.Cid, int64, error) {
 	h := sha256.New()
 	buf := make([]byte, hashBufferSize)
-	n, err := io.CopyBuffer(h, &progressReader{r: r, p: p}, buf)
+	// The bytes must be a CAR (the service refuses others): scanned as they are hashed.
+	n, err := io.CopyBuffer(h, carscan.NewReader(&progressReader{r: r, p: p}), buf)
 	if err != nil {
 		return cid.Undef, n, err
 	}

@@ -22,16 +22,20 @@ import (
 
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
+	"github.com/multiformats/go-varint"
 
 	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/aggregate"
+	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/server"
@@ -78,6 +82,8 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 	if configure != nil {
 		configure(&cfg)
 	}
+	index := blockindex.New()
+	tune = append(tune, func(o *store.Options) { o.Index = index })
 	sm, agg, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +95,7 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 	t.Cleanup(func() { engine.Close() })
 	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, log)
 	t.Cleanup(stop)
-	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log)
+	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log, index)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +168,7 @@ func TestStoreHTTP(t *testing.T) {
 	svc := newHTTPService(t)
 	c, space := agentClient(t, svc.url, svc.service.DID())
 	data := make([]byte, 300<<10)
-	rand.Read(data)
+	fillCAR(t, data)
 	link := carOf(data)
 	path := "/" + space + "/store/" + link.String()
 	value, err := storeValue(link, int64(len(data)))
@@ -321,7 +327,7 @@ func TestStoreCommand(t *testing.T) {
 	space := strings.TrimSpace(out)
 	file := filepath.Join(t.TempDir(), "a.car")
 	data := make([]byte, 2<<20+123)
-	rand.Read(data)
+	fillCAR(t, data)
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +411,8 @@ func TestStoreAfterExpiry(t *testing.T) {
 	ctx := context.Background()
 	svc := newHTTPService(t, func(o *store.Options) { o.UploadURLTTL = time.Second })
 	c, space := agentClient(t, svc.url, svc.service.DID())
-	data := []byte("a CAR uploaded late")
+	data := make([]byte, 400)
+	fillCAR(t, data)
 	file := filepath.Join(t.TempDir(), "late.car")
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
@@ -438,13 +445,20 @@ func TestStoreAfterExpiry(t *testing.T) {
 }
 
 func TestCarCID(t *testing.T) {
-	data := []byte("some CAR bytes")
+	data := make([]byte, 500)
+	fillCAR(t, data)
 	c, n, err := carCID(bytes.NewReader(data), nil)
 	if err != nil || n != int64(len(data)) || !c.Equals(carOf(data)) {
 		t.Fatalf("carCID = %s %d %v, want %s", c, n, err, carOf(data))
 	}
 	if c.Type() != 0x0202 {
 		t.Fatalf("codec 0x%x", c.Type())
+	}
+	// store checks before sending: not a CAR, a truncated CAR.
+	for _, bad := range [][]byte{[]byte("some bytes, not a CAR"), data[:len(data)-1]} {
+		if _, _, err := carCID(bytes.NewReader(bad), nil); !carscan.Invalid(err) {
+			t.Errorf("carCID of %d bad bytes: %v", len(bad), err)
+		}
 	}
 }
 
@@ -495,7 +509,7 @@ func writePattern(t testing.TB, file string, size int64) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(f, io.LimitReader(newPatternReader(0), size)); err != nil {
+	if _, err := io.Copy(f, benchCAR(0, size)); err != nil { // a CAR: the service stores only CARs
 		t.Fatal(err)
 	}
 }
@@ -574,18 +588,45 @@ var benchChunk = func() []byte {
 	return b
 }()
 
-// benchCAR is a reader of size bytes: seed, then benchChunk repeated.
+// benchCAR is a reader of a CARv1 of size bytes (at least 2 MiB): raw blocks of 1 MiB,
+// the first starting with the seed, the rest benchChunk (the last cut to fit).
 func benchCAR(seed uint64, size int64) io.Reader {
-	var s [8]byte
-	for i := range s {
-		s[i] = byte(seed >> (8 * i))
+	first := bytes.Clone(benchChunk)
+	for i := range 8 {
+		first[i] = byte(seed >> (8 * i))
 	}
-	chunks := make([]io.Reader, 0, 2+size/int64(len(benchChunk)))
-	chunks = append(chunks, bytes.NewReader(s[:]))
-	for n := int64(8); n < size; n += int64(len(benchChunk)) {
-		chunks = append(chunks, bytes.NewReader(benchChunk))
+	b0 := message.NewBlock(message.CodecRaw, first)
+	header, err := message.EncodeCAR([]cid.Cid{b0.CID}, nil)
+	if err != nil {
+		panic(err)
 	}
-	return io.LimitReader(io.MultiReader(chunks...), size)
+	section := func(b message.Block) []byte {
+		c := b.CID.Bytes()
+		return append(varint.ToUvarint(uint64(len(c)+len(b.Data))), c...)
+	}
+	mid := message.NewBlock(message.CodecRaw, benchChunk)
+	parts := []io.Reader{bytes.NewReader(header), bytes.NewReader(section(b0)), bytes.NewReader(first)}
+	full := int64(len(section(mid)) + len(benchChunk))
+	rest := size - int64(len(header)) - full
+	for rest >= 2*full {
+		parts = append(parts, bytes.NewReader(section(mid)), bytes.NewReader(benchChunk))
+		rest -= full
+	}
+	// The tail: one block of what is left (between one and two chunks' worth).
+	for vlen := int64(1); vlen <= 4; vlen++ {
+		l := rest - vlen
+		if int64(len(varint.ToUvarint(uint64(l)))) != vlen {
+			continue
+		}
+		data := make([]byte, l-int64(len(mid.CID.Bytes())))
+		for i := range data {
+			data[i] = benchChunk[i%len(benchChunk)]
+		}
+		tail := message.NewBlock(message.CodecRaw, data)
+		parts = append(parts, bytes.NewReader(section(tail)), bytes.NewReader(data))
+		break
+	}
+	return io.MultiReader(parts...)
 }
 
 // BenchmarkUpload measures PUT /blob/{cid} through the HTTP server into blob/fs: the
@@ -674,5 +715,46 @@ func BenchmarkSHA256(b *testing.B) {
 			b.Fatal(err)
 		}
 		h.Sum(nil)
+	}
+}
+
+// fillCAR fills data with a CAR of exactly len(data) bytes (at least 100): one raw block
+// of random bytes, the root. The service stores only CARs.
+func fillCAR(t testing.TB, data []byte) {
+	t.Helper()
+	blk := message.NewBlock(message.CodecRaw, []byte{0})
+	withRoot, err := message.EncodeCAR([]cid.Cid{blk.CID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := len(withRoot)
+	cidLen := len(blk.CID.Bytes())
+	for vlen := 1; vlen <= 4; vlen++ {
+		l := len(data) - h - vlen
+		if l <= cidLen || len(varint.ToUvarint(uint64(l))) != vlen {
+			continue
+		}
+		payload := make([]byte, l-cidLen)
+		rand.Read(payload)
+		b := message.NewBlock(message.CodecRaw, payload)
+		out, err := message.EncodeCAR([]cid.Cid{b.CID}, []message.Block{b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(data) {
+			t.Fatalf("fillCAR: %d bytes, want %d", len(out), len(data))
+		}
+		copy(data, out)
+		return
+	}
+	t.Fatalf("fillCAR: no CAR of %d bytes", len(data))
+}
+
+func TestBenchCAR(t *testing.T) {
+	for _, size := range []int64{2 << 20, 3<<20 + 17, 5 << 20} {
+		res, err := carscan.Scan(benchCAR(1, size))
+		if err != nil || res.Size != size {
+			t.Fatalf("benchCAR(%d): %v %v", size, res, err)
+		}
 	}
 }

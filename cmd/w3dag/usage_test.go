@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +59,7 @@ func TestUsageCommand(t *testing.T) {
 	space := strings.TrimSpace(out)
 	file := filepath.Join(t.TempDir(), "a.car")
 	data := make([]byte, 4321)
-	rand.Read(data)
+	fillCAR(t, data)
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

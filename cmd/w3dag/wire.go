@@ -35,6 +35,7 @@ import (
 	"github.com/w3dag/w3dag/kv/postgres"
 	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/machines/aggregate"
+	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
@@ -92,7 +93,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if watchPoll == 0 && c.kv == "postgres" {
 		watchPoll = defaultWatchPollShared
 	}
-	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log)
+	// One block index: the upload endpoint stages scans, the store machine writes them.
+	index := blockindex.New()
+	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log, func(o *store.Options) { o.Index = index })
 	if err != nil {
 		return err
 	}
@@ -120,7 +123,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	}
 	defer engine.Close()
 	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, log)()
-	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log)
+	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index)
 	if err != nil {
 		return err
 	}
@@ -298,8 +301,8 @@ type blobEndpoint struct {
 	claims *carwhere.Claims
 }
 
-func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger) (*blobEndpoint, error) {
-	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs")})
+func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger, index *blockindex.Index) (*blobEndpoint, error) {
+	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs"), Index: index})
 	if err != nil {
 		return nil, err
 	}

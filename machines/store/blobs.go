@@ -16,9 +16,12 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/ucan"
 )
 
 // DeliverTimeout bounds the delivery of uploaded bytes to their pending entries, which
@@ -36,6 +39,11 @@ type BlobsOptions struct {
 	Clock func() time.Time
 	// Logger receives deliveries that failed after the bytes were stored; nil discards.
 	Logger *slog.Logger
+	// Index, when set, makes Upload store only well-formed CARs: the bytes are scanned
+	// (carscan) in the pass that stores and hashes them, and their blocks are staged in
+	// Index for the done transition. Bytes that are the CID's but not a CAR are not
+	// stored; every pending entry of the CID ends failed{reason}. Nil stores any bytes.
+	Index *blockindex.Index
 }
 
 // Blobs serves PUT and GET /blob/{cid}: uploads to the URLs the machine presigned with
@@ -88,8 +96,33 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 	if !bytes.Equal(opts.SHA256, digest) {
 		return fmt.Errorf("uploading %s: %w: the URL was signed for another digest", c, blob.ErrDigestMismatch)
 	}
+	var scan *checked
+	if b.o.Index != nil {
+		// The whole-CAR digest is checked here, before the scan's verdict, so bytes that
+		// are not the CID's leave the entries pending; blocks are hashed in carscan's
+		// goroutine while this one hashes the whole.
+		d, err := blob.NewDigestCheck(opts.SHA256)
+		if err != nil {
+			return fmt.Errorf("uploading %s: %w", c, err)
+		}
+		scan = &checked{src: r, limit: size + 1, d: d}
+		scan.cr = carscan.NewReader(io.TeeReader(r, d))
+		defer scan.cr.Close()
+		r = scan
+		opts.SHA256 = nil
+	}
 	if err := b.store.Put(ctx, key, r, opts); err != nil {
+		if scan != nil && scan.bad != nil {
+			b.reject(ctx, c, scan.bad)
+		}
 		return fmt.Errorf("uploading %s: %w", c, err)
+	}
+	if scan != nil {
+		res, err := scan.cr.Result()
+		if err != nil {
+			return fmt.Errorf("uploading %s: %w", c, err)
+		}
+		b.o.Index.Stage(c, res)
 	}
 	// The bytes are stored: deliver them even if the client goes away now.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DeliverTimeout)
@@ -98,6 +131,85 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 		return fmt.Errorf("uploading %s: stored, but delivering: %w", c, err)
 	}
 	return nil
+}
+
+// checked reads an upload through carscan and a digest check. When the scan fails (at
+// the end or earlier), the digest decides the verdict: bytes that are not the CID's fail
+// with blob.ErrDigestMismatch (the rest of the body is read to know), bytes that are
+// fail with the scan's error.
+type checked struct {
+	src   io.Reader
+	limit int64
+	cr    *carscan.Reader
+	d     *blob.DigestCheck
+	err   error
+	bad   error // the scan's verdict on bytes that are the CID's
+}
+
+func (c *checked) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.cr.Read(p)
+	c.limit -= int64(n)
+	if err == nil {
+		return n, nil
+	}
+	if carscan.Invalid(err) {
+		// Hash the rest of the body (at most its announced size) to tell a CAR that is
+		// bad from bytes that are not the CID's.
+		if _, rerr := io.Copy(c.d, io.LimitReader(c.src, max(c.limit, 0))); rerr != nil {
+			c.err = rerr
+			return n, rerr
+		}
+		if derr := c.d.Check(); derr != nil {
+			err = derr
+		} else {
+			c.bad = err
+		}
+	} else if err == io.EOF {
+		if derr := c.d.Check(); derr != nil {
+			err = derr
+		}
+	}
+	c.err = err
+	return n, err
+}
+
+// reject ends every pending entry of c failed with the reason why its bytes are not a
+// CAR: one self-issued RejectCommand invocation and transition EventRejected each.
+func (b *Blobs) reject(ctx context.Context, c cid.Cid, why error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DeliverTimeout)
+	defer cancel()
+	var spaces []string
+	err := b.e.View(ctx, func(tx *dag.Tx) error {
+		var err error
+		spaces, err = pendingSpaces(tx, c)
+		return err
+	})
+	if err != nil {
+		b.o.Logger.WarnContext(ctx, "store: listing entries to reject", "cid", c.String(), "error", err)
+		return
+	}
+	for _, space := range spaces {
+		p := dag.Path{Subject: space, Collection: Name, Key: c.String()}
+		args, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+			qp.MapEntry(ma, "path", qp.String(p.String()))
+			qp.MapEntry(ma, "reason", qp.String(why.Error()))
+		})
+		if err == nil {
+			var inv *ucan.Token
+			if inv, err = b.e.Invoke(RejectCommand, args); err == nil {
+				var res *dag.Result
+				if res, err = b.e.Transition(ctx, inv, p, EventRejected, args); err == nil && res.Err != nil {
+					err = res.Err
+				}
+			}
+		}
+		if err != nil {
+			b.o.Logger.WarnContext(ctx, "store: rejecting an upload", "path", p.String(), "error", err)
+		}
+	}
 }
 
 // Delivery is the outcome of delivering bytes to one pending entry.

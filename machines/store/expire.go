@@ -6,19 +6,66 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/blockindex"
+	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/ucan"
 )
 
 // Handlers returns the task handlers of the store machine, by command, for the task
-// runner of e: ExpireCommand.
+// runner of e: ExpireCommand, and BuildCommand when the machine keeps a block index.
 func (m *Machine) Handlers(e *dag.Engine) map[string]task.Handler {
-	return map[string]task.Handler{ExpireCommand: m.ExpireHandler(e)}
+	h := map[string]task.Handler{ExpireCommand: m.ExpireHandler(e)}
+	if m.o.Index != nil {
+		h[BuildCommand] = m.BuildHandler(e)
+	}
+	return h
+}
+
+// scheduleBuild schedules the task indexing the blocks of link from its stored bytes.
+func (m *Machine) scheduleBuild(tx *dag.Tx, link cid.Cid) error {
+	args, err := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: link}))
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := task.Schedule(tx, task.Task{Cmd: BuildCommand, Args: args}); err != nil {
+		return fmt.Errorf("scheduling the block index of %s: %w", link, err)
+	}
+	return nil
+}
+
+// BuildHandler returns the handler of BuildCommand tasks: blockindex.Build from the
+// CAR's bytes at its blob key. Bytes that are not a CAR fail the task for good.
+func (m *Machine) BuildHandler(e *dag.Engine) task.Handler {
+	return func(ctx context.Context, inv *ucan.Token) error {
+		if inv == nil || inv.Invocation == nil {
+			return task.Permanent(fmt.Errorf("%w: build task without an invocation", task.ErrInvalidTask))
+		}
+		cn, err := inv.Invocation.Args.LookupByString("content")
+		if err != nil {
+			return task.Permanent(fmt.Errorf("%w: build task without content", task.ErrInvalidTask))
+		}
+		l, err := cn.AsLink()
+		cl, ok := l.(cidlink.Link)
+		if err != nil || !ok {
+			return task.Permanent(fmt.Errorf("%w: build task content is not a CID", task.ErrInvalidTask))
+		}
+		err = blockindex.Build(ctx, e, m.o.Blobs, carwhere.BlobKey(cl.Cid), cl.Cid)
+		if carscan.Invalid(err) {
+			return task.Permanent(err)
+		}
+		return err
+	}
 }
 
 // ExpireHandler returns the handler of expiry tasks: it moves the task's pending entry

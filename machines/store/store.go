@@ -19,6 +19,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
@@ -55,6 +56,15 @@ const (
 	// EventExpire is the transition of a pending entry at its deadline; its data is
 	// {expires} (the deadline the task was scheduled for, unix ms).
 	EventExpire = "expire"
+	// RejectCommand is the command of the self-issued invocation that ends a pending
+	// entry failed when its uploaded bytes are not a CAR.
+	RejectCommand = "/store/reject"
+	// EventRejected is the transition of a pending entry whose bytes are not a
+	// well-formed CAR; its data is {reason}.
+	EventRejected = "rejected"
+	// BuildCommand is the command of the task that indexes the blocks of a CAR that
+	// became done with no scan staged; its args are {content: CAR CID}.
+	BuildCommand = "/blockindex/build"
 
 	// PendingPrefix keys the pending index: storepending/<cid>/<space> → size BE8,
 	// deadline (unix ms) BE8.
@@ -80,6 +90,10 @@ type Options struct {
 	Clock func() time.Time
 	// Logger receives problems that do not fail an operation; nil discards.
 	Logger *slog.Logger
+	// Index is the block index written when an entry becomes done (blockindex.Index.Done)
+	// and dropped with the last done entry of a CAR; a CAR with nothing staged is indexed
+	// by a BuildCommand task. Nil keeps no block index.
+	Index *blockindex.Index
 }
 
 // checker is what blob/s3 offers to verify a presigned upload.
@@ -320,6 +334,17 @@ func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verifie
 		return nil, fmt.Errorf("%s: queueing the piece: %w", p, err)
 	}
 	tx.Effect(pt)
+	if m.o.Index != nil {
+		indexed, err := m.o.Index.Done(tx, link)
+		if err != nil {
+			return nil, fmt.Errorf("%s: indexing blocks: %w", p, err)
+		}
+		if !indexed {
+			if err := m.scheduleBuild(tx, link); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+		}
+	}
 	if err := count(tx, p.Subject, metrics.StoreAddTotal, metrics.StoreAddSizeTotal, size); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
@@ -401,6 +426,11 @@ func (m *Machine) Remove(tx *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 		if err := count(tx, e.Path.Subject, metrics.StoreRemoveTotal, metrics.StoreRemoveSizeTotal, loc.Size); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.Path, err)
 		}
+		if m.o.Index != nil {
+			if err := blockindex.Removed(tx, link); err != nil {
+				return nil, fmt.Errorf("%s: unindexing blocks: %w", e.Path, err)
+			}
+		}
 	}
 	return dag.RemovedState(), nil
 }
@@ -433,6 +463,19 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 			return m.fail(tx, e.Path, link, fmt.Sprintf("the CAR's bytes are %d bytes long, the entry says %d", size, want))
 		}
 		return m.done(tx, e.Path, link, size, true)
+	case EventRejected:
+		if e.Status != StatusPending && e.Status != StatusQueued {
+			return nil, fmt.Errorf("%w: %s is %s, only pending entries are rejected", dag.ErrInvalidTransition, e.Path, e.Status)
+		}
+		rn, err := data.LookupByString("reason")
+		if err != nil {
+			return nil, dag.Failf(dag.ErrInvalidValue.Name, "rejection of %s without a reason", e.Path)
+		}
+		reason, err := rn.AsString()
+		if err != nil {
+			return nil, dag.Failf(dag.ErrInvalidValue.Name, "rejection of %s: reason is not a string", e.Path)
+		}
+		return m.fail(tx, e.Path, link, reason)
 	case EventExpire:
 		if e.Status != StatusPending && e.Status != StatusQueued {
 			return nil, nil
