@@ -514,38 +514,6 @@ func writePattern(t testing.TB, file string, size int64) {
 	}
 }
 
-// patternReader yields an endless deterministic stream: blocks of sha256 chains, seeded.
-type patternReader struct {
-	block [32]byte
-	off   int
-}
-
-func newPatternReader(seed uint64) *patternReader {
-	p := &patternReader{}
-	p.block = sha256.Sum256([]byte(strconv.FormatUint(seed, 10)))
-	return p
-}
-
-func (p *patternReader) Read(b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		if p.off == len(p.block) {
-			// Cheap variation: increment the block as a counter rather than re-hashing.
-			for i := range p.block {
-				p.block[i]++
-				if p.block[i] != 0 {
-					break
-				}
-			}
-			p.off = 0
-		}
-		c := copy(b[n:], p.block[p.off:])
-		p.off += c
-		n += c
-	}
-	return n, nil
-}
-
 // vmHWM reads the peak resident set size of process pid from /proc, in bytes.
 func vmHWM(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
