@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -24,9 +25,16 @@ import (
 	"github.com/w3dag/w3dag/ucan"
 )
 
-// DeliverTimeout bounds the delivery of uploaded bytes to their pending entries, which
-// goes on when the uploading client disconnects after the bytes were stored.
-const DeliverTimeout = 30 * time.Second
+const (
+	// DeliverTimeout bounds the delivery of uploaded bytes to one batch of DeliverBatch
+	// pending entries (it goes on when the uploading client disconnects after the bytes
+	// were stored), so the time a delivery may take grows with the entries waiting.
+	DeliverTimeout = 30 * time.Second
+	// DeliverBatch is how many pending entries of one CID are delivered at once: their
+	// transitions are submitted together and the engine group-commits them (up to its
+	// MaxBatch, 512 by default, a transaction), instead of one transaction after another.
+	DeliverBatch = 512
+)
 
 // Verifier checks presigned upload requests; *blob/fs.Store implements it.
 type Verifier interface {
@@ -124,10 +132,9 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 		}
 		b.o.Index.Stage(c, res)
 	}
-	// The bytes are stored: deliver them even if the client goes away now.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DeliverTimeout)
-	defer cancel()
-	if _, err := b.Deliver(dctx, c, opts.Size); err != nil {
+	// The bytes are stored: deliver them even if the client goes away now (each batch
+	// within DeliverTimeout).
+	if _, err := b.Deliver(context.WithoutCancel(ctx), c, opts.Size); err != nil {
 		return fmt.Errorf("uploading %s: stored, but delivering: %w", c, err)
 	}
 	return nil
@@ -222,6 +229,9 @@ type Delivery struct {
 // size bytes are stored and verified: one self-issued DeliverCommand invocation and
 // transition EventDelivered per entry, each with its own receipt. An entry that was
 // removed or expired meanwhile keeps its state (its delivery gets an error receipt).
+// Entries are delivered DeliverBatch at a time, concurrently so that the engine commits
+// each batch in one transaction (or few), each batch within DeliverTimeout. The
+// deliveries are returned in the order of the pending index.
 func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery, error) {
 	var spaces []string
 	err := b.e.View(ctx, func(tx *dag.Tx) error {
@@ -233,30 +243,72 @@ func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery,
 		return nil, fmt.Errorf("listing pending entries of %s: %w", c, err)
 	}
 	out := make([]Delivery, 0, len(spaces))
-	for _, space := range spaces {
-		p := dag.Path{Subject: space, Collection: Name, Key: c.String()}
-		args, err := qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
-			qp.MapEntry(ma, "path", qp.String(p.String()))
-			qp.MapEntry(ma, "link", qp.Link(cidlink.Link{Cid: c}))
-			qp.MapEntry(ma, "size", qp.Int(size))
-		})
+	for len(spaces) > 0 {
+		n := min(len(spaces), DeliverBatch)
+		ds, err := b.deliverBatch(ctx, c, size, spaces[:n])
+		out = append(out, ds...)
 		if err != nil {
 			return out, err
 		}
-		inv, err := b.e.Invoke(DeliverCommand, args)
-		if err != nil {
-			return out, fmt.Errorf("invoking delivery to %s: %w", p, err)
-		}
-		res, err := b.e.Transition(ctx, inv, p, EventDelivered, args)
-		if err != nil {
-			return out, fmt.Errorf("delivering to %s: %w", p, err)
-		}
-		if res.Err != nil {
-			b.o.Logger.WarnContext(ctx, "store: delivery refused", "path", p.String(), "error", res.Err)
-		}
-		out = append(out, Delivery{Path: p, Result: res})
+		spaces = spaces[n:]
 	}
 	return out, nil
+}
+
+// deliverBatch delivers to the pending entries of c in spaces concurrently, within
+// DeliverTimeout; it returns the deliveries that happened, in the order of spaces, and
+// the first error.
+func (b *Blobs) deliverBatch(ctx context.Context, c cid.Cid, size int64, spaces []string) ([]Delivery, error) {
+	ctx, cancel := context.WithTimeout(ctx, DeliverTimeout)
+	defer cancel()
+	ds := make([]Delivery, len(spaces))
+	errs := make([]error, len(spaces))
+	var wg sync.WaitGroup
+	for i, space := range spaces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ds[i], errs[i] = b.deliverOne(ctx, c, size, space)
+		}()
+	}
+	wg.Wait()
+	out := make([]Delivery, 0, len(ds))
+	var first error
+	for i, d := range ds {
+		if errs[i] != nil {
+			if first == nil {
+				first = errs[i]
+			}
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, first
+}
+
+// deliverOne moves the pending store entry of c in space to done.
+func (b *Blobs) deliverOne(ctx context.Context, c cid.Cid, size int64, space string) (Delivery, error) {
+	p := dag.Path{Subject: space, Collection: Name, Key: c.String()}
+	args, err := qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "path", qp.String(p.String()))
+		qp.MapEntry(ma, "link", qp.Link(cidlink.Link{Cid: c}))
+		qp.MapEntry(ma, "size", qp.Int(size))
+	})
+	if err != nil {
+		return Delivery{}, err
+	}
+	inv, err := b.e.Invoke(DeliverCommand, args)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("invoking delivery to %s: %w", p, err)
+	}
+	res, err := b.e.Transition(ctx, inv, p, EventDelivered, args)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("delivering to %s: %w", p, err)
+	}
+	if res.Err != nil {
+		b.o.Logger.WarnContext(ctx, "store: delivery refused", "path", p.String(), "error", res.Err)
+	}
+	return Delivery{Path: p, Result: res}, nil
 }
 
 // Open returns the bytes of the CAR c, or the range rng of them (blob.ErrNotFound, also
