@@ -122,6 +122,17 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("opening the engine: %w", err)
 	}
 	defer engine.Close()
+	if offers != nil {
+		// Ready aggregates whose offer is not under way (made ready without --broker,
+		// refused, or out of attempts) are offered again, before the runner starts.
+		n, err := aggMachine.ResumeOffers(ctx, engine)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Info("offers resumed", "aggregates", n)
+		}
+	}
 	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, log)()
 	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index)
 	if err != nil {

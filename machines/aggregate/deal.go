@@ -64,6 +64,16 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 		}
 		tx.Effect(t)
 		return e.State, nil
+	case EventResume:
+		if e.Status != StatusReady || !m.offers {
+			return nil, nil
+		}
+		t, err := task.Schedule(tx, task.Task{Cmd: OfferCommand, Path: e.Path})
+		if err != nil {
+			return nil, fmt.Errorf("resuming the offer of %s: %w", e.Path, err)
+		}
+		tx.Effect(t)
+		return e.State, nil
 	case EventOffered:
 		switch e.Status {
 		case StatusReady:

@@ -81,8 +81,15 @@
 // same pass as its commP; for a piece indexed before that it streams the CAR from blob
 // storage),
 // POSTs the offer and, when the broker answers 200 or 202, applies EventOffered:
-// ready → deal_pending (ran: the offer task). Other answers and network errors are
-// retried with the runner's backoff (up to its attempts, task.DefaultMaxAttempts).
+// ready → deal_pending (ran: the offer task). A broker that cannot be reached or answers
+// 5xx, 408 or 429 is retried with the runner's capped backoff until it acknowledges,
+// however many attempts that takes (task.KeepTrying); another 4xx is a refusal: the
+// offer task fails for good with the broker's answer (ErrRefused) and the aggregate
+// stays ready. At start, serve --broker calls Machine.ResumeOffers: every ready
+// aggregate whose last offer task is failed or missing (or that became ready while
+// offers were off) gets a receipt of the same state, ran by a self-issued ResumeCommand
+// invocation, whose fx is a new offer task (EventResume). An aggregate is offered at most
+// once in the end: later offer tasks find it no longer ready.
 //
 // A broker report (Report, from POST /broker/report/{aggregate}) is recorded under a
 // self-issued ReportCommand invocation: a deal makes the aggregate deal_processed{deal},

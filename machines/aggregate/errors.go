@@ -27,4 +27,7 @@ var (
 	// ErrNotAcknowledged is the (retried) failure of an offer task whose offer the
 	// broker did not acknowledge (a status other than 200 or 202).
 	ErrNotAcknowledged = errors.New("aggregate: the broker did not acknowledge the offer")
+	// ErrRefused is the (permanent) failure of an offer task whose offer the broker
+	// refused with a 4xx answer other than 408 and 429: the task fails with the answer.
+	ErrRefused = errors.New("aggregate: the broker refused the offer")
 )

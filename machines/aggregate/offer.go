@@ -27,8 +27,13 @@ import (
 	"github.com/w3dag/w3dag/ucan"
 )
 
-// DefaultOfferTimeout bounds one POST of an offer when OfferOptions.Client is nil.
-const DefaultOfferTimeout = time.Minute
+const (
+	// DefaultOfferTimeout bounds one POST of an offer when OfferOptions.Client is nil.
+	DefaultOfferTimeout = time.Minute
+	// MaxAnswerLength is the most bytes of a broker's answer to an offer kept in the
+	// task's error.
+	MaxAnswerLength = 512
+)
 
 // Offer is the body of POST <broker>/offers (docs/broker.md §1).
 type Offer struct {
@@ -88,8 +93,12 @@ type OfferOptions struct {
 // that, is computed by streaming the CAR from o.Blobs (its size checked against its
 // piece CID) — POSTs it to the broker, and on
 // 200 or 202 moves the aggregate ready → deal_pending (Engine.Transition under the task's
-// invocation). Any other answer or a network error is returned for the runner to retry
-// with backoff. An aggregate no longer ready (offered before) finishes the task at once.
+// invocation). A broker that cannot be reached, or answers 5xx, 408 or 429, is retried
+// with the runner's capped backoff until it acknowledges, past the runner's attempts
+// (task.KeepTrying); any other 4xx is a refusal: the task fails for good with the answer
+// (ErrRefused), logged, and the aggregate stays ready (ResumeOffers offers it again at the
+// next start). Other answers are retried up to the runner's attempts. An aggregate no
+// longer ready (offered before) finishes the task at once.
 func OfferHandler(e *dag.Engine, o OfferOptions) task.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -148,11 +157,21 @@ func OfferHandler(e *dag.Engine, o OfferOptions) task.Handler {
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := o.Client.Do(req)
 		if err != nil {
-			return fmt.Errorf("offering %s: %w", ap, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("offering %s: %w", ap, err)
+			}
+			return task.KeepTrying(fmt.Errorf("offering %s to %s: %w: %w", ap, broker, ErrNotAcknowledged, err))
 		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerLength))
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		switch s := resp.StatusCode; {
+		case s == http.StatusOK || s == http.StatusAccepted:
+		case s >= 500 || s == http.StatusRequestTimeout || s == http.StatusTooManyRequests:
+			return task.KeepTrying(fmt.Errorf("offering %s to %s: %w: %s %s", ap, broker, ErrNotAcknowledged, resp.Status, bytes.TrimSpace(msg)))
+		case s >= 400:
+			o.Logger.ErrorContext(ctx, "broker refused the offer", "path", ap.String(), "aggregate", ac.String(), "status", resp.Status, "answer", string(bytes.TrimSpace(msg)))
+			return task.Permanent(fmt.Errorf("offering %s to %s: %w: %s %s", ap, broker, ErrRefused, resp.Status, bytes.TrimSpace(msg)))
+		default:
 			return fmt.Errorf("offering %s to %s: %w: %s %s", ap, broker, ErrNotAcknowledged, resp.Status, bytes.TrimSpace(msg))
 		}
 		res, err := e.Transition(ctx, inv, ap, EventOffered, nil)

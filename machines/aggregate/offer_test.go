@@ -9,9 +9,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/mem"
@@ -112,5 +116,183 @@ func TestOfferMD5FromIndex(t *testing.T) {
 	}
 	if ag := v.aggregates(); ag[0].Status != aggregate.StatusDealPending {
 		t.Fatalf("aggregate is %s", ag[0].Status)
+	}
+}
+
+// runFor runs due tasks, waiting for backoffs, until done says so (or 10 s pass).
+func (v *env) runFor(done func() bool) {
+	v.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			v.t.Fatal("tasks did not get there in 10 s")
+		}
+		if _, err := v.runner.RunOnce(context.Background()); err != nil {
+			v.t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// offerTasks returns the entries of the offer tasks, in the order scheduled.
+func (v *env) offerTasks() []*dag.Entry {
+	v.t.Helper()
+	ctx := context.Background()
+	page, err := v.e.SelectPage(ctx, dag.Path{Subject: v.svc, Collection: task.Name}, dag.Query{Limit: 1000})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	var out []*dag.Entry
+	for _, e := range page.Entries {
+		c, err := cid.Parse(e.Path.Key)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		inv, err := v.e.Receipt(ctx, c)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		if inv.Invocation != nil && inv.Invocation.Command == aggregate.OfferCommand {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestOfferRetries: a broker that answers 500, 503, 429, 408, 502 and 504 before taking
+// the offer gets it on the 7th post although the runner gives a task 3 attempts (the
+// offer keeps trying, with the capped backoff); one that refuses with 400 gets one post,
+// the offer task fails with the answer and the aggregate stays ready.
+func TestOfferRetries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	t.Run("unavailable then taken", func(t *testing.T) {
+		b := newTestBroker(t, 500, 503, 429, 408, 502, 504, 202)
+		v := newBrokerEnv(t, b, nil, 3)
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.runFor(func() bool { return v.aggregates()[0].Status == aggregate.StatusDealPending })
+		if n := len(b.posts()); n != 7 {
+			t.Fatalf("%d posts, want 7", n)
+		}
+		ts := v.offerTasks()
+		if len(ts) != 1 || ts[0].Status != task.StatusDone {
+			t.Fatalf("offer tasks %v", ts)
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		b := newTestBroker(t, 202)
+		b.srv.Close()
+		v := newBrokerEnv(t, b, nil, 3)
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.runFor(func() bool {
+			ts := v.offerTasks()
+			return len(ts) == 1 && ts[0].Status == task.StatusQueued && attempts(t, ts[0]) >= 6
+		})
+		if st := v.aggregates()[0].Status; st != aggregate.StatusReady {
+			t.Fatalf("aggregate is %s", st)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		b := newTestBroker(t, 400)
+		v := newBrokerEnv(t, b, nil, 3)
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.runFor(func() bool {
+			ts := v.offerTasks()
+			return len(ts) == 1 && ts[0].Status == task.StatusFailed
+		})
+		ts := v.offerTasks()
+		msg, _ := ts[0].State.LookupByString("error")
+		s, _ := msg.AsString()
+		if !strings.Contains(s, aggregate.ErrRefused.Error()) || !strings.Contains(s, "400 Bad Request broker says Bad Request") {
+			t.Fatalf("failed offer task's error %q", s)
+		}
+		if n := len(b.posts()); n != 1 {
+			t.Fatalf("%d posts, want 1", n)
+		}
+		if st := v.aggregates()[0].Status; st != aggregate.StatusReady {
+			t.Fatalf("aggregate is %s", st)
+		}
+	})
+}
+
+func attempts(t *testing.T, e *dag.Entry) int64 {
+	t.Helper()
+	n, err := e.State.LookupByString("attempts")
+	if err != nil {
+		return 0
+	}
+	i, _ := n.AsInt()
+	return i
+}
+
+// TestResumeOffers: ResumeOffers schedules an offer for a ready aggregate that became
+// ready while offers were off (no offer task) and for one whose offer was refused (its
+// task failed), leaves one whose offer task is queued to it, and in the end every
+// aggregate is offered and taken once.
+func TestResumeOffers(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(9, 10))
+	b := newTestBroker(t, 400, 202)
+	// Offers off: the first aggregate becomes ready, included, with no offer task.
+	v := newEnv(t, small)
+	v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+	v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+	v.run()
+	// Restart with offers on (serve --broker).
+	m, err := aggregate.New(small, aggregate.WithOffers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.v.Collections = []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection()}
+	v.v.Reopen(v.v.KV)
+	v.e, v.m = v.v.E, m
+	hs := m.Handlers(v.e, nil)
+	hs[aggregate.OfferCommand] = aggregate.OfferHandler(v.e, aggregate.OfferOptions{Broker: b.srv.URL,
+		PublicURL: "http://service.example", Secret: []byte("secret")})
+	v.runner = task.NewRunner(v.e, hs, task.RunnerOptions{Lease: time.Minute, BaseBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, MaxAttempts: 3})
+	if ag := v.aggregates(); len(ag) != 1 || ag[0].Status != aggregate.StatusReady || len(v.offerTasks()) != 0 {
+		t.Fatalf("aggregates %v, %d offer tasks; want the first ready without an offer task", ag, len(v.offerTasks()))
+	}
+	if n, err := m.ResumeOffers(ctx, v.e); err != nil || n != 1 {
+		t.Fatalf("ResumeOffers = %d, %v; want 1", n, err)
+	}
+	// Queued: a second call leaves it to its task.
+	if n, err := m.ResumeOffers(ctx, v.e); err != nil || n != 0 {
+		t.Fatalf("ResumeOffers with the offer queued = %d, %v; want 0", n, err)
+	}
+	// The broker refuses it: the task fails, the aggregate stays ready.
+	v.runFor(func() bool { ts := v.offerTasks(); return len(ts) == 1 && ts[0].Status == task.StatusFailed })
+	head := v.aggregates()[0]
+	if head.Status != aggregate.StatusReady {
+		t.Fatalf("aggregate is %s", head.Status)
+	}
+	// The resume receipt names the offer task in fx, ran by a ResumeCommand invocation.
+	r := v.receipt(head.Head)
+	if len(r.Fx) != 1 || r.Fx[0].String() != v.offerTasks()[0].Path.Key {
+		t.Fatalf("resume receipt fx %v", r.Fx)
+	}
+	if inv, err := v.e.Receipt(ctx, r.Ran); err != nil || inv.Invocation.Command != aggregate.ResumeCommand {
+		t.Fatalf("resume receipt ran %s (%v)", r.Ran, err)
+	}
+	// Next start: the failed offer is resumed, and taken.
+	if n, err := m.ResumeOffers(ctx, v.e); err != nil || n != 1 {
+		t.Fatalf("ResumeOffers after a refusal = %d, %v; want 1", n, err)
+	}
+	v.runFor(func() bool { return v.aggregates()[0].Status == aggregate.StatusDealPending })
+	if n, err := m.ResumeOffers(ctx, v.e); err != nil || n != 0 {
+		t.Fatalf("ResumeOffers with nothing ready = %d, %v; want 0", n, err)
+	}
+	v.run()
+	offers := b.posts()
+	if len(offers) != 2 || offers[0].Aggregate != offers[1].Aggregate {
+		t.Fatalf("%d offers, want the refused one and the taken one of the same aggregate", len(offers))
+	}
+	if ts := v.offerTasks(); len(ts) != 2 || ts[1].Status != task.StatusDone {
+		t.Fatalf("offer tasks %v", ts)
+	}
+	if got := v.statuses(v.aggregates()[0].Head); !slices.Equal(got, []string{"deal_pending", "ready", "ready", "ready", "ingesting"}) {
+		t.Fatalf("aggregate chain %v", got)
 	}
 }

@@ -7,7 +7,9 @@
 // /<service>/task/<invocation CID> whose receipts (ran = the task's invocation) record
 // its states: queued{attempts?, notBefore?} → running{lease, owner, attempts?} →
 // done{receipt?} / failed{attempts, error}; a failed attempt goes back to queued with an
-// exponential backoff. A due index in kv (taskq/<time BE8><CID>) holds every task that is
+// exponential backoff, up to RunnerOptions.MaxAttempts attempts — past them while the
+// handler marks its error KeepTrying (an effect that must happen once another party is
+// back), or fails at once when it marks it Permanent. A due index in kv (taskq/<time BE8><CID>) holds every task that is
 // queued (at its notBefore) or running (at its lease end), so a Runner finds due tasks
 // and expired leases with one range scan, and a restarted process, or another process
 // sharing the store, resumes them.

@@ -33,3 +33,26 @@ func IsPermanent(err error) bool {
 	var p *permanent
 	return errors.As(err, &p)
 }
+
+// keepTrying marks an error worth retrying however many attempts it took.
+type keepTrying struct{ err error }
+
+func (k *keepTrying) Error() string { return k.err.Error() }
+func (k *keepTrying) Unwrap() error { return k.err }
+
+// KeepTrying wraps err so the runner retries the task past RunnerOptions.MaxAttempts,
+// with the backoff capped at MaxBackoff, for as long as attempts fail this way: for an
+// effect that must happen eventually and whose failure is another party being away (a
+// broker down, overloaded, timing out). Permanent wins over KeepTrying.
+func KeepTrying(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &keepTrying{err: err}
+}
+
+// IsKeepTrying reports whether err was marked with KeepTrying.
+func IsKeepTrying(err error) bool {
+	var k *keepTrying
+	return errors.As(err, &k)
+}

@@ -47,7 +47,8 @@ const (
 
 // Handler runs a task: inv is the task's self-issued invocation (its Args carry the
 // task's arguments, and "path" when Task.Path was set). A nil error marks the task done;
-// an error is retried with backoff, unless marked with Permanent. Handlers may run more
+// an error is retried with backoff, unless marked with Permanent, up to MaxAttempts
+// attempts (past them for as long as it is marked with KeepTrying). Handlers may run more
 // than once for one task (a crash, an expired lease), so their effects must be
 // idempotent; going through the engine with inv makes them so.
 type Handler func(ctx context.Context, inv *ucan.Token) error
@@ -62,7 +63,8 @@ type RunnerOptions struct {
 	PollInterval time.Duration
 	// Concurrency bounds the handlers running at once; zero is DefaultConcurrency.
 	Concurrency int
-	// MaxAttempts bounds the attempts of a task; zero is DefaultMaxAttempts.
+	// MaxAttempts bounds the attempts of a task; zero is DefaultMaxAttempts. An attempt
+	// that fails with a KeepTrying error is retried whatever the count.
 	MaxAttempts int
 	// BaseBackoff and MaxBackoff shape the retry waits; zero is DefaultBaseBackoff and
 	// DefaultMaxBackoff.
@@ -473,7 +475,7 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 			if err := kt.Put(queueKey(now, c.task), nil); err != nil {
 				return err
 			}
-		case IsPermanent(herr) || attempts >= int64(r.o.MaxAttempts):
+		case IsPermanent(herr) || (attempts >= int64(r.o.MaxAttempts) && !IsKeepTrying(herr)):
 			state = failedState(attempts, truncate(herr.Error()))
 		default:
 			at := now + r.Backoff(attempts).Milliseconds()

@@ -447,3 +447,60 @@ func TestRunStops(t *testing.T) {
 		t.Fatalf("stopped task is %s %v", st.Status, st.State)
 	}
 }
+
+// TestKeepTrying: a task failing with KeepTrying errors is retried past MaxAttempts with
+// the backoff capped at MaxBackoff, until it succeeds; one whose error then turns
+// permanent fails at once; a plain error after many KeepTrying attempts fails.
+func TestKeepTrying(t *testing.T) {
+	c := newClock()
+	v := machinestest.Open(t, mem.New(), nil, nil, c.Now)
+	ok := schedule(t, v.E, task.Task{Cmd: "/test/ok"})
+	perm := schedule(t, v.E, task.Task{Cmd: "/test/perm"})
+	plain := schedule(t, v.E, task.Task{Cmd: "/test/plain"})
+	calls := map[string]int{}
+	const away = 10 // attempts that fail with KeepTrying, past MaxAttempts (3)
+	handler := func(cmd string, last error) task.Handler {
+		return func(context.Context, *ucan.Token) error {
+			calls[cmd]++
+			if calls[cmd] <= away {
+				return task.KeepTrying(errors.New("broker away"))
+			}
+			return last
+		}
+	}
+	o := opts(c, "a")
+	o.MaxAttempts = 3
+	o.MaxBackoff = 4 * time.Second
+	r := task.NewRunner(v.E, map[string]task.Handler{
+		"/test/ok":    handler("ok", nil),
+		"/test/perm":  handler("perm", task.Permanent(errors.New("refused"))),
+		"/test/plain": handler("plain", errors.New("plain failure")),
+	}, o)
+	for i := 1; i <= away; i++ {
+		runOnce(t, r, 3)
+		for _, id := range []cid.Cid{ok, perm, plain} {
+			st := state(t, v.E, id)
+			if st.Status != task.StatusQueued || intOf(t, st.State, "attempts") != int64(i) {
+				t.Fatalf("after attempt %d: %s %v", i, st.Status, st.State)
+			}
+			if wait := intOf(t, st.State, "notBefore") - c.Now().UnixMilli(); wait > o.MaxBackoff.Milliseconds() {
+				t.Fatalf("after attempt %d: waits %d ms, more than MaxBackoff", i, wait)
+			}
+		}
+		c.Add(o.MaxBackoff)
+	}
+	runOnce(t, r, 3)
+	for _, tc := range []struct {
+		id     cid.Cid
+		status string
+	}{{ok, task.StatusDone}, {perm, task.StatusFailed}, {plain, task.StatusFailed}} {
+		if st := state(t, v.E, tc.id); st.Status != tc.status {
+			t.Errorf("%s: %s %v, want %s", tc.id, st.Status, st.State, tc.status)
+		}
+	}
+	c.Add(time.Hour)
+	runOnce(t, r, 0)
+	if calls["ok"] != away+1 || calls["perm"] != away+1 || calls["plain"] != away+1 {
+		t.Fatalf("calls %v", calls)
+	}
+}
