@@ -75,10 +75,6 @@ type Options struct {
 	Commit func(ctx context.Context, fn func(kv.Tx) error) error
 	// MaxBatch bounds the messages one outbox commit holds; zero means DefaultMaxBatch.
 	MaxBatch int
-	// Movers is how many messages Run copies to blob storage at once, for stores that do
-	// not implement blob.Batcher (those get each round in one PutBatch); zero means
-	// DefaultMovers.
-	Movers int
 	// MovePoll is how often Run looks for messages other processes put in a shared outbox;
 	// zero means DefaultMovePoll.
 	MovePoll time.Duration
@@ -143,19 +139,24 @@ func blobItem(msg cid.Cid, data []byte) (blob.BatchItem, error) {
 	return blob.BatchItem{Key: WorkflowKey(msg), Data: data, Opts: blob.PutOptions{Size: int64(len(data)), SHA256: digest.Digest}}, nil
 }
 
-// Get returns the bytes of message msg, checked against its CID. ErrNotFound when the
-// archive does not hold it.
+// Get returns the bytes of message msg, checked against its CID: from its segment (a
+// byte range of one blob), from the outbox, or from a message file of its own (messages
+// archived without an outbox, too large for one, or before segments). ErrNotFound when
+// the archive does not hold it.
 func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
-	rc, info, err := a.blobs.Get(ctx, WorkflowKey(msg), nil)
-	if errors.Is(err, blob.ErrNotFound) && a.ob != nil {
-		data, oerr := a.ob.get(ctx, msg)
-		if oerr != nil {
-			return nil, oerr
+	if a.ob != nil {
+		loc, data, err := a.ob.lookup(ctx, msg)
+		if err != nil {
+			return nil, err
 		}
 		if data != nil {
 			return data, nil
 		}
+		if loc != nil {
+			return a.readSegment(ctx, msg, *loc)
+		}
 	}
+	rc, info, err := a.blobs.Get(ctx, WorkflowKey(msg), nil)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, msg)
 	}
@@ -170,6 +171,11 @@ func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading message %s: %w", msg, err)
 	}
+	return checked(msg, data)
+}
+
+// checked returns data if it hashes to msg, else ErrCorrupt.
+func checked(msg cid.Cid, data []byte) ([]byte, error) {
 	got, err := msg.Prefix().Sum(data)
 	if err != nil || !got.Equals(msg) {
 		return nil, fmt.Errorf("%w: %s", ErrCorrupt, msg)
@@ -177,14 +183,40 @@ func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 	return data, nil
 }
 
+// readSegment reads message msg's byte range from its segment.
+func (a *Archive) readSegment(ctx context.Context, msg cid.Cid, loc location) ([]byte, error) {
+	if loc.Length == 0 {
+		return checked(msg, []byte{}) // no byte range to read
+	}
+	key := SegmentKey(loc.Segment)
+	rc, _, err := a.blobs.Get(ctx, key, &blob.Range{Start: loc.Offset, End: loc.Offset + loc.Length - 1})
+	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidRange) {
+		return nil, fmt.Errorf("%w: %s indexed in %s: %v", ErrCorrupt, msg, key, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading message %s from %s: %w", msg, key, err)
+	}
+	defer rc.Close()
+	data := make([]byte, loc.Length)
+	if _, err := io.ReadFull(rc, data); err != nil {
+		return nil, fmt.Errorf("reading message %s from %s: %w", msg, key, err)
+	}
+	return checked(msg, data)
+}
+
 // Has reports whether the archive holds message msg.
 func (a *Archive) Has(ctx context.Context, msg cid.Cid) (bool, error) {
+	if a.ob != nil {
+		loc, data, err := a.ob.lookup(ctx, msg)
+		if err != nil {
+			return false, err
+		}
+		if loc != nil || data != nil {
+			return true, nil
+		}
+	}
 	_, err := a.blobs.Stat(ctx, WorkflowKey(msg))
 	if errors.Is(err, blob.ErrNotFound) {
-		if a.ob != nil {
-			data, err := a.ob.get(ctx, msg)
-			return data != nil, err
-		}
 		return false, nil
 	}
 	if err != nil {
@@ -193,8 +225,9 @@ func (a *Archive) Has(ctx context.Context, msg cid.Cid) (bool, error) {
 	return true, nil
 }
 
-// Messages calls fn with the CID of every archived message: those in blob storage in key
-// order, then those still in the outbox. fn returning blob.ErrStop ends the walk early
+// Messages calls fn with the CID of every archived message: those in message files of
+// their own in key order, then those in segments (in index order), then those still in
+// the outbox. fn returning blob.ErrStop ends the walk early
 // without error. A message moved while Messages runs may be reported twice.
 func (a *Archive) Messages(ctx context.Context, fn func(msg cid.Cid) error) error {
 	stopped := false
@@ -217,7 +250,7 @@ func (a *Archive) Messages(ctx context.Context, fn func(msg cid.Cid) error) erro
 	if err != nil || stopped || a.ob == nil {
 		return err
 	}
-	msgs, err := a.ob.list(ctx)
+	msgs, err := a.ob.listIndexed(ctx)
 	if err != nil {
 		return err
 	}

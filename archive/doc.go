@@ -4,7 +4,14 @@
 //
 // Key layout (the names of the invocation stream's buckets, seed 000, as prefixes):
 //
-//	workflow/<msg>/<msg>                 the message bytes; <msg> is the CIDv1 of the bytes,
+//	segment/<seg>                        blob: a CAR v1 of many messages, each a block under
+//	                                     its message CID; <seg> is the CIDv1 (codec car) of
+//	                                     the segment's bytes
+//	archive/workflow/<msg>               kv: where message <msg> is in a segment (uvarint
+//	                                     offset, uvarint length, segment CID bytes)
+//	workflow/<msg>/<msg>                 blob: the bytes of a message kept in a file of its
+//	                                     own (no outbox, larger than a kv value, or archived
+//	                                     before segments); <msg> is the CIDv1 of the bytes,
 //	                                     codec car (0x0202) for CAR messages, raw (0x55) for
 //	                                     other bodies such as UCAN containers
 //	invocation/<inv>/<msg>.in            an invocation arrived in request message <msg>
@@ -21,8 +28,9 @@
 // Outbox: writing each message to blob storage with its own fsync costs several
 // milliseconds, more than the operations it carries. With Options.Outbox set, Put instead
 // writes the message into a kv store, group-committing concurrent Puts into one durable
-// transaction (one fsync for many messages), and Run moves messages from that outbox to
-// their blob keys in the background. A message is durable before Put returns either way,
+// transaction (one fsync for many messages), and Run moves each round of messages from
+// that outbox into one segment in the background, indexing them and deleting their outbox
+// rows in one kv transaction. A message is durable before Put returns either way,
 // so the rule "archived before anything in it runs" holds; Get and Has see messages
 // wherever they are, and a crash leaves the outbox to be moved by the next Run.
 //

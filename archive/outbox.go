@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/kv"
@@ -21,9 +23,6 @@ const (
 	DefaultMaxBatch = 256
 	// MaxBatchBytes bounds the bytes of messages one outbox commit holds (16 MiB).
 	MaxBatchBytes = 16 << 20
-	// DefaultMovers is how many messages Run copies to blob storage at once when the store
-	// does not implement blob.Batcher.
-	DefaultMovers = 2
 	// DefaultMovePoll is how often Run looks for messages other processes put in a shared
 	// outbox.
 	DefaultMovePoll = time.Second
@@ -59,7 +58,6 @@ type outbox struct {
 	commitFn func(ctx context.Context, fn func(kv.Tx) error) error
 	log      *slog.Logger
 	maxBatch int
-	movers   int
 	poll     time.Duration
 
 	queue   chan *pendingPut
@@ -100,7 +98,6 @@ func newOutbox(opts Options, log *slog.Logger) *outbox {
 		commitFn: opts.Commit,
 		log:      log,
 		maxBatch: opts.MaxBatch,
-		movers:   opts.Movers,
 		poll:     opts.MovePoll,
 		queue:    make(chan *pendingPut, 4096),
 		stop:     make(chan struct{}),
@@ -109,9 +106,6 @@ func newOutbox(opts Options, log *slog.Logger) *outbox {
 	}
 	if o.maxBatch <= 0 {
 		o.maxBatch = DefaultMaxBatch
-	}
-	if o.movers <= 0 {
-		o.movers = DefaultMovers
 	}
 	if o.poll <= 0 {
 		o.poll = DefaultMovePoll
@@ -231,11 +225,25 @@ func (o *outbox) close() {
 	})
 }
 
-// get returns a message still in the outbox, or nil.
-func (o *outbox) get(ctx context.Context, msg cid.Cid) ([]byte, error) {
+// lookup finds message msg in one view of the kv store: its segment location from the
+// index, or its bytes (checked) from the outbox; both nil when it is in neither.
+func (o *outbox) lookup(ctx context.Context, msg cid.Cid) (*location, []byte, error) {
+	var loc *location
 	var data []byte
 	err := o.store.View(ctx, func(tx kv.Tx) error {
-		v, err := tx.Get(outboxKey(msg))
+		v, err := tx.Get(indexKey(msg))
+		if err == nil {
+			l, err := decodeLocation(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", msg, err)
+			}
+			loc = &l
+			return nil
+		}
+		if !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		v, err = tx.Get(outboxKey(msg))
 		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
@@ -246,34 +254,69 @@ func (o *outbox) get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading the outbox: %w", err)
+		return nil, nil, fmt.Errorf("looking up %s in the archive index and outbox: %w", msg, err)
 	}
 	if data != nil {
 		if got, err := msg.Prefix().Sum(data); err != nil || !got.Equals(msg) {
-			return nil, fmt.Errorf("%w: %s in the outbox", ErrCorrupt, msg)
+			return nil, nil, fmt.Errorf("%w: %s in the outbox", ErrCorrupt, msg)
 		}
 	}
-	return data, nil
+	return loc, data, nil
+}
+
+// listIndexed returns the CIDs of the messages in segments, then of those in the outbox,
+// read in one view (a message moved meanwhile is in one list or the other, never neither).
+func (o *outbox) listIndexed(ctx context.Context) ([]cid.Cid, error) {
+	var out []cid.Cid
+	err := o.store.View(ctx, func(tx kv.Tx) error {
+		ip := []byte(IndexPrefix)
+		err := tx.Scan(kv.ScanOptions{Start: ip, End: kv.PrefixEnd(ip)}, func(k, _ []byte) error {
+			c, err := cid.Decode(string(k[len(ip):]))
+			if err != nil {
+				return fmt.Errorf("%w: index key %q: %v", ErrCorrupt, k, err)
+			}
+			out = append(out, c)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		msgs, err := scanOutbox(tx)
+		out = append(out, msgs...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the archive index and outbox: %w", err)
+	}
+	return out, nil
 }
 
 // list returns the CIDs of the messages in the outbox.
 func (o *outbox) list(ctx context.Context) ([]cid.Cid, error) {
 	var out []cid.Cid
-	prefix := []byte(OutboxPrefix)
 	err := o.store.View(ctx, func(tx kv.Tx) error {
-		return tx.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix)}, func(k, _ []byte) error {
-			c, err := cid.Cast(k[len(prefix):])
-			if err != nil {
-				return fmt.Errorf("%w: outbox key %x: %v", ErrCorrupt, k, err)
-			}
-			out = append(out, c)
-			return nil
-		})
+		var err error
+		out, err = scanOutbox(tx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing the outbox: %w", err)
 	}
 	return out, nil
+}
+
+func scanOutbox(tx kv.Tx) ([]cid.Cid, error) {
+	var out []cid.Cid
+	prefix := []byte(OutboxPrefix)
+	err := tx.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix)}, func(k, _ []byte) error {
+		c, err := cid.Cast(k[len(prefix):])
+		if err != nil {
+			return fmt.Errorf("%w: outbox key %x: %v", ErrCorrupt, k, err)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
 }
 
 // Close stops the outbox's group committer (Puts after Close fail). Messages already put
@@ -364,8 +407,9 @@ type outboxMsg struct {
 	data []byte
 }
 
-// moveRound moves up to moveRound messages and returns how many it moved, and how many
-// outbox entries it handled: moved, or set aside under QuarantinePrefix because their key
+// moveRound moves up to moveRound messages (and about maxRoundBytes) into one new segment
+// and returns how many it moved, and how many outbox entries it handled: moved (indexed,
+// their outbox rows deleted in the same transaction), or set aside under QuarantinePrefix because their key
 // is not a CID or their bytes do not hash to it (logged as ErrCorrupt).
 func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error) {
 	prefix := []byte(OutboxPrefix)
@@ -394,111 +438,68 @@ func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error)
 	if len(round) == 0 && len(corrupt) == 0 {
 		return 0, 0, nil
 	}
-	errs, batchErr := a.moveBlobs(ctx, round)
-	var done [][]byte
-	var failed []error
-	for i, m := range round {
-		switch {
-		case errs[i] == nil:
-			done = append(done, m.key)
-		case errors.Is(errs[i], ErrCorrupt):
-			a.log.ErrorContext(ctx, "quarantining an outbox entry", "error", errs[i])
-			corrupt = append(corrupt, m.key)
-		case errs[i] != errBatchFailed: // reported once, as batchErr
-			failed = append(failed, fmt.Errorf("moving %s: %w", m.msg, errs[i]))
-		}
-	}
-	if batchErr != nil {
-		failed = append(failed, batchErr)
-	}
-	if len(done) > 0 || len(corrupt) > 0 {
-		err := a.ob.store.Update(ctx, func(tx kv.Tx) error {
-			for _, k := range corrupt {
-				v, err := tx.Get(k)
-				if err != nil {
-					return err
-				}
-				if err := tx.Put(append([]byte(QuarantinePrefix), k...), v); err != nil {
-					return err
-				}
-				if err := tx.Delete(k); err != nil {
-					return err
-				}
-			}
-			for _, k := range done {
-				if err := tx.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, 0, fmt.Errorf("clearing the outbox: %w", err)
-		}
-		if a.ob.backlog.Add(-int64(len(done)+len(corrupt))) < 0 {
-			a.ob.backlog.Store(0) // moved messages another process or run put
-		}
-	}
-	handled = len(done) + len(corrupt)
-	if len(failed) > 0 {
-		return len(done), handled, errors.Join(failed...)
-	}
-	return len(done), handled, nil
-}
-
-// errBatchFailed marks the messages of a failed PutBatch in moveBlobs' errors: the batch's
-// error says nothing of which message it was about, so moveRound reports it once.
-var errBatchFailed = errors.New("batch failed")
-
-// moveBlobs writes the messages of a round to blob storage and returns each one's error.
-// Stores that implement blob.Batcher get the whole round in one PutBatch (one disk flush
-// for the round instead of several per message: the difference between the mover keeping
-// up with a thousand small requests a second or starving them of I/O); others get
-// concurrent Puts, Options.Movers at a time. When the PutBatch fails, every message it
-// held has errBatchFailed and batchErr is its error.
-func (a *Archive) moveBlobs(ctx context.Context, round []outboxMsg) (errs []error, batchErr error) {
-	errs = make([]error, len(round))
-	for i, m := range round {
+	var good []outboxMsg
+	for _, m := range round {
 		if got, err := m.msg.Prefix().Sum(m.data); err != nil || !got.Equals(m.msg) {
-			errs[i] = fmt.Errorf("%w: %s in the outbox", ErrCorrupt, m.msg)
-		}
-	}
-	if b, ok := a.blobs.(blob.Batcher); ok {
-		var items []blob.BatchItem
-		var idx []int
-		for i, m := range round {
-			if errs[i] != nil {
-				continue
-			}
-			item, err := blobItem(m.msg, m.data)
-			if err != nil {
-				errs[i] = err
-				continue
-			}
-			items = append(items, item)
-			idx = append(idx, i)
-		}
-		if err := b.PutBatch(ctx, items); err != nil {
-			for _, i := range idx {
-				errs[i] = errBatchFailed
-			}
-			return errs, fmt.Errorf("moving a batch of %d messages: %w", len(items), err)
-		}
-		return errs, nil
-	}
-	sem := make(chan struct{}, a.ob.movers)
-	var wg sync.WaitGroup
-	for i, m := range round {
-		if errs[i] != nil {
+			a.log.ErrorContext(ctx, "quarantining an outbox entry", "error", fmt.Errorf("%w: %s in the outbox", ErrCorrupt, m.msg))
+			corrupt = append(corrupt, m.key)
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = a.putBlob(ctx, m.msg, m.data)
-		}()
+		good = append(good, m)
 	}
-	wg.Wait()
-	return errs, nil
+	var locs []location
+	if len(good) > 0 {
+		// One segment for the round: one blob write (one PUT on S3, one fsynced file on
+		// fs) instead of one per message. A crash after it and before the index commit
+		// leaves an unindexed segment; the messages stay in the outbox and go into the
+		// next round's segment.
+		data, seg, l, err := encodeSegment(good)
+		if err != nil {
+			return 0, 0, err
+		}
+		digest, err := multihash.Decode(seg.Hash())
+		if err != nil {
+			return 0, 0, fmt.Errorf("hashing segment: %w", err)
+		}
+		if err := a.blobs.Put(ctx, SegmentKey(seg), bytes.NewReader(data), blob.PutOptions{Size: int64(len(data)), SHA256: digest.Digest}); err != nil {
+			return 0, 0, fmt.Errorf("writing segment %s of %d messages: %w", seg, len(good), err)
+		}
+		locs = l
+	}
+	err = a.ob.store.Update(ctx, func(tx kv.Tx) error {
+		for _, k := range corrupt {
+			v, err := tx.Get(k)
+			if errors.Is(err, kv.ErrNotFound) {
+				continue // another process's mover took it
+			}
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(append([]byte(QuarantinePrefix), k...), v); err != nil {
+				return err
+			}
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		// The index entries replace the outbox rows in one transaction: a message is
+		// always in one or the other.
+		for i, m := range good {
+			if err := tx.Put(indexKey(m.msg), locs[i].encode()); err != nil {
+				return err
+			}
+			if err := tx.Delete(m.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("indexing a segment and clearing the outbox: %w", err)
+	}
+	handled = len(good) + len(corrupt)
+	if a.ob.backlog.Add(-int64(handled)) < 0 {
+		a.ob.backlog.Store(0) // moved messages another process or run put
+	}
+	return len(good), handled, nil
 }

@@ -42,8 +42,8 @@ func (c *countingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
 	return c.Store.Update(ctx, fn)
 }
 
-// TestOutbox runs the outbox over a store without blob.Batcher (moved with concurrent
-// Puts) and over blob/fs, which moves each round with one PutBatch.
+// TestOutbox runs the outbox over blob/mem and blob/fs: puts group-commit, and Flush
+// packs a round into one segment.
 func TestOutbox(t *testing.T) {
 	t.Run("mem", func(t *testing.T) { testOutbox(t, mem.New()) })
 	t.Run("fs", func(t *testing.T) {
@@ -112,11 +112,39 @@ func testOutbox(t *testing.T, blobs blob.Store) {
 	if p, _ := a.Pending(ctx); p != 0 {
 		t.Fatalf("pending after Flush = %d", p)
 	}
-	for _, c := range msgs {
-		if _, err := blobs.Stat(ctx, WorkflowKey(c)); err != nil {
-			t.Fatalf("%s not in blob storage after Flush: %v", c, err)
+	// One segment for the round, no file per message, every message read back from it.
+	if segs := countBlobs(t, blobs, SegmentPrefix); segs != 1 {
+		t.Errorf("Flush of %d messages wrote %d segments, want 1", n, segs)
+	}
+	if files := countBlobs(t, blobs, WorkflowPrefix); files != 0 {
+		t.Errorf("Flush wrote %d message files, want 0", files)
+	}
+	for i, c := range msgs {
+		data, err := a.Get(ctx, c)
+		if err != nil {
+			t.Fatalf("Get %s after Flush: %v", c, err)
+		}
+		if want := fmt.Sprintf("message %d", i); string(data) != want {
+			t.Fatalf("Get %s = %q, want %q", c, data, want)
+		}
+		if ok, err := a.Has(ctx, c); !ok || err != nil {
+			t.Fatalf("Has %s after Flush = %v, %v", c, ok, err)
 		}
 	}
+	listed = 0
+	if err := a.Messages(ctx, func(cid.Cid) error { listed++; return nil }); err != nil || listed != n {
+		t.Fatalf("Messages after Flush listed %d, %v", listed, err)
+	}
+}
+
+// countBlobs counts the blobs under prefix.
+func countBlobs(t *testing.T, blobs blob.Store, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := blobs.List(context.Background(), prefix, func(blob.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestOutboxRun(t *testing.T) {
@@ -133,7 +161,7 @@ func TestOutboxRun(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, err := blobs.Stat(ctx, WorkflowKey(c)); err == nil {
+		if p, err := a.Pending(ctx); err == nil && p == 0 && countBlobs(t, blobs, SegmentPrefix) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -145,13 +173,9 @@ func TestOutboxRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-// failingBatcher is a blob.Batcher whose batches all fail.
-type failingBatcher struct{ blob.Store }
-
-func (failingBatcher) PutBatch(context.Context, []blob.BatchItem) error {
-	return errors.New("disk on fire")
+	if data, err := a.Get(context.Background(), c); err != nil || string(data) != "moved by Run" {
+		t.Fatalf("Get after Run = %q, %v", data, err)
+	}
 }
 
 func TestOutboxFailures(t *testing.T) {
@@ -161,8 +185,7 @@ func TestOutboxFailures(t *testing.T) {
 		blobs   blob.Store
 		reports int // how often Flush's error carries the store's
 	}{
-		{"puts", failing{mem.New()}, 2},         // each Put's error
-		{"batch", failingBatcher{mem.New()}, 1}, // the batch's error, once
+		{"segment", failing{mem.New()}, 1}, // the round's one segment write
 	} {
 		a := New(tc.blobs, Options{Outbox: kvmem.New()})
 		c, err := a.Put(ctx, message.CodecCAR, []byte("stuck"))
@@ -273,11 +296,11 @@ func TestOutboxQuarantine(t *testing.T) {
 	if err != nil || moved != 1 {
 		t.Fatalf("Flush moved %d, %v; want 1 (the good message), nil", moved, err)
 	}
-	if _, err := blobs.Stat(ctx, WorkflowKey(good)); err != nil {
-		t.Fatalf("good message not in blob storage: %v", err)
+	if data, err := a.Get(ctx, good); err != nil || string(data) != "a good message" {
+		t.Fatalf("good message after Flush = %q, %v", data, err)
 	}
-	if _, err := blobs.Stat(ctx, WorkflowKey(tampered)); !errors.Is(err, blob.ErrNotFound) {
-		t.Fatalf("tampered message moved to blob storage: %v", err)
+	if ok, err := a.Has(ctx, tampered); ok || err != nil {
+		t.Fatalf("tampered message archived: %v, %v", ok, err)
 	}
 	if p, err := a.Pending(ctx); err != nil || p != 0 {
 		t.Fatalf("pending after Flush = %d, %v; want 0", p, err)

@@ -71,6 +71,8 @@
 //	outbox/workflow/<message CID bytes>      archive: agent messages waiting to be moved
 //	                                         to blob storage (written in the engine's
 //	                                         group commit by cmd/w3dag's wiring)
+//	archive/workflow/<message CID>           archive: where a moved message is in its
+//	                                         segment (written by the archive's mover)
 //	teststore/size/<space>/<key>             machinestest: the store stand-in's sizes
 //	aggregate/seq, aggregate/open/<key>,     aggregate: the last aggregate number, the
 //	aggregate/member/<key>/<i BE4>,          ingesting aggregates' layouts, each member's
