@@ -154,6 +154,13 @@ func readFilecoinInfo(ctx context.Context, c *client.Client, car cid.Cid) (*file
 		return nil, fmt.Errorf("%s: aggregate %s: %w", path, ac, err)
 	}
 	info.agg = &aggregateInfo{piece: ap, proof: verifyInclusion(ac, pc, state)}
+	if key, ok := aggregate.AggregateKey(state); ok {
+		if err := readAggregate(ctx, c, service, key, pc, info.agg); err != nil {
+			return nil, err
+		}
+		return info, nil
+	}
+	// A piece aggregated before its state named the aggregate's key.
 	if err := findAggregate(ctx, c, service, pc, info.agg); err != nil {
 		return nil, err
 	}
@@ -178,7 +185,46 @@ func verifyInclusion(ac, pc cid.Cid, state datamodel.Node) error {
 	return piece.VerifyInclusion(ac, pc, proof)
 }
 
-// findAggregate finds the aggregate entry whose piece CID is agg.piece (aggregate keys
+// readAggregate reads the aggregate entry /<service>/aggregate/<key> that the piece
+// state names, checks that it is the aggregate agg.piece and lists pc among its members,
+// and fills in agg's key, status and deal.
+func readAggregate(ctx context.Context, c *client.Client, service, key string, pc cid.Cid, agg *aggregateInfo) error {
+	path := "/" + service + "/" + aggregate.Name + "/" + key
+	r, err := c.Get(ctx, path)
+	if err != nil {
+		return fmt.Errorf("reading the piece's aggregate %s: %w", path, err)
+	}
+	return checkAggregate(path, key, r.Status(), r.State(), pc, agg)
+}
+
+// checkAggregate checks that the aggregate entry at path (key, status, state) is the
+// aggregate agg.piece and lists pc among its members, and fills in agg's key, status
+// and deal.
+func checkAggregate(path, key, status string, state datamodel.Node, pc cid.Cid, agg *aggregateInfo) error {
+	want := agg.piece.CID()
+	if got, err := aggregate.PieceCID(state); err != nil || !got.Equals(want) {
+		return fmt.Errorf("%s is %s with piece CID %s (%v), the piece names aggregate %s", path, status, got, err, want)
+	}
+	members, err := aggregate.Members(state)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	member := false
+	for _, m := range members {
+		member = member || m.Equals(pc)
+	}
+	if !member {
+		return fmt.Errorf("%s (aggregate %s) does not list the piece %s among its %d members", path, want, pc, len(members))
+	}
+	agg.key, agg.status = key, status
+	if d, err := state.LookupByString("deal"); err == nil && !d.IsAbsent() && !d.IsNull() {
+		agg.deal = d
+	}
+	return nil
+}
+
+// findAggregate finds, for a piece state that does not name its aggregate's key
+// (recorded before it was kept), the aggregate entry whose piece CID is agg.piece (aggregate keys
 // are sequence numbers, so it selects /<service>/aggregate page by page; ingesting
 // aggregates have no piece CID and are skipped) and fills in its key, status and deal.
 // It checks that the entry lists pc among its members.
@@ -198,22 +244,7 @@ func findAggregate(ctx context.Context, c *client.Client, service string, pc cid
 			if got, err := aggregate.PieceCID(pe.State); err != nil || !got.Equals(want) {
 				continue
 			}
-			members, err := aggregate.Members(pe.State)
-			if err != nil {
-				return fmt.Errorf("%s/%s: %w", path, pe.Key, err)
-			}
-			member := false
-			for _, m := range members {
-				member = member || m.Equals(pc)
-			}
-			if !member {
-				return fmt.Errorf("%s/%s (aggregate %s) does not list the piece %s among its %d members", path, pe.Key, want, pc, len(members))
-			}
-			agg.key, agg.status = pe.Key, pe.Status
-			if d, err := pe.State.LookupByString("deal"); err == nil && !d.IsAbsent() && !d.IsNull() {
-				agg.deal = d
-			}
-			return nil
+			return checkAggregate(path+"/"+pe.Key, pe.Key, pe.Status, pe.State, pc, agg)
 		}
 		if page.Cursor == "" || len(page.Entries) == 0 {
 			return nil // not found: printed, exit 1

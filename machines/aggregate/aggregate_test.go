@@ -202,6 +202,11 @@ func TestReady(t *testing.T) {
 		if got, _ := aggregate.PieceCID(pe.State); !got.Equals(ac) {
 			t.Fatalf("piece %d is in %s, want %s", i, got, ac)
 		}
+		if ap, err := aggregate.Lookup(context.Background(), v.e, ac); err != nil {
+			t.Fatal(err)
+		} else if key, ok := aggregate.AggregateKey(pe.State); !ok || key != ap.Key {
+			t.Fatalf("piece %d names aggregate key %q (%v), want %s", i, key, ok, ap.Key)
+		}
 		proof, err := aggregate.Inclusion(pe.State)
 		if err != nil {
 			t.Fatal(err)

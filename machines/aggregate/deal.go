@@ -374,7 +374,7 @@ func memberCount(ctx context.Context, e *dag.Engine, key string) (int, error) {
 }
 
 // DealtHandler returns the handler of dealt tasks: every member piece entry of the
-// aggregate (deal_processed) aggregated in it moves to dealt{piece, aggregate, inclusion,
+// aggregate (deal_processed) aggregated in it moves to dealt{piece, aggregate, aggregateKey, inclusion,
 // deal} with a system write whose ran is the task's invocation, at most MovesPerTx per
 // transaction; members already dealt in it are skipped.
 func DealtHandler(e *dag.Engine) task.Handler {
@@ -423,10 +423,11 @@ func DealtHandler(e *dag.Engine) task.Handler {
 			if err != nil {
 				return task.Permanent(fmt.Errorf("%w: member %d (%s): %v", ErrMember, i, p, err))
 			}
-			st, _ := qp.BuildMap(basicnode.Prototype.Map, 5, func(ma datamodel.MapAssembler) {
+			st, _ := qp.BuildMap(basicnode.Prototype.Map, 6, func(ma datamodel.MapAssembler) {
 				qp.MapEntry(ma, dag.StatusKey, qp.String(piece.StatusDealt))
 				qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc}))
 				qp.MapEntry(ma, "aggregate", qp.Link(cidlink.Link{Cid: ac}))
+				qp.MapEntry(ma, "aggregateKey", qp.String(ap.Key))
 				qp.MapEntry(ma, "inclusion", qp.Node(inclusion))
 				qp.MapEntry(ma, "deal", qp.Node(deal))
 			})

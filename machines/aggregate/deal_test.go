@@ -122,6 +122,9 @@ func TestDeal(t *testing.T) {
 		if _, err := aggregate.Inclusion(e.State); err != nil {
 			t.Fatalf("dealt piece's inclusion: %v", err)
 		}
+		if key, ok := aggregate.AggregateKey(e.State); !ok || key != ag[0].Path.Key {
+			t.Fatalf("dealt piece names aggregate key %q (%v), want %s", key, ok, ag[0].Path.Key)
+		}
 		if got := v.statuses(e.Head); !slices.Equal(got, []string{"dealt", "aggregated", "computed", "queued"}) {
 			t.Fatalf("piece chain %v", got)
 		}

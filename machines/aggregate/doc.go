@@ -62,7 +62,7 @@
 // (machines/task, IncludeCommand, args {path: the aggregate}) and lists it in the fx of
 // the closing piece's computed receipt (dag.Tx.Effect). The task's handler
 // (IncludeHandler) rebuilds the aggregate from its members' piece CIDs, and moves each
-// member piece entry computed → aggregated{piece, aggregate, inclusion} with a system
+// member piece entry computed → aggregated{piece, aggregate, aggregateKey, inclusion} with a system
 // write whose ran is the task's invocation and whose origin is the piece's computed
 // receipt, in transactions of at most MovesPerTx pieces. inclusion is the FRC-0058
 // inclusion proof of the piece in the aggregate, as the DAG-CBOR bytes of
@@ -94,7 +94,7 @@
 // A broker report (Report, from POST /broker/report/{aggregate}) is recorded under a
 // self-issued ReportCommand invocation: a deal makes the aggregate deal_processed{deal},
 // adds 1 to metrics.AggregateDealTotal and schedules DealtCommand (in the receipt's fx),
-// whose handler moves each member aggregated → dealt{piece, aggregate, inclusion, deal}
+// whose handler moves each member aggregated → dealt{piece, aggregate, aggregateKey, inclusion, deal}
 // (ran: that task), MovesPerTx per transaction. A failure makes it failed{reason} and
 // schedules RequeueCommand, whose handler moves each member that is still aggregated in
 // it back to computed{piece} (a receipt, ran: that task) and adds it again, in member

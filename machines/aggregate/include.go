@@ -32,7 +32,7 @@ func (m *Machine) Handlers(e *dag.Engine, logger *slog.Logger) map[string]task.H
 
 // IncludeHandler returns the handler of include tasks: it rebuilds the ready aggregate at
 // the task's path from its members' piece CIDs, checks that it is the aggregate piece CID
-// of the entry, and moves each member piece entry to aggregated{piece, aggregate,
+// of the entry, and moves each member piece entry to aggregated{piece, aggregate, aggregateKey,
 // inclusion} (ran: the task's invocation), at most MovesPerTx per transaction, skipping
 // members already aggregated in it. Inconsistent entries fail the task for good
 // (ErrNotReady, ErrMember); kv errors are returned for the runner to retry.
@@ -96,7 +96,7 @@ func IncludeHandler(e *dag.Engine, logger *slog.Logger) task.Handler {
 					if err != nil {
 						return task.Permanent(fmt.Errorf("%w: member %d: %v", ErrMember, i, err))
 					}
-					ok, err := include(tx, inv.CID, piece.Path(tx.Service(), content), agg, i, members[i], ac)
+					ok, err := include(tx, inv.CID, piece.Path(tx.Service(), content), agg, i, members[i], ac, ap.Key)
 					if err != nil {
 						return err
 					}
@@ -128,9 +128,10 @@ func IncludeHandler(e *dag.Engine, logger *slog.Logger) task.Handler {
 	}
 }
 
-// include moves the piece entry p, member i of agg (piece CID pc), to aggregated, and
-// reports whether it did; a member already aggregated in ac is left as is.
-func include(tx *dag.Tx, ran cid.Cid, p dag.Path, agg *commp.Aggregate, i int, pc, ac cid.Cid) (bool, error) {
+// include moves the piece entry p, member i of agg (piece CID pc) whose entry key is
+// key, to aggregated, and reports whether it did; a member already aggregated in ac is
+// left as is.
+func include(tx *dag.Tx, ran cid.Cid, p dag.Path, agg *commp.Aggregate, i int, pc, ac cid.Cid, key string) (bool, error) {
 	e, err := tx.Entry(p)
 	if err != nil {
 		return false, fmt.Errorf("%w: member %d (%s): %v", ErrMember, i, p, err)
@@ -157,17 +158,20 @@ func include(tx *dag.Tx, ran cid.Cid, p dag.Path, agg *commp.Aggregate, i int, p
 	if err != nil {
 		return false, fmt.Errorf("member %d (%s): encoding its proof: %w", i, p, err)
 	}
-	if _, err := tx.Put(p, ran, aggregatedState(pc, ac, raw)); err != nil {
+	if _, err := tx.Put(p, ran, aggregatedState(pc, ac, key, raw)); err != nil {
 		return false, fmt.Errorf("member %d (%s): %w", i, p, err)
 	}
 	return true, nil
 }
 
-func aggregatedState(pc, ac cid.Cid, inclusion []byte) datamodel.Node {
-	n, _ := qp.BuildMap(basicnode.Prototype.Map, 4, func(ma datamodel.MapAssembler) {
+// aggregatedState is the aggregated state of piece pc in the aggregate of piece CID ac
+// whose entry key is key.
+func aggregatedState(pc, ac cid.Cid, key string, inclusion []byte) datamodel.Node {
+	n, _ := qp.BuildMap(basicnode.Prototype.Map, 5, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, dag.StatusKey, qp.String(piece.StatusAggregated))
 		qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc}))
 		qp.MapEntry(ma, "aggregate", qp.Link(cidlink.Link{Cid: ac}))
+		qp.MapEntry(ma, "aggregateKey", qp.String(key))
 		qp.MapEntry(ma, "inclusion", qp.Bytes(inclusion))
 	})
 	return n
@@ -184,4 +188,15 @@ func Inclusion(state datamodel.Node) (commp.InclusionProof, error) {
 		return commp.InclusionProof{}, fmt.Errorf("inclusion is not bytes")
 	}
 	return commp.DecodeInclusionProof(b)
+}
+
+// AggregateKey returns the key of the aggregate entry an aggregated (or dealt) piece
+// state names; ok is false for states recorded before the key was kept.
+func AggregateKey(state datamodel.Node) (key string, ok bool) {
+	v, err := field(state, "aggregateKey")
+	if err != nil {
+		return "", false
+	}
+	key, err = v.AsString()
+	return key, err == nil && key != ""
 }

@@ -5,7 +5,7 @@
 // # States
 //
 //	queued → computed{piece}                     (this package)
-//	       → aggregated{piece, aggregate, inclusion} → dealt{…}   (the aggregate machine)
+//	       → aggregated{piece, aggregate, aggregateKey, inclusion} → dealt{…}   (the aggregate machine)
 //
 // The piece is the v2 piece CID (FRC-0069) of the CAR's bytes, computed by
 // github.com/w3dag/w3dag/piece (Compute): it carries the payload padding, the tree height
