@@ -53,6 +53,8 @@
 //	log/<seq BE8>                            commit log: receipt CID + absolute path;
 //	                                         sequences start at 1 and have no gaps
 //	meta/seq                                 last assigned sequence (BE8)
+//	meta/service                             DID of the service the store belongs to
+//	                                         (written by the first Open; ErrWrongService)
 //	task/<task>/<task>.result                CID bytes of the task's result receipt
 //	task/<task>/<inv>.invocation             invocations seen for the task
 //	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was

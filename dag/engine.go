@@ -159,6 +159,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if ring == 0 {
 		ring = DefaultWatchRing
 	}
+	if err := checkService(ctx, opts.KV, e.service); err != nil {
+		return nil, err
+	}
 	last, err := e.LastSeq(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opening engine: %w", err)
@@ -167,6 +170,31 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	e.queue = make(chan *job, e.maxBatch)
 	go e.commitLoop()
 	return e, nil
+}
+
+// checkService records service as the DID of the store's service (meta/service) if the
+// store has none yet, and otherwise returns ErrWrongService unless it is the recorded one.
+func checkService(ctx context.Context, kvs kv.Store, service string) error {
+	var have string
+	err := kvs.Update(ctx, func(kt kv.Tx) error {
+		have = ""
+		v, err := kt.Get([]byte(keyService))
+		switch {
+		case errors.Is(err, kv.ErrNotFound):
+			return kt.Put([]byte(keyService), []byte(service))
+		case err != nil:
+			return err
+		}
+		have = string(v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("opening engine: recording the service DID: %w", err)
+	}
+	if have != "" && have != service {
+		return fmt.Errorf("%w: it was first opened by %s, this process signs as %s (give every process sharing the store the same service key)", ErrWrongService, have, service)
+	}
+	return nil
 }
 
 // Service returns the service DID.

@@ -76,6 +76,10 @@ var (
 	ErrInvalidWrite = errors.New("dag: invalid system write")
 	// ErrConfig is returned by Open for unusable options.
 	ErrConfig = errors.New("dag: invalid options")
+	// ErrWrongService is returned by Open when the store was first opened by a service
+	// with another DID (meta/service): every process sharing a store must be given the
+	// same service key, or receipts of one store would be signed by several services.
+	ErrWrongService = errors.New("dag: the store belongs to another service")
 	// ErrReservedPrefix is returned by Tx.KV for a prefix that overlaps the engine's keys.
 	ErrReservedPrefix = errors.New("dag: prefix reserved for the engine")
 	// ErrOutsidePrefix is returned by a Tx.KV view for a key outside its prefix.

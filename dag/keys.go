@@ -18,6 +18,10 @@ const (
 	prefixCounter    = "counter/"
 	prefixMeta       = "meta/"
 	keySeq           = prefixMeta + "seq"
+	// keyService holds the DID of the service whose key signs the receipts in the store,
+	// written by the first Open; every later Open (of any process sharing the store)
+	// must sign with the same DID.
+	keyService = prefixMeta + "service"
 )
 
 func be64(n uint64) []byte {
