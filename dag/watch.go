@@ -152,13 +152,19 @@ func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- 
 		select {
 		case <-wake:
 		case <-tick:
-			// Another process may have committed: read the log once.
-			more, err := e.Log(ctx, last, logPage)
-			if err != nil {
-				return
-			}
-			if !send(more) {
-				return
+			// Another process may have committed: read the log, page after page while
+			// pages come back full.
+			for {
+				more, err := e.Log(ctx, last, logPage)
+				if err != nil {
+					return
+				}
+				if !send(more) {
+					return
+				}
+				if len(more) < logPage {
+					break
+				}
 			}
 		case <-ctx.Done():
 			return
