@@ -17,6 +17,7 @@ import (
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/server"
 )
 
@@ -65,6 +66,7 @@ type serveConfig struct {
 	logLevel     string
 	logFormat    string
 	shutdown     time.Duration
+	taskLease    time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -95,6 +97,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.brokerSecret, "broker-secret-file", "", "file holding the hex HMAC secret of broker report URLs (default broker.secret in the data folder, created on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.DurationVar(&c.taskLease, "task-lease", task.DefaultLease, "how long a node's claim on a background task (expiry, piece, aggregate, offer) lasts without renewal; when a node dies, another takes its tasks over after this")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
@@ -110,6 +113,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--upload-url-ttl %s: want a positive duration", c.uploadTTL)
 	case c.claimTTL <= 0:
 		return usageError(stderr, "serve", "--claim-ttl %s: want a positive duration", c.claimTTL)
+	case c.taskLease < task.MinLease:
+		return usageError(stderr, "serve", "--task-lease %s: want at least %s", c.taskLease, task.MinLease)
 	}
 	if c.broker != "" {
 		if u, err := url.Parse(c.broker); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -93,7 +93,7 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
-	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, log)
+	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, 0, log)
 	t.Cleanup(stop)
 	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log, index)
 	if err != nil {

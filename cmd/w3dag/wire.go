@@ -133,7 +133,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 			log.Info("offers resumed", "aggregates", n)
 		}
 	}
-	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, log)()
+	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, c.taskLease, log)()
 	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index)
 	if err != nil {
 		return err
@@ -252,8 +252,9 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 // runTasks runs the task runner of engine with the handlers of the store machine, of the
 // piece machine (which reads CARs from blobs) and of the aggregate machine agg — with the
 // offer handler when offers is not nil (--broker) — until the returned stop is called
-// (before the engine closes).
-func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, log *slog.Logger) (stop func()) {
+// (before the engine closes). lease is how long a claim on a task lasts without renewal
+// (--task-lease; zero is task.DefaultLease).
+func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, lease time.Duration, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
 	maps.Copy(handlers, piece.Handlers(engine, blobs, log.With("component", "piece")))
@@ -261,7 +262,7 @@ func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *a
 	if offers != nil {
 		handlers[aggregate.OfferCommand] = aggregate.OfferHandler(engine, *offers)
 	}
-	r := task.NewRunner(engine, handlers, task.RunnerOptions{Logger: log.With("component", "task")})
+	r := task.NewRunner(engine, handlers, task.RunnerOptions{Lease: lease, Logger: log.With("component", "task")})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

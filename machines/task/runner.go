@@ -35,6 +35,9 @@ const (
 	// third of it while the handler runs, and another worker may claim the task once it
 	// has expired.
 	DefaultLease = 2 * time.Minute
+	// MinLease is the shortest lease worth configuring: renewals come every third of
+	// the lease, and each is a kv transaction that must finish well within it.
+	MinLease = time.Second
 	// DefaultPollInterval is how often Run looks for due tasks.
 	DefaultPollInterval = time.Second
 	// DefaultConcurrency is how many handlers one Runner runs at once.
