@@ -157,6 +157,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			}
 			data, err := s.opts.Store.Block(ctx, ev.Receipt)
 			if err != nil {
+				if ctx.Err() != nil {
+					return // the client went away while the receipt was being read
+				}
 				s.log.ErrorContext(ctx, "watch: loading receipt", "receipt", ev.Receipt.String(), "seq", ev.Seq, "error", err)
 				return
 			}
