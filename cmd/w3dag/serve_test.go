@@ -57,9 +57,28 @@ func buildW3dag(t *testing.T) string {
 
 // child is a running `w3dag serve`.
 type child struct {
-	cmd *exec.Cmd
-	url string
-	did string
+	cmd    *exec.Cmd
+	url    string
+	did    string
+	stderr *lockedBuffer // what the process wrote to stderr
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process writing and a test reading.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startServe starts `w3dag serve` on a free port and waits until it prints its URL.
@@ -78,12 +97,12 @@ func startServeArgs(t *testing.T, bin string, env []string, args ...string) *chi
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd}
+	c := &child{cmd: cmd, stderr: stderr}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
