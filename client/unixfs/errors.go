@@ -1,0 +1,20 @@
+package unixfs
+
+import "errors"
+
+var (
+	// ErrNoFiles is returned by Import when the paths hold no file to import.
+	ErrNoFiles = errors.New("no files to import")
+	// ErrBadBlock is wrapped by Extract when a block's bytes do not match its CID.
+	ErrBadBlock = errors.New("block does not match its CID")
+	// ErrMissingBlock is wrapped by Extract when the DAG needs a block the CAR did not hold.
+	ErrMissingBlock = errors.New("block missing from the CAR")
+	// ErrNotCAR is wrapped by Extract when the stream is not a CARv1.
+	ErrNotCAR = errors.New("not a CAR")
+	// ErrNotFound is wrapped by Extract when a path segment names no directory entry.
+	ErrNotFound = errors.New("no such entry")
+	// ErrExists is returned by Extract when the output path exists already.
+	ErrExists = errors.New("output path exists")
+	// ErrConflict is returned by Import when a name is both a file and a directory.
+	ErrConflict = errors.New("a name is both a file and a directory")
+)
