@@ -28,14 +28,14 @@ func carCases() []carCase {
 		{"mibplus1", map[string]int{"mibplus1.bin": mib + 1}},
 		{"multi", map[string]int{"multi.bin": 5*mib + 12345}},
 		{"tree", map[string]int{
-			"tree/a.txt":                        11,
-			"tree/empty":                        0,
-			"tree/süß/ünïcödé 文件.txt":           3000,
-			"tree/süß/deeper/x/y.bin":           2*mib + 7,
-			"tree/süß/deeper/emoji 🎉.md":        42,
-			"tree/b/.hidden":                    5,
-			"tree/b/visible":                    6,
-			"tree/Ζ/ω":                          1,
+			"tree/a.txt":                 11,
+			"tree/empty":                 0,
+			"tree/süß/ünïcödé 文件.txt":    3000,
+			"tree/süß/deeper/x/y.bin":    2*mib + 7,
+			"tree/süß/deeper/emoji 🎉.md": 42,
+			"tree/b/.hidden":             5,
+			"tree/b/visible":             6,
+			"tree/Ζ/ω":                   1,
 		}},
 	}
 	flat := map[string]int{}

@@ -317,4 +317,3 @@ func (e *emitter) GetMany(_ context.Context, cs []cid.Cid) <-chan *ipld.NodeOpti
 func (e *emitter) Remove(context.Context, cid.Cid) error { return nil }
 
 func (e *emitter) RemoveMany(context.Context, []cid.Cid) error { return nil }
-
