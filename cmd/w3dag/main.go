@@ -26,6 +26,8 @@ type command struct {
 // commands is the table of sub-commands. Files add to it only through this literal.
 var commands = map[string]command{
 	"store":       {summary: "store a CAR file in a space (put, upload the bytes, confirm)", run: runStore},
+	"up":          {summary: "store files and directories as UnixFS in CAR shards, then put the upload entry", run: runUp},
+	"down":        {summary: "fetch a file or directory by CID through /ipfs/, verifying every block", run: runDown},
 	"config":      {summary: "show the client config, save the service URL, forget a pinned service DID", run: runConfig},
 	"serve":       {summary: "run the w3dag service (HTTP API over the DAG)", run: runServe},
 	"conformance": {summary: "run the protocol conformance suite against a service", run: runConformance},
@@ -54,6 +56,8 @@ var commands = map[string]command{
 // command. (In a map of their own, so the table above stays one line a command.)
 var examples = map[string][]string{
 	"store":       {"w3dag store docs/examples/hello.car"},
+	"up":          {"w3dag up photos/", "w3dag up --no-wrap video.mp4 --shard-size 67108864 --parallel 4", "w3dag up --dry-run notes.txt"},
+	"down":        {"w3dag down bafybei…", "w3dag down bafybei…/photos/cat.jpg -o cat.jpg"},
 	"config":      {"w3dag config", "w3dag config url https://w3dag.example.org", "w3dag config forget-service http://127.0.0.1:8080"},
 	"serve":       {"w3dag serve --schema docs/examples/pins.ipldsch", "w3dag serve --listen 0.0.0.0:8080 --public-url https://w3dag.example.org"},
 	"conformance": {"w3dag conformance --url http://127.0.0.1:8080"},

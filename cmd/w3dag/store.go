@@ -129,6 +129,12 @@ func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, nam
 	if n != size {
 		return nil, fmt.Errorf("%s changed while it was read (%d bytes, then %d)", name, size, n)
 	}
+	return storeOpened(ctx, c, hc, space, f, link, size, prog)
+}
+
+// storeOpened stores the first size bytes of f, whose CAR CID is link, in space: put,
+// upload (only when the service does not hold the bytes yet), confirming put.
+func storeOpened(ctx context.Context, c *client.Client, hc *http.Client, space string, f *os.File, link cid.Cid, size int64, prog io.Writer) (*storeResult, error) {
 	res := &storeResult{CID: link, Size: size, Path: "/" + space + "/store/" + link.String()}
 	value, err := storeValue(link, size)
 	if err != nil {

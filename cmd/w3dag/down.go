@@ -1,0 +1,84 @@
+package main
+
+// down.go: `w3dag down CID[/path] [-o PATH]`, content out through the trustless gateway.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/client"
+	"github.com/w3dag/w3dag/client/unixfs"
+)
+
+// carAccept is the Accept header of `w3dag down`: a CARv1 in depth-first order, with
+// duplicate blocks allowed (the trustless gateway specification's parameters).
+const carAccept = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+
+// runDown implements `w3dag down CID[/path] [-o PATH]`: GET /ipfs/{cid}[/path] as a CAR
+// (dag-scope=all) from the service, check every block against its CID as it streams, and
+// write the file or directory atomically at PATH (default: the last path segment, else
+// the CID).
+func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlags("down", "usage: w3dag down CID[/path] [-o PATH]", stderr)
+	out := fs.String("o", "", "where to write the file or directory (default: the last path segment, else the CID); must not exist")
+	pos, code, ok := parseArgs(fs, args, 1, 1)
+	if !ok {
+		return code
+	}
+	arg := strings.TrimPrefix(strings.TrimPrefix(pos[0], "/ipfs/"), "ipfs://")
+	parts := strings.Split(strings.Trim(arg, "/"), "/")
+	root, err := cid.Decode(parts[0])
+	if err != nil {
+		return fail(stderr, "down", fmt.Errorf("%q is not a CID: %w", parts[0], err))
+	}
+	var path []string
+	for _, p := range parts[1:] {
+		if p != "" {
+			path = append(path, p)
+		}
+	}
+	dest := *out
+	if dest == "" {
+		dest = root.String()
+		if len(path) > 0 {
+			dest = path[len(path)-1]
+		}
+		if dest == "." || dest == ".." || strings.ContainsRune(dest, filepath.Separator) {
+			return fail(stderr, "down", fmt.Errorf("cannot name the output after %q: give -o PATH", dest))
+		}
+	}
+	u := cf.serviceURL() + "/ipfs/" + root.String()
+	for _, p := range path {
+		u += "/" + url.PathEscape(p)
+	}
+	u += "?format=car&dag-scope=all"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fail(stderr, "down", err)
+	}
+	req.Header.Set("Accept", carAccept)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fail(stderr, "down", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fail(stderr, "down", fmt.Errorf("GET %s: %w", u, client.ErrorFromResponse(resp)))
+	}
+	if err := unixfs.Extract(ctx, resp.Body, root, path, dest); err != nil {
+		return fail(stderr, "down", fmt.Errorf("%s: %w", pos[0], err))
+	}
+	if cf.json {
+		fmt.Fprintf(stdout, "{\"cid\":%q,\"path\":%q,\"out\":%q}\n", root, strings.Join(path, "/"), dest)
+	} else {
+		fmt.Fprintln(stdout, dest)
+	}
+	return 0
+}
