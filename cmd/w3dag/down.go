@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -53,6 +54,9 @@ func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if dest == "." || dest == ".." || strings.ContainsRune(dest, filepath.Separator) {
 			return fail(stderr, "down", fmt.Errorf("cannot name the output after %q: give -o PATH", dest))
 		}
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return fail(stderr, "down", fmt.Errorf("%w: %s (give -o a new path)", unixfs.ErrExists, dest))
 	}
 	u := cf.serviceURL() + "/ipfs/" + root.String()
 	for _, p := range path {

@@ -336,4 +336,3 @@ func (b *upBar) finish() {
 	b.bar.Describe(fmt.Sprintf("shard %d/%d", b.n, b.n))
 	_ = b.bar.Finish()
 }
-
