@@ -58,7 +58,7 @@ func (g *gatewayStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i, s := range shards {
 		resp, err := http.Get(g.service + "/blob/" + s)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		b, _ := io.ReadAll(resp.Body)
