@@ -37,6 +37,11 @@ type Query struct {
 	// Status keeps only entries with this status; "" keeps every entry except removed
 	// ones. Removed entries are listed only when Status is "removed".
 	Status string
+	// Allow, when set, is asked about each entry the page would list; entries it refuses
+	// are skipped as if absent (the page still fills up to Limit with allowed ones). Its
+	// error ends the select with that error. ops uses it to apply the policies of the
+	// invocation's delegations to every entry a select returns.
+	Allow func(Path) (bool, error)
 }
 
 // readResult issues the (unstored) receipt of a read.
@@ -280,6 +285,15 @@ func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
 		}
 		if q.Status == "" && status == StatusRemoved || q.Status != "" && status != q.Status {
 			return nil
+		}
+		if q.Allow != nil {
+			ok, err := q.Allow(Path{Subject: p.Subject, Collection: p.Collection, Key: key})
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
 		}
 		if len(hits) == limit {
 			more = true

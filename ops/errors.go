@@ -14,6 +14,9 @@ const (
 	NameUnknownCommand = "UnknownCommand"
 	// NameInvalidArgs: the arguments do not decode (missing or mistyped fields).
 	NameInvalidArgs = "InvalidArgs"
+	// NameBudgetExceeded: the message carrying the invocation spent one of its limits
+	// (the message names which: LimitMessageWork, LimitMessageProofs).
+	NameBudgetExceeded = "BudgetExceeded"
 	// NameInternal is the name of failures that have no other (never in a receipt the
 	// engine stores; used only for metrics).
 	NameInternal = "InternalError"
@@ -24,6 +27,8 @@ var (
 	ErrUnknownCommand = &dag.Error{Name: NameUnknownCommand, Message: "unknown command"}
 	// ErrInvalidArgs fails invocations whose arguments do not decode.
 	ErrInvalidArgs = &dag.Error{Name: NameInvalidArgs, Message: "invalid arguments"}
+	// ErrBudgetExceeded refuses invocations once their message spent a limit of its Budget.
+	ErrBudgetExceeded = &dag.Error{Name: NameBudgetExceeded, Message: "message work budget exceeded"}
 	// ErrConfig is returned by New for unusable options.
 	ErrConfig = errors.New("ops: invalid options")
 )

@@ -14,6 +14,7 @@ import (
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
+	"github.com/w3dag/w3dag/ucan/policy"
 )
 
 // The commands ops runs.
@@ -60,6 +61,12 @@ type Options struct {
 	// (*dag.Engine).PublicRead (collection.Spec.PublicRead), or nil when the operator turns
 	// public reads off.
 	PublicRead func(dag.Path) bool
+	// MessageWork is the steps one message's Budget holds (LimitMessageWork); zero means
+	// DefaultMessageWork.
+	MessageWork int
+	// MessageProofs is the proofs one message's Budget holds (LimitMessageProofs); zero
+	// means DefaultMessageProofs.
+	MessageProofs int
 }
 
 // Ops runs invocations. It is safe for concurrent use.
@@ -72,6 +79,8 @@ type Ops struct {
 	seal      ucan.SealOptions
 	log       *slog.Logger
 	public    func(dag.Path) bool
+	work      int
+	maxProofs int
 }
 
 // New returns Ops for opts.
@@ -88,6 +97,14 @@ func New(opts Options) (*Ops, error) {
 		seal:      opts.Seal,
 		log:       opts.Logger,
 		public:    opts.PublicRead,
+		work:      opts.MessageWork,
+		maxProofs: opts.MessageProofs,
+	}
+	if o.work <= 0 {
+		o.work = DefaultMessageWork
+	}
+	if o.maxProofs <= 0 {
+		o.maxProofs = DefaultMessageProofs
 	}
 	if o.validator == nil {
 		o.validator = ucan.NewValidator(ucan.ValidatorOptions{Now: opts.Clock})
@@ -131,14 +148,21 @@ type Checked struct {
 	failure error // authorised, but the arguments are unusable: a stored error receipt
 	path    dag.Path
 	args    args
+	// allow is the per-entry policy check of reads (nil: every entry is allowed).
+	allow func(dag.Path) (bool, error)
 }
 
 // Invocation returns the checked invocation.
 func (c *Checked) Invocation() *ucan.Token { return c.inv }
 
 // Check examines inv with its proofs: the command, the audience, the UCAN chain, the
-// arguments and the collection rules. It does no I/O.
-func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
+// arguments and the collection rules. It does no I/O. Its work is drawn from b, the Budget
+// of the message inv came in (nil: a fresh Budget for inv alone), cheapest first: the proof
+// count and the size of the args, then the path in canonical form, then the chain, whose
+// policies are matched against the args with args.path made canonical — so that another
+// spelling of the same path (a CID in another base) cannot slip past a policy — and, for a
+// path below an entry, against the entry's path too.
+func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader, b *Budget) *Checked {
 	c := &Checked{inv: inv}
 	if inv == nil || inv.Invocation == nil {
 		c.invalid = errors.New("ops: an invocation token is required")
@@ -153,7 +177,21 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
 		c.cmd = CmdUnknown
 		return c
 	}
-	if a, p, ok := o.publicRead(c.cmd, inv.Invocation); ok {
+	if b == nil {
+		b = o.NewBudget()
+	}
+	in := inv.Invocation
+	if err := b.charge(in); err != nil {
+		c.refusal = err
+		return c
+	}
+	a, aerr := decodeArgs(c.cmd, in)
+	var p dag.Path
+	perr := aerr
+	if aerr == nil {
+		p, perr = o.path(in.Subject, a.path)
+	}
+	if perr == nil && o.isPublic(c.cmd, in, p) {
 		if err := o.authorizeUnproven(inv); err != nil {
 			c.refusal = err
 			return c
@@ -161,33 +199,42 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader) *Checked {
 		c.path, c.args = p, a
 		return c
 	}
-	if err := o.authorize(inv, proofs); err != nil {
+	var canon datamodel.Node
+	if perr == nil {
+		canon = withPath(in.Args, p.Rel())
+	}
+	pols, err := o.authorize(inv, proofs, canon, b)
+	if err != nil {
 		c.refusal = err
-		if c.cmd == CmdGet || c.cmd == CmdSelect {
-			if a, err := decodeArgs(c.cmd, inv.Invocation); err == nil {
-				if p, err := o.path(inv.Invocation.Subject, a.path); err == nil {
-					c.refusal = o.explainPrivate(c.refusal, inv.Invocation, p)
-				}
-			}
+		if perr == nil && (c.cmd == CmdGet || c.cmd == CmdSelect) {
+			c.refusal = o.explainPrivate(c.refusal, in, p)
 		}
 		return c
 	}
-	a, err := decodeArgs(c.cmd, inv.Invocation)
-	if err != nil {
-		c.failure = err
+	if aerr != nil {
+		c.failure = aerr
 		return c
 	}
-	p, err := o.path(inv.Invocation.Subject, a.path)
-	if err != nil {
-		c.failure = err
+	if perr != nil {
+		c.failure = perr
 		return c
 	}
-	if p.Subject == o.service && (c.cmd == CmdPut || c.cmd == CmdRemove) && inv.Invocation.Issuer != o.service {
+	if len(p.Fields) > 0 {
+		if err := matchAll(pols, withPath(in.Args, p.Entry().Rel()), b); err != nil {
+			c.refusal = entryRefusal(err, p.Entry())
+			return c
+		}
+	}
+	if p.Subject == o.service && (c.cmd == CmdPut || c.cmd == CmdRemove) && in.Issuer != o.service {
 		c.refusal = &ucan.Error{Name: ucan.InvalidClaim,
 			Message: fmt.Sprintf("collections of the service %s are written by the service only", o.service)}
 		return c
 	}
 	c.path, c.args = p, a
+	if c.cmd == CmdSelect && hasStatements(pols) {
+		c.allow = entryFilter(pols, in.Args, b)
+		c.args.query.Allow = c.allow
+	}
 	return c
 }
 
@@ -227,29 +274,18 @@ func (o *Ops) Exec(ctx context.Context, c *Checked, msg cid.Cid) (Outcome, error
 }
 
 // Run checks and runs inv, which arrived in agent message msg (cid.Undef when it did not
-// come in a message), resolving its proofs through proofs: Exec(ctx, Check(inv, proofs),
-// msg).
+// come in a message), resolving its proofs through proofs: Exec(ctx, Check(inv, proofs,
+// nil), msg).
 func (o *Ops) Run(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, msg cid.Cid) (Outcome, error) {
-	return o.Exec(ctx, o.Check(inv, proofs), msg)
+	return o.Exec(ctx, o.Check(inv, proofs, nil), msg)
 }
 
-// publicRead reports whether in, of command cmd, is a read of a public path of the service
-// (Options.PublicRead), with its decoded arguments and canonical path. Arguments or paths
-// that do not decode make it not public: such an invocation needs authority like any other,
-// so that nobody without it gets a stored failure receipt.
-func (o *Ops) publicRead(cmd string, in *ucan.Invocation) (args, dag.Path, bool) {
-	if o.public == nil || in.Subject != o.service || (cmd != CmdGet && cmd != CmdSelect) {
-		return args{}, dag.Path{}, false
-	}
-	a, err := decodeArgs(cmd, in)
-	if err != nil {
-		return args{}, dag.Path{}, false
-	}
-	p, err := o.path(in.Subject, a.path)
-	if err != nil || !o.public(p) {
-		return args{}, dag.Path{}, false
-	}
-	return a, p, true
+// isPublic reports whether in, of command cmd, is a read of p, a public path of the service
+// (Options.PublicRead). Invocations whose arguments or paths do not decode are never public:
+// they need authority like any other, so that nobody without it gets a stored failure
+// receipt.
+func (o *Ops) isPublic(cmd string, in *ucan.Invocation, p dag.Path) bool {
+	return o.public != nil && in.Subject == o.service && (cmd == CmdGet || cmd == CmdSelect) && o.public(p)
 }
 
 // explainPrivate adds to err, the refusal of a read of p by in, why no proof was not enough
@@ -286,60 +322,95 @@ func (o *Ops) checkAudience(in *ucan.Invocation) error {
 	return nil
 }
 
-// authorize checks the audience and the UCAN chain (which bounds the proof depth) of inv.
-func (o *Ops) authorize(inv *ucan.Token, proofs ucan.Loader) error {
+// authorize checks the audience and the UCAN chain (which bounds the proof depth) of inv,
+// matching its policies against args (nil: the invocation's own) within b, and returns the
+// chain's policies.
+func (o *Ops) authorize(inv *ucan.Token, proofs ucan.Loader, args datamodel.Node, b *Budget) ([]policy.Policy, error) {
 	if err := o.checkAudience(inv.Invocation); err != nil {
-		return err
+		return nil, err
 	}
 	if proofs == nil {
 		proofs = ucan.Proofs{}
 	}
-	return o.validator.Validate(inv, proofs)
+	pols, err := o.validator.ValidateWithin(inv, proofs, ucan.Within{Args: args, Budget: b.steps})
+	if err != nil && errors.Is(err, policy.ErrTooComplex) {
+		return nil, exceeded(LimitMessageWork, b.work, "matching the policies of the invocation's proofs spent the work the message had left")
+	}
+	return pols, err
 }
 
 // AuthorizeWatch checks that inv, with its proofs, may read the entries under p: its
 // subject is p's, its command covers /dag/get, its chain is valid (or, when p is a public
 // path of the service (Options.PublicRead), the invocation alone is: signature, exp and
 // aud, without proofs), and its args.path (if any) contains p. It returns a *ucan.Error (or
-// *dag.Error for a bad args.path) when not.
-func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) error {
+// *dag.Error for a bad args.path) when not. Policies see args.path in canonical form.
+//
+// On success it returns the per-entry check of what the watch may show: the chain's
+// policies matched against the args with args.path set to each entry's path, each within
+// a fresh Budget (an entry they do not hold for, or that spends the budget, is not shown).
+// A nil func allows every entry.
+func (o *Ops) AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) (func(dag.Path) bool, error) {
 	if inv == nil || inv.Invocation == nil {
-		return &ucan.Error{Name: ucan.InvalidClaim, Message: "a watch needs an invocation"}
+		return nil, &ucan.Error{Name: ucan.InvalidClaim, Message: "a watch needs an invocation"}
 	}
 	in := inv.Invocation
 	if in.Subject != p.Subject {
-		return &ucan.Error{Name: ucan.InvalidSubject,
+		return nil, &ucan.Error{Name: ucan.InvalidSubject,
 			Message: fmt.Sprintf("invocation subject %s is not the watched subject %s", in.Subject, p.Subject)}
 	}
 	if !ucan.CommandCovers(in.Command, CmdGet) {
-		return &ucan.Error{Name: ucan.InvalidClaim,
+		return nil, &ucan.Error{Name: ucan.InvalidClaim,
 			Message: fmt.Sprintf("command %s does not cover %s", in.Command, CmdGet)}
 	}
-	authorize := func() error { return o.authorize(inv, proofs) }
-	if o.public != nil && p.Subject == o.service && o.public(p) {
-		authorize = func() error { return o.authorizeUnproven(inv) }
+	b := o.NewBudget()
+	if err := b.charge(in); err != nil {
+		return nil, err
 	}
-	if err := authorize(); err != nil {
-		return o.explainPrivate(err, in, p)
-	}
-	if in.Args != nil {
+	var scope *dag.Path
+	if in.Args != nil && in.Args.Kind() == datamodel.Kind_Map {
 		pn, err := in.Args.LookupByString("path")
 		if err == nil {
 			rel, err := pn.AsString()
 			if err != nil {
-				return fmt.Errorf("%w: args.path must be a string", ErrInvalidArgs)
+				return nil, fmt.Errorf("%w: args.path must be a string", ErrInvalidArgs)
 			}
-			scope, err := o.path(in.Subject, rel)
+			sp, err := o.path(in.Subject, rel)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if !scope.Contains(p) {
-				return &ucan.Error{Name: ucan.InvalidClaim,
-					Message: fmt.Sprintf("invocation is for %s, which does not contain %s", scope, p)}
-			}
+			scope = &sp
 		}
 	}
-	return nil
+	if o.public != nil && p.Subject == o.service && o.public(p) {
+		if err := o.authorizeUnproven(inv); err != nil {
+			return nil, o.explainPrivate(err, in, p)
+		}
+	} else {
+		var canon datamodel.Node
+		if scope != nil {
+			canon = withPath(in.Args, scope.Rel())
+		}
+		pols, err := o.authorize(inv, proofs, canon, b)
+		if err != nil {
+			return nil, o.explainPrivate(err, in, p)
+		}
+		if scope != nil && !scope.Contains(p) {
+			return nil, &ucan.Error{Name: ucan.InvalidClaim,
+				Message: fmt.Sprintf("invocation is for %s, which does not contain %s", scope, p)}
+		}
+		if !hasStatements(pols) {
+			return nil, nil
+		}
+		return func(ep dag.Path) bool {
+			ok, err := entryFilter(pols, in.Args, o.NewBudget())(ep.Entry())
+			return ok && err == nil
+		}, nil
+	}
+	if scope != nil && !scope.Contains(p) {
+		return nil, &ucan.Error{Name: ucan.InvalidClaim,
+			Message: fmt.Sprintf("invocation is for %s, which does not contain %s", scope, p)}
+	}
+	return nil, nil
 }
 
 // path parses rel, relative to subject, and puts it in canonical form.

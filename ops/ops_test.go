@@ -33,7 +33,7 @@ type Note struct {
 `
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	service did.Signer
 	store   kv.Store
 	engine  *dag.Engine
@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, service: service, store: store, engine: eng, ops: o}
 }
 
-func mustKey(t *testing.T) did.Signer {
+func mustKey(t testing.TB) did.Signer {
 	t.Helper()
 	k, err := did.GenerateEd25519()
 	if err != nil {
@@ -350,7 +350,7 @@ func TestAuthorizeWatch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := f.ops.AuthorizeWatch(ctx, tc.inv, ucan.NewProofs(tc.proofs...), tc.path)
+			_, err := f.ops.AuthorizeWatch(ctx, tc.inv, ucan.NewProofs(tc.proofs...), tc.path)
 			if got := ""; err != nil {
 				got = ErrorName(err)
 				if got != tc.want {

@@ -183,7 +183,7 @@ func TestPublicWatch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.f.ops.AuthorizeWatch(ctx, tc.inv, nil, tc.path)
+			_, err := tc.f.ops.AuthorizeWatch(ctx, tc.inv, nil, tc.path)
 			got := ""
 			if err != nil {
 				got = ErrorName(err)

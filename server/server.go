@@ -63,13 +63,17 @@ const (
 type Runner interface {
 	// Check examines an invocation's command, authority and arguments without writing
 	// anything (it runs while the message is being archived).
-	Check(inv *ucan.Token, proofs ucan.Loader) *ops.Checked
+	Check(inv *ucan.Token, proofs ucan.Loader, b *ops.Budget) *ops.Checked
+	// NewBudget returns the work budget of one message, shared by the Checks of its
+	// invocations.
+	NewBudget() *ops.Budget
 	// Exec runs a checked invocation that arrived in message msg and returns its signed
 	// receipt. An error is an internal failure: no receipt exists for it.
 	Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error)
 	// AuthorizeWatch checks that inv (with proofs) may read the entries under p. It
 	// returns a *ucan.Error naming the failure, or another error for internal failures.
-	AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) error
+	// On success it returns which entries the watch may show (nil: all).
+	AuthorizeWatch(ctx context.Context, inv *ucan.Token, proofs ucan.Loader, p dag.Path) (func(dag.Path) bool, error)
 }
 
 // Store reads committed blocks and follows the commit log; *dag.Engine implements it.

@@ -348,11 +348,13 @@ type outcome struct {
 	err error
 }
 
-// check checks the invocations of req, in parallel when there are several.
+// check checks the invocations of req, in parallel when there are several, all drawing
+// from one work budget for the message.
 func (s *Server) check(req *request) []*ops.Checked {
 	out := make([]*ops.Checked, len(req.invocations))
+	b := s.opts.Runner.NewBudget()
 	if len(out) == 1 {
-		out[0] = s.checkOne(req.invocations[0], req.proofs)
+		out[0] = s.checkOne(req.invocations[0], req.proofs, b)
 		return out
 	}
 	workers := min(len(out), runtime.GOMAXPROCS(0))
@@ -363,7 +365,7 @@ func (s *Server) check(req *request) []*ops.Checked {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(out); i = int(next.Add(1)) - 1 {
-				out[i] = s.checkOne(req.invocations[i], req.proofs)
+				out[i] = s.checkOne(req.invocations[i], req.proofs, b)
 			}
 		}()
 	}
@@ -373,14 +375,14 @@ func (s *Server) check(req *request) []*ops.Checked {
 
 // checkOne checks one invocation; a panic in it becomes a nil result (an internal failure
 // when run).
-func (s *Server) checkOne(inv *ucan.Token, proofs ucan.Proofs) (c *ops.Checked) {
+func (s *Server) checkOne(inv *ucan.Token, proofs ucan.Proofs, b *ops.Budget) (c *ops.Checked) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic checking invocation", "invocation", inv.CID.String(), "panic", v)
 			c = nil
 		}
 	}()
-	return s.opts.Runner.Check(inv, proofs)
+	return s.opts.Runner.Check(inv, proofs, b)
 }
 
 // run runs the checked invocations of req concurrently, so that the engine's group commit

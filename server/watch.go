@@ -87,7 +87,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := s.opts.Runner.AuthorizeWatch(ctx, inv, proofs, p); err != nil {
+	allow, err := s.opts.Runner.AuthorizeWatch(ctx, inv, proofs, p)
+	if err != nil {
 		var ue *ucan.Error
 		var de *dag.Error
 		switch {
@@ -154,6 +155,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		case ev, ok := <-events:
 			if !ok {
 				return
+			}
+			if allow != nil && !allow(ev.Path) {
+				continue // a policy of the watch's delegations denies this entry
 			}
 			data, err := s.opts.Store.Block(ctx, ev.Receipt)
 			if err != nil {

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/ucan/did"
+	"github.com/w3dag/w3dag/ucan/policy"
 )
 
 // Loader resolves proof CIDs to decoded delegation tokens. An error makes validation fail
@@ -93,75 +95,115 @@ func (v *Validator) Validate(inv *Token, proofs Loader) error {
 	if inv == nil || inv.Invocation == nil {
 		return newError(InvalidClaim, nil, "token is not an invocation")
 	}
+	_, err := v.ValidateWithin(inv, proofs, Within{})
+	return err
+}
+
+// Within changes what Validator.ValidateWithin matches policies against and how much work
+// it may do. Its zero value is what Validate does.
+type Within struct {
+	// Args replaces the invocation's args when policies are matched (a caller passes the
+	// args in the canonical form it will act on, so that a policy cannot be bypassed by
+	// another spelling of the same value); nil matches the invocation's own args.
+	Args datamodel.Node
+	// Budget is the evaluation steps every policy of the chain draws from, shared with the
+	// caller's other checks; nil gives each policy a fresh policy.MaxMatchSteps.
+	Budget *policy.Budget
+}
+
+// ValidateWithin is Validate with the policies matched against w.Args within w.Budget. On
+// success it returns the policies of the chain, root first, so that the caller can match
+// them against further args (each entry a read returns). A spent budget fails with
+// MatchError wrapping policy.ErrTooComplex.
+func (v *Validator) ValidateWithin(inv *Token, proofs Loader, w Within) ([]policy.Policy, error) {
+	if inv == nil || inv.Invocation == nil {
+		return nil, newError(InvalidClaim, nil, "token is not an invocation")
+	}
+	pols, err := v.validate(inv, proofs, w)
+	if err != nil {
+		return nil, err
+	}
+	return pols, nil
+}
+
+func (v *Validator) validate(inv *Token, proofs Loader, w Within) ([]policy.Policy, error) {
 	if err := v.ValidateInvocation(inv); err != nil {
-		return err
+		return nil, err
 	}
 	in := inv.Invocation
+	args := w.Args
+	if args == nil {
+		args = in.args()
+	}
 	now := v.now().Unix()
 	if len(in.Proofs) == 0 {
 		if !did.Equal(in.Issuer, in.Subject) {
-			return newError(InvalidClaim, nil, "invocation by %s on subject %s has no proofs (only the subject may invoke without delegation)", in.Issuer, in.Subject)
+			return nil, newError(InvalidClaim, nil, "invocation by %s on subject %s has no proofs (only the subject may invoke without delegation)", in.Issuer, in.Subject)
 		}
-		return nil
+		return nil, nil
 	}
 	if len(in.Proofs) > MaxProofDepth {
-		return newError(InvalidClaim, nil, "%d proofs exceeds the maximum chain depth %d", len(in.Proofs), MaxProofDepth)
+		return nil, newError(InvalidClaim, nil, "%d proofs exceeds the maximum chain depth %d", len(in.Proofs), MaxProofDepth)
 	}
 	if proofs == nil {
-		return newError(UnavailableProof, nil, "proof %s: no proof loader", in.Proofs[0])
+		return nil, newError(UnavailableProof, nil, "proof %s: no proof loader", in.Proofs[0])
 	}
 	chain := make([]*Token, len(in.Proofs))
 	for i, c := range in.Proofs {
 		t, err := proofs.LoadProof(c)
 		if err != nil {
-			return newError(UnavailableProof, err, "proof %s: %v", c, err)
+			return nil, newError(UnavailableProof, err, "proof %s: %v", c, err)
 		}
 		if t == nil || !t.CID.Equals(c) {
-			return newError(UnavailableProof, nil, "proof %s: loader returned a different token", c)
+			return nil, newError(UnavailableProof, nil, "proof %s: loader returned a different token", c)
 		}
 		if t.Delegation == nil {
-			return newError(InvalidClaim, nil, "proof %s is not a delegation", c)
+			return nil, newError(InvalidClaim, nil, "proof %s is not a delegation", c)
 		}
 		chain[i] = t
 	}
 	for _, t := range chain {
 		if err := v.verifyProof(t); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, t := range chain {
 		dl := t.Delegation
 		if dl.Expiration != nil && now-v.skew > *dl.Expiration {
-			return newError(Expired, nil, "proof %s expired at %d (now %d)", t.CID, *dl.Expiration, now)
+			return nil, newError(Expired, nil, "proof %s expired at %d (now %d)", t.CID, *dl.Expiration, now)
 		}
 		if dl.NotBefore != nil && now+v.skew < *dl.NotBefore {
-			return newError(TooEarly, nil, "proof %s is not valid before %d (now %d)", t.CID, *dl.NotBefore, now)
+			return nil, newError(TooEarly, nil, "proof %s is not valid before %d (now %d)", t.CID, *dl.NotBefore, now)
 		}
 	}
 	if err := alignment(chain, in); err != nil {
 		rev := slices.Clone(chain)
 		slices.Reverse(rev)
 		if len(chain) < 2 || alignment(rev, in) != nil {
-			return err
+			return nil, err
 		}
 		chain = rev
 	}
 	for _, t := range chain {
 		dl := t.Delegation
 		if dl.Subject != "" && !did.Equal(dl.Subject, in.Subject) {
-			return newError(InvalidSubject, nil, "proof %s has subject %s, invocation has %s", t.CID, dl.Subject, in.Subject)
+			return nil, newError(InvalidSubject, nil, "proof %s has subject %s, invocation has %s", t.CID, dl.Subject, in.Subject)
 		}
 	}
 	for _, t := range chain {
 		dl := t.Delegation
 		if !CommandCovers(dl.Command, in.Command) {
-			return newError(MatchError, nil, "proof %s delegates %s, which does not cover %s", t.CID, dl.Command, in.Command)
+			return nil, newError(MatchError, nil, "proof %s delegates %s, which does not cover %s", t.CID, dl.Command, in.Command)
 		}
-		if err := dl.Policy.Check(in.args()); err != nil {
-			return newError(MatchError, err, "proof %s: %v", t.CID, err)
+		if err := dl.Policy.CheckWithin(args, w.Budget); err != nil {
+			return nil, newError(MatchError, err, "proof %s: %v", t.CID, err)
 		}
 	}
-	return nil
+	pols := make([]policy.Policy, len(chain))
+	for i, t := range chain {
+		pols[i] = t.Delegation.Policy
+	}
+	return pols, nil
 }
 
 // ValidateInvocation checks the invocation's own validity and nothing of its authority: its

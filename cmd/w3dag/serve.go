@@ -18,6 +18,7 @@ import (
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
+	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/server"
 )
 
@@ -67,6 +68,9 @@ type serveConfig struct {
 	logFormat    string
 	shutdown     time.Duration
 	taskLease    time.Duration
+
+	// messageWork and messageProofs: the work budget of one message (ops.Budget).
+	messageWork, messageProofs int
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -98,6 +102,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.taskLease, "task-lease", task.DefaultLease, "how long a node's claim on a background task (expiry, piece, aggregate, offer) lasts without renewal; when a node dies, another takes its tasks over after this")
+	fs.IntVar(&c.messageWork, "message-work", ops.DefaultMessageWork, "steps one message may spend on its invocations' args and policies, all together (more: BudgetExceeded naming message-work)")
+	fs.IntVar(&c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "proofs the invocations of one message may name, all together (more: BudgetExceeded naming message-proofs)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {

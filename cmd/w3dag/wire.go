@@ -144,6 +144,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Signer:    signer,
 		Validator: ucan.NewValidator(ucan.ValidatorOptions{}),
 		Logger:    log.With("component", "ops"),
+		// ops.Budget of each message: zero takes ops' defaults.
+		MessageWork:   c.messageWork,
+		MessageProofs: c.messageProofs,
 	}
 	if c.publicReads {
 		// The collections whose collection.Spec sets PublicRead (machines.Builtin).

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipld/go-ipld-prime/codec/dagjson"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 )
@@ -64,5 +65,47 @@ func TestBudgetAllowsLargeArguments(t *testing.T) {
 	p := mustParseJSON(t, `[["all", ".links", [">=", ".", 0]], ["any", ".links", ["==", ".", 499999]]]`)
 	if err := p.Check(args.Build()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckWithinShared: checks drawing from one Budget share its steps; once it is spent
+// every further check fails with ErrTooComplex, and unused steps are given back.
+func TestCheckWithinShared(t *testing.T) {
+	p, err := ParseJSON([]byte(`[["all", ".list", [">=", ".", 0]]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagjson.Decode(nb, strings.NewReader(`{"list": [`+strings.TrimSuffix(strings.Repeat("1,", 1000), ",")+`]}`)); err != nil {
+		t.Fatal(err)
+	}
+	args := nb.Build()
+	b := NewBudget(10_000)
+	passed := 0
+	for range 20 {
+		err := p.CheckWithin(args, b)
+		if err == nil {
+			passed++
+			continue
+		}
+		if !errors.Is(err, ErrTooComplex) {
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	if passed == 0 || passed >= 10 {
+		t.Fatalf("%d of 20 checks of ~2000 steps passed within 10000 steps", passed)
+	}
+	if left := b.Left(); left > 0 || left < -budgetChunk {
+		t.Fatalf("budget left %d", left)
+	}
+	if err := p.CheckWithin(args, nil); err != nil {
+		t.Fatalf("nil budget: %v", err)
+	}
+	small := NewBudget(5_000)
+	if err := p.CheckWithin(args, small); err != nil {
+		t.Fatal(err)
+	}
+	if left := small.Left(); left <= 0 || left >= 5_000 {
+		t.Fatalf("unused steps not given back: %d left of 5000", left)
 	}
 }

@@ -21,14 +21,36 @@ func (p Policy) Match(args datamodel.Node) bool {
 // otherwise an error wrapping ErrNoMatch that names the first statement that
 // does not hold, or ErrTooComplex.
 func (p Policy) Check(args datamodel.Node) error {
+	return p.check(args, newBudget(), MaxMatchSteps)
+}
+
+// CheckWithin is Check drawing its steps from b, shared with other checks,
+// instead of a fresh MaxMatchSteps: once b is spent the policy does not hold
+// (ErrTooComplex). A nil b is Check.
+func (p Policy) CheckWithin(args datamodel.Node, b *Budget) error {
+	if b == nil {
+		return p.Check(args)
+	}
+	m := drawFrom(b)
+	defer m.release()
+	if b.Left() <= 0 {
+		return fmt.Errorf("%w: the budget of steps is spent", ErrTooComplex)
+	}
+	return p.check(args, m, -1)
+}
+
+// check evaluates p with m; limit names the step limit in errors (-1: a shared Budget).
+func (p Policy) check(args datamodel.Node, b *budget, limit int) error {
 	if args == nil {
 		args = datamodel.Null
 	}
-	b := newBudget()
 	for i, st := range p {
 		ok := st.match(args, b)
 		if b.exhausted() {
-			return fmt.Errorf("%w: statement %d needs more than %d steps", ErrTooComplex, i, MaxMatchSteps)
+			if limit < 0 {
+				return fmt.Errorf("%w: statement %d exhausts the budget of steps", ErrTooComplex, i)
+			}
+			return fmt.Errorf("%w: statement %d needs more than %d steps", ErrTooComplex, i, limit)
 		}
 		if !ok {
 			return fmt.Errorf("%w: statement %d %s is false", ErrNoMatch, i, st)
