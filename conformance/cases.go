@@ -39,6 +39,7 @@ func Cases() []Case {
 		{"auth-expired-proof", caseAuthExpired},
 		{"auth-other-space", caseAuthOtherSpace},
 		{"auth-command-not-covered", caseAuthNotCovered},
+		{"policy-canonical-path", casePolicyCanonicalPath},
 		{"malformed-input", caseMalformed},
 		{"watch", caseWatch},
 		{"schema", caseSchema},

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multibase"
 
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
+	"github.com/w3dag/w3dag/ucan/policy"
 )
 
 // noWrite checks that a failed put left no entry behind.
@@ -102,4 +104,60 @@ func caseDelegationChain(ctx context.Context, t T, target Target) {
 		t.Fatalf("send: %v", err)
 	}
 	wantErrorName(t, "friend put citing a /dag/get chain", rs[0], UCANErrorNames...)
+}
+
+// casePolicyCanonicalPath: a delegation whose policy denies one upload entry denies it by
+// every route (docs/SECURITY.md, "policies see what the engine sees"): the CID key in
+// base58btc, base36 or upper-case base32, a field below the entry, and a select of the
+// collection, which skips it; another entry is readable under the same delegation.
+func casePolicyCanonicalPath(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	secretKey, v := uploadValue(0)
+	openKey, w := uploadValue(1)
+	e.put(ctx, e.abs("upload/"+secretKey), v)
+	e.put(ctx, e.abs("upload/"+openKey), w)
+	pol, err := policy.ParseJSON([]byte(`[["like", ".path", "upload*"], ["!=", ".path", "upload/` + secretKey + `"]]`))
+	if err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	deny, err := (&ucan.Delegation{Issuer: e.space.DID(), Audience: e.agent.DID(), Subject: e.space.DID(),
+		Command: "/dag", Policy: pol, Nonce: ucan.NewNonce()}).Seal(e.space, ucan.SealOptions{})
+	if err != nil {
+		t.Fatalf("sealing delegation: %v", err)
+	}
+	c, err := cid.Decode(secretKey)
+	if err != nil {
+		t.Fatalf("key %q: %v", secretKey, err)
+	}
+	for _, base := range []struct {
+		name string
+		enc  multibase.Encoding
+	}{{"base32", multibase.Base32}, {"base58btc", multibase.Base58BTC}, {"base36", multibase.Base36}, {"upper-case base32", multibase.Base32Upper}} {
+		s, err := c.StringOfBase(base.enc)
+		if err != nil {
+			t.Fatalf("%s form of %s: %v", base.name, c, err)
+		}
+		r := e.invoke(ctx, e.space.DID(), client.CmdGet, pathArgs("upload/"+s), deny)
+		wantErrorName(t, "get of the denied entry in "+base.name, r, ucan.MatchError)
+		r = e.invoke(ctx, e.space.DID(), client.CmdGet, pathArgs("upload/"+s+"/root"), deny)
+		wantErrorName(t, "get below the denied entry in "+base.name, r, ucan.MatchError)
+	}
+	if r := e.invoke(ctx, e.space.DID(), client.CmdGet, pathArgs("upload/"+openKey), deny); r.Error != nil {
+		t.Fatalf("get of an allowed entry: %v", r.Error)
+	}
+	r := e.invoke(ctx, e.space.DID(), client.CmdSelect, pathArgs("upload"), deny)
+	if r.Error != nil {
+		t.Fatalf("select under the delegation: %v", r.Error)
+	}
+	page, err := client.ParsePage(r.Ok, r.Blocks)
+	if err != nil {
+		t.Fatalf("select page: %v", err)
+	}
+	var keys []string
+	for _, en := range page.Entries {
+		keys = append(keys, entryKey(en))
+	}
+	if len(keys) != 1 || keys[0] != openKey {
+		t.Errorf("select lists %v, want only the allowed %s", keys, openKey)
+	}
 }
