@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
@@ -147,6 +148,24 @@ func caseMalformed(ctx context.Context, t T, target Target) {
 	post("CAR without roots", message.ContentTypeCAR, notMessage)
 	big := make([]byte, message.MaxMessageSize+1024)
 	post("body over the message size limit", message.ContentTypeCAR, big)
+
+	// A message carrying a token that no invocation in it uses is refused whole: nothing
+	// unused is run or archived.
+	ip, iv := e.entry(1)
+	exp := time.Now().Add(time.Minute).Unix()
+	inv, err := (&ucan.Invocation{Issuer: e.agent.DID(), Subject: e.space.DID(), Audience: e.service,
+		Command: client.CmdPut, Args: putArgs(e.rel(ip), iv), Nonce: ucan.NewNonce(), Expiration: &exp,
+		Proofs: []cid.Cid{e.root.CID}}).Seal(e.agent, ucan.SealOptions{})
+	if err != nil {
+		t.Fatalf("sealing invocation: %v", err)
+	}
+	unused := e.delegation(e.agent, e.agent.DID(), e.space.DID(), client.CmdGet, nil)
+	withUnused, err := message.Encode(&message.Message{Invocations: []cid.Cid{inv.CID}, Blocks: []message.Block{
+		{CID: inv.CID, Data: inv.Raw}, {CID: e.root.CID, Data: e.root.Raw}, {CID: unused.CID, Data: unused.Raw}}})
+	if err != nil {
+		t.Fatalf("encoding: %v", err)
+	}
+	post("a token no invocation uses", message.ContentTypeCAR, withUnused)
 
 	// A well-formed message with a bad invocation gets an error receipt, not a 4xx.
 	r := e.invoke(ctx, e.space.DID(), "/dag/frobnicate", putArgs(e.target.Collection+"/x", basicnode.NewInt(1)), e.root)

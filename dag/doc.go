@@ -73,6 +73,8 @@
 //	outbox/workflow/<message CID bytes>      archive: agent messages waiting to be moved
 //	                                         to blob storage (written in the engine's
 //	                                         group commit by cmd/w3dag's wiring)
+//	outbox/refused/<message CID bytes>       archive: the small record kept instead of a
+//	                                         message whose every invocation was refused
 //	archive/workflow/<message CID>           archive: where a moved message is in its
 //	                                         segment (written by the archive's mover)
 //	teststore/size/<space>/<key>             machinestest: the store stand-in's sizes

@@ -155,6 +155,16 @@ type Checked struct {
 // Invocation returns the checked invocation.
 func (c *Checked) Invocation() *ucan.Token { return c.inv }
 
+// Refusal returns the error name of the refusal when the invocation may not run (its
+// receipt is an error that is not stored), "" when it runs (successfully or as a stored
+// failure).
+func (c *Checked) Refusal() string {
+	if c.refusal == nil {
+		return ""
+	}
+	return ErrorName(c.refusal)
+}
+
 // Check examines inv with its proofs: the command, the audience, the UCAN chain, the
 // arguments and the collection rules. It does no I/O. Its work is drawn from b, the Budget
 // of the message inv came in (nil: a fresh Budget for inv alone), cheapest first: the proof

@@ -102,6 +102,10 @@ type Store interface {
 type Archive interface {
 	// Put stores data and returns its CID (codec given); nothing may run if it fails.
 	Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error)
+	// PutRefusal stores, instead of data, a small record that every invocation in it was
+	// refused (how many invocations, the sender, the refusal names) and returns data's
+	// CID; the reply is not archived then.
+	PutRefusal(ctx context.Context, codec uint64, data []byte, invocations int, sender string, names []string) (cid.Cid, error)
 }
 
 // Blobs serves the /blob/{cid} routes: uploads to the signed URLs the store machine hands

@@ -224,6 +224,20 @@ func (s *Server) decodeRequest(kind bodyKind, body []byte) (*request, *httpError
 	if n, lim := len(req.invocations), s.opts.Limits.MaxInvocations; n > lim {
 		return nil, tooLarge("%d invocations in one message, the limit is %d", n, lim)
 	}
+	// Every block must be an invocation of the message or a proof one of them cites:
+	// nothing else would be used, and nothing unused is archived.
+	used := make(map[cid.Cid]bool, len(order))
+	for _, inv := range req.invocations {
+		used[inv.CID] = true
+		for _, p := range inv.Invocation.Proofs {
+			used[p] = true
+		}
+	}
+	for _, tok := range order {
+		if !used[tok.CID] {
+			return nil, malformed("token %s is neither an invocation of the message nor a proof one cites; send only what the invocations use", tok.CID)
+		}
+	}
 	return req, nil
 }
 
@@ -260,17 +274,18 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	}
 	// Once archived, the invocations run to the end even if the client goes away.
 	ctx := context.WithoutCancel(r.Context())
-	// Archive the message while checking its invocations (signatures, chains, arguments):
-	// checking writes nothing, running waits for the archive.
-	var msg cid.Cid
-	archived := make(chan error, 1)
-	go func() {
-		var err error
-		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
-		archived <- err
-	}()
+	// Check the invocations (signatures, chains, arguments; this writes nothing), then
+	// archive the message before anything in it runs; a message every invocation of which
+	// is refused is not kept whole, only a small record of the refusal (docs/SECURITY.md).
 	checked := s.check(req)
-	if err := <-archived; err != nil {
+	refused := refusals(checked)
+	var msg cid.Cid
+	if refused != nil {
+		msg, err = s.opts.Archive.PutRefusal(ctx, req.codec, body, len(req.invocations), req.invocations[0].Invocation.Issuer, refused)
+	} else {
+		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
+	}
+	if err != nil {
 		s.metrics.messages.WithLabelValues("in", "failed").Inc()
 		s.log.ErrorContext(ctx, "archiving request message", "error", err)
 		writeError(w, http.StatusServiceUnavailable, NameArchive, "the message could not be archived, nothing ran; retry later")
@@ -315,11 +330,13 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	}
 	// The receipts are committed with the state already; the archived copy of the reply
 	// is written after answering, off the client's latency (Serve waits for it).
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.archiveReply(ctx, msg, data, invs)
-	}()
+	if refused == nil { // the reply to a refused message holds only unstored refusals
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.archiveReply(ctx, msg, data, invs)
+		}()
+	}
 	if asJSON {
 		out, err := replyJSON(reply)
 		if err != nil {
@@ -371,6 +388,19 @@ func (s *Server) check(req *request) []*ops.Checked {
 	}
 	wg.Wait()
 	return out
+}
+
+// refusals returns the refusal names of checked when every invocation in it was refused,
+// nil when any of them runs (or could not be checked: it fails when run, archived whole).
+func refusals(checked []*ops.Checked) []string {
+	names := make([]string, 0, len(checked))
+	for _, c := range checked {
+		if c == nil || c.Refusal() == "" {
+			return nil
+		}
+		names = append(names, c.Refusal())
+	}
+	return names
 }
 
 // checkOne checks one invocation; a panic in it becomes a nil result (an internal failure

@@ -124,6 +124,10 @@ func (nopArchive) Put(_ context.Context, codec uint64, data []byte) (cid.Cid, er
 	return cid.NewCidV1(codec, append([]byte{0x12, 0x20}, mh[:]...)), nil
 }
 
+func (a nopArchive) PutRefusal(ctx context.Context, codec uint64, data []byte, _ int, _ string, _ []string) (cid.Cid, error) {
+	return a.Put(ctx, codec, data)
+}
+
 // agentClient is a client whose agent is its own space.
 func agentClient(t testing.TB, url, service string) (*client.Client, string) {
 	t.Helper()

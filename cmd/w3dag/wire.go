@@ -163,7 +163,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		archOpts.Outbox = kvs
 		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
 			return engine.Update(ctx, func(t *dag.Tx) error {
-				kt, err := t.KV(archive.OutboxPrefix)
+				kt, err := t.KV(archive.KVPrefix)
 				if err != nil {
 					return err
 				}
