@@ -82,8 +82,8 @@
 //	aggregate/member/<key>/<i BE4>,          ingesting aggregates' layouts, each member's
 //	aggregate/piece/<CAR CID>,               CAR, each aggregated CAR's aggregate, the
 //	aggregate/cid/<aggregate piece CID>      key of each ready aggregate's piece CID
-//	pieceindex/<piece v2 CID>                piece: the CAR CID (bytes) of each computed
-//	                                         piece (GET /piece/{cid})
+//	pieceindex/<piece v2 CID>                piece: the CAR CID (bytes) ‖ the CAR's md5 of
+//	                                         each computed piece (GET /piece/{cid}, offers)
 //	blockindex/mh/<multihash><CAR CID>,      blockindex: where each block of each stored
 //	blockindex/car/<CAR CID><i BE4>,         CAR lives (offset, length), the CAR's
 //	blockindex/refs/<CAR CID>                blocks in order, its done store entries
