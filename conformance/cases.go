@@ -48,5 +48,6 @@ func Cases() []Case {
 		{"blob-range", caseBlobRange},
 		{"blob-bad-cid", caseBlobBadCID},
 		{"store-only-cars", caseStoreOnlyCARs},
+		{"gateway", caseGateway},
 	}
 }

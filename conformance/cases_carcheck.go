@@ -1,9 +1,13 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"strings"
 
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/message"
 )
 
@@ -43,5 +47,73 @@ func caseStoreOnlyCARs(ctx context.Context, t T, target Target) {
 		if _, err := e.c.Put(ctx, e.abs("upload/"+root.String()), uploadInput(root, link)); !isReceiptError(err, "ShardNotFound") {
 			t.Errorf("an upload naming %s as a shard: %v, want a ShardNotFound error receipt", tc.name, err)
 		}
+	}
+}
+
+// caseGateway stores a CAR and reads its root block back by CID at /ipfs/{cid}: raw
+// (?format=raw and by Accept), as a CAR holding the block, as file bytes; HEAD; an
+// unknown CID is 404 and a malformed one 400.
+func caseGateway(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	car, carCID, root := randomCAR(t, 2048)
+	p := e.abs("store/" + carCID.String())
+	value := storeInput(carCID, len(car))
+	r := e.put(ctx, p, value)
+	if r.Status() == "pending" {
+		if code := e.upload(ctx, r.State(), car); code/100 != 2 {
+			t.Fatalf("upload: HTTP %d", code)
+		}
+		r = e.put(ctx, p, value)
+	}
+	wantStatus(t, "store put", r, "done")
+	payload, err := carscan.Scan(bytes.NewReader(car))
+	if err != nil {
+		t.Fatalf("the test CAR: %v", err)
+	}
+	blk := payload.Blocks[0]
+	data := car[blk.Offset : blk.Offset+blk.Length]
+
+	get := func(method, path string, hdr map[string]string) (int, []byte, http.Header) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, e.url(path), nil)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body, resp.Header
+	}
+	if code, body, h := get("GET", "/ipfs/"+root.String()+"?format=raw", nil); code != 200 || !bytes.Equal(body, data) || h.Get("Content-Type") != "application/vnd.ipld.raw" {
+		t.Errorf("GET ?format=raw: HTTP %d, %d bytes (%s); want 200 with the block's %d", code, len(body), h.Get("Content-Type"), len(data))
+	}
+	if code, body, _ := get("GET", "/ipfs/"+root.String(), map[string]string{"Accept": "application/vnd.ipld.raw"}); code != 200 || !bytes.Equal(body, data) {
+		t.Errorf("GET Accept raw: HTTP %d, %d bytes", code, len(body))
+	}
+	code, body, _ := get("GET", "/ipfs/"+root.String()+"?format=car", nil)
+	res, err := carscan.Scan(bytes.NewReader(body))
+	if code != 200 || err != nil || len(res.Roots) != 1 || res.Roots[0] != root || len(res.Blocks) != 1 {
+		t.Errorf("GET ?format=car: HTTP %d, %v, %+v; want a CAR of the root block", code, err, res)
+	}
+	if code, body, _ := get("GET", "/ipfs/"+root.String(), nil); code != 200 || !bytes.Equal(body, data) {
+		t.Errorf("GET (deserialized raw leaf): HTTP %d, %d bytes", code, len(body))
+	}
+	if code, body, _ := get("HEAD", "/ipfs/"+root.String(), nil); code != 200 || len(body) != 0 {
+		t.Errorf("HEAD: HTTP %d, %d bytes", code, len(body))
+	}
+	unknown := message.NewBlock(message.CodecRaw, []byte("never stored anywhere")).CID
+	for _, q := range []string{"", "?format=raw", "?format=car"} {
+		if code, _, _ := get("GET", "/ipfs/"+unknown.String()+q, nil); code != 404 {
+			t.Errorf("GET of an unknown CID%s: HTTP %d, want 404", q, code)
+		}
+	}
+	if code, _, _ := get("GET", "/ipfs/not-a-cid", nil); code != 400 {
+		t.Errorf("GET of a malformed CID: HTTP %d, want 400", code)
 	}
 }

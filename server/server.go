@@ -147,6 +147,8 @@ type Options struct {
 	Pieces Pieces
 	// Broker, when not nil, mounts POST /broker/report/{aggregate}.
 	Broker Broker
+	// Gateway, when not nil, serves GET and HEAD /ipfs/{cid}[/path…] (package gateway).
+	Gateway http.Handler
 	// Logger receives request errors and recovered panics; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the server's Prometheus collectors and Gatherer serves them at
@@ -274,6 +276,9 @@ func (s *Server) routes() {
 	}
 	if s.schemaDoc != nil {
 		r.HandleFunc("/schema", s.getSchema).Methods(http.MethodGet, http.MethodHead).Name("schema")
+	}
+	if s.opts.Gateway != nil {
+		r.PathPrefix("/ipfs/").Handler(s.opts.Gateway).Methods(http.MethodGet, http.MethodHead).Name("ipfs")
 	}
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet).Name("metrics")
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead).Name("healthz")

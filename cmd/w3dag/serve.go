@@ -57,6 +57,8 @@ type serveConfig struct {
 	watchPoll    time.Duration
 	outbox       bool
 	publicReads  bool
+	noGateway    bool // --gateway=false
+	gwSpaces     string
 	maxBlobSize  int64
 	uploadTTL    time.Duration
 	claimTTL     time.Duration
@@ -91,6 +93,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
 	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
 	fs.BoolVar(&c.publicReads, "public-service-reads", true, "let any signed invocation read the service's public collections (carwhere, piece, aggregate, metrics) without a delegation from the service")
+	fs.BoolFunc("gateway", "serve stored content by CID at GET|HEAD /ipfs/{cid}[/path], trustless and deserialized (default true; --gateway=false turns it off)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.noGateway = !on
+		return err
+	})
+	fs.StringVar(&c.gwSpaces, "gateway-spaces", "", "comma-separated space DIDs: the gateway serves only blocks of CARs one of them holds (default: every stored CAR)")
 	fs.Int64Var(&c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
 	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
 	fs.DurationVar(&c.claimTTL, "claim-ttl", carwhere.DefaultClaimTTL, "how long the location claims of GET /claims/{cid} are valid")

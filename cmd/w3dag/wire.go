@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/blob/s3"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/gateway"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/kv/postgres"
@@ -180,7 +182,20 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		stopMoving()
 		<-moved
 	}()
+	var gw http.Handler
+	if !c.noGateway {
+		var spaces []string
+		for _, sp := range strings.Split(c.gwSpaces, ",") {
+			if sp = strings.TrimSpace(sp); sp != "" {
+				spaces = append(spaces, sp)
+			}
+		}
+		if gw, err = gateway.New(engine, blobs, gateway.Options{Spaces: spaces, Logger: log.With("component", "gateway")}); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(server.Options{
+		Gateway:         gw,
 		Service:         signer,
 		PublicURL:       publicURL,
 		Runner:          runner,

@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/blockindex"
+	"github.com/w3dag/w3dag/machines/carwhere"
+)
+
+// CacheSize is the default size of the LRU of recently read blocks, in bytes.
+const CacheSize = 32 << 20
+
+// Engine is what the gateway reads the block index and store entries through;
+// *dag.Engine implements it.
+type Engine interface {
+	blockindex.Viewer
+	Entry(ctx context.Context, p dag.Path) (*dag.Entry, error)
+}
+
+// Options configure a Blockstore and the handler.
+type Options struct {
+	// Spaces, when not empty, restricts reads to blocks of CARs that one of these spaces
+	// holds (its store entry of the CAR is done). Empty serves every stored CAR.
+	Spaces []string
+	// CacheSize is the LRU's size in bytes; zero means CacheSize, negative no cache.
+	CacheSize int
+	// Logger receives read failures; nil discards.
+	Logger *slog.Logger
+}
+
+// Blockstore is a read-only boxo blockstore over the stored CARs (see the package
+// documentation). Use NewBlockstore.
+type Blockstore struct {
+	e     Engine
+	blobs blob.Store
+	o     Options
+	cache *lru
+}
+
+// NewBlockstore returns a Blockstore reading the index through e and the bytes from blobs.
+func NewBlockstore(e Engine, blobs blob.Store, opts Options) (*Blockstore, error) {
+	if e == nil || blobs == nil {
+		return nil, fmt.Errorf("%w: the blockstore needs an engine and a blob store", ErrConfig)
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = CacheSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Blockstore{e: e, blobs: blobs, o: opts}
+	if opts.CacheSize > 0 {
+		b.cache = newLRU(opts.CacheSize)
+	}
+	return b, nil
+}
+
+// locate returns the locations of c's block the gateway may serve, or ipld.ErrNotFound.
+func (b *Blockstore) locate(ctx context.Context, c cid.Cid) ([]blockindex.Location, error) {
+	locs, err := blockindex.Locate(ctx, b.e, c.Hash())
+	if errors.Is(err, blockindex.ErrNotIndexed) {
+		return nil, ipld.ErrNotFound{Cid: c}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(b.o.Spaces) == 0 {
+		return locs, nil
+	}
+	var out []blockindex.Location
+	for _, l := range locs {
+		ok, err := b.held(ctx, l.CAR)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil, ipld.ErrNotFound{Cid: c}
+	}
+	return out, nil
+}
+
+// held reports whether one of the allowed spaces holds car.
+func (b *Blockstore) held(ctx context.Context, car cid.Cid) (bool, error) {
+	for _, s := range b.o.Spaces {
+		e, err := b.e.Entry(ctx, dag.Path{Subject: s, Collection: "store", Key: car.String()})
+		if errors.Is(err, dag.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if e.Status == dag.StatusDone {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Get reads the block c from the first CAR holding it whose bytes match.
+func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	if c.Prefix().MhType == multihash.IDENTITY {
+		dh, err := multihash.Decode(c.Hash())
+		if err != nil {
+			return nil, ipld.ErrNotFound{Cid: c}
+		}
+		return blocks.NewBlockWithCid(dh.Digest, c)
+	}
+	if b.cache != nil {
+		if data, ok := b.cache.get(c); ok {
+			return blocks.NewBlockWithCid(data, c)
+		}
+	}
+	locs, err := b.locate(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, l := range locs {
+		data, err := blockindex.ReadBlock(ctx, b.blobs, carwhere.BlobKey(l.CAR), l, c)
+		if err != nil {
+			b.o.Logger.WarnContext(ctx, "gateway: reading a block", "cid", c.String(), "car", l.CAR.String(), "error", err)
+			last = err
+			continue
+		}
+		if b.cache != nil {
+			b.cache.add(c, data)
+		}
+		return blocks.NewBlockWithCid(data, c)
+	}
+	return nil, last
+}
+
+// Has reports whether a stored CAR holds c.
+func (b *Blockstore) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	if c.Prefix().MhType == multihash.IDENTITY {
+		return true, nil
+	}
+	_, err := b.locate(ctx, c)
+	if ipld.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// GetSize returns the size of the block c.
+func (b *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
+	if c.Prefix().MhType == multihash.IDENTITY {
+		blk, err := b.Get(ctx, c)
+		if err != nil {
+			return 0, err
+		}
+		return len(blk.RawData()), nil
+	}
+	locs, err := b.locate(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	return int(locs[0].Length), nil
+}
+
+// Put fails: the gateway only reads.
+func (b *Blockstore) Put(context.Context, blocks.Block) error { return ErrReadOnly }
+
+// PutMany fails: the gateway only reads.
+func (b *Blockstore) PutMany(context.Context, []blocks.Block) error { return ErrReadOnly }
+
+// DeleteBlock fails: the gateway only reads.
+func (b *Blockstore) DeleteBlock(context.Context, cid.Cid) error { return ErrReadOnly }
+
+// AllKeysChan fails: the gateway does not list what it holds.
+func (b *Blockstore) AllKeysChan(context.Context) (<-chan cid.Cid, error) {
+	return nil, ErrReadOnly
+}
+
+// HashOnRead does nothing: every block is checked against its CID as it is read.
+func (b *Blockstore) HashOnRead(bool) {}

@@ -1,0 +1,18 @@
+// Package gateway serves content by CID at GET|HEAD /ipfs/{cid}[/path…]: the IPFS
+// Trustless Gateway (application/vnd.ipld.raw and application/vnd.ipld.car with
+// dag-scope, entity-bytes, order and dups) and deserialized responses (UnixFS files with
+// a Content-Type, Range, ETag / If-None-Match, directory listings), through boxo/gateway.
+//
+// Blocks come from the stored CARs: Blockstore finds a block's CAR, offset and length in
+// the block index (machines/blockindex), reads exactly those bytes from blob storage with
+// a range read, checks them against the CID and keeps recent blocks in a small LRU
+// (CacheSize bytes). It is read-only and offline: a block no stored CAR holds is
+// ipld.ErrNotFound, which boxo answers with 404; a malformed CID is 400.
+//
+// Options.Spaces restricts the gateway to blocks of CARs that one of the listed spaces
+// holds (a done store entry); nil serves every stored CAR, like the incumbent's public
+// gateway.
+//
+// Package gateway imports blob (the interface), dag, machines/blockindex,
+// machines/carwhere (the blob key) and boxo; it must not import server, ops or cmd.
+package gateway
