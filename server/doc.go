@@ -10,6 +10,7 @@
 //	GET  /blob/{cid}             read bytes, Range supported     (when Options.Blobs is set)
 //	GET  /claims/{cid}           location claims of a CAR        (when Options.Claims is set)
 //	GET  /piece/{cid}            a piece's CAR bytes, Range      (when Options.Pieces is set)
+//	GET  /ipfs/{cid}[/path…]     content by CID (package gateway)  (when Options.Gateway is set)
 //	POST /broker/report/{agg}    a deal broker's report          (when Options.Broker is set)
 //	GET  /schema                 collections and schema sources  (when Options.Schema is set)
 //	GET  /metrics                Prometheus metrics
