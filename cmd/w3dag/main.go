@@ -50,6 +50,7 @@ var commands = map[string]command{
 	"aggregate":   {summary: "place pieces in an FRC-0058 deal: aggregate piece CID, offsets, inclusion proofs", run: runAggregate},
 	"filecoin":    {summary: "show a stored CAR's piece, its aggregate, its inclusion proof (verified here) and deal", run: runFilecoin},
 	"broker":      {summary: "run a verifying deal-broker simulator: checks offered pieces and aggregates, reports deals", run: runBroker},
+	"compact":     {summary: "give a stopped service's bolt file (w3dag.db) its free pages back", run: runCompact},
 }
 
 // examples are the example command lines `w3dag <command> -h` shows, at least one for each
@@ -79,6 +80,7 @@ var examples = map[string][]string{
 	"piece":       {"w3dag piece upload.car", "w3dag piece --json - < upload.car"},
 	"aggregate":   {"w3dag aggregate --deal-size 32GiB --index-out index.bin a.car b.car", "w3dag aggregate --deal-size 1MiB bafkzcib…"},
 	"filecoin":    {"w3dag filecoin info bagbaieral…", "w3dag filecoin info --json bagbaieral…"},
+	"compact":     {"w3dag compact --data ./w3dag-data"},
 	"broker":      {"w3dag broker --listen 127.0.0.1:8081", "w3dag broker --listen 127.0.0.1:0 --provider f01234 --fail-with 'no storage provider'"},
 }
 
