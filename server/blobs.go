@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +19,13 @@ import (
 
 // MaxBlobSize is the largest blob PUT /blob/{cid} accepts, in bytes (4 GiB, DESIGN §9).
 const MaxBlobSize = 4 << 30
+
+// UploadChecker is implemented by Blobs that can check an upload URL (the signed query,
+// expiry, size) before the body is read; PUT /blob then refuses a bad URL before it takes
+// a place among Options.MaxUploads. Errors as Blobs.Upload's.
+type UploadChecker interface {
+	CheckUpload(ctx context.Context, c cid.Cid, size int64, query url.Values) error
+}
 
 // putBlob serves PUT /blob/{cid}: the upload URL of a pending store entry. The body must
 // have a Content-Length; Blobs.Upload checks the signed query and the bytes.
@@ -34,7 +43,29 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("blob is %d bytes, the limit is %d", r.ContentLength, int64(MaxBlobSize)))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, r.ContentLength)
+	// Uploads whose URL is not good are refused before they take a place.
+	if ck, ok := s.opts.Blobs.(UploadChecker); ok {
+		if err := ck.CheckUpload(r.Context(), c, r.ContentLength, r.URL.Query()); err != nil {
+			s.writeFailure(w, r, "uploading "+c.String(), err)
+			return
+		}
+	}
+	// One upload at a time per upload URL (CID and signed query).
+	done, why := s.uploads.admit(c.KeyString() + "?" + r.URL.RawQuery)
+	switch why {
+	case errUploadBusy:
+		writeError(w, http.StatusConflict, NameConflict, "another upload through this URL of "+c.String()+" is in progress; retry if it fails")
+		return
+	case errUploadsFull:
+		w.Header().Set("Retry-After", strconv.Itoa(UploadRetryAfter))
+		writeError(w, http.StatusServiceUnavailable, NameUnavailable,
+			fmt.Sprintf("%d uploads are in progress, the most this service receives at once; retry later", s.opts.MaxUploads))
+		return
+	}
+	defer done()
+	rb := newRateBody(w, r, s.opts.MinBodyRate, 0)
+	defer rb.Close()
+	body := http.MaxBytesReader(w, rb, r.ContentLength)
 	if err := s.opts.Blobs.Upload(r.Context(), c, body, r.ContentLength, r.URL.Query()); err != nil {
 		if status, msg := clientFault(r, err); status != 0 {
 			s.log.InfoContext(r.Context(), "upload cut short by the client", "cid", c.String(), "status", status, "error", err)

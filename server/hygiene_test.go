@@ -112,3 +112,113 @@ func TestPutBlobCutShort(t *testing.T) {
 		t.Errorf("a short body was logged as an error:\n%s", l)
 	}
 }
+
+// trickle opens a connection, sends head and the first bytes of a body announced much
+// longer, and keeps it open (closed when the test ends). The returned channel receives
+// the response status, or 0 when the server closes the connection without one.
+func trickle(t *testing.T, addr, head string) <-chan int {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte(head + "0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan int, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			out <- 0
+			return
+		}
+		resp.Body.Close()
+		out <- resp.StatusCode
+	}()
+	return out
+}
+
+// waitStatus waits up to limit for a trickling request's outcome.
+func waitStatus(t *testing.T, what string, ch <-chan int, limit time.Duration) int {
+	t.Helper()
+	select {
+	case st := <-ch:
+		return st
+	case <-time.After(limit):
+		t.Fatalf("%s: no outcome within %s", what, limit)
+	}
+	return 0
+}
+
+// Slow POST /ucan bodies do not take the execution turns: with every turn's worth of
+// senders trickling, a whole request is answered at once, and the tricklers are cut off
+// after BodyRateGrace (they held all turns for MessageReadTimeout, 60 s).
+func TestSlowBodiesTakeNoTurns(t *testing.T) {
+	addr, _ := serveBlobs(t, func(o *Options) { o.MaxInFlight = 2 })
+	head := "POST /ucan HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.ipld.car\r\nContent-Length: 100000\r\n\r\n"
+	var slow []<-chan int
+	for range 4 {
+		slow = append(slow, trickle(t, addr, head))
+	}
+	time.Sleep(200 * time.Millisecond) // let the server read the heads
+	body := []byte("not a CAR")
+	whole := fmt.Sprintf("POST /ucan HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.ipld.car\r\nContent-Length: %d\r\n\r\n", len(body))
+	status, err := rawRequest(t, addr, whole, body, false, 3*time.Second)
+	if err != nil {
+		t.Fatalf("a whole request behind %d slow ones got no answer within 3 s: %v", len(slow), err)
+	}
+	if status != http.StatusBadRequest {
+		t.Errorf("malformed body: HTTP %d, want 400", status)
+	}
+	for i, ch := range slow {
+		if st := waitStatus(t, "slow body", ch, BodyRateGrace+10*time.Second); st != 0 && st != http.StatusRequestTimeout {
+			t.Errorf("slow body %d: HTTP %d, want 408 or a closed connection", i, st)
+		}
+	}
+}
+
+// PUT /blob: one upload at a time per upload URL (409), at most MaxUploads at once (503
+// with Retry-After), and a body slower than MinBodyRate is cut off (408). Before, any
+// number of connections could use one URL, with no cap and no rate.
+func TestUploadAdmission(t *testing.T) {
+	addr, logs := serveBlobs(t, func(o *Options) { o.MaxUploads = 2 })
+	data := []byte("pretend this is a CAR")
+	c := message.Sum(message.CodecCAR, data)
+	slowHead := func(c string) string {
+		return fmt.Sprintf("PUT /blob/%s?sig=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", c)
+	}
+	first := trickle(t, addr, slowHead(c.String()))
+	time.Sleep(200 * time.Millisecond)
+	whole := fmt.Sprintf("PUT /blob/%s?sig=ok HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", c, len(data))
+	if st, err := rawRequest(t, addr, whole, data, false, 3*time.Second); err != nil || st != http.StatusConflict {
+		t.Errorf("second upload through the same URL: HTTP %d (%v), want 409", st, err)
+	}
+	other := message.Sum(message.CodecCAR, []byte("another"))
+	second := trickle(t, addr, slowHead(other.String()))
+	time.Sleep(200 * time.Millisecond)
+	third := message.Sum(message.CodecCAR, []byte("a third"))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(conn, "PUT /blob/%s?sig=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\na third", third)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("upload beyond MaxUploads: %v %v, want 503 with Retry-After", resp, err)
+	}
+	for _, ch := range []<-chan int{first, second} {
+		if st := waitStatus(t, "slow upload", ch, BodyRateGrace+10*time.Second); st != 0 && st != http.StatusRequestTimeout {
+			t.Errorf("slow upload: HTTP %d, want 408 or a closed connection", st)
+		}
+	}
+	// The places are free again.
+	if st, err := rawRequest(t, addr, whole, data, false, 3*time.Second); err != nil || st != http.StatusOK {
+		t.Errorf("upload after the slow ones were cut off: HTTP %d (%v), want 200", st, err)
+	}
+	if l := logs.String(); strings.Contains(l, "level=ERROR") {
+		t.Errorf("slow uploads were logged as errors:\n%s", l)
+	}
+}

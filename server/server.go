@@ -44,16 +44,19 @@ const (
 	// DefaultHeartbeat is the interval of SSE keep-alive comments when
 	// Options.WatchHeartbeat is zero.
 	DefaultHeartbeat = 15 * time.Second
-	// DefaultMaxInFlight is how many POST /ucan requests are read and run at once when
-	// Options.MaxInFlight is zero; more wait their turn. It bounds the memory that bodies
-	// (up to MaxMessageSize each) and their invocations take.
+	// DefaultMaxInFlight is how many POST /ucan requests are decoded and run at once when
+	// Options.MaxInFlight is zero; more wait their turn. A body is read whole (at
+	// Options.MinBodyRate at least) before its request takes a turn, so slow senders
+	// cannot hold turns. It bounds the memory that decoded messages and their
+	// invocations take.
 	DefaultMaxInFlight = 256
 	// MaxHeaderBytes bounds request headers.
 	MaxHeaderBytes = 1 << 20
 	// ReadHeaderTimeout bounds the time to read request headers.
 	ReadHeaderTimeout = 10 * time.Second
 	// MessageReadTimeout bounds the time to read a POST /ucan body (at most
-	// MaxMessageSize bytes), so slow senders cannot hold connections open.
+	// MaxMessageSize bytes), so slow senders cannot hold connections open; the body must
+	// also keep up Options.MinBodyRate.
 	MessageReadTimeout = 60 * time.Second
 	// IdleTimeout closes keep-alive connections idle this long.
 	IdleTimeout = 2 * time.Minute
@@ -167,6 +170,13 @@ type Options struct {
 	// MaxInFlight bounds the POST /ucan requests handled at once; zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
+	// MinBodyRate is the slowest average rate, in bytes per second, at which POST /ucan
+	// and PUT /blob bodies may arrive once BodyRateGrace has passed; zero means
+	// DefaultMinBodyRate.
+	MinBodyRate int64
+	// MaxUploads bounds the PUT /blob bodies received at once (more get 503); zero means
+	// DefaultMaxUploads.
+	MaxUploads int
 	// Schema describes the DAG for GET /schema: the collections of spaces and of the
 	// service, and the schema sources (system schema and extensions) they are declared
 	// in. Nil does not mount GET /schema (it answers 404 like any unknown route). New
@@ -186,6 +196,7 @@ type Server struct {
 	schemaETag string
 
 	inFlight  chan struct{} // a slot per POST /ucan being handled
+	uploads   *uploads      // PUT /blob bodies being received
 	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
 	closeOnce sync.Once
 	bg        sync.WaitGroup // reply archiving after answering
@@ -204,6 +215,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MinBodyRate <= 0 {
+		opts.MinBodyRate = DefaultMinBodyRate
+	}
+	if opts.MaxUploads <= 0 {
+		opts.MaxUploads = DefaultMaxUploads
 	}
 	opts.Limits = withDefaults(opts.Limits)
 	log := opts.Logger
@@ -231,6 +248,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: GET /schema: %w", err)
 	}
 	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight)}
+	s.uploads = newUploads(opts.MaxUploads)
 	if schemaDoc != nil {
 		s.schemaDoc, s.schemaETag = schemaDoc, etag(schemaDoc)
 	}

@@ -7,11 +7,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -129,6 +129,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *httpE
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return nil, tooLarge("body is larger than the limit of %d bytes", limit)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, &httpError{status: http.StatusRequestTimeout, name: NameBadRequest,
+					msg: fmt.Sprintf("the body came too slowly (%d bytes read): send it faster", len(buf))}
 			}
 			return nil, &httpError{status: http.StatusBadRequest, name: NameBadRequest, msg: "reading body: " + err.Error()}
 		}
@@ -250,21 +254,22 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	asJSON := wantsJSON(r.Header.Get("Accept"))
+	// The body is read whole before the request takes a turn, so a slow sender holds a
+	// connection, not a turn. Not every ResponseWriter supports deadlines (httptest's
+	// recorder does not); the limits are best effort there.
+	rb := newRateBody(w, r, s.opts.MinBodyRate, MessageReadTimeout)
+	r.Body = rb
+	body, herr := readBody(w, r, s.opts.Limits.MaxSize)
+	rb.Close()
+	if herr != nil {
+		writeError(w, herr.status, herr.name, herr.msg)
+		return
+	}
 	select {
 	case s.inFlight <- struct{}{}:
 		defer func() { <-s.inFlight }()
 	case <-r.Context().Done():
 		writeError(w, http.StatusServiceUnavailable, NameUnavailable, "gave up waiting for a turn: "+r.Context().Err().Error())
-		return
-	}
-	// Not every ResponseWriter supports deadlines (httptest's recorder does not); the
-	// limit is best effort there.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(MessageReadTimeout))
-	body, herr := readBody(w, r, s.opts.Limits.MaxSize)
-	_ = rc.SetReadDeadline(time.Time{})
-	if herr != nil {
-		writeError(w, herr.status, herr.name, herr.msg)
 		return
 	}
 	req, herr := s.decodeRequest(kind, body)

@@ -73,6 +73,11 @@ type serveConfig struct {
 
 	// messageWork and messageProofs: the work budget of one message (ops.Budget).
 	messageWork, messageProofs int
+	// Connection limits (docs/SECURITY.md): zero means the server's default.
+	minBodyRate  int64
+	maxBodyBytes int
+	maxInFlight  int
+	maxUploads   int
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -113,6 +118,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.messageWork, "message-work", ops.DefaultMessageWork, "steps one message may spend on its invocations' args and policies, all together (more: BudgetExceeded naming message-work)")
 	fs.IntVar(&c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "proofs the invocations of one message may name, all together (more: BudgetExceeded naming message-proofs)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.Int64Var(&c.minBodyRate, "min-body-rate", server.DefaultMinBodyRate, "slowest average rate, in bytes per second, of POST /ucan and PUT /blob bodies after a 5 s grace (slower: 408)")
+	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", server.MaxMessageSize, "largest POST /ucan body, in bytes (at most the default; larger: 413)")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "POST /ucan requests decoded and run at once (bodies are read before taking a turn)")
+	fs.IntVar(&c.maxUploads, "max-uploads", server.DefaultMaxUploads, "PUT /blob bodies received at once (more: 503 with Retry-After)")
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
@@ -129,6 +138,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--claim-ttl %s: want a positive duration", c.claimTTL)
 	case c.taskLease < task.MinLease:
 		return usageError(stderr, "serve", "--task-lease %s: want at least %s", c.taskLease, task.MinLease)
+	case c.minBodyRate <= 0:
+		return usageError(stderr, "serve", "--min-body-rate %d: want a positive number of bytes per second", c.minBodyRate)
+	case c.maxBodyBytes <= 0 || c.maxBodyBytes > server.MaxMessageSize:
+		return usageError(stderr, "serve", "--max-body-bytes %d: want a positive number of bytes up to %d", c.maxBodyBytes, server.MaxMessageSize)
+	case c.maxInFlight <= 0:
+		return usageError(stderr, "serve", "--max-in-flight %d: want a positive number", c.maxInFlight)
+	case c.maxUploads <= 0:
+		return usageError(stderr, "serve", "--max-uploads %d: want a positive number", c.maxUploads)
 	}
 	if c.broker != "" {
 		if u, err := url.Parse(c.broker); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

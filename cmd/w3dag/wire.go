@@ -43,6 +43,7 @@ import (
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/machines/task"
+	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/server"
@@ -210,6 +211,10 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Logger:          log.With("component", "server"),
 		ShutdownTimeout: c.shutdown,
 		Schema:          schemaInfo(engine, c.publicReads),
+		MinBodyRate:     c.minBodyRate,
+		MaxInFlight:     c.maxInFlight,
+		MaxUploads:      c.maxUploads,
+		Limits:          message.Limits{MaxSize: c.maxBodyBytes},
 	})
 	if err != nil {
 		return err
@@ -340,7 +345,16 @@ func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, cl
 }
 
 func (b *blobEndpoint) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, query url.Values) error {
-	err := b.blobs.Upload(ctx, c, r, size, query)
+	return uploadError(b.blobs.Upload(ctx, c, r, size, query))
+}
+
+func (b *blobEndpoint) CheckUpload(ctx context.Context, c cid.Cid, size int64, query url.Values) error {
+	return uploadError(b.blobs.CheckUpload(ctx, c, size, query))
+}
+
+// uploadError translates the store's upload errors into the server's: 403 for upload
+// URLs that are not good, 400 for CIDs no store entry can have.
+func uploadError(err error) error {
 	switch {
 	case errors.Is(err, blob.ErrPresignInvalid), errors.Is(err, blob.ErrPresignExpired), errors.Is(err, blob.ErrNoPresign):
 		return fmt.Errorf("%w: %w", server.ErrForbidden, err)

@@ -219,6 +219,26 @@ func (b *Blobs) reject(ctx context.Context, c cid.Cid, why error) {
 	}
 }
 
+// CheckUpload checks the signed query of an upload URL of c for size bytes without
+// reading any: the checks of Upload before the bytes (same errors).
+func (b *Blobs) CheckUpload(ctx context.Context, c cid.Cid, size int64, query url.Values) error {
+	digest, err := Digest(c)
+	if err != nil {
+		return err
+	}
+	if b.v == nil {
+		return fmt.Errorf("uploading %s: %w (this blob store takes uploads directly)", c, blob.ErrNoPresign)
+	}
+	opts, err := b.v.VerifyPresigned(carwhere.BlobKey(c), query, size, b.o.Clock())
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", c, err)
+	}
+	if !bytes.Equal(opts.SHA256, digest) {
+		return fmt.Errorf("uploading %s: %w: the URL was signed for another digest", c, blob.ErrDigestMismatch)
+	}
+	return nil
+}
+
 // Delivery is the outcome of delivering bytes to one pending entry.
 type Delivery struct {
 	Path   dag.Path
