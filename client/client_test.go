@@ -188,7 +188,7 @@ func (f *fakeService) receipt(w http.ResponseWriter, r *http.Request) {
 		w.Write(tok.Raw)
 		return
 	}
-	// Only the head in the "chain": the client must fetch the rest one by one.
+	// Pages of one receipt: the client must follow the chain page by page.
 	out, _ := message.EncodeCAR([]cid.Cid{tok.CID}, []message.Block{{CID: tok.CID, Data: tok.Raw}})
 	w.Header().Set("Content-Type", message.ContentTypeCAR)
 	w.Write(out)

@@ -182,8 +182,8 @@ func (c *Client) Receipt(ctx context.Context, rc cid.Cid) (*Receipt, error) {
 }
 
 // Chain returns the receipt rc and the receipts before it, following origin links, newest
-// first. It asks GET /receipts/{cid}?chain=1 and fetches any receipt the reply lacks one by
-// one; every receipt must hash to the CID that links it, be signed by the service and be
+// first. It asks GET /receipts/{cid}?chain=1 and, for the first receipt a page lacks, the
+// page starting there (the service pages long chains); every receipt must hash to the CID that links it, be signed by the service and be
 // about the same path (receipts.Walk). rc may be an invocation's CID (its task's receipt).
 func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 	service, err := c.ServiceDID(ctx)
@@ -208,9 +208,14 @@ func (c *Client) Chain(ctx context.Context, rc cid.Cid) ([]*Receipt, error) {
 		if tok, ok := blocks[c2]; ok {
 			return tok.Raw, nil
 		}
-		_, more, err := c.getBlocks(ctx, "/receipts/"+c2.String())
+		// The service cut the chain into pages (W3dag-Chain-Next): fetch the page
+		// starting at c2 and keep all of it.
+		_, more, err := c.getBlocks(ctx, "/receipts/"+c2.String()+"?chain=1")
 		if err != nil {
 			return nil, err
+		}
+		for k, v := range more {
+			blocks[k] = v
 		}
 		tok, ok := more[c2]
 		if !ok {

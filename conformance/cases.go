@@ -27,6 +27,7 @@ func Cases() []Case {
 		{"select-full-pages", caseSelectPages},
 		{"remove-then-put", caseRemoveThenPut},
 		{"receipt-chain", caseReceiptChain},
+		{"chain-pages", caseChainPages},
 		{"batch-message", caseBatch},
 		{"repeat-invocation", caseRepeat},
 		{"delegation-chain", caseDelegationChain},

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"slices"
 
@@ -95,5 +96,68 @@ func caseRepeat(ctx context.Context, t T, target Target) {
 	}
 	if !byInv.CID.Equals(first[0].CID) {
 		t.Errorf("GET /receipts/<invocation CID> gave %s, want %s", byInv.CID, first[0].CID)
+	}
+}
+
+// caseChainPages: GET /receipts/{cid}?chain=1&limit=2 serves a chain of five receipts in
+// pages of at most two, each naming the next page's first receipt in W3dag-Chain-Next
+// (docs/SECURITY.md, "cheap reads"); the pages together are the chain the client verifies.
+func caseChainPages(ctx context.Context, t T, target Target) {
+	e := setup(ctx, t, target)
+	p, v := e.entry(0)
+	var head cid.Cid
+	for i := range 5 {
+		if i%2 == 0 {
+			head = e.put(ctx, p, v).CID
+			continue
+		}
+		r, err := e.c.Remove(ctx, p)
+		if err != nil {
+			t.Fatalf("remove: %v", err)
+		}
+		head = r.CID
+	}
+	chain, err := e.c.Chain(ctx, head)
+	if err != nil {
+		t.Fatalf("client chain: %v", err)
+	}
+	var paged []cid.Cid
+	next := head.String()
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatalf("more than 5 pages for 5 receipts")
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.url("/receipts/"+next+"?chain=1&limit=2"), nil)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		req.Header.Set("Accept", message.ContentTypeCAR)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET chain page: %v", err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, client.MaxReplySize))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET chain page at %s: %d %v", next, resp.StatusCode, err)
+		}
+		_, blocks, err := message.DecodeCAR(body, 0)
+		if err != nil {
+			t.Fatalf("chain page at %s: %v", next, err)
+		}
+		if len(blocks) == 0 || len(blocks) > 2 {
+			t.Fatalf("chain page with limit=2 has %d receipts", len(blocks))
+		}
+		for _, b := range blocks {
+			paged = append(paged, b.CID)
+		}
+		next = resp.Header.Get("W3dag-Chain-Next")
+	}
+	var want []cid.Cid
+	for _, r := range chain {
+		want = append(want, r.CID)
+	}
+	if len(want) != 5 || !slices.Equal(paged, want) {
+		t.Errorf("pages %v, client chain %v (want 5 receipts, equal)", paged, want)
 	}
 }

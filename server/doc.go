@@ -4,7 +4,7 @@
 // Routes:
 //
 //	POST /ucan                   agent messages in (CAR v1 or UCAN container), receipts out
-//	GET  /receipts/{cid}         a receipt (CAR, DAG-JSON or DAG-CBOR); ?chain=1 its chain
+//	GET  /receipts/{cid}         a receipt (CAR, DAG-JSON or DAG-CBOR); ?chain=1 its chain (paged: ?limit=, W3dag-Chain-Next)
 //	GET  /watch/{did}/{path…}    Server-Sent Events of receipts under a path (bearer auth)
 //	PUT  /blob/{cid}             upload bytes to a signed URL   (when Options.Blobs is set)
 //	GET  /blob/{cid}             read bytes, Range supported     (when Options.Blobs is set)

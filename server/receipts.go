@@ -18,12 +18,26 @@ import (
 	"github.com/w3dag/w3dag/ucan"
 )
 
-// MaxChainLength is the most receipts GET /receipts/{cid}?chain=1 returns; a longer chain
-// is cut there and the response carries the header ChainTruncatedHeader.
-const MaxChainLength = 10000
+// Pages of GET /receipts/{cid}?chain=1. A chain longer than a page is cut: the response
+// carries ChainTruncatedHeader and ChainNextHeader, and GET /receipts/{next}?chain=1 is the
+// next page. Receipts are read as stored (dag.Engine.ChainStored): their signatures were
+// the service's own when written and are not verified again on each read — clients verify.
+const (
+	// MaxChainLength is the most receipts one page holds (?limit= at most this).
+	MaxChainLength = 10000
+	// DefaultChainPage is the receipts a page holds without ?limit=.
+	DefaultChainPage = 1000
+	// MaxChainPageBytes also ends a page: it holds receipts until their bytes reach this
+	// (at least one), far below what clients accept (message.MaxReplySize).
+	MaxChainPageBytes = 4 << 20
+)
 
-// ChainTruncatedHeader is set to "true" on a chain response cut at MaxChainLength.
+// ChainTruncatedHeader is set to "true" on a chain response cut at its page size.
 const ChainTruncatedHeader = "W3dag-Chain-Truncated"
+
+// ChainNextHeader names, on a cut chain response, the receipt the next page starts at
+// (the origin of the page's last receipt).
+const ChainNextHeader = "W3dag-Chain-Next"
 
 // errChainLimit ends a chain walk at MaxChainLength.
 var errChainLimit = errors.New("chain limit reached")
@@ -75,7 +89,8 @@ func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, what strin
 // stored result receipt of its task). Formats by Accept: DAG-JSON (the receipt envelope as
 // data), DAG-CBOR (the envelope bytes), otherwise a CAR v1 whose root is the receipt. With
 // ?chain=1 the CAR (or DAG-JSON block list) holds the receipt and every receipt before it
-// through origin links, head first.
+// through origin links, head first, a page of at most ?limit= (DefaultChainPage) receipts
+// and MaxChainPageBytes bytes; ChainNextHeader names where the next page starts.
 func (s *Server) getReceipt(w http.ResponseWriter, r *http.Request) {
 	c, ok := parseCID(w, r)
 	if !ok {
@@ -91,6 +106,15 @@ func (s *Server) getReceipt(w http.ResponseWriter, r *http.Request) {
 		}
 		chain = b
 	}
+	limit := DefaultChainPage
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxChainLength {
+			writeError(w, http.StatusBadRequest, NameBadRequest, fmt.Sprintf("limit=%q is not a number of receipts from 1 to %d", v, MaxChainLength))
+			return
+		}
+		limit = n
+	}
 	head, err := s.receiptFor(ctx, c)
 	if err != nil {
 		s.writeFailure(w, r, "loading receipt "+c.String(), err)
@@ -98,13 +122,17 @@ func (s *Server) getReceipt(w http.ResponseWriter, r *http.Request) {
 	}
 	var blocks []message.Block
 	truncated := false
+	var next cid.Cid
 	if chain {
-		err := s.opts.Store.Chain(ctx, head.CID, func(t *ucan.Token, _ *receipts.Receipt) error {
-			if len(blocks) == MaxChainLength {
+		size := 0
+		err := s.opts.Store.ChainStored(ctx, head.CID, func(t *ucan.Token, rc *receipts.Receipt) error {
+			if len(blocks) == limit || len(blocks) > 0 && size+len(t.Raw) > MaxChainPageBytes {
 				truncated = true
+				next = t.CID
 				return errChainLimit
 			}
 			blocks = append(blocks, message.Block{CID: t.CID, Data: t.Raw})
+			size += len(t.Raw)
 			return nil
 		})
 		if err != nil && !errors.Is(err, errChainLimit) {
@@ -118,6 +146,7 @@ func (s *Server) getReceipt(w http.ResponseWriter, r *http.Request) {
 	h.Set("Vary", "Accept")
 	if truncated {
 		h.Set(ChainTruncatedHeader, "true")
+		h.Set(ChainNextHeader, next.String())
 	}
 	if !chain && head.CID.Equals(c) {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")

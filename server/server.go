@@ -83,9 +83,10 @@ type Runner interface {
 type Store interface {
 	// Block returns a stored block (receipt or invocation); dag.ErrNotFound when absent.
 	Block(ctx context.Context, c cid.Cid) ([]byte, error)
-	// Chain calls fn for the receipt head and every receipt before it through origin
-	// links, head first; fn's error ends the walk and is returned.
-	Chain(ctx context.Context, head cid.Cid, fn func(*ucan.Token, *receipts.Receipt) error) error
+	// ChainStored calls fn for the receipt head and every receipt before it through
+	// origin links, head first, without verifying their signatures again (they are the
+	// service's own, stored when issued); fn's error ends the walk and is returned.
+	ChainStored(ctx context.Context, head cid.Cid, fn func(*ucan.Token, *receipts.Receipt) error) error
 	// TaskResult returns the CID of the stored result receipt of task, or dag.ErrNotFound.
 	TaskResult(ctx context.Context, task cid.Cid) (cid.Cid, error)
 	// Watch sends every committed receipt under prefix with a sequence greater than
