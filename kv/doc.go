@@ -2,7 +2,7 @@
 // durable state of w3dag lives behind: entry heads, receipt blocks, indexes, counters, the
 // task queue and the commit log.
 //
-// Backends live in sub-packages named after their technology (kv/bolt, kv/postgres,
+// Backends live in sub-packages named after their technology (kv/pebble, kv/bolt, kv/postgres,
 // kv/mem); kv/kvtest is the contract suite every backend must pass.
 //
 // This package imports nothing of w3dag's own.

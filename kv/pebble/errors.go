@@ -1,0 +1,22 @@
+package pebble
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/w3dag/w3dag/kv"
+)
+
+var (
+	// ErrCorrupt is returned when the store holds data this package did not write, such as
+	// a counter value that is not 8 bytes long.
+	ErrCorrupt = errors.New("pebble: corrupt store")
+	// ErrFailed is returned by Update after a commit failed to reach the disk: the store
+	// may hold writes that are not durable, so it takes no more writes until reopened.
+	ErrFailed = errors.New("pebble: store failed")
+
+	// errTxDone is returned by a Tx used after its transaction function returned.
+	errTxDone = fmt.Errorf("%w: transaction already finished", kv.ErrClosed)
+	// errWriteInScan is returned by writes made from inside a Scan callback.
+	errWriteInScan = errors.New("pebble: write from inside a Scan callback")
+)

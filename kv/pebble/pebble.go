@@ -1,0 +1,456 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/w3dag/w3dag/kv"
+)
+
+// Key prefixes: plain keys and counters are separate namespaces.
+const (
+	prefixKV      = 'k'
+	prefixCounter = 'c'
+)
+
+// Options configures Open. The zero value is the safe default: every Update is fsynced
+// before it returns, and Pebble's messages go to slog.Default.
+type Options struct {
+	// NoSync skips the fsync of commits. Faster, but a crash can lose recently committed
+	// transactions. Zero (false) syncs the write-ahead log before Update returns, so a
+	// successful Update is durable. Only for tests and throw-away stores.
+	NoSync bool
+
+	// Logger receives Pebble's own messages (informational ones at debug level). Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// fs replaces the file system (tests: a file system whose syncs can be held up).
+	// Nil means the operating system's.
+	fs vfs.FS
+}
+
+// Store is a kv.Store in one Pebble directory. It is safe for concurrent use.
+type Store struct {
+	db     *pdb.DB
+	path   string
+	noSync bool
+
+	// gate admits transactions until Close.
+	gate kv.Gate
+
+	// wmu is the writer lock: held while an Update runs its function and applies its
+	// batch, released before the batch's fsync.
+	wmu sync.Mutex
+	// commits counts applied batches; guarded by wmu.
+	commits uint64
+	// last is closed when the latest applied batch is durable (or failed); guarded by
+	// wmu. Nil before the first commit.
+	last chan struct{}
+
+	// vmu guards cur, the snapshot Views read: the newest durable state.
+	vmu sync.Mutex
+	cur *view
+
+	// failed holds the first commit error; once set, Updates return ErrFailed.
+	failed atomic.Pointer[error]
+}
+
+// view is a snapshot shared by Views, closed when the last of them and the store let go.
+type view struct {
+	snap   *pdb.Snapshot
+	commit uint64 // commits included
+	refs   atomic.Int64
+}
+
+func (v *view) release() {
+	if v.refs.Add(-1) == 0 {
+		_ = v.snap.Close()
+	}
+}
+
+var _ kv.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the Pebble store in directory dir. The directory is
+// created if missing; its parent must exist.
+func Open(dir string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	po := &pdb.Options{
+		Logger:             logger{log},
+		FormatMajorVersion: pdb.FormatNewest,
+		FS:                 opts.fs,
+	}
+	db, err := pdb.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("opening pebble store %s: %w", dir, err)
+	}
+	s := &Store{db: db, path: dir, noSync: opts.NoSync}
+	s.cur = s.newView(0)
+	return s, nil
+}
+
+// newView snapshots the current state as including the first commit commits.
+func (s *Store) newView(commit uint64) *view {
+	v := &view{snap: s.db.NewSnapshot(), commit: commit}
+	v.refs.Store(1) // the store's own reference, dropped when replaced
+	return v
+}
+
+// publish makes v what Views read, unless a newer view is already published.
+func (s *Store) publish(v *view) {
+	s.vmu.Lock()
+	old := s.cur
+	if old.commit >= v.commit {
+		s.vmu.Unlock()
+		v.release()
+		return
+	}
+	s.cur = v
+	s.vmu.Unlock()
+	old.release()
+}
+
+func (s *Store) acquire() *view {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	s.cur.refs.Add(1)
+	return s.cur
+}
+
+// Path returns the directory the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) failure() error {
+	if p := s.failed.Load(); p != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, *p)
+	}
+	return nil
+}
+
+func (s *Store) fail(err error) error {
+	s.failed.CompareAndSwap(nil, &err)
+	return fmt.Errorf("pebble commit: %w", err)
+}
+
+// View runs fn over the newest durable snapshot. It never waits for an Update.
+func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
+	if err := s.gate.Enter(ctx); err != nil {
+		return err
+	}
+	defer s.gate.Leave()
+	v := s.acquire()
+	defer v.release()
+	t := &tx{r: v.snap}
+	defer func() { t.done = true }()
+	return fn(t)
+}
+
+// Update runs fn on an indexed batch under the writer lock and commits the batch when fn
+// returns nil. It returns once the batch is durable (see the package documentation).
+func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	if err := s.gate.Enter(ctx); err != nil {
+		return err
+	}
+	defer s.gate.Leave()
+
+	s.wmu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			s.wmu.Unlock()
+		}
+	}()
+	// The context may have ended while waiting for the writer lock.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.failure(); err != nil {
+		return err
+	}
+	b := s.db.NewIndexedBatch()
+	applied := false
+	defer func() {
+		if !applied {
+			_ = b.Close()
+		}
+	}()
+	t := &tx{r: b, b: b}
+	err := func() error {
+		defer func() { t.done = true }()
+		return fn(t)
+	}()
+	if err != nil {
+		return err
+	}
+
+	if b.Empty() {
+		// Nothing to write, but what fn read may come from a batch still syncing: return
+		// once that is durable, like any other Update.
+		wait := s.last
+		s.wmu.Unlock()
+		locked = false
+		if wait != nil {
+			<-wait
+		}
+		return s.failure()
+	}
+
+	if s.noSync {
+		if err := s.db.Apply(b, pdb.NoSync); err != nil {
+			return s.fail(err)
+		}
+		s.commits++
+		s.publish(s.newView(s.commits))
+		return nil
+	}
+
+	applied = true
+	if err := s.db.ApplyNoSyncWait(b, pdb.Sync); err != nil {
+		// Pebble keeps a batch it failed to apply; it must not be reused or closed.
+		return s.fail(err)
+	}
+	s.commits++
+	v := s.newView(s.commits)
+	done := make(chan struct{})
+	s.last = done
+	s.wmu.Unlock()
+	locked = false
+
+	// The next Update builds its batch while this one syncs.
+	err = b.SyncWait()
+	if err != nil {
+		err = s.fail(err)
+		v.release()
+	} else {
+		s.publish(v)
+		_ = b.Close()
+	}
+	close(done)
+	return err
+}
+
+// Close waits for transactions in progress and closes the store. Later transactions
+// return kv.ErrClosed.
+func (s *Store) Close() error {
+	if !s.gate.Close() {
+		return nil
+	}
+	s.vmu.Lock()
+	s.cur.release()
+	s.vmu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing pebble store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+type tx struct {
+	// r is what the transaction reads: an indexed batch (Update) or a snapshot (View).
+	r        pdb.Reader
+	b        *pdb.Batch // nil in a View
+	done     bool
+	scanning int // depth of Scan calls in progress
+}
+
+func (t *tx) checkWrite() error {
+	switch {
+	case t.done:
+		return errTxDone
+	case t.b == nil:
+		return kv.ErrReadOnly
+	case t.scanning > 0:
+		return errWriteInScan
+	}
+	return nil
+}
+
+// prefixed returns prefix followed by key, in a new slice.
+func prefixed(prefix byte, key []byte) []byte {
+	k := make([]byte, 1+len(key))
+	k[0] = prefix
+	copy(k[1:], key)
+	return k
+}
+
+// lookup returns a copy of the value at key, distinguishing an empty value from a
+// missing key.
+func (t *tx) lookup(key []byte) ([]byte, bool, error) {
+	v, closer, err := t.r.Get(key)
+	if errors.Is(err, pdb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("pebble get: %w", err)
+	}
+	out := bytes.Clone(v)
+	if out == nil {
+		out = []byte{}
+	}
+	_ = closer.Close()
+	return out, true, nil
+}
+
+func (t *tx) Get(key []byte) ([]byte, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if err := kv.CheckKey(key); err != nil {
+		return nil, err
+	}
+	v, ok, err := t.lookup(prefixed(prefixKV, key))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, kv.ErrNotFound
+	}
+	return v, nil
+}
+
+func (t *tx) Put(key, value []byte) error {
+	if err := t.checkWrite(); err != nil {
+		return err
+	}
+	if err := kv.CheckKey(key); err != nil {
+		return err
+	}
+	if err := kv.CheckValue(value); err != nil {
+		return err
+	}
+	// The batch copies key and value; the caller may reuse them as soon as Put returns.
+	if err := t.b.Set(prefixed(prefixKV, key), value, nil); err != nil {
+		return fmt.Errorf("pebble put: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) Delete(key []byte) error {
+	if err := t.checkWrite(); err != nil {
+		return err
+	}
+	if err := kv.CheckKey(key); err != nil {
+		return err
+	}
+	if err := t.b.Delete(prefixed(prefixKV, key), nil); err != nil {
+		return fmt.Errorf("pebble delete: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
+	if t.done {
+		return errTxDone
+	}
+	if opts.End != nil && bytes.Compare(opts.Start, opts.End) >= 0 {
+		return nil
+	}
+	upper := []byte{prefixKV + 1}
+	if opts.End != nil {
+		upper = prefixed(prefixKV, opts.End)
+	}
+	it, err := t.r.NewIter(&pdb.IterOptions{LowerBound: prefixed(prefixKV, opts.Start), UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("pebble scan: %w", err)
+	}
+	t.scanning++
+	defer func() { t.scanning-- }()
+
+	valid, next := it.First, it.Next
+	if opts.Reverse {
+		valid, next = it.Last, it.Prev
+	}
+	for ok, n := valid(), 0; ok && (opts.Limit <= 0 || n < opts.Limit); ok, n = next(), n+1 {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("pebble scan: %w", err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		if err := fn(it.Key()[1:], v); err != nil {
+			_ = it.Close()
+			if errors.Is(err, kv.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("pebble scan: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) Add(key []byte, delta int64) error {
+	if err := t.checkWrite(); err != nil {
+		return err
+	}
+	if err := kv.CheckKey(key); err != nil {
+		return err
+	}
+	k := prefixed(prefixCounter, key)
+	n, err := t.counter(k)
+	if err != nil {
+		return err
+	}
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(n+delta))
+	if err := t.b.Set(k, buf[:], nil); err != nil {
+		return fmt.Errorf("pebble add: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) Counter(key []byte) (int64, error) {
+	if t.done {
+		return 0, errTxDone
+	}
+	if err := kv.CheckKey(key); err != nil {
+		return 0, err
+	}
+	return t.counter(prefixed(prefixCounter, key))
+}
+
+// counter reads the counter at the prefixed key k.
+func (t *tx) counter(k []byte) (int64, error) {
+	v, ok, err := t.lookup(k)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: counter %x holds %d bytes, want 8", ErrCorrupt, k[1:], len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// logger hands Pebble's messages to slog.
+type logger struct{ log *slog.Logger }
+
+func (l logger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l logger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf is called by Pebble on unrecoverable corruption; like Pebble's own logger, it
+// does not return.
+func (l logger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error(msg, "component", "pebble")
+	panic("pebble: " + msg)
+}

@@ -1,0 +1,288 @@
+package pebble
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/kvtest"
+)
+
+// holdFS is the operating system's file system, except that while held, syncs of
+// write-ahead log files wait until released.
+type holdFS struct {
+	vfs.FS
+	mu      sync.Mutex
+	held    chan struct{} // closed on release; nil when syncs pass
+	waiting chan struct{} // receives one value each time a sync starts waiting
+}
+
+func (fs *holdFS) hold() {
+	fs.mu.Lock()
+	fs.held = make(chan struct{})
+	fs.mu.Unlock()
+}
+
+func (fs *holdFS) release() {
+	fs.mu.Lock()
+	if fs.held != nil {
+		close(fs.held)
+		fs.held = nil
+	}
+	fs.mu.Unlock()
+}
+
+func (fs *holdFS) wait() {
+	fs.mu.Lock()
+	held := fs.held
+	fs.mu.Unlock()
+	if held != nil {
+		select {
+		case fs.waiting <- struct{}{}:
+		default:
+		}
+		<-held
+	}
+}
+
+func (fs *holdFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return &holdFile{File: f, fs: fs}, nil
+}
+
+func (fs *holdFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	return fs.wrap(name, f, err)
+}
+
+func (fs *holdFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+	return fs.wrap(newname, f, err)
+}
+
+func (fs *holdFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := fs.FS.OpenReadWrite(name, c, opts...)
+	return fs.wrap(name, f, err)
+}
+
+type holdFile struct {
+	vfs.File
+	fs *holdFS
+}
+
+func (f *holdFile) Sync() error {
+	f.fs.wait()
+	return f.File.Sync()
+}
+
+func (f *holdFile) SyncData() error {
+	f.fs.wait()
+	return f.File.SyncData()
+}
+
+func (f *holdFile) SyncTo(n int64) (bool, error) {
+	f.fs.wait()
+	return f.File.SyncTo(n)
+}
+
+func get(t *testing.T, s kv.Store, key string) (string, bool) {
+	t.Helper()
+	var v []byte
+	err := s.View(context.Background(), func(tx kv.Tx) error {
+		var err error
+		v, err = tx.Get([]byte(key))
+		return err
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(v), true
+}
+
+// TestViewDuringSync holds the write-ahead log's fsync while an Update commits: Views
+// still run at once and see the state before the Update (a write is not visible before it
+// is durable), the next Update builds its batch and reads the syncing one's writes, and
+// both Updates return only after the sync, after which Views see them.
+func TestViewDuringSync(t *testing.T) {
+	fs := &holdFS{FS: vfs.Default, waiting: make(chan struct{}, 1)}
+	s := openTemp(t, Options{fs: fs})
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("a"), []byte("1")) }); err != nil {
+		t.Fatal(err)
+	}
+
+	fs.hold()
+	defer fs.release()
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("a"), []byte("2")) })
+	}()
+	select {
+	case <-fs.waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Update's sync never started")
+	}
+
+	viewDone := make(chan struct{})
+	go func() {
+		defer close(viewDone)
+		if v, _ := get(t, s, "a"); v != "1" {
+			t.Errorf("View during the sync read a=%q, want the durable 1", v)
+		}
+	}()
+	select {
+	case <-viewDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("View waited for the sync")
+	}
+
+	// The next Update runs its function while the first syncs, reading its write.
+	seen := make(chan string, 1)
+	second := make(chan error, 1)
+	go func() {
+		second <- s.Update(ctx, func(tx kv.Tx) error {
+			v, err := tx.Get([]byte("a"))
+			if err != nil {
+				return err
+			}
+			seen <- string(v)
+			return tx.Put([]byte("b"), v)
+		})
+	}()
+	select {
+	case v := <-seen:
+		if v != "2" {
+			t.Fatalf("the next Update read a=%q, want 2", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next Update did not run while the first synced")
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("Update returned before its sync: %v", err)
+	case err := <-second:
+		t.Fatalf("second Update returned before its sync: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, ok := get(t, s, "b"); ok {
+		t.Fatal("View sees b before it is durable")
+	}
+
+	fs.release()
+	for _, c := range []chan error{first, second} {
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Update did not return after the sync")
+		}
+	}
+	if v, _ := get(t, s, "a"); v != "2" {
+		t.Fatalf("after the sync a=%q, want 2", v)
+	}
+	if v, _ := get(t, s, "b"); v != "2" {
+		t.Fatalf("after the sync b=%q, want 2", v)
+	}
+}
+
+// TestReadOnlyUpdateWaitsForSync: an Update that writes nothing but read a write still
+// syncing returns only once that write is durable.
+func TestReadOnlyUpdateWaitsForSync(t *testing.T) {
+	fs := &holdFS{FS: vfs.Default, waiting: make(chan struct{}, 1)}
+	s := openTemp(t, Options{fs: fs})
+	defer s.Close()
+	ctx := context.Background()
+	fs.hold()
+	defer fs.release()
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("a"), []byte("1")) })
+	}()
+	<-fs.waiting
+	reader := make(chan error, 1)
+	go func() {
+		reader <- s.Update(ctx, func(tx kv.Tx) error {
+			_, err := tx.Get([]byte("a"))
+			return err
+		})
+	}()
+	select {
+	case err := <-reader:
+		t.Fatalf("read-only Update returned before the write it read was durable: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	fs.release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reader; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestContractNoSync(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.Store { return openTemp(t, Options{NoSync: true}) })
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{file, filepath.Join(dir, "missing", "deeper", "kv") + "\x00"} {
+		s, err := Open(path, Options{})
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) succeeded", path)
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Fatalf("error %q does not name the path", err)
+		}
+	}
+	// A store in use by another process (or Store) is refused, not shared.
+	s := openTemp(t, Options{})
+	defer s.Close()
+	if s2, err := Open(s.Path(), Options{}); err == nil {
+		s2.Close()
+		t.Fatal("second Open of a store in use succeeded")
+	}
+}
+
+func TestCorruptCounter(t *testing.T) {
+	s := openTemp(t, Options{})
+	defer s.Close()
+	if err := s.db.Set([]byte{prefixCounter, 'c'}, []byte{1, 2, 3}, pdb.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(s.newView(1))
+	s.commits = 1
+	err := s.View(t.Context(), func(tx kv.Tx) error {
+		_, err := tx.Counter([]byte("c"))
+		return err
+	})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Counter of a 3-byte value: %v, want ErrCorrupt", err)
+	}
+	err = s.Update(t.Context(), func(tx kv.Tx) error { return tx.Add([]byte("c"), 1) })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Add to a 3-byte value: %v, want ErrCorrupt", err)
+	}
+}
