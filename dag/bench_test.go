@@ -10,27 +10,47 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/kv/pebble"
 	"github.com/w3dag/w3dag/ucan"
 )
 
 // BenchmarkPutBolt measures engine-level dag/put of small upload-like values on kv/bolt
 // with fsync on, 32 concurrent writers. Client invocations are sealed before the timer.
 func BenchmarkPutBolt(b *testing.B) {
-	benchPutBolt(b, 0)
+	benchPut(b, openBenchBolt, 0)
+}
+
+// BenchmarkPutPebble is BenchmarkPutBolt on kv/pebble.
+func BenchmarkPutPebble(b *testing.B) {
+	benchPut(b, openBenchPebble, 0)
 }
 
 func BenchmarkPutBoltBatch(b *testing.B) {
 	for _, n := range []int{4, 8, 16, 32} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) { benchPutBolt(b, n) })
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchPut(b, openBenchBolt, n) })
 	}
 }
 
-func benchPutBolt(b *testing.B, maxBatch int) {
+func openBenchBolt(b *testing.B) kv.Store {
 	st, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return st
+}
+
+func openBenchPebble(b *testing.B) kv.Store {
+	st, err := pebble.Open(filepath.Join(b.TempDir(), "bench"), pebble.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+func benchPut(b *testing.B, open func(*testing.B) kv.Store, maxBatch int) {
+	st := open(b)
 	defer st.Close()
 	v := newEnv(b, st, func(o *dag.Options) { o.MaxBatch = maxBatch })
 	toks := make([]*ucan.Token, b.N)

@@ -17,7 +17,9 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/collection"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/kv/pebble"
 	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/ucan/did"
 )
@@ -34,12 +36,26 @@ func seededSigner(t testing.TB, b byte) did.Signer {
 	return s
 }
 
-// crashWorld builds the same spaces, blobs and sizes in the child and the parent.
-func crashWorld(t *testing.T, file string, start time.Time) *world {
-	st, err := bolt.Open(file, bolt.Options{})
+// openCrashStore opens the store the crash test runs on: a pebble directory when path
+// ends in ".pebble", a bolt file otherwise.
+func openCrashStore(t *testing.T, path string) kv.Store {
+	if strings.HasSuffix(path, ".pebble") {
+		st, err := pebble.Open(path, pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// crashWorld builds the same spaces, blobs and sizes in the child and the parent.
+func crashWorld(t *testing.T, file string, start time.Time) *world {
+	st := openCrashStore(t, file)
 	t.Cleanup(func() { st.Close() })
 	c := &clock{now: start}
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -100,7 +116,7 @@ func crashChild(t *testing.T, file string) {
 }
 
 // TestUsageCrash kills a child process running concurrent stores, removals and uploads
-// with SIGKILL, reopens its bolt file and checks that usage and metrics still equal the
+// with SIGKILL (on bolt and on pebble), reopens its store and checks that usage and metrics still equal the
 // brute-force recomputation from the commit log (no double count, no lost decrement:
 // each change and its usage record and counters commit together or not at all), then
 // goes on and checks again.
@@ -112,7 +128,13 @@ func TestUsageCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test re-executes the test binary")
 	}
-	file := filepath.Join(t.TempDir(), "crash.db")
+	for _, b := range []struct{ name, file string }{{"bolt", "crash.db"}, {"pebble", "crash.pebble"}} {
+		t.Run(b.name, func(t *testing.T) { testUsageCrash(t, b.file) })
+	}
+}
+
+func testUsageCrash(t *testing.T, name string) {
+	file := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestUsageCrash$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+file)
 	cmd.Stderr = os.Stderr
