@@ -29,7 +29,8 @@ const (
 	// brokerSecretFile is the HMAC secret of broker report URLs (docs/broker.md), mode
 	// 0600, unless --broker-secret-file names another file.
 	brokerSecretFile = "broker.secret"
-	boltFile         = "w3dag.db"
+	boltFile         = "w3dag.db"     // the bolt kv store (--kv bolt)
+	pebbleDir        = "w3dag.pebble" // the pebble kv store (--kv pebble, the default for new folders)
 	blobsDir         = "blobs"
 	// blobSecretSize is the length of a generated upload-URL secret, in bytes.
 	blobSecretSize = 32
@@ -78,6 +79,7 @@ type serveConfig struct {
 	maxBodyBytes int
 	maxInFlight  int
 	maxUploads   int
+	pprof        string // --pprof address, empty: off
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -87,7 +89,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.data, "data", "./w3dag-data", "data folder: service key, embedded kv and blobs")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.publicURL, "public-url", "", "URL clients reach the service at (default derived from --listen)")
-	fs.StringVar(&c.kv, "kv", "bolt", "kv backend: bolt (in the data folder) or postgres")
+	fs.StringVar(&c.kv, "kv", "", "kv backend: pebble or bolt (in the data folder), postgres (with --postgres-url) or a postgres:// URL (default: what the data folder holds, pebble for a new one)")
 	fs.StringVar(&c.postgresURL, "postgres-url", "", "PostgreSQL connection URL (with --kv postgres)")
 	fs.StringVar(&c.pgSchema, "postgres-schema", "", "PostgreSQL schema holding the tables (default public)")
 	fs.StringVar(&c.blob, "blob", "fs", "blob backend: fs (in the data folder) or s3")
@@ -117,6 +119,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.taskLease, "task-lease", task.DefaultLease, "how long a node's claim on a background task (expiry, piece, aggregate, offer) lasts without renewal; when a node dies, another takes its tasks over after this")
 	fs.IntVar(&c.messageWork, "message-work", ops.DefaultMessageWork, "steps one message may spend on its invocations' args and policies, all together (more: BudgetExceeded naming message-work)")
 	fs.IntVar(&c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "proofs the invocations of one message may name, all together (more: BudgetExceeded naming message-proofs)")
+	fs.StringVar(&c.pprof, "pprof", "", "address to serve net/http/pprof profiles on, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.Int64Var(&c.minBodyRate, "min-body-rate", server.DefaultMinBodyRate, "slowest average rate, in bytes per second, of POST /ucan and PUT /blob bodies after a 5 s grace (slower: 408)")
 	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", server.MaxMessageSize, "largest POST /ucan body, in bytes (at most the default; larger: 413)")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,7 +26,6 @@ import (
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/internal/fixtures"
-	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/machines/store"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
@@ -311,7 +311,11 @@ func archiveOf(t *testing.T, data string) *archive.Archive {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	kvs, err := bolt.Open(filepath.Join(data, boltFile), bolt.Options{})
+	kind, _, err := resolveKV(serveConfig{data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvs, err := openKV(context.Background(), serveConfig{data: data, kv: kind}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +435,7 @@ func TestServeInProcess(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr.String())
 	}
-	for _, f := range []string{serviceKeyFile, blobSecretFile, boltFile, blobsDir} {
+	for _, f := range []string{serviceKeyFile, blobSecretFile, pebbleDir, blobsDir} {
 		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
 			t.Errorf("data folder lacks %s: %v", f, err)
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/w3dag/w3dag/gateway"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/kv/pebble"
 	"github.com/w3dag/w3dag/kv/postgres"
 	"github.com/w3dag/w3dag/machines"
 	"github.com/w3dag/w3dag/machines/aggregate"
@@ -55,6 +56,10 @@ import (
 func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logger) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("creating data folder: %w", err)
+	}
+	var err error
+	if c.kv, c.postgresURL, err = resolveKV(c); err != nil {
+		return err
 	}
 	signer, created, err := loadServiceKey(filepath.Join(c.data, serviceKeyFile))
 	if err != nil {
@@ -218,6 +223,13 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	})
 	if err != nil {
 		return err
+	}
+	if c.pprof != "" {
+		stop, err := servePprof(c.pprof, stdout, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	fmt.Fprintf(stdout, "w3dag serving %s\nservice DID %s\nlistening on http://%s\n", publicURL, signer.DID(), ln.Addr())
 	log.Info("serving", "url", publicURL, "listen", ln.Addr().String(), "did", signer.DID(), "kv", c.kv, "blob", c.blob, "data", c.data)
@@ -464,8 +476,49 @@ func loadSchema(files []string) (*schema.Schema, error) {
 	return s, nil
 }
 
+// resolveKV returns the kv backend c names ("pebble", "bolt" or "postgres") and the
+// PostgreSQL URL. --kv may be a postgres:// URL; empty --kv picks what the data folder
+// holds (a bolt file stays bolt) and pebble for a new folder. Naming one embedded backend
+// for a folder that holds only the other is refused rather than starting an empty store.
+func resolveKV(c serveConfig) (kind, pgURL string, err error) {
+	kind, pgURL = c.kv, c.postgresURL
+	if strings.HasPrefix(kind, "postgres://") || strings.HasPrefix(kind, "postgresql://") {
+		if pgURL != "" && pgURL != kind {
+			return "", "", errors.New("--kv names a PostgreSQL URL and --postgres-url another: give one")
+		}
+		return "postgres", kind, nil
+	}
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(c.data, name))
+		return err == nil
+	}
+	hasBolt, hasPebble := exists(boltFile), exists(pebbleDir)
+	switch kind {
+	case "":
+		if hasBolt {
+			return "bolt", pgURL, nil
+		}
+		return "pebble", pgURL, nil
+	case "bolt":
+		if hasPebble && !hasBolt {
+			return "", "", fmt.Errorf("--kv bolt: data folder %s holds a pebble store (%s), not a bolt file (%s); use --kv pebble", c.data, pebbleDir, boltFile)
+		}
+	case "pebble":
+		if hasBolt && !hasPebble {
+			return "", "", fmt.Errorf("--kv pebble: data folder %s holds a bolt file (%s), not a pebble store (%s); use --kv bolt", c.data, boltFile, pebbleDir)
+		}
+	}
+	return kind, pgURL, nil
+}
+
 func openKV(ctx context.Context, c serveConfig, log *slog.Logger) (kv.Store, error) {
 	switch c.kv {
+	case "pebble":
+		s, err := pebble.Open(filepath.Join(c.data, pebbleDir), pebble.Options{Logger: log.With("component", "pebble")})
+		if err != nil {
+			return nil, fmt.Errorf("opening pebble store: %w", err)
+		}
+		return s, nil
 	case "bolt":
 		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{})
 		if err != nil {
@@ -482,7 +535,7 @@ func openKV(ctx context.Context, c serveConfig, log *slog.Logger) (kv.Store, err
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("--kv %q: want bolt or postgres", c.kv)
+	return nil, fmt.Errorf("--kv %q: want pebble, bolt, postgres or a postgres:// URL", c.kv)
 }
 
 func openBlobs(ctx context.Context, c serveConfig, publicURL string, log *slog.Logger) (blob.Store, error) {
