@@ -37,9 +37,16 @@ type job struct {
 	root chan [NodeSize]byte
 }
 
-func newJob() *job {
-	return &job{in: make([]byte, segmentPayload), root: make(chan [NodeSize]byte, 1)}
-}
+// jobs and hashStates keep segment buffers and hash states between Writers (a
+// service computes many pieces, each with its own Writer), so a Writer does not
+// allocate and fault in fresh megabytes each time; the garbage collector empties them
+// when they are not used.
+var (
+	jobs       = sync.Pool{New: func() any { return &job{in: make([]byte, segmentPayload), root: make(chan [NodeSize]byte, 1)} }}
+	hashStates = sync.Pool{New: func() any { return &hashState{out: make([]byte, blockPadded), h: newHasher()} }}
+)
+
+func newJob() *job { return jobs.Get().(*job) }
 
 // hashState is what one goroutine hashes with: its own SHA-256 hasher and
 // expansion buffer, never shared with another goroutine.
@@ -48,9 +55,7 @@ type hashState struct {
 	h   *hasher
 }
 
-func newHashState() *hashState {
-	return &hashState{out: make([]byte, blockPadded), h: newHasher()}
-}
+func newHashState() *hashState { return hashStates.Get().(*hashState) }
 
 // rootOf returns the root of a tree of the given height holding the first n
 // bytes of in (zero-padded past n), expanding and hashing one block at a
@@ -88,6 +93,7 @@ func startPool(workers int) *pool {
 	for range workers {
 		go func() {
 			s := newHashState()
+			defer hashStates.Put(s)
 			for j := range p.jobs {
 				j.root <- s.rootOf(j.in, segmentPayload, segmentHeight)
 			}
@@ -265,6 +271,17 @@ func (w *Writer) release() {
 		w.cleanup.Stop()
 		w.pool.stop()
 		w.pool = nil
+	}
+	// Segments still in flight (Close before Sum) may be read by a worker: they are
+	// left to the garbage collector, the others go back to the pool.
+	for _, j := range w.free {
+		jobs.Put(j)
+	}
+	if w.cur != nil {
+		jobs.Put(w.cur)
+	}
+	if w.local != nil {
+		hashStates.Put(w.local)
 	}
 	w.cur, w.free, w.inflight, w.local = nil, nil, nil, nil
 }
