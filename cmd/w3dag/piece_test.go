@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,5 +257,36 @@ func TestAggregateCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPieceFRC0069 runs the FRC-0069 cases of the notes (payloads of 0 to 512 bytes,
+// some under 127) through `w3dag piece`: the v2 CID, and the v1 CID where the notes give it.
+func TestPieceFRC0069(t *testing.T) {
+	clearEnv(t)
+	run := func(unit byte, n int) []byte { return bytes.Repeat([]byte{unit}, n) }
+	b127 := slices.Concat(run(0, 127), run(1, 127), run(2, 127), run(3, 127))
+	cases := []struct {
+		name   string
+		data   []byte
+		v2, v1 string
+	}{
+		{"127x{0,1,2,3}", b127, "bafkzcibcaaces3nobte6ezpp4wqan2age2s5yxcatzotcvobhgcmv5wi2xh5mbi", "baga6ea4seaqes3nobte6ezpp4wqan2age2s5yxcatzotcvobhgcmv5wi2xh5mbi"},
+		{"empty", nil, "bafkzcibcp4bdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", ""},
+		{"127 zeros", run(0, 127), "bafkzcibcaabdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", ""},
+		{"128 zeros", run(0, 128), "bafkzcibcpybwiktap34inmaex4wbs6cghlq5i2j2yd2bb2zndn5ep7ralzphkdy", ""},
+		{"127x{0,1,2,3}+4 zeros", slices.Concat(b127, run(0, 4)), "bafkzcibd7abqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4", ""},
+	}
+	dir := t.TempDir()
+	for i, c := range cases {
+		name := filepath.Join(dir, strconv.Itoa(i)+".bin")
+		if err := os.WriteFile(name, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := cli(t, "piece", name)
+		f := strings.Fields(stdout)
+		if code != 0 || len(f) != 5 || f[0] != c.v2 || (c.v1 != "" && f[1] != c.v1) || f[2] != strconv.Itoa(len(c.data)) {
+			t.Errorf("%s: exit %d, %q (%s); want v2 %s v1 %s size %d", c.name, code, stdout, stderr, c.v2, c.v1, len(c.data))
+		}
 	}
 }
