@@ -7,6 +7,11 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
 	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/message"
 )
@@ -116,4 +121,55 @@ func caseGateway(ctx context.Context, t T, target Target) {
 	if code, _, _ := get("GET", "/ipfs/not-a-cid", nil); code != 400 {
 		t.Errorf("GET of a malformed CID: HTTP %d, want 400", code)
 	}
+
+	// The upload's index, in the incumbent's index/sharded/dag@0.1 format.
+	if code, _, _ := get("GET", "/index/"+e.space.DID()+"/"+root.String(), nil); code != 404 {
+		t.Errorf("GET /index of an upload not made yet: HTTP %d, want 404", code)
+	}
+	wantStatus(t, "upload put", e.put(ctx, e.abs("upload/"+root.String()), uploadInput(root, carCID)), "done")
+	code, body, _ = get("GET", "/index/"+e.space.DID()+"/"+root.String(), nil)
+	if code != 200 {
+		t.Fatalf("GET /index: HTTP %d: %s", code, body)
+	}
+	checkShardedIndex(t, body, root, carCID, blk.Multihash, blk.Offset, blk.Length)
+}
+
+// checkShardedIndex decodes an index/sharded/dag@0.1 CAR and checks it names root, one
+// shard (carCID) and the block mh at off+n in it.
+func checkShardedIndex(t T, body []byte, root, carCID cid.Cid, mh []byte, off, n int64) {
+	t.Helper()
+	res, err := carscan.Scan(bytes.NewReader(body))
+	if err != nil || len(res.Roots) != 1 || len(res.Blocks) != 2 {
+		t.Fatalf("the index is not a CAR of 2 blocks: %v %+v", err, res)
+	}
+	decode := func(i int) datamodel.Node {
+		b := res.Blocks[i]
+		nb := basicnode.Prototype.Any.NewBuilder()
+		if err := dagcbor.Decode(nb, bytes.NewReader(body[b.Offset:b.Offset+b.Length])); err != nil {
+			t.Fatalf("index block %d: %v", i, err)
+		}
+		return nb.Build()
+	}
+	top := lookupNode(decode(0), "index/sharded/dag@0.1")
+	content, _ := lookupNode(top, "content").AsLink()
+	shards := lookupNode(top, "shards")
+	if top == nil || content.String() != root.String() || shards == nil || shards.Length() != 1 {
+		t.Fatalf("index root %s, want {index/sharded/dag@0.1: {content: %s, shards: [1 link]}}", show(decode(0)), root)
+	}
+	bi := decode(1)
+	shardMH, _ := must(bi.LookupByIndex(0)).AsBytes()
+	slice := must(must(bi.LookupByIndex(1)).LookupByIndex(0))
+	sliceMH, _ := must(slice.LookupByIndex(0)).AsBytes()
+	gotOff, _ := must(must(slice.LookupByIndex(1)).LookupByIndex(0)).AsInt()
+	gotLen, _ := must(must(slice.LookupByIndex(1)).LookupByIndex(1)).AsInt()
+	if !bytes.Equal(shardMH, carCID.Hash()) || !bytes.Equal(sliceMH, mh) || gotOff != off || gotLen != n {
+		t.Errorf("blob index %s, want [%x, [[%x, [%d, %d]]]]", show(bi), []byte(carCID.Hash()), mh, off, n)
+	}
+}
+
+func must(n datamodel.Node, err error) datamodel.Node {
+	if err != nil {
+		return basicnode.NewString("missing: " + err.Error())
+	}
+	return n
 }

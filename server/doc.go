@@ -11,6 +11,7 @@
 //	GET  /claims/{cid}           location claims of a CAR        (when Options.Claims is set)
 //	GET  /piece/{cid}            a piece's CAR bytes, Range      (when Options.Pieces is set)
 //	GET  /ipfs/{cid}[/path…]     content by CID (package gateway)  (when Options.Gateway is set)
+//	GET  /index/{space}/{root}   an upload's index/sharded/dag@0.1 (when Options.Index is set)
 //	POST /broker/report/{agg}    a deal broker's report          (when Options.Broker is set)
 //	GET  /schema                 collections and schema sources  (when Options.Schema is set)
 //	GET  /metrics                Prometheus metrics

@@ -153,6 +153,8 @@ type Options struct {
 	Broker Broker
 	// Gateway, when not nil, serves GET and HEAD /ipfs/{cid}[/path…] (package gateway).
 	Gateway http.Handler
+	// Index, when not nil, serves GET /index/{space}/{root} (gateway.NewIndex).
+	Index http.Handler
 	// Logger receives request errors and recovered panics; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the server's Prometheus collectors and Gatherer serves them at
@@ -298,6 +300,9 @@ func (s *Server) routes() {
 	}
 	if s.opts.Gateway != nil {
 		r.PathPrefix("/ipfs/").Handler(s.opts.Gateway).Methods(http.MethodGet, http.MethodHead).Name("ipfs")
+	}
+	if s.opts.Index != nil {
+		r.PathPrefix("/index/").Handler(s.opts.Index).Methods(http.MethodGet).Name("index")
 	}
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet).Name("metrics")
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead).Name("healthz")

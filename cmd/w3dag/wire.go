@@ -188,7 +188,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		stopMoving()
 		<-moved
 	}()
-	var gw http.Handler
+	var gw, gwIndex http.Handler
 	if !c.noGateway {
 		var spaces []string
 		for _, sp := range strings.Split(c.gwSpaces, ",") {
@@ -196,12 +196,15 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 				spaces = append(spaces, sp)
 			}
 		}
-		if gw, err = gateway.New(engine, blobs, gateway.Options{Spaces: spaces, Logger: log.With("component", "gateway")}); err != nil {
+		gwOpts := gateway.Options{Spaces: spaces, Logger: log.With("component", "gateway")}
+		if gw, err = gateway.New(engine, blobs, gwOpts); err != nil {
 			return err
 		}
+		gwIndex = gateway.NewIndex(engine, gwOpts)
 	}
 	srv, err := server.New(server.Options{
 		Gateway:         gw,
+		Index:           gwIndex,
 		Service:         signer,
 		PublicURL:       publicURL,
 		Runner:          runner,
