@@ -34,9 +34,9 @@ func upEvents(t *testing.T, args ...string) []upEvent {
 }
 
 // gatewayStandIn answers GET /ipfs/{root}[/path] with one CAR holding every block of the
-// shards of the uploads registered with it, read from the service's GET /blob. (A stand-in
-// until the service's own /ipfs/ gateway; it ignores the path, which the client resolves
-// from the blocks.) With corrupt set it flips a byte of the last block.
+// shards of the uploads registered with it, read from the service's GET /blob, and with
+// corrupt set flips a byte of the last block: a lying gateway. (It ignores the path, which
+// the client resolves from the blocks.)
 type gatewayStandIn struct {
 	service string
 	mu      sync.Mutex
@@ -103,7 +103,8 @@ func writeRandom(t *testing.T, p string, n int) {
 }
 
 // TestUpDown stores files and directories with `w3dag up` and fetches them back with
-// `w3dag down`: identical bytes for every case.
+// `w3dag down` through the service's own /ipfs/ gateway: identical bytes for every case.
+// The stand-in gateway serves the same blocks and, corrupted, is the lying server.
 func TestUpDown(t *testing.T) {
 	url := startServer(t)
 	t.Setenv("W3DAG_CONFIG", t.TempDir())
@@ -172,7 +173,7 @@ func TestUpDown(t *testing.T) {
 			gw.shards[last.Root] = last.Shards
 			gw.mu.Unlock()
 			out := filepath.Join(t.TempDir(), "out")
-			if o, e, code := cli(t, "down", last.Root, "-o", out, "--url", gsrv.URL); code != 0 {
+			if o, e, code := cli(t, "down", last.Root, "-o", out); code != 0 {
 				t.Fatalf("down: %d %s %s", code, o, e)
 			}
 			info, _ := os.Stat(src)
@@ -200,7 +201,7 @@ func TestUpDown(t *testing.T) {
 	tree := upEvents(t, filepath.Join(in, "tree"))
 	root := tree[len(tree)-1].Root
 	out := filepath.Join(t.TempDir(), "x.txt")
-	if _, e, code := cli(t, "down", root+"/süß/ünïcödé 文件.txt", "-o", out, "--url", gsrv.URL); code != 0 {
+	if _, e, code := cli(t, "down", root+"/süß/ünïcödé 文件.txt", "-o", out); code != 0 {
 		t.Fatalf("down path: %s", e)
 	}
 	want, _ := os.ReadFile(filepath.Join(in, "tree", "süß", "ünïcödé 文件.txt"))
@@ -232,7 +233,8 @@ func TestUpDown(t *testing.T) {
 		{[]string{"up", filepath.Join(in, "one.bin"), "--parallel", "0"}, 1, "--parallel"},
 		{[]string{"down", "not-a-cid"}, 1, "not a CID"},
 		{[]string{"down", root, "-o", in}, 1, "exists"},
-		{[]string{"down", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "-o", filepath.Join(dir, "y"), "--url", gsrv.URL}, 1, "404"},
+		{[]string{"down", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "-o", filepath.Join(dir, "y")}, 1, "404"},
+		{[]string{"down", root + "/no/such/file", "-o", filepath.Join(dir, "z")}, 1, "no such entry"},
 	} {
 		_, e, code := cli(t, tc.args...)
 		if code != tc.code || !strings.Contains(e, tc.want) {
