@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -267,4 +268,58 @@ func sameFiles(t *testing.T, a, b string) {
 			t.Fatalf("%s differs", k)
 		}
 	}
+}
+
+// TestUpIpfsCar checks `w3dag up` against the incumbent's tool itself: the root CID equals
+// `ipfs-car pack`'s for the same directory, and the CAR GET /ipfs/{root}?format=car serves,
+// unpacked by `ipfs-car unpack`, gives identical files. It needs npx and network access to
+// npm, so it runs only with W3DAG_TEST_NPX=1 (.ci/run sets it when npx works).
+func TestUpIpfsCar(t *testing.T) {
+	if os.Getenv("W3DAG_TEST_NPX") == "" {
+		t.Skip("W3DAG_TEST_NPX not set")
+	}
+	npx, err := exec.LookPath("npx")
+	if err != nil {
+		t.Skip("npx not found")
+	}
+	url := startServer(t)
+	t.Setenv("W3DAG_CONFIG", t.TempDir())
+	t.Setenv("W3DAG_URL", url)
+	if _, errb, code := cli(t, "space", "new"); code != 0 {
+		t.Fatalf("space new: %s", errb)
+	}
+	in := t.TempDir()
+	src := filepath.Join(in, "tree")
+	writeRandom(t, filepath.Join(src, "a.txt"), 10)
+	writeRandom(t, filepath.Join(src, "empty"), 0)
+	writeRandom(t, filepath.Join(src, "süß", "ünïcödé 文件.txt"), 3000)
+	writeRandom(t, filepath.Join(src, "süß", "big.bin"), 2<<20+3)
+	for i := range 1001 {
+		writeRandom(t, filepath.Join(src, "many", fmt.Sprintf("f%04d", i)), i%7)
+	}
+	evs := upEvents(t, src, "--shard-size", fmt.Sprint(1<<20+4096))
+	root := evs[len(evs)-1].Root
+
+	work := t.TempDir()
+	cmd := exec.Command(npx, "--yes", "ipfs-car@3.1.0", "pack", src, "--output", filepath.Join(work, "pack.car"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ipfs-car pack: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != root {
+		t.Fatalf("ipfs-car pack made %s, w3dag up %s", got, root)
+	}
+	resp, body := httpDo(t, http.MethodGet, url+"/ipfs/"+root+"?format=car&dag-scope=all", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ipfs: %d", resp.StatusCode)
+	}
+	car := filepath.Join(work, "gw.car")
+	if err := os.WriteFile(car, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unpacked := filepath.Join(work, "unpacked")
+	if out, err := exec.Command(npx, "--yes", "ipfs-car@3.1.0", "unpack", car, "--output", unpacked).CombinedOutput(); err != nil {
+		t.Fatalf("ipfs-car unpack: %v: %s", err, out)
+	}
+	sameFiles(t, src, unpacked)
 }
