@@ -23,6 +23,11 @@ const (
 	DefaultSelectLimit = 100
 	// MaxSelectLimit is the largest page size a select may ask for.
 	MaxSelectLimit = 1000
+	// DefaultSelectPageBytes is the byte budget of a select page when Query.MaxBytes is
+	// zero: a page also ends (full, with a cursor) once its entries' stored bytes reach it,
+	// so a page block stays near it whatever the entries' sizes (far below the 16 MiB
+	// block clients accept, message.MaxReplyBlockSize). serve --select-page-bytes.
+	DefaultSelectPageBytes = 1 << 20
 	// cursorVersion prefixes every cursor so its format can change.
 	cursorVersion = 1
 )
@@ -42,6 +47,10 @@ type Query struct {
 	// error ends the select with that error. ops uses it to apply the policies of the
 	// invocation's delegations to every entry a select returns.
 	Allow func(Path) (bool, error)
+	// MaxBytes is the page's byte budget: entries are added while the stored bytes of
+	// those already on the page are below it (the first entry always fits); zero means
+	// DefaultSelectPageBytes. A page ended by it is full: it has a cursor.
+	MaxBytes int
 }
 
 // readResult issues the (unstored) receipt of a read.
@@ -272,11 +281,13 @@ func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
 		}
 		opts.Start = orderKey(p, after+1)
 	}
-	type hit struct {
-		order uint64
-		key   string
+	maxBytes := q.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultSelectPageBytes
 	}
-	hits := make([]hit, 0, limit)
+	page := &Page{}
+	var last uint64
+	size := 0
 	more := false
 	err := kt.Scan(opts, func(k, v []byte) error {
 		status, key, err := parseOrderValue(v)
@@ -286,8 +297,9 @@ func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
 		if q.Status == "" && status == StatusRemoved || q.Status != "" && status != q.Status {
 			return nil
 		}
+		ep := Path{Subject: p.Subject, Collection: p.Collection, Key: key}
 		if q.Allow != nil {
-			ok, err := q.Allow(Path{Subject: p.Subject, Collection: p.Collection, Key: key})
+			ok, err := q.Allow(ep)
 			if err != nil {
 				return err
 			}
@@ -295,34 +307,31 @@ func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
 				return nil
 			}
 		}
-		if len(hits) == limit {
+		if len(page.Entries) == limit || size >= maxBytes {
 			more = true
 			return kv.ErrStop
 		}
 		if len(k) != len(prefix)+8 {
 			return fmt.Errorf("%w: order key of %d bytes", ErrCorrupt, len(k))
 		}
-		hits = append(hits, hit{order: beUint64(k[len(prefix):]), key: key})
+		raw, err := kt.Get(entryKey(ep))
+		if err != nil {
+			return fmt.Errorf("%w: indexed entry %s: %w", ErrCorrupt, ep, err)
+		}
+		ent, err := decodeEntry(ep, raw)
+		if err != nil {
+			return err
+		}
+		page.Entries = append(page.Entries, ent)
+		size += len(raw)
+		last = beUint64(k[len(prefix):])
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("selecting %s: %w", p, err)
 	}
-	page := &Page{Entries: make([]*Entry, 0, len(hits))}
-	for _, h := range hits {
-		ep := Path{Subject: p.Subject, Collection: p.Collection, Key: h.key}
-		v, err := kt.Get(entryKey(ep))
-		if err != nil {
-			return nil, fmt.Errorf("%w: indexed entry %s: %w", ErrCorrupt, ep, err)
-		}
-		ent, err := decodeEntry(ep, v)
-		if err != nil {
-			return nil, err
-		}
-		page.Entries = append(page.Entries, ent)
-	}
-	if more && len(hits) > 0 {
-		page.Cursor = EncodeCursor(hits[len(hits)-1].order)
+	if more && len(page.Entries) > 0 {
+		page.Cursor = EncodeCursor(last)
 	}
 	return page, nil
 }

@@ -22,12 +22,19 @@ const (
 	// DefaultMessageProofs is the most proofs all invocations of one message may name
 	// together (each is at most ucan.MaxProofDepth). serve --message-proofs.
 	DefaultMessageProofs = 1024
+	// DefaultMessageReplyBytes is the select page bytes one message's reply may carry, all
+	// its selects together: each select's page budget (Options.SelectPageBytes) is taken
+	// from it, smaller when little is left, and a select finding none left is refused. It
+	// keeps a reply well below what clients accept (message.MaxReplySize, 64 MiB) whatever
+	// the number of selects in the message. serve --message-reply-bytes.
+	DefaultMessageReplyBytes = 32 << 20
 )
 
 // Names of the limits in BudgetExceeded receipts (and of the serve flags that set them).
 const (
 	LimitMessageWork   = "message-work"
 	LimitMessageProofs = "message-proofs"
+	LimitMessageReply  = "message-reply-bytes"
 )
 
 // Budget is the work one message may still do; every invocation checked with it draws
@@ -35,14 +42,17 @@ const (
 type Budget struct {
 	steps     *policy.Budget
 	proofs    atomic.Int64
+	reply     atomic.Int64
 	work      int
 	maxProofs int
+	maxReply  int
 }
 
 // NewBudget returns a fresh Budget of the limits o was configured with.
 func (o *Ops) NewBudget() *Budget {
-	b := &Budget{steps: policy.NewBudget(o.work), work: o.work, maxProofs: o.maxProofs}
+	b := &Budget{steps: policy.NewBudget(o.work), work: o.work, maxProofs: o.maxProofs, maxReply: o.maxReply}
 	b.proofs.Store(int64(o.maxProofs))
+	b.reply.Store(int64(o.maxReply))
 	return b
 }
 
@@ -97,4 +107,19 @@ func walk(n datamodel.Node, b *policy.Budget) bool {
 		}
 	}
 	return true
+}
+
+// pageBytes takes a select's page byte budget from b: want, or what is left when less; a
+// message with nothing left refuses the select.
+func (b *Budget) pageBytes(want int) (int, error) {
+	for {
+		left := b.reply.Load()
+		if left <= 0 {
+			return 0, exceeded(LimitMessageReply, b.maxReply, "the selects before this one filled the reply")
+		}
+		take := min(int64(want), left)
+		if b.reply.CompareAndSwap(left, left-take) {
+			return int(take), nil
+		}
+	}
 }

@@ -288,3 +288,24 @@ func TestBudgetProofs(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetReplyBytes: the selects of one message share its reply bytes; once they are
+// taken a further select is refused naming message-reply-bytes.
+func TestBudgetReplyBytes(t *testing.T) {
+	f := newPinsFixture(t, Options{SelectPageBytes: 1 << 20, MessageReplyBytes: 5 << 19})
+	space := mustKey(t)
+	b := f.ops.NewBudget()
+	for i, want := range []string{"ok", "ok", "ok", NameBudgetExceeded} {
+		inv := invoke(t, space, space.DID(), "", CmdSelect, `{"path": "notes"}`)
+		out, err := f.ops.Exec(context.Background(), f.ops.Check(inv, nil, b), cid.Undef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Result != want {
+			t.Fatalf("select %d: %s, want %s", i, out.Result, want)
+		}
+		if want != "ok" && !strings.Contains(outcomeOf(t, f.service.DID(), out).Out.Err.Message, LimitMessageReply) {
+			t.Fatal("refusal does not name", LimitMessageReply)
+		}
+	}
+}

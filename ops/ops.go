@@ -67,6 +67,12 @@ type Options struct {
 	// MessageProofs is the proofs one message's Budget holds (LimitMessageProofs); zero
 	// means DefaultMessageProofs.
 	MessageProofs int
+	// MessageReplyBytes is the select page bytes one message's Budget holds
+	// (LimitMessageReply); zero means DefaultMessageReplyBytes.
+	MessageReplyBytes int
+	// SelectPageBytes is the byte budget of one select page (dag.Query.MaxBytes); zero
+	// means dag.DefaultSelectPageBytes.
+	SelectPageBytes int
 }
 
 // Ops runs invocations. It is safe for concurrent use.
@@ -81,6 +87,8 @@ type Ops struct {
 	public    func(dag.Path) bool
 	work      int
 	maxProofs int
+	maxReply  int
+	pageBytes int
 }
 
 // New returns Ops for opts.
@@ -99,12 +107,20 @@ func New(opts Options) (*Ops, error) {
 		public:    opts.PublicRead,
 		work:      opts.MessageWork,
 		maxProofs: opts.MessageProofs,
+		maxReply:  opts.MessageReplyBytes,
+		pageBytes: opts.SelectPageBytes,
 	}
 	if o.work <= 0 {
 		o.work = DefaultMessageWork
 	}
 	if o.maxProofs <= 0 {
 		o.maxProofs = DefaultMessageProofs
+	}
+	if o.maxReply <= 0 {
+		o.maxReply = DefaultMessageReplyBytes
+	}
+	if o.pageBytes <= 0 {
+		o.pageBytes = dag.DefaultSelectPageBytes
 	}
 	if o.validator == nil {
 		o.validator = ucan.NewValidator(ucan.ValidatorOptions{Now: opts.Clock})
@@ -207,6 +223,12 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader, b *Budget) *Checked {
 			return c
 		}
 		c.path, c.args = p, a
+		if c.cmd == CmdSelect {
+			var err error
+			if c.args.query.MaxBytes, err = b.pageBytes(o.pageBytes); err != nil {
+				c.refusal = err
+			}
+		}
 		return c
 	}
 	var canon datamodel.Node
@@ -241,6 +263,12 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader, b *Budget) *Checked {
 		return c
 	}
 	c.path, c.args = p, a
+	if c.cmd == CmdSelect {
+		if c.args.query.MaxBytes, err = b.pageBytes(o.pageBytes); err != nil {
+			c.refusal = err
+			return c
+		}
+	}
 	if c.cmd == CmdSelect && hasStatements(pols) {
 		c.allow = entryFilter(pols, in.Args, b)
 		c.args.query.Allow = c.allow

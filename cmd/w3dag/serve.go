@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/store"
@@ -74,6 +75,8 @@ type serveConfig struct {
 
 	// messageWork and messageProofs: the work budget of one message (ops.Budget).
 	messageWork, messageProofs int
+	// selectPageBytes and messageReplyBytes: byte budgets of select pages and replies.
+	selectPageBytes, messageReplyBytes int
 	// Connection limits (docs/SECURITY.md): zero means the server's default.
 	minBodyRate  int64
 	maxBodyBytes int
@@ -118,6 +121,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.taskLease, "task-lease", task.DefaultLease, "how long a node's claim on a background task (expiry, piece, aggregate, offer) lasts without renewal; when a node dies, another takes its tasks over after this")
 	fs.IntVar(&c.messageWork, "message-work", ops.DefaultMessageWork, "steps one message may spend on its invocations' args and policies, all together (more: BudgetExceeded naming message-work)")
+	fs.IntVar(&c.selectPageBytes, "select-page-bytes", dag.DefaultSelectPageBytes, "bytes of entries a select page holds before it ends (full, with a cursor), whatever its limit")
+	fs.IntVar(&c.messageReplyBytes, "message-reply-bytes", ops.DefaultMessageReplyBytes, "select page bytes one reply may carry, all its selects together (more: BudgetExceeded naming message-reply-bytes)")
 	fs.IntVar(&c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "proofs the invocations of one message may name, all together (more: BudgetExceeded naming message-proofs)")
 	fs.StringVar(&c.pprof, "pprof", "", "address to serve net/http/pprof profiles on, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")

@@ -155,6 +155,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		// ops.Budget of each message: zero takes ops' defaults.
 		MessageWork:   c.messageWork,
 		MessageProofs: c.messageProofs,
+		// Byte budgets of select pages and of one reply's pages.
+		SelectPageBytes:   c.selectPageBytes,
+		MessageReplyBytes: c.messageReplyBytes,
 	}
 	if c.publicReads {
 		// The collections whose collection.Spec sets PublicRead (machines.Builtin).
