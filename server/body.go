@@ -25,6 +25,15 @@ const (
 	// UploadRetryAfter is the Retry-After, in seconds, of a PUT /blob refused because
 	// DefaultMaxUploads (Options.MaxUploads) uploads are running.
 	UploadRetryAfter = 5
+	// DefaultMaxWatchers is how many GET /watch streams may be open at once when
+	// Options.MaxWatchers is zero; more are refused with 503.
+	DefaultMaxWatchers = 4096
+	// DefaultMaxWatchersPerSpace is how many GET /watch streams may be open at once on
+	// one subject when Options.MaxWatchersPerSpace is zero; more are refused with 429.
+	DefaultMaxWatchersPerSpace = 32
+	// WatchWriteTimeout bounds each write of a GET /watch stream (an event, a heartbeat):
+	// a client that stops reading is disconnected instead of holding the stream.
+	WatchWriteTimeout = 30 * time.Second
 )
 
 // rateBody is a request body whose connection read deadline moves with the bytes
@@ -106,5 +115,37 @@ func (u *uploads) admit(key string) (done func(), why admitError) {
 		u.mu.Lock()
 		delete(u.active, key)
 		u.mu.Unlock()
+	}, 0
+}
+
+// watchers counts the open GET /watch streams, in total and per subject.
+type watchers struct {
+	mu       sync.Mutex
+	max      int
+	perSpace int
+	total    int
+	bySpace  map[string]int
+}
+
+// admit reserves a stream on subject; done releases it. status is 503 (too many in
+// total) or 429 (too many on the subject) when it is refused.
+func (w *watchers) admit(subject string) (done func(), status int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.total >= w.max:
+		return nil, http.StatusServiceUnavailable
+	case w.bySpace[subject] >= w.perSpace:
+		return nil, http.StatusTooManyRequests
+	}
+	w.total++
+	w.bySpace[subject]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.total--
+		if w.bySpace[subject]--; w.bySpace[subject] == 0 {
+			delete(w.bySpace, subject)
+		}
 	}, 0
 }

@@ -34,6 +34,7 @@ const (
 	NameMethodNotAllowed = "MethodNotAllowed"     // 405
 	NameRangeNotSatisf   = "RangeNotSatisfiable"  // 416
 	NameConflict         = "Conflict"             // 409
+	NameTooManyWatchers  = "TooManyWatchers"      // 429: watch streams on one subject
 	NameArchive          = "ArchiveUnavailable"   // 503: the request could not be archived
 	NameUnavailable      = "Unavailable"          // 503: shutting down
 	NameInternal         = "InternalError"        // 500

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/w3dag/w3dag/archive"
 	"github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
@@ -221,4 +223,63 @@ func TestUploadAdmission(t *testing.T) {
 	if l := logs.String(); strings.Contains(l, "level=ERROR") {
 		t.Errorf("slow uploads were logged as errors:\n%s", l)
 	}
+}
+
+// GET /watch streams are capped per subject (429) and in total (503); a closed stream
+// frees its place. Before, any number could be open.
+func TestWatcherCaps(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	opts := h.srv.opts
+	opts.Registerer, opts.Gatherer = nil, nil
+	opts.MaxWatchers, opts.MaxWatchersPerSpace = 3, 2
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch := func(space did.Signer) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, "GET", hs.URL+"/watch/"+space.DID()+"/notes", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", bearer(t, invoke(t, space, space.DID(), "/dag/get", `{}`)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first, second := watch(h.space), watch(h.space)
+	for _, r := range []*http.Response{first, second} {
+		if r.StatusCode != 200 {
+			t.Fatalf("watch within the caps: HTTP %d", r.StatusCode)
+		}
+	}
+	checkJSONError(t, watch(h.space), http.StatusTooManyRequests, NameTooManyWatchers)
+	other := mustKey(t)
+	third := watch(other)
+	if third.StatusCode != 200 {
+		t.Fatalf("watch of another space: HTTP %d", third.StatusCode)
+	}
+	checkJSONError(t, watch(mustKey(t)), http.StatusServiceUnavailable, NameUnavailable)
+	first.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := watch(h.space)
+		if r.StatusCode == 200 {
+			r.Body.Close()
+			break
+		}
+		r.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream's place was not freed within 10 s: HTTP %d", r.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	second.Body.Close()
+	third.Body.Close()
 }

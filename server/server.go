@@ -177,6 +177,12 @@ type Options struct {
 	// and PUT /blob bodies may arrive once BodyRateGrace has passed; zero means
 	// DefaultMinBodyRate.
 	MinBodyRate int64
+	// MaxWatchers bounds the GET /watch streams open at once; zero means
+	// DefaultMaxWatchers.
+	MaxWatchers int
+	// MaxWatchersPerSpace bounds the GET /watch streams open at once on one subject (a
+	// space, or the service); zero means DefaultMaxWatchersPerSpace.
+	MaxWatchersPerSpace int
 	// MaxUploads bounds the PUT /blob bodies received at once (more get 503); zero means
 	// DefaultMaxUploads.
 	MaxUploads int
@@ -200,6 +206,7 @@ type Server struct {
 
 	inFlight  chan struct{} // a slot per POST /ucan being handled
 	uploads   *uploads      // PUT /blob bodies being received
+	watchers  *watchers     // GET /watch streams open
 	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
 	closeOnce sync.Once
 	bg        sync.WaitGroup // reply archiving after answering
@@ -224,6 +231,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxUploads <= 0 {
 		opts.MaxUploads = DefaultMaxUploads
+	}
+	if opts.MaxWatchers <= 0 {
+		opts.MaxWatchers = DefaultMaxWatchers
+	}
+	if opts.MaxWatchersPerSpace <= 0 {
+		opts.MaxWatchersPerSpace = DefaultMaxWatchersPerSpace
 	}
 	opts.Limits = withDefaults(opts.Limits)
 	log := opts.Logger
@@ -252,6 +265,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight)}
 	s.uploads = newUploads(opts.MaxUploads)
+	s.watchers = &watchers{max: opts.MaxWatchers, perSpace: opts.MaxWatchersPerSpace, bySpace: make(map[string]int)}
 	if schemaDoc != nil {
 		s.schemaDoc, s.schemaETag = schemaDoc, etag(schemaDoc)
 	}

@@ -101,6 +101,18 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	done, status := s.watchers.admit(p.Subject)
+	switch status {
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", strconv.Itoa(UploadRetryAfter))
+		writeError(w, status, NameUnavailable, fmt.Sprintf("%d watch streams are open, the most this service serves; retry later", s.opts.MaxWatchers))
+		return
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.Itoa(UploadRetryAfter))
+		writeError(w, status, NameTooManyWatchers, fmt.Sprintf("%d watch streams are open on %s, the most one subject may have; close one", s.opts.MaxWatchersPerSpace, p.Subject))
+		return
+	}
+	defer done()
 	after, err := s.watchStart(ctx, r)
 	if err != nil {
 		var he *httpError
@@ -128,6 +140,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	// Every write has WatchWriteTimeout: a client that stops reading is disconnected.
+	_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, ": watching %s after %d\n\n", p, after)
 	if err := rc.Flush(); err != nil {
@@ -140,12 +154,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-s.closing:
+			_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
 			fmt.Fprint(w, ": server shutting down\n\n")
 			rc.Flush()
 			return
 		case <-ctx.Done():
 			return
 		case <-heartbeat.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return
 			}
@@ -172,6 +188,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 				s.log.ErrorContext(ctx, "watch: rendering receipt", "receipt", ev.Receipt.String(), "error", err)
 				return
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: receipt\ndata: %s\n\n", ev.Seq, js); err != nil {
 				return
 			}

@@ -78,11 +78,13 @@ type serveConfig struct {
 	// selectPageBytes and messageReplyBytes: byte budgets of select pages and replies.
 	selectPageBytes, messageReplyBytes int
 	// Connection limits (docs/SECURITY.md): zero means the server's default.
-	minBodyRate  int64
-	maxBodyBytes int
-	maxInFlight  int
-	maxUploads   int
-	pprof        string // --pprof address, empty: off
+	minBodyRate         int64
+	maxBodyBytes        int
+	maxInFlight         int
+	maxUploads          int
+	pprof               string // --pprof address, empty: off
+	maxWatchers         int
+	maxWatchersPerSpace int
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -130,6 +132,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", server.MaxMessageSize, "largest POST /ucan body, in bytes (at most the default; larger: 413)")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "POST /ucan requests decoded and run at once (bodies are read before taking a turn)")
 	fs.IntVar(&c.maxUploads, "max-uploads", server.DefaultMaxUploads, "PUT /blob bodies received at once (more: 503 with Retry-After)")
+	fs.IntVar(&c.maxWatchers, "max-watchers", server.DefaultMaxWatchers, "GET /watch streams open at once (more: 503)")
+	fs.IntVar(&c.maxWatchersPerSpace, "max-watchers-per-space", server.DefaultMaxWatchersPerSpace, "GET /watch streams open at once on one space or the service (more: 429)")
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
@@ -154,6 +158,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--max-in-flight %d: want a positive number", c.maxInFlight)
 	case c.maxUploads <= 0:
 		return usageError(stderr, "serve", "--max-uploads %d: want a positive number", c.maxUploads)
+	case c.maxWatchers <= 0:
+		return usageError(stderr, "serve", "--max-watchers %d: want a positive number", c.maxWatchers)
+	case c.maxWatchersPerSpace <= 0:
+		return usageError(stderr, "serve", "--max-watchers-per-space %d: want a positive number", c.maxWatchersPerSpace)
 	}
 	if c.broker != "" {
 		if u, err := url.Parse(c.broker); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
