@@ -34,5 +34,10 @@
 // so the rule "archived before anything in it runs" holds; Get and Has see messages
 // wherever they are, and a crash leaves the outbox to be moved by the next Run.
 //
+// Refusals: a message every invocation of which was refused before running is not kept;
+// PutRefusal records its CID, size, invocation count, sender and refusal names instead
+// (outbox/refused/<msg> in kv, or refused/<msg> in blob storage without an outbox), and
+// Refused reads the record. Options.Commit's view must cover KVPrefix.
+//
 // This package imports blob, kv and message, nothing else of w3dag's.
 package archive
