@@ -50,5 +50,6 @@ func Cases() []Case {
 		{"blob-bad-cid", caseBlobBadCID},
 		{"store-only-cars", caseStoreOnlyCARs},
 		{"gateway", caseGateway},
+		{"unixfs-round-trip", caseUnixFSRoundTrip},
 	}
 }
