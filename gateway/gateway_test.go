@@ -44,7 +44,7 @@ type content struct {
 
 const chunkSize = 1024
 
-func setup(t *testing.T) *content {
+func setup(t *testing.T, opts ...gateway.Options) *content {
 	t.Helper()
 	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))
@@ -119,7 +119,11 @@ func setup(t *testing.T) *content {
 	if err := e.Update(ctx, func(tx *dag.Tx) error { _, err := idx.Done(tx, carCID); return err }); err != nil {
 		t.Fatal(err)
 	}
-	h, err := gateway.New(e, store, gateway.Options{})
+	var o gateway.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	h, err := gateway.New(e, store, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,5 +323,20 @@ func TestBlockstore(t *testing.T) {
 	}
 	if err := bs.Put(context.Background(), nil); err != gateway.ErrReadOnly {
 		t.Fatalf("Put: %v", err)
+	}
+}
+
+// TestGatewaySpaces: with Options.Spaces, content no listed space holds is 404.
+func TestGatewaySpaces(t *testing.T) {
+	c := setup(t, gateway.Options{Spaces: []string{"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"}})
+	for _, q := range []string{"", "?format=raw", "?format=car"} {
+		resp, err := http.Get(c.srv.URL + "/ipfs/" + c.file.String() + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET%s of content no listed space holds: HTTP %d, want 404", q, resp.StatusCode)
+		}
 	}
 }
