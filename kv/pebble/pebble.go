@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/w3dag/w3dag/kv"
@@ -20,6 +21,14 @@ import (
 const (
 	prefixKV      = 'k'
 	prefixCounter = 'c'
+)
+
+const (
+	// CacheSize is the block cache of a store, in bytes (Pebble's default is 8 MiB).
+	CacheSize = 64 << 20
+	// bloomBitsPerKey sizes the Bloom filters of the sorted tables (about 1% false
+	// positives).
+	bloomBitsPerKey = 10
 )
 
 // Options configures Open. The zero value is the safe default: every Update is fsynced
@@ -87,10 +96,18 @@ func Open(dir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	cache := pdb.NewCache(CacheSize)
+	defer cache.Unref() // the DB holds its own reference
 	po := &pdb.Options{
 		Logger:             logger{log},
 		FormatMajorVersion: pdb.FormatNewest,
 		FS:                 opts.fs,
+		Cache:              cache,
+	}
+	for i := range po.Levels {
+		// Most Gets of the engine are of keys that may be missing (does this task, block,
+		// index key exist?): a Bloom filter answers those without reading a block.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(bloomBitsPerKey)
 	}
 	db, err := pdb.Open(dir, po)
 	if err != nil {
