@@ -184,10 +184,10 @@ func (c *checked) Read(p []byte) (int, error) {
 }
 
 // reject ends every pending entry of c failed with the reason why its bytes are not a
-// CAR: one self-issued RejectCommand invocation and transition EventRejected each.
+// CAR: one self-issued RejectCommand invocation and transition EventRejected each,
+// DeliverBatch at a time as Deliver does.
 func (b *Blobs) reject(ctx context.Context, c cid.Cid, why error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DeliverTimeout)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	var spaces []string
 	err := b.e.View(ctx, func(tx *dag.Tx) error {
 		var err error
@@ -198,16 +198,16 @@ func (b *Blobs) reject(ctx context.Context, c cid.Cid, why error) {
 		b.o.Logger.WarnContext(ctx, "store: listing entries to reject", "cid", c.String(), "error", err)
 		return
 	}
-	for _, space := range spaces {
+	rejectOne := func(ctx context.Context, space string) (Delivery, error) {
 		p := dag.Path{Subject: space, Collection: Name, Key: c.String()}
 		args, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
 			qp.MapEntry(ma, "path", qp.String(p.String()))
 			qp.MapEntry(ma, "reason", qp.String(why.Error()))
 		})
+		var res *dag.Result
 		if err == nil {
 			var inv *ucan.Token
 			if inv, err = b.e.Invoke(RejectCommand, args); err == nil {
-				var res *dag.Result
 				if res, err = b.e.Transition(ctx, inv, p, EventRejected, args); err == nil && res.Err != nil {
 					err = res.Err
 				}
@@ -215,7 +215,14 @@ func (b *Blobs) reject(ctx context.Context, c cid.Cid, why error) {
 		}
 		if err != nil {
 			b.o.Logger.WarnContext(ctx, "store: rejecting an upload", "path", p.String(), "error", err)
+			return Delivery{}, nil // the others go on
 		}
+		return Delivery{Path: p, Result: res}, nil
+	}
+	for len(spaces) > 0 {
+		n := min(len(spaces), DeliverBatch)
+		b.batch(ctx, spaces[:n], rejectOne)
+		spaces = spaces[n:]
 	}
 }
 
@@ -265,7 +272,9 @@ func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery,
 	out := make([]Delivery, 0, len(spaces))
 	for len(spaces) > 0 {
 		n := min(len(spaces), DeliverBatch)
-		ds, err := b.deliverBatch(ctx, c, size, spaces[:n])
+		ds, err := b.batch(ctx, spaces[:n], func(ctx context.Context, space string) (Delivery, error) {
+			return b.deliverOne(ctx, c, size, space)
+		})
 		out = append(out, ds...)
 		if err != nil {
 			return out, err
@@ -275,10 +284,10 @@ func (b *Blobs) Deliver(ctx context.Context, c cid.Cid, size int64) ([]Delivery,
 	return out, nil
 }
 
-// deliverBatch delivers to the pending entries of c in spaces concurrently, within
-// DeliverTimeout; it returns the deliveries that happened, in the order of spaces, and
-// the first error.
-func (b *Blobs) deliverBatch(ctx context.Context, c cid.Cid, size int64, spaces []string) ([]Delivery, error) {
+// batch runs fn for every space concurrently (so the engine group-commits their
+// transitions), within DeliverTimeout; it returns the outcomes that happened, in the
+// order of spaces, and the first error.
+func (b *Blobs) batch(ctx context.Context, spaces []string, fn func(context.Context, string) (Delivery, error)) ([]Delivery, error) {
 	ctx, cancel := context.WithTimeout(ctx, DeliverTimeout)
 	defer cancel()
 	ds := make([]Delivery, len(spaces))
@@ -288,7 +297,7 @@ func (b *Blobs) deliverBatch(ctx context.Context, c cid.Cid, size int64, spaces 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ds[i], errs[i] = b.deliverOne(ctx, c, size, space)
+			ds[i], errs[i] = fn(ctx, space)
 		}()
 	}
 	wg.Wait()

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/message"
 )
 
 // 8,000 pending entries of one CID (in 8,000 spaces) are delivered in batches the engine
@@ -20,15 +22,30 @@ func TestDeliverManyPending(t *testing.T) {
 	}
 	const pending = 8000
 	ctx := context.Background()
-	// bolt, as serve runs (kv/mem's sorted slice makes 8,000 spaces' writes quadratic).
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "w3dag.db"), bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	v := newEnv(t, st, dir, nil, nil)
+	v := boltEnv(t)
 	c := newCAR(t, "wanted by many")
+	putPending(t, v, c, pending)
+	start := time.Now()
+	before := v.e.Stats().Commits
+	ds, err := v.b.Deliver(ctx, c.cid, int64(len(c.data)))
+	if err != nil || len(ds) != pending {
+		t.Fatalf("Deliver: %d deliveries, %v; want %d", len(ds), err, pending)
+	}
+	commits := v.e.Stats().Commits - before
+	// 16 batches of 512; a batch may take a few group commits, never one per entry.
+	if limit := uint64(pending / DeliverBatch * 8); commits > limit {
+		t.Errorf("%d deliveries took %d commits, want at most %d", pending, commits, limit)
+	}
+	for _, d := range ds {
+		wantStatus(t, d.Result, StatusDone)
+	}
+	t.Logf("%d deliveries in %d commits, %s", pending, commits, time.Since(start))
+}
+
+// putPending puts n pending store entries of c, in n new spaces, concurrently.
+func putPending(t *testing.T, v *env, c car, pending int) {
+	t.Helper()
+	ctx := context.Background()
 	spaces := make(chan int, pending)
 	for i := range pending {
 		spaces <- i
@@ -61,19 +78,45 @@ func TestDeliverManyPending(t *testing.T) {
 	if failed != nil {
 		t.Fatal(failed)
 	}
-	start := time.Now()
+}
+
+// boltEnv is newEnv over bolt without fsync, as serve runs (kv/mem's sorted slice makes
+// thousands of spaces' writes quadratic).
+func boltEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "w3dag.db"), bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return newEnv(t, st, dir, nil, nil)
+}
+
+// Bytes that are the CID's but not a CAR fail every pending entry, in batches the engine
+// group-commits, as deliveries are.
+func TestRejectManyPending(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,000 entries")
+	}
+	const pending = 2000
+	v := boltEnv(t)
+	indexed(v)
+	data := []byte("# a README, not a CAR\n")
+	c := car{data: data, cid: message.CID(data)}
+	putPending(t, v, c, pending)
+	s := newSpace(t)
+	res := v.put(s, c, int64(len(data)))
 	before := v.e.Stats().Commits
-	ds, err := v.b.Deliver(ctx, c.cid, int64(len(c.data)))
-	if err != nil || len(ds) != pending {
-		t.Fatalf("Deliver: %d deliveries, %v; want %d", len(ds), err, pending)
+	if err := v.upload(res.Entry.State, c.cid, data); !carscan.Invalid(err) {
+		t.Fatalf("upload of a non-CAR: %v", err)
 	}
 	commits := v.e.Stats().Commits - before
-	// 16 batches of 512; a batch may take a few group commits, never one per entry.
-	if limit := uint64(pending / DeliverBatch * 8); commits > limit {
-		t.Errorf("%d deliveries took %d commits, want at most %d", pending, commits, limit)
+	if limit := uint64((pending/DeliverBatch + 1) * 8); commits > limit {
+		t.Errorf("%d rejections took %d commits, want at most %d", pending+1, commits, limit)
 	}
-	for _, d := range ds {
-		wantStatus(t, d.Result, StatusDone)
+	if st := v.entry(s, c).Status; st != StatusFailed {
+		t.Fatalf("entry after a non-CAR upload: %s", st)
 	}
-	t.Logf("%d deliveries in %d commits, %s", pending, commits, time.Since(start))
+	t.Logf("%d rejections in %d commits", pending+1, commits)
 }
