@@ -56,6 +56,10 @@ func (o *Ops) NewBudget() *Budget {
 	return b
 }
 
+// ReplyBytes returns the select page bytes handed out so far (what the message's reply
+// may hold in pages), for callers that reserve memory for the reply.
+func (b *Budget) ReplyBytes() int { return max(0, b.maxReply-int(b.reply.Load())) }
+
 // Left returns the steps not yet spent.
 func (b *Budget) Left() int { return b.steps.Left() }
 

@@ -56,6 +56,8 @@ type harnessOptions struct {
 	limits   message.Limits
 	inFlight int                 // Options.MaxInFlight
 	runner   func(Runner) Runner // wraps the real runner
+	// replyBytes is Options.ReplyBytesInFlight.
+	replyBytes int64
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
@@ -84,6 +86,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	srv, err := New(Options{
 		Service: service, PublicURL: "http://w3dag.test", Runner: runner, Store: eng,
 		Archive: arch, Limits: ho.limits, MaxInFlight: ho.inFlight,
+		ReplyBytesInFlight: ho.replyBytes,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,16 +1,21 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -93,4 +98,53 @@ func TestSelectPageBytes(t *testing.T) {
 		t.Fatalf("client read %d entries in %d pages, want %d in ≥ 40 pages of ≤ 1 MiB", len(seen), pages, n)
 	}
 	t.Logf("reply sizes %v; %d pages", sizes, pages)
+}
+
+// countingRunner records the most select Execs running at once.
+type countingRunner struct {
+	Runner
+	mu       sync.Mutex
+	now, max int
+}
+
+func (c *countingRunner) Exec(ctx context.Context, ch *ops.Checked, msg cid.Cid) (ops.Outcome, error) {
+	if ch.Invocation().Invocation.Command != ops.CmdSelect {
+		return c.Runner.Exec(ctx, ch, msg)
+	}
+	c.mu.Lock()
+	c.now++
+	c.max = max(c.max, c.now)
+	c.mu.Unlock()
+	time.Sleep(20 * time.Millisecond) // let the other requests pile up
+	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
+	return c.Runner.Exec(ctx, ch, msg)
+}
+
+// TestReplyBytesInFlight: with room for one select page's bytes in flight, 8 concurrent
+// selects run one at a time (each reserves its page budget before running) and all
+// answer.
+func TestReplyBytesInFlight(t *testing.T) {
+	var counter *countingRunner
+	h := newHarness(t, harnessOptions{replyBytes: dag.DefaultSelectPageBytes, runner: func(r Runner) Runner {
+		counter = &countingRunner{Runner: r}
+		return counter
+	}})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			sel := invoke(t, h.space, h.space.DID(), "/dag/select", `{"path": "notes"}`)
+			resp, err := http.Post(h.http.URL+"/ucan", message.ContentTypeCAR, bytes.NewReader(encode(t, []*ucan.Token{sel})))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if data := readAll(t, resp); resp.StatusCode != http.StatusOK {
+				t.Errorf("select: %d %s", resp.StatusCode, data)
+			}
+		})
+	}
+	wg.Wait()
+	if counter.max != 1 {
+		t.Fatalf("%d selects ran at once with room for one page in flight", counter.max)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/collection"
@@ -50,6 +51,11 @@ const (
 	// cannot hold turns. It bounds the memory that decoded messages and their
 	// invocations take.
 	DefaultMaxInFlight = 256
+	// DefaultReplyBytesInFlight bounds, when Options.ReplyBytesInFlight is zero, the select
+	// page bytes all POST /ucan replies being run or written hold together: a message
+	// reserves what its selects may return (ops.Budget.ReplyBytes) before running and
+	// waits while others hold it. serve --reply-bytes-in-flight.
+	DefaultReplyBytesInFlight = 256 << 20
 	// MaxHeaderBytes bounds request headers.
 	MaxHeaderBytes = 1 << 20
 	// ReadHeaderTimeout bounds the time to read request headers.
@@ -173,6 +179,9 @@ type Options struct {
 	// MaxInFlight bounds the POST /ucan requests handled at once; zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
+	// ReplyBytesInFlight bounds the select page bytes of the replies being run or written
+	// at once; zero means DefaultReplyBytesInFlight.
+	ReplyBytesInFlight int64
 	// MinBodyRate is the slowest average rate, in bytes per second, at which POST /ucan
 	// and PUT /blob bodies may arrive once BodyRateGrace has passed; zero means
 	// DefaultMinBodyRate.
@@ -210,6 +219,9 @@ type Server struct {
 	closing   chan struct{} // closed when Serve starts shutting down: ends watch streams
 	closeOnce sync.Once
 	bg        sync.WaitGroup // reply archiving after answering
+
+	// replyBytes is reserved by each POST /ucan for its select pages (ReplyBytesInFlight).
+	replyBytes *semaphore.Weighted
 }
 
 // New builds a Server.
@@ -225,6 +237,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.ReplyBytesInFlight <= 0 {
+		opts.ReplyBytesInFlight = DefaultReplyBytesInFlight
 	}
 	if opts.MinBodyRate <= 0 {
 		opts.MinBodyRate = DefaultMinBodyRate
@@ -263,7 +278,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: GET /schema: %w", err)
 	}
-	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight)}
+	s := &Server{opts: opts, log: log, metrics: m, didDoc: doc, closing: make(chan struct{}), inFlight: make(chan struct{}, opts.MaxInFlight),
+		replyBytes: semaphore.NewWeighted(opts.ReplyBytesInFlight)}
 	s.uploads = newUploads(opts.MaxUploads)
 	s.watchers = &watchers{max: opts.MaxWatchers, perSpace: opts.MaxWatchersPerSpace, bySpace: make(map[string]int)}
 	if schemaDoc != nil {

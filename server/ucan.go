@@ -282,7 +282,16 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	// Check the invocations (signatures, chains, arguments; this writes nothing), then
 	// archive the message before anything in it runs; a message every invocation of which
 	// is refused is not kept whole, only a small record of the refusal (docs/SECURITY.md).
-	checked := s.check(req)
+	checked, budget := s.check(req)
+	// Reserve the bytes the selects may put in the reply before anything runs; wait while
+	// other replies hold them (ReplyBytesInFlight).
+	if n := min(int64(budget.ReplyBytes()), s.opts.ReplyBytesInFlight); n > 0 {
+		if err := s.replyBytes.Acquire(r.Context(), n); err != nil {
+			writeError(w, http.StatusServiceUnavailable, NameUnavailable, "gave up waiting for reply memory: "+err.Error())
+			return
+		}
+		defer s.replyBytes.Release(n)
+	}
 	refused := refusals(checked)
 	var msg cid.Cid
 	if refused != nil {
@@ -372,12 +381,12 @@ type outcome struct {
 
 // check checks the invocations of req, in parallel when there are several, all drawing
 // from one work budget for the message.
-func (s *Server) check(req *request) []*ops.Checked {
+func (s *Server) check(req *request) ([]*ops.Checked, *ops.Budget) {
 	out := make([]*ops.Checked, len(req.invocations))
 	b := s.opts.Runner.NewBudget()
 	if len(out) == 1 {
 		out[0] = s.checkOne(req.invocations[0], req.proofs, b)
-		return out
+		return out, b
 	}
 	workers := min(len(out), runtime.GOMAXPROCS(0))
 	var next atomic.Int64
@@ -392,7 +401,7 @@ func (s *Server) check(req *request) []*ops.Checked {
 		}()
 	}
 	wg.Wait()
-	return out
+	return out, b
 }
 
 // refusals returns the refusal names of checked when every invocation in it was refused,

@@ -77,6 +77,7 @@ type serveConfig struct {
 	messageWork, messageProofs int
 	// selectPageBytes and messageReplyBytes: byte budgets of select pages and replies.
 	selectPageBytes, messageReplyBytes int
+	replyBytesInFlight                 int64
 	// Connection limits (docs/SECURITY.md): zero means the server's default.
 	minBodyRate         int64
 	maxBodyBytes        int
@@ -125,6 +126,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.messageWork, "message-work", ops.DefaultMessageWork, "steps one message may spend on its invocations' args and policies, all together (more: BudgetExceeded naming message-work)")
 	fs.IntVar(&c.selectPageBytes, "select-page-bytes", dag.DefaultSelectPageBytes, "bytes of entries a select page holds before it ends (full, with a cursor), whatever its limit")
 	fs.IntVar(&c.messageReplyBytes, "message-reply-bytes", ops.DefaultMessageReplyBytes, "select page bytes one reply may carry, all its selects together (more: BudgetExceeded naming message-reply-bytes)")
+	fs.Int64Var(&c.replyBytesInFlight, "reply-bytes-in-flight", server.DefaultReplyBytesInFlight, "select page bytes all POST /ucan replies being run or written may hold together; a message reserves its selects' bytes before running and waits while others hold them")
 	fs.IntVar(&c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "proofs the invocations of one message may name, all together (more: BudgetExceeded naming message-proofs)")
 	fs.StringVar(&c.pprof, "pprof", "", "address to serve net/http/pprof profiles on, e.g. 127.0.0.1:6060 (default off; never expose it publicly)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")

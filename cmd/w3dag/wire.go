@@ -228,6 +228,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Limits:              message.Limits{MaxSize: c.maxBodyBytes},
 		MaxWatchers:         c.maxWatchers,
 		MaxWatchersPerSpace: c.maxWatchersPerSpace,
+		// select page bytes of replies in flight (ops.Budget.ReplyBytes reserved)
+		ReplyBytesInFlight: c.replyBytesInFlight,
 	})
 	if err != nil {
 		return err
