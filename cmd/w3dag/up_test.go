@@ -198,6 +198,12 @@ func TestUpDown(t *testing.T) {
 		}
 	}
 
+	// Text output: the root on stdout; with --progress the bar on stderr names the shards.
+	so, se, code := cli(t, "up", filepath.Join(in, "three.bin"), "--no-wrap", "--progress", "--shard-size", fmt.Sprint(3*mib/2))
+	if code != 0 || strings.TrimSpace(so) != evs[len(evs)-1].Root || !strings.Contains(se, "shard 3/3") || !strings.Contains(se, "MB") {
+		t.Fatalf("up --progress: exit %d, stdout %q, stderr %q", code, so, se)
+	}
+
 	// A path inside a directory.
 	tree := upEvents(t, filepath.Join(in, "tree"))
 	root := tree[len(tree)-1].Root
