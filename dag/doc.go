@@ -52,9 +52,13 @@
 //	                                         entry was started)
 //	log/<seq BE8>                            commit log: receipt CID + absolute path;
 //	                                         sequences start at 1 and have no gaps
+//	spacelog/<subject>/<seq BE8>             the same record, per subject: a watcher of
+//	                                         one space replays only its own history
 //	meta/seq                                 last assigned sequence (BE8)
 //	meta/service                             DID of the service the store belongs to
 //	                                         (written by the first Open; ErrWrongService)
+//	meta/spacelog-from                       last seq committed before the store had a
+//	                                         space log (BE8); older records: log/ only
 //	task/<task>/<task>.result                CID bytes of the task's result receipt
 //	task/<task>/<inv>.invocation             invocations seen for the task
 //	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was

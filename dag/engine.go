@@ -162,6 +162,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err := checkService(ctx, opts.KV, e.service); err != nil {
 		return nil, err
 	}
+	if err := markSpaceLog(ctx, opts.KV); err != nil {
+		return nil, err
+	}
 	last, err := e.LastSeq(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opening engine: %w", err)
@@ -193,6 +196,27 @@ func checkService(ctx context.Context, kvs kv.Store, service string) error {
 	}
 	if have != "" && have != service {
 		return fmt.Errorf("%w: it was first opened by %s, this process signs as %s (give every process sharing the store the same service key)", ErrWrongService, have, service)
+	}
+	return nil
+}
+
+// markSpaceLog records, the first time a store is opened by an engine that keeps the
+// space log, the last sequence committed before it (meta/spacelog-from): watchers read
+// older records from the global log.
+func markSpaceLog(ctx context.Context, kvs kv.Store) error {
+	err := kvs.Update(ctx, func(kt kv.Tx) error {
+		_, err := kt.Get([]byte(keySpaceLogFrom))
+		if !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		seq, err := readSeq(kt)
+		if err != nil {
+			return err
+		}
+		return kt.Put([]byte(keySpaceLogFrom), be64(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("opening engine: marking the start of the space log: %w", err)
 	}
 	return nil
 }

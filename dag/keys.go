@@ -5,14 +5,20 @@ import (
 	"fmt"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/kv"
 )
 
 // Key layout in kv (see the package documentation).
 const (
-	prefixBlock      = "block/"
-	prefixEntry      = "entry/"
-	prefixOrder      = "order/"
-	prefixLog        = "log/"
+	prefixBlock = "block/"
+	prefixEntry = "entry/"
+	prefixOrder = "order/"
+	prefixLog   = "log/"
+	// prefixSpaceLog indexes the commit log by subject: spacelog/<subject>/<seq BE8>
+	// holds the same record as log/<seq BE8>, so a watcher of one space replays its
+	// history without reading every other space's records.
+	prefixSpaceLog   = "spacelog/"
 	prefixTask       = "task/"
 	prefixInvocation = "invocation/"
 	prefixCounter    = "counter/"
@@ -22,6 +28,9 @@ const (
 	// written by the first Open; every later Open (of any process sharing the store)
 	// must sign with the same DID.
 	keyService = prefixMeta + "service"
+	// keySpaceLogFrom holds the last sequence committed before the store had a space log
+	// (BE8): records at or below it are only in the global log.
+	keySpaceLogFrom = prefixMeta + "spacelog-from"
 )
 
 func be64(n uint64) []byte {
@@ -59,6 +68,21 @@ func parseOrderValue(v []byte) (status, key string, err error) {
 }
 
 func logKey(seq uint64) []byte { return append([]byte(prefixLog), be64(seq)...) }
+
+func spaceLogPrefix(subject string) []byte { return []byte(prefixSpaceLog + subject + "/") }
+
+func spaceLogKey(subject string, seq uint64) []byte {
+	return append(spaceLogPrefix(subject), be64(seq)...)
+}
+
+// putLog writes the commit-log record of seq and its copy in the subject's space log.
+func putLog(kt kv.Tx, seq uint64, p Path, receipt cid.Cid) error {
+	rec := encodeLog(p, receipt)
+	if err := kt.Put(logKey(seq), rec); err != nil {
+		return err
+	}
+	return kt.Put(spaceLogKey(p.Subject, seq), rec)
+}
 
 func taskResultKey(task cid.Cid) []byte {
 	s := task.String()

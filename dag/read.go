@@ -3,6 +3,7 @@ package dag
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -429,6 +430,82 @@ func (e *Engine) Log(ctx context.Context, after uint64, limit int) ([]Event, err
 		var err error
 		evs, err = readLog(kt, after, limit)
 		return err
+	})
+	return evs, err
+}
+
+// logFor returns up to limit commit-log records under prefix with sequence greater than
+// after, in order, and the sequence a reader has considered up to: the last record's,
+// or, when the page is short, the last sequence committed in the same snapshot. A
+// prefix naming a subject reads that subject's space log (no other subject's records),
+// except below meta/spacelog-from, where the global log is read (records of every
+// subject, for the caller to filter). The zero prefix reads the global log.
+func (e *Engine) logFor(ctx context.Context, prefix Path, after uint64, limit int) (evs []Event, next uint64, err error) {
+	if limit <= 0 || limit > logPage {
+		limit = logPage
+	}
+	next = after
+	err = e.kv.View(ctx, func(kt kv.Tx) error {
+		evs, next = nil, after
+		from, err := readSpaceLogFrom(kt)
+		if err != nil {
+			return err
+		}
+		if prefix.Subject == "" || after < from {
+			evs, err = readLog(kt, after, limit)
+			if len(evs) > 0 {
+				next = evs[len(evs)-1].Seq
+			}
+			return err
+		}
+		evs, err = readSpaceLog(kt, prefix.Subject, after, limit)
+		if err != nil {
+			return err
+		}
+		if len(evs) == limit {
+			next = evs[len(evs)-1].Seq
+			return nil
+		}
+		seq, err := readSeq(kt)
+		next = max(seq, after)
+		return err
+	})
+	return evs, next, err
+}
+
+// readSpaceLogFrom returns meta/spacelog-from, or 0 in a store no engine has opened yet.
+func readSpaceLogFrom(kt kv.Tx) (uint64, error) {
+	v, err := kt.Get([]byte(keySpaceLogFrom))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("%w: %s of %d bytes", ErrCorrupt, keySpaceLogFrom, len(v))
+	}
+	return beUint64(v), nil
+}
+
+func readSpaceLog(kt kv.Tx, subject string, after uint64, limit int) ([]Event, error) {
+	if after == ^uint64(0) {
+		return nil, nil
+	}
+	pre := spaceLogPrefix(subject)
+	var evs []Event
+	err := kt.Scan(kv.ScanOptions{Start: spaceLogKey(subject, after+1), End: kv.PrefixEnd(pre), Limit: limit}, func(k, v []byte) error {
+		if len(k) != len(pre)+8 {
+			return fmt.Errorf("%w: space log key of %d bytes", ErrCorrupt, len(k))
+		}
+		ev, err := decodeLog(beUint64(k[len(pre):]), v)
+		if err != nil {
+			return err
+		}
+		if ev.Path.Subject != subject {
+			return fmt.Errorf("%w: space log of %s holds record %d of %s", ErrCorrupt, subject, ev.Seq, ev.Path.Subject)
+		}
+		evs = append(evs, ev)
+		return nil
 	})
 	return evs, err
 }

@@ -10,7 +10,7 @@ import (
 
 // enginePrefixes are the prefixes of the engine's own keys (see the package
 // documentation); no machine view (Tx.KV) may overlap them.
-var enginePrefixes = []string{prefixBlock, prefixEntry, prefixOrder, prefixLog, prefixTask, prefixInvocation, prefixCounter, prefixMeta}
+var enginePrefixes = []string{prefixBlock, prefixEntry, prefixOrder, prefixLog, prefixSpaceLog, prefixTask, prefixInvocation, prefixCounter, prefixMeta}
 
 // checkMachinePrefix reports whether prefix may be given to a machine: it ends in "/" and
 // neither holds nor lies inside one of the engine's prefixes.

@@ -437,7 +437,7 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 		return 0, err
 	}
 	seq := t.b.seq + 1
-	if err := t.kt.Put(logKey(seq), encodeLog(p, receipt)); err != nil {
+	if err := putLog(t.kt, seq, p, receipt); err != nil {
 		return 0, fmt.Errorf("appending to commit log: %w", err)
 	}
 	t.b.seq = seq
@@ -499,7 +499,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		if err := b.raw.Put(ek, e.encode()); err != nil {
 			return fmt.Errorf("writing entry %s: %w", p, err)
 		}
-		if err := b.raw.Put(logKey(seq), encodeLog(p, tok.CID)); err != nil {
+		if err := putLog(b.raw, seq, p, tok.CID); err != nil {
 			return fmt.Errorf("appending to commit log: %w", err)
 		}
 		b.events[ev].Receipt = tok.CID

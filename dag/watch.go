@@ -135,15 +135,19 @@ func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- 
 		evs, covered, wake := e.hub.since(last, logPage)
 		if !covered {
 			var err error
-			evs, err = e.Log(ctx, last, logPage)
+			var next uint64
+			evs, next, err = e.logFor(ctx, prefix, last, logPage)
 			if err != nil {
 				if ctx.Err() == nil {
 					e.log.Error("dag: watcher reading commit log", "after", last, "err", err)
 				}
 				return
 			}
-		}
-		if !send(evs) {
+			if !send(evs) {
+				return
+			}
+			last = max(last, next)
+		} else if !send(evs) {
 			return
 		}
 		if len(evs) > 0 {
@@ -155,13 +159,14 @@ func (e *Engine) watch(ctx context.Context, prefix Path, last uint64, ch chan<- 
 			// Another process may have committed: read the log, page after page while
 			// pages come back full.
 			for {
-				more, err := e.Log(ctx, last, logPage)
+				more, next, err := e.logFor(ctx, prefix, last, logPage)
 				if err != nil {
 					return
 				}
 				if !send(more) {
 					return
 				}
+				last = max(last, next)
 				if len(more) < logPage {
 					break
 				}
