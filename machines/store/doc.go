@@ -7,7 +7,8 @@
 //	(put) → pending{url, headers, expires} → done
 //	                                       → expired   (deadline passed without the bytes)
 //	                                       → failed{reason}  (the bytes are not the size the
-//	                                                          entry said)
+//	                                                          entry said, or not a CAR when
+//	                                                          Options.Index is set)
 //	(put) → done                            (bytes already held)
 //	any live state → removed                (dag/remove)
 //

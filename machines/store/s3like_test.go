@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,10 @@ import (
 	blobmem "github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
+	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/metrics"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan/did"
 )
@@ -137,5 +141,48 @@ func TestNewOptions(t *testing.T) {
 	}
 	if _, err := NewBlobs(nil, blobmem.New(), BlobsOptions{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("NewBlobs without an engine: %v", err)
+	}
+}
+
+// TestS3OnlyCARs: with a block index, the confirming put scans bytes that arrived in the
+// bucket: a CAR is done and indexed, anything else ends failed{reason}, uncounted.
+func TestS3OnlyCARs(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := did.GenerateEd25519()
+	bs := &s3Like{Store: blobmem.New()}
+	loc := carwhere.S3Locator(carwhere.S3Bucket{Region: "eu-west-1", Bucket: "bucket"})
+	idx := blockindex.New()
+	m, err := New(Options{Blobs: bs, Locator: loc, Index: idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: svc, Schema: schema.MustLoad(), Collections: []dag.Collection{m.Collection(), carwhere.Machine{}.Collection(), metrics.Machine{}.Collection(), piece.Machine{}.Collection()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	v := &env{t: t, e: e, service: svc}
+	good, blocks := realCAR(t, "in the bucket")
+	notCAR := newCAR(t, "a text file, not a CAR")
+	for _, c := range []car{good, notCAR} {
+		s := newSpace(t)
+		n := int64(len(c.data))
+		wantStatus(t, v.put(s, c, n), StatusPending)
+		if err := bs.Put(ctx, carwhere.BlobKey(c.cid), bytes.NewReader(c.data), blob.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+		res := v.put(s, c, n)
+		if c.cid == good.cid {
+			wantStatus(t, res, StatusDone)
+			if _, err := blockindex.Locate(ctx, e, blocks[0].CID.Hash()); err != nil {
+				t.Fatalf("the confirmed CAR is not indexed: %v", err)
+			}
+			continue
+		}
+		wantStatus(t, res, StatusFailed)
+		rn, _ := res.Entry.State.LookupByString("reason")
+		if reason, _ := rn.AsString(); !strings.HasPrefix(reason, "not a CAR") {
+			t.Fatalf("reason %q", reason)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/blockindex"
@@ -160,6 +161,10 @@ type prepared struct {
 	// req is the presigned upload (when the bytes have not arrived).
 	req        blob.Request
 	presignErr error
+	// scan is the CAR check of bytes that arrived at an S3-like key (Options.Index set);
+	// notCAR, when not empty, is why they are not a CAR.
+	scan   *carscan.Result
+	notCAR string
 }
 
 // Digest returns the sha2-256 digest of a sha2-256 CAR CID, or an error wrapping
@@ -223,11 +228,35 @@ func (m *Machine) Prepare(ctx context.Context, p dag.Path, v datamodel.Node) (an
 	if pr.arrived, err = m.arrived(ctx, in); err != nil {
 		return nil, err
 	}
+	if _, s3like := m.o.Blobs.(checker); pr.arrived && s3like && m.o.Index != nil {
+		// Nobody checked these bytes on their way in: scan them now (the confirming put).
+		if pr.scan, pr.notCAR, err = m.scanHeld(ctx, in.link); err != nil {
+			return nil, err
+		}
+	}
 	if !pr.arrived {
 		expires := m.o.Clock().Add(m.o.UploadURLTTL).Truncate(time.Second)
 		pr.req, pr.presignErr = m.presign.PresignPut(ctx, carwhere.BlobKey(in.link), in.size, in.digest, expires)
 	}
 	return pr, nil
+}
+
+// scanHeld reads the bytes of link at its blob key and checks they are a CAR: the scan,
+// or the reason they are not one.
+func (m *Machine) scanHeld(ctx context.Context, link cid.Cid) (*carscan.Result, string, error) {
+	rc, _, err := m.o.Blobs.Get(ctx, carwhere.BlobKey(link), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading %s to check it: %w", link, err)
+	}
+	defer rc.Close()
+	res, err := carscan.Scan(rc)
+	switch {
+	case carscan.Invalid(err):
+		return nil, err.Error(), nil
+	case err != nil:
+		return nil, "", fmt.Errorf("reading %s to check it: %w", link, err)
+	}
+	return res, "", nil
 }
 
 // arrived reports whether the bytes of in are stored at their key, verified.
@@ -279,6 +308,9 @@ func (m *Machine) Start(tx *dag.Tx, p dag.Path, _ datamodel.Node, _ *dag.Entry) 
 		return m.done(tx, p, pr.in.link, pr.in.size, pr.arrived)
 	case !errors.Is(err, dag.ErrNotFound):
 		return nil, err
+	}
+	if pr.arrived && pr.notCAR != "" {
+		return m.fail(tx, p, pr.in.link, pr.notCAR)
 	}
 	if pr.arrived {
 		return m.done(tx, p, pr.in.link, pr.in.size, true)
@@ -335,6 +367,9 @@ func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verifie
 	}
 	tx.Effect(pt)
 	if m.o.Index != nil {
+		if pr, ok := tx.Prepared().(*prepared); ok && pr != nil && pr.scan != nil {
+			m.o.Index.Stage(link, pr.scan)
+		}
 		indexed, err := m.o.Index.Done(tx, link)
 		if err != nil {
 			return nil, fmt.Errorf("%s: indexing blocks: %w", p, err)
@@ -388,6 +423,10 @@ func (m *Machine) Same(tx *dag.Tx, e *dag.Entry) (datamodel.Node, bool, error) {
 		return st, err == nil, err
 	case !errors.Is(err, dag.ErrNotFound):
 		return nil, false, err
+	}
+	if pr.arrived && pr.notCAR != "" {
+		st, err := m.fail(tx, e.Path, pr.in.link, pr.notCAR)
+		return st, err == nil, err
 	}
 	if pr.arrived {
 		st, err := m.done(tx, e.Path, pr.in.link, pr.in.size, true)
