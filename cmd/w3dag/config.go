@@ -347,6 +347,22 @@ type env struct {
 	stderr  io.Writer
 }
 
+// space returns the space a command works on: flag when given, else the profile's current
+// space; an error names what to do when there is none, or what is wrong with flag.
+func (e *env) space(flag string) (string, error) {
+	sp := flag
+	if sp == "" {
+		sp = e.state.Space
+	}
+	if sp == "" {
+		return "", errors.New("no space: give --space DID or run `w3dag space new`")
+	}
+	if _, err := did.Parse(sp); err != nil {
+		return "", fmt.Errorf("--space %q: %w", sp, err)
+	}
+	return sp, nil
+}
+
 // openEnv opens the config dir and the agent key.
 func openEnv(cf *clientFlags, stdout, stderr io.Writer) (*env, error) {
 	st, err := openProfile(cf.config)

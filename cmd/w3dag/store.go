@@ -25,7 +25,6 @@ import (
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/machines/store"
-	"github.com/w3dag/w3dag/ucan/did"
 )
 
 const (
@@ -54,15 +53,9 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, "store", err)
 	}
-	sp := *space
-	if sp == "" {
-		sp = e.state.Space
-	}
-	if sp == "" {
-		return fail(stderr, "store", errors.New("no space: give --space DID or run `w3dag space new`"))
-	}
-	if _, err := did.Parse(sp); err != nil {
-		return fail(stderr, "store", fmt.Errorf("--space %q: %w", sp, err))
+	sp, err := e.space(*space)
+	if err != nil {
+		return fail(stderr, "store", err)
 	}
 	c, err := e.client(ctx)
 	if err != nil {

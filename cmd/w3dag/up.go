@@ -22,7 +22,6 @@ import (
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/client/unixfs"
 	"github.com/w3dag/w3dag/machines/store"
-	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // defaultUpParallel is how many shards `w3dag up` stores at once by default. With the
@@ -87,15 +86,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "up", err)
 	}
-	sp := *space
-	if sp == "" {
-		sp = e.state.Space
-	}
-	if sp == "" {
-		return fail(stderr, "up", errors.New("no space: give --space DID or run `w3dag space new`"))
-	}
-	if _, err := did.Parse(sp); err != nil {
-		return fail(stderr, "up", fmt.Errorf("--space %q: %w", sp, err))
+	sp, err := e.space(*space)
+	if err != nil {
+		return fail(stderr, "up", err)
 	}
 	c, err := e.client(ctx)
 	if err != nil {
