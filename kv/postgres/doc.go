@@ -24,6 +24,15 @@
 // 16 connections): 0 retries with per-connection shards, against about 50 with a random
 // shard per Add and about 100 with a single row.
 //
+// Writes are buffered in the transaction: Put, Delete and Add only record the change (Get
+// answers from that buffer first, so a transaction reads its own writes), and flush sends
+// them as one pipelined pgx batch of array statements (unnest: one DELETE, one INSERT …
+// ON CONFLICT for values, one for counter deltas, split at FlushMaxRows rows or
+// FlushMaxBytes bytes) before a Scan or Counter and at commit. An Update of any size thus
+// costs BEGIN, one round trip per Get of a key it has not written, one flush and COMMIT,
+// instead of one round trip per key (TestRoundTripsPerCommit). The rows of a flush go in
+// key order, so concurrent flushes lock common rows in the same order.
+//
 // Scans fetch ScanPageSize rows at a time (keyset pagination), so a scan callback may read
 // through the same transaction while a scan is in progress.
 //

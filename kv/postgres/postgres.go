@@ -42,6 +42,13 @@ const (
 	// ScanPageSize is how many rows Scan fetches per query.
 	ScanPageSize = 128
 
+	// FlushMaxRows caps the rows one statement of a write flush carries; a transaction
+	// with more buffered writes sends several statements, still in one pipelined batch.
+	FlushMaxRows = 1000
+	// FlushMaxBytes caps the key and value bytes one statement of a write flush carries
+	// (PostgreSQL rejects messages over 1 GiB); one write larger than this goes alone.
+	FlushMaxBytes = 64 << 20
+
 	tableKV       = "w3dag_kv"
 	tableCounters = "w3dag_kv_counters"
 )
@@ -58,6 +65,10 @@ type Options struct {
 
 	// Logger receives a debug message for every retried transaction. Nil discards them.
 	Logger *slog.Logger
+
+	// tracer, when set, traces every statement on the pool's connections (tests count
+	// round trips with it).
+	tracer pgx.QueryTracer
 }
 
 // Store is a kv.Store in PostgreSQL. It is safe for concurrent use.
@@ -81,7 +92,10 @@ var _ kv.Store = (*Store)(nil)
 
 // queries holds the SQL statements with the schema filled in.
 type queries struct {
-	get, put, del, scanCols, add, counter string
+	get, scanCols, counter string
+	// putMany, delMany and addMany are put, del and add for arrays of rows (unnest), used
+	// to flush a transaction's buffered writes in one statement each.
+	putMany, delMany, addMany string
 }
 
 func newQueries(schema string) queries {
@@ -89,12 +103,15 @@ func newQueries(schema string) queries {
 	cT := pgx.Identifier{schema, tableCounters}.Sanitize()
 	return queries{
 		get:      "SELECT v FROM " + kvT + " WHERE k1 = $1 AND h = $2",
-		put:      "INSERT INTO " + kvT + " (k1, k2, h, v) VALUES ($1, $2, $3, $4) ON CONFLICT (k1, h) DO UPDATE SET v = excluded.v",
-		del:      "DELETE FROM " + kvT + " WHERE k1 = $1 AND h = $2",
 		scanCols: "SELECT k1, k2, v FROM " + kvT,
-		add: "INSERT INTO " + cT + " (h, shard, k, n) VALUES ($1, $2, $3, $4) " +
+		counter:  "SELECT coalesce(sum(n), 0)::bigint FROM " + cT + " WHERE h = $1",
+		putMany: "INSERT INTO " + kvT + " (k1, k2, h, v) " +
+			"SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) " +
+			"ON CONFLICT (k1, h) DO UPDATE SET v = excluded.v",
+		delMany: "DELETE FROM " + kvT + " WHERE (k1, h) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[]))",
+		addMany: "INSERT INTO " + cT + " (h, shard, k, n) " +
+			"SELECT u.h, $2::int, u.k, u.n FROM unnest($1::bytea[], $3::bytea[], $4::bigint[]) AS u(h, k, n) " +
 			"ON CONFLICT (h, shard) DO UPDATE SET n = " + cT + ".n + excluded.n",
-		counter: "SELECT coalesce(sum(n), 0)::bigint FROM " + cT + " WHERE h = $1",
 	}
 }
 
@@ -136,6 +153,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.tracer != nil {
+		cfg.ConnConfig.Tracer = opts.tracer
 	}
 	log := opts.Logger
 	if log == nil {
@@ -268,6 +288,9 @@ func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, n int, fn func(
 	if t.dbErr != nil {
 		// fn ignored a database error; the transaction is aborted and cannot commit.
 		return false, fmt.Errorf("postgres kv: transaction aborted by an earlier statement: %w", t.dbErr)
+	}
+	if err := t.flush(); err != nil {
+		return t.conflict, err
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		committed = true // Commit ends the transaction either way.

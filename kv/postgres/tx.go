@@ -27,6 +27,18 @@ type tx struct {
 	// transaction. conflict reports that it was a serialization failure or deadlock.
 	dbErr    error
 	conflict bool
+
+	// writes holds the Puts (and Deletes, as tombstones) not yet sent, by key; adds holds
+	// the counter deltas not yet sent, by counter key. flush sends them as a few batched
+	// statements, before a Scan or Counter and at commit; Get reads writes first.
+	writes map[string]write
+	adds   map[string]int64
+}
+
+// write is one buffered Put (value) or Delete (del).
+type write struct {
+	value []byte
+	del   bool
 }
 
 // splitKey returns the stored form of key: its first KeyPrefixSize bytes, the rest, and
@@ -82,6 +94,12 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	if err := kv.CheckKey(key); err != nil {
 		return nil, err
 	}
+	if w, ok := t.writes[string(key)]; ok {
+		if w.del {
+			return nil, kv.ErrNotFound
+		}
+		return w.value, nil
+	}
 	k1, _, h := splitKey(key)
 	var v []byte
 	err := t.ptx.QueryRow(t.ctx, t.s.sql.get, k1, h).Scan(&v)
@@ -107,14 +125,18 @@ func (t *tx) Put(key, value []byte) error {
 	if err := kv.CheckValue(value); err != nil {
 		return err
 	}
-	if value == nil {
-		value = []byte{} // the column is NOT NULL; nil would be sent as NULL
-	}
-	k1, k2, h := splitKey(key)
-	if _, err := t.ptx.Exec(t.ctx, t.s.sql.put, k1, k2, h, value); err != nil {
-		return t.fail("put", err)
-	}
+	// Copied: the caller may reuse its slices, and the column is NOT NULL (a nil value
+	// would be sent as NULL; the copy is never nil).
+	t.buffer(key, write{value: append(make([]byte, 0, len(value)), value...)})
 	return nil
+}
+
+// buffer records w as the pending write of key, to be sent by flush.
+func (t *tx) buffer(key []byte, w write) {
+	if t.writes == nil {
+		t.writes = make(map[string]write)
+	}
+	t.writes[string(key)] = w
 }
 
 func (t *tx) Delete(key []byte) error {
@@ -124,10 +146,7 @@ func (t *tx) Delete(key []byte) error {
 	if err := kv.CheckKey(key); err != nil {
 		return err
 	}
-	k1, _, h := splitKey(key)
-	if _, err := t.ptx.Exec(t.ctx, t.s.sql.del, k1, h); err != nil {
-		return t.fail("delete", err)
-	}
+	t.buffer(key, write{del: true})
 	return nil
 }
 
@@ -138,9 +157,10 @@ func (t *tx) Add(key []byte, delta int64) error {
 	if err := kv.CheckKey(key); err != nil {
 		return err
 	}
-	if _, err := t.ptx.Exec(t.ctx, t.s.sql.add, counterHash(key), t.shard, key, delta); err != nil {
-		return t.fail("add", err)
+	if t.adds == nil {
+		t.adds = make(map[string]int64)
 	}
+	t.adds[string(key)] += delta
 	return nil
 }
 
@@ -149,6 +169,9 @@ func (t *tx) Counter(key []byte) (int64, error) {
 		return 0, err
 	}
 	if err := kv.CheckKey(key); err != nil {
+		return 0, err
+	}
+	if err := t.flush(); err != nil {
 		return 0, err
 	}
 	var n int64
@@ -171,6 +194,11 @@ func (t *tx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
 	}
 	if end != nil && bytes.Compare(start, end) >= 0 {
 		return nil
+	}
+	// The scan reads the table, so it must hold this transaction's writes; fn cannot
+	// write, so nothing is buffered while the scan runs.
+	if err := t.flush(); err != nil {
+		return err
 	}
 	t.scanning++
 	defer func() { t.scanning-- }()

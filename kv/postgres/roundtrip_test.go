@@ -1,0 +1,105 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/w3dag/w3dag/kv"
+)
+
+// roundTrips counts the statements and batches sent to the server; each is one round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// TestRoundTripsPerCommit checks that a group-commit-like transaction (many Puts, Deletes
+// and Adds, a few Gets) costs a small, fixed number of round trips however many keys it
+// writes: begin, one per Get, one flush batch, commit. Before writes were buffered it was
+// one round trip per key (2 + 3×keys + gets).
+func TestRoundTripsPerCommit(t *testing.T) {
+	rt := &roundTrips{}
+	s := openTest(t, Options{tracer: rt})
+	defer s.Close()
+	ctx := t.Context()
+	for _, keys := range []int{1, 10, 100, 2500} {
+		t.Run(fmt.Sprint(keys), func(t *testing.T) {
+			before := rt.n.Load()
+			err := s.Update(ctx, func(tx kv.Tx) error {
+				for i := range keys {
+					k := fmt.Appendf(nil, "rt/%d/%06d", keys, i)
+					if err := tx.Put(k, []byte("value")); err != nil {
+						return err
+					}
+					if err := tx.Delete(fmt.Appendf(nil, "rt/%d/gone/%06d", keys, i)); err != nil {
+						return err
+					}
+					if err := tx.Add(fmt.Appendf(nil, "rt/%d/count/%d", keys, i%7), 1); err != nil {
+						return err
+					}
+				}
+				// Reads of buffered writes are answered locally.
+				v, err := tx.Get(fmt.Appendf(nil, "rt/%d/%06d", keys, 0))
+				if err != nil || string(v) != "value" {
+					return fmt.Errorf("get of a buffered put = %q, %v", v, err)
+				}
+				if _, err := tx.Get(fmt.Appendf(nil, "rt/%d/gone/%06d", keys, 0)); err != kv.ErrNotFound {
+					return fmt.Errorf("get of a buffered delete = %v, want ErrNotFound", err)
+				}
+				// One read of an unwritten key goes to the server.
+				if _, err := tx.Get([]byte("rt/absent")); err != kv.ErrNotFound {
+					return fmt.Errorf("get of an absent key = %v, want ErrNotFound", err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rt.n.Load() - before
+			// begin + 1 Get + flush + commit.
+			const want = 4
+			t.Logf("%d keys (%d Puts, %d Deletes, %d Adds): %d round trips", keys, keys, keys, keys, got)
+			if got > want {
+				t.Fatalf("%d keys: %d round trips, want at most %d", keys, got, want)
+			}
+			var n int
+			var c int64
+			if err := s.View(ctx, func(tx kv.Tx) error {
+				if err := tx.Scan(kv.ScanOptions{Start: fmt.Appendf(nil, "rt/%d/0", keys), End: fmt.Appendf(nil, "rt/%d/:", keys)}, func(k, v []byte) error {
+					n++
+					return nil
+				}); err != nil {
+					return err
+				}
+				var err error
+				c, err = tx.Counter(fmt.Appendf(nil, "rt/%d/count/0", keys))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if n != keys {
+				t.Fatalf("%d keys put, %d found", keys, n)
+			}
+			if want := int64((keys + 6) / 7); c != want {
+				t.Fatalf("counter = %d, want %d", c, want)
+			}
+		})
+	}
+}
