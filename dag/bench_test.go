@@ -2,17 +2,23 @@ package dag_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/kv/pebble"
+	"github.com/w3dag/w3dag/kv/postgres"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -25,6 +31,40 @@ func BenchmarkPutBolt(b *testing.B) {
 // BenchmarkPutPebble is BenchmarkPutBolt on kv/pebble.
 func BenchmarkPutPebble(b *testing.B) {
 	benchPut(b, openBenchPebble, 0)
+}
+
+// BenchmarkPutPostgres is BenchmarkPutBolt on kv/postgres, in a fresh schema of the database
+// at W3DAG_TEST_POSTGRES (skipped when unset), dropped afterwards.
+func BenchmarkPutPostgres(b *testing.B) {
+	benchPut(b, openBenchPostgres, 0)
+}
+
+func openBenchPostgres(b *testing.B) kv.Store {
+	url := os.Getenv("W3DAG_TEST_POSTGRES")
+	if url == "" {
+		b.Skip("W3DAG_TEST_POSTGRES is not set; skipping PostgreSQL benchmarks")
+	}
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		b.Fatal(err)
+	}
+	schema := "bench_" + hex.EncodeToString(r[:])
+	st, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			b.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			b.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return st
 }
 
 func BenchmarkPutBoltBatch(b *testing.B) {
