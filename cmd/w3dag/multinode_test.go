@@ -379,7 +379,7 @@ func TestMultiNode(t *testing.T) {
 	var cars []cid.Cid
 	for i := range 2 {
 		data := make([]byte, 1000)
-		rand.Read(data)
+		fillCAR(t, data) // the service stores only well-formed CARs
 		link := carOf(data)
 		v, err := storeValue(link, int64(len(data)))
 		if err != nil {
