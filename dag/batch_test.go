@@ -2,10 +2,13 @@ package dag_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/receipts"
@@ -105,5 +108,82 @@ func TestBatchDependencies(t *testing.T) {
 		if r.Seq != ev.Seq || r.Path != ev.Path.String() {
 			t.Fatalf("log record %d names receipt %+v", ev.Seq, r)
 		}
+	}
+}
+
+// summing counts the notes started in a batch with a finisher, which writes the count once
+// per batch to metrics/notes/batch-total; a note titled "boom" fails internally after
+// counting, so its batch is retried without it.
+type summing struct{ dag.RecordMachine }
+
+type batchSum struct{ n int64 }
+
+func (s *batchSum) Finish(tx *dag.Tx) error {
+	p := dag.Path{Subject: tx.Service(), Collection: "metrics", Key: "notes", Fields: []string{"batch-total"}}
+	prev := int64(0)
+	if ent, err := tx.EntryAt(p); err == nil {
+		prev = must(must(ent.State.LookupByString("value")).AsInt())
+	} else if !errors.Is(err, dag.ErrNotFound) {
+		return err
+	}
+	inv, err := tx.Invoke("/metrics/add", counterState(s.n))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Put(p, inv.CID, counterState(prev+s.n))
+	return err
+}
+
+func (m summing) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Entry) (datamodel.Node, error) {
+	tx.Batch("summing", func() dag.Finisher { return &batchSum{} }).(*batchSum).n++
+	if title := must(must(in.LookupByString("title")).AsString()); title == "boom" {
+		return nil, errors.New("boom")
+	}
+	return m.RecordMachine.Start(tx, p, in, prev)
+}
+
+func TestBatchFinisher(t *testing.T) {
+	v := newEnv(t, nil, func(o *dag.Options) {
+		o.MaxBatchDelay = 30 * time.Millisecond
+		withMachine("notes", summing{})(o)
+		withMachine("metrics", counters{})(o)
+	})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			title := "n"
+			if i == 3 {
+				title = "boom"
+			}
+			p := v.path(fmt.Sprintf("notes/n%d", i))
+			_, err := v.e.Put(ctx, v.inv(v.agent, v.space, "/dag/put", pathArgs(p, note(title))), p, note(title))
+			if (err != nil) != (i == 3) {
+				t.Errorf("put %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	mp := dag.Path{Subject: v.e.Service(), Collection: "metrics", Key: "notes", Fields: []string{"batch-total"}}
+	ent := must(v.e.Entry(ctx, mp))
+	if got := must(must(ent.State.LookupByString("value")).AsInt()); got != 7 {
+		t.Fatalf("finished count %d, want 7 (the failed put's batch attempt is not counted)", got)
+	}
+	// One receipt per committed batch that held a note, not one per note.
+	receipts := v.verifyChain(mp)
+	if commits := v.e.Stats().Commits; receipts < 1 || uint64(receipts) > commits || receipts >= 7 {
+		t.Fatalf("%d metric receipts for 7 notes in %d commits", receipts, commits)
+	}
+	// Views and reads have no batch to finish.
+	err := v.e.View(ctx, func(tx *dag.Tx) error {
+		if f := tx.Batch("summing", func() dag.Finisher { return &batchSum{} }); f != nil {
+			return errors.New("a view made a finisher")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

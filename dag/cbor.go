@@ -8,7 +8,7 @@ import "github.com/w3dag/w3dag/cbor"
 func encodePage(page *Page) []byte {
 	size := 16
 	for _, e := range page.Entries {
-		size += 64 + len(e.Path.Key) + len(e.stateRaw)
+		size += 64 + len(entryName(e.Path)) + len(e.stateRaw)
 	}
 	b := make([]byte, 0, size)
 	b = cbor.AppendHead(b, cbor.MajorMap, 1)
@@ -17,7 +17,7 @@ func encodePage(page *Page) []byte {
 	for _, e := range page.Entries {
 		b = cbor.AppendHead(b, cbor.MajorMap, 3)
 		b = cbor.AppendText(b, "key")
-		b = cbor.AppendText(b, e.Path.Key)
+		b = cbor.AppendText(b, entryName(e.Path))
 		b = cbor.AppendText(b, "head")
 		b = cbor.AppendLink(b, e.Head)
 		b = cbor.AppendText(b, "state")

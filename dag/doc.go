@@ -132,13 +132,19 @@
 // # Machines
 //
 // Collections with Go code register a Machine (and optionally Transitioner, Preparer, or
-// Reader for entries computed when read); schema-only collections run RecordMachine.
+// Reader for entries named by their key and first fields, or computed when read);
+// schema-only collections run RecordMachine. A Reader collection's entry is stored under
+// its whole name (entry/<subject>/metrics/store/add-total) and listed by select with the
+// key "store/add-total"; keys themselves never hold "/".
 // Machines see a *Tx: read entries, write other paths with their own receipts (Tx.Put),
 // add to counters (Tx.Add), store blocks, self-issue invocations, issue receipts and
 // append log records, and keep keys of their own through Tx.KV(prefix). Tx.Effect lists
 // an invocation the operation causes (a scheduled task) in the fx of the receipt the
 // engine issues for the operation's state change (DESIGN §3); a Tx is made for each
-// attempt of an operation, so a retried batch starts with no effects.
+// attempt of an operation, so a retried batch starts with no effects. Tx.Batch keeps a
+// value for the whole batch whose Finish runs once after the batch's operations, in the
+// same transaction: work done once per commit rather than once per operation (metrics
+// write each counter changed in a batch once, with one receipt).
 //
 // States and values are encoded with package cbor, the canonical DAG-CBOR writer ucan
 // writes receipts with, so an entry's stored state bytes are the out.ok bytes of its head

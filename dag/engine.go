@@ -394,6 +394,7 @@ func (e *Engine) commit(batch []*job) {
 		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
 			defer func(t0 time.Time) { ran = time.Since(t0) }(time.Now())
 			bs = newBatchState(e, kt)
+			bs.commits = true
 			defer bs.stop()
 			bad, badErr = nil, nil
 			fail := func(j *job, err error) error {
@@ -418,6 +419,9 @@ func (e *Engine) commit(batch []*job) {
 					jobs = e.join(jobs)
 				}
 			}
+			if err := bs.finish(kt); err != nil {
+				return fail(nil, err)
+			}
 			if err := bs.flushPending(); err != nil {
 				return fail(nil, err)
 			}
@@ -436,6 +440,9 @@ func (e *Engine) commit(batch []*job) {
 		}
 		if bad == nil || !errors.Is(err, errAbortBatch) {
 			e.log.Error("dag: commit failed", "ops", len(jobs), "err", err)
+			if bad == nil && badErr != nil {
+				err = badErr // a failure of the whole batch (finishing it), not of one job
+			}
 			for _, j := range jobs {
 				j.err = fmt.Errorf("committing: %w", err)
 				close(j.done)

@@ -3,6 +3,7 @@ package dag
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -41,8 +42,31 @@ func be64(n uint64) []byte {
 
 func blockKey(c cid.Cid) []byte { return append([]byte(prefixBlock), c.Bytes()...) }
 
+// entryKey is the kv key of the entry p names: its key and, for entries named by more
+// than their key (Reader collections, e.g. metrics' <group>/<counter>), its fields.
+// Callers pass p without the fields that address into a state.
 func entryKey(p Path) []byte {
-	return []byte(prefixEntry + p.Subject + "/" + p.Collection + "/" + p.Key)
+	return []byte(prefixEntry + p.Subject + "/" + p.Collection + "/" + entryName(p))
+}
+
+// entryName is the name of the entry p names inside its collection: the key, followed by
+// p's fields for entries named by more than their key ("store/add-total" in metrics).
+// Keys never hold "/", so the name splits back into key and fields (splitEntryName).
+func entryName(p Path) string {
+	if len(p.Fields) == 0 {
+		return p.Key
+	}
+	return p.Key + "/" + strings.Join(p.Fields, "/")
+}
+
+// splitEntryName returns the path of the entry named name in the collection of p.
+func splitEntryName(p Path, name string) Path {
+	q := Path{Subject: p.Subject, Collection: p.Collection, Key: name}
+	if i := strings.IndexByte(name, '/'); i >= 0 {
+		q.Key = name[:i]
+		q.Fields = strings.Split(name[i+1:], "/")
+	}
+	return q
 }
 
 func orderPrefix(p Path) []byte {

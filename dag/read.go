@@ -298,7 +298,7 @@ func selectPage(kt kv.Tx, p Path, q Query) (*Page, error) {
 		if q.Status == "" && status == StatusRemoved || q.Status != "" && status != q.Status {
 			return nil
 		}
-		ep := Path{Subject: p.Subject, Collection: p.Collection, Key: key}
+		ep := splitEntryName(p, key)
 		if q.Allow != nil {
 			ok, err := q.Allow(ep)
 			if err != nil {
@@ -359,12 +359,26 @@ func pageResult(page *Page) (datamodel.Node, Block, error) {
 	return ok, Block{CID: c, Raw: raw}, err
 }
 
-// Entry returns the entry at p, or an error wrapping ErrNotFound.
+// Entry returns the stored entry p addresses (its fields after the entry's name are
+// ignored), or an error wrapping ErrNotFound. In a collection whose machine is a Reader
+// the Reader finds it, and an entry it computes for reads (not stored) is ErrNotFound.
 func (e *Engine) Entry(ctx context.Context, p Path) (*Entry, error) {
+	var r Reader
+	if len(p.Fields) > 0 {
+		if c, _, err := e.resolve(p); err == nil {
+			r, _ = c.Machine.(Reader)
+		}
+	}
 	var ent *Entry
 	err := e.View(ctx, func(t *Tx) error {
 		var err error
-		ent, err = t.Entry(p)
+		if r == nil {
+			ent, err = t.Entry(p)
+			return err
+		}
+		if ent, err = r.Read(t, p); err == nil && !ent.Head.Defined() {
+			err = failure(ErrNotFound, "no entry at %s (%s is computed when read)", p, ent.Path)
+		}
 		return err
 	})
 	return ent, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,12 @@ type batchState struct {
 	pending     []*pendingReceipt
 	pendingKeys map[string]struct{}
 	err         error // sticky failure of a flush
+
+	// commits is set in the committer's batches (not in views and reads): only those
+	// run finishers, the work packages left for the end of the batch (Tx.Batch).
+	commits     bool
+	finishers   map[string]Finisher
+	finishOrder []Finisher
 
 	// Signing workers (GOMAXPROCS of them, started with the first pending receipt): they
 	// sign while the committer runs the batch's operations, and the committer joins them
@@ -317,9 +324,27 @@ func (t *Tx) Entry(p Path) (*Entry, error) {
 	return decodeEntry(p, v)
 }
 
-// entry returns the entry at p or nil.
+// EntryAt returns the entry named by p with its fields, for collections whose entries are
+// named by their key and the first fields of a path (a Reader's, e.g. metrics'
+// <group>/<counter>), or an error wrapping ErrNotFound. For other entries it is Entry.
+func (t *Tx) EntryAt(p Path) (*Entry, error) {
+	k := entryKey(p)
+	if err := t.b.needs(k); err != nil {
+		return nil, err
+	}
+	v, err := t.kt.Get(k)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, failure(ErrNotFound, "no entry at %s", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading entry %s: %w", p, err)
+	}
+	return decodeEntry(p, v)
+}
+
+// entry returns the entry named by p (with its fields: Put checked them) or nil.
 func (t *Tx) entry(p Path) (*Entry, error) {
-	e, err := t.Entry(p)
+	e, err := t.EntryAt(p)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -330,14 +355,24 @@ func (t *Tx) entry(p Path) (*Entry, error) {
 // receipt (ran = the invocation that caused it, which must be stored, e.g. Invocation().CID
 // or a Tx.Invoke result), links the previous head as origin, updates the entry and the
 // collection order (an entry that did not exist or was failed, expired or removed moves
-// to the end) and appends to the commit log.
+// to the end) and appends to the commit log. p has no fields, except in collections
+// whose machine is a Reader, where entries are named by their key and fields (metrics).
 func (t *Tx) Put(p Path, ran cid.Cid, state datamodel.Node) (*Entry, error) {
-	if !p.IsEntry() || len(p.Fields) > 0 {
+	if !p.IsEntry() {
 		return nil, fmt.Errorf("%w: %s is not an entry path", ErrInvalidWrite, p)
+	}
+	if len(p.Fields) > 0 {
+		c, _, err := t.e.resolve(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
+		}
+		if _, ok := c.Machine.(Reader); !ok {
+			return nil, fmt.Errorf("%w: %s is not an entry path (only a Reader's entries are named by fields)", ErrInvalidWrite, p)
+		}
 	}
 	if q, err := ParsePath(p.String()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidWrite, err)
-	} else if q.Key != p.Key || q.Collection != p.Collection || q.Subject != p.Subject {
+	} else if q.Key != p.Key || q.Collection != p.Collection || q.Subject != p.Subject || !slices.Equal(q.Fields, p.Fields) {
 		return nil, fmt.Errorf("%w: %s is not a canonical entry path", ErrInvalidWrite, p)
 	}
 	if q, err := t.e.Canonical(p); err != nil {
@@ -378,6 +413,54 @@ func (t *Tx) Effect(c cid.Cid) {
 		}
 	}
 	t.fx = append(t.fx, c)
+}
+
+// Finisher is work a package leaves for the end of a group-commit batch (Tx.Batch), such
+// as writing each metric changed in the batch once instead of once per operation.
+type Finisher interface {
+	// Finish runs once per batch attempt, after the batch's operations and before its
+	// receipts are flushed and the transaction commits, with a Tx that has no invocation
+	// (as in Engine.Update). What it writes commits with the batch; an error fails the
+	// whole batch (every operation in it returns the error), so it must only fail on
+	// internal errors.
+	Finish(t *Tx) error
+}
+
+// Batch returns the value the current batch keeps under key, made by mk the first time it
+// is asked for in this attempt of the batch; its Finish runs when the batch's operations
+// have run. Keys are the caller's package path or similar, so packages do not collide.
+// Finishers run in the order they were made; one made by a Finish runs too. In
+// Engine.View and reads there is no batch: Batch returns nil and nothing is finished.
+func (t *Tx) Batch(key string, mk func() Finisher) Finisher {
+	b := t.b
+	if !b.commits {
+		return nil
+	}
+	if f, ok := b.finishers[key]; ok {
+		return f
+	}
+	if b.finishers == nil {
+		b.finishers = map[string]Finisher{}
+	}
+	f := mk()
+	b.finishers[key] = f
+	b.finishOrder = append(b.finishOrder, f)
+	return f
+}
+
+// Peek returns the value the current batch keeps under key (Batch), or nil when there is
+// none yet.
+func (t *Tx) Peek(key string) Finisher { return t.b.finishers[key] }
+
+// finish runs the batch's finishers in the order they were made.
+func (b *batchState) finish(kt kv.Tx) error {
+	for i := 0; i < len(b.finishOrder); i++ {
+		t := &Tx{e: b.e, kt: &countTx{Tx: kt}, b: b}
+		if err := b.finishOrder[i].Finish(t); err != nil {
+			return fmt.Errorf("finishing the batch: %w", err)
+		}
+	}
+	return nil
 }
 
 // Add adds delta to the named counter.
@@ -480,7 +563,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		}
 	}
 	if prev == nil || restart || prev.Status != status {
-		if err := t.kt.Put(orderKey(p, e.Order), orderValue(status, p.Key)); err != nil {
+		if err := t.kt.Put(orderKey(p, e.Order), orderValue(status, entryName(p))); err != nil {
 			return nil, nil, fmt.Errorf("indexing entry %s: %w", p, err)
 		}
 	}

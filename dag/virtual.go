@@ -2,28 +2,29 @@ package dag
 
 import (
 	"fmt"
-
-	"github.com/ipld/go-ipld-prime/datamodel"
+	"slices"
 
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
 )
 
-// Reader is implemented by machines of collections whose entries are computed when read
-// rather than stored, such as counters (package machines/metrics): dag/get of a path in
-// such a collection asks Read, inside the read transaction, instead of looking up a
-// stored entry. Such an entry has no stored receipts: its head is a receipt the engine
-// issues for the read (ran = the get invocation, not stored), signed like any other.
+// Reader is implemented by machines of collections whose entries are named by their key
+// and the first fields of a path (metrics: /<did>/metrics/<group>/<counter>), or computed
+// when read: dag/get of a path in such a collection asks Read, inside the read
+// transaction, instead of looking up the entry p.Entry() names. Such collections' entries
+// are written with Tx.Put on the path with its naming fields, read with Tx.EntryAt, and
+// listed by select under the name "<key>/<field>…".
 type Reader interface {
-	// Read returns the path of the entry p addresses (p without fields, or with the
-	// first fields when the entry's name spans them) and its state (a map with a string
-	// "status"), or an error wrapping ErrNotFound. Get looks the fields of p after the
-	// entry's address up in that state.
-	Read(tx *Tx, p Path) (entry Path, state datamodel.Node, err error)
+	// Read returns the entry p addresses: a stored one (Tx.EntryAt, with its Head), or
+	// one computed for the read (Head undefined; Path and State set: the engine issues a
+	// receipt for the read, ran = the get invocation, not stored). Its Path is p without
+	// fields or with the first fields (those that name the entry); Get looks the fields of
+	// p after them up in the state. A missing entry is an error wrapping ErrNotFound.
+	Read(tx *Tx, p Path) (*Entry, error)
 }
 
 // getEntry reads the entry p addresses for Get, with its head receipt's bytes: a stored
-// entry, or one the collection's Reader computes.
+// entry, or one the collection's Reader finds or computes.
 func (e *Engine) getEntry(t *Tx, inv *ucan.Token, c *resolved, p Path, seq uint64) (*Entry, []byte, error) {
 	r, ok := c.Machine.(Reader)
 	if !ok {
@@ -34,23 +35,28 @@ func (e *Engine) getEntry(t *Tx, inv *ucan.Token, c *resolved, p Path, seq uint6
 		head, err := t.Block(ent.Head)
 		return ent, head, err
 	}
-	ep, state, err := r.Read(t, p)
+	ent, err := r.Read(t, p)
 	if err != nil {
 		return nil, nil, err
 	}
-	if ep.Subject != p.Subject || ep.Collection != p.Collection || ep.Key != p.Key || len(ep.Fields) > len(p.Fields) {
+	ep := ent.Path
+	if ep.Subject != p.Subject || ep.Collection != p.Collection || ep.Key != p.Key || len(ep.Fields) > len(p.Fields) || !slices.Equal(ep.Fields, p.Fields[:len(ep.Fields)]) {
 		return nil, nil, fmt.Errorf("%w: reader of %q answered %s for %s", ErrInvalidState, p.Collection, ep, p)
 	}
-	status, err := statusOf(state)
+	if ent.Head.Defined() {
+		head, err := t.Block(ent.Head)
+		return ent, head, err
+	}
+	status, err := statusOf(ent.State)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", ep, err)
 	}
-	rc := receipts.Receipt{Ran: inv.CID, Out: receipts.Out{Ok: state}, Path: ep.String(), TS: e.clock().UnixMilli(), Seq: seq}
+	rc := receipts.Receipt{Ran: inv.CID, Out: receipts.Out{Ok: ent.State}, Path: ep.String(), TS: e.clock().UnixMilli(), Seq: seq}
 	tok, err := receipts.Issue(e.signer, rc, e.seal)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &Entry{Path: ep, Head: tok.CID, Status: status, State: state, Seq: seq}, tok.Raw, nil
+	return &Entry{Path: ep, Head: tok.CID, Status: status, State: ent.State, Seq: seq}, tok.Raw, nil
 }
 
 // fieldsPath returns p with only the fields that address into ent's state (those after

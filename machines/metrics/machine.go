@@ -21,7 +21,10 @@ func (m Machine) Collection() dag.Collection {
 	}
 }
 
-var _ dag.Machine = Machine{}
+var (
+	_ dag.Machine = Machine{}
+	_ dag.Reader  = Machine{}
+)
 
 func readOnly(p dag.Path) error {
 	return dag.Failf(dag.ErrReadOnlyCollection.Name, "%s: metrics are counted by the service, not written", p)
@@ -51,18 +54,18 @@ func (Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 // the path up to the counter and its state {status: "counter", value: N}. A path that
 // names no metric (no counter segment, or a name that is not a metric name) is NotFound;
 // a metric never added to reads 0.
-func (Machine) Read(tx *dag.Tx, p dag.Path) (dag.Path, datamodel.Node, error) {
+func (Machine) Read(tx *dag.Tx, p dag.Path) (*dag.Entry, error) {
 	if len(p.Fields) == 0 {
-		return dag.Path{}, nil, dag.Failf(dag.ErrNotFound.Name, "%s names a group of metrics; add the counter, e.g. %s/%s/add-total", p, p.Collection, p.Key)
+		return nil, dag.Failf(dag.ErrNotFound.Name, "%s names a group of metrics; add the counter, e.g. %s/%s/add-total", p, p.Collection, p.Key)
 	}
 	name := p.Key + "/" + p.Fields[0]
 	if err := CheckName(name); err != nil {
-		return dag.Path{}, nil, dag.Failf(dag.ErrNotFound.Name, "%s: no metric %q", p, name)
+		return nil, dag.Failf(dag.ErrNotFound.Name, "%s: no metric %q", p, name)
 	}
 	v, err := Get(tx, p.Subject, name)
 	if err != nil {
-		return dag.Path{}, nil, err
+		return nil, err
 	}
 	entry := dag.Path{Subject: p.Subject, Collection: p.Collection, Key: p.Key, Fields: []string{p.Fields[0]}}
-	return entry, State(v), nil
+	return &dag.Entry{Path: entry, Status: StatusCounter, State: State(v)}, nil
 }
