@@ -68,6 +68,10 @@ type Options struct {
 	// concurrent Puts share one transaction (group commit), and Run moves the messages to
 	// blob storage afterwards. Nil: Put writes blob storage directly.
 	Outbox kv.Store
+	// Direct, with an Outbox, makes Put write blob storage directly as without one: the
+	// outbox then holds only the messages written in the caller's transactions
+	// (ArchiveInvocation), which Run still moves. False: Put goes through the outbox.
+	Direct bool
 	// Commit, when not nil, writes to the outbox through the caller's group commit (the
 	// dag engine's, so that message writes share transactions with operations) instead
 	// of the archive's own. It must run fn in a transaction of Outbox and return when that
@@ -85,6 +89,8 @@ type Archive struct {
 	blobs blob.Store
 	log   *slog.Logger
 	ob    *outbox // nil without Options.Outbox
+	// direct: Put writes blob storage even with an outbox (Options.Direct).
+	direct bool
 }
 
 // New returns an archive over blobs. With Options.Outbox, call Close when done and run
@@ -94,7 +100,7 @@ func New(blobs blob.Store, opts Options) *Archive {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Archive{blobs: blobs, log: log}
+	a := &Archive{blobs: blobs, log: log, direct: opts.Direct}
 	if opts.Outbox != nil {
 		a.ob = newOutbox(opts, log)
 	}
@@ -108,7 +114,7 @@ func New(blobs blob.Store, opts Options) *Archive {
 func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error) {
 	msg := message.Sum(codec, data)
 	var err error
-	if a.ob != nil && len(data) <= kv.MaxValueSize {
+	if a.ob != nil && !a.direct && len(data) <= kv.MaxValueSize {
 		err = a.ob.put(ctx, msg, data)
 	} else {
 		// No outbox, or a message too large for a kv value: straight to blob storage.

@@ -34,6 +34,12 @@
 // so the rule "archived before anything in it runs" holds; Get and Has see messages
 // wherever they are, and a crash leaves the outbox to be moved by the next Run.
 //
+// The service's own invocations: ArchiveInvocation writes the message that carries one
+// self-issued invocation (InvocationMessage) into the outbox through the caller's kv
+// transaction, the dag engine's (dag.Options.Archive), so it is durable exactly when what
+// the invocation causes is. It needs an outbox; Options.Direct keeps Put writing blob
+// storage directly while the outbox takes these messages.
+//
 // Refusals: a message every invocation of which was refused before running is not kept;
 // PutRefusal records its CID, size, invocation count, sender and refusal names instead
 // (outbox/refused/<msg> in kv, or refused/<msg> in blob storage without an outbox), and

@@ -103,7 +103,7 @@ func decodeRefusal(data []byte) (Refusal, error) {
 // that every invocation in it was refused before running: its CID, size and invocation
 // count, the sender (the issuer of its first invocation) and the refusals' error names, in
 // the outbox's kv store (through Options.Commit when set), or as a small blob without an
-// outbox. The message's bytes are not kept. It returns the message's CID; errors wrap
+// outbox (or with Options.Direct). The message's bytes are not kept. It returns the message's CID; errors wrap
 // ErrWrite.
 func (a *Archive) PutRefusal(ctx context.Context, codec uint64, data []byte, invocations int, sender string, names []string) (cid.Cid, error) {
 	r := Refusal{Message: message.Sum(codec, data), Size: len(data), Invocations: invocations,
@@ -112,7 +112,7 @@ func (a *Archive) PutRefusal(ctx context.Context, codec uint64, data []byte, inv
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%w: refusal of %s: %w", ErrWrite, r.Message, err)
 	}
-	if a.ob == nil {
+	if a.ob == nil || a.direct {
 		err = a.blobs.Put(ctx, RefusedBlobPrefix+r.Message.String(), bytes.NewReader(rec), blob.PutOptions{Size: int64(len(rec))})
 	} else {
 		key := append([]byte(RefusedPrefix), r.Message.Bytes()...)
@@ -133,7 +133,7 @@ func (a *Archive) PutRefusal(ctx context.Context, codec uint64, data []byte, inv
 // Refused returns the refusal record of message msg; ErrNotFound when there is none.
 func (a *Archive) Refused(ctx context.Context, msg cid.Cid) (Refusal, error) {
 	var data []byte
-	if a.ob == nil {
+	if a.ob == nil || a.direct {
 		rc, _, err := a.blobs.Get(ctx, RefusedBlobPrefix+msg.String(), nil)
 		if errors.Is(err, blob.ErrNotFound) {
 			return Refusal{}, fmt.Errorf("%w: no refusal of %s", ErrNotFound, msg)

@@ -62,7 +62,9 @@
 //	task/<task>/<task>.result                CID bytes of the task's result receipt
 //	task/<task>/<inv>.invocation             invocations seen for the task
 //	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was
-//	                                         answered in (WithMessage, RecordReply)
+//	                                         answered in (WithMessage, RecordReply), or
+//	                                         the service's own invocation was archived in
+//	                                         (.in, Options.Archive)
 //	counter/<name>                           kv counters (Tx.Add)
 //
 // CIDs in task/ and invocation/ keys are in their canonical string form.

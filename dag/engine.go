@@ -72,6 +72,11 @@ type Options struct {
 	// WatchPoll makes watchers also read the commit log this often, to see commits made
 	// by other processes sharing the store; zero relies on this engine's commits only.
 	WatchPoll time.Duration
+	// Archive archives the service's own invocations as agent messages in the
+	// transactions that create or run them (see Archiver), with the indexes client
+	// messages get (invocation/<inv>/<msg>.in, task/<task>/<inv>.invocation). Nil keeps
+	// them as blocks only, unarchived.
+	Archive Archiver
 }
 
 // Engine runs the four operations over kv, one transaction per operation, coalescing
@@ -88,6 +93,7 @@ type Engine struct {
 	delay    time.Duration
 	seal     ucan.SealOptions
 	poll     time.Duration
+	archive  Archiver
 
 	queue    chan *job
 	inflight atomic.Int64 // operations started but not yet queued
@@ -138,6 +144,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		delay:    opts.MaxBatchDelay,
 		seal:     opts.Seal,
 		poll:     opts.WatchPoll,
+		archive:  opts.Archive,
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -509,7 +516,9 @@ func (e *Engine) View(ctx context.Context, fn func(t *Tx) error) error {
 }
 
 // Invoke seals a self-issued invocation of the service (iss = sub = aud = service, a
-// fresh nonce). It is not stored; Tx.Invoke stores it.
+// fresh nonce). It is not stored; Tx.Invoke stores it. An operation run with it (Put,
+// Remove, Transition without WithMessage) stores it and, with Options.Archive, archives
+// it in its transaction.
 func (e *Engine) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	inv := &ucan.Invocation{
 		Issuer:   e.service,

@@ -83,6 +83,8 @@ type writeOp struct {
 
 	// Keys built before the transaction, outside the committer's serial section.
 	invBlockKey, taskInvKey, taskKey []byte
+	// self: inv is the service's own, with no message; archived by begin (Options.Archive).
+	self bool
 
 	// output, reset on every run
 	res *Result
@@ -102,6 +104,7 @@ func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp,
 		invBlockKey: blockKey(inv.CID),
 		taskInvKey:  taskInvocationKey(task, inv.CID),
 		taskKey:     taskResultKey(task),
+		self:        e.archive != nil && inv.Invocation.Issuer == e.service && !config(opts).message.Defined(),
 	}, nil
 }
 
@@ -162,6 +165,20 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 	if o.cfg.message.Defined() {
 		if err := kt.Put(invocationMessageKey(o.inv.CID, o.cfg.message, false), o.cfg.message.Bytes()); err != nil {
 			return false, fmt.Errorf("indexing invocation: %w", err)
+		}
+	}
+	if o.self {
+		// The service's own invocation made outside a transaction (Engine.Invoke):
+		// archived with what it causes, unless it already was (a task's invocation,
+		// archived when scheduled; a re-run).
+		done, err := archived(kt, o.inv.CID)
+		if err != nil {
+			return false, err
+		}
+		if !done {
+			if err := o.e.archiveSelf(kt, o.inv, o.task); err != nil {
+				return false, err
+			}
 		}
 	}
 	tk := o.taskKey

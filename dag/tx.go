@@ -494,13 +494,21 @@ func (t *Tx) PutBlock(c cid.Cid, raw []byte) error {
 }
 
 // Invoke seals a self-issued invocation of the service (iss = sub = aud = service, a
-// fresh nonce) and stores it as a block, so receipts can name it as ran.
+// fresh nonce) and stores it as a block, so receipts can name it as ran. With
+// Options.Archive it is archived as an agent message in this transaction, indexed as
+// client invocations are (invocation/<inv>/<msg>.in, task/<task>/<inv>.invocation).
 func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	tok, err := t.e.Invoke(cmd, args)
 	if err != nil {
 		return nil, err
 	}
-	return tok, t.PutBlock(tok.CID, tok.Raw)
+	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
+		return nil, err
+	}
+	if err := t.e.archiveSelf(t.kt, tok, cid.Undef); err != nil {
+		return nil, err
+	}
+	return tok, nil
 }
 
 // Issue signs a receipt that is not the head of an entry (fill TS and Seq yourself, e.g.

@@ -34,6 +34,12 @@ func startServer(t *testing.T) string {
 // and waits until it has (also called when the test ends).
 func startServerAt(t *testing.T, data, listen string, schemas ...string) (string, func()) {
 	t.Helper()
+	return startServerWith(t, data, listen, nil, schemas...)
+}
+
+// startServerWith is startServerAt with tune, when not nil, changing the configuration.
+func startServerWith(t *testing.T, data, listen string, tune func(*serveConfig), schemas ...string) (string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	cfg := serveConfig{
@@ -47,6 +53,9 @@ func startServerAt(t *testing.T, data, listen string, schemas ...string) (string
 		publicReads: true,
 		aggMin:      aggregate.DefaultMin,
 		aggMax:      aggregate.DefaultMax,
+	}
+	if tune != nil {
+		tune(&cfg)
 	}
 	log, err := newLogger(io.Discard, "error", "text")
 	if err != nil {

@@ -116,7 +116,27 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		offers = &aggregate.OfferOptions{Broker: c.broker, PublicURL: publicURL, Secret: brokerSecret, Blobs: blobs,
 			Logger: log.With("component", "offer")}
 	}
-	engine, err := dag.Open(ctx, dag.Options{
+	// The service's own invocations are archived in the engine's transactions, through
+	// the kv outbox whatever --archive-outbox says; that flag chooses how client
+	// messages are archived.
+	archOpts := archive.Options{Logger: log.With("component", "archive"), Outbox: kvs, Direct: !c.outbox}
+	var engine *dag.Engine
+	if c.outbox {
+		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
+		// with the operations.
+		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
+			return engine.Update(ctx, func(t *dag.Tx) error {
+				kt, err := t.KV(archive.KVPrefix)
+				if err != nil {
+					return err
+				}
+				return fn(kt)
+			})
+		}
+	}
+	arch := archive.New(blobs, archOpts)
+	defer arch.Close()
+	engine, err = dag.Open(ctx, dag.Options{
 		KV:            kvs,
 		Collections:   registered,
 		Signer:        signer,
@@ -125,6 +145,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		MaxBatch:      c.maxBatch,
 		MaxBatchDelay: c.batchDelay,
 		WatchPoll:     watchPoll,
+		Archive:       arch,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the engine: %w", err)
@@ -167,23 +188,6 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	archOpts := archive.Options{Logger: log.With("component", "archive")}
-	if c.outbox {
-		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
-		// with the operations.
-		archOpts.Outbox = kvs
-		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
-			return engine.Update(ctx, func(t *dag.Tx) error {
-				kt, err := t.KV(archive.KVPrefix)
-				if err != nil {
-					return err
-				}
-				return fn(kt)
-			})
-		}
-	}
-	arch := archive.New(blobs, archOpts)
-	defer arch.Close()
 	moveCtx, stopMoving := context.WithCancel(context.WithoutCancel(ctx))
 	moved := make(chan error, 1)
 	go func() { moved <- arch.Run(moveCtx) }()
