@@ -93,6 +93,10 @@
 //	blockindex/mh/<multihash><CAR CID>,      blockindex: where each block of each stored
 //	blockindex/car/<CAR CID><i BE4>,         CAR lives (offset, length), the CAR's
 //	blockindex/refs/<CAR CID>                blocks in order, its done store entries
+//	logs/position, logs/pending,             logs (archive/logs, the JSON log exporter, through
+//	logs/ran/<invocation CID bytes>          kv.Store): the last sequence exported, the end of
+//	                                         the chunk being written, the invocations that
+//	                                         have their workflow line
 //
 // A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
 //

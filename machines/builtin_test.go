@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/archive/logs"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
@@ -56,7 +57,7 @@ func TestPrefixesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix, aggregate.KVPrefix, piece.IndexPrefix, blockindex.Prefix} {
+	for _, p := range []string{store.PendingPrefix, task.QueuePrefix, usage.CountedPrefix, archive.OutboxPrefix, machinestest.SizePrefix, aggregate.KVPrefix, piece.IndexPrefix, blockindex.Prefix, logs.Prefix} {
 		if !strings.Contains(string(doc), "//\t"+p) {
 			t.Errorf("dag/doc.go does not list the prefix %q", p)
 		}

@@ -50,6 +50,7 @@ var commands = map[string]command{
 	"aggregate":   {summary: "place pieces in an FRC-0058 deal: aggregate piece CID, offsets, inclusion proofs", run: runAggregate},
 	"filecoin":    {summary: "show a stored CAR's piece, its aggregate, its inclusion proof (verified here) and deal", run: runFilecoin},
 	"broker":      {summary: "run a verifying deal-broker simulator: checks offered pieces and aggregates, reports deals", run: runBroker},
+	"logs":        {summary: "export the commit log as partitioned JSON logs to blob storage (docs/logs.md)", run: runLogs},
 	"compact":     {summary: "give a stopped service's bolt file (w3dag.db) its free pages back", run: runCompact},
 }
 
@@ -81,6 +82,7 @@ var examples = map[string][]string{
 	"aggregate":   {"w3dag aggregate --deal-size 32GiB --index-out index.bin a.car b.car", "w3dag aggregate --deal-size 1MiB bafkzcib…"},
 	"filecoin":    {"w3dag filecoin info bagbaieral…", "w3dag filecoin info --json bagbaieral…"},
 	"compact":     {"w3dag compact --data ./w3dag-data"},
+	"logs":        {"w3dag logs export --data ./w3dag-data", "w3dag logs export --kv postgres://… --blob s3 --s3-url http://KEY:SECRET@HOST/BUCKET"},
 	"broker":      {"w3dag broker --listen 127.0.0.1:8081", "w3dag broker --listen 127.0.0.1:0 --provider f01234 --fail-with 'no storage provider'"},
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/w3dag/w3dag/archive/logs"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
@@ -45,21 +46,24 @@ const (
 
 // serveConfig holds the flags of `w3dag serve`; each has a W3DAG_* environment twin.
 type serveConfig struct {
-	data         string
-	listen       string
-	publicURL    string
-	kv           string
-	postgresURL  string
-	pgSchema     string
-	blob         string
-	s3URL        string
-	schemas      schemaFiles
-	maxBatch     int
-	batchDelay   time.Duration
-	watchPoll    time.Duration
-	outbox       bool
-	publicReads  bool
-	noGateway    bool // --gateway=false
+	data        string
+	listen      string
+	publicURL   string
+	kv          string
+	postgresURL string
+	pgSchema    string
+	blob        string
+	s3URL       string
+	schemas     schemaFiles
+	maxBatch    int
+	batchDelay  time.Duration
+	watchPoll   time.Duration
+	outbox      bool
+	publicReads bool
+	noGateway   bool // --gateway=false
+	// logs is --logs: "" (not given: on with --blob fs), "true" or "false".
+	logs         string
+	logsInterval time.Duration
 	gwSpaces     string
 	maxBlobSize  int64
 	uploadTTL    time.Duration
@@ -111,6 +115,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		c.noGateway = !on
 		return err
 	})
+	fs.BoolFunc("logs", "export the commit log as JSON logs to blob storage under logs/ (docs/logs.md) while serving (default true with --blob fs, false with s3)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.logs = strconv.FormatBool(on)
+		return err
+	})
+	fs.DurationVar(&c.logsInterval, "logs-interval", logs.DefaultInterval, "how often the JSON log exporter (--logs) looks for new commits")
 	fs.StringVar(&c.gwSpaces, "gateway-spaces", "", "comma-separated space DIDs: the gateway serves only blocks of CARs one of them holds (default: every stored CAR)")
 	fs.Int64Var(&c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "largest CAR a store put accepts, in bytes (larger: TooLarge)")
 	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "how long upload URLs handed out for pending store entries are valid")
@@ -162,6 +172,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--max-uploads %d: want a positive number", c.maxUploads)
 	case c.maxWatchers <= 0:
 		return usageError(stderr, "serve", "--max-watchers %d: want a positive number", c.maxWatchers)
+	case c.logsInterval <= 0:
+		return usageError(stderr, "serve", "--logs-interval %s: want a positive duration", c.logsInterval)
 	case c.maxWatchersPerSpace <= 0:
 		return usageError(stderr, "serve", "--max-watchers-per-space %d: want a positive number", c.maxWatchersPerSpace)
 	}

@@ -163,6 +163,13 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		}
 	}
 	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, c.taskLease, log)()
+	if c.logsOn() {
+		stop, err := runLogExporter(ctx, engine, kvs, blobs, c.logsInterval, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index)
 	if err != nil {
 		return err

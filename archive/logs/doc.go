@@ -1,0 +1,28 @@
+// Package logs exports the commit log as partitioned JSON logs for analytics (DESIGN §6):
+// Athena- or DuckDB-style tables over plain files in blob storage, one JSON object a line.
+//
+// The Exporter follows the commit log (dag.Engine.Log) and writes
+//
+//	logs/<workflow|receipt>/<collection>-<op>/<YYYY-MM-DD>/<first-seq>-<last-seq>.jsonl
+//
+// A receipt line is written for every commit-log record (every new entry head); a workflow
+// line for every invocation, once, with the first commit-log record whose receipt ran it.
+// <collection> is the collection of the path the line is about, <op> the last segment of
+// the invocation's command (put, remove, record, compute, …), the day is the receipt's
+// meta.ts in UTC, and the sequences are the first and last commit sequence of the lines in
+// the file, zero-padded to SeqDigits digits so that names sort in commit order. The record
+// shape is documented in docs/logs.md (Workflow and Receipt here).
+//
+// Idempotent and resumable: the exporter works in chunks of the log. Before writing a
+// chunk's files it records the chunk's end in kv (logs/pending); after every file is
+// durable it moves its position (logs/position) to that end, in one transaction with
+// the invocations the chunk gave workflow lines (logs/ran/<invocation CID>). A crash
+// between the two leaves logs/pending, and the next run exports exactly that chunk again:
+// the same files, byte for byte, since every line is derived from immutable receipts and
+// invocations. A run with nothing new in the log writes nothing. Two exporters over the
+// same store (several serve processes) write the same chunks: the pending end is taken
+// from kv, and moving the position checks it did not move meanwhile.
+//
+// Package logs imports archive (the index key names), blob, dag, kv, message, receipts and
+// ucan; it must not import server, ops, machines or cmd (TestImports).
+package logs

@@ -1,0 +1,545 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+const (
+	// Prefix is the blob key prefix of the exported files, and the kv prefix of the
+	// exporter's state.
+	Prefix = "logs/"
+	// DefaultChunk is how many commit-log records one chunk (one round of files and one
+	// position update) holds at most when Options.Chunk is zero.
+	DefaultChunk = 4096
+	// MaxChunk is the largest Options.Chunk accepted: a chunk's lines are kept in memory
+	// until its files are written (a receipt line is at most a few KiB: receipts are
+	// UCAN tokens of at most ucan.MaxTokenSize bytes).
+	MaxChunk = 65536
+	// DefaultInterval is how often Run looks for new commits when Options.Interval is zero.
+	DefaultInterval = time.Second
+	// SeqDigits is the width sequences are zero-padded to in file names.
+	SeqDigits = 16
+)
+
+// kv keys of the exporter's state, all under Prefix.
+const (
+	keyPosition = Prefix + "position" // BE8: last commit sequence exported
+	keyPending  = Prefix + "pending"  // BE8: end of the chunk being written, while it is
+	prefixRan   = Prefix + "ran/"     // + invocation CID bytes: has its workflow line
+)
+
+// Source is what the exporter reads: the commit log and the blocks of receipts and
+// invocations. *dag.Engine implements it.
+type Source interface {
+	LastSeq(ctx context.Context) (uint64, error)
+	Log(ctx context.Context, after uint64, limit int) ([]dag.Event, error)
+	Block(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// Options configure an Exporter.
+type Options struct {
+	// Source is the commit log to follow (required).
+	Source Source
+	// KV is the store the exporter keeps its position in, under Prefix, and where it
+	// reads which message each invocation arrived in (archive.InvocationInKey). It is the
+	// engine's store (required).
+	KV kv.Store
+	// Blobs receives the files (required).
+	Blobs blob.Store
+	// Chunk is the most commit-log records per chunk; zero means DefaultChunk; at most
+	// MaxChunk.
+	Chunk int
+	// Interval is how often Run polls the commit log; zero means DefaultInterval.
+	Interval time.Duration
+	// Logger receives Run's errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Exporter writes the JSON logs of one store.
+type Exporter struct {
+	src      Source
+	kv       kv.Store
+	blobs    blob.Store
+	chunk    int
+	interval time.Duration
+	log      *slog.Logger
+}
+
+// New returns an exporter, or ErrConfig.
+func New(opts Options) (*Exporter, error) {
+	if opts.Source == nil || opts.KV == nil || opts.Blobs == nil {
+		return nil, fmt.Errorf("%w: Source, KV and Blobs are required", ErrConfig)
+	}
+	if opts.Chunk < 0 || opts.Chunk > MaxChunk {
+		return nil, fmt.Errorf("%w: Chunk %d is not between 0 and %d", ErrConfig, opts.Chunk, MaxChunk)
+	}
+	if opts.Interval < 0 {
+		return nil, fmt.Errorf("%w: negative Interval %s", ErrConfig, opts.Interval)
+	}
+	x := &Exporter{src: opts.Source, kv: opts.KV, blobs: opts.Blobs, chunk: opts.Chunk, interval: opts.Interval, log: opts.Logger}
+	if x.chunk == 0 {
+		x.chunk = DefaultChunk
+	}
+	if x.interval == 0 {
+		x.interval = DefaultInterval
+	}
+	if x.log == nil {
+		x.log = slog.New(slog.DiscardHandler)
+	}
+	return x, nil
+}
+
+// Stats says what an Export did.
+type Stats struct {
+	// Records is the number of commit-log records exported.
+	Records int
+	// Files is the number of files written.
+	Files int
+	// Position is the last commit sequence exported when Export returned.
+	Position uint64
+}
+
+// Export exports every commit-log record not exported yet, chunk by chunk, and returns
+// when it has caught up with the last sequence committed when it started.
+func (x *Exporter) Export(ctx context.Context) (Stats, error) {
+	var st Stats
+	last, err := x.src.LastSeq(ctx)
+	if err != nil {
+		return st, fmt.Errorf("logs: reading the last sequence: %w", err)
+	}
+	for {
+		pos, end, err := x.plan(ctx, last)
+		if err != nil {
+			return st, err
+		}
+		st.Position = pos
+		if end <= pos {
+			return st, nil
+		}
+		n, files, err := x.exportChunk(ctx, pos, end)
+		if errors.Is(err, ErrMoved) {
+			continue
+		}
+		if err != nil {
+			return st, err
+		}
+		st.Records += n
+		st.Files += files
+		st.Position = end
+	}
+}
+
+// Run exports until ctx ends, looking for new commits every Options.Interval. Errors are
+// logged and retried at the next tick. It returns ctx's error.
+func (x *Exporter) Run(ctx context.Context) error {
+	t := time.NewTicker(x.interval)
+	defer t.Stop()
+	for {
+		if _, err := x.Export(ctx); err != nil && ctx.Err() == nil {
+			x.log.Error("logs: export", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Position returns the last commit sequence exported.
+func (x *Exporter) Position(ctx context.Context) (uint64, error) {
+	var pos uint64
+	err := x.kv.View(ctx, func(kt kv.Tx) error {
+		var err error
+		pos, err = readSeq(kt, keyPosition)
+		return err
+	})
+	return pos, err
+}
+
+// plan returns the position and the end of the next chunk: the pending chunk if one was
+// left by a crash (or is being written by another exporter), else a new one of at most
+// x.chunk records up to last, recorded as pending before any file is written.
+func (x *Exporter) plan(ctx context.Context, last uint64) (pos, end uint64, err error) {
+	err = x.kv.Update(ctx, func(kt kv.Tx) error {
+		if pos, err = readSeq(kt, keyPosition); err != nil {
+			return err
+		}
+		if end, err = readSeq(kt, keyPending); err != nil {
+			return err
+		}
+		if end > pos {
+			return nil
+		}
+		end = min(last, pos+uint64(x.chunk))
+		if end <= pos {
+			return nil
+		}
+		return kt.Put([]byte(keyPending), be64(end))
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("logs: planning a chunk: %w", err)
+	}
+	return pos, end, nil
+}
+
+// exportChunk writes the files of records (pos, end] and moves the position to end.
+func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, files int, err error) {
+	var evs []dag.Event
+	for after := pos; after < end; {
+		page, err := x.src.Log(ctx, after, int(min(end-after, uint64(x.chunk))))
+		if err != nil {
+			return 0, 0, fmt.Errorf("logs: reading the commit log after %d: %w", after, err)
+		}
+		if len(page) == 0 {
+			return 0, 0, fmt.Errorf("%w: the commit log ends at %d, before the pending end %d", ErrCorrupt, after, end)
+		}
+		for _, ev := range page {
+			if ev.Seq > end {
+				break
+			}
+			evs = append(evs, ev)
+			after = ev.Seq
+		}
+	}
+	rs := make([]*receipts.Receipt, len(evs))
+	for i, ev := range evs {
+		raw, err := x.src.Block(ctx, ev.Receipt)
+		if err != nil {
+			return 0, 0, fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
+		}
+		if _, rs[i], err = receipts.Decode(raw); err != nil {
+			return 0, 0, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		}
+	}
+	ran, err := x.readRan(ctx, rs)
+	if err != nil {
+		return 0, 0, err
+	}
+	parts := map[string]*part{}
+	var newRan []cid.Cid
+	for i, ev := range evs {
+		rl, wl, err := x.lines(ctx, ev, rs[i], ran)
+		if err != nil {
+			return 0, 0, err
+		}
+		addLine(parts, rl)
+		if wl != nil {
+			addLine(parts, *wl)
+			newRan = append(newRan, wl.inv)
+		}
+	}
+	names := make([]string, 0, len(parts))
+	for dir := range parts {
+		names = append(names, dir)
+	}
+	sort.Strings(names)
+	for _, dir := range names {
+		p := parts[dir]
+		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", dir, SeqDigits, p.first, SeqDigits, p.last)
+		if err := x.blobs.Put(ctx, key, bytes.NewReader(p.buf.Bytes()), blob.PutOptions{Size: int64(p.buf.Len())}); err != nil {
+			return 0, 0, fmt.Errorf("logs: writing %s: %w", key, err)
+		}
+	}
+	err = x.kv.Update(ctx, func(kt kv.Tx) error {
+		cur, err := readSeq(kt, keyPosition)
+		if err != nil {
+			return err
+		}
+		pend, err := readSeq(kt, keyPending)
+		if err != nil {
+			return err
+		}
+		if cur != pos || pend != end {
+			return ErrMoved
+		}
+		for _, inv := range newRan {
+			if err := kt.Put(ranKey(inv), nil); err != nil {
+				return err
+			}
+		}
+		if err := kt.Put([]byte(keyPosition), be64(end)); err != nil {
+			return err
+		}
+		return kt.Delete([]byte(keyPending))
+	})
+	if errors.Is(err, ErrMoved) {
+		return 0, 0, err
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("logs: moving the position to %d: %w", end, err)
+	}
+	return len(evs), len(parts), nil
+}
+
+// part is one file of a chunk.
+type part struct {
+	first, last uint64
+	buf         bytes.Buffer
+}
+
+func addLine(parts map[string]*part, l line) {
+	p := parts[l.dir]
+	if p == nil {
+		p = &part{first: l.seq}
+		parts[l.dir] = p
+	}
+	p.last = l.seq
+	p.buf.Write(l.json)
+}
+
+// line is one encoded line and the directory of its file.
+type line struct {
+	dir  string
+	seq  uint64
+	json []byte
+	inv  cid.Cid // workflow lines: the invocation
+}
+
+// readRan returns which of the invocations the chunk's receipts ran had a workflow line
+// in an earlier chunk.
+func (x *Exporter) readRan(ctx context.Context, rs []*receipts.Receipt) (map[cid.Cid]bool, error) {
+	seen := map[cid.Cid]bool{}
+	err := x.kv.View(ctx, func(kt kv.Tx) error {
+		for _, r := range rs {
+			if _, ok := seen[r.Ran]; ok {
+				continue
+			}
+			_, err := kt.Get(ranKey(r.Ran))
+			switch {
+			case err == nil:
+				seen[r.Ran] = true
+			case errors.Is(err, kv.ErrNotFound):
+				seen[r.Ran] = false
+			default:
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("logs: reading exported invocations: %w", err)
+	}
+	return seen, nil
+}
+
+// lines encodes the receipt line of ev and, when its invocation has none yet (ran[inv]
+// false), the invocation's workflow line, marking it in ran.
+func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt, ran map[cid.Cid]bool) (line, *line, error) {
+	invRaw, err := x.src.Block(ctx, r.Ran)
+	if err != nil {
+		return line{}, nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
+	}
+	tok, err := ucan.Decode(invRaw)
+	if err != nil || tok.Invocation == nil {
+		return line{}, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is not an invocation: %v", ErrCorrupt, ev.Seq, r.Ran, err)
+	}
+	inv := tok.Invocation
+	task, err := inv.Task()
+	if err != nil {
+		return line{}, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+	}
+	msg, err := x.message(ctx, r.Ran)
+	if err != nil {
+		return line{}, nil, err
+	}
+	out, status, err := encodeOut(r.Out)
+	if err != nil {
+		return line{}, nil, fmt.Errorf("%w: record %d: out of receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+	}
+	ts := time.UnixMilli(r.TS).UTC()
+	day := ts.Format(time.DateOnly)
+	op := Op(inv.Command)
+	common := Common{
+		Seq: ev.Seq, TS: r.TS, Date: day, Message: msg, Task: task.String(),
+		Iss: inv.Issuer, Aud: optional(inv.Audience), Sub: inv.Subject, Cmd: inv.Command, Op: op,
+		Out: out, Status: status,
+	}
+	rec := Receipt{
+		Type: TypeReceipt, Receipt: ev.Receipt.String(), Ran: r.Ran.String(), Common: common,
+		Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: ev.Path.Key,
+		Fx: make([]string, 0, len(r.Fx)),
+	}
+	if r.Origin != nil {
+		o := r.Origin.String()
+		rec.Origin = &o
+	}
+	for _, f := range r.Fx {
+		rec.Fx = append(rec.Fx, f.String())
+	}
+	rj, err := encodeLine(rec)
+	if err != nil {
+		return line{}, nil, fmt.Errorf("logs: record %d: %w", ev.Seq, err)
+	}
+	rl := line{dir: dir(TypeReceipt, ev.Path.Collection, op, day), seq: ev.Seq, json: rj}
+	if ran[r.Ran] {
+		return rl, nil, nil
+	}
+	ran[r.Ran] = true
+	p := invocationPath(inv, ev.Path)
+	args := []byte("{}")
+	if inv.Args != nil {
+		var b bytes.Buffer
+		if err := message.EncodeDAGJSON(inv.Args, &b); err != nil {
+			return line{}, nil, fmt.Errorf("%w: record %d: args of invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+		}
+		args = b.Bytes()
+	}
+	wf := Workflow{
+		Type: TypeWorkflow, Invocation: r.Ran.String(), Receipt: ev.Receipt.String(), Common: common,
+		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: p.Key, Args: args,
+	}
+	wj, err := encodeLine(wf)
+	if err != nil {
+		return line{}, nil, fmt.Errorf("logs: record %d: %w", ev.Seq, err)
+	}
+	return rl, &line{dir: dir(TypeWorkflow, p.Collection, op, day), seq: ev.Seq, json: wj, inv: r.Ran}, nil
+}
+
+// message returns the request message inv arrived in (the first by CID when several), or
+// nil when it came in none (a self-issued invocation not archived as a message).
+func (x *Exporter) message(ctx context.Context, inv cid.Cid) (*string, error) {
+	pre := []byte(archive.InvocationPrefix + inv.String() + "/")
+	var msg *string
+	err := x.kv.View(ctx, func(kt kv.Tx) error {
+		return kt.Scan(kv.ScanOptions{Start: pre, End: kv.PrefixEnd(pre)}, func(k, _ []byte) error {
+			name, ok := strings.CutSuffix(string(k[len(pre):]), ".in")
+			if !ok {
+				return nil
+			}
+			c, err := cid.Decode(name)
+			if err != nil {
+				return fmt.Errorf("%w: index key %q: %w", ErrCorrupt, k, err)
+			}
+			s := c.String()
+			msg = &s
+			return kv.ErrStop
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("logs: messages of invocation %s: %w", inv, err)
+	}
+	return msg, nil
+}
+
+// invocationPath is the path an invocation is about: its args.path (relative to its
+// subject, or absolute) when that parses, else the path of its first receipt.
+func invocationPath(inv *ucan.Invocation, first dag.Path) dag.Path {
+	if inv.Args == nil || inv.Args.Kind() != datamodel.Kind_Map {
+		return first
+	}
+	n, err := inv.Args.LookupByString("path")
+	if err != nil {
+		return first
+	}
+	s, err := n.AsString()
+	if err != nil {
+		return first
+	}
+	if !strings.HasPrefix(s, "/") {
+		s = "/" + inv.Subject + "/" + s
+	}
+	p, err := dag.ParsePath(s)
+	if err != nil || p.Collection == "" {
+		return first
+	}
+	return p
+}
+
+// Op returns the <op> of a command in file names: its last segment, with every byte
+// other than an ASCII letter, digit, "-" or "_" replaced by "_" ("unknown" when empty).
+func Op(cmd string) string {
+	seg := cmd[strings.LastIndexByte(cmd, '/')+1:]
+	if seg == "" {
+		return "unknown"
+	}
+	b := []byte(seg)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func dir(typ, collection, op, day string) string {
+	return Prefix + typ + "/" + collection + "-" + op + "/" + day
+}
+
+// encodeOut returns the DAG-JSON of {"ok": state} or {"error": {name, message}} and the
+// state's status ("" when it has none or for an error).
+func encodeOut(o receipts.Out) (json.RawMessage, string, error) {
+	if o.Err != nil {
+		b, err := json.Marshal(map[string]map[string]string{"error": {"name": o.Err.Name, "message": o.Err.Message}})
+		return b, "", err
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"ok":`)
+	if err := message.EncodeDAGJSON(o.Ok, &b); err != nil {
+		return nil, "", err
+	}
+	b.WriteString("}")
+	status := ""
+	if o.Ok.Kind() == datamodel.Kind_Map {
+		if n, err := o.Ok.LookupByString("status"); err == nil {
+			status, _ = n.AsString()
+		}
+	}
+	return b.Bytes(), status, nil
+}
+
+func encodeLine(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func ranKey(inv cid.Cid) []byte { return append([]byte(prefixRan), inv.Bytes()...) }
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func readSeq(kt kv.Tx, key string) (uint64, error) {
+	v, err := kt.Get([]byte(key))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("%w: %s of %d bytes", ErrCorrupt, key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
