@@ -377,7 +377,7 @@ func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt,
 	}
 	rec := Receipt{
 		Type: TypeReceipt, Receipt: ev.Receipt.String(), Ran: r.Ran.String(), Common: common,
-		Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: ev.Path.Key,
+		Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: Key(ev.Path),
 		Fx: make([]string, 0, len(r.Fx)),
 	}
 	if r.Origin != nil {
@@ -407,7 +407,7 @@ func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt,
 	}
 	wf := Workflow{
 		Type: TypeWorkflow, Invocation: r.Ran.String(), Receipt: ev.Receipt.String(), Common: common,
-		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: p.Key, Args: args,
+		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: Key(p), Args: args,
 	}
 	wj, err := encodeLine(wf)
 	if err != nil {
@@ -464,6 +464,12 @@ func invocationPath(inv *ucan.Invocation, first dag.Path) dag.Path {
 		return first
 	}
 	return p
+}
+
+// Key returns the "key" of a line: the path's key and its fields, as select lists the
+// entries of collections named by key and fields ("store/add-total" in metrics).
+func Key(p dag.Path) string {
+	return strings.Join(append([]string{p.Key}, p.Fields...), "/")
 }
 
 // Op returns the <op> of a command in file names: its last segment, with every byte

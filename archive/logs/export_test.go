@@ -344,7 +344,7 @@ func check(t *testing.T, w *world, st blob.Store) {
 		task, _ := inv.Task()
 		want := logs.Receipt{
 			Type: logs.TypeReceipt, Receipt: ev.Receipt.String(), Ran: r.Ran.String(),
-			Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: ev.Path.Key,
+			Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: logs.Key(ev.Path),
 			Common: logs.Common{Seq: ev.Seq, TS: r.TS, Date: time.UnixMilli(r.TS).UTC().Format(time.DateOnly),
 				Task: task.String(), Iss: inv.Issuer, Sub: inv.Subject, Cmd: inv.Command, Op: logs.Op(inv.Command),
 				Status: status(t, r)},
@@ -636,6 +636,23 @@ func TestCorruptState(t *testing.T) {
 		}
 		if err := w.v.KV.Update(ctx, func(kt kv.Tx) error { return kt.Delete([]byte(key)) }); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{"/did:key:z6Mkabc/store/bagbaiera", "bagbaiera"},
+		{"/did:key:z6Mkabc/metrics/store/add-total", "store/add-total"},
+	} {
+		p, err := dag.ParsePath(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := logs.Key(p); got != tc.want {
+			t.Errorf("Key(%s) = %q, want %q", tc.path, got, tc.want)
 		}
 	}
 }

@@ -41,7 +41,8 @@ type Receipt struct {
 	// Receipt is the receipt's CID; Ran the invocation it ran.
 	Receipt string `json:"receipt"`
 	Ran     string `json:"ran"`
-	// Path is the entry the receipt is the new head of, and its parts.
+	// Path is the entry the receipt is the new head of, and its parts (Key with the
+	// fields of entries named by key and fields, Key).
 	Path       string `json:"path"`
 	Subject    string `json:"subject"`
 	Collection string `json:"collection"`
