@@ -31,9 +31,11 @@ const (
 	// DefaultMaxWatchersPerSpace is how many GET /watch streams may be open at once on
 	// one subject when Options.MaxWatchersPerSpace is zero; more are refused with 429.
 	DefaultMaxWatchersPerSpace = 32
-	// WatchWriteTimeout bounds each write of a GET /watch stream (an event, a heartbeat):
-	// a client that stops reading is disconnected instead of holding the stream.
-	WatchWriteTimeout = 30 * time.Second
+	// DefaultWatchWriteTimeout bounds each write of a GET /watch stream (an event, a
+	// heartbeat) when Options.WatchWriteTimeout is zero: a client that stops reading is
+	// disconnected once a write has waited this long, and its stream's place, goroutine
+	// and buffers are released.
+	DefaultWatchWriteTimeout = 30 * time.Second
 )
 
 // rateBody is a request body whose connection read deadline moves with the bytes

@@ -192,6 +192,10 @@ type Options struct {
 	// MaxWatchersPerSpace bounds the GET /watch streams open at once on one subject (a
 	// space, or the service); zero means DefaultMaxWatchersPerSpace.
 	MaxWatchersPerSpace int
+	// WatchWriteTimeout bounds each write of a GET /watch stream (the connection's write
+	// deadline, set before every event and heartbeat): a client that stops reading is
+	// disconnected once a write has waited this long. Zero means DefaultWatchWriteTimeout.
+	WatchWriteTimeout time.Duration
 	// MaxUploads bounds the PUT /blob bodies received at once (more get 503); zero means
 	// DefaultMaxUploads.
 	MaxUploads int
@@ -252,6 +256,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxWatchersPerSpace <= 0 {
 		opts.MaxWatchersPerSpace = DefaultMaxWatchersPerSpace
+	}
+	if opts.WatchWriteTimeout <= 0 {
+		opts.WatchWriteTimeout = DefaultWatchWriteTimeout
 	}
 	opts.Limits = withDefaults(opts.Limits)
 	log := opts.Logger

@@ -140,8 +140,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	// Every write has WatchWriteTimeout: a client that stops reading is disconnected.
-	_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
+	// Every write has Options.WatchWriteTimeout: a client that stops reading is disconnected.
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WatchWriteTimeout))
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, ": watching %s after %d\n\n", p, after)
 	if err := rc.Flush(); err != nil {
@@ -154,14 +154,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-s.closing:
-			_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WatchWriteTimeout))
 			fmt.Fprint(w, ": server shutting down\n\n")
 			rc.Flush()
 			return
 		case <-ctx.Done():
 			return
 		case <-heartbeat.C:
-			_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WatchWriteTimeout))
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return
 			}
@@ -188,7 +188,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 				s.log.ErrorContext(ctx, "watch: rendering receipt", "receipt", ev.Receipt.String(), "error", err)
 				return
 			}
-			_ = rc.SetWriteDeadline(time.Now().Add(WatchWriteTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(s.opts.WatchWriteTimeout))
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: receipt\ndata: %s\n\n", ev.Seq, js); err != nil {
 				return
 			}

@@ -90,6 +90,7 @@ type serveConfig struct {
 	pprof               string // --pprof address, empty: off
 	maxWatchers         int
 	maxWatchersPerSpace int
+	watchWriteTimeout   time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -146,6 +147,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&c.maxUploads, "max-uploads", server.DefaultMaxUploads, "PUT /blob bodies received at once (more: 503 with Retry-After)")
 	fs.IntVar(&c.maxWatchers, "max-watchers", server.DefaultMaxWatchers, "GET /watch streams open at once (more: 503)")
 	fs.IntVar(&c.maxWatchersPerSpace, "max-watchers-per-space", server.DefaultMaxWatchersPerSpace, "GET /watch streams open at once on one space or the service (more: 429)")
+	fs.DurationVar(&c.watchWriteTimeout, "watch-write-timeout", server.DefaultWatchWriteTimeout, "how long one write to a GET /watch stream (event, heartbeat) may wait for the client to read; a client that stops reading is disconnected")
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
@@ -176,6 +178,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "serve", "--logs-interval %s: want a positive duration", c.logsInterval)
 	case c.maxWatchersPerSpace <= 0:
 		return usageError(stderr, "serve", "--max-watchers-per-space %d: want a positive number", c.maxWatchersPerSpace)
+	case c.watchWriteTimeout <= 0:
+		return usageError(stderr, "serve", "--watch-write-timeout %s: want a positive duration", c.watchWriteTimeout)
 	}
 	if c.broker != "" {
 		if u, err := url.Parse(c.broker); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -239,6 +239,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		Limits:              message.Limits{MaxSize: c.maxBodyBytes},
 		MaxWatchers:         c.maxWatchers,
 		MaxWatchersPerSpace: c.maxWatchersPerSpace,
+		WatchWriteTimeout:   c.watchWriteTimeout,
 		// select page bytes of replies in flight (ops.Budget.ReplyBytes reserved)
 		ReplyBytesInFlight: c.replyBytesInFlight,
 	})
