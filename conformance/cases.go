@@ -25,6 +25,7 @@ func Cases() []Case {
 		{"put-get", casePutGet},
 		{"put-same-value", casePutSameValue},
 		{"select-full-pages", caseSelectPages},
+		{"select-byte-pages", caseSelectBytePages},
 		{"remove-then-put", caseRemoveThenPut},
 		{"receipt-chain", caseReceiptChain},
 		{"chain-pages", caseChainPages},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -62,20 +63,29 @@ func caseStoreUpload(ctx context.Context, t T, target Target) {
 // returns the HTTP status.
 func (e *env) upload(ctx context.Context, state datamodel.Node, body []byte) int {
 	e.t.Helper()
+	code, err := e.tryUpload(ctx, state, body)
+	if err != nil {
+		e.t.Fatalf("%v", err)
+	}
+	return code
+}
+
+// tryUpload is upload returning its error instead of ending the case (for goroutines).
+func (e *env) tryUpload(ctx context.Context, state datamodel.Node, body []byte) (int, error) {
 	url := str(lookupNode(state, "url"))
 	if url == "" {
-		e.t.Fatalf("pending state %s has no url", show(state))
+		return 0, fmt.Errorf("pending state %s has no url", show(state))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
 	if err != nil {
-		e.t.Fatalf("upload request: %v", err)
+		return 0, fmt.Errorf("upload request: %v", err)
 	}
 	if hn := lookupNode(state, "headers"); hn != nil {
 		it := hn.MapIterator()
 		for it != nil && !it.Done() {
 			k, v, err := it.Next()
 			if err != nil {
-				e.t.Fatalf("headers: %v", err)
+				return 0, fmt.Errorf("headers: %v", err)
 			}
 			req.Header.Set(str(k), str(v))
 		}
@@ -83,11 +93,11 @@ func (e *env) upload(ctx context.Context, state datamodel.Node, body []byte) int
 	req.ContentLength = int64(len(body))
 	resp, err := e.hc.Do(req)
 	if err != nil {
-		e.t.Fatalf("PUT %s: %v", url, err)
+		return 0, fmt.Errorf("PUT %s: %v", url, err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 func storeInput(link cid.Cid, size int) datamodel.Node {
