@@ -39,7 +39,11 @@ func hashPair(left, right *[NodeSize]byte) [NodeSize]byte {
 	var buf [2 * NodeSize]byte
 	copy(buf[:NodeSize], left[:])
 	copy(buf[NodeSize:], right[:])
-	h := sha256.Sum256(buf[:])
+	var h [NodeSize]byte
+	if hashNodesAsm(h[:], buf[:]) {
+		return h
+	}
+	h = sha256.Sum256(buf[:])
 	h[NodeSize-1] &= 0x3F
 	return h
 }
@@ -107,8 +111,12 @@ func (h *hasher) sum64(msg []byte) ([]byte, bool) {
 }
 
 // reduceLevel hashes the n nodes in buf pairwise in place (node i of the
-// next level lands at buf[32i:]); n must be even.
+// next level lands at buf[32i:]); n must be even. It uses the SHA-NI
+// assembly where the CPU has it (hashNodesAsm), else the hasher.
 func (h *hasher) reduceLevel(buf []byte, n int) {
+	if hashNodesAsm(buf, buf[:NodeSize*n]) {
+		return
+	}
 	if !useStateTrick {
 		for i := 0; i < n/2; i++ {
 			d := sha256.Sum256(buf[64*i : 64*i+64])
