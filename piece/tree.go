@@ -48,7 +48,9 @@ func hashPair(left, right *[NodeSize]byte) [NodeSize]byte {
 	return h
 }
 
-// hasher hashes 64-byte messages faster than sha256.Sum256: it writes the
+// hasher is the portable node function, used where hashNodesAsm is not (CPUs
+// without SHA-NI, other architectures, the purego build tag). It hashes
+// 64-byte messages faster than sha256.Sum256: it writes the
 // message and its (constant) SHA-256 padding block in one Write, so the
 // compression function runs once over two blocks instead of twice, and reads
 // the resulting state, which is then the digest, from the digest's binary
