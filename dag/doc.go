@@ -52,7 +52,8 @@
 //	                                         entry was started)
 //	log/<seq BE8>                            commit log: receipt CID + absolute path;
 //	                                         sequences start at 1 and have no gaps
-//	spacelog/<subject>/<seq BE8>             the same record, per subject: a watcher of
+//	spacelog/<subject>/<seq BE8>             the same record, per subject (path relative
+//	                                         to the subject; older records: absolute): a watcher of
 //	                                         one space replays only its own history
 //	meta/seq                                 last assigned sequence (BE8)
 //	meta/service                             DID of the service the store belongs to

@@ -99,13 +99,14 @@ func spaceLogKey(subject string, seq uint64) []byte {
 	return append(spaceLogPrefix(subject), be64(seq)...)
 }
 
-// putLog writes the commit-log record of seq and its copy in the subject's space log.
+// putLog writes the commit-log record of seq and its copy in the subject's space log. The
+// copy names the path relative to the subject, which its key already holds (a DID is
+// most of an absolute path); decodeSpaceLog reads both forms.
 func putLog(kt kv.Tx, seq uint64, p Path, receipt cid.Cid) error {
-	rec := encodeLog(p, receipt)
-	if err := kt.Put(logKey(seq), rec); err != nil {
+	if err := kt.Put(logKey(seq), encodeLog(p, receipt)); err != nil {
 		return err
 	}
-	return kt.Put(spaceLogKey(p.Subject, seq), rec)
+	return kt.Put(spaceLogKey(p.Subject, seq), append(appendBytes(nil, receipt.Bytes()), p.Rel()...))
 }
 
 func taskResultKey(task cid.Cid) []byte {
@@ -141,6 +142,26 @@ func decodeLog(seq uint64, v []byte) (Event, error) {
 	p, err := ParsePath(string(r.b))
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: log record %d: %w", ErrCorrupt, seq, err)
+	}
+	return Event{Seq: seq, Path: p, Receipt: c}, nil
+}
+
+// decodeSpaceLog decodes a record of subject's space log: receipt CID and the path
+// relative to subject, or (records written before paths were stored relative) the
+// absolute path.
+func decodeSpaceLog(subject string, seq uint64, v []byte) (Event, error) {
+	r := &reader{b: v}
+	c := r.cid(false)
+	if r.err != nil {
+		return Event{}, fmt.Errorf("space log record %d: %w", seq, r.err)
+	}
+	s := string(r.b)
+	if !strings.HasPrefix(s, "/") {
+		s = "/" + subject + "/" + s
+	}
+	p, err := ParsePath(s)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: space log record %d: %w", ErrCorrupt, seq, err)
 	}
 	return Event{Seq: seq, Path: p, Receipt: c}, nil
 }

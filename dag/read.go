@@ -511,7 +511,7 @@ func readSpaceLog(kt kv.Tx, subject string, after uint64, limit int) ([]Event, e
 		if len(k) != len(pre)+8 {
 			return fmt.Errorf("%w: space log key of %d bytes", ErrCorrupt, len(k))
 		}
-		ev, err := decodeLog(beUint64(k[len(pre):]), v)
+		ev, err := decodeSpaceLog(subject, beUint64(k[len(pre):]), v)
 		if err != nil {
 			return err
 		}
