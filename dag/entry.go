@@ -193,3 +193,21 @@ func statusOf(state datamodel.Node) (string, error) {
 	}
 	return s, nil
 }
+
+// EntryPrefix starts the kv keys of entry records: entry/<subject>/<collection>/<key>.
+const EntryPrefix = prefixEntry
+
+// DecodeEntryRecord decodes the kv record of an entry, key (under EntryPrefix) and value,
+// as read from a store the engine wrote: for tools that compare stores without an engine
+// (w3dag verify). Errors wrap ErrCorrupt.
+func DecodeEntryRecord(key, value []byte) (*Entry, error) {
+	rest, ok := bytes.CutPrefix(key, []byte(prefixEntry))
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not an entry key", ErrCorrupt, key)
+	}
+	p, err := ParsePath("/" + string(rest))
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry key %q: %v", ErrCorrupt, key, err)
+	}
+	return decodeEntry(p, value)
+}

@@ -52,6 +52,8 @@ var commands = map[string]command{
 	"broker":      {summary: "run a verifying deal-broker simulator: checks offered pieces and aggregates, reports deals", run: runBroker},
 	"logs":        {summary: "export the commit log as partitioned JSON logs to blob storage (docs/logs.md)", run: runLogs},
 	"compact":     {summary: "give a stopped service's bolt file (w3dag.db) its free pages back", run: runCompact},
+	"replay":      {summary: "rebuild a service's state from its message archive alone, receipt for receipt", run: runReplay},
+	"verify":      {summary: "replay the archive and compare the rebuilt state with a live one: first difference or identical", run: runVerify},
 }
 
 // examples are the example command lines `w3dag <command> -h` shows, at least one for each
@@ -83,6 +85,8 @@ var examples = map[string][]string{
 	"filecoin":    {"w3dag filecoin info bagbaieral…", "w3dag filecoin info --json bagbaieral…"},
 	"compact":     {"w3dag compact --data ./w3dag-data"},
 	"logs":        {"w3dag logs export --data ./w3dag-data", "w3dag logs export --kv postgres://… --blob s3 --s3-url http://KEY:SECRET@HOST/BUCKET"},
+	"replay":      {"w3dag replay --archive ./w3dag-data/blobs --data ./rebuilt --public-url http://127.0.0.1:8080", "w3dag replay --archive ./w3dag-data/blobs --data ./rebuilt --kv postgres://postgres@127.0.0.1/rebuilt --public-url https://w3dag.example.org"},
+	"verify":      {"w3dag verify --archive ./w3dag-data/blobs --against ./w3dag-data --public-url http://127.0.0.1:8080"},
 	"broker":      {"w3dag broker --listen 127.0.0.1:8081", "w3dag broker --listen 127.0.0.1:0 --provider f01234 --fail-with 'no storage provider'"},
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/archive/replay"
 	"github.com/w3dag/w3dag/blob"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/blob/s3"
@@ -644,4 +645,130 @@ func loadSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("writing secret %s: %w", path, errors.Join(werr, serr))
 	}
 	return secret, nil
+}
+
+// replayService is what a replay drives: the engine and ops of the original service's
+// configuration over an empty store, with a clock the replay sets.
+type replayService struct {
+	kv       kv.Store
+	engine   *dag.Engine
+	ops      *ops.Ops
+	clock    *replayClock
+	handlers map[string]replay.Handler
+	closers  []func()
+}
+
+func (r *replayService) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// sync makes the rebuilt store durable: the bolt file is written without fsyncs during a
+// replay (a replay killed by a power loss is started again in an empty folder).
+func (r *replayService) sync() error {
+	if b, ok := r.kv.(*bolt.Store); ok {
+		f, err := os.Open(b.Path())
+		if err != nil {
+			return fmt.Errorf("syncing the rebuilt store: %w", err)
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("syncing the rebuilt store: %w", err)
+		}
+	}
+	return nil
+}
+
+// openRebuilt opens the store a replay writes: bolt in c.data (no fsync per commit: a
+// replay is restartable, and sync makes it durable at the end) or PostgreSQL.
+func openRebuilt(ctx context.Context, c serveConfig) (kv.Store, error) {
+	if c.kv == "bolt" {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return nil, fmt.Errorf("creating --data: %w", err)
+		}
+		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{NoSync: true})
+		if err != nil {
+			return nil, fmt.Errorf("opening the rebuilt bolt store: %w", err)
+		}
+		return s, nil
+	}
+	return openKV(ctx, c, slog.New(slog.DiscardHandler))
+}
+
+// openLive opens the kv store of a live service's data folder (kvURL: its postgres:// URL
+// instead).
+func openLive(ctx context.Context, data, kvURL string) (kv.Store, error) {
+	c := serveConfig{data: data, kv: kvURL}
+	var err error
+	if c.kv, c.postgresURL, err = resolveKV(c); err != nil {
+		return nil, err
+	}
+	return openKV(ctx, c, slog.New(slog.DiscardHandler))
+}
+
+// openReplay builds the service of configuration c over the store a replay rebuilds, with
+// the original service key (keyFile) and a clock the replay sets. No task runner, archive
+// or server runs.
+func openReplay(ctx context.Context, c serveConfig, keyFile string) (*replayService, error) {
+	signer, err := did.ReadKeyFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the original service key (--key): %w", err)
+	}
+	sch, err := loadSchema(c.schemas)
+	if err != nil {
+		return nil, err
+	}
+	if c.blob == "fs" {
+		if _, err := os.Stat(filepath.Join(c.data, blobSecretFile)); err != nil {
+			return nil, fmt.Errorf("the rebuilt folder needs the original service's %s (upload URLs are signed with it): %w", blobSecretFile, err)
+		}
+	}
+	rs := &replayService{clock: &replayClock{}}
+	ok := false
+	defer func() {
+		if !ok {
+			rs.close()
+		}
+	}()
+	if rs.kv, err = openRebuilt(ctx, c); err != nil {
+		return nil, err
+	}
+	rs.closers = append(rs.closers, func() { rs.kv.Close() })
+	log := slog.New(slog.DiscardHandler)
+	blobs, err := openBlobs(ctx, c, c.publicURL, log)
+	if err != nil {
+		return nil, err
+	}
+	if cl, ok := blobs.(io.Closer); ok {
+		rs.closers = append(rs.closers, func() { cl.Close() })
+	}
+	_, _, registered, err := collections(c, c.publicURL, blobs, log)
+	if err != nil {
+		return nil, err
+	}
+	rs.engine, err = dag.Open(ctx, dag.Options{KV: rs.kv, Collections: registered, Signer: signer, Schema: sch, Logger: log, Clock: rs.clock.Now})
+	if err != nil {
+		return nil, fmt.Errorf("opening the engine: %w", err)
+	}
+	rs.closers = append(rs.closers, func() { rs.engine.Close() })
+	opsOpts := ops.Options{
+		Engine:            rs.engine,
+		Signer:            signer,
+		Validator:         ucan.NewValidator(ucan.ValidatorOptions{Now: rs.clock.Now}),
+		Clock:             rs.clock.Now,
+		Logger:            log,
+		MessageWork:       c.messageWork,
+		MessageProofs:     c.messageProofs,
+		SelectPageBytes:   c.selectPageBytes,
+		MessageReplyBytes: c.messageReplyBytes,
+	}
+	if c.publicReads {
+		opsOpts.PublicRead = rs.engine.PublicRead
+	}
+	if rs.ops, err = ops.New(opsOpts); err != nil {
+		return nil, err
+	}
+	ok = true
+	return rs, nil
 }

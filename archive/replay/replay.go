@@ -1,0 +1,365 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ops"
+	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/container"
+)
+
+// Runner runs the client invocations again: *ops.Ops.
+type Runner interface {
+	NewBudget() *ops.Budget
+	Check(inv *ucan.Token, proofs ucan.Loader, b *ops.Budget) *ops.Checked
+	Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error)
+}
+
+// Store is the store being rebuilt: *dag.Engine.
+type Store interface {
+	// RecordReply records which reply message carried the receipts of invs.
+	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
+	// LastSeq returns the last commit sequence of the store: where a replay that was
+	// stopped resumes.
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// Handler runs a self-issued invocation of the service found in the archive (a delivery,
+// a rejection, a broker report) as the service ran it, and returns the CID of the receipt
+// it got.
+type Handler func(ctx context.Context, inv *ucan.Token) (cid.Cid, error)
+
+// Options configure Run. Runner, Store and SetClock are required.
+type Options struct {
+	Runner Runner
+	Store  Store
+	// SetClock sets the time the engine and Runner see to the original receipt's time
+	// before each step.
+	SetClock func(time.Time)
+	// Handlers run the self-issued invocations that have an archived reply, by command;
+	// nil has none (such steps fail with ErrNoHandler).
+	Handlers map[string]Handler
+	// Logger receives progress lines; nil discards.
+	Logger *slog.Logger
+	// OnStep, when not nil, is called after each step with its index (tests).
+	OnStep func(i int)
+}
+
+// Step is one invocation to run again, with what the archive says of its original run.
+type Step struct {
+	// Msg is the request message the invocation came in; Reply the message that carried
+	// its receipt.
+	Msg, Reply cid.Cid
+	Inv        *ucan.Token
+	Proofs     ucan.Proofs
+	// Receipt is the CID of the receipt in the archived reply; TS and Seq its meta.
+	Receipt cid.Cid
+	TS      int64
+	Seq     uint64
+	// Change is set when the receipt is the new head the invocation wrote (its own
+	// commit sequence); otherwise it was issued after Seq was committed (an error, a
+	// read, an unchanged entry, a repeat, a refusal).
+	Change bool
+	// Self is set for an invocation the service issued itself.
+	Self bool
+}
+
+// Plan is the steps of a replay, in the original commit order.
+type Plan struct {
+	Steps []Step
+	// Replies maps each reply message to the invocations whose receipts it carried.
+	Replies map[cid.Cid][]cid.Cid
+	// Unanswered are invocations of archived requests without an archived reply: the
+	// service ran or refused them but the archive does not say when (a crash before the
+	// reply was archived, or self-issued invocations the operations that issue them
+	// recreate when replayed).
+	Unanswered []*ucan.Token
+	// Messages is how many archived messages the plan was made from.
+	Messages int
+}
+
+// requestMsg is an archived request: its invocations and proofs.
+type requestMsg struct {
+	cid    cid.Cid
+	invs   []*ucan.Token
+	proofs ucan.Proofs
+}
+
+// answer is what a reply says of one invocation.
+type answer struct {
+	reply   cid.Cid
+	receipt cid.Cid
+	r       *receipts.Receipt
+}
+
+// Load reads every message of the archive in blobs (archive.Scan) and returns the plan
+// of a replay: each invocation of each request message paired with its receipt from the
+// reply messages, ordered by commit sequence. service is the service's DID. A corrupt
+// message is an error naming it (archive.ErrCorrupt).
+func Load(ctx context.Context, blobs blob.Store, service string) (*Plan, error) {
+	var reqs []*requestMsg
+	answers := map[cid.Cid]answer{}
+	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}}
+	seen := map[cid.Cid]bool{}
+	err := archive.Scan(ctx, blobs, func(msg cid.Cid, data []byte) error {
+		if seen[msg] {
+			return nil
+		}
+		seen[msg] = true
+		plan.Messages++
+		req, reply, err := decode(msg, data)
+		if err != nil {
+			return fmt.Errorf("%w: archived message %s: %w", ErrMalformed, msg, err)
+		}
+		if req != nil {
+			reqs = append(reqs, req)
+			return nil
+		}
+		idx := reply.Index()
+		for _, rc := range reply.Receipts {
+			tok, r, err := receipts.Decode(idx[rc.Receipt])
+			if err != nil {
+				return fmt.Errorf("%w: archived reply %s: receipt %s: %w", ErrMalformed, msg, rc.Receipt, err)
+			}
+			if tok.Issuer() != service {
+				return fmt.Errorf("%w: archived reply %s: receipt %s is signed by %s, not the service %s", ErrMalformed, msg, rc.Receipt, tok.Issuer(), service)
+			}
+			answers[rc.Invocation] = answer{reply: msg, receipt: rc.Receipt, r: r}
+			plan.Replies[msg] = append(plan.Replies[msg], rc.Invocation)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	done := map[cid.Cid]bool{}
+	for _, req := range reqs {
+		for _, inv := range req.invs {
+			if done[inv.CID] {
+				continue // the same invocation sent again: the engine answered from its result
+			}
+			a, ok := answers[inv.CID]
+			if !ok {
+				plan.Unanswered = append(plan.Unanswered, inv)
+				continue
+			}
+			done[inv.CID] = true
+			in := inv.Invocation
+			write := in.Command == ops.CmdPut || in.Command == ops.CmdRemove || in.Issuer == service
+			plan.Steps = append(plan.Steps, Step{
+				Msg: req.cid, Reply: a.reply, Inv: inv, Proofs: req.proofs,
+				Receipt: a.receipt, TS: a.r.TS, Seq: a.r.Seq,
+				Change: write && a.r.Out.Ok != nil && a.r.Ran.Equals(inv.CID),
+				Self:   in.Issuer == service,
+			})
+		}
+	}
+	sort.SliceStable(plan.Steps, func(i, j int) bool { return less(&plan.Steps[i], &plan.Steps[j]) })
+	sort.Slice(plan.Unanswered, func(i, j int) bool { return plan.Unanswered[i].CID.KeyString() < plan.Unanswered[j].CID.KeyString() })
+	return plan, nil
+}
+
+// less orders steps as they were committed: by sequence, a step that wrote sequence s
+// before those issued after s was committed, then by time, then by invocation CID (steps
+// that changed nothing commute; the tie-break only makes the order the same every run).
+func less(a, b *Step) bool {
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	if a.Change != b.Change {
+		return a.Change
+	}
+	if a.TS != b.TS {
+		return a.TS < b.TS
+	}
+	return a.Inv.CID.KeyString() < b.Inv.CID.KeyString()
+}
+
+// decode returns an archived message as a request (invocations and proofs) or a reply.
+func decode(msg cid.Cid, data []byte) (*requestMsg, *message.Message, error) {
+	var raws [][]byte
+	var roots []cid.Cid
+	switch msg.Type() {
+	case message.CodecCAR:
+		m, err := message.Decode(data, message.ReplyLimits)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(m.Invocations) == 0 {
+			return nil, m, nil
+		}
+		roots = m.Invocations
+		for _, b := range m.Blocks {
+			raws = append(raws, b.Data)
+		}
+	case message.CodecRaw:
+		toks, err := container.Decode(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		raws = toks
+	default:
+		return nil, nil, fmt.Errorf("codec 0x%x is neither a CAR nor a container", msg.Type())
+	}
+	req := &requestMsg{cid: msg, proofs: ucan.Proofs{}}
+	byCID := map[cid.Cid]*ucan.Token{}
+	var order []*ucan.Token
+	for _, raw := range raws {
+		tok, err := ucan.Decode(raw)
+		if err != nil {
+			// A block that is not a token (a receipt's page in a reply, say) is not ours.
+			continue
+		}
+		if _, dup := byCID[tok.CID]; dup {
+			continue
+		}
+		byCID[tok.CID] = tok
+		order = append(order, tok)
+		if tok.Delegation != nil {
+			req.proofs[tok.CID] = tok
+		}
+	}
+	if roots != nil {
+		for _, c := range roots {
+			tok := byCID[c]
+			if tok == nil || tok.Invocation == nil {
+				return nil, nil, fmt.Errorf("invocation %s is not an invocation token of the message", c)
+			}
+			req.invs = append(req.invs, tok)
+		}
+	} else {
+		for _, tok := range order {
+			if tok.Invocation != nil {
+				req.invs = append(req.invs, tok)
+			}
+		}
+	}
+	return req, nil, nil
+}
+
+// Result is what Run did.
+type Result struct {
+	// Steps is how many steps ran in this run (steps done by an earlier run excluded).
+	Steps int
+	// Same counts the steps whose receipt is the archived one; Differ the others.
+	Same, Differ int
+	// FirstDiff describes the first step whose receipt differs ("" when none).
+	FirstDiff string
+}
+
+// Run runs plan's steps in order into the store behind opts.Runner and opts.Store, each
+// at its original time, then records the replies. It is restartable: a run killed at any
+// point and run again resumes after the last step committed (Plan.Resume) and ends with
+// the same state.
+func Run(ctx context.Context, plan *Plan, opts Options) (Result, error) {
+	var res Result
+	if opts.Runner == nil || opts.Store == nil || opts.SetClock == nil {
+		return res, fmt.Errorf("%w: Runner, Store and SetClock are required", ErrConfig)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	last, err := opts.Store.LastSeq(ctx)
+	if err != nil {
+		return res, fmt.Errorf("reading the rebuilt store's last sequence: %w", err)
+	}
+	from := plan.Resume(last)
+	if from > 0 {
+		log.Info("resuming replay", "done", from, "steps", len(plan.Steps), "seq", last)
+	}
+	budgets := map[cid.Cid]*ops.Budget{}
+	for i := from; i < len(plan.Steps); i++ {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		st := &plan.Steps[i]
+		opts.SetClock(time.UnixMilli(st.TS))
+		got, err := runStep(ctx, st, opts, budgets)
+		if err != nil {
+			return res, fmt.Errorf("step %d: invocation %s of message %s: %w", i, st.Inv.CID, st.Msg, err)
+		}
+		res.Steps++
+		if got.Equals(st.Receipt) {
+			res.Same++
+		} else {
+			res.Differ++
+			if res.FirstDiff == "" {
+				res.FirstDiff = fmt.Sprintf("invocation %s (message %s, seq %d): archived receipt %s, replayed %s", st.Inv.CID, st.Msg, st.Seq, st.Receipt, got)
+			}
+		}
+		if opts.OnStep != nil {
+			opts.OnStep(i)
+		}
+	}
+	replies := make([]cid.Cid, 0, len(plan.Replies))
+	for r := range plan.Replies {
+		replies = append(replies, r)
+	}
+	sort.Slice(replies, func(i, j int) bool { return replies[i].KeyString() < replies[j].KeyString() })
+	for _, r := range replies {
+		if err := opts.Store.RecordReply(ctx, r, plan.Replies[r]); err != nil {
+			return res, fmt.Errorf("recording reply %s: %w", r, err)
+		}
+	}
+	return res, nil
+}
+
+// Resume returns the index of the first step a replay into a store whose last commit
+// sequence is last must run: the steps that wrote sequences up to last are done, and so
+// are the steps answered before last was committed (their stored results, if any, are
+// in the store; a read among them would now see later state). The steps answered after
+// last was committed run again: they see the state they saw the first time, and a
+// stored failure among them is answered from its result. Zero for an empty store.
+func (p *Plan) Resume(last uint64) int {
+	if last == 0 {
+		return 0
+	}
+	return sort.Search(len(p.Steps), func(i int) bool {
+		st := &p.Steps[i]
+		return st.Seq > last || (st.Seq == last && !st.Change)
+	})
+}
+
+// runStep runs one step and returns the CID of the receipt it got.
+func runStep(ctx context.Context, st *Step, opts Options, budgets map[cid.Cid]*ops.Budget) (cid.Cid, error) {
+	if st.Self && !isDAG(st.Inv.Invocation.Command) {
+		h := opts.Handlers[st.Inv.Invocation.Command]
+		if h == nil {
+			return cid.Undef, fmt.Errorf("%w for %s", ErrNoHandler, st.Inv.Invocation.Command)
+		}
+		return h(ctx, st.Inv)
+	}
+	b := budgets[st.Msg]
+	if b == nil {
+		b = opts.Runner.NewBudget()
+		budgets[st.Msg] = b
+	}
+	out, err := opts.Runner.Exec(ctx, opts.Runner.Check(st.Inv, st.Proofs, b), st.Msg)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if out.Receipt == nil {
+		return cid.Undef, errors.New("the runner returned no receipt")
+	}
+	return out.Receipt.CID, nil
+}
+
+func isDAG(cmd string) bool {
+	switch cmd {
+	case ops.CmdPut, ops.CmdGet, ops.CmdRemove, ops.CmdSelect:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,250 @@
+package main
+
+// replay.go: `w3dag replay` rebuilds a store from the message archive; `w3dag verify`
+// compares a rebuilt store with a live one. The engine and ops they drive are put together
+// by openReplay in wire.go.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/w3dag/w3dag/archive/replay"
+	"github.com/w3dag/w3dag/blob"
+	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/blob/s3"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/machines/aggregate"
+	"github.com/w3dag/w3dag/machines/store"
+	"github.com/w3dag/w3dag/ops"
+)
+
+// replayFlags are the flags shared by replay and verify: the archive, the target store
+// and the configuration of the original service that shapes states.
+type replayFlags struct {
+	archive string
+	c       serveConfig
+	key     string
+}
+
+func (f *replayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.archive, "archive", "", "the archive to replay: a blob folder of the original service (DATA/blobs) or an S3 URL as --s3-url takes it")
+	fs.StringVar(&f.c.data, "data", "", "folder of the rebuilt store (bolt file w3dag.db; holds service.key and, with fs blobs, blob.secret of the original service)")
+	fs.StringVar(&f.c.kv, "kv", "bolt", "kv backend of the rebuilt store: bolt (in --data) or a postgres:// URL (an empty schema)")
+	fs.StringVar(&f.c.pgSchema, "postgres-schema", "", "PostgreSQL schema of the rebuilt store (default public)")
+	fs.StringVar(&f.key, "key", "", "the original service's key file (default service.key in --data)")
+	fs.StringVar(&f.c.publicURL, "public-url", "", "--public-url of the original service (upload URLs and locations in states name it)")
+	fs.StringVar(&f.c.blob, "blob", "fs", "--blob of the original service: fs or s3 (locations in carwhere states depend on it)")
+	fs.StringVar(&f.c.s3URL, "s3-url", "", "--s3-url of the original service (with --blob s3)")
+	fs.Var(&f.c.schemas, "schema", "schema extension files of the original service (repeatable)")
+	fs.Int64Var(&f.c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "--max-blob-size of the original service")
+	fs.DurationVar(&f.c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "--upload-url-ttl of the original service")
+	f.c.aggMin, f.c.aggMax = aggregate.DefaultMin, aggregate.DefaultMax
+	fs.Var(&f.c.aggMin, "aggregate-min", "--aggregate-min of the original service")
+	fs.Var(&f.c.aggMax, "aggregate-max", "--aggregate-max of the original service")
+	fs.BoolVar(&f.c.publicReads, "public-service-reads", true, "--public-service-reads of the original service")
+	fs.IntVar(&f.c.messageWork, "message-work", ops.DefaultMessageWork, "--message-work of the original service")
+	fs.IntVar(&f.c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "--message-proofs of the original service")
+	fs.IntVar(&f.c.selectPageBytes, "select-page-bytes", dag.DefaultSelectPageBytes, "--select-page-bytes of the original service")
+	fs.IntVar(&f.c.messageReplyBytes, "message-reply-bytes", ops.DefaultMessageReplyBytes, "--message-reply-bytes of the original service")
+}
+
+// check validates the flags; the error is a usage error.
+func (f *replayFlags) check() error {
+	switch {
+	case f.archive == "":
+		return errors.New("--archive is required")
+	case f.c.data == "":
+		return errors.New("--data is required")
+	case f.c.publicURL == "":
+		return errors.New("--public-url is required: the original service's URL (upload URLs and locations name it)")
+	}
+	if strings.HasPrefix(f.c.kv, "postgres://") || strings.HasPrefix(f.c.kv, "postgresql://") {
+		f.c.postgresURL, f.c.kv = f.c.kv, "postgres"
+	} else if f.c.kv != "bolt" {
+		return fmt.Errorf("--kv %q: want bolt or a postgres:// URL", f.c.kv)
+	}
+	if f.key == "" {
+		f.key = filepath.Join(f.c.data, serviceKeyFile)
+	}
+	f.c.publicURL = strings.TrimSuffix(f.c.publicURL, "/")
+	return nil
+}
+
+// openArchive opens the blob store an archive is in: a folder or an S3 URL.
+func openArchive(ctx context.Context, where string) (blob.Store, func(), error) {
+	if strings.HasPrefix(where, "http://") || strings.HasPrefix(where, "https://") {
+		opts, err := s3.ParseURL(where)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--archive: %w", err)
+		}
+		s, err := s3.Open(ctx, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--archive: %w", err)
+		}
+		return s, func() { s.Close() }, nil
+	}
+	if _, err := os.Stat(where); err != nil {
+		return nil, nil, fmt.Errorf("--archive: %w", err)
+	}
+	s, err := blobfs.Open(where, blobfs.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--archive: %w", err)
+	}
+	return s, func() { s.Close() }, nil
+}
+
+// replayClock is the clock of a replay: the time of the receipt being reproduced.
+type replayClock struct{ ms atomic.Int64 }
+
+func (c *replayClock) Now() time.Time  { return time.UnixMilli(c.ms.Load()) }
+func (c *replayClock) Set(t time.Time) { c.ms.Store(t.UnixMilli()) }
+func (c *replayClock) String() string  { return c.Now().UTC().Format(time.RFC3339Nano) }
+
+// doReplay rebuilds f.c.data's store from the archive and returns what it did.
+func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Result, *replay.Plan, error) {
+	blobs, closeArchive, err := openArchive(ctx, f.archive)
+	if err != nil {
+		return replay.Result{}, nil, err
+	}
+	defer closeArchive()
+	rs, err := openReplay(ctx, f.c, f.key)
+	if err != nil {
+		return replay.Result{}, nil, err
+	}
+	defer rs.close()
+	start := time.Now()
+	plan, err := replay.Load(ctx, blobs, rs.engine.Service())
+	if err != nil {
+		return replay.Result{}, nil, fmt.Errorf("reading the archive: %w", err)
+	}
+	loaded := time.Since(start)
+	res, err := replay.Run(ctx, plan, replay.Options{
+		Runner:   rs.ops,
+		Store:    rs.engine,
+		SetClock: rs.clock.Set,
+		Handlers: rs.handlers,
+	})
+	if err != nil {
+		return res, plan, err
+	}
+	if err := rs.sync(); err != nil {
+		return res, plan, err
+	}
+	took := time.Since(start)
+	rate := float64(res.Steps) / max(took.Seconds()-loaded.Seconds(), 1e-9)
+	fmt.Fprintf(stdout, "replayed %d invocations of %d messages into %s (%d run now, %d the same receipt, %d different) in %s (%.0f invocations/s after reading the archive in %s)\n",
+		len(plan.Steps), plan.Messages, f.c.data, res.Steps, res.Same, res.Differ, took.Round(time.Millisecond), rate, loaded.Round(time.Millisecond))
+	if len(plan.Unanswered) > 0 {
+		fmt.Fprintf(stdout, "%d archived invocations have no archived reply and were not run (first: %s)\n", len(plan.Unanswered), plan.Unanswered[0].CID)
+	}
+	return res, plan, nil
+}
+
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("w3dag replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f replayFlags
+	f.register(fs)
+	if _, code, ok := parseArgs(fs, args, 0, 0); !ok {
+		return code
+	}
+	if err := f.check(); err != nil {
+		return usageError(stderr, "replay", "%v", err)
+	}
+	res, _, err := doReplay(ctx, &f, stdout)
+	if err != nil {
+		return fail(stderr, "replay", err)
+	}
+	if res.Differ > 0 {
+		fmt.Fprintf(stderr, "w3dag replay: %d receipts differ from the archived replies; first: %s\n", res.Differ, res.FirstDiff)
+		return 1
+	}
+	return 0
+}
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("w3dag verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f replayFlags
+	f.register(fs)
+	var against, againstKV string
+	fs.StringVar(&against, "against", "", "data folder of the live service to compare with (its kv store; stop the service first with bolt)")
+	fs.StringVar(&againstKV, "against-kv", "", "the live store's --kv when it is not what the folder holds (a postgres:// URL)")
+	if _, code, ok := parseArgs(fs, args, 0, 0); !ok {
+		return code
+	}
+	if against == "" {
+		return usageError(stderr, "verify", "--against is required: the live service's data folder")
+	}
+	if strings.HasPrefix(against, "http://") || strings.HasPrefix(against, "https://") {
+		return usageError(stderr, "verify", "--against %s: comparing with a running service over HTTP is not supported yet; give its data folder (or its postgres:// URL with --against-kv)", against)
+	}
+	tmp := ""
+	if f.c.data == "" {
+		dir, err := os.MkdirTemp("", "w3dag-verify-")
+		if err != nil {
+			return fail(stderr, "verify", err)
+		}
+		tmp = dir
+		defer os.RemoveAll(tmp)
+		f.c.data = dir
+		if f.key == "" {
+			f.key = filepath.Join(against, serviceKeyFile)
+		}
+		if err := copySecret(filepath.Join(against, blobSecretFile), filepath.Join(dir, blobSecretFile)); err != nil {
+			return fail(stderr, "verify", err)
+		}
+	}
+	if err := f.check(); err != nil {
+		return usageError(stderr, "verify", "%v", err)
+	}
+	res, _, err := doReplay(ctx, &f, stdout)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	live, err := openLive(ctx, against, againstKV)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	defer live.Close()
+	rebuilt, err := openRebuilt(ctx, f.c)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	defer rebuilt.Close()
+	d, err := replay.Compare(ctx, live, rebuilt)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	if d != nil {
+		fmt.Fprintf(stdout, "first difference: %s\n", d)
+		return 1
+	}
+	if res.Differ > 0 {
+		fmt.Fprintf(stdout, "first difference: %s\n", res.FirstDiff)
+		return 1
+	}
+	fmt.Fprintln(stdout, "identical")
+	return 0
+}
+
+// copySecret copies the upload-URL secret of the live folder into a temporary rebuild
+// folder (a missing one is not copied: the original ran without fs blobs).
+func copySecret(from, to string) error {
+	b, err := os.ReadFile(from)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipld/go-ipld-prime/codec/dagjson"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/archive/replay"
+	"github.com/w3dag/w3dag/blob"
+	blobfs "github.com/w3dag/w3dag/blob/fs"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// liveService is a `w3dag serve` run in this process on a data folder of the test's.
+type liveService struct {
+	data, url, did string
+	stop           func()
+}
+
+func startLive(t *testing.T, data string, args ...string) *liveService {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runServe(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0", "--log-level", "error"}, args...), pw, &stderr)
+		pw.Close()
+	}()
+	l := &liveService{data: data}
+	var once sync.Once
+	l.stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exit code %d: %s", code, stderr.String())
+			}
+		})
+	}
+	t.Cleanup(l.stop)
+	sc := bufio.NewScanner(pr)
+	for l.url == "" && sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "service DID "); ok {
+			l.did = v
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			l.url = v
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if l.url == "" {
+		t.Fatalf("serve did not start: %s", stderr.String())
+	}
+	return l
+}
+
+// invoke seals a /dag/* invocation by signer on sub with args given as DAG-JSON.
+func invoke(t *testing.T, signer did.Signer, sub, cmd, argsJSON string) *ucan.Token {
+	t.Helper()
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagjson.Decode(nb, strings.NewReader(argsJSON)); err != nil {
+		t.Fatal(err)
+	}
+	in := &ucan.Invocation{Issuer: signer.DID(), Subject: sub, Command: cmd, Args: nb.Build(), Nonce: ucan.NewNonce()}
+	tok, err := in.Seal(signer, ucan.SealOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// post sends invs in one agent message and returns the HTTP status.
+func post(t *testing.T, url string, invs ...*ucan.Token) int {
+	t.Helper()
+	resp, err := http.Post(url+"/ucan", message.ContentTypeCAR, bytes.NewReader(encodeMessage(t, invs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// replayWorkload drives a mixed workload of client invocations against url: puts of a
+// schema-extension collection from two spaces, several messages at once (group commits
+// of many operations), removes and puts again after a removal, unchanged and changed
+// values, a value the schema refuses (a stored error receipt), the same message sent
+// twice (repeated tasks), an invocation without authority beside a valid one (archived,
+// refused) and alone (not archived), reads (get, select). It returns how many
+// invocations it sent.
+func replayWorkload(t *testing.T, url string) int {
+	t.Helper()
+	spaces := make([]did.Signer, 2)
+	for i := range spaces {
+		s, err := did.GenerateEd25519()
+		if err != nil {
+			t.Fatal(err)
+		}
+		spaces[i] = s
+	}
+	mallory, err := did.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	sent := 0
+	send := func(invs ...*ucan.Token) {
+		if code := post(t, url, invs...); code != http.StatusOK {
+			t.Errorf("POST /ucan: %d", code)
+		}
+		mu.Lock()
+		sent += len(invs)
+		mu.Unlock()
+	}
+	note := func(sp did.Signer, key, title string) *ucan.Token {
+		return invoke(t, sp, sp.DID(), "/dag/put", fmt.Sprintf(`{"path": "notes/%s", "value": {"title": %q}}`, key, title))
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range 10 {
+				sp := spaces[(w+m)%2]
+				var invs []*ucan.Token
+				for k := range 1 + m%4 {
+					invs = append(invs, note(sp, fmt.Sprintf("n%d-%d-%d", w, m, k), "first"))
+				}
+				send(invs...)
+			}
+		}()
+	}
+	wg.Wait()
+	a, b := spaces[0], spaces[1]
+	send(invoke(t, a, a.DID(), "/dag/remove", `{"path": "notes/n0-0-0"}`), invoke(t, b, b.DID(), "/dag/remove", `{"path": "notes/n1-0-0"}`))
+	send(note(a, "n0-0-0", "again"))                                                        // a new state after a removal: origin links the tombstone
+	send(note(a, "n0-2-0", "first"), note(b, "n1-0-1", "changed"))                          // unchanged value; changed value
+	send(invoke(t, a, a.DID(), "/dag/put", `{"path": "notes/bad", "value": {"title": 5}}`)) // refused by the schema: stored error
+	repeated := []*ucan.Token{note(a, "rep", "once"), invoke(t, a, a.DID(), "/dag/remove", `{"path": "notes/n2-1-0"}`)}
+	send(repeated...)
+	send(repeated...) // the same tasks again: answered from their results
+	send(invoke(t, mallory, a.DID(), "/dag/put", `{"path": "notes/stolen", "value": {"title": "x"}}`), note(a, "beside", "x"))
+	if code := post(t, url, invoke(t, mallory, a.DID(), "/dag/put", `{"path": "notes/stolen", "value": {"title": "y"}}`)); code != http.StatusOK {
+		t.Errorf("refused message: %d", code)
+	}
+	send(invoke(t, a, a.DID(), "/dag/get", `{"path": "notes/n0-0-0"}`), invoke(t, b, b.DID(), "/dag/select", `{"path": "notes", "limit": 5}`))
+	send(invoke(t, a, a.DID(), "/dag/remove", `{"path": "notes/missing"}`)) // NotFound
+	return sent
+}
+
+// flushArchive moves what a stopped service left in its outbox into segments, so that
+// the archive is all in blob storage.
+func flushArchive(t *testing.T, data string) {
+	t.Helper()
+	ctx := context.Background()
+	blobs, err := blobfs.Open(filepath.Join(data, blobsDir), blobfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blobs.Close()
+	kvs, err := openLive(ctx, data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kvs.Close()
+	a := archive.New(blobs, archive.Options{Outbox: kvs})
+	defer a.Close()
+	if _, err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Pending(ctx); err != nil || n != 0 {
+		t.Fatalf("outbox still holds %d messages (%v)", n, err)
+	}
+}
+
+// rebuildFolder makes a folder for a rebuilt store holding the original's key and
+// upload-URL secret, as an operator would copy them.
+func rebuildFolder(t *testing.T, live string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{serviceKeyFile, blobSecretFile} {
+		b, err := os.ReadFile(filepath.Join(live, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestReplayVerify is the acceptance test of replay (issue 11), for the client workload:
+// a service on bolt runs it; its archive alone is replayed into an empty bolt store (and
+// into PostgreSQL when W3DAG_TEST_POSTGRES is set) with every receipt the archived one,
+// and every key of the rebuilt store equal to the live one's; verify says identical;
+// then one archived message corrupted, verify names it and fails.
+func TestReplayVerify(t *testing.T) {
+	ctx := context.Background()
+	schemaFile := filepath.Join(t.TempDir(), "notes.ipldsch")
+	if err := os.WriteFile(schemaFile, []byte(notesExtension), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	live := t.TempDir()
+	l := startLive(t, live, "--kv", "bolt", "--schema", schemaFile)
+	sent := replayWorkload(t, l.url)
+	l.stop()
+	flushArchive(t, live)
+	archiveDir := filepath.Join(live, blobsDir)
+	common := []string{"--archive", archiveDir, "--public-url", l.url, "--schema", schemaFile}
+
+	rebuilt := rebuildFolder(t, live)
+	var stdout, stderr bytes.Buffer
+	if code := runReplay(ctx, append([]string{"--data", rebuilt}, common...), &stdout, &stderr); code != 0 {
+		t.Fatalf("replay: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("%d invocations sent; %s", sent, strings.TrimSpace(stdout.String()))
+	if !strings.Contains(stdout.String(), " 0 different") {
+		t.Fatalf("replay output: %s", stdout.String())
+	}
+	compareStores(t, live, "", rebuilt, "")
+
+	// Replaying again into the same folder changes nothing (the position says done).
+	stdout.Reset()
+	if code := runReplay(ctx, append([]string{"--data", rebuilt}, common...), &stdout, &stderr); code != 0 {
+		t.Fatalf("second replay: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	compareStores(t, live, "", rebuilt, "")
+
+	if pg := os.Getenv("W3DAG_TEST_POSTGRES"); pg != "" {
+		pgSchema := fmt.Sprintf("replay_%d", time.Now().UnixNano())
+		stdout.Reset()
+		args := append([]string{"--data", rebuildFolder(t, live), "--kv", pg, "--postgres-schema", pgSchema}, common...)
+		if code := runReplay(ctx, args, &stdout, &stderr); code != 0 {
+			t.Fatalf("replay into PostgreSQL: exit %d: %s%s", code, stdout.String(), stderr.String())
+		}
+		t.Logf("PostgreSQL: %s", strings.TrimSpace(stdout.String()))
+		pgs, err := openKV(ctx, serveConfig{kv: "postgres", postgresURL: pg, pgSchema: pgSchema}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pgs.Close()
+		livekv, err := openLive(ctx, live, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := replay.Compare(ctx, livekv, pgs)
+		livekv.Close()
+		if err != nil || d != nil {
+			t.Fatalf("PostgreSQL rebuild differs: %v %v", d, err)
+		}
+	}
+
+	stdout.Reset()
+	if code := runVerify(ctx, append([]string{"--against", live}, common...), &stdout, &stderr); code != 0 || strings.TrimSpace(lastLine(stdout.String())) != "identical" {
+		t.Fatalf("verify: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+
+	// Corrupt one archived message: verify names it and fails.
+	var seg string
+	blobs, closeArchive, err := openArchive(ctx, archiveDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.List(ctx, archive.SegmentPrefix, func(info blob.Info) error { seg = info.Key; return blob.ErrStop }); err != nil || seg == "" {
+		t.Fatalf("no segment: %v", err)
+	}
+	closeArchive()
+	path := filepath.Join(archiveDir, filepath.FromSlash(seg))
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 0x01
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code := runVerify(ctx, append([]string{"--against", live}, common...), &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "message bag") || !strings.Contains(stderr.String(), "does not match its CID") {
+		t.Fatalf("verify of a corrupt archive: exit %d, stdout %q, stderr %q; want a failure naming the message", code, stdout.String(), stderr.String())
+	}
+	t.Logf("corrupt archive: %s", strings.TrimSpace(stderr.String()))
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// compareStores fails the test at the first difference between two data folders' stores.
+func compareStores(t *testing.T, want, wantKV, got, gotKV string) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := openLive(ctx, want, wantKV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	g, err := openLive(ctx, got, gotKV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	d, err := replay.Compare(ctx, w, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != nil {
+		t.Fatalf("rebuilt store differs: %s", d)
+	}
+}
+
+// TestReplayKilled: a replay killed with SIGKILL at assorted points and run again ends
+// with the same store as the live one.
+func TestReplayKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildW3dag(t)
+	schemaFile := filepath.Join(t.TempDir(), "notes.ipldsch")
+	if err := os.WriteFile(schemaFile, []byte(notesExtension), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	live := t.TempDir()
+	l := startLive(t, live, "--kv", "bolt", "--schema", schemaFile)
+	for range 3 {
+		replayWorkload(t, l.url)
+	}
+	l.stop()
+	flushArchive(t, live)
+	rebuilt := rebuildFolder(t, live)
+	args := []string{"replay", "--data", rebuilt, "--archive", filepath.Join(live, blobsDir), "--public-url", l.url, "--schema", schemaFile}
+	killed := 0
+	for _, after := range []time.Duration{20 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond} {
+		cmd := exec.Command(bin, args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		if err := cmd.Wait(); err != nil {
+			killed++
+		}
+	}
+	cmd := exec.Command(bin, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("replay after SIGKILL: %v\n%s", err, out)
+	} else {
+		t.Logf("killed %d replays; then %s", killed, strings.TrimSpace(string(out)))
+	}
+	compareStores(t, live, "", rebuilt, "")
+}
