@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/w3dag/w3dag/archive"
 	"github.com/w3dag/w3dag/archive/replay"
 	"github.com/w3dag/w3dag/blob"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
@@ -206,6 +207,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := f.check(); err != nil {
 		return usageError(stderr, "verify", "%v", err)
 	}
+	if err := flushOutbox(ctx, f.archive, against, againstKV); err != nil {
+		return fail(stderr, "verify", err)
+	}
 	res, _, err := doReplay(ctx, &f, stdout)
 	if err != nil {
 		return fail(stderr, "verify", err)
@@ -234,6 +238,27 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintln(stdout, "identical")
 	return 0
+}
+
+// flushOutbox moves the messages the live service left in its kv outbox (its archive mover
+// had not moved them when it stopped) into the archive's blob storage, as its mover would.
+func flushOutbox(ctx context.Context, where, live, liveKV string) error {
+	blobs, closeArchive, err := openArchive(ctx, where)
+	if err != nil {
+		return err
+	}
+	defer closeArchive()
+	kvs, err := openLive(ctx, live, liveKV)
+	if err != nil {
+		return err
+	}
+	defer kvs.Close()
+	a := archive.New(blobs, archive.Options{Outbox: kvs})
+	defer a.Close()
+	if _, err := a.Flush(ctx); err != nil {
+		return fmt.Errorf("moving the live service's outbox to the archive: %w", err)
+	}
+	return nil
 }
 
 // copySecret copies the upload-URL secret of the live folder into a temporary rebuild
