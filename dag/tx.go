@@ -63,8 +63,9 @@ type batchState struct {
 	pendingKeys map[string]struct{}
 	err         error // sticky failure of a flush
 
-	// commits is set in the committer's batches (not in views and reads): only those
-	// run finishers, the work packages left for the end of the batch (Tx.Batch).
+	// commits is set in the committer's batches (not in views and reads, nor with
+	// Options.NoFinish): only those run finishers, the work packages left for the end of
+	// the batch (Tx.Batch).
 	commits     bool
 	finishers   map[string]Finisher
 	finishOrder []Finisher
@@ -430,7 +431,8 @@ type Finisher interface {
 // is asked for in this attempt of the batch; its Finish runs when the batch's operations
 // have run. Keys are the caller's package path or similar, so packages do not collide.
 // Finishers run in the order they were made; one made by a Finish runs too. In
-// Engine.View and reads there is no batch: Batch returns nil and nothing is finished.
+// Engine.View and reads there is no batch, and with Options.NoFinish none is finished:
+// Batch returns nil.
 func (t *Tx) Batch(key string, mk func() Finisher) Finisher {
 	b := t.b
 	if !b.commits {

@@ -30,7 +30,7 @@ func newOfferEnv(t *testing.T, b aggregate.Bounds) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols := []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection()}
+	cols := []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection(), metrics.Machine{}.Collection()}
 	v := machinestest.Open(t, mem.New(), nil, cols, nil)
 	hs := m.Handlers(v.E, nil)
 	hs[aggregate.OfferCommand] = func(ctx context.Context, inv *ucan.Token) error {

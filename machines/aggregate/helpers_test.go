@@ -41,7 +41,7 @@ func newEnv(t *testing.T, b aggregate.Bounds) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols := []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection()}
+	cols := []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection(), metrics.Machine{}.Collection()}
 	v := machinestest.Open(t, mem.New(), nil, cols, nil)
 	r := task.NewRunner(v.E, m.Handlers(v.E, nil), task.RunnerOptions{Lease: time.Minute, BaseBackoff: time.Second, MaxBackoff: time.Second, MaxAttempts: 3})
 	return &env{t: t, m: m, v: v, e: v.E, runner: r, svc: v.E.Service()}

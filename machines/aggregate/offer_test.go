@@ -24,6 +24,7 @@ import (
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 )
@@ -69,7 +70,7 @@ func newBrokerEnv(t *testing.T, b *testBroker, blobs blob.Store, maxAttempts int
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols := []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection()}
+	cols := []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection(), metrics.Machine{}.Collection()}
 	v := machinestest.Open(t, kvmem.New(), nil, cols, nil)
 	hs := m.Handlers(v.E, nil)
 	hs[aggregate.OfferCommand] = aggregate.OfferHandler(v.E, aggregate.OfferOptions{Broker: b.srv.URL,
@@ -245,7 +246,7 @@ func TestResumeOffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.v.Collections = []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection()}
+	v.v.Collections = []dag.Collection{task.Collection(), piece.Machine{Aggregator: m}.Collection(), m.Collection(), metrics.Machine{}.Collection()}
 	v.v.Reopen(v.v.KV)
 	v.e, v.m = v.v.E, m
 	hs := m.Handlers(v.e, nil)

@@ -7,9 +7,12 @@ import (
 	"github.com/w3dag/w3dag/dag"
 )
 
-// Machine is the machine of the metrics collections (register Machine{}.Collection()). Metric
-// entries are not stored: they are counters the other machines add to, so every write
-// through the four operations is refused, and Read answers dag/get from the counter.
+// Machine is the machine of the metrics collections (register Machine{}.Collection()).
+// Metric entries are written by the service alone, once per counter per commit (Add,
+// Command), so every write through the four operations is refused. It is a dag.Reader:
+// a metric entry is named by its key and first field (/<did>/metrics/<group>/<counter>),
+// and Read answers dag/get with the stored entry, or a computed one for a metric that has
+// none yet.
 type Machine struct{}
 
 // Collection returns the metrics collection of spaces and of the service, which only the
@@ -53,7 +56,7 @@ func (Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 // Read resolves a dag/get of /<did>/metrics/<group>/<counter>[/<field>…]: the entry is
 // the path up to the counter and its state {status: "counter", value: N}. A path that
 // names no metric (no counter segment, or a name that is not a metric name) is NotFound;
-// a metric never added to reads 0.
+// a metric never added to reads 0, with a receipt issued for the read (not stored).
 func (Machine) Read(tx *dag.Tx, p dag.Path) (*dag.Entry, error) {
 	if len(p.Fields) == 0 {
 		return nil, dag.Failf(dag.ErrNotFound.Name, "%s names a group of metrics; add the counter, e.g. %s/%s/add-total", p, p.Collection, p.Key)
@@ -62,10 +65,14 @@ func (Machine) Read(tx *dag.Tx, p dag.Path) (*dag.Entry, error) {
 	if err := CheckName(name); err != nil {
 		return nil, dag.Failf(dag.ErrNotFound.Name, "%s: no metric %q", p, name)
 	}
-	v, err := Get(tx, p.Subject, name)
-	if err != nil {
-		return nil, err
+	if err := checkSubject(p.Subject); err != nil {
+		return nil, dag.Failf(dag.ErrNotFound.Name, "%s: %v", p, err)
 	}
-	entry := dag.Path{Subject: p.Subject, Collection: p.Collection, Key: p.Key, Fields: []string{p.Fields[0]}}
-	return &dag.Entry{Path: entry, Status: StatusCounter, State: State(v)}, nil
+	v, ent, err := stored(tx, p.Subject, name)
+	if err != nil || ent != nil {
+		return ent, err
+	}
+	// No entry yet: the value it would start from (0, or a kv counter from before metrics
+	// were entries), with a receipt issued for the read.
+	return &dag.Entry{Path: Path(p.Subject, name), Status: StatusCounter, State: State(v)}, nil
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -85,12 +86,46 @@ func checkSubject(subject string) error {
 	return nil
 }
 
-// counterName is the kv counter of a metric of a subject.
+// Path is the path of the metric entry name of subject: /<subject>/metrics/<group>/<counter>
+// (the key is the group, the counter the field that names the entry).
+func Path(subject, name string) dag.Path {
+	group, counter, _ := strings.Cut(name, "/")
+	return dag.Path{Subject: subject, Collection: Name, Key: group, Fields: []string{counter}}
+}
+
+// counterName is the kv counter a metric was kept in before metrics were entries: it is
+// still read for a metric that has no entry yet (a store from before), and an entry's
+// first value continues from it. Nothing adds to it any more.
 func counterName(subject, name string) string { return counterPrefix + subject + "/" + name }
 
+// batchKey names the metrics' Finisher in a batch (dag.Tx.Batch).
+const batchKey = "github.com/w3dag/w3dag/machines/metrics"
+
+// counterID is a metric of a subject.
+type counterID struct{ subject, name string }
+
+// batch sums the deltas added in one group-commit batch; its Finish writes each changed
+// counter once (flush).
+type batch struct {
+	deltas map[counterID]int64
+}
+
+func (b *batch) Finish(tx *dag.Tx) error { return flush(tx, b.deltas) }
+
+// pendingDelta returns what tx's batch has added to the counter so far (not yet written).
+func pendingDelta(tx *dag.Tx, id counterID) int64 {
+	if b, ok := tx.Peek(batchKey).(*batch); ok {
+		return b.deltas[id]
+	}
+	return 0
+}
+
 // Add adds delta to the counter name of subject (a space DID or the service DID) in tx,
-// so it commits with the change it counts. Callers count a change once for the space and
-// once for the service (tx.Service()).
+// so it commits with the change it counts. The deltas of one group-commit batch are
+// summed and each changed counter's entry is written once when the batch ends, with one
+// receipt (see Command). Callers count a change once for the space and once for the
+// service (tx.Service()). A zero delta changes nothing. In a transaction that is not a
+// batch's (Engine.View) Add changes nothing either.
 func Add(tx *dag.Tx, subject, name string, delta int64) error {
 	if err := checkSubject(subject); err != nil {
 		return err
@@ -98,8 +133,12 @@ func Add(tx *dag.Tx, subject, name string, delta int64) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	if err := tx.Add(counterName(subject, name), delta); err != nil {
-		return fmt.Errorf("adding to metric %s of %s: %w", name, subject, err)
+	if delta == 0 {
+		return nil
+	}
+	f := tx.Batch(batchKey, func() dag.Finisher { return &batch{deltas: map[counterID]int64{}} })
+	if b, ok := f.(*batch); ok {
+		b.deltas[counterID{subject, name}] += delta
 	}
 	return nil
 }
@@ -112,7 +151,8 @@ func AddBoth(tx *dag.Tx, space, name string, delta int64) error {
 	return Add(tx, tx.Service(), name, delta)
 }
 
-// Get returns the counter name of subject as tx sees it (0 if never added to).
+// Get returns the counter name of subject as tx sees it, including what tx's batch has
+// added so far (0 if never added to).
 func Get(tx *dag.Tx, subject, name string) (int64, error) {
 	if err := checkSubject(subject); err != nil {
 		return 0, err
@@ -120,11 +160,40 @@ func Get(tx *dag.Tx, subject, name string) (int64, error) {
 	if err := CheckName(name); err != nil {
 		return 0, err
 	}
-	v, err := tx.Counter(counterName(subject, name))
+	v, _, err := stored(tx, subject, name)
 	if err != nil {
-		return 0, fmt.Errorf("reading metric %s of %s: %w", name, subject, err)
+		return 0, err
 	}
-	return v, nil
+	return v + pendingDelta(tx, counterID{subject, name}), nil
+}
+
+// stored returns the committed value of a counter: its entry's, or (no entry) the kv
+// counter it was kept in before, and the entry (nil when none).
+func stored(tx *dag.Tx, subject, name string) (int64, *dag.Entry, error) {
+	ent, err := tx.EntryAt(Path(subject, name))
+	switch {
+	case errors.Is(err, dag.ErrNotFound):
+		v, err := tx.Counter(counterName(subject, name))
+		if err != nil {
+			return 0, nil, fmt.Errorf("reading metric %s of %s: %w", name, subject, err)
+		}
+		return v, nil, nil
+	case err != nil:
+		return 0, nil, fmt.Errorf("reading metric %s of %s: %w", name, subject, err)
+	}
+	v, err := valueOf(ent.State)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: metric %s of %s: %w", ErrInvalidState, name, subject, err)
+	}
+	return v, ent, nil
+}
+
+func valueOf(state datamodel.Node) (int64, error) {
+	n, err := state.LookupByString("value")
+	if err != nil {
+		return 0, err
+	}
+	return n.AsInt()
 }
 
 // Value returns the committed counter name of subject.

@@ -75,7 +75,7 @@ func TestS3Arrival(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: svc, Schema: schema.MustLoad(), Collections: []dag.Collection{m.Collection()}})
+	e, err := dag.Open(ctx, dag.Options{KV: mem.New(), Signer: svc, Schema: schema.MustLoad(), Collections: []dag.Collection{m.Collection(), metrics.Machine{}.Collection()}})
 	if err != nil {
 		t.Fatal(err)
 	}
