@@ -17,8 +17,16 @@ import (
 	"github.com/w3dag/w3dag/machines/carwhere"
 )
 
-// CacheSize is the default size of the LRU of recently read blocks, in bytes.
-const CacheSize = 32 << 20
+const (
+	// CacheSize is the default size of the LRU of recently read blocks, in bytes.
+	CacheSize = 8 << 20
+	// CacheMaxBlock is the largest block the LRU keeps. What a gateway reads again is
+	// small: the root, directory and HAMT nodes, a file's intermediate nodes (a
+	// 1024-link node is about 45 KB). A file's leaves (up to 1 MiB) are streamed once
+	// in order, and keeping them would only push those nodes out and hold megabytes of
+	// a server's memory that is meant to stay under 100 MiB (docs/PERFORMANCE.md).
+	CacheMaxBlock = 128 << 10
+)
 
 // Engine is what the gateway reads the block index and store entries through;
 // *dag.Engine implements it.

@@ -7,7 +7,8 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// lru keeps recently read blocks up to a total of max bytes.
+// lru keeps recently read blocks of at most CacheMaxBlock bytes, up to a total of max
+// bytes.
 type lru struct {
 	mu    sync.Mutex
 	max   int
@@ -37,8 +38,8 @@ func (l *lru) get(c cid.Cid) ([]byte, bool) {
 }
 
 func (l *lru) add(c cid.Cid, data []byte) {
-	if len(data) > l.max/4 {
-		return // a block that would push out a quarter of the cache is not kept
+	if len(data) > CacheMaxBlock || len(data) > l.max/4 {
+		return // leaves streamed once, and blocks that would push out a quarter of the cache, are not kept
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
