@@ -21,6 +21,39 @@ type Archiver interface {
 	// invocation gives the same message. kt is the operation's transaction; the
 	// Archiver writes only keys of its own.
 	ArchiveInvocation(kt kv.Tx, inv cid.Cid, raw []byte) (cid.Cid, error)
+	// ArchiveReply writes, through kt, the reply message that carries the receipt rcpt
+	// (raw: its bytes) of the invocation inv, as the server answers a client, and returns
+	// the message's CID.
+	ArchiveReply(kt kv.Tx, inv, rcpt cid.Cid, raw []byte) (cid.Cid, error)
+}
+
+// archiveReply archives the reply of the operation o, run with the service's own
+// invocation, through kt, and indexes it as invocation/<inv>/<msg>.out, as
+// Engine.RecordReply does for the server's replies. A receipt not yet issued (a state
+// change, signed when the batch flushes) is archived when it is.
+func (o *writeOp) archiveReply(t *Tx) error {
+	if o.res == nil {
+		return nil
+	}
+	write := func(kt kv.Tx, rcpt *ucan.Token) error {
+		msg, err := o.e.archive.ArchiveReply(kt, o.inv.CID, rcpt.CID, rcpt.Raw)
+		if err != nil {
+			return fmt.Errorf("archiving the reply of %s: %w", o.inv.CID, err)
+		}
+		if err := kt.Put(invocationMessageKey(o.inv.CID, msg, true), msg.Bytes()); err != nil {
+			return fmt.Errorf("indexing the reply of %s: %w", o.inv.CID, err)
+		}
+		return nil
+	}
+	if o.res.Receipt != nil {
+		return write(t.kt, o.res.Receipt)
+	}
+	if o.pr == nil {
+		return fmt.Errorf("dag: operation of %s has neither a receipt nor a pending one", o.inv.CID)
+	}
+	raw := t.b.raw
+	o.pr.apply = append(o.pr.apply, func(tok *ucan.Token) error { return write(raw, tok) })
+	return nil
 }
 
 // archiveSelf archives the self-issued invocation tok (Options.Archive) through kt and

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/archive"
 	blobmem "github.com/w3dag/w3dag/blob/mem"
@@ -16,6 +17,8 @@ import (
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // withArchive archives the engine's own invocations in a.
@@ -72,6 +75,34 @@ func checkArchived(t *testing.T, v *env, a *archive.Archive, inv cid.Cid) cid.Ci
 	return msg
 }
 
+// checkReply checks that the receipt rcpt of the invocation inv is archived in a reply
+// message, {receipts: {inv: rcpt}} and the receipt's block, indexed as
+// invocation/<inv>/<msg>.out.
+func checkReply(t *testing.T, v *env, a *archive.Archive, inv cid.Cid, rcpt *ucan.Token) {
+	t.Helper()
+	ctx := context.Background()
+	data, err := archive.ReplyMessage(inv, rcpt.CID, rcpt.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.CID(data)
+	got, err := a.Get(ctx, msg)
+	if err != nil {
+		t.Fatalf("the reply of %s: %v", inv, err)
+	}
+	m, err := message.Decode(got, message.Limits{})
+	if err != nil || len(m.Receipts) != 1 || !m.Receipts[0].Invocation.Equals(inv) || !m.Receipts[0].Receipt.Equals(rcpt.CID) || !bytes.Equal(m.Index()[rcpt.CID], rcpt.Raw) {
+		t.Fatalf("reply %s: %+v, %v", msg, m, err)
+	}
+	err = v.kv.View(ctx, func(kt kv.Tx) error {
+		_, err := kt.Get([]byte(archive.InvocationOutKey(inv, msg)))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("index of the reply of %s: %v", inv, err)
+	}
+}
+
 func pending(t *testing.T, a *archive.Archive) int {
 	t.Helper()
 	return must(a.Pending(context.Background()))
@@ -89,7 +120,7 @@ func TestArchiveTxInvoke(t *testing.T) {
 	}
 	checkArchived(t, v, a, r.Fx[0])
 	if n := pending(t, a); n != 1 {
-		t.Fatalf("outbox holds %d messages, want 1", n)
+		t.Fatalf("outbox holds %d messages, want 1 (a client's operation gets no reply archived by the engine)", n)
 	}
 	// Moved to a segment, it is still found.
 	if n, err := a.Flush(context.Background()); err != nil || n != 1 {
@@ -153,6 +184,19 @@ func TestArchiveSelfOperation(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	checkArchived(t, v, a, tok.CID)
+	checkReply(t, v, a, tok.CID, res.Receipt)
+	// A failure is an error receipt, whose reply is archived too.
+	bad := v.path("notes/bad-value")
+	tokBad := must(v.e.Invoke("/dag/put", pathArgs(bad, note("b"))))
+	resBad := must(v.e.Put(ctx, tokBad, bad, basicnode.NewString("not a note")))
+	if resBad.Err == nil {
+		t.Fatal("a string put as a note: want an error receipt")
+	}
+	checkArchived(t, v, a, tokBad.CID)
+	checkReply(t, v, a, tokBad.CID, resBad.Receipt)
+	if n := pending(t, a); n != 4 {
+		t.Fatalf("outbox holds %d messages, want 4 (two invocations, two replies)", n)
+	}
 	if _, err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +238,10 @@ func (failingArchiver) ArchiveInvocation(kv.Tx, cid.Cid, []byte) (cid.Cid, error
 	return cid.Undef, errors.New("outbox on fire")
 }
 
+func (failingArchiver) ArchiveReply(kv.Tx, cid.Cid, cid.Cid, []byte) (cid.Cid, error) {
+	return cid.Undef, errors.New("outbox on fire")
+}
+
 func TestArchiveFailure(t *testing.T) {
 	ctx := context.Background()
 	m := &effects{attempts: map[string][]cid.Cid{}}
@@ -205,5 +253,55 @@ func TestArchiveFailure(t *testing.T) {
 	}
 	if _, err := v.e.Entry(ctx, p); !errors.Is(err, dag.ErrNotFound) {
 		t.Fatalf("the entry was written without its invocation archived: %v", err)
+	}
+}
+
+func TestSelfNonce(t *testing.T) {
+	c1, c2 := rawCID("one"), rawCID("two")
+	base := dag.SelfNonce(7, c1, 0)
+	if len(base) != dag.SelfNonceSize {
+		t.Fatalf("nonce of %d bytes", len(base))
+	}
+	if !bytes.Equal(base, dag.SelfNonce(7, c1, 0)) {
+		t.Fatal("the same inputs gave another nonce")
+	}
+	for name, other := range map[string][]byte{
+		"seq":      dag.SelfNonce(8, c1, 0),
+		"cause":    dag.SelfNonce(7, c2, 0),
+		"no cause": dag.SelfNonce(7, cid.Undef, 0),
+		"rank":     dag.SelfNonce(7, c1, 1),
+	} {
+		if bytes.Equal(base, other) {
+			t.Errorf("another %s gave the same nonce", name)
+		}
+	}
+}
+
+// TestSelfInvocationsReplay runs the same client invocations, in the same order, on two
+// engines of the same service key over empty stores: the invocations machines make with
+// Tx.Invoke are the same, byte for byte, and so are the receipts listing them.
+func TestSelfInvocationsReplay(t *testing.T) {
+	svc := must(did.GenerateEd25519())
+	at := time.UnixMilli(1765000000000)
+	keyed := func(o *dag.Options) { o.Signer = svc; o.Clock = func() time.Time { return at } }
+	m1 := &effects{attempts: map[string][]cid.Cid{}}
+	m2 := &effects{attempts: map[string][]cid.Cid{}}
+	v1 := newEnv(t, nil, keyed, withMachine("notes", m1))
+	v2 := newEnv(t, nil, keyed, withMachine("notes", m2))
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c"} {
+		p := v1.path("notes/" + k)
+		inv := v1.inv(v1.agent, v1.space, "/dag/put", pathArgs(p, note(k)))
+		r1 := must(v1.e.Put(ctx, inv, p, note(k)))
+		r2 := must(v2.e.Put(ctx, inv, p, note(k)))
+		if !r1.Receipt.CID.Equals(r2.Receipt.CID) {
+			t.Fatalf("%s: receipts %s and %s", k, r1.Receipt.CID, r2.Receipt.CID)
+		}
+		if !m1.attempts[k][0].Equals(m2.attempts[k][0]) {
+			t.Fatalf("%s: self-issued invocations %s and %s", k, m1.attempts[k][0], m2.attempts[k][0])
+		}
+	}
+	if m1.attempts["a"][0].Equals(m1.attempts["b"][0]) {
+		t.Fatal("two operations made the same invocation")
 	}
 }

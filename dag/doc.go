@@ -65,7 +65,7 @@
 //	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was
 //	                                         answered in (WithMessage, RecordReply), or
 //	                                         the service's own invocation was archived in
-//	                                         (.in, Options.Archive)
+//	                                         (.in) and its reply (.out), Options.Archive
 //	counter/<name>                           kv counters (Tx.Add)
 //
 // CIDs in task/ and invocation/ keys are in their canonical string form.

@@ -2,6 +2,8 @@ package dag
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/cbor"
@@ -527,13 +530,35 @@ func (e *Engine) View(ctx context.Context, fn func(t *Tx) error) error {
 // Remove, Transition without WithMessage) stores it and, with Options.Archive, archives
 // it in its transaction.
 func (e *Engine) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
+	return e.invoke(cmd, args, ucan.NewNonce())
+}
+
+// SelfNonceSize is the length of the nonces SelfNonce derives.
+const SelfNonceSize = 16
+
+// SelfNonce is the nonce of the n-th (from 0) invocation Tx.Invoke makes in a Tx whose
+// invocation is cause (cid.Undef for none) when the last commit sequence is seq: the first
+// SelfNonceSize bytes of sha2-256("w3dag/nonce/v1" ‖ seq as 8 bytes big-endian ‖ the bytes
+// of cause ‖ n as 4 bytes big-endian).
+func SelfNonce(seq uint64, cause cid.Cid, n uint32) []byte {
+	h := sha256.New()
+	h.Write([]byte("w3dag/nonce/v1"))
+	h.Write(binary.BigEndian.AppendUint64(nil, seq))
+	if cause.Defined() {
+		h.Write(cause.Bytes())
+	}
+	h.Write(binary.BigEndian.AppendUint32(nil, n))
+	return h.Sum(nil)[:SelfNonceSize]
+}
+
+func (e *Engine) invoke(cmd string, args datamodel.Node, nonce []byte) (*ucan.Token, error) {
 	inv := &ucan.Invocation{
 		Issuer:   e.service,
 		Subject:  e.service,
 		Audience: e.service,
 		Command:  cmd,
 		Args:     args,
-		Nonce:    ucan.NewNonce(),
+		Nonce:    nonce,
 	}
 	t, err := inv.Seal(e.signer, e.seal)
 	if err != nil {

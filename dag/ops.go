@@ -88,6 +88,7 @@ type writeOp struct {
 
 	// output, reset on every run
 	res *Result
+	pr  *pendingReceipt // the state change's receipt, until issued
 }
 
 // newWriteOp checks what can be checked before the transaction.
@@ -153,7 +154,7 @@ func (e *Engine) entryMachine(verb string, p Path, inv *ucan.Token) (*resolved, 
 // begin runs the common start of a write job: reset outputs, task dedup, index keys.
 // It reports whether the job is done (a repeat).
 func (o *writeOp) begin(t *Tx) (bool, error) {
-	o.res = nil
+	o.res, o.pr = nil, nil
 	kt := t.kt
 	// Every invocation of the task is stored and indexed, repeats included.
 	if err := kt.Put(o.invBlockKey, o.inv.Raw); err != nil {
@@ -269,7 +270,7 @@ func (o *writeOp) write(t *Tx, state datamodel.Node, value cid.Cid, cur *Entry, 
 // pending receipt is issued.
 func (o *writeOp) changed(t *Tx, e *Entry, pr *pendingReceipt) error {
 	res := &Result{Out: receipts.Out{Ok: e.State}, Entry: e}
-	o.res = res
+	o.res, o.pr = res, pr
 	tk := o.taskKey
 	b := t.b
 	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
@@ -320,13 +321,20 @@ func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn
 		if err != nil || repeat {
 			return err
 		}
-		if j.fail != nil {
-			return o.failWith(t, j.fail)
+		switch {
+		case j.fail != nil:
+			err = o.failWith(t, j.fail)
+		case o.pre != nil:
+			err = o.failWith(t, o.pre)
+		default:
+			err = fn(t)
 		}
-		if o.pre != nil {
-			return o.failWith(t, o.pre)
+		if err != nil || !o.self {
+			return err
 		}
-		return fn(t)
+		// The service's own invocation: its reply is archived with it, as the server
+		// archives its replies to clients (a repeat's reply was archived the first time).
+		return o.archiveReply(t)
 	}
 	if err := e.submit(ctx, j); err != nil {
 		return nil, err

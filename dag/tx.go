@@ -32,6 +32,8 @@ type Tx struct {
 	// fx are the effects of the operation (Effect): a Tx lives for one attempt of one
 	// operation, so a retried batch starts with none.
 	fx []cid.Cid
+	// invoked counts the Invoke calls of this Tx (the nonce of each is derived from it).
+	invoked uint32
 }
 
 // countTx counts the writes made through it, so the engine can tell whether a failing
@@ -495,12 +497,30 @@ func (t *Tx) PutBlock(c cid.Cid, raw []byte) error {
 	return nil
 }
 
-// Invoke seals a self-issued invocation of the service (iss = sub = aud = service, a
-// fresh nonce) and stores it as a block, so receipts can name it as ran. With
-// Options.Archive it is archived as an agent message in this transaction, indexed as
-// client invocations are (invocation/<inv>/<msg>.in, task/<task>/<inv>.invocation).
+// Invoke seals a self-issued invocation of the service (iss = sub = aud = service) and
+// stores it as a block, so receipts can name it as ran. With Options.Archive it is
+// archived as an agent message in this transaction, indexed as client invocations are
+// (invocation/<inv>/<msg>.in, task/<task>/<inv>.invocation).
+//
+// Its nonce is not random but derived (SelfNonce) from the last commit sequence at the
+// call, the CID of the Tx's invocation (none in Engine.Update and finishers) and how many
+// Invoke calls this Tx made before: running the same operations in the same commit order
+// (a replay of the archive) makes the same invocations, byte for byte. Two Txs with
+// neither invocation nor write between them that invoke the same command with the same
+// args get the same invocation (and so the same task): write first, or make the args
+// differ.
 func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
-	tok, err := t.e.Invoke(cmd, args)
+	seq, err := t.LastSeq()
+	if err != nil {
+		return nil, err
+	}
+	var cause cid.Cid
+	if t.inv != nil {
+		cause = t.inv.CID
+	}
+	nonce := SelfNonce(seq, cause, t.invoked)
+	t.invoked++
+	tok, err := t.e.invoke(cmd, args, nonce)
 	if err != nil {
 		return nil, err
 	}

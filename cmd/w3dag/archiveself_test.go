@@ -75,6 +75,7 @@ func TestEveryRanArchived(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmds := map[string]int{}
+			replies := 0
 			for _, ev := range evs {
 				tok, err := e.Receipt(ctx, ev.Receipt)
 				if err != nil {
@@ -88,7 +89,7 @@ func TestEveryRanArchived(t *testing.T) {
 				if err != nil || inv.Invocation == nil {
 					t.Fatalf("%s (seq %d): ran %s: %v", ev.Path, ev.Seq, r.Ran, err)
 				}
-				msg := messageOf(t, kvs, r.Ran)
+				msg := messageOf(t, kvs, r.Ran, ".in")
 				if !msg.Defined() {
 					t.Fatalf("%s (seq %d) ran %s (%s), which is not archived", ev.Path, ev.Seq, r.Ran, inv.Invocation.Command)
 				}
@@ -106,11 +107,35 @@ func TestEveryRanArchived(t *testing.T) {
 				if inv.Invocation.Issuer == svc.DID() {
 					cmds[inv.Invocation.Command]++
 				}
+				// The operations the service runs with its own invocations (delivery, a
+				// task's transition) have their reply archived, as a client's do.
+				switch inv.Invocation.Command {
+				case store.DeliverCommand, piece.ComputeCommand:
+					if ev.Path.Collection == "task" {
+						break // the task entry's own receipts are system writes
+					}
+					out := messageOf(t, kvs, r.Ran, ".out")
+					if !out.Defined() {
+						t.Fatalf("%s (seq %d): the reply of %s (%s) is not archived", ev.Path, ev.Seq, r.Ran, inv.Invocation.Command)
+					}
+					body, err := arch.Get(ctx, out)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m, err := message.Decode(body, message.ReplyLimits)
+					if err != nil || len(m.Receipts) != 1 || !m.Receipts[0].Invocation.Equals(r.Ran) {
+						t.Fatalf("reply %s of %s: %+v, %v", out, r.Ran, m, err)
+					}
+					replies++
+				}
 			}
 			for _, c := range []string{store.ExpireCommand, store.DeliverCommand, musage.Command, piece.ComputeCommand} {
 				if cmds[c] == 0 {
 					t.Errorf("no receipt ran a %s invocation (self-issued ran: %v)", c, cmds)
 				}
+			}
+			if replies < 2 {
+				t.Errorf("%d replies of deliveries and piece computations, want at least 2", replies)
 			}
 			if cmds[musage.Command] != 2 {
 				t.Errorf("%d usage records, want 2 (store and remove)", cmds[musage.Command])
@@ -119,15 +144,16 @@ func TestEveryRanArchived(t *testing.T) {
 	}
 }
 
-// messageOf returns the message the invocation inv came in or was archived in (its
-// invocation/<inv>/<msg>.in index), or cid.Undef.
-func messageOf(t *testing.T, kvs kv.Store, inv cid.Cid) cid.Cid {
+// messageOf returns the message the invocation inv came in or was archived in (suffix
+// ".in": its invocation/<inv>/<msg>.in index) or the reply that carried its receipt
+// (".out"), or cid.Undef.
+func messageOf(t *testing.T, kvs kv.Store, inv cid.Cid, suffix string) cid.Cid {
 	t.Helper()
 	var msg cid.Cid
 	prefix := []byte(archive.InvocationPrefix + inv.String() + "/")
 	err := kvs.View(context.Background(), func(kt kv.Tx) error {
 		return kt.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix)}, func(k, _ []byte) error {
-			name, ok := strings.CutSuffix(string(k[len(prefix):]), ".in")
+			name, ok := strings.CutSuffix(string(k[len(prefix):]), suffix)
 			if !ok {
 				return nil
 			}
