@@ -283,6 +283,10 @@ type job struct {
 	run  func(t *Tx) error
 	inv  *ucan.Token
 	prep any
+	// now is the operation's own time (WithTime); zero: the batch's.
+	now time.Time
+	// turn orders the job's place in the queue (WithTurn); nil: arrival order.
+	turn *Turn
 	// fail is set when the job's machine failed after writing: the job is re-run with
 	// only its failure recorded.
 	fail error
@@ -304,6 +308,16 @@ var (
 // submit queues j and waits for it to commit.
 func (e *Engine) submit(ctx context.Context, j *job) error {
 	j.done = make(chan struct{})
+	if j.turn != nil {
+		if j.turn.prev != nil {
+			select {
+			case <-j.turn.prev:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		defer j.turn.Pass()
+	}
 	e.closeMu.RLock()
 	if e.closed {
 		e.closeMu.RUnlock()
@@ -312,6 +326,9 @@ func (e *Engine) submit(ctx context.Context, j *job) error {
 	select {
 	case e.queue <- j:
 		j.gate.leave()
+		if j.turn != nil {
+			j.turn.Pass()
+		}
 	case <-ctx.Done():
 		e.closeMu.RUnlock()
 		return ctx.Err()

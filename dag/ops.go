@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
@@ -58,7 +60,40 @@ type OpOption func(*opConfig)
 
 type opConfig struct {
 	message cid.Cid
+	at      time.Time
+	turn    *Turn
 }
+
+// WithTime runs the operation at time at instead of the engine's clock: its receipts'
+// meta.ts and what its machines see as Tx.Now. For replay, which reproduces each
+// operation at its original time while committing many in one transaction.
+func WithTime(at time.Time) OpOption { return func(c *opConfig) { c.at = at } }
+
+// Turn chains operations run concurrently so that they join the committer's queue in the
+// order of the chain, and so run (and take commit sequences) in that order: each waits
+// for the one before to be queued. Made by NewTurn, given with WithTurn.
+type Turn struct {
+	prev   <-chan struct{}
+	queued chan struct{}
+	once   sync.Once
+}
+
+// NewTurn returns the turn after prev (nil: the first of a chain).
+func NewTurn(prev *Turn) *Turn {
+	t := &Turn{queued: make(chan struct{})}
+	if prev != nil {
+		t.prev = prev.queued
+	}
+	return t
+}
+
+// Pass lets the next turn go: the engine calls it once the operation is queued, and the
+// caller must call it when the operation has returned (it may have ended before joining
+// the queue). Calling it more than once is harmless.
+func (t *Turn) Pass() { t.once.Do(func() { close(t.queued) }) }
+
+// WithTurn makes the operation join the committer's queue in turn t (see Turn).
+func WithTurn(t *Turn) OpOption { return func(c *opConfig) { c.turn = t } }
 
 // WithMessage records that the invocation arrived in the agent message msg: the index
 // invocation/<inv>/<msg>.in is written in the operation's transaction.
@@ -245,7 +280,7 @@ func (o *writeOp) failWith(t *Tx, ferr error) error {
 		Ran:  o.inv.CID,
 		Out:  receipts.Out{Err: &receipts.Failure{Name: name, Message: Message(ferr)}},
 		Path: o.p.String(),
-		TS:   t.b.now.UnixMilli(),
+		TS:   t.Now().UnixMilli(),
 		Seq:  seq,
 	}
 	tok, err := t.Issue(r)
@@ -315,7 +350,7 @@ func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
 
 // runWrite queues the write job, waits for it to commit and returns its result.
 func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
-	j := &job{gate: g, inv: o.inv, prep: prep}
+	j := &job{gate: g, inv: o.inv, prep: prep, now: o.cfg.at, turn: o.cfg.turn}
 	j.run = func(t *Tx) error {
 		repeat, err := o.begin(t)
 		if err != nil || repeat {
@@ -560,7 +595,7 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 	}
 	cfg := config(opts)
 	var res *Result
-	err := e.Update(ctx, func(t *Tx) error {
+	err := e.submit(ctx, &job{now: cfg.at, turn: cfg.turn, run: func(t *Tx) error {
 		if err := t.PutBlock(inv.CID, inv.Raw); err != nil {
 			return err
 		}
@@ -580,7 +615,7 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 		}
 		res = &Result{Receipt: tok, Out: r.Out, Err: ferr}
 		return nil
-	})
+	}})
 	return res, err
 }
 

@@ -290,8 +290,14 @@ func (t *Tx) KV(prefix string) (kv.Tx, error) {
 	return scopedTx{kt: t.kt, prefix: prefix}, nil
 }
 
-// Now returns the time of the transaction (the engine's clock, read once per batch).
-func (t *Tx) Now() time.Time { return t.b.now }
+// Now returns the time of the transaction: the engine's clock, read once per batch, or the
+// operation's own time (WithTime).
+func (t *Tx) Now() time.Time {
+	if t.j != nil && !t.j.now.IsZero() {
+		return t.j.now
+	}
+	return t.b.now
+}
 
 // Service returns the service DID.
 func (t *Tx) Service() string { return t.e.service }
@@ -577,7 +583,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		Out:  receipts.Out{Ok: state},
 		Path: p.String(),
 		Fx:   fx,
-		TS:   t.b.now.UnixMilli(),
+		TS:   t.Now().UnixMilli(),
 		Seq:  seq,
 	}
 	if prev != nil {

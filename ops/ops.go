@@ -280,13 +280,19 @@ func (o *Ops) Check(inv *ucan.Token, proofs ucan.Loader, b *Budget) *Checked {
 // not come in a message) and returns its receipt. Failures of the invocation are error
 // receipts; the error return is for internal failures that left no receipt.
 func (o *Ops) Exec(ctx context.Context, c *Checked, msg cid.Cid) (Outcome, error) {
+	return o.ExecWith(ctx, c, msg)
+}
+
+// ExecWith is Exec with extra options for the engine's write operation (replay:
+// dag.WithTime, dag.WithTurn); reads and refusals do not use them.
+func (o *Ops) ExecWith(ctx context.Context, c *Checked, msg cid.Cid, extra ...dag.OpOption) (Outcome, error) {
 	if c.invalid != nil {
 		return Outcome{}, c.invalid
 	}
 	if c.refusal != nil {
 		return o.refuse(c.inv, c.cmd, c.refusal)
 	}
-	var opts []dag.OpOption
+	opts := append([]dag.OpOption(nil), extra...)
 	if msg.Defined() {
 		opts = append(opts, dag.WithMessage(msg))
 	}

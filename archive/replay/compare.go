@@ -16,8 +16,9 @@ import (
 const comparePage = 1000
 
 // Skipped are the key prefixes Compare ignores: where the archive's outbox and segment
-// index are kept. They describe how messages were stored, not the state.
-var Skipped = []string{"outbox/", "archive/"}
+// index are kept, and the JSON log exporter's position (archive/logs). They describe how
+// messages were stored and how far the logs were written, not the state.
+var Skipped = []string{"outbox/", "archive/", "logs/"}
 
 // Diff is the first difference Compare found.
 type Diff struct {

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/archive"
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/receipts"
@@ -19,11 +23,15 @@ import (
 	"github.com/w3dag/w3dag/ucan/container"
 )
 
+// Window bounds the steps Run has in flight at once: checked together (those of one
+// time) and committed in order, many in one transaction of the engine.
+const Window = 256
+
 // Runner runs the client invocations again: *ops.Ops.
 type Runner interface {
 	NewBudget() *ops.Budget
 	Check(inv *ucan.Token, proofs ucan.Loader, b *ops.Budget) *ops.Checked
-	Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error)
+	ExecWith(ctx context.Context, c *ops.Checked, msg cid.Cid, opts ...dag.OpOption) (ops.Outcome, error)
 }
 
 // Store is the store being rebuilt: *dag.Engine.
@@ -279,29 +287,9 @@ func Run(ctx context.Context, plan *Plan, opts Options) (Result, error) {
 	if from > 0 {
 		log.Info("resuming replay", "done", from, "steps", len(plan.Steps), "seq", last)
 	}
-	budgets := map[cid.Cid]*ops.Budget{}
-	for i := from; i < len(plan.Steps); i++ {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		st := &plan.Steps[i]
-		opts.SetClock(time.UnixMilli(st.TS))
-		got, err := runStep(ctx, st, opts, budgets)
-		if err != nil {
-			return res, fmt.Errorf("step %d: invocation %s of message %s: %w", i, st.Inv.CID, st.Msg, err)
-		}
-		res.Steps++
-		if got.Equals(st.Receipt) {
-			res.Same++
-		} else {
-			res.Differ++
-			if res.FirstDiff == "" {
-				res.FirstDiff = fmt.Sprintf("invocation %s (message %s, seq %d): archived receipt %s, replayed %s", st.Inv.CID, st.Msg, st.Seq, st.Receipt, got)
-			}
-		}
-		if opts.OnStep != nil {
-			opts.OnStep(i)
-		}
+	r := &runner{plan: plan, opts: opts, res: &res, budgets: map[cid.Cid]*ops.Budget{}}
+	if err := r.run(ctx, from); err != nil {
+		return res, err
 	}
 	replies := make([]cid.Cid, 0, len(plan.Replies))
 	for r := range plan.Replies {
@@ -332,21 +320,162 @@ func (p *Plan) Resume(last uint64) int {
 	})
 }
 
-// runStep runs one step and returns the CID of the receipt it got.
-func runStep(ctx context.Context, st *Step, opts Options, budgets map[cid.Cid]*ops.Budget) (cid.Cid, error) {
-	if st.Self && !isDAG(st.Inv.Invocation.Command) {
-		h := opts.Handlers[st.Inv.Invocation.Command]
-		if h == nil {
-			return cid.Undef, fmt.Errorf("%w for %s", ErrNoHandler, st.Inv.Invocation.Command)
+// runner runs the steps of a plan: those of one time are checked together, and the
+// writes among them run concurrently, chained with dag.Turn so that they are committed in
+// plan order (many in one transaction), each at its own time (dag.WithTime). A read, a
+// refusal or a self-issued invocation waits for the writes before it and runs alone.
+type runner struct {
+	plan    *Plan
+	opts    Options
+	res     *Result
+	budgets map[cid.Cid]*ops.Budget
+
+	prev    *dag.Turn
+	flights []*flight
+}
+
+// flight is a step running in the background.
+type flight struct {
+	i    int
+	got  cid.Cid
+	err  error
+	done chan struct{}
+}
+
+func (r *runner) run(ctx context.Context, from int) error {
+	steps := r.plan.Steps
+	checked := make([]*ops.Checked, Window)
+	for i := from; i < len(steps); {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return h(ctx, st.Inv)
+		j := i + 1
+		for j < len(steps) && j-i < Window && steps[j].TS == steps[i].TS {
+			j++
+		}
+		// The validator judges time bounds by the clock: the group's time. Writes of
+		// the group before still in flight carry their own time.
+		r.opts.SetClock(time.UnixMilli(steps[i].TS))
+		r.check(steps[i:j], checked)
+		for k := i; k < j; k++ {
+			if err := r.step(ctx, k, checked[k-i]); err != nil {
+				return err
+			}
+		}
+		i = j
 	}
-	b := budgets[st.Msg]
-	if b == nil {
-		b = opts.Runner.NewBudget()
-		budgets[st.Msg] = b
+	return r.drain()
+}
+
+// check checks the client invocations of group in parallel into out.
+func (r *runner) check(group []Step, out []*ops.Checked) {
+	for k := range group {
+		out[k] = nil
+		if st := &group[k]; !(st.Self && !isDAG(st.Inv.Invocation.Command)) && r.budgets[st.Msg] == nil {
+			r.budgets[st.Msg] = r.opts.Runner.NewBudget()
+		}
 	}
-	out, err := opts.Runner.Exec(ctx, opts.Runner.Check(st.Inv, st.Proofs, b), st.Msg)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(group), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1)) - 1; k < len(group); k = int(next.Add(1)) - 1 {
+				st := &group[k]
+				if st.Self && !isDAG(st.Inv.Invocation.Command) {
+					continue
+				}
+				out[k] = r.opts.Runner.Check(st.Inv, st.Proofs, r.budgets[st.Msg])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// step starts or runs step i (checked: its check, nil for a self-issued invocation).
+func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
+	st := &r.plan.Steps[i]
+	cmd := st.Inv.Invocation.Command
+	if c == nil || c.Refusal() != "" || cmd == ops.CmdGet || cmd == ops.CmdSelect {
+		// Alone, after the writes before it: a read sees their state, a handler runs
+		// its own operation, a refusal is stamped with the clock.
+		if err := r.drain(); err != nil {
+			return err
+		}
+		r.opts.SetClock(time.UnixMilli(st.TS))
+		var got cid.Cid
+		var err error
+		if c == nil {
+			got, err = r.handle(ctx, st)
+		} else {
+			got, err = r.exec(ctx, st, c)
+		}
+		return r.account(i, got, err)
+	}
+	if len(r.flights) >= Window {
+		if err := r.drain(); err != nil {
+			return err
+		}
+	}
+	turn := dag.NewTurn(r.prev)
+	r.prev = turn
+	f := &flight{i: i, done: make(chan struct{})}
+	r.flights = append(r.flights, f)
+	go func() {
+		defer close(f.done)
+		defer turn.Pass()
+		f.got, f.err = r.exec(ctx, st, c, dag.WithTime(time.UnixMilli(st.TS)), dag.WithTurn(turn))
+	}()
+	return nil
+}
+
+// drain waits for the steps in flight and accounts for them in order.
+func (r *runner) drain() error {
+	var first error
+	for _, f := range r.flights {
+		<-f.done
+		if err := r.account(f.i, f.got, f.err); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.flights, r.prev = r.flights[:0], nil
+	return first
+}
+
+// account records the outcome of step i.
+func (r *runner) account(i int, got cid.Cid, err error) error {
+	st := &r.plan.Steps[i]
+	if err != nil {
+		return fmt.Errorf("step %d: invocation %s of message %s: %w", i, st.Inv.CID, st.Msg, err)
+	}
+	r.res.Steps++
+	if got.Equals(st.Receipt) {
+		r.res.Same++
+	} else {
+		r.res.Differ++
+		if r.res.FirstDiff == "" {
+			r.res.FirstDiff = fmt.Sprintf("invocation %s (message %s, seq %d): archived receipt %s, replayed %s", st.Inv.CID, st.Msg, st.Seq, st.Receipt, got)
+		}
+	}
+	if r.opts.OnStep != nil {
+		r.opts.OnStep(i)
+	}
+	return nil
+}
+
+// handle runs a self-issued invocation with its handler.
+func (r *runner) handle(ctx context.Context, st *Step) (cid.Cid, error) {
+	h := r.opts.Handlers[st.Inv.Invocation.Command]
+	if h == nil {
+		return cid.Undef, fmt.Errorf("%w for %s", ErrNoHandler, st.Inv.Invocation.Command)
+	}
+	return h(ctx, st.Inv)
+}
+
+// exec runs a checked client invocation and returns its receipt's CID.
+func (r *runner) exec(ctx context.Context, st *Step, c *ops.Checked, opts ...dag.OpOption) (cid.Cid, error) {
+	out, err := r.opts.Runner.ExecWith(ctx, c, st.Msg, opts...)
 	if err != nil {
 		return cid.Undef, err
 	}

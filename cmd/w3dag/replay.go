@@ -141,8 +141,9 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	}
 	took := time.Since(start)
 	rate := float64(res.Steps) / max(took.Seconds()-loaded.Seconds(), 1e-9)
-	fmt.Fprintf(stdout, "replayed %d invocations of %d messages into %s (%d run now, %d the same receipt, %d different) in %s (%.0f invocations/s after reading the archive in %s)\n",
-		len(plan.Steps), plan.Messages, f.c.data, res.Steps, res.Same, res.Differ, took.Round(time.Millisecond), rate, loaded.Round(time.Millisecond))
+	st := rs.engine.Stats()
+	fmt.Fprintf(stdout, "replayed %d invocations of %d messages into %s (%d run now, %d the same receipt, %d different; %d transactions) in %s (%.0f invocations/s after reading the archive in %s)\n",
+		len(plan.Steps), plan.Messages, f.c.data, res.Steps, res.Same, res.Differ, st.Commits, took.Round(time.Millisecond), rate, loaded.Round(time.Millisecond))
 	if len(plan.Unanswered) > 0 {
 		fmt.Fprintf(stdout, "%d archived invocations have no archived reply and were not run (first: %s)\n", len(plan.Unanswered), plan.Unanswered[0].CID)
 	}

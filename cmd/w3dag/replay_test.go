@@ -35,7 +35,7 @@ type liveService struct {
 	stop           func()
 }
 
-func startLive(t *testing.T, data string, args ...string) *liveService {
+func startLive(t testing.TB, data string, args ...string) *liveService {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -73,7 +73,7 @@ func startLive(t *testing.T, data string, args ...string) *liveService {
 }
 
 // invoke seals a /dag/* invocation by signer on sub with args given as DAG-JSON.
-func invoke(t *testing.T, signer did.Signer, sub, cmd, argsJSON string) *ucan.Token {
+func invoke(t testing.TB, signer did.Signer, sub, cmd, argsJSON string) *ucan.Token {
 	t.Helper()
 	nb := basicnode.Prototype.Any.NewBuilder()
 	if err := dagjson.Decode(nb, strings.NewReader(argsJSON)); err != nil {
@@ -88,9 +88,18 @@ func invoke(t *testing.T, signer did.Signer, sub, cmd, argsJSON string) *ucan.To
 }
 
 // post sends invs in one agent message and returns the HTTP status.
-func post(t *testing.T, url string, invs ...*ucan.Token) int {
+func post(t testing.TB, url string, invs ...*ucan.Token) int {
 	t.Helper()
-	resp, err := http.Post(url+"/ucan", message.ContentTypeCAR, bytes.NewReader(encodeMessage(t, invs)))
+	m := &message.Message{}
+	for _, inv := range invs {
+		m.Invocations = append(m.Invocations, inv.CID)
+		m.Blocks = append(m.Blocks, message.Block{CID: inv.CID, Data: inv.Raw})
+	}
+	body, err := message.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(url+"/ucan", message.ContentTypeCAR, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +177,7 @@ func replayWorkload(t *testing.T, url string) int {
 
 // flushArchive moves what a stopped service left in its outbox into segments, so that
 // the archive is all in blob storage.
-func flushArchive(t *testing.T, data string) {
+func flushArchive(t testing.TB, data string) {
 	t.Helper()
 	ctx := context.Background()
 	blobs, err := blobfs.Open(filepath.Join(data, blobsDir), blobfs.Options{})
@@ -193,7 +202,7 @@ func flushArchive(t *testing.T, data string) {
 
 // rebuildFolder makes a folder for a rebuilt store holding the original's key and
 // upload-URL secret, as an operator would copy them.
-func rebuildFolder(t *testing.T, live string) string {
+func rebuildFolder(t testing.TB, live string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{serviceKeyFile, blobSecretFile} {
