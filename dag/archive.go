@@ -98,3 +98,17 @@ func archived(kt kv.Tx, inv cid.Cid) (bool, error) {
 	}
 	return found, nil
 }
+
+// Archive stores the service's own invocation tok, made by an earlier run of the service
+// and read back from its archive (replay), as Tx.Invoke stores one it makes: as a block
+// and, with Options.Archive, archived and indexed (invocation/<inv>/<msg>.in,
+// task/<task>/<inv>.invocation).
+func (t *Tx) Archive(tok *ucan.Token) error {
+	if tok == nil || tok.Invocation == nil || tok.Invocation.Issuer != t.e.service {
+		return fmt.Errorf("%w: Archive takes an invocation the service issued", ErrInvalidWrite)
+	}
+	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
+		return err
+	}
+	return t.e.archiveSelf(t.kt, tok, cid.Undef)
+}

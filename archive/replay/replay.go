@@ -48,6 +48,11 @@ type Store interface {
 // it got.
 type Handler func(ctx context.Context, inv *ucan.Token) (cid.Cid, error)
 
+// Placer says where a self-issued invocation that has no archived reply goes in commit
+// order: the sequence and time at which what it caused was committed (a /metrics/add
+// invocation names them in its args). Placed steps run with their Handler.
+type Placer func(inv *ucan.Token) (seq uint64, ts int64, err error)
+
 // Options configure Run. Runner, Store and SetClock are required.
 type Options struct {
 	Runner Runner
@@ -71,7 +76,8 @@ type Step struct {
 	Msg, Reply cid.Cid
 	Inv        *ucan.Token
 	Proofs     ucan.Proofs
-	// Receipt is the CID of the receipt in the archived reply; TS and Seq its meta.
+	// Receipt is the CID of the receipt in the archived reply (undefined for a placed
+	// step, see Placer); TS and Seq its meta.
 	Receipt cid.Cid
 	TS      int64
 	Seq     uint64
@@ -115,7 +121,10 @@ type answer struct {
 // of a replay: each invocation of each request message paired with its receipt from the
 // reply messages, ordered by commit sequence. service is the service's DID. A corrupt
 // message is an error naming it (archive.ErrCorrupt).
-func Load(ctx context.Context, blobs blob.Store, service string) (*Plan, error) {
+//
+// place, by command, places the service's own invocations that have no reply (nil: none
+// is placed; they are listed in Plan.Unanswered).
+func Load(ctx context.Context, blobs blob.Store, service string, place map[string]Placer) (*Plan, error) {
 	var reqs []*requestMsg
 	answers := map[cid.Cid]answer{}
 	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}}
@@ -159,6 +168,15 @@ func Load(ctx context.Context, blobs blob.Store, service string) (*Plan, error) 
 			}
 			a, ok := answers[inv.CID]
 			if !ok {
+				if p := place[inv.Invocation.Command]; p != nil && inv.Invocation.Issuer == service {
+					seq, ts, err := p(inv)
+					if err != nil {
+						return nil, fmt.Errorf("%w: archived message %s: %w", ErrMalformed, req.cid, err)
+					}
+					done[inv.CID] = true
+					plan.Steps = append(plan.Steps, Step{Msg: req.cid, Inv: inv, Proofs: req.proofs, TS: ts, Seq: seq, Change: true, Self: true})
+					continue
+				}
 				plan.Unanswered = append(plan.Unanswered, inv)
 				continue
 			}
@@ -260,8 +278,9 @@ func decode(msg cid.Cid, data []byte) (*requestMsg, *message.Message, error) {
 type Result struct {
 	// Steps is how many steps ran in this run (steps done by an earlier run excluded).
 	Steps int
-	// Same counts the steps whose receipt is the archived one; Differ the others.
-	Same, Differ int
+	// Same counts the steps whose receipt is the archived one; Differ the others;
+	// Placed the steps with no archived receipt to compare (Placer).
+	Same, Differ, Placed int
 	// FirstDiff describes the first step whose receipt differs ("" when none).
 	FirstDiff string
 }
@@ -450,7 +469,9 @@ func (r *runner) account(i int, got cid.Cid, err error) error {
 		return fmt.Errorf("step %d: invocation %s of message %s: %w", i, st.Inv.CID, st.Msg, err)
 	}
 	r.res.Steps++
-	if got.Equals(st.Receipt) {
+	if !st.Receipt.Defined() {
+		r.res.Placed++
+	} else if got.Equals(st.Receipt) {
 		r.res.Same++
 	} else {
 		r.res.Differ++

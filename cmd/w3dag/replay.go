@@ -122,7 +122,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	}
 	defer rs.close()
 	start := time.Now()
-	plan, err := replay.Load(ctx, blobs, rs.engine.Service())
+	plan, err := replay.Load(ctx, blobs, rs.engine.Service(), rs.place)
 	if err != nil {
 		return replay.Result{}, nil, fmt.Errorf("reading the archive: %w", err)
 	}
@@ -142,10 +142,10 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	took := time.Since(start)
 	rate := float64(res.Steps) / max(took.Seconds()-loaded.Seconds(), 1e-9)
 	st := rs.engine.Stats()
-	fmt.Fprintf(stdout, "replayed %d invocations of %d messages into %s (%d run now, %d the same receipt, %d different; %d transactions) in %s (%.0f invocations/s after reading the archive in %s)\n",
-		len(plan.Steps), plan.Messages, f.c.data, res.Steps, res.Same, res.Differ, st.Commits, took.Round(time.Millisecond), rate, loaded.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "replayed %d invocations of %d messages into %s (%d run now, %d the same receipt, %d different, %d placed; %d transactions) in %s (%.0f invocations/s after reading the archive in %s)\n",
+		len(plan.Steps), plan.Messages, f.c.data, res.Steps, res.Same, res.Differ, res.Placed, st.Commits, took.Round(time.Millisecond), rate, loaded.Round(time.Millisecond))
 	if len(plan.Unanswered) > 0 {
-		fmt.Fprintf(stdout, "%d archived invocations have no archived reply and were not run (first: %s)\n", len(plan.Unanswered), plan.Unanswered[0].CID)
+		fmt.Fprintf(stdout, "%d archived invocations have no archived reply and were not run (the service's own are made again by the operations that issued them; first: %s)\n", len(plan.Unanswered), plan.Unanswered[0].CID)
 	}
 	return res, plan, nil
 }

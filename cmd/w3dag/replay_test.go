@@ -113,8 +113,9 @@ func post(t testing.TB, url string, invs ...*ucan.Token) int {
 // of many operations), removes and puts again after a removal, unchanged and changed
 // values, a value the schema refuses (a stored error receipt), the same message sent
 // twice (repeated tasks), an invocation without authority beside a valid one (archived,
-// refused) and alone (not archived), reads (get, select). It returns how many
-// invocations it sent.
+// refused) and alone (not archived), reads (get, select), store puts left pending (each
+// schedules its expiry task, a self-issued invocation) and the removal of one. It
+// returns how many invocations it sent.
 func replayWorkload(t *testing.T, url string) int {
 	t.Helper()
 	spaces := make([]did.Signer, 2)
@@ -172,6 +173,15 @@ func replayWorkload(t *testing.T, url string) int {
 	}
 	send(invoke(t, a, a.DID(), "/dag/get", `{"path": "notes/n0-0-0"}`), invoke(t, b, b.DID(), "/dag/select", `{"path": "notes", "limit": 5}`))
 	send(invoke(t, a, a.DID(), "/dag/remove", `{"path": "notes/missing"}`)) // NotFound
+	// Stores whose bytes never come: pending, with an upload URL and an expiry task (a
+	// self-issued invocation, archived in the put's transaction); one removed.
+	var cars []string
+	for i := range 3 {
+		car := message.Sum(message.CodecCAR, []byte(fmt.Sprintf("never uploaded %d %s", i, a.DID()))).String()
+		cars = append(cars, car)
+		send(invoke(t, a, a.DID(), "/dag/put", fmt.Sprintf(`{"path": "store/%s", "value": {"link": {"/": %q}, "size": %d}}`, car, car, 100+i)))
+	}
+	send(invoke(t, a, a.DID(), "/dag/remove", fmt.Sprintf(`{"path": "store/%s"}`, cars[0])))
 	return sent
 }
 

@@ -655,6 +655,7 @@ type replayService struct {
 	ops      *ops.Ops
 	clock    *replayClock
 	handlers map[string]replay.Handler
+	place    map[string]replay.Placer
 	closers  []func()
 }
 
@@ -743,11 +744,17 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string) (*replayServ
 	if cl, ok := blobs.(io.Closer); ok {
 		rs.closers = append(rs.closers, func() { cl.Close() })
 	}
-	_, _, registered, err := collections(c, c.publicURL, blobs, log)
+	// Upload URLs expire a TTL after the time the put was prepared: the original's
+	// receipt time here (the original prepared a few milliseconds before it committed).
+	_, _, registered, err := collections(c, c.publicURL, blobs, log, func(o *store.Options) { o.Clock = rs.clock.Now })
 	if err != nil {
 		return nil, err
 	}
-	rs.engine, err = dag.Open(ctx, dag.Options{KV: rs.kv, Collections: registered, Signer: signer, Schema: sch, Logger: log, Clock: rs.clock.Now})
+	// The archive holds the service's own invocations already (IndexOnly), and metrics
+	// receipts are made from the archived /metrics/add invocations, at their place,
+	// instead of by the batches' finishers (a replay's batches are not the original's).
+	rs.engine, err = dag.Open(ctx, dag.Options{KV: rs.kv, Collections: registered, Signer: signer, Schema: sch, Logger: log,
+		Clock: rs.clock.Now, Archive: replay.IndexOnly{}, NoFinish: true})
 	if err != nil {
 		return nil, fmt.Errorf("opening the engine: %w", err)
 	}
@@ -769,6 +776,22 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string) (*replayServ
 	if rs.ops, err = ops.New(opsOpts); err != nil {
 		return nil, err
 	}
+	service := signer.DID()
+	rs.place = map[string]replay.Placer{metrics.Command: func(tok *ucan.Token) (uint64, int64, error) {
+		inv, err := metrics.ParseInvocation(tok, service)
+		if err != nil {
+			return 0, 0, err
+		}
+		return inv.Seq, inv.TS, nil
+	}}
+	rs.handlers = map[string]replay.Handler{metrics.Command: func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
+		return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error {
+			if err := tx.Archive(tok); err != nil {
+				return err
+			}
+			return metrics.Apply(tx, tok)
+		})
+	}}
 	ok = true
 	return rs, nil
 }
