@@ -48,12 +48,13 @@ const (
 	prefixRan   = Prefix + "ran/"     // + invocation CID bytes: has its workflow line
 )
 
-// Source is what the exporter reads: the commit log and the blocks of receipts and
-// invocations. *dag.Engine implements it.
+// Source is what the exporter reads: the commit log, and the blocks of receipts and
+// invocations through read-only transactions (a chunk's blocks are read in one).
+// *dag.Engine implements it.
 type Source interface {
 	LastSeq(ctx context.Context) (uint64, error)
 	Log(ctx context.Context, after uint64, limit int) ([]dag.Event, error)
-	Block(ctx context.Context, c cid.Cid) ([]byte, error)
+	View(ctx context.Context, fn func(*dag.Tx) error) error
 }
 
 // Options configure an Exporter.
@@ -222,24 +223,14 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 			after = ev.Seq
 		}
 	}
-	rs := make([]*receipts.Receipt, len(evs))
-	for i, ev := range evs {
-		raw, err := x.src.Block(ctx, ev.Receipt)
-		if err != nil {
-			return 0, 0, fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
-		}
-		if _, rs[i], err = receipts.Decode(raw); err != nil {
-			return 0, 0, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
-		}
-	}
-	ran, err := x.readRan(ctx, rs)
+	recs, invs, err := x.read(ctx, evs)
 	if err != nil {
 		return 0, 0, err
 	}
 	parts := map[string]*part{}
 	var newRan []cid.Cid
 	for i, ev := range evs {
-		rl, wl, err := x.lines(ctx, ev, rs[i], ran)
+		rl, wl, err := lines(ev, recs[i], invs[recs[i].Ran])
 		if err != nil {
 			return 0, 0, err
 		}
@@ -316,53 +307,78 @@ type line struct {
 	inv  cid.Cid // workflow lines: the invocation
 }
 
-// readRan returns which of the invocations the chunk's receipts ran had a workflow line
-// in an earlier chunk.
-func (x *Exporter) readRan(ctx context.Context, rs []*receipts.Receipt) (map[cid.Cid]bool, error) {
-	seen := map[cid.Cid]bool{}
-	err := x.kv.View(ctx, func(kt kv.Tx) error {
-		for _, r := range rs {
-			if _, ok := seen[r.Ran]; ok {
+// invocation is what the lines of a chunk need of an invocation its receipts ran.
+type invocation struct {
+	inv     *ucan.Invocation
+	task    cid.Cid
+	message *string // first request message it arrived in, nil when none
+	done    bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
+}
+
+// read decodes the chunk's receipts and the invocations they ran, in one read-only
+// transaction of the source, then looks up each invocation's message and whether it had
+// its workflow line in an earlier chunk, in one kv transaction.
+func (x *Exporter) read(ctx context.Context, evs []dag.Event) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
+	recs := make([]*receipts.Receipt, len(evs))
+	invs := map[cid.Cid]*invocation{}
+	err := x.src.View(ctx, func(tx *dag.Tx) error {
+		for i, ev := range evs {
+			raw, err := tx.Block(ev.Receipt)
+			if err != nil {
+				return fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
+			}
+			_, r, err := receipts.Decode(raw)
+			if err != nil {
+				return fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+			}
+			recs[i] = r
+			if invs[r.Ran] != nil {
 				continue
 			}
-			_, err := kt.Get(ranKey(r.Ran))
+			raw, err = tx.Block(r.Ran)
+			if err != nil {
+				return fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
+			}
+			tok, err := ucan.Decode(raw)
+			if err != nil || tok.Invocation == nil {
+				return fmt.Errorf("%w: record %d: block %s the receipt ran is not an invocation: %v", ErrCorrupt, ev.Seq, r.Ran, err)
+			}
+			task, err := tok.Invocation.Task()
+			if err != nil {
+				return fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+			}
+			invs[r.Ran] = &invocation{inv: tok.Invocation, task: task}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	err = x.kv.View(ctx, func(kt kv.Tx) error {
+		for c, inv := range invs {
+			_, err := kt.Get(ranKey(c))
 			switch {
 			case err == nil:
-				seen[r.Ran] = true
-			case errors.Is(err, kv.ErrNotFound):
-				seen[r.Ran] = false
-			default:
+				inv.done = true
+			case !errors.Is(err, kv.ErrNotFound):
+				return fmt.Errorf("logs: reading exported invocations: %w", err)
+			}
+			if inv.message, err = messageOf(kt, c); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("logs: reading exported invocations: %w", err)
+		return nil, nil, err
 	}
-	return seen, nil
+	return recs, invs, nil
 }
 
-// lines encodes the receipt line of ev and, when its invocation has none yet (ran[inv]
-// false), the invocation's workflow line, marking it in ran.
-func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt, ran map[cid.Cid]bool) (line, *line, error) {
-	invRaw, err := x.src.Block(ctx, r.Ran)
-	if err != nil {
-		return line{}, nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
-	}
-	tok, err := ucan.Decode(invRaw)
-	if err != nil || tok.Invocation == nil {
-		return line{}, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is not an invocation: %v", ErrCorrupt, ev.Seq, r.Ran, err)
-	}
-	inv := tok.Invocation
-	task, err := inv.Task()
-	if err != nil {
-		return line{}, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
-	}
-	msg, err := x.message(ctx, r.Ran)
-	if err != nil {
-		return line{}, nil, err
-	}
+// lines encodes the receipt line of ev (receipt r, which ran in) and, when in has no
+// workflow line yet, its workflow line, marking it done.
+func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, error) {
+	inv := in.inv
 	out, status, err := encodeOut(r.Out)
 	if err != nil {
 		return line{}, nil, fmt.Errorf("%w: record %d: out of receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
@@ -371,7 +387,7 @@ func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt,
 	day := ts.Format(time.DateOnly)
 	op := Op(inv.Command)
 	common := Common{
-		Seq: ev.Seq, TS: r.TS, Date: day, Message: msg, Task: task.String(),
+		Seq: ev.Seq, TS: r.TS, Date: day, Message: in.message, Task: in.task.String(),
 		Iss: inv.Issuer, Aud: optional(inv.Audience), Sub: inv.Subject, Cmd: inv.Command, Op: op,
 		Out: out, Status: status,
 	}
@@ -392,10 +408,10 @@ func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt,
 		return line{}, nil, fmt.Errorf("logs: record %d: %w", ev.Seq, err)
 	}
 	rl := line{dir: dir(TypeReceipt, ev.Path.Collection, op, day), seq: ev.Seq, json: rj}
-	if ran[r.Ran] {
+	if in.done {
 		return rl, nil, nil
 	}
-	ran[r.Ran] = true
+	in.done = true
 	p := invocationPath(inv, ev.Path)
 	args := []byte("{}")
 	if inv.Args != nil {
@@ -416,25 +432,23 @@ func (x *Exporter) lines(ctx context.Context, ev dag.Event, r *receipts.Receipt,
 	return rl, &line{dir: dir(TypeWorkflow, p.Collection, op, day), seq: ev.Seq, json: wj, inv: r.Ran}, nil
 }
 
-// message returns the request message inv arrived in (the first by CID when several), or
-// nil when it came in none (a self-issued invocation not archived as a message).
-func (x *Exporter) message(ctx context.Context, inv cid.Cid) (*string, error) {
+// messageOf returns the request message inv arrived in (the first by CID when several), or
+// nil when it came in none.
+func messageOf(kt kv.Tx, inv cid.Cid) (*string, error) {
 	pre := []byte(archive.InvocationPrefix + inv.String() + "/")
 	var msg *string
-	err := x.kv.View(ctx, func(kt kv.Tx) error {
-		return kt.Scan(kv.ScanOptions{Start: pre, End: kv.PrefixEnd(pre)}, func(k, _ []byte) error {
-			name, ok := strings.CutSuffix(string(k[len(pre):]), ".in")
-			if !ok {
-				return nil
-			}
-			c, err := cid.Decode(name)
-			if err != nil {
-				return fmt.Errorf("%w: index key %q: %w", ErrCorrupt, k, err)
-			}
-			s := c.String()
-			msg = &s
-			return kv.ErrStop
-		})
+	err := kt.Scan(kv.ScanOptions{Start: pre, End: kv.PrefixEnd(pre)}, func(k, _ []byte) error {
+		name, ok := strings.CutSuffix(string(k[len(pre):]), ".in")
+		if !ok {
+			return nil
+		}
+		c, err := cid.Decode(name)
+		if err != nil {
+			return fmt.Errorf("%w: index key %q: %w", ErrCorrupt, k, err)
+		}
+		s := c.String()
+		msg = &s
+		return kv.ErrStop
 	})
 	if err != nil {
 		return nil, fmt.Errorf("logs: messages of invocation %s: %w", inv, err)

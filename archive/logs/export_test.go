@@ -42,7 +42,7 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	v      *machinestest.Env
 	clk    *clock
 	spaces []did.Signer

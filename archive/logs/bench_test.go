@@ -1,0 +1,72 @@
+package logs_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/w3dag/w3dag/archive/logs"
+	blobmem "github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/machines/machinestest"
+)
+
+// BenchmarkExport measures the exporter's cost per commit-log record (ns/op is per
+// record) on bolt: a workload of stores and removals, exported from scratch each round.
+func BenchmarkExport(b *testing.B) {
+	ctx := context.Background()
+	st, err := bolt.Open(b.TempDir()+"/w3dag.db", bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	w := &world{t: b, clk: &clock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, rng: rand.New(rand.NewPCG(1, 2))}
+	w.v = machinestest.Open(b, st, nil, nil, w.clk.Now)
+	for range 3 {
+		w.spaces = append(w.spaces, machinestest.Signer(b))
+	}
+	w.run(2000)
+	last, err := w.v.E.LastSeq(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var records int
+	var elapsed time.Duration
+	for b.Loop() {
+		// Start over: a fresh position (and ran set) in kv.
+		err := w.v.KV.Update(ctx, func(kt kv.Tx) error {
+			var keys [][]byte
+			err := kt.Scan(kv.ScanOptions{Start: []byte(logs.Prefix), End: kv.PrefixEnd([]byte(logs.Prefix))}, func(k, _ []byte) error {
+				keys = append(keys, append([]byte(nil), k...))
+				return nil
+			})
+			for _, k := range keys {
+				if err == nil {
+					err = kt.Delete(k)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x, err := logs.New(logs.Options{Source: w.v.E, KV: w.v.KV, Blobs: blobmem.New()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		s, err := x.Export(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(t0)
+		if s.Records != int(last) {
+			b.Fatalf("exported %d of %d records", s.Records, last)
+		}
+		records += s.Records
+	}
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(records), "ns/record")
+	b.ReportMetric(float64(last), "records/round")
+}
