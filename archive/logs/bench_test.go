@@ -9,15 +9,15 @@ import (
 	"github.com/w3dag/w3dag/archive/logs"
 	blobmem "github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/kv"
-	"github.com/w3dag/w3dag/kv/bolt"
+	"github.com/w3dag/w3dag/kv/pebble"
 	"github.com/w3dag/w3dag/machines/machinestest"
 )
 
 // BenchmarkExport measures the exporter's cost per commit-log record (ns/op is per
-// record) on bolt: a workload of stores and removals, exported from scratch each round.
+// record) on pebble (serve's default): a workload of stores and removals, exported from scratch each round.
 func BenchmarkExport(b *testing.B) {
 	ctx := context.Background()
-	st, err := bolt.Open(b.TempDir()+"/w3dag.db", bolt.Options{})
+	st, err := pebble.Open(b.TempDir(), pebble.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

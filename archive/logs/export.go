@@ -41,6 +41,9 @@ const (
 	SeqDigits = 16
 )
 
+// lineSize is the room a line is started with: most receipt lines fit.
+const lineSize = 1536
+
 // kv keys of the exporter's state, all under Prefix.
 const (
 	keyPosition = Prefix + "position" // BE8: last commit sequence exported
@@ -182,6 +185,20 @@ func (x *Exporter) Position(ctx context.Context) (uint64, error) {
 // left by a crash (or is being written by another exporter), else a new one of at most
 // x.chunk records up to last, recorded as pending before any file is written.
 func (x *Exporter) plan(ctx context.Context, last uint64) (pos, end uint64, err error) {
+	// Most calls (Run's ticks) find nothing to do: a read-only look first.
+	err = x.kv.View(ctx, func(kt kv.Tx) error {
+		if pos, err = readSeq(kt, keyPosition); err != nil {
+			return err
+		}
+		end, err = readSeq(kt, keyPending)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("logs: planning a chunk: %w", err)
+	}
+	if end <= pos && last <= pos {
+		return pos, pos, nil
+	}
 	err = x.kv.Update(ctx, func(kt kv.Tx) error {
 		if pos, err = readSeq(kt, keyPosition); err != nil {
 			return err
@@ -248,7 +265,11 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	for _, dir := range names {
 		p := parts[dir]
 		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", dir, SeqDigits, p.first, SeqDigits, p.last)
-		if err := x.blobs.Put(ctx, key, bytes.NewReader(p.buf.Bytes()), blob.PutOptions{Size: int64(p.buf.Len())}); err != nil {
+		body := make([]byte, 0, p.size)
+		for _, l := range p.lines {
+			body = append(body, l...)
+		}
+		if err := x.blobs.Put(ctx, key, bytes.NewReader(body), blob.PutOptions{Size: int64(len(body))}); err != nil {
 			return 0, 0, fmt.Errorf("logs: writing %s: %w", key, err)
 		}
 	}
@@ -283,10 +304,11 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	return len(evs), len(parts), nil
 }
 
-// part is one file of a chunk.
+// part is one file of a chunk: its lines, joined once when it is written.
 type part struct {
 	first, last uint64
-	buf         bytes.Buffer
+	lines       [][]byte
+	size        int
 }
 
 func addLine(parts map[string]*part, l line) {
@@ -296,7 +318,8 @@ func addLine(parts map[string]*part, l line) {
 		parts[l.dir] = p
 	}
 	p.last = l.seq
-	p.buf.Write(l.json)
+	p.lines = append(p.lines, l.json)
+	p.size += len(l.json)
 }
 
 // line is one encoded line and the directory of its file.
@@ -403,10 +426,7 @@ func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, erro
 	for _, f := range r.Fx {
 		rec.Fx = append(rec.Fx, f.String())
 	}
-	rj, err := encodeLine(rec)
-	if err != nil {
-		return line{}, nil, fmt.Errorf("logs: record %d: %w", ev.Seq, err)
-	}
+	rj := rec.appendJSON(make([]byte, 0, lineSize))
 	rl := line{dir: dir(TypeReceipt, ev.Path.Collection, op, day), seq: ev.Seq, json: rj}
 	if in.done {
 		return rl, nil, nil
@@ -425,10 +445,7 @@ func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, erro
 		Type: TypeWorkflow, Invocation: r.Ran.String(), Receipt: ev.Receipt.String(), Common: common,
 		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: Key(p), Args: args,
 	}
-	wj, err := encodeLine(wf)
-	if err != nil {
-		return line{}, nil, fmt.Errorf("logs: record %d: %w", ev.Seq, err)
-	}
+	wj := wf.appendJSON(make([]byte, 0, lineSize+len(args)))
 	return rl, &line{dir: dir(TypeWorkflow, p.Collection, op, day), seq: ev.Seq, json: wj, inv: r.Ran}, nil
 }
 
@@ -528,16 +545,6 @@ func encodeOut(o receipts.Out) (json.RawMessage, string, error) {
 		}
 	}
 	return b.Bytes(), status, nil
-}
-
-func encodeLine(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
 
 func optional(s string) *string {
