@@ -3,6 +3,7 @@ package blockindex
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -139,14 +140,23 @@ func Removed(tx *dag.Tx, car cid.Cid) error {
 	return nil
 }
 
-// write records blocks as the blocks first, first+1, … of car.
+// write records blocks as the blocks first, first+1, … of car. A block the CAR holds
+// more than once is located at its first copy (blocks before first were written
+// earlier): its location is not overwritten by a later copy.
 func write(kt kv.Tx, car cid.Cid, first int, blocks []carscan.Block) error {
 	cb := car.Bytes()
 	for i, b := range blocks {
 		loc := varint.ToUvarint(uint64(b.Offset))
 		loc = append(loc, varint.ToUvarint(uint64(b.Length))...)
 		mk := append(append(bytes.Clone(mhPrefix), b.Multihash...), cb...)
-		if err := kt.Put(mk, loc); err != nil {
+		switch _, err := kt.Get(mk); {
+		case err == nil:
+			// a repeat: the first copy's location stays
+		case errors.Is(err, kv.ErrNotFound):
+			if err := kt.Put(mk, loc); err != nil {
+				return fmt.Errorf("indexing a block of %s: %w", car, err)
+			}
+		default:
 			return fmt.Errorf("indexing a block of %s: %w", car, err)
 		}
 		ck := binary.BigEndian.AppendUint32(append(bytes.Clone(carPrefix), cb...), uint32(first+i))

@@ -70,7 +70,9 @@ func decodeLoc(car cid.Cid, v []byte) (Location, error) {
 	return Location{CAR: car, Offset: int64(off), Length: int64(l)}, nil
 }
 
-// Blocks returns the blocks of car in CAR order (ErrNotIndexed when it has none).
+// Blocks returns the blocks of car in CAR order (ErrNotIndexed when it has none). A block
+// the CAR holds more than once is listed at each of its places, each time with the
+// location of its first copy.
 func Blocks(ctx context.Context, v Viewer, car cid.Cid) ([]carscan.Block, error) {
 	var out []carscan.Block
 	err := v.View(ctx, func(tx *dag.Tx) error {
