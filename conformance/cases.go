@@ -53,5 +53,6 @@ func Cases() []Case {
 		{"store-only-cars", caseStoreOnlyCARs},
 		{"gateway", caseGateway},
 		{"unixfs-round-trip", caseUnixFSRoundTrip},
+		{"gateway-missing-path", caseGatewayMissingPath},
 	}
 }

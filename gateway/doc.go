@@ -7,7 +7,8 @@
 // the block index (machines/blockindex), reads exactly those bytes from blob storage with
 // a range read, checks them against the CID and keeps recent blocks in a small LRU
 // (CacheSize bytes). It is read-only and offline: a block no stored CAR holds is
-// ipld.ErrNotFound, which boxo answers with 404; a malformed CID is 400.
+// ipld.ErrNotFound, which boxo answers with 404; a malformed CID is 400. An unknown root,
+// and a CAR request for a path that does not resolve, are 404 before any byte is written.
 //
 // Options.Spaces restricts the gateway to blocks of CARs that one of the listed spaces
 // holds (a done store entry); nil serves every stored CAR, like the incumbent's public

@@ -132,6 +132,19 @@ func setup(t *testing.T, opts ...gateway.Options) *content {
 	return &content{file: file.Cid(), dir: dn.Cid(), data: data, blocks: len(blocks) - 1, srv: srv}
 }
 
+// wantNotFound checks a 404 body is text naming the missing segment, not a CAR.
+func wantNotFound(segment string) func(t *testing.T, resp *http.Response, body []byte) {
+	return func(t *testing.T, resp *http.Response, body []byte) {
+		t.Helper()
+		if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "car") {
+			t.Errorf("404 with Content-Type %q", ct)
+		}
+		if !strings.Contains(string(body), segment) {
+			t.Errorf("404 body %q does not name %q", body, segment)
+		}
+	}
+}
+
 // carBlocks scans a CAR body and returns its roots and block count.
 func carBlocks(t *testing.T, body []byte) ([]cid.Cid, int) {
 	t.Helper()
@@ -249,6 +262,15 @@ func TestGateway(t *testing.T) {
 			}
 		}},
 		{"missing path", "GET", "/ipfs/" + c.dir.String() + "/nope.txt", nil, 404, nil},
+		// A CAR of a path that does not resolve is 404 before any byte (boxo answers 200
+		// with the blocks it walked and an empty identity root).
+		{"missing path, CAR", "GET", "/ipfs/" + c.dir.String() + "/nope.txt?format=car", nil, 404, wantNotFound("nope.txt")},
+		{"missing path, CAR by Accept", "GET", "/ipfs/" + c.dir.String() + "/nope.txt", map[string]string{"Accept": "application/vnd.ipld.car; version=1"}, 404, wantNotFound("nope.txt")},
+		{"missing path, CAR, dag-scope=block", "GET", "/ipfs/" + c.dir.String() + "/nope.txt?format=car&dag-scope=block", nil, 404, wantNotFound("nope.txt")},
+		{"missing path, CAR, HEAD", "HEAD", "/ipfs/" + c.dir.String() + "/nope.txt?format=car", nil, 404, nil},
+		{"path below a file, CAR", "GET", "/ipfs/" + c.dir.String() + "/h%C3%A9llo.txt/deeper?format=car", nil, 404, wantNotFound("deeper")},
+		{"path below a raw file, CAR", "GET", "/ipfs/" + c.file.String() + "/x?format=car", nil, 404, nil},
+		{"missing path, raw", "GET", "/ipfs/" + c.dir.String() + "/nope.txt?format=raw", nil, 404, nil},
 		{"unknown CID", "GET", "/ipfs/" + unknown.String(), nil, 404, nil},
 		{"unknown CID, CAR", "GET", "/ipfs/" + unknown.String() + "?format=car", nil, 404, nil},
 		{"unknown CID, HEAD", "HEAD", "/ipfs/" + unknown.String(), nil, 404, nil},

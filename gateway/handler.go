@@ -1,17 +1,26 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/boxo/path"
+	"github.com/ipfs/boxo/path/resolver"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/schema"
 
 	"github.com/w3dag/w3dag/blob"
 )
+
+// ContentTypeCAR is the media type of CAR responses (the Trustless Gateway's).
+const ContentTypeCAR = "application/vnd.ipld.car"
 
 // New returns the handler of GET|HEAD /ipfs/{cid}[/path…] over the stored CARs: boxo's
 // gateway handler with deserialized responses, no DNSLink and no IPNS, over a
@@ -30,28 +39,82 @@ func New(e Engine, blobs blob.Store, opts Options) (http.Handler, error) {
 		NoDNSLink:             true,
 		DisableHTMLErrors:     true,
 	}, backend)
-	return &rootCheck{bs: bs, next: h}, nil
+	return &preCheck{bs: bs, backend: backend, next: h}, nil
 }
 
-// rootCheck answers 404 for a root CID no stored CAR holds before boxo starts: boxo
-// sends a CAR's header before it reads the root, so an unknown root would otherwise be a
-// 200 with a truncated stream.
-type rootCheck struct {
-	bs   *Blockstore
-	next http.Handler
+// preCheck answers 404 before boxo writes anything for what boxo would answer with a
+// 200 and a CAR that is not the content asked for:
+//
+//   - a root CID no stored CAR holds: boxo sends a CAR's header before it reads the
+//     root, so an unknown root would be a 200 with a truncated stream;
+//   - a CAR request (?format=car, or Accept: application/vnd.ipld.car) for a path
+//     below the root that does not resolve (no such name in a directory, a path below
+//     a file): boxo answers it 200 with a CAR of the blocks it walked and an empty
+//     identity root. The path is resolved first, through the same backend; a path that
+//     does not resolve is 404 naming the missing segment.
+type preCheck struct {
+	bs      *Blockstore
+	backend *gateway.BlocksBackend
+	next    http.Handler
 }
 
-func (rc *rootCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/ipfs/")
-	if ok {
-		first, _, _ := strings.Cut(rest, "/")
-		if c, err := cid.Decode(first); err == nil {
-			has, err := rc.bs.Has(r.Context(), c)
-			if err == nil && !has {
-				http.Error(w, fmt.Sprintf("%s: not found", c), http.StatusNotFound)
-				return
+	if !ok {
+		pc.next.ServeHTTP(w, r)
+		return
+	}
+	first, sub, _ := strings.Cut(rest, "/")
+	c, err := cid.Decode(first)
+	if err != nil {
+		pc.next.ServeHTTP(w, r) // boxo answers 400 naming the CID
+		return
+	}
+	has, err := pc.bs.Has(r.Context(), c)
+	if err == nil && !has {
+		http.Error(w, fmt.Sprintf("%s: not found", c), http.StatusNotFound)
+		return
+	}
+	if strings.Trim(sub, "/") != "" && wantsCAR(r) {
+		p, err := path.NewPath("/ipfs/" + rest)
+		if err == nil {
+			var ip path.ImmutablePath
+			if ip, err = path.NewImmutablePath(p); err == nil {
+				_, err = pc.backend.ResolvePath(r.Context(), ip)
+				if notFound(err) {
+					http.Error(w, fmt.Sprintf("/ipfs/%s: not found: %v", rest, err), http.StatusNotFound)
+					return
+				}
 			}
 		}
 	}
-	rc.next.ServeHTTP(w, r)
+	pc.next.ServeHTTP(w, r)
+}
+
+// wantsCAR reports whether boxo answers r with a CAR: ?format=car, or no ?format and an
+// Accept naming application/vnd.ipld.car.
+func wantsCAR(r *http.Request) bool {
+	if f := r.URL.Query().Get("format"); f != "" {
+		return f == "car"
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == ContentTypeCAR {
+			return true
+		}
+	}
+	return false
+}
+
+// notFound reports whether a path resolution error means the path names nothing (the
+// errors boxo answers 404 to).
+func notFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, &resolver.ErrNoLink{}) || errors.Is(err, schema.ErrNoSuchField{}) || ipld.IsNotFound(err) {
+		return true
+	}
+	var wk datamodel.ErrWrongKind
+	var ne datamodel.ErrNotExists
+	return errors.As(err, &wk) || errors.As(err, &ne)
 }

@@ -13,6 +13,9 @@ var (
 	ErrNotCAR = errors.New("not a CAR")
 	// ErrNotFound is wrapped by Extract when a path segment names no directory entry.
 	ErrNotFound = errors.New("no such entry")
+	// ErrTooLarge is wrapped by Extract when the CAR stream or the files it would write
+	// pass ExtractOptions.MaxBytes.
+	ErrTooLarge = errors.New("larger than the limit")
 	// ErrExists is returned by Extract when the output path exists already.
 	ErrExists = errors.New("output path exists")
 	// ErrConflict is returned by Import when a name is both a file and a directory.

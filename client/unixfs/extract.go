@@ -19,8 +19,30 @@ import (
 	car "github.com/ipld/go-car/v2"
 )
 
-// spoolBufferSize is the write buffer of the file Extract spools verified blocks to.
-const spoolBufferSize = 1 << 20
+const (
+	// spoolBufferSize is the write buffer of the file Extract spools verified blocks to.
+	spoolBufferSize = 1 << 20
+	// DefaultMaxBytes is ExtractOptions.MaxBytes when it is zero (16 GiB): the most bytes
+	// of CAR stream Extract reads, and the most bytes of files it writes.
+	DefaultMaxBytes = 16 << 30
+)
+
+// ExtractOptions bound what Extract reads and writes.
+type ExtractOptions struct {
+	// MaxBytes bounds the CAR stream read (every byte received, repeated blocks
+	// included) and, separately, the bytes of the files written (all files together: a
+	// DAG that repeats one block many times is small as a CAR and large on disk). Past
+	// either, Extract fails with ErrTooLarge and leaves nothing at out. Zero means
+	// DefaultMaxBytes; there is no unlimited setting.
+	MaxBytes int64
+}
+
+func (o ExtractOptions) maxBytes() int64 {
+	if o.MaxBytes <= 0 {
+		return DefaultMaxBytes
+	}
+	return o.MaxBytes
+}
 
 // Extract reads the CARv1 stream r (what a trustless gateway answers to
 // /ipfs/{root}[/path]?format=car&dag-scope=all), checks every block against its CID as it
@@ -29,8 +51,9 @@ const spoolBufferSize = 1 << 20
 // from root and writes the file or directory it names at out. Nothing is written at out
 // unless everything succeeds: the output is built beside out under a temporary name and
 // renamed into place; out must not exist. Verified blocks are spooled to a temporary file
-// beside out, so memory stays small whatever the size of the DAG.
-func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out string) error {
+// beside out, so memory stays small whatever the size of the DAG; opts.MaxBytes bounds
+// the stream read and the files written (ErrTooLarge).
+func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out string, opts ExtractOptions) error {
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("%w: %s", ErrExists, out)
 	}
@@ -43,8 +66,13 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 		sp.Close()
 		os.Remove(sp.Name())
 	}()
+	limit := opts.maxBytes()
 	bs := &spool{f: sp, index: map[string]span{}}
-	if err := bs.fill(ctx, r); err != nil {
+	lr := &limitReader{r: r, left: limit, limit: limit}
+	if err := bs.fill(ctx, lr); err != nil {
+		if lr.left < 0 { // the CAR reader may not wrap the reader's error
+			return lr.exceeded()
+		}
 		return err
 	}
 	ds := dag.NewReadOnlyDagService(bs)
@@ -66,7 +94,7 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 		}
 		nd = child
 	}
-	tmp, err := write(ctx, ds, nd, parent, "."+filepath.Base(out)+".w3dag-*")
+	tmp, err := write(ctx, ds, nd, parent, "."+filepath.Base(out)+".w3dag-*", &budget{left: limit, limit: limit})
 	if err != nil {
 		return err
 	}
@@ -79,7 +107,7 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 
 // write writes nd as a new file or directory in dir under a name made from pattern
 // (os.CreateTemp's) and returns its path; on failure it leaves nothing behind.
-func write(ctx context.Context, ds ipld.DAGService, nd ipld.Node, dir, pattern string) (string, error) {
+func write(ctx context.Context, ds ipld.DAGService, nd ipld.Node, dir, pattern string, b *budget) (string, error) {
 	isDir, err := isDirectory(nd)
 	if err != nil {
 		return "", err
@@ -89,7 +117,7 @@ func write(ctx context.Context, ds ipld.DAGService, nd ipld.Node, dir, pattern s
 		if err != nil {
 			return "", err
 		}
-		err = writeFile(ctx, ds, nd, f)
+		err = writeFile(ctx, ds, nd, f, b)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -103,7 +131,7 @@ func write(ctx context.Context, ds ipld.DAGService, nd ipld.Node, dir, pattern s
 	if err != nil {
 		return "", err
 	}
-	if err := writeDir(ctx, ds, nd, d); err != nil {
+	if err := writeDir(ctx, ds, nd, d, b); err != nil {
 		os.RemoveAll(d)
 		return "", err
 	}
@@ -133,12 +161,15 @@ func isDirectory(nd ipld.Node) (bool, error) {
 	}
 }
 
-func writeFile(ctx context.Context, ds ipld.DAGService, nd ipld.Node, f *os.File) error {
+func writeFile(ctx context.Context, ds ipld.DAGService, nd ipld.Node, f *os.File, b *budget) error {
 	dr, err := uio.NewDagReader(ctx, nd, ds)
 	if err != nil {
 		return fmt.Errorf("%s: %w", nd.Cid(), err)
 	}
-	w := bufio.NewWriterSize(f, spoolBufferSize)
+	if size := int64(dr.Size()); size > b.left {
+		return b.exceeded()
+	}
+	w := bufio.NewWriterSize(&budgetWriter{w: f, b: b}, spoolBufferSize)
 	if _, err := dr.WriteTo(w); err != nil {
 		return err
 	}
@@ -146,7 +177,7 @@ func writeFile(ctx context.Context, ds ipld.DAGService, nd ipld.Node, f *os.File
 }
 
 // writeDir writes the entries of directory nd into the existing directory d.
-func writeDir(ctx context.Context, ds ipld.DAGService, nd ipld.Node, d string) error {
+func writeDir(ctx context.Context, ds ipld.DAGService, nd ipld.Node, d string, b *budget) error {
 	dir, err := uio.NewDirectoryFromNode(ds, nd)
 	if err != nil {
 		return fmt.Errorf("%s: %w", nd.Cid(), err)
@@ -168,13 +199,13 @@ func writeDir(ctx context.Context, ds ipld.DAGService, nd ipld.Node, d string) e
 			if err := os.Mkdir(p, 0o755); err != nil {
 				return err
 			}
-			return writeDir(ctx, ds, child, p)
+			return writeDir(ctx, ds, child, p, b)
 		}
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return err
 		}
-		err = writeFile(ctx, ds, child, f)
+		err = writeFile(ctx, ds, child, f, b)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -276,4 +307,51 @@ func (s *spool) GetMany(ctx context.Context, cs []cid.Cid) <-chan *ipld.NodeOpti
 	}
 	close(ch)
 	return ch
+}
+
+// limitReader is the CAR stream, failing with ErrTooLarge once more than limit bytes
+// have been read.
+type limitReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (l *limitReader) exceeded() error {
+	return fmt.Errorf("%w: the CAR stream is longer than %d bytes", ErrTooLarge, l.limit)
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, l.exceeded()
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1] // one byte past the limit tells a longer stream from one of exactly limit
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, l.exceeded()
+	}
+	return n, err
+}
+
+// budget is what the files written may still hold.
+type budget struct{ left, limit int64 }
+
+func (b *budget) exceeded() error {
+	return fmt.Errorf("%w: the files would hold more than %d bytes", ErrTooLarge, b.limit)
+}
+
+// budgetWriter writes to w while b lasts.
+type budgetWriter struct {
+	w io.Writer
+	b *budget
+}
+
+func (bw *budgetWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > bw.b.left {
+		return 0, bw.b.exceeded()
+	}
+	bw.b.left -= int64(len(p))
+	return bw.w.Write(p)
 }

@@ -27,6 +27,6 @@ func FuzzExtract(f *testing.F) {
 			c = root
 		}
 		out := filepath.Join(t.TempDir(), "out")
-		_ = unixfs.Extract(context.Background(), bytes.NewReader(data), c, nil, out)
+		_ = unixfs.Extract(context.Background(), bytes.NewReader(data), c, nil, out, unixfs.ExtractOptions{})
 	})
 }

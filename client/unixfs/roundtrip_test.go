@@ -120,7 +120,7 @@ func TestRoundTrip(t *testing.T) {
 				checkShard(t, sh)
 			}
 			out := filepath.Join(t.TempDir(), "out")
-			if err := unixfs.Extract(context.Background(), bytes.NewReader(concat(t, shards)), root, nil, out); err != nil {
+			if err := unixfs.Extract(context.Background(), bytes.NewReader(concat(t, shards)), root, nil, out, unixfs.ExtractOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			info, _ := os.Stat(src)
@@ -214,7 +214,7 @@ func TestExtractRefusesLies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
-			err := unixfs.Extract(context.Background(), bytes.NewReader(tc.car), root, tc.path, out)
+			err := unixfs.Extract(context.Background(), bytes.NewReader(tc.car), root, tc.path, out, unixfs.ExtractOptions{})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -232,13 +232,13 @@ func TestExtractRefusesLies(t *testing.T) {
 	}
 	// A file inside the directory, by path.
 	out := filepath.Join(t.TempDir(), "b.txt")
-	if err := unixfs.Extract(context.Background(), bytes.NewReader(good), root, []string{"s", "b.txt"}, out); err != nil {
+	if err := unixfs.Extract(context.Background(), bytes.NewReader(good), root, []string{"s", "b.txt"}, out, unixfs.ExtractOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, content("d/s/b.txt", 10)) {
 		t.Fatalf("got %q", got)
 	}
-	if err := unixfs.Extract(context.Background(), bytes.NewReader(good), root, nil, out); !errors.Is(err, unixfs.ErrExists) {
+	if err := unixfs.Extract(context.Background(), bytes.NewReader(good), root, nil, out, unixfs.ExtractOptions{}); !errors.Is(err, unixfs.ErrExists) {
 		t.Fatalf("extract onto an existing path: %v", err)
 	}
 }

@@ -241,12 +241,24 @@ func TestUpDown(t *testing.T) {
 		{[]string{"down", "not-a-cid"}, 1, "not a CID"},
 		{[]string{"down", root, "-o", in}, 1, "exists"},
 		{[]string{"down", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "-o", filepath.Join(dir, "y")}, 1, "404"},
-		{[]string{"down", root + "/no/such/file", "-o", filepath.Join(dir, "z")}, 1, "no such entry"},
+		// A path that does not resolve is 404 before any byte (not a CAR of the walk).
+		{[]string{"down", root + "/no/such/file", "-o", filepath.Join(dir, "z")}, 1, `HTTP 404: /ipfs/` + root + `/no/such/file: not found: no link named "no"`},
+		// --max-bytes: past it nothing is written.
+		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "1KiB"}, 1, "CAR stream is longer than 1024 bytes (--max-bytes 1024; nothing was written)"},
+		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "0"}, 2, "--max-bytes 0: want a positive number"},
+		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "lots"}, 2, "not a byte count"},
 	} {
 		_, e, code := cli(t, tc.args...)
 		if code != tc.code || !strings.Contains(e, tc.want) {
 			t.Errorf("%q: exit %d, %q; want %d mentioning %q", tc.args, code, e, tc.code, tc.want)
 		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("failed downs left %v behind", left)
+	}
+	// Within --max-bytes, the same down succeeds.
+	if _, e, code := cli(t, "down", root, "-o", filepath.Join(dir, "within"), "--max-bytes", "64MiB"); code != 0 {
+		t.Fatalf("down within --max-bytes: exit %d: %s", code, e)
 	}
 }
 
