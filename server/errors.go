@@ -29,6 +29,7 @@ const (
 	NameTooLarge         = "MessageTooLarge"      // 413: body or a limit exceeded
 	NameUnsupportedMedia = "UnsupportedMediaType" // 415
 	NameNotFound         = "NotFound"             // 404
+	NameGatewayOff       = "GatewayDisabled"      // 404: /ipfs/ and /index/ on a service without a gateway
 	NameUnauthorized     = "Unauthorized"         // 401: no or unusable bearer token
 	NameForbidden        = "Forbidden"            // 403
 	NameMethodNotAllowed = "MethodNotAllowed"     // 405

@@ -337,9 +337,13 @@ func (s *Server) routes() {
 	}
 	if s.opts.Gateway != nil {
 		r.PathPrefix("/ipfs/").Handler(s.opts.Gateway).Methods(http.MethodGet, http.MethodHead).Name("ipfs")
+	} else {
+		r.PathPrefix("/ipfs/").HandlerFunc(gatewayOff).Name("ipfs")
 	}
 	if s.opts.Index != nil {
 		r.PathPrefix("/index/").Handler(s.opts.Index).Methods(http.MethodGet).Name("index")
+	} else {
+		r.PathPrefix("/index/").HandlerFunc(gatewayOff).Name("index")
 	}
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet).Name("metrics")
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead).Name("healthz")
@@ -351,6 +355,13 @@ func (s *Server) routes() {
 		writeError(w, http.StatusMethodNotAllowed, NameMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	})
 	s.handler = s.instrument(s.recoverer(r))
+}
+
+// gatewayOff answers /ipfs/ and /index/ on a service without a gateway (Options.Gateway,
+// Options.Index nil; serve --gateway=false): 404 GatewayDisabled, saying so, rather than
+// a bare "no route" that reads like an unknown CID.
+func gatewayOff(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, NameGatewayOff, "this service does not serve content by CID: its gateway is disabled (serve --gateway=false); "+r.URL.Path+" is not available here")
 }
 
 // ServeHTTP serves one request.

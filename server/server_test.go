@@ -123,6 +123,11 @@ func TestRoutingErrors(t *testing.T) {
 		{"GET", "/receipts/not-a-cid", 400, NameBadRequest},
 		{"GET", "/receipts/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 404, NameNotFound},
 		{"GET", "/blob/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 404, NameNotFound},
+		// No Gateway, no Index: the routes say the gateway is off.
+		{"GET", "/ipfs/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 404, NameGatewayOff},
+		{"GET", "/ipfs/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy/a/path?format=car", 404, NameGatewayOff},
+		{"POST", "/ipfs/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 404, NameGatewayOff},
+		{"GET", "/index/did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK/bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 404, NameGatewayOff},
 	} {
 		req, _ := http.NewRequest(tc.method, h.http.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
