@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,18 @@ func BenchmarkReplay(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		cpu0 := cpuTime(b)
+		if prof := os.Getenv("W3DAG_BENCH_REPLAY_PROF"); prof != "" {
+			// A CPU profile of the replays alone (not of the workload that made the archive).
+			f, err := os.Create(prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 		var out bytes.Buffer
 		code := runReplay(context.Background(), append([]string{"--data", dir}, common...), &out, io.Discard)
 		took := time.Since(start)
