@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,35 @@ func TestBatchFinisher(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failingFinisher fails the batch it finishes.
+type failingFinisher struct{}
+
+func (failingFinisher) Finish(*dag.Tx) error { return errors.New("finisher broke") }
+
+// TestBatchFinisherFails: a finisher's error fails every operation of the batch with that
+// error, and nothing of the batch commits.
+func TestBatchFinisherFails(t *testing.T) {
+	v := newEnv(t, nil)
+	ctx := context.Background()
+	before := must(v.e.LastSeq(ctx))
+	err := v.e.Update(ctx, func(tx *dag.Tx) error {
+		inv, err := tx.Invoke("/test/x", note("x"))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Put(v.path("notes/x"), inv.CID, counterState(1)); err != nil {
+			return err
+		}
+		tx.Batch("failing", func() dag.Finisher { return failingFinisher{} })
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "finisher broke") {
+		t.Fatalf("Update: %v, want the finisher's error", err)
+	}
+	if got := must(v.e.LastSeq(ctx)); got != before {
+		t.Fatalf("a failed batch committed up to seq %d (was %d)", got, before)
 	}
 }
