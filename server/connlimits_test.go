@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -71,5 +72,91 @@ func TestBearerSize(t *testing.T) {
 				t.Errorf("bearer of %d bytes: %q; want naming %q: %t", tc.size, msg, limit, tc.wantLimit)
 			}
 		})
+	}
+}
+
+// A POST /ucan body must arrive whole within MessageReadTimeout, however steadily it
+// trickles: a sender keeping up the minimum rate cannot hold its connection past it (408
+// or the connection closed).
+func TestMessageReadTimeout(t *testing.T) {
+	const limit = time.Second
+	addr, _ := serveBlobs(t, func(o *Options) {
+		o.MinBodyRate = 1 // one byte a second keeps up: only the whole-body time can end it
+		o.MessageReadTimeout = limit
+	})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := fmt.Fprintf(conn, "POST /ucan HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.ipld.car\r\nContent-Length: 1000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// A byte every 100 ms (10 B/s, ten times the minimum rate) until the server answers.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := conn.Write([]byte{0}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	conn.SetReadDeadline(start.Add(limit + 10*time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	elapsed := time.Since(start)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Fatalf("a trickling body was still being read after %s (MessageReadTimeout %s)", elapsed, limit)
+	case err == nil && resp.StatusCode != http.StatusRequestTimeout:
+		t.Fatalf("a body past MessageReadTimeout: HTTP %d, want 408", resp.StatusCode)
+	}
+	if elapsed < limit-100*time.Millisecond {
+		t.Errorf("cut off after %s, before MessageReadTimeout %s", elapsed, limit)
+	}
+	t.Logf("cut off after %s (%v)", elapsed.Round(time.Millisecond), err)
+}
+
+// A keep-alive connection idle for IdleTimeout is closed by the server.
+func TestIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	addr, _ := serveBlobs(t, func(o *Options) { o.IdleTimeout = idle })
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("healthz on a keep-alive connection: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	start := time.Now()
+	conn.SetReadDeadline(start.Add(10 * time.Second))
+	_, err = br.ReadByte()
+	elapsed := time.Since(start)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("an idle keep-alive connection was still open after %s (IdleTimeout %s)", elapsed, idle)
+	}
+	if err != io.EOF {
+		t.Fatalf("idle connection: read %v, want EOF", err)
+	}
+	if elapsed < idle-50*time.Millisecond {
+		t.Errorf("closed after %s, before IdleTimeout %s", elapsed, idle)
 	}
 }

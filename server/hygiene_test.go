@@ -155,7 +155,7 @@ func waitStatus(t *testing.T, what string, ch <-chan int, limit time.Duration) i
 
 // Slow POST /ucan bodies do not take the execution turns: with every turn's worth of
 // senders trickling, a whole request is answered at once, and the tricklers are cut off
-// after BodyRateGrace (they held all turns for MessageReadTimeout, 60 s).
+// after BodyRateGrace (they held all turns for DefaultMessageReadTimeout, 60 s).
 func TestSlowBodiesTakeNoTurns(t *testing.T) {
 	addr, _ := serveBlobs(t, func(o *Options) { o.MaxInFlight = 2 })
 	head := "POST /ucan HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.ipld.car\r\nContent-Length: 100000\r\n\r\n"

@@ -60,12 +60,13 @@ const (
 	MaxHeaderBytes = 1 << 20
 	// ReadHeaderTimeout bounds the time to read request headers.
 	ReadHeaderTimeout = 10 * time.Second
-	// MessageReadTimeout bounds the time to read a POST /ucan body (at most
-	// MaxMessageSize bytes), so slow senders cannot hold connections open; the body must
-	// also keep up Options.MinBodyRate.
-	MessageReadTimeout = 60 * time.Second
-	// IdleTimeout closes keep-alive connections idle this long.
-	IdleTimeout = 2 * time.Minute
+	// DefaultMessageReadTimeout bounds, when Options.MessageReadTimeout is zero, the time
+	// to read a POST /ucan body (at most MaxMessageSize bytes), so slow senders cannot hold
+	// connections open; the body must also keep up Options.MinBodyRate.
+	DefaultMessageReadTimeout = 60 * time.Second
+	// DefaultIdleTimeout closes keep-alive connections idle this long when
+	// Options.IdleTimeout is zero.
+	DefaultIdleTimeout = 2 * time.Minute
 )
 
 // Runner runs invocations with their authority checked; *ops.Ops implements it.
@@ -192,6 +193,12 @@ type Options struct {
 	// MaxWatchersPerSpace bounds the GET /watch streams open at once on one subject (a
 	// space, or the service); zero means DefaultMaxWatchersPerSpace.
 	MaxWatchersPerSpace int
+	// MessageReadTimeout bounds the time to read a whole POST /ucan body (408 past it);
+	// zero means DefaultMessageReadTimeout.
+	MessageReadTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (Serve's http.Server);
+	// zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// WatchWriteTimeout bounds each write of a GET /watch stream (the connection's write
 	// deadline, set before every event and heartbeat): a client that stops reading is
 	// disconnected once a write has waited this long. Zero means DefaultWatchWriteTimeout.
@@ -256,6 +263,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxWatchersPerSpace <= 0 {
 		opts.MaxWatchersPerSpace = DefaultMaxWatchersPerSpace
+	}
+	if opts.MessageReadTimeout <= 0 {
+		opts.MessageReadTimeout = DefaultMessageReadTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	if opts.WatchWriteTimeout <= 0 {
 		opts.WatchWriteTimeout = DefaultWatchWriteTimeout
@@ -374,7 +387,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: ReadHeaderTimeout,
-		IdleTimeout:       IdleTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

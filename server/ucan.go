@@ -257,7 +257,7 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	// The body is read whole before the request takes a turn, so a slow sender holds a
 	// connection, not a turn. Not every ResponseWriter supports deadlines (httptest's
 	// recorder does not); the limits are best effort there.
-	rb := newRateBody(w, r, s.opts.MinBodyRate, MessageReadTimeout)
+	rb := newRateBody(w, r, s.opts.MinBodyRate, s.opts.MessageReadTimeout)
 	r.Body = rb
 	body, herr := readBody(w, r, s.opts.Limits.MaxSize)
 	rb.Close()
