@@ -539,6 +539,35 @@ func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	return tok, nil
 }
 
+// SetResult records receipt (stored, e.g. the head a Tx.Put returned) as the result of
+// the task of inv, an invocation of this Tx (Tx.Invoke), as an operation's receipt is
+// recorded for its task: Engine.TaskResult, GET /receipts/<inv> and so the walk from a
+// receipt's fx find it. Use it when a system write is all that a self-issued invocation
+// does (a usage record, a carwhere update). A task that already has a result keeps it.
+func (t *Tx) SetResult(inv *ucan.Token, receipt cid.Cid) error {
+	if inv == nil || inv.Invocation == nil || !receipt.Defined() {
+		return fmt.Errorf("%w: SetResult needs an invocation and a receipt", ErrInvalidWrite)
+	}
+	task, err := inv.Invocation.Task()
+	if err != nil {
+		return fmt.Errorf("computing task of %s: %w", inv.CID, err)
+	}
+	k := taskResultKey(task)
+	if err := t.b.needs(k); err != nil {
+		return err
+	}
+	switch _, err := t.kt.Get(k); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, kv.ErrNotFound):
+		return fmt.Errorf("reading the result of task %s: %w", task, err)
+	}
+	if err := t.kt.Put(k, receipt.Bytes()); err != nil {
+		return fmt.Errorf("recording the result of task %s: %w", task, err)
+	}
+	return nil
+}
+
 // Issue signs a receipt that is not the head of an entry (fill TS and Seq yourself, e.g.
 // Now and LastSeq) and stores it as a block. Use Append to put it in the commit log.
 func (t *Tx) Issue(r receipts.Receipt) (*ucan.Token, error) {

@@ -49,6 +49,10 @@ const (
 	// IncludeCommand is the command of the task that moves the members of a ready
 	// aggregate to aggregated.
 	IncludeCommand = "/aggregate/include"
+	// AddCommand is the command of the self-issued invocation behind a piece's joining an
+	// aggregate (the aggregate's ingesting or ready receipt); its args are {piece, content,
+	// cause}.
+	AddCommand = "/aggregate/add"
 
 	// KVPrefix is the prefix of the machine's kv keys (see the package documentation).
 	KVPrefix = "aggregate/"
@@ -227,9 +231,11 @@ func (m *Machine) Remove(_ *dag.Tx, e *dag.Entry) (datamodel.Node, error) {
 }
 
 // Add puts the piece pc of the piece entry p (just computed, in tx) into an aggregate, as
-// the package documentation describes; the receipts it issues have as ran the
-// invocation of tx. A piece already in an aggregate, and a piece that fits no aggregate
-// (Bounds.Fits), change nothing.
+// the package documentation describes. The aggregate's receipt has as ran a self-issued
+// AddCommand invocation {piece, content, cause: the invocation of tx}, whose result it is
+// (dag.Tx.SetResult), listed in the fx of tx's operation (the piece's computed receipt).
+// A piece already in an aggregate, and a piece that fits no aggregate (Bounds.Fits),
+// change nothing.
 func (m *Machine) Add(tx *dag.Tx, p dag.Path, pc cid.Cid) error {
 	var ran cid.Cid
 	if inv := tx.Invocation(); inv != nil {
@@ -286,6 +292,30 @@ func (m *Machine) add(tx *dag.Tx, ran cid.Cid, p dag.Path, pc cid.Cid) error {
 	}
 	members = append(members, pc)
 	nl := l.with(pp)
+	args, err := qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc}))
+		qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: content}))
+		qp.MapEntry(ma, "cause", qp.Link(cidlink.Link{Cid: ran}))
+	})
+	if err != nil {
+		return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
+	}
+	inv, err := tx.Invoke(AddCommand, args)
+	if err != nil {
+		return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
+	}
+	// put writes the aggregate's new state as the work of inv, an effect of tx's operation.
+	put := func(state datamodel.Node) error {
+		ent, err := tx.Put(ap, inv.CID, state)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetResult(inv, ent.Head); err != nil {
+			return err
+		}
+		tx.Effect(inv.CID)
+		return nil
+	}
 	if err := kt.Put(memberKey(key, l.count), content.Bytes()); err != nil {
 		return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
 	}
@@ -296,7 +326,7 @@ func (m *Machine) add(tx *dag.Tx, ran cid.Cid, p dag.Path, pc cid.Cid) error {
 		if err := kt.Put(openKey(key), nl.bytes()); err != nil {
 			return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
 		}
-		if _, err := tx.Put(ap, ran, ingestingState(members, nl.padded)); err != nil {
+		if err := put(ingestingState(members, nl.padded)); err != nil {
 			return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)
 		}
 		return nil
@@ -309,7 +339,7 @@ func (m *Machine) add(tx *dag.Tx, ran cid.Cid, p dag.Path, pc cid.Cid) error {
 	if err != nil {
 		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
 	}
-	if _, err := tx.Put(ap, ran, readyState(agg.Piece().CID(), members, nl.padded)); err != nil {
+	if err := put(readyState(agg.Piece().CID(), members, nl.padded)); err != nil {
 		return fmt.Errorf("aggregate: closing %s: %w", ap, err)
 	}
 	if err := kt.Put(cidKey(agg.Piece().CID()), []byte(key)); err != nil {

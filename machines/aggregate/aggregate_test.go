@@ -169,13 +169,24 @@ func TestReady(t *testing.T) {
 	if len(ag) != 1 || ag[0].Status != aggregate.StatusReady {
 		t.Fatalf("aggregates %v", ag)
 	}
+	// Every computed receipt lists the piece's joining (an /aggregate/add invocation whose
+	// result is the aggregate's receipt); the closing one also the include task.
 	closing := v.receipt(cs[len(cs)-1].head)
-	if len(closing.Fx) != 1 {
-		t.Fatalf("the closing piece's computed receipt has fx %v, want the include task", closing.Fx)
+	if len(closing.Fx) != 2 || v.command(closing.Fx[0]) != aggregate.AddCommand || v.command(closing.Fx[1]) != aggregate.IncludeCommand {
+		t.Fatalf("the closing piece's computed receipt has fx %v, want its joining and the include task", closing.Fx)
 	}
-	for _, c := range cs[:len(cs)-1] {
-		if fx := v.receipt(c.head).Fx; len(fx) != 0 {
-			t.Fatalf("a computed receipt that closed nothing has fx %v", fx)
+	include := closing.Fx[1]
+	for i, c := range cs {
+		fx := v.receipt(c.head).Fx
+		if i < len(cs)-1 && (len(fx) != 1 || v.command(fx[0]) != aggregate.AddCommand) {
+			t.Fatalf("a computed receipt that closed nothing has fx %v, want its joining", fx)
+		}
+		res, err := v.e.TaskResult(context.Background(), v.task(fx[0]))
+		if err != nil {
+			t.Fatalf("piece %d: the result of its joining: %v", i, err)
+		}
+		if r := v.receipt(res); r.Path != ag[0].Path.String() || !r.Ran.Equals(fx[0]) {
+			t.Fatalf("piece %d: its joining's result is about %s, ran %s", i, r.Path, r.Ran)
 		}
 	}
 	v.run()
@@ -223,8 +234,8 @@ func TestReady(t *testing.T) {
 		if r.Origin == nil || !r.Origin.Equals(c.head) {
 			t.Fatalf("piece %d: aggregated receipt's origin %v, want the computed receipt %s", i, r.Origin, c.head)
 		}
-		if !r.Ran.Equals(closing.Fx[0]) {
-			t.Fatalf("piece %d: aggregated receipt ran %s, want the include task %s", i, r.Ran, closing.Fx[0])
+		if !r.Ran.Equals(include) {
+			t.Fatalf("piece %d: aggregated receipt ran %s, want the include task %s", i, r.Ran, include)
 		}
 	}
 	// The aggregate's own chain: ready follows ingesting, ran by the closing compute.
@@ -266,7 +277,7 @@ func TestIdempotent(t *testing.T) {
 	}
 	// Run the include task's handler again with its invocation.
 	closing := v.receipt(b.head)
-	inv, err := v.e.Receipt(ctx, closing.Fx[0]) // the stored invocation token
+	inv, err := v.e.Receipt(ctx, closing.Fx[len(closing.Fx)-1]) // the include task's stored invocation token
 	if err != nil {
 		t.Fatal(err)
 	}

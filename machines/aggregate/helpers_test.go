@@ -150,6 +150,30 @@ func (v *env) entry(p dag.Path) *dag.Entry {
 	return e
 }
 
+// command returns the command of the stored invocation inv.
+func (v *env) command(inv cid.Cid) string {
+	v.t.Helper()
+	tok, err := v.e.Receipt(context.Background(), inv)
+	if err != nil || tok.Invocation == nil {
+		v.t.Fatalf("%s is not a stored invocation: %v", inv, err)
+	}
+	return tok.Invocation.Command
+}
+
+// task returns the task of the stored invocation inv.
+func (v *env) task(inv cid.Cid) cid.Cid {
+	v.t.Helper()
+	tok, err := v.e.Receipt(context.Background(), inv)
+	if err != nil || tok.Invocation == nil {
+		v.t.Fatalf("%s is not a stored invocation: %v", inv, err)
+	}
+	task, err := tok.Invocation.Task()
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return task
+}
+
 func (v *env) receipt(c cid.Cid) *receipts.Receipt {
 	v.t.Helper()
 	tok, err := v.e.Receipt(context.Background(), c)

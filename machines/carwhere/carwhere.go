@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/collection"
@@ -20,6 +21,9 @@ const (
 	Name = "carwhere"
 	// StatusLocated is the status of every carwhere entry.
 	StatusLocated = "located"
+	// RecordCommand is the command of the self-issued invocation behind every change of a
+	// carwhere entry; its args are {content, size, cause}.
+	RecordCommand = "/carwhere/record"
 	// CodecCAR is the multicodec of a CAR (0x0202); carwhere keys are CIDs with it.
 	CodecCAR = collection.CodecCAR
 	// KeyPrefix is the first segment of every CAR's blob key.
@@ -283,11 +287,15 @@ type EntryReader interface {
 }
 
 // Record notes in the transaction that the CAR c of size bytes is held at locs: it
-// creates the carwhere entry, or adds the locations it lacked, with a receipt whose ran is
-// the invocation that caused it (stored; e.g. the store put or delivery). A CAR already
-// located with all of locs is left as is. It returns the located state after the change.
-// A different size than the one recorded is ErrSizeConflict.
-func Record(tx *dag.Tx, ran, c cid.Cid, size int64, locs ...Location) (*Located, error) {
+// creates the carwhere entry, or adds the locations it lacked. The change is the work of
+// a self-issued RecordCommand invocation {content, size, cause} (cause: the invocation
+// that caused it, e.g. the store put or delivery), the receipt's ran; the receipt is
+// recorded as that invocation's result (dag.Tx.SetResult) and the invocation is listed in
+// the fx of the receipt the engine issues for tx's operation (dag.Tx.Effect). A CAR
+// already located with all of locs is left as is (no invocation, no effect). It returns
+// the located state after the change. A different size than the one recorded is
+// ErrSizeConflict.
+func Record(tx *dag.Tx, cause, c cid.Cid, size int64, locs ...Location) (*Located, error) {
 	if c.Type() != CodecCAR {
 		return nil, fmt.Errorf("%w: %s has codec 0x%x", ErrNotCAR, c, c.Type())
 	}
@@ -315,8 +323,28 @@ func Record(tx *dag.Tx, ran, c cid.Cid, size int64, locs ...Location) (*Located,
 	if err != nil {
 		return nil, fmt.Errorf("locating %s: %w", c, err)
 	}
-	if _, err := tx.Put(Path(tx.Service(), c), ran, n); err != nil {
+	if !cause.Defined() {
+		return nil, fmt.Errorf("locating %s: no cause", c)
+	}
+	args, err := qp.BuildMap(basicnode.Prototype.Map, 3, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: c}))
+		qp.MapEntry(ma, "size", qp.Int(size))
+		qp.MapEntry(ma, "cause", qp.Link(cidlink.Link{Cid: cause}))
+	})
+	if err != nil {
 		return nil, fmt.Errorf("locating %s: %w", c, err)
 	}
+	inv, err := tx.Invoke(RecordCommand, args)
+	if err != nil {
+		return nil, fmt.Errorf("locating %s: %w", c, err)
+	}
+	ent, err := tx.Put(Path(tx.Service(), c), inv.CID, n)
+	if err != nil {
+		return nil, fmt.Errorf("locating %s: %w", c, err)
+	}
+	if err := tx.SetResult(inv, ent.Head); err != nil {
+		return nil, fmt.Errorf("locating %s: %w", c, err)
+	}
+	tx.Effect(inv.CID)
 	return next, nil
 }

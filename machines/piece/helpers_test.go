@@ -248,14 +248,25 @@ func (v *env) runOnce(want int) {
 	}
 }
 
-// fx returns the effects of a receipt.
-func fx(t testing.TB, tok *ucan.Token) []cid.Cid {
-	t.Helper()
+// fx returns the effects of a receipt that are piece compute tasks (a store receipt
+// lists others too: its usage record, carwhere update, expiry or block-index task).
+func (v *env) fx(tok *ucan.Token) []cid.Cid {
+	v.t.Helper()
 	r, err := receipts.Parse(tok)
 	if err != nil {
-		t.Fatal(err)
+		v.t.Fatal(err)
 	}
-	return r.Fx
+	var out []cid.Cid
+	for _, c := range r.Fx {
+		inv, err := v.v.E.Receipt(context.Background(), c)
+		if err != nil || inv.Invocation == nil {
+			v.t.Fatalf("fx %s does not name a stored invocation: %v", c, err)
+		}
+		if inv.Invocation.Command == piece.ComputeCommand {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // chain returns the statuses of the receipts from head back to the first.

@@ -131,11 +131,11 @@ func TestOnePiecePerCAR(t *testing.T) {
 	if ra.Entry.Status != store.StatusDone || rb.Entry.Status != store.StatusDone {
 		t.Fatalf("statuses %s %s", ra.Entry.Status, rb.Entry.Status)
 	}
-	fxa := fx(t, ra.Receipt)
+	fxa := v.fx(ra.Receipt)
 	if len(fxa) != 1 {
 		t.Fatalf("first done receipt fx %v, want the compute task", fxa)
 	}
-	if f := fx(t, rb.Receipt); len(f) != 0 {
+	if f := v.fx(rb.Receipt); len(f) != 0 {
 		t.Fatalf("second space's done receipt fx %v, want none", f)
 	}
 	inv, err := v.v.E.Receipt(ctx, fxa[0])
@@ -151,18 +151,18 @@ func TestOnePiecePerCAR(t *testing.T) {
 
 	// Pending, then the bytes appear at the key (S3 style) and a same-value put finds them.
 	rp := v.put(a, found)
-	if rp.Entry.Status != store.StatusPending || len(fx(t, rp.Receipt)) != 0 {
-		t.Fatalf("pending put: %s, fx %v", rp.Entry.Status, fx(t, rp.Receipt))
+	if rp.Entry.Status != store.StatusPending || len(v.fx(rp.Receipt)) != 0 {
+		t.Fatalf("pending put: %s, fx %v", rp.Entry.Status, v.fx(rp.Receipt))
 	}
 	if _, err := v.v.E.Entry(ctx, v.piecePath(found)); !errors.Is(err, dag.ErrNotFound) {
 		t.Fatalf("piece of a pending CAR: %v", err)
 	}
 	v.hold(found)
 	rf := v.put(a, found)
-	if rf.Entry.Status != store.StatusDone || len(fx(t, rf.Receipt)) != 1 {
-		t.Fatalf("same-value put: %s, fx %v", rf.Entry.Status, fx(t, rf.Receipt))
+	if rf.Entry.Status != store.StatusDone || len(v.fx(rf.Receipt)) != 1 {
+		t.Fatalf("same-value put: %s, fx %v", rf.Entry.Status, v.fx(rf.Receipt))
 	}
-	if f := fx(t, v.put(b, found).Receipt); len(f) != 0 {
+	if f := v.fx(v.put(b, found).Receipt); len(f) != 0 {
 		t.Fatalf("second space: fx %v", f)
 	}
 
@@ -179,7 +179,7 @@ func TestOnePiecePerCAR(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fxu = append(fxu, fx(t, tok)...)
+		fxu = append(fxu, v.fx(tok)...)
 	}
 	if len(fxu) != 1 {
 		t.Fatalf("delivery receipts fx %v, want one task between them", fxu)
@@ -237,7 +237,7 @@ func TestOnePiecePerCAR(t *testing.T) {
 	// A CAR stored again after a removal keeps its one piece.
 	machinestest.MustOK(t, v.v.Remove(a, storePath(a, held.cid)))
 	again := v.put(a, held)
-	if f := fx(t, again.Receipt); again.Entry.Status != store.StatusDone || len(f) != 0 {
+	if f := v.fx(again.Receipt); again.Entry.Status != store.StatusDone || len(f) != 0 {
 		t.Fatalf("re-store: %s fx %v", again.Entry.Status, f)
 	}
 	v.runOnce(0)
@@ -281,7 +281,7 @@ func TestRestartMidComputation(t *testing.T) {
 	v := newEnv(t, st, dir)
 	s, c := machinestest.Signer(t), newCAR(t, 7, 40000)
 	v.hold(c)
-	taskInv := fx(t, v.put(s, c).Receipt)[0]
+	taskInv := v.fx(v.put(s, c).Receipt)[0]
 
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
@@ -364,7 +364,7 @@ func TestFailingRead(t *testing.T) {
 	v := newEnv(t, nil, "")
 	s, c := machinestest.Signer(t), newCAR(t, 9, 3000)
 	v.hold(c)
-	taskInv := fx(t, v.put(s, c).Receipt)[0]
+	taskInv := v.fx(v.put(s, c).Receipt)[0]
 	v.blobs.set(func(g *gatedBlobs) { g.fail = errDiskGone })
 	attempts := func() int64 {
 		n, err := v.taskEntry(taskInv).State.LookupByString("attempts")
@@ -406,7 +406,7 @@ func TestMismatch(t *testing.T) {
 	v := newEnv(t, nil, "")
 	s, c := machinestest.Signer(t), newCAR(t, 11, 2000)
 	v.hold(c)
-	taskInv := fx(t, v.put(s, c).Receipt)[0]
+	taskInv := v.fx(v.put(s, c).Receipt)[0]
 	other := newCAR(t, 12, 2000)
 	other.cid = c.cid
 	if err := v.fs.Put(context.Background(), carwhere.BlobKey(c.cid), bytes.NewReader(other.data), blob.PutOptions{Size: int64(len(other.data))}); err != nil {
@@ -467,8 +467,8 @@ func TestMachine(t *testing.T) {
 		return res
 	}
 	res := machinestest.MustOK(t, put(value(1000)))
-	if res.Entry.Status != piece.StatusQueued || len(fx(t, res.Receipt)) != 1 {
-		t.Fatalf("service put: %s fx %v", res.Entry.Status, fx(t, res.Receipt))
+	if res.Entry.Status != piece.StatusQueued || len(v.fx(res.Receipt)) != 1 {
+		t.Fatalf("service put: %s fx %v", res.Entry.Status, v.fx(res.Receipt))
 	}
 	if res := put(value(1001)); !errors.Is(res.Err, dag.ErrEntryExists) {
 		t.Fatalf("another value: %v", res.Err)
@@ -548,7 +548,7 @@ func TestFailedTaskRequeued(t *testing.T) {
 	v := newEnv(t, nil, "")
 	s, c := machinestest.Signer(t), newCAR(t, 9, 3000)
 	v.hold(c)
-	first := fx(t, v.put(s, c).Receipt)[0]
+	first := v.fx(v.put(s, c).Receipt)[0]
 	v.blobs.set(func(g *gatedBlobs) { g.fail = errDiskGone })
 	for i := 0; i < runnerOptions.MaxAttempts; i++ {
 		v.runOnce(1)
@@ -561,7 +561,7 @@ func TestFailedTaskRequeued(t *testing.T) {
 		t.Fatalf("piece is %s, want queued", st)
 	}
 	v.blobs.set(func(g *gatedBlobs) { g.fail = nil })
-	again := fx(t, v.put(machinestest.Signer(t), c).Receipt)
+	again := v.fx(v.put(machinestest.Signer(t), c).Receipt)
 	if len(again) != 1 || again[0] == first {
 		t.Fatalf("the second store's fx %v, want one new task", again)
 	}
@@ -571,7 +571,7 @@ func TestFailedTaskRequeued(t *testing.T) {
 		t.Fatalf("piece is %s after the new task ran, want computed", st)
 	}
 	// Computed: a third store schedules nothing.
-	if got := fx(t, v.put(machinestest.Signer(t), c).Receipt); len(got) != 0 {
+	if got := v.fx(v.put(machinestest.Signer(t), c).Receipt); len(got) != 0 {
 		t.Fatalf("a store after the piece was computed has fx %v", got)
 	}
 }

@@ -30,7 +30,8 @@ func (m *Machine) Handlers(e *dag.Engine) map[string]task.Handler {
 	return h
 }
 
-// scheduleBuild schedules the task indexing the blocks of link from its stored bytes.
+// scheduleBuild schedules the task indexing the blocks of link from its stored bytes and
+// lists it in the fx of the operation's receipt.
 func (m *Machine) scheduleBuild(tx *dag.Tx, link cid.Cid) error {
 	args, err := qp.BuildMap(basicnode.Prototype.Map, 1, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: link}))
@@ -38,9 +39,11 @@ func (m *Machine) scheduleBuild(tx *dag.Tx, link cid.Cid) error {
 	if err != nil {
 		return err
 	}
-	if _, err := task.Schedule(tx, task.Task{Cmd: BuildCommand, Args: args}); err != nil {
+	t, err := task.Schedule(tx, task.Task{Cmd: BuildCommand, Args: args})
+	if err != nil {
 		return fmt.Errorf("scheduling the block index of %s: %w", link, err)
 	}
+	tx.Effect(t)
 	return nil
 }
 

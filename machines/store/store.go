@@ -319,7 +319,7 @@ func (m *Machine) Start(tx *dag.Tx, p dag.Path, _ datamodel.Node, _ *dag.Entry) 
 }
 
 // pending returns the pending state with the presigned upload, indexes the entry and
-// schedules its expiry.
+// schedules its expiry, an effect of the pending receipt.
 func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node, error) {
 	if pr.presignErr != nil {
 		return nil, fmt.Errorf("presigning the upload of %s: %w", p, pr.presignErr)
@@ -338,16 +338,20 @@ func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := task.Schedule(tx, task.Task{Cmd: ExpireCommand, Args: args, RunAt: pr.req.Expires, Path: p}); err != nil {
+	t, err := task.Schedule(tx, task.Task{Cmd: ExpireCommand, Args: args, RunAt: pr.req.Expires, Path: p})
+	if err != nil {
 		return nil, fmt.Errorf("scheduling the expiry of %s: %w", p, err)
 	}
+	tx.Effect(t)
 	return pendingState(pr.req)
 }
 
 // done records the effects of reaching done (carwhere, usage, the piece and its compute
-// task, metrics) and returns the done state; the compute task, when this done scheduled
-// it, is listed in the fx of the done receipt. verified says the bytes were verified at
-// this backend's blob key, so its location is recorded.
+// task, the block index, metrics) and returns the done state. The fx of the done receipt
+// list, in this order, the carwhere update's invocation (when the CAR's locations
+// changed), the usage record's, the piece's compute task (when this done scheduled it)
+// and the block-index build task (when one was scheduled). verified says the bytes were
+// verified at this backend's blob key, so its location is recorded.
 func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verified bool) (datamodel.Node, error) {
 	cause := tx.Invocation().CID
 	var locs []carwhere.Location

@@ -53,6 +53,11 @@ func Collection() dag.Collection {
 // tx.Invocation().CID; for a system transition, its self-issued invocation): the engine
 // issues that receipt after the hook returns, so the record names the invocation, and
 // GET /receipts/{cause} (or the entry's chain) finds the receipt.
+//
+// Effects: the record's receipt is recorded as the result of its invocation
+// (dag.Tx.SetResult, so GET /receipts/<invocation> returns it), and the invocation is
+// listed in the fx of the receipt the engine issues for tx's operation (dag.Tx.Effect):
+// from a store done or remove receipt, fx leads to the usage record.
 func Record(tx *dag.Tx, space string, blob cid.Cid, delta int64, cause cid.Cid) (int64, error) {
 	if !strings.HasPrefix(space, "did:key:") || len(space) > collection.MaxSubjectLength || strings.ContainsAny(space, "/\x00") {
 		return 0, fmt.Errorf("%w: subject %q is not a did:key space", ErrInvalidRecord, space)
@@ -92,9 +97,14 @@ func Record(tx *dag.Tx, space string, blob cid.Cid, delta int64, cause cid.Cid) 
 	}
 	ts := tx.Now().UnixMilli()
 	p := dag.Path{Subject: space, Collection: Name, Key: RecordKey(ts, seq+1)}
-	if _, err := tx.Put(p, inv.CID, recordState(blob, applied, cause, ts)); err != nil {
+	rec, err := tx.Put(p, inv.CID, recordState(blob, applied, cause, ts))
+	if err != nil {
 		return 0, fmt.Errorf("writing usage record %s: %w", p, err)
 	}
+	if err := tx.SetResult(inv, rec.Head); err != nil {
+		return 0, fmt.Errorf("writing usage record %s: %w", p, err)
+	}
+	tx.Effect(inv.CID)
 	if applied != 0 {
 		if err := tx.Add(sizePrefix+space, applied); err != nil {
 			return 0, fmt.Errorf("adding to the size of %s: %w", space, err)
