@@ -18,6 +18,11 @@
 //	invocation/<inv>/<msg>.out           its receipt left in reply message <msg>
 //	task/<task>/<inv>.invocation         invocation <inv> asked for task <task>
 //	task/<task>/<task>.result            the outcome of task <task>
+//	schema/<cid>                         blob: a schema source the service ran with,
+//	                                     <cid> the CIDv1 (raw, sha2-256) of its text
+//	schema/set/<after>.json              blob: the sources (names, CIDs, in load order) a
+//	                                     service started with after commit sequence
+//	                                     <after> (20 digits); PutSchemas, SchemaSets
 //
 // The archive writes the workflow objects. The index entries (.in, .out, .invocation,
 // .result) live in kv under these names, written by the dag engine: .in, .invocation and

@@ -27,7 +27,7 @@ import (
 // --archive-outbox, then reads the stopped service's data folder: the invocation every
 // receipt of the commit log ran — a client's or the service's own (delivery, expiry task,
 // usage records, piece task) — is archived in an agent message indexed as
-// invocation/<inv>/<msg>.in.
+// invocation/<inv>/<msg>.in, and so are the schema sources it ran with.
 func TestEveryRanArchived(t *testing.T) {
 	clearEnv(t)
 	for _, outbox := range []bool{true, false} {
@@ -70,6 +70,17 @@ func TestEveryRanArchived(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer e.Close()
+			// The schema the service ran with is archived, with its texts.
+			sets, err := arch.SchemaSets(ctx)
+			if err != nil || len(sets) != 1 || sets[0].After != 0 || len(sets[0].Sources) != len(sch.Sources()) {
+				t.Fatalf("schema sets %+v, %v", sets, err)
+			}
+			for i, src := range sch.Sources() {
+				text, err := arch.Schema(ctx, sets[0].Sources[i].CID)
+				if err != nil || sets[0].Sources[i].Name != src.Name || !bytes.Equal(text, src.Text) {
+					t.Fatalf("schema source %d (%s): %v", i, src.Name, err)
+				}
+			}
 			evs, err := e.Log(ctx, 0, 100000)
 			if err != nil {
 				t.Fatal(err)

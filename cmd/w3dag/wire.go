@@ -152,6 +152,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("opening the engine: %w", err)
 	}
 	defer engine.Close()
+	if err := archiveSchema(ctx, engine, arch, sch, log); err != nil {
+		return err
+	}
 	if offers != nil {
 		// Ready aggregates whose offer is not under way (made ready without --broker,
 		// refused, or out of attempts) are offered again, before the runner starts.
@@ -260,6 +263,28 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	log.Info("shut down cleanly")
+	return nil
+}
+
+// archiveSchema archives the schema sources the service runs with (the system schema and
+// the --schema extensions) and records them as the set in effect after the last commit
+// sequence (archive.PutSchemas), so a replay of the archive finds them.
+func archiveSchema(ctx context.Context, engine *dag.Engine, arch *archive.Archive, sch *schema.Schema, log *slog.Logger) error {
+	last, err := engine.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("archiving the schema: %w", err)
+	}
+	var names []string
+	var texts [][]byte
+	for _, src := range sch.Sources() {
+		names = append(names, src.Name)
+		texts = append(texts, src.Text)
+	}
+	set, err := arch.PutSchemas(ctx, last, names, texts)
+	if err != nil {
+		return fmt.Errorf("archiving the schema: %w", err)
+	}
+	log.Debug("schema archived", "sources", len(set.Sources), "after", set.After)
 	return nil
 }
 
