@@ -8,7 +8,4 @@ var (
 	// ErrMalformed is returned by Load for an archived message that matches its CID but
 	// is not an agent message (or a reply whose receipt does not decode).
 	ErrMalformed = errors.New("replay: malformed archived message")
-	// ErrNoHandler is returned by Run for a self-issued invocation of a command no
-	// Options.Handlers entry runs.
-	ErrNoHandler = errors.New("replay: no handler")
 )

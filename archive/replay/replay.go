@@ -60,8 +60,8 @@ type Options struct {
 	// SetClock sets the time the engine and Runner see to the original receipt's time
 	// before each step.
 	SetClock func(time.Time)
-	// Handlers run the self-issued invocations that have an archived reply, by command;
-	// nil has none (such steps fail with ErrNoHandler).
+	// Handlers run the self-issued invocations that have an archived reply (or a
+	// Placer), by command; those of other commands are not run (Result.Unhandled).
 	Handlers map[string]Handler
 	// Logger receives progress lines; nil discards.
 	Logger *slog.Logger
@@ -279,8 +279,12 @@ type Result struct {
 	// Steps is how many steps ran in this run (steps done by an earlier run excluded).
 	Steps int
 	// Same counts the steps whose receipt is the archived one; Differ the others;
-	// Placed the steps with no archived receipt to compare (Placer).
-	Same, Differ, Placed int
+	// Placed the steps with no archived receipt to compare (Placer); Unhandled the
+	// service's own invocations no Handler runs (not run: what they did is missing from
+	// the rebuilt store, and the steps after them may differ).
+	Same, Differ, Placed, Unhandled int
+	// FirstUnhandled names the command of the first unhandled step ("" when none).
+	FirstUnhandled string
 	// FirstDiff describes the first step whose receipt differs ("" when none).
 	FirstDiff string
 }
@@ -426,6 +430,13 @@ func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 		var got cid.Cid
 		var err error
 		if c == nil {
+			if r.opts.Handlers[cmd] == nil {
+				r.res.Unhandled++
+				if r.res.FirstUnhandled == "" {
+					r.res.FirstUnhandled = fmt.Sprintf("%s (invocation %s, seq %d)", cmd, st.Inv.CID, st.Seq)
+				}
+				return nil
+			}
 			got, err = r.handle(ctx, st)
 		} else {
 			got, err = r.exec(ctx, st, c)
@@ -466,7 +477,11 @@ func (r *runner) drain() error {
 func (r *runner) account(i int, got cid.Cid, err error) error {
 	st := &r.plan.Steps[i]
 	if err != nil {
-		return fmt.Errorf("step %d: invocation %s of message %s: %w", i, st.Inv.CID, st.Msg, err)
+		err = fmt.Errorf("step %d: invocation %s of message %s: %w", i, st.Inv.CID, st.Msg, err)
+		if r.res.Unhandled > 0 {
+			err = fmt.Errorf("%w (after %d of the service's own invocations replay does not run; first: %s)", err, r.res.Unhandled, r.res.FirstUnhandled)
+		}
+		return err
 	}
 	r.res.Steps++
 	if !st.Receipt.Defined() {
@@ -485,13 +500,9 @@ func (r *runner) account(i int, got cid.Cid, err error) error {
 	return nil
 }
 
-// handle runs a self-issued invocation with its handler.
+// handle runs a self-issued invocation with its handler (step checked there is one).
 func (r *runner) handle(ctx context.Context, st *Step) (cid.Cid, error) {
-	h := r.opts.Handlers[st.Inv.Invocation.Command]
-	if h == nil {
-		return cid.Undef, fmt.Errorf("%w for %s", ErrNoHandler, st.Inv.Invocation.Command)
-	}
-	return h(ctx, st.Inv)
+	return r.opts.Handlers[st.Inv.Invocation.Command](ctx, st.Inv)
 }
 
 // exec runs a checked client invocation and returns its receipt's CID.

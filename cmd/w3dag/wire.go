@@ -733,6 +733,23 @@ func openLive(ctx context.Context, data, kvURL string) (kv.Store, error) {
 	return openKV(ctx, c, slog.New(slog.DiscardHandler))
 }
 
+// transitionHandler replays a self-issued invocation that ran event on the entry its
+// "path" argument names, with its args as the event's data (as store.Blobs runs a
+// rejection), and returns its receipt's CID.
+func transitionHandler(e *dag.Engine, event string) replay.Handler {
+	return func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
+		p, err := task.PathOf(tok.Invocation.Args)
+		if err != nil {
+			return cid.Undef, err
+		}
+		res, err := e.Transition(ctx, tok, p, event, tok.Invocation.Args)
+		if err != nil {
+			return cid.Undef, err
+		}
+		return res.Receipt.CID, nil
+	}
+}
+
 // openReplay builds the service of configuration c over the store a replay rebuilds, with
 // the original service key (keyFile) and a clock the replay sets. No task runner, archive
 // or server runs.
@@ -809,14 +826,19 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string) (*replayServ
 		}
 		return inv.Seq, inv.TS, nil
 	}}
-	rs.handlers = map[string]replay.Handler{metrics.Command: func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
-		return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error {
-			if err := tx.Archive(tok); err != nil {
-				return err
-			}
-			return metrics.Apply(tx, tok)
-		})
-	}}
+	rs.handlers = map[string]replay.Handler{
+		metrics.Command: func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
+			return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error {
+				if err := tx.Archive(tok); err != nil {
+					return err
+				}
+				return metrics.Apply(tx, tok)
+			})
+		},
+		// The upload endpoint's rejection of bytes that are not a CAR: the transition
+		// it ran, with the invocation's args (path, reason).
+		store.RejectCommand: transitionHandler(rs.engine, store.EventRejected),
+	}
 	ok = true
 	return rs, nil
 }
