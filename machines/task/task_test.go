@@ -457,12 +457,17 @@ func TestKeepTrying(t *testing.T) {
 	ok := schedule(t, v.E, task.Task{Cmd: "/test/ok"})
 	perm := schedule(t, v.E, task.Task{Cmd: "/test/perm"})
 	plain := schedule(t, v.E, task.Task{Cmd: "/test/plain"})
+	// The runner runs the three tasks' handlers concurrently: calls is shared.
+	var mu sync.Mutex
 	calls := map[string]int{}
 	const away = 10 // attempts that fail with KeepTrying, past MaxAttempts (3)
 	handler := func(cmd string, last error) task.Handler {
 		return func(context.Context, *ucan.Token) error {
+			mu.Lock()
 			calls[cmd]++
-			if calls[cmd] <= away {
+			n := calls[cmd]
+			mu.Unlock()
+			if n <= away {
 				return task.KeepTrying(errors.New("broker away"))
 			}
 			return last
@@ -500,6 +505,8 @@ func TestKeepTrying(t *testing.T) {
 	}
 	c.Add(time.Hour)
 	runOnce(t, r, 0)
+	mu.Lock()
+	defer mu.Unlock()
 	if calls["ok"] != away+1 || calls["perm"] != away+1 || calls["plain"] != away+1 {
 		t.Fatalf("calls %v", calls)
 	}
