@@ -44,7 +44,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.c.publicURL, "public-url", "", "--public-url of the original service (upload URLs and locations in states name it)")
 	fs.StringVar(&f.c.blob, "blob", "fs", "--blob of the original service: fs or s3 (locations in carwhere states depend on it)")
 	fs.StringVar(&f.c.s3URL, "s3-url", "", "--s3-url of the original service (with --blob s3)")
-	fs.Var(&f.c.schemas, "schema", "schema extension files of the original service (repeatable)")
+	fs.Var(&f.c.schemas, "schema", "schema extension files of the original service (repeatable; default: those the archive recorded)")
 	fs.Int64Var(&f.c.maxBlobSize, "max-blob-size", store.MaxBlobSize, "--max-blob-size of the original service")
 	fs.DurationVar(&f.c.uploadTTL, "upload-url-ttl", store.DefaultUploadURLTTL, "--upload-url-ttl of the original service")
 	f.c.aggMin, f.c.aggMax = aggregate.DefaultMin, aggregate.DefaultMax
@@ -116,7 +116,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 		return replay.Result{}, nil, err
 	}
 	defer closeArchive()
-	rs, err := openReplay(ctx, f.c, f.key)
+	rs, err := openReplay(ctx, f.c, f.key, blobs)
 	if err != nil {
 		return replay.Result{}, nil, err
 	}

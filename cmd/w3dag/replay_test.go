@@ -362,8 +362,9 @@ func TestReplayVerify(t *testing.T) {
 		}
 	}
 
+	// verify without --schema: the schema set the service archived at start is used.
 	stdout.Reset()
-	if code := runVerify(ctx, append([]string{"--against", live}, common...), &stdout, &stderr); code != 0 || strings.TrimSpace(lastLine(stdout.String())) != "identical" {
+	if code := runVerify(ctx, []string{"--against", live, "--archive", archiveDir, "--public-url", l.url}, &stdout, &stderr); code != 0 || strings.TrimSpace(lastLine(stdout.String())) != "identical" {
 		t.Fatalf("verify: exit %d: %s%s", code, stdout.String(), stderr.String())
 	}
 

@@ -733,6 +733,37 @@ func openLive(ctx context.Context, data, kvURL string) (kv.Store, error) {
 	return openKV(ctx, c, slog.New(slog.DiscardHandler))
 }
 
+// archivedSchema loads the schema the archived service ran with: the extensions of the
+// last schema set it recorded (archive.SchemaSets; the first source of a set is the system
+// schema, which this build embeds). No set: the system schema alone.
+func archivedSchema(ctx context.Context, archived blob.Store) (*schema.Schema, error) {
+	arch := archive.New(archived, archive.Options{})
+	sets, err := arch.SchemaSets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the archived schema sets: %w", err)
+	}
+	if len(sets) == 0 {
+		return schema.LoadSources()
+	}
+	set := sets[len(sets)-1]
+	var srcs []schema.Source
+	for i, src := range set.Sources {
+		if i == 0 {
+			continue // the system schema
+		}
+		text, err := arch.Schema(ctx, src.CID)
+		if err != nil {
+			return nil, fmt.Errorf("reading the archived schema source %s (%s): %w", src.Name, src.CID, err)
+		}
+		srcs = append(srcs, schema.Source{Name: src.Name, Text: text})
+	}
+	sch, err := schema.LoadSources(srcs...)
+	if err != nil {
+		return nil, fmt.Errorf("loading the archived schema: %w", err)
+	}
+	return sch, nil
+}
+
 // transitionHandler replays a self-issued invocation that ran event on the entry its
 // "path" argument names, with its args as the event's data (as store.Blobs runs a
 // rejection), and returns its receipt's CID.
@@ -753,12 +784,17 @@ func transitionHandler(e *dag.Engine, event string) replay.Handler {
 // openReplay builds the service of configuration c over the store a replay rebuilds, with
 // the original service key (keyFile) and a clock the replay sets. No task runner, archive
 // or server runs.
-func openReplay(ctx context.Context, c serveConfig, keyFile string) (*replayService, error) {
+func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blob.Store) (*replayService, error) {
 	signer, err := did.ReadKeyFile(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading the original service key (--key): %w", err)
 	}
-	sch, err := loadSchema(c.schemas)
+	var sch *schema.Schema
+	if len(c.schemas) > 0 {
+		sch, err = loadSchema(c.schemas)
+	} else {
+		sch, err = archivedSchema(ctx, archived)
+	}
 	if err != nil {
 		return nil, err
 	}
