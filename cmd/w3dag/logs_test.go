@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/archive/logs"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/receipts"
 )
 
 // exportedLines reads every exported line under the data folder's blobs/logs, by type.
@@ -115,6 +118,7 @@ func TestLogsServeAndExport(t *testing.T) {
 			t.Fatal("no workflow line for the remove")
 		}
 	}
+	checkLinesAgainstLog(t, data, lines)
 	out, stderr, code = cli(t, "logs", "export", "--data", data)
 	if code != 0 || !strings.HasPrefix(out, "exported 0 commit-log records in 0 files;") {
 		t.Fatalf("second logs export: exit %d: %s%s", code, out, stderr)
@@ -159,4 +163,88 @@ func TestLogsFlag(t *testing.T) {
 			t.Errorf("--logs %q --blob %s: on %v, want %v", tc.logs, tc.blob, got, tc.want)
 		}
 	}
+}
+
+// checkLinesAgainstLog opens the stopped service's store and compares the receipt lines
+// with its commit log, record by record (seq, receipt, path, ran), and checks that every
+// invocation a logged receipt ran has exactly one workflow line, at its first receipt.
+func checkLinesAgainstLog(t *testing.T, data string, lines map[string][]map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	c := serveConfig{data: data, kv: "bolt", schemas: schemaFiles{pinsSchema(t)}}
+	kvs, err := openKV(ctx, c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kvs.Close()
+	signer, _, err := loadServiceKey(filepath.Join(data, serviceKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch, err := loadSchema(c.schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dag.Open(ctx, dag.Options{KV: kvs, Signer: signer, Schema: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	bySeq := map[uint64]map[string]any{}
+	for _, l := range lines[logs.TypeReceipt] {
+		seq := uint64(l["seq"].(float64))
+		if bySeq[seq] != nil {
+			t.Fatalf("seq %d exported twice", seq)
+		}
+		bySeq[seq] = l
+	}
+	first := map[string]uint64{}
+	n := 0
+	for after := uint64(0); ; {
+		evs, err := e.Log(ctx, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, ev := range evs {
+			n++
+			l := bySeq[ev.Seq]
+			if l == nil || l["receipt"] != ev.Receipt.String() || l["path"] != ev.Path.String() {
+				t.Fatalf("seq %d: line %v, commit log %s %s", ev.Seq, l, ev.Receipt, ev.Path)
+			}
+			raw, err := e.Block(ctx, ev.Receipt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, r, err := receipts.Decode(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l["ran"] != r.Ran.String() {
+				t.Fatalf("seq %d: ran %v, receipt ran %s", ev.Seq, l["ran"], r.Ran)
+			}
+			if _, ok := first[r.Ran.String()]; !ok {
+				first[r.Ran.String()] = ev.Seq
+			}
+		}
+		after = evs[len(evs)-1].Seq
+	}
+	if n != len(bySeq) {
+		t.Fatalf("%d receipt lines, %d commit-log records", len(bySeq), n)
+	}
+	wf := lines[logs.TypeWorkflow]
+	if len(wf) != len(first) {
+		t.Fatalf("%d workflow lines, %d invocations ran logged receipts", len(wf), len(first))
+	}
+	cmds := map[string]bool{}
+	for _, l := range wf {
+		inv, _ := l["invocation"].(string)
+		if seq, ok := first[inv]; !ok || uint64(l["seq"].(float64)) != seq {
+			t.Fatalf("workflow line %v: first receipt at %d (%v)", l, seq, ok)
+		}
+		cmds[l["cmd"].(string)] = true
+	}
+	t.Logf("%d commit-log records; workflow commands %v", n, cmds)
 }
