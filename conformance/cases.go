@@ -35,6 +35,7 @@ func Cases() []Case {
 		{"container-body", caseContainerBody},
 		{"dag-json-reply", caseDAGJSONReply},
 		{"store-then-upload", caseStoreUpload},
+		{"store-effects", caseStoreEffects},
 		{"metrics-entries", caseMetricsEntries},
 		{"unknown-collection", caseUnknownCollection},
 		{"canonical-key", caseCanonicalKey},
