@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -70,4 +71,35 @@ func TestSchemas(t *testing.T) {
 	if _, err := a.PutSchemas(ctx, 1, names, [][]byte{sys}); !errors.Is(err, ErrWrite) {
 		t.Fatalf("names and texts of different lengths: %v", err)
 	}
+}
+
+// FuzzSchemaSets reads arbitrary bytes as a schema set record: a set or ErrCorrupt, never
+// a panic.
+func FuzzSchemaSets(f *testing.F) {
+	f.Add([]byte(`{"after":3,"sources":[{"name":"system.ipldsch","cid":"bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}]}`))
+	f.Add([]byte(`{"after":-1}`))
+	f.Add([]byte(`{"sources":[{"cid":"not a cid"}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		blobs := mem.New()
+		if err := blobs.Put(ctx, SchemaSetPrefix+"00000000000000000001.json", bytes.NewReader(data), blob.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+		sets, err := New(blobs, Options{}).SchemaSets(ctx)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("err = %v, want ErrCorrupt", err)
+			}
+			return
+		}
+		if len(sets) != 1 {
+			t.Fatalf("%d sets from one record", len(sets))
+		}
+		for _, s := range sets[0].Sources {
+			if !s.CID.Defined() {
+				t.Fatalf("a source without a CID: %+v", s)
+			}
+		}
+	})
 }
