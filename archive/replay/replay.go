@@ -63,6 +63,12 @@ type Options struct {
 	// Handlers run the self-issued invocations that have an archived reply (or a
 	// Placer), by command; those of other commands are not run (Result.Unhandled).
 	Handlers map[string]Handler
+	// Alone, when not nil, is asked about each client write: true runs it alone, after
+	// the writes before it have committed (as reads are), with Before called just
+	// before, so that what Before sets for it (a clock of a machine's own, say) holds
+	// while it runs and no other step sees it.
+	Alone  func(st *Step) bool
+	Before func(st *Step)
 	// Logger receives progress lines; nil discards.
 	Logger *slog.Logger
 	// OnStep, when not nil, is called after each step with its index (tests).
@@ -79,8 +85,10 @@ type Step struct {
 	// Receipt is the CID of the receipt in the archived reply (undefined for a placed
 	// step, see Placer); TS and Seq its meta.
 	Receipt cid.Cid
-	TS      int64
-	Seq     uint64
+	// Archived is that receipt (nil for a placed step).
+	Archived *receipts.Receipt
+	TS       int64
+	Seq      uint64
 	// Change is set when the receipt is the new head the invocation wrote (its own
 	// commit sequence); otherwise it was issued after Seq was committed (an error, a
 	// read, an unchanged entry, a repeat, a refusal).
@@ -185,7 +193,7 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 			write := in.Command == ops.CmdPut || in.Command == ops.CmdRemove || in.Issuer == service
 			plan.Steps = append(plan.Steps, Step{
 				Msg: req.cid, Reply: a.reply, Inv: inv, Proofs: req.proofs,
-				Receipt: a.receipt, TS: a.r.TS, Seq: a.r.Seq,
+				Receipt: a.receipt, Archived: a.r, TS: a.r.TS, Seq: a.r.Seq,
 				Change: write && a.r.Out.Ok != nil && a.r.Ran.Equals(inv.CID),
 				Self:   in.Issuer == service,
 			})
@@ -420,13 +428,17 @@ func (r *runner) check(group []Step, out []*ops.Checked) {
 func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 	st := &r.plan.Steps[i]
 	cmd := st.Inv.Invocation.Command
-	if c == nil || c.Refusal() != "" || cmd == ops.CmdGet || cmd == ops.CmdSelect {
+	alone := c != nil && c.Refusal() == "" && cmd != ops.CmdGet && cmd != ops.CmdSelect && r.opts.Alone != nil && r.opts.Alone(st)
+	if alone || c == nil || c.Refusal() != "" || cmd == ops.CmdGet || cmd == ops.CmdSelect {
 		// Alone, after the writes before it: a read sees their state, a handler runs
 		// its own operation, a refusal is stamped with the clock.
 		if err := r.drain(); err != nil {
 			return err
 		}
 		r.opts.SetClock(time.UnixMilli(st.TS))
+		if alone && r.opts.Before != nil {
+			r.opts.Before(st)
+		}
 		var got cid.Cid
 		var err error
 		if c == nil {

@@ -132,6 +132,8 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 		Store:    rs.engine,
 		SetClock: rs.clock.Set,
 		Handlers: rs.handlers,
+		Alone:    rs.alone,
+		Before:   rs.before,
 	})
 	if err != nil {
 		return res, plan, err

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -47,6 +48,7 @@ import (
 	"github.com/w3dag/w3dag/machines/task"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
+	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/server"
 	"github.com/w3dag/w3dag/ucan"
@@ -681,7 +683,14 @@ type replayService struct {
 	clock    *replayClock
 	handlers map[string]replay.Handler
 	place    map[string]replay.Placer
-	closers  []func()
+	// prepared is the time the store machine presigns the next upload URL at (zero:
+	// the replay's clock).
+	prepared atomic.Int64
+	// alone and before run each store put that was pending alone, with the store
+	// machine's clock at the time it was prepared (replay.Options.Alone, Before).
+	alone   func(*replay.Step) bool
+	before  func(*replay.Step)
+	closers []func()
 }
 
 func (r *replayService) close() {
@@ -731,6 +740,26 @@ func openLive(ctx context.Context, data, kvURL string) (kv.Store, error) {
 		return nil, err
 	}
 	return openKV(ctx, c, slog.New(slog.DiscardHandler))
+}
+
+// pendingExpiry returns the expires of a receipt whose state is a pending store entry.
+func pendingExpiry(r *receipts.Receipt) (int64, bool) {
+	if r == nil || r.Out.Ok == nil || !strings.Contains(r.Path, "/"+store.Name+"/") {
+		return 0, false
+	}
+	st, err := r.Out.Ok.LookupByString("status")
+	if err != nil {
+		return 0, false
+	}
+	if s, _ := st.AsString(); s != store.StatusPending {
+		return 0, false
+	}
+	exp, err := r.Out.Ok.LookupByString("expires")
+	if err != nil {
+		return 0, false
+	}
+	ms, err := exp.AsInt()
+	return ms, err == nil
 }
 
 // archivedSchema loads the schema the archived service ran with: the extensions of the
@@ -822,9 +851,17 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	if cl, ok := blobs.(io.Closer); ok {
 		rs.closers = append(rs.closers, func() { cl.Close() })
 	}
-	// Upload URLs expire a TTL after the time the put was prepared: the original's
-	// receipt time here (the original prepared a few milliseconds before it committed).
-	_, _, registered, err := collections(c, c.publicURL, blobs, log, func(o *store.Options) { o.Clock = rs.clock.Now })
+	// Upload URLs expire a TTL after the time the put was prepared, rounded down to the
+	// second, a few milliseconds before the put committed: rs.alone runs each put that
+	// was pending alone, with that time taken from its archived state.
+	_, _, registered, err := collections(c, c.publicURL, blobs, log, func(o *store.Options) {
+		o.Clock = func() time.Time {
+			if ms := rs.prepared.Swap(0); ms != 0 {
+				return time.UnixMilli(ms) // set by rs.before for this put
+			}
+			return rs.clock.Now()
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -853,6 +890,16 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	}
 	if rs.ops, err = ops.New(opsOpts); err != nil {
 		return nil, err
+	}
+	rs.alone = func(st *replay.Step) bool {
+		_, ok := pendingExpiry(st.Archived)
+		return ok
+	}
+	ttl := c.uploadTTL
+	rs.before = func(st *replay.Step) {
+		if ms, ok := pendingExpiry(st.Archived); ok {
+			rs.prepared.Store(ms - ttl.Milliseconds())
+		}
 	}
 	service := signer.DID()
 	rs.place = map[string]replay.Placer{metrics.Command: func(tok *ucan.Token) (uint64, int64, error) {
