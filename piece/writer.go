@@ -107,10 +107,8 @@ func (p *pool) stop() { p.once.Do(func() { close(p.jobs) }) }
 
 // Writer computes the piece commitment of everything written to it. Full
 // 1 MiB segments are hashed by a pool of workers goroutines (started on the
-// first full segment) while the caller fills the next (and, rather than
-// sleep while the workers are busy, hashes queued segments itself); their
-// roots are folded in order into a stack of at most one node per level.
-// Memory is at most
+// first full segment) while the caller fills the next; their roots are folded
+// in order into a stack of at most one node per level. Memory is at most
 // 2·workers+1 segment buffers (about 1 MiB each) plus O(log n), whatever the
 // payload size. Sum or Close stops the pool; a Writer dropped without either
 // stops it when garbage collected. A Writer is not safe for concurrent use.
@@ -249,28 +247,12 @@ func (w *Writer) submit() {
 	}
 }
 
-// collect waits for the oldest in-flight segment and folds its root. While
-// it waits, the caller hashes queued segments itself rather than sleeping:
-// a queued segment means every worker is busy, and on a loaded machine a
-// sleeping caller is slow to wake and refill the queue.
+// collect waits for the oldest in-flight segment and folds its root.
 func (w *Writer) collect() {
 	j := w.inflight[0]
 	w.inflight = w.inflight[1:]
-	queued := w.pool.jobs
-	for {
-		select {
-		case root := <-j.root:
-			w.acc.push(segmentHeight, root)
-			w.free = append(w.free, j)
-			return
-		case k, ok := <-queued:
-			if !ok {
-				queued = nil // stopped: only wait
-				continue
-			}
-			k.root <- w.hashLocal().rootOf(k.in, segmentPayload, segmentHeight)
-		}
-	}
+	w.acc.push(segmentHeight, <-j.root)
+	w.free = append(w.free, j)
 }
 
 // Close stops the Writer's workers and releases its buffers; writing or
