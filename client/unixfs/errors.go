@@ -20,4 +20,6 @@ var (
 	ErrExists = errors.New("output path exists")
 	// ErrConflict is returned by Import when a name is both a file and a directory.
 	ErrConflict = errors.New("a name is both a file and a directory")
+	// ErrSharderClosed is returned by a Sharder's Add or Close after Close or Abort.
+	ErrSharderClosed = errors.New("sharder closed")
 )

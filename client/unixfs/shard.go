@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -44,17 +45,39 @@ type Shard struct {
 // order the blocks come. Each shard's header names one root: the shard's first block (a
 // shard of a DAG has no root of its own; the DAG's root is the last block of the last
 // shard). Blocks are never split: a block that does not fit an empty shard is an error.
+//
+// Add decides where shards are cut and returns; a goroutine of the Sharder hashes the CAR
+// bytes and writes the shard files (at most shardQueue blocks behind), so the caller's
+// import (reading, hashing each block for its CID) and the CAR's sha2-256 and file writes
+// use two cores. The done callback runs on that goroutine, in shard order; an error of
+// it, or of a write, is returned by a later Add or by Close. Blocks are not copied: they
+// are immutable.
 type Sharder struct {
 	dir  string
 	max  int64
 	done func(Shard) error
 
-	cur  *Shard
-	f    *os.File
-	w    *bufio.Writer
-	h    hash.Hash
-	out  io.Writer
-	next int
+	cur    *Shard // the shard being cut: its N, Size, Blocks and Data so far
+	next   int
+	ops    chan shardOp // nil until the first Add
+	exited chan struct{}
+	err    error // the writer's error, read once exited is closed
+	closed bool
+	abort  atomic.Bool
+}
+
+// shardQueue is how many blocks Add may be ahead of the goroutine writing the shards
+// (at most shardQueue × the largest block, 1 MiB, of memory besides the write buffer).
+const shardQueue = 4
+
+// shardOp is one step for the writer: start shard n (hdr its CAR header), write a block
+// (block set; hdr its section's varint length and CID, data its bytes), or finish a shard
+// (fin set).
+type shardOp struct {
+	hdr, data []byte
+	block     bool
+	fin       *Shard
+	n         int
 }
 
 // NewSharder returns a Sharder cutting shards of at most maxSize bytes (DefaultShardSize
@@ -69,8 +92,12 @@ func NewSharder(dir string, maxSize int64, done func(Shard) error) *Sharder {
 
 // Add appends b to the current shard, first finishing it when b does not fit.
 func (s *Sharder) Add(b blocks.Block) error {
+	if s.closed {
+		return ErrSharderClosed
+	}
 	c := b.Cid()
-	section := int64(len(c.Bytes()) + len(b.RawData()))
+	cb := c.Bytes()
+	section := int64(len(cb) + len(b.RawData()))
 	n := int64(uvarintLen(uint64(section))) + section
 	if s.cur != nil && s.cur.Size+n > s.max {
 		if err := s.finish(); err != nil {
@@ -82,20 +109,17 @@ func (s *Sharder) Add(b blocks.Block) error {
 		if int64(len(hdr))+n > s.max {
 			return fmt.Errorf("block %s (%d bytes) does not fit a CAR shard of %d bytes", c, len(b.RawData()), s.max)
 		}
-		if err := s.start(hdr); err != nil {
+		s.next++
+		s.cur = &Shard{N: s.next, Size: int64(len(hdr))}
+		if err := s.send(shardOp{hdr: hdr, n: s.next}); err != nil {
 			return err
 		}
 	}
-	var vb [binary.MaxVarintLen64]byte
-	if err := s.write(vb[:binary.PutUvarint(vb[:], uint64(section))]); err != nil {
+	prefix := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(cb)), uint64(section))
+	if err := s.send(shardOp{hdr: append(prefix, cb...), data: b.RawData(), block: true}); err != nil {
 		return err
 	}
-	if err := s.write(c.Bytes()); err != nil {
-		return err
-	}
-	if err := s.write(b.RawData()); err != nil {
-		return err
-	}
+	s.cur.Size += n
 	s.cur.Blocks++
 	if c.Type() == cid.Raw {
 		s.cur.Data += int64(len(b.RawData()))
@@ -103,70 +127,159 @@ func (s *Sharder) Add(b blocks.Block) error {
 	return nil
 }
 
-// Close finishes the last shard.
+// Close finishes the last shard and waits until it is written and handed to done. It
+// returns the first error of a write or of done.
 func (s *Sharder) Close() error {
-	if s.cur == nil {
-		return nil
+	if s.closed {
+		return ErrSharderClosed
 	}
-	return s.finish()
-}
-
-// Abort removes the file of the shard being written, if any.
-func (s *Sharder) Abort() {
-	if s.f != nil {
-		s.f.Close()
-		os.Remove(s.f.Name())
-		s.f = nil
+	var err error
+	if s.cur != nil {
+		err = s.finish()
 	}
-	s.cur = nil
-}
-
-func (s *Sharder) start(hdr []byte) error {
-	s.next++
-	s.cur = &Shard{N: s.next}
-	s.h = sha256.New()
-	s.out = s.h
-	if s.dir != "" {
-		f, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("shard-%06d.car", s.next)))
-		if err != nil {
-			return err
-		}
-		s.f = f
-		s.cur.Path = f.Name()
-		if s.w == nil {
-			s.w = bufio.NewWriterSize(f, shardBufferSize)
-		} else {
-			s.w.Reset(f)
-		}
-		s.out = io.MultiWriter(s.h, s.w)
+	s.closed = true
+	if s.ops == nil {
+		return err
 	}
-	return s.write(hdr)
-}
-
-func (s *Sharder) write(b []byte) error {
-	_, err := s.out.Write(b)
-	s.cur.Size += int64(len(b))
+	close(s.ops)
+	<-s.exited
+	if s.err != nil {
+		return s.err
+	}
 	return err
 }
 
+// Abort stops writing and removes the file of the shard being written, if any.
+func (s *Sharder) Abort() {
+	s.cur = nil
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.ops == nil {
+		return
+	}
+	s.abort.Store(true)
+	close(s.ops)
+	<-s.exited
+}
+
+// finish hands the current shard's totals to the writer, which finishes it.
 func (s *Sharder) finish() error {
-	if s.f != nil {
-		if err := s.w.Flush(); err != nil {
-			return err
-		}
-		if err := s.f.Close(); err != nil {
-			return err
-		}
-		s.f = nil
-	}
-	mh, err := multihash.Encode(s.h.Sum(nil), multihash.SHA2_256)
-	if err != nil {
-		return err
-	}
-	s.cur.CID = cid.NewCidV1(CodecCAR, mh)
 	sh := *s.cur
 	s.cur = nil
-	return s.done(sh)
+	return s.send(shardOp{fin: &sh})
+}
+
+// send queues op for the writer, starting it on the first op; once the writer has
+// stopped on an error it returns that error.
+func (s *Sharder) send(op shardOp) error {
+	if s.ops == nil {
+		s.ops = make(chan shardOp, shardQueue)
+		s.exited = make(chan struct{})
+		go s.write()
+	}
+	select {
+	case s.ops <- op:
+		return nil
+	case <-s.exited:
+		return s.err
+	}
+}
+
+// write runs the ops until the channel is closed or one fails; a shard file left
+// unfinished (an error, Abort) is removed.
+func (s *Sharder) write() {
+	w := shardWriter{dir: s.dir}
+	defer close(s.exited)
+	defer w.discard()
+	for op := range s.ops {
+		if s.abort.Load() {
+			continue
+		}
+		var err error
+		switch {
+		case op.fin != nil:
+			var sh Shard
+			if sh, err = w.finish(*op.fin); err == nil {
+				err = s.done(sh)
+			}
+		case op.block:
+			if err = w.write(op.hdr); err == nil {
+				err = w.write(op.data)
+			}
+		default:
+			err = w.start(op.n, op.hdr)
+		}
+		if err != nil {
+			s.err = err
+			return
+		}
+	}
+}
+
+// shardWriter is the writer goroutine's state: the open shard file and its hash.
+type shardWriter struct {
+	dir string
+	f   *os.File
+	w   *bufio.Writer
+	h   hash.Hash
+	out io.Writer
+}
+
+func (w *shardWriter) start(n int, hdr []byte) error {
+	w.h = sha256.New()
+	w.out = w.h
+	if w.dir != "" {
+		f, err := os.Create(filepath.Join(w.dir, fmt.Sprintf("shard-%06d.car", n)))
+		if err != nil {
+			return err
+		}
+		w.f = f
+		if w.w == nil {
+			w.w = bufio.NewWriterSize(f, shardBufferSize)
+		} else {
+			w.w.Reset(f)
+		}
+		w.out = io.MultiWriter(w.h, w.w)
+	}
+	return w.write(hdr)
+}
+
+func (w *shardWriter) write(b []byte) error {
+	_, err := w.out.Write(b)
+	return err
+}
+
+// finish flushes and closes the shard file and returns sh with its CID and path.
+func (w *shardWriter) finish(sh Shard) (Shard, error) {
+	if w.f != nil {
+		if err := w.w.Flush(); err != nil {
+			return sh, err
+		}
+		sh.Path = w.f.Name()
+		err := w.f.Close()
+		w.f = nil
+		if err != nil {
+			os.Remove(sh.Path)
+			return sh, err
+		}
+	}
+	mh, err := multihash.Encode(w.h.Sum(nil), multihash.SHA2_256)
+	if err != nil {
+		return sh, err
+	}
+	sh.CID = cid.NewCidV1(CodecCAR, mh)
+	return sh, nil
+}
+
+// discard closes and removes an unfinished shard file.
+func (w *shardWriter) discard() {
+	if w.f != nil {
+		w.f.Close()
+		os.Remove(w.f.Name())
+		w.f = nil
+	}
 }
 
 // carHeader is the CARv1 header naming root: the varint length, then the DAG-CBOR map

@@ -1,0 +1,83 @@
+package unixfs_test
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	blocks "github.com/ipfs/go-block-format"
+
+	"github.com/w3dag/w3dag/client/unixfs"
+)
+
+// TestSharderErrors: the Sharder writes shards on a goroutine of its own, so an error of
+// the done callback surfaces from a later Add or from Close, an aborted or failed Sharder
+// leaves no shard file behind, and a closed Sharder refuses more blocks.
+func TestSharderErrors(t *testing.T) {
+	errDone := errors.New("done failed")
+	blk := func(i int) blocks.Block { return blocks.NewBlock([]byte{byte(i), byte(i >> 8), 1, 2, 3}) }
+	cases := []struct {
+		name   string
+		blocks int
+		abort  bool
+		done   error
+		want   error // from Add or Close
+		shards int   // handed to done
+	}{
+		{name: "ok", blocks: 200, shards: 10}, // 9 × 21 blocks, then 11
+		{name: "done fails", blocks: 200, done: errDone, want: errDone, shards: 1},
+		{name: "abort", blocks: 30, abort: true, shards: 1},
+		{name: "empty", blocks: 0, shards: 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var got []unixfs.Shard
+			// a block section is 1 varint + 34 CID (v0) + 5 data bytes = 40 bytes, the header
+			// 57: 21 blocks fit a shard of 900 bytes
+			s := unixfs.NewSharder(dir, 900, func(sh unixfs.Shard) error {
+				got = append(got, sh)
+				if c.done != nil {
+					os.Remove(sh.Path)
+					return c.done
+				}
+				return nil
+			})
+			var err error
+			for i := 0; i < c.blocks && err == nil; i++ {
+				err = s.Add(blk(i))
+			}
+			if c.abort {
+				s.Abort()
+			} else if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			if len(got) != c.shards {
+				t.Fatalf("%d shards, want %d", len(got), c.shards)
+			}
+			files, _ := os.ReadDir(dir)
+			want := 0
+			if c.done == nil {
+				want = len(got)
+			}
+			if len(files) != want {
+				t.Fatalf("%d files left in the directory, want %d", len(files), want)
+			}
+			for i, sh := range got {
+				want := 21
+				if i == 9 {
+					want = 11
+				}
+				if sh.N != i+1 || sh.Blocks != want || sh.Size != 57+40*int64(want) || !sh.CID.Defined() {
+					t.Fatalf("shard %d: %+v", i, sh)
+				}
+			}
+			if err := s.Add(blk(0)); !errors.Is(err, unixfs.ErrSharderClosed) {
+				t.Fatalf("Add after close: %v", err)
+			}
+		})
+	}
+}
