@@ -39,7 +39,10 @@ func writeRandomFile(b *testing.B, p string, size int64, seed uint64) {
 // size spooled to disk with their CAR CID, each stored (put, PUT with the server's CAR
 // check and sha2-256, confirm) two at a time, then the upload entry. The file is
 // W3DAG_BENCH_SIZE bytes (default 1 GiB); each iteration uses a new service. Compare with
-// BenchmarkUpSHA256 of the same run:
+// BenchmarkUpSHA256 of the same run. It also reports the process's CPU time (user +
+// system, client and service together) per GiB of file: up-cpu-s/GiB while `up` ran,
+// all-cpu-s/GiB until the shards' pieces were computed too (less sensitive to other load
+// on the machine than the wall-clock rate):
 //
 //	go test -run '^$' -bench 'BenchmarkUp(SHA256)?$' -benchtime 3x ./cmd/w3dag
 func BenchmarkUp(b *testing.B) {
@@ -47,6 +50,7 @@ func BenchmarkUp(b *testing.B) {
 	file := filepath.Join(b.TempDir(), "bench.bin")
 	writeRandomFile(b, file, size, 1)
 	b.SetBytes(size)
+	var upCPU, allCPU time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -58,11 +62,13 @@ func BenchmarkUp(b *testing.B) {
 			b.Fatal("space new failed")
 		}
 		var out, errb strings.Builder
+		cpu0 := cpuTime(b)
 		b.StartTimer()
 		if code := run(context.Background(), []string{"up", file, "--no-wrap", "--json"}, &out, &errb); code != 0 {
 			b.Fatalf("up: %s", errb.String())
 		}
 		b.StopTimer()
+		upCPU += cpuTime(b) - cpu0
 		// Pieces of the shards are computed in the background: wait, untimed, so they do
 		// not take the CPU from the next iteration.
 		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
@@ -74,8 +80,12 @@ func BenchmarkUp(b *testing.B) {
 				waitPiece(b, svc, c)
 			}
 		}
+		allCPU += cpuTime(b) - cpu0
 		b.StartTimer()
 	}
+	gib := float64(b.N) * float64(size) / (1 << 30)
+	b.ReportMetric(upCPU.Seconds()/gib, "up-cpu-s/GiB")
+	b.ReportMetric(allCPU.Seconds()/gib, "all-cpu-s/GiB")
 }
 
 // BenchmarkUpSHA256 is single-core sha2-256 over the bytes of BenchmarkUp's file, read
