@@ -19,7 +19,45 @@ import (
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
 )
+
+// embeddedServer wires a Server as w3dag serve does on its embedded defaults, over store
+// and fs blobs in dir: the notes schema, messages through the engine's group commit into
+// the archive's kv outbox (the caller runs or flushes the mover). It returns the server,
+// the archive and a space key.
+func embeddedServer(tb testing.TB, store kv.Store, dir string) (*Server, *archive.Archive, did.Signer) {
+	tb.Helper()
+	blobs, err := blobfs.Open(filepath.Join(dir, "blobs"), blobfs.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	service, space := mustKey(tb), mustKey(tb)
+	eng, err := dag.Open(context.Background(), dag.Options{KV: store, Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { eng.Close() })
+	o, err := ops.New(ops.Options{Engine: eng, Signer: service})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	arch := archive.New(blobs, archive.Options{Outbox: store, Commit: func(ctx context.Context, fn func(kv.Tx) error) error {
+		return eng.Update(ctx, func(t *dag.Tx) error {
+			kt, err := t.KV(archive.OutboxPrefix)
+			if err != nil {
+				return err
+			}
+			return fn(kt)
+		})
+	}})
+	tb.Cleanup(func() { arch.Close() })
+	srv, err := New(Options{Service: service, Runner: o, Store: eng, Archive: arch})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, arch, space
+}
 
 // benchServer is the embedded configuration of w3dag serve: bolt with fsync, fs blobs.
 func benchServer(b *testing.B) (*httptest.Server, func(int) []byte) {
@@ -30,38 +68,11 @@ func benchServer(b *testing.B) (*httptest.Server, func(int) []byte) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	blobs, err := blobfs.Open(filepath.Join(dir, "blobs"), blobfs.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	service, space := mustKey(b), mustKey(b)
-	eng, err := dag.Open(context.Background(), dag.Options{KV: store, Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Close() })
-	o, err := ops.New(ops.Options{Engine: eng, Signer: service})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// As w3dag serve wires it: messages go through the engine's group commit into the
-	// outbox, and move to blob storage in the background.
-	arch := archive.New(blobs, archive.Options{Outbox: store, Commit: func(ctx context.Context, fn func(kv.Tx) error) error {
-		return eng.Update(ctx, func(t *dag.Tx) error {
-			kt, err := t.KV(archive.OutboxPrefix)
-			if err != nil {
-				return err
-			}
-			return fn(kt)
-		})
-	}})
+	srv, arch, space := embeddedServer(b, store, dir)
+	// As w3dag serve wires it: messages move to blob storage in the background.
 	ctx, cancel := context.WithCancel(context.Background())
 	go arch.Run(ctx)
-	b.Cleanup(func() { cancel(); arch.Close() })
-	srv, err := New(Options{Service: service, Runner: o, Store: eng, Archive: arch})
-	if err != nil {
-		b.Fatal(err)
-	}
+	b.Cleanup(cancel)
 	hs := httptest.NewServer(srv)
 	b.Cleanup(hs.Close)
 	var n atomic.Int64

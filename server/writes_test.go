@@ -12,14 +12,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/w3dag/w3dag/archive"
-	blobfs "github.com/w3dag/w3dag/blob/fs"
-	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/message"
-	"github.com/w3dag/w3dag/ops"
-	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -108,34 +103,7 @@ func TestWritesPerInvocation(t *testing.T) {
 			t.Cleanup(func() { bs.Close() })
 			store := &countingStore{Store: bs}
 			store.reset()
-			blobs, err := blobfs.Open(filepath.Join(dir, "blobs"), blobfs.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			service, space := mustKey(t), mustKey(t)
-			eng, err := dag.Open(context.Background(), dag.Options{KV: store, Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { eng.Close() })
-			o, err := ops.New(ops.Options{Engine: eng, Signer: service})
-			if err != nil {
-				t.Fatal(err)
-			}
-			arch := archive.New(blobs, archive.Options{Outbox: store, Commit: func(ctx context.Context, fn func(kv.Tx) error) error {
-				return eng.Update(ctx, func(t *dag.Tx) error {
-					kt, err := t.KV(archive.OutboxPrefix)
-					if err != nil {
-						return err
-					}
-					return fn(kt)
-				})
-			}})
-			t.Cleanup(func() { arch.Close() })
-			srv, err := New(Options{Service: service, Runner: o, Store: eng, Archive: arch})
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, arch, space := embeddedServer(t, store, dir)
 			k := 0
 			// One warm-up message so one-time keys (service record, schema) are not counted.
 			post := func(per int) {
