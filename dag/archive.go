@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
@@ -87,7 +88,7 @@ func archived(kt kv.Tx, inv cid.Cid) (bool, error) {
 	prefix := []byte(prefixInvocation + inv.String() + "/")
 	found := false
 	err := kt.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix)}, func(k, _ []byte) error {
-		if len(k) > 3 && string(k[len(k)-3:]) == ".in" {
+		if bytes.HasSuffix(k, []byte(".in")) {
 			found = true
 			return kv.ErrStop
 		}

@@ -317,21 +317,7 @@ func (t *Tx) LastSeq() (uint64, error) {
 }
 
 // Entry returns the entry at p (fields are ignored), or an error wrapping ErrNotFound.
-func (t *Tx) Entry(p Path) (*Entry, error) {
-	p = p.Entry()
-	k := entryKey(p)
-	if err := t.b.needs(k); err != nil {
-		return nil, err
-	}
-	v, err := t.kt.Get(k)
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil, failure(ErrNotFound, "no entry at %s", p)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading entry %s: %w", p, err)
-	}
-	return decodeEntry(p, v)
-}
+func (t *Tx) Entry(p Path) (*Entry, error) { return t.EntryAt(p.Entry()) }
 
 // EntryAt returns the entry named by p with its fields, for collections whose entries are
 // named by their key and the first fields of a path (a Reader's, e.g. metrics'
