@@ -911,12 +911,7 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	}}
 	rs.handlers = map[string]replay.Handler{
 		metrics.Command: func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
-			return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error {
-				if err := tx.Archive(tok); err != nil {
-					return err
-				}
-				return metrics.Apply(tx, tok)
-			})
+			return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error { return metrics.Apply(tx, tok) })
 		},
 		// The upload endpoint's rejection of bytes that are not a CAR: the transition
 		// it ran, with the invocation's args (path, reason).

@@ -199,8 +199,8 @@ func stringField(n datamodel.Node, k string) (string, error) {
 	return v.AsString()
 }
 
-// Apply runs a Command invocation again inside tx, as replay does: it stores the
-// invocation and writes each listed counter as flush did, at the sequence and time the
+// Apply runs a Command invocation again inside tx, as replay does: it stores and archives
+// the invocation as flush's Tx.Invoke did (dag.Tx.Archive) and writes each listed counter as flush did, at the sequence and time the
 // invocation names. The transaction's next sequence must be args.seq (ErrOutOfOrder
 // otherwise: the invocation is being replayed at another place in the commit order than
 // where it ran) and its clock args.ts (ErrOutOfOrder too). Counters added to in tx's batch
@@ -221,7 +221,7 @@ func Apply(tx *dag.Tx, tok *ucan.Token) error {
 	if ts := tx.Now().UnixMilli(); ts != inv.TS {
 		return fmt.Errorf("%w: %s names time %d, the transaction's is %d", ErrOutOfOrder, tok.CID, inv.TS, ts)
 	}
-	if err := tx.PutBlock(tok.CID, tok.Raw); err != nil {
+	if err := tx.Archive(tok); err != nil {
 		return err
 	}
 	changes := make([]change, len(inv.Paths))
