@@ -152,6 +152,14 @@ func caseGatewayMissingPath(ctx context.Context, t T, target Target) {
 	if code != http.StatusOK || err != nil || len(res.Roots) != 1 {
 		t.Fatalf("GET %s/a.txt?format=car: HTTP %d, %v; want 200 and a CAR", base, code, err)
 	}
+	// The CAR's root is the file: unpacked from it, the CAR is a.txt's bytes (from the
+	// directory's root, or an empty identity root, it would not be).
+	out := filepath.Join(tmp, "a.txt")
+	if err := unixfs.Extract(ctx, bytes.NewReader(body), res.Roots[0], nil, out, unixfs.ExtractOptions{}); err != nil {
+		t.Errorf("GET %s/a.txt?format=car: unpacking from its root %s: %v", base, res.Roots[0], err)
+	} else if got, err := os.ReadFile(out); err != nil || string(got) != "hello" {
+		t.Errorf("GET %s/a.txt?format=car: its root %s unpacks to %q (%v), want a.txt's \"hello\"", base, res.Roots[0], got, err)
+	}
 	carAccept := map[string]string{"Accept": "application/vnd.ipld.car; version=1"}
 	for _, tc := range []struct {
 		name, method, path string
