@@ -2,16 +2,19 @@
 // (DESIGN §6): Load reads every archived message from blob storage (archive.Scan), pairs
 // each invocation of each request message with its receipt in the reply messages, and
 // orders them as they were committed (by the receipts' meta.seq: the invocation that wrote
-// sequence s before those answered after s was committed); Run runs them again one at a
-// time through ops, each with the clock set to its receipt's meta.ts, into an empty store
-// opened with the original service key, then records which reply carried each receipt.
+// sequence s before those answered after s was committed); Run runs them again in that
+// order through ops, each with the clock set to its receipt's meta.ts (the writes of one
+// time checked together and committed in order, up to Window in one transaction), into an
+// empty store opened with the original service key, then records which reply carried each
+// receipt.
 // Because ed25519 signatures are deterministic, the receipts come out byte-identical when
 // the inputs are the same; Run counts those that do not, and Compare finds the first
 // difference between the rebuilt store and a live one.
 //
-// Restart: every step is one transaction of the engine, so the rebuilt store's last commit
-// sequence says which steps are done (Plan.Resume); a replay killed at any point and run
-// again goes on from there and ends in the same state.
+// Restart: every write commits its own sequence (a transaction shared by several commits
+// all of them or none), so the rebuilt store's last commit sequence says which steps are
+// done (Plan.Resume); a replay killed at any point and run again goes on from there and
+// ends in the same state.
 //
 // What replay needs besides the archive (docs/OPERATIONS.md): the service key, the
 // configuration that shapes states (public URL, upload-URL secret and TTL, schema
