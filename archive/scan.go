@@ -1,12 +1,10 @@
 package archive
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -39,7 +37,7 @@ func Scan(ctx context.Context, blobs blob.Store, fn func(msg cid.Cid, data []byt
 		if err != nil {
 			return fmt.Errorf("%w: key %s does not name a segment: %v", ErrCorrupt, info.Key, err)
 		}
-		data, err := readAll(ctx, blobs, info.Key, maxSegmentSize)
+		data, err := readBlob(ctx, blobs, info.Key, maxSegmentSize)
 		if err != nil {
 			return err
 		}
@@ -58,7 +56,7 @@ func Scan(ctx context.Context, blobs blob.Store, fn func(msg cid.Cid, data []byt
 		if err != nil {
 			return fmt.Errorf("%w: key %s does not name a message: %v", ErrCorrupt, info.Key, err)
 		}
-		data, err := readAll(ctx, blobs, info.Key, MaxMessageSize)
+		data, err := readBlob(ctx, blobs, info.Key, MaxMessageSize)
 		if err != nil {
 			return err
 		}
@@ -67,23 +65,6 @@ func Scan(ctx context.Context, blobs blob.Store, fn func(msg cid.Cid, data []byt
 		}
 		return call(msg, data)
 	})
-}
-
-// readAll reads the blob at key, at most limit bytes.
-func readAll(ctx context.Context, blobs blob.Store, key string, limit int64) ([]byte, error) {
-	rc, info, err := blobs.Get(ctx, key, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
-	}
-	defer rc.Close()
-	if info.Size > limit {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrCorrupt, key, info.Size, limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
-	}
-	return data, nil
 }
 
 // scanSegment walks the sections of a segment (a CAR v1: header, then one section a
@@ -109,8 +90,8 @@ func scanSegment(seg cid.Cid, data []byte, fn func(cid.Cid, []byte) error) error
 			return bad("section %d: %v", i, err)
 		}
 		body := section[clen:]
-		if got, err := msg.Prefix().Sum(body); err != nil || !bytes.Equal(got.Hash(), msg.Hash()) {
-			return fmt.Errorf("%w: message %s (section %d of segment %s)", ErrCorrupt, msg, i, seg)
+		if _, err := checked(msg, body); err != nil {
+			return fmt.Errorf("%w (section %d of segment %s)", err, i, seg)
 		}
 		if err := fn(msg, body); err != nil {
 			return err

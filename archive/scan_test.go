@@ -103,7 +103,7 @@ func scanSegmentKey(ctx context.Context, blobs blob.Store, key string, fn func(c
 	if err != nil {
 		return err
 	}
-	data, err := readAll(ctx, blobs, key, maxSegmentSize)
+	data, err := readBlob(ctx, blobs, key, maxSegmentSize)
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func (a *Archive) SchemaSets(ctx context.Context) ([]SchemaSet, error) {
 	slices.Sort(keys)
 	var sets []SchemaSet
 	for _, k := range keys {
-		data, err := a.readBlob(ctx, k, MaxSchemaSetSize)
+		data, err := readBlob(ctx, a.blobs, k, MaxSchemaSetSize)
 		if err != nil {
 			return nil, err
 		}
@@ -149,16 +149,17 @@ func (a *Archive) SchemaSets(ctx context.Context) ([]SchemaSet, error) {
 // Schema returns the text of the schema source with CID c, checked against it;
 // ErrNotFound when the archive does not hold it.
 func (a *Archive) Schema(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := a.readBlob(ctx, SchemaKey(c), MaxSchemaSize)
+	data, err := readBlob(ctx, a.blobs, SchemaKey(c), MaxSchemaSize)
 	if err != nil {
 		return nil, err
 	}
 	return checked(c, data)
 }
 
-// readBlob reads the blob key, at most limit bytes.
-func (a *Archive) readBlob(ctx context.Context, key string, limit int64) ([]byte, error) {
-	rc, _, err := a.blobs.Get(ctx, key, nil)
+// readBlob reads the blob key of blobs, at most limit bytes: more is ErrCorrupt, a missing
+// blob ErrNotFound.
+func readBlob(ctx context.Context, blobs blob.Store, key string, limit int64) ([]byte, error) {
+	rc, info, err := blobs.Get(ctx, key, nil)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
@@ -166,6 +167,9 @@ func (a *Archive) readBlob(ctx context.Context, key string, limit int64) ([]byte
 		return nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	defer rc.Close()
+	if info.Size > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrCorrupt, key, info.Size, limit)
+	}
 	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", key, err)
