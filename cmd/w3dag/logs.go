@@ -42,6 +42,9 @@ func runLogExporter(ctx context.Context, engine *dag.Engine, kvs kv.Store, blobs
 	}, nil
 }
 
+// logsUsage is the usage line of `w3dag logs`.
+const logsUsage = "usage: w3dag logs export [--data DIR] [--kv KIND|URL] [--blob fs|s3] [--s3-url URL] [--chunk N]"
+
 // runLogs implements `w3dag logs export [--data DIR] [--kv …] [--blob …] [--chunk N]`:
 // export every commit-log record not exported yet and print what was written. It opens
 // the store the way serve does; with an embedded kv (bolt, pebble) the service must be
@@ -51,7 +54,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		args = []string{"export", "-h"} // the flags are export's
 	}
 	if len(args) == 0 || args[0] != "export" {
-		fmt.Fprintln(stderr, "usage: w3dag logs export [--data DIR] [--kv KIND|URL] [--blob fs|s3] [--s3-url URL] [--chunk N]")
+		fmt.Fprintln(stderr, logsUsage)
 		if len(args) == 0 {
 			return 2
 		}
@@ -60,7 +63,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("w3dag logs export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: w3dag logs export [--data DIR] [--kv KIND|URL] [--blob fs|s3] [--s3-url URL] [--chunk N]")
+		fmt.Fprintln(stderr, logsUsage)
 		fs.PrintDefaults()
 	}
 	var c serveConfig
