@@ -33,11 +33,7 @@ func (r *Receipt) appendJSON(b []byte) []byte {
 	b = appendString(b, r.Type)
 	b = appendField(b, "receipt", r.Receipt)
 	b = appendField(b, "ran", r.Ran)
-	b = appendField(b, "path", r.Path)
-	b = appendField(b, "subject", r.Subject)
-	b = appendField(b, "collection", r.Collection)
-	b = appendField(b, "key", r.Key)
-	b = r.Common.appendJSON(b)
+	b = appendEntry(b, r.Path, r.Subject, r.Collection, r.Key, &r.Common)
 	b = appendOptional(b, "origin", r.Origin)
 	b = append(b, `,"fx":`...)
 	if r.Fx == nil {
@@ -61,14 +57,20 @@ func (w *Workflow) appendJSON(b []byte) []byte {
 	b = appendString(b, w.Type)
 	b = appendField(b, "invocation", w.Invocation)
 	b = appendField(b, "receipt", w.Receipt)
-	b = appendField(b, "path", w.Path)
-	b = appendField(b, "subject", w.Subject)
-	b = appendField(b, "collection", w.Collection)
-	b = appendField(b, "key", w.Key)
-	b = w.Common.appendJSON(b)
+	b = appendEntry(b, w.Path, w.Subject, w.Collection, w.Key, &w.Common)
 	b = append(b, `,"args":`...)
 	b = appendRaw(b, w.Args)
 	return append(b, "}\n"...)
+}
+
+// appendEntry appends the fields both kinds of line have after their first three: the
+// path and its parts, then Common's.
+func appendEntry(b []byte, path, subject, collection, key string, c *Common) []byte {
+	b = appendField(b, "path", path)
+	b = appendField(b, "subject", subject)
+	b = appendField(b, "collection", collection)
+	b = appendField(b, "key", key)
+	return c.appendJSON(b)
 }
 
 func appendField(b []byte, name, v string) []byte {
