@@ -402,7 +402,7 @@ func (r *runner) run(ctx context.Context, from int) error {
 func (r *runner) check(group []Step, out []*ops.Checked) {
 	for k := range group {
 		out[k] = nil
-		if st := &group[k]; !(st.Self && !isDAG(st.Inv.Invocation.Command)) && r.budgets[st.Msg] == nil {
+		if st := &group[k]; !st.handled() && r.budgets[st.Msg] == nil {
 			r.budgets[st.Msg] = r.opts.Runner.NewBudget()
 		}
 	}
@@ -414,7 +414,7 @@ func (r *runner) check(group []Step, out []*ops.Checked) {
 			defer wg.Done()
 			for k := int(next.Add(1)) - 1; k < len(group); k = int(next.Add(1)) - 1 {
 				st := &group[k]
-				if st.Self && !isDAG(st.Inv.Invocation.Command) {
+				if st.handled() {
 					continue
 				}
 				out[k] = r.opts.Runner.Check(st.Inv, st.Proofs, r.budgets[st.Msg])
@@ -428,8 +428,9 @@ func (r *runner) check(group []Step, out []*ops.Checked) {
 func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 	st := &r.plan.Steps[i]
 	cmd := st.Inv.Invocation.Command
-	alone := c != nil && c.Refusal() == "" && cmd != ops.CmdGet && cmd != ops.CmdSelect && r.opts.Alone != nil && r.opts.Alone(st)
-	if alone || c == nil || c.Refusal() != "" || cmd == ops.CmdGet || cmd == ops.CmdSelect {
+	solo := c == nil || c.Refusal() != "" || cmd == ops.CmdGet || cmd == ops.CmdSelect
+	alone := !solo && r.opts.Alone != nil && r.opts.Alone(st)
+	if solo || alone {
 		// Alone, after the writes before it: a read sees their state, a handler runs
 		// its own operation, a refusal is stamped with the clock.
 		if err := r.drain(); err != nil {
@@ -528,6 +529,10 @@ func (r *runner) exec(ctx context.Context, st *Step, c *ops.Checked, opts ...dag
 	}
 	return out.Receipt.CID, nil
 }
+
+// handled reports whether st is one of the service's own invocations that a Handler runs
+// (not checked and run through the Runner).
+func (st *Step) handled() bool { return st.Self && !isDAG(st.Inv.Invocation.Command) }
 
 func isDAG(cmd string) bool {
 	switch cmd {
