@@ -3,7 +3,6 @@ package blockindex
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -101,7 +100,7 @@ func (x *Index) Done(tx *dag.Tx, car cid.Cid) (bool, error) {
 	if len(res.Blocks) == 0 {
 		return true, nil
 	}
-	return true, write(kt, car, 0, res.Blocks)
+	return true, write(kt, car, 0, res.Blocks, repeats(res.Blocks))
 }
 
 // Removed drops a reference to car (a done store entry of it was removed) and deletes
@@ -140,24 +139,19 @@ func Removed(tx *dag.Tx, car cid.Cid) error {
 	return nil
 }
 
-// write records blocks as the blocks first, first+1, … of car. A block the CAR holds
-// more than once is located at its first copy (blocks before first were written
-// earlier): its location is not overwritten by a later copy.
-func write(kt kv.Tx, car cid.Cid, first int, blocks []carscan.Block) error {
+// write records blocks as the blocks first, first+1, … of car; repeat[i] says that
+// blocks[i] is a repeat of an earlier block of car (repeats), whose location, its first
+// copy's, is not written again.
+func write(kt kv.Tx, car cid.Cid, first int, blocks []carscan.Block, repeat []bool) error {
 	cb := car.Bytes()
 	for i, b := range blocks {
-		loc := varint.ToUvarint(uint64(b.Offset))
-		loc = append(loc, varint.ToUvarint(uint64(b.Length))...)
-		mk := append(append(bytes.Clone(mhPrefix), b.Multihash...), cb...)
-		switch _, err := kt.Get(mk); {
-		case err == nil:
-			// a repeat: the first copy's location stays
-		case errors.Is(err, kv.ErrNotFound):
+		if !repeat[i] {
+			loc := varint.ToUvarint(uint64(b.Offset))
+			loc = append(loc, varint.ToUvarint(uint64(b.Length))...)
+			mk := append(append(bytes.Clone(mhPrefix), b.Multihash...), cb...)
 			if err := kt.Put(mk, loc); err != nil {
 				return fmt.Errorf("indexing a block of %s: %w", car, err)
 			}
-		default:
-			return fmt.Errorf("indexing a block of %s: %w", car, err)
 		}
 		ck := binary.BigEndian.AppendUint32(append(bytes.Clone(carPrefix), cb...), uint32(first+i))
 		if err := kt.Put(ck, b.Multihash); err != nil {
@@ -165,6 +159,19 @@ func write(kt kv.Tx, car cid.Cid, first int, blocks []carscan.Block) error {
 		}
 	}
 	return nil
+}
+
+// repeats marks each block of a CAR's scan that repeats an earlier one: a block the CAR
+// holds more than once is located at its first copy. Marked from the scan, not by reading
+// the index back, it costs no store read per block.
+func repeats(blocks []carscan.Block) []bool {
+	seen := make(map[string]struct{}, len(blocks))
+	out := make([]bool, len(blocks))
+	for i, b := range blocks {
+		_, out[i] = seen[string(b.Multihash)]
+		seen[string(b.Multihash)] = struct{}{}
+	}
+	return out
 }
 
 func refsKey(car cid.Cid) []byte { return append(bytes.Clone(refsPrefix), car.Bytes()...) }

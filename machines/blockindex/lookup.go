@@ -139,15 +139,17 @@ func Build(ctx context.Context, u Updater, store blob.Store, key string, car cid
 	if err != nil {
 		return fmt.Errorf("indexing %s: %w", car, err)
 	}
+	repeat := repeats(res.Blocks)
 	for i := 0; i < len(res.Blocks); i += writeBatch {
-		batch := res.Blocks[i:min(i+writeBatch, len(res.Blocks))]
+		end := min(i+writeBatch, len(res.Blocks))
+		batch, batchRepeat := res.Blocks[i:end], repeat[i:end]
 		first := i
 		err := u.Update(ctx, func(tx *dag.Tx) error {
 			kt, err := tx.KV(Prefix)
 			if err != nil {
 				return err
 			}
-			return write(kt, car, first, batch)
+			return write(kt, car, first, batch, batchRepeat)
 		})
 		if err != nil {
 			return fmt.Errorf("indexing %s: %w", car, err)
