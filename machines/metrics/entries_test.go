@@ -171,6 +171,12 @@ func TestApply(t *testing.T) {
 	if err := apply(invs[1]); !errors.Is(err, metrics.ErrOutOfOrder) {
 		t.Fatalf("applying the second invocation first: %v, want ErrOutOfOrder", err)
 	}
+	// At its sequence but at another time than it names: refused too.
+	first := must(src.Receipt(ctx, invs[0]))
+	now = time.UnixMilli(must(metrics.ParseInvocation(first, svc.DID())).TS + 1)
+	if err := dst.Update(ctx, func(tx *dag.Tx) error { return metrics.Apply(tx, first) }); !errors.Is(err, metrics.ErrOutOfOrder) {
+		t.Fatalf("applying the first invocation 1 ms late: %v, want ErrOutOfOrder", err)
+	}
 	for _, c := range invs {
 		if err := apply(c); err != nil {
 			t.Fatal(err)
