@@ -234,6 +234,7 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		}
 		for _, ev := range page {
 			if ev.Seq > end {
+				after = end // the log has no record end: the chunk ends before it
 				break
 			}
 			evs = append(evs, ev)
