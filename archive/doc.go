@@ -42,7 +42,8 @@
 // The service's own invocations: ArchiveInvocation writes the message that carries one
 // self-issued invocation (InvocationMessage) into the outbox through the caller's kv
 // transaction, the dag engine's (dag.Options.Archive), so it is durable exactly when what
-// the invocation causes is. It needs an outbox; Options.Direct keeps Put writing blob
+// the invocation causes is; ArchiveReply does the same for the reply carrying the receipt
+// of an operation the service ran with its own invocation. It needs an outbox; Options.Direct keeps Put writing blob
 // storage directly while the outbox takes these messages.
 //
 // Refusals: a message every invocation of which was refused before running is not kept;

@@ -364,8 +364,11 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Event) ([]*receipts.Recei
 				return fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
 			}
 			tok, err := ucan.Decode(raw)
-			if err != nil || tok.Invocation == nil {
-				return fmt.Errorf("%w: record %d: block %s the receipt ran is not an invocation: %v", ErrCorrupt, ev.Seq, r.Ran, err)
+			if err != nil {
+				return fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+			}
+			if tok.Invocation == nil {
+				return fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
 			}
 			task, err := tok.Invocation.Task()
 			if err != nil {

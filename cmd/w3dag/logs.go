@@ -43,7 +43,7 @@ func runLogExporter(ctx context.Context, engine *dag.Engine, kvs kv.Store, blobs
 }
 
 // logsUsage is the usage line of `w3dag logs`.
-const logsUsage = "usage: w3dag logs export [--data DIR] [--kv KIND|URL] [--blob fs|s3] [--s3-url URL] [--chunk N]"
+const logsUsage = "usage: w3dag logs export [--data DIR] [--kv KIND|URL] [--postgres-url URL] [--postgres-schema S] [--schema FILE]... [--blob fs|s3] [--s3-url URL] [--chunk N]"
 
 // runLogs implements `w3dag logs export [--data DIR] [--kv …] [--blob …] [--chunk N]`:
 // export every commit-log record not exported yet and print what was written. It opens
