@@ -184,7 +184,7 @@ func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 func checked(msg cid.Cid, data []byte) ([]byte, error) {
 	got, err := msg.Prefix().Sum(data)
 	if err != nil || !got.Equals(msg) {
-		return nil, fmt.Errorf("%w: %s", ErrCorrupt, msg)
+		return nil, fmt.Errorf("%w: message %s", ErrCorrupt, msg)
 	}
 	return data, nil
 }
