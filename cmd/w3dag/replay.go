@@ -67,11 +67,14 @@ func (f *replayFlags) check() error {
 	case f.c.publicURL == "":
 		return errors.New("--public-url is required: the original service's URL (upload URLs and locations name it)")
 	}
-	if strings.HasPrefix(f.c.kv, "postgres://") || strings.HasPrefix(f.c.kv, "postgresql://") {
-		f.c.postgresURL, f.c.kv = f.c.kv, "postgres"
-	} else if f.c.kv != "bolt" {
+	kind, pgURL, err := resolveKV(f.c)
+	if err != nil {
+		return err
+	}
+	if kind != "bolt" && kind != "postgres" {
 		return fmt.Errorf("--kv %q: want bolt or a postgres:// URL", f.c.kv)
 	}
+	f.c.kv, f.c.postgresURL = kind, pgURL
 	if f.key == "" {
 		f.key = filepath.Join(f.c.data, serviceKeyFile)
 	}
