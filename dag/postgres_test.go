@@ -40,7 +40,7 @@ func pgEngines(t *testing.T, n int) (*env, []*dag.Engine) {
 		conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{sch}.Sanitize()+" CASCADE")
 	})
 	ctx := context.Background()
-	first, err := postgres.Open(ctx, url, postgres.Options{Schema: sch})
+	first, err := postgres.Open(ctx, url, postgres.Options{Schema: sch, SerialWrites: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func pgEngines(t *testing.T, n int) (*env, []*dag.Engine) {
 	engines := []*dag.Engine{v.e}
 	s := must(schema.Load([]byte(notesExt)))
 	for range n - 1 {
-		st, err := postgres.Open(ctx, url, postgres.Options{Schema: sch})
+		st, err := postgres.Open(ctx, url, postgres.Options{Schema: sch, SerialWrites: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -579,7 +579,12 @@ func openKV(ctx context.Context, c serveConfig, log *slog.Logger) (kv.Store, err
 		if c.postgresURL == "" {
 			return nil, errors.New("--kv postgres needs --postgres-url (W3DAG_POSTGRES_URL)")
 		}
-		s, err := postgres.Open(ctx, c.postgresURL, postgres.Options{Schema: c.pgSchema, Logger: log.With("component", "postgres")})
+		s, err := postgres.Open(ctx, c.postgresURL, postgres.Options{
+			Schema: c.pgSchema, Logger: log.With("component", "postgres"),
+			// Every commit writes the commit sequence, so writers from several nodes
+			// would only fail one another: they queue instead (see SerialWrites).
+			SerialWrites: true,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres store: %w", err)
 		}

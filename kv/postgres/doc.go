@@ -16,6 +16,15 @@
 // are SERIALIZABLE READ ONLY DEFERRABLE transactions, which PostgreSQL never aborts for
 // serialization; on databases that do, they are retried the same way.
 //
+// With Options.SerialWrites, Updates of every Store on the schema (in every process) also
+// queue on a session advisory lock (WriteLockKey) taken before BEGIN and released after
+// COMMIT. When every write transaction touches a common key — w3dag's engine writes the
+// commit sequence in every commit — concurrent writers cannot all commit anyway; without
+// the lock they abort one another and a long transaction can lose to shorter ones on other
+// nodes until it runs out of attempts (TestMultiNode saw a store put answered 500 that
+// way); with it they wait their turn and run once (TestSerialWrites). A node that dies
+// holding the lock releases it with its connection.
+//
 // Counters are split into CounterShards rows. Add is a blind upsert (no read) into one
 // shard, chosen by the connection the transaction runs on (shards are handed to pooled
 // connections round-robin as they open; a retried transaction picks a random one), so

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +68,16 @@ type Options struct {
 	// Logger receives a debug message for every retried transaction. Nil discards them.
 	Logger *slog.Logger
 
+	// SerialWrites makes the Update transactions of every Store open on the same schema,
+	// in any process, run one at a time: each takes a session advisory lock (keyed by the
+	// schema, WriteLockKey) on its connection before BEGIN and releases it after COMMIT.
+	// Writers then queue instead of failing one another with serialization failures, the
+	// right trade when every write transaction touches a common key (the engine's commit
+	// sequence does): without it, a long transaction can lose to shorter ones on other
+	// nodes until it runs out of attempts. Views are not affected. False lets writers run
+	// concurrently and retries their conflicts.
+	SerialWrites bool
+
 	// tracer, when set, traces every statement on the pool's connections (tests count
 	// round trips with it).
 	tracer pgx.QueryTracer
@@ -86,6 +98,9 @@ type Store struct {
 	retryBase, retryMax time.Duration
 	// gate admits transactions until Close.
 	gate kv.Gate
+	// serial is Options.SerialWrites; lockKey is WriteLockKey(schema).
+	serial  bool
+	lockKey int64
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -164,6 +179,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{
 		schema: schema, log: log, sql: newQueries(schema),
 		retryBase: RetryBaseDelay, retryMax: RetryMaxDelay,
+		serial: opts.SerialWrites, lockKey: WriteLockKey(schema),
 	}
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		s.shards.Store(c, int(s.nextShard.Add(1)-1)%CounterShards)
@@ -230,8 +246,17 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(kv.Tx) erro
 		return err
 	}
 	defer s.gate.Leave()
+	var db beginner = s.pool
+	if s.serial && opts.AccessMode != pgx.ReadOnly {
+		conn, err := s.lockWrites(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.unlockWrites(ctx, conn)
+		db = conn
+	}
 	for attempt := 1; ; attempt++ {
-		conflict, err := s.attempt(ctx, opts, attempt, fn)
+		conflict, err := s.attempt(ctx, db, opts, attempt, fn)
 		if !conflict {
 			return err
 		}
@@ -253,8 +278,8 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(kv.Tx) erro
 // attempt runs fn once in a new transaction and commits it if fn returns nil. conflict
 // reports that the transaction failed with a serialization failure or deadlock and should
 // be retried.
-func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, n int, fn func(kv.Tx) error) (conflict bool, err error) {
-	ptx, err := s.pool.BeginTx(ctx, opts)
+func (s *Store) attempt(ctx context.Context, db beginner, opts pgx.TxOptions, n int, fn func(kv.Tx) error) (conflict bool, err error) {
+	ptx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return isConflict(err), fmt.Errorf("postgres kv: begin: %w", err)
 	}
@@ -298,6 +323,59 @@ func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, n int, fn func(
 	}
 	committed = true
 	return false, nil
+}
+
+// beginner starts transactions: the pool, or the connection holding the write lock.
+type beginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// WriteLockKey is the advisory lock key that Stores with Options.SerialWrites on schema
+// take around each Update: the first 8 bytes, big-endian, of the SHA-256 of
+// "w3dag/kv/postgres/write/" and the schema name. Stores on different schemas of one
+// database do not block each other.
+func WriteLockKey(schema string) int64 {
+	sum := sha256.Sum256([]byte("w3dag/kv/postgres/write/" + schema))
+	return int64(binary.BigEndian.Uint64(sum[:8]))
+}
+
+// lockWrites acquires a connection and takes the write lock on it, waiting for the
+// Update that holds it (in this process or another) to finish. A connection that dies
+// releases the lock (PostgreSQL drops a session's advisory locks with it).
+func (s *Store) lockWrites(ctx context.Context) (*pgxpool.Conn, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres kv: acquiring a connection: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", s.lockKey); err != nil {
+		// The lock may have been granted as ctx ended; only closing the connection makes
+		// sure it is not held.
+		closeConn(conn)
+		return nil, fmt.Errorf("postgres kv: taking the write lock: %w", err)
+	}
+	return conn, nil
+}
+
+// unlockWrites releases the write lock and the connection; when the unlock fails the
+// connection is closed instead, which releases the lock too.
+func (s *Store) unlockWrites(ctx context.Context, conn *pgxpool.Conn) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var released bool
+	if err := conn.QueryRow(uctx, "SELECT pg_advisory_unlock($1)", s.lockKey).Scan(&released); err != nil || !released {
+		s.log.Warn("postgres kv: releasing the write lock failed; closing the connection", "err", err, "released", released)
+		closeConn(conn)
+		return
+	}
+	conn.Release()
+}
+
+// closeConn closes conn's connection and returns it to the pool, which drops it.
+func closeConn(conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = conn.Conn().Close(ctx)
+	conn.Release()
 }
 
 // isConflict reports whether err is a serialization failure or deadlock, after which the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -75,10 +76,14 @@ func openTest(tb testing.TB, opts Options) *Store {
 
 func TestContract(t *testing.T) {
 	testURL(t)
-	kvtest.RunBackend(t, kvtest.Backend{
-		Open: func(t *testing.T) kv.Store { return openTest(t, Options{}) },
-		Reopen: func(t *testing.T, closed kv.Store) kv.Store {
-			return openTest(t, Options{Schema: closed.(*Store).Schema()})
-		},
-	})
+	for _, serial := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SerialWrites=%v", serial), func(t *testing.T) {
+			kvtest.RunBackend(t, kvtest.Backend{
+				Open: func(t *testing.T) kv.Store { return openTest(t, Options{SerialWrites: serial}) },
+				Reopen: func(t *testing.T, closed kv.Store) kv.Store {
+					return openTest(t, Options{Schema: closed.(*Store).Schema(), SerialWrites: serial})
+				},
+			})
+		})
+	}
 }
