@@ -91,14 +91,39 @@ func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pc.next.ServeHTTP(w, r)
 }
 
-// wantsCAR reports whether boxo answers r with a CAR: ?format=car, or no ?format and an
-// Accept naming application/vnd.ipld.car.
+// wantsCAR reports whether boxo answers r with a CAR. It decides as boxo's
+// customResponseFormat does: a known ?format value wins; otherwise the first
+// vendor-specific media type across all Accept header lines (application/vnd.ipld…,
+// application/vnd.ipfs…, application/x-tar, application/json, application/cbor) decides,
+// whatever its q (boxo does not weigh them).
 func wantsCAR(r *http.Request) bool {
-	if f := r.URL.Query().Get("format"); f != "" {
+	if f := r.URL.Query().Get("format"); knownFormats[f] {
 		return f == "car"
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == ContentTypeCAR {
+	for _, header := range r.Header.Values("Accept") {
+		for value := range strings.SplitSeq(header, ",") {
+			accept := strings.TrimSpace(value)
+			if !vendorMediaType(accept) {
+				continue
+			}
+			mt, _, err := mime.ParseMediaType(accept)
+			return err == nil && mt == ContentTypeCAR
+		}
+	}
+	return false
+}
+
+// knownFormats are the ?format values boxo acts on; it ignores others.
+var knownFormats = map[string]bool{
+	"raw": true, "car": true, "tar": true, "json": true, "cbor": true,
+	"dag-json": true, "dag-cbor": true, "ipns-record": true,
+}
+
+// vendorMediaType reports whether boxo picks accept as the response format when it is the
+// first such value of the Accept header.
+func vendorMediaType(accept string) bool {
+	for _, prefix := range []string{"application/vnd.ipld", "application/vnd.ipfs", "application/x-tar", "application/json", "application/cbor"} {
+		if strings.HasPrefix(accept, prefix) {
 			return true
 		}
 	}
