@@ -3,6 +3,8 @@ package conformance
 import (
 	"context"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/w3dag/w3dag/client"
 )
 
@@ -10,14 +12,16 @@ import (
 // upload/add-total is an entry listed with its key "upload/add-total", status "counter",
 // the number of uploads as its value and a head receipt; the receipt chain of that head is
 // about the metric's path, each receipt's value above the one before it (one receipt per
-// commit that added to it, at most one per upload), and dag/get of the metric answers the
+// commit that added to it, at most one per upload), each receipt ran an invocation of its
+// own that is not one of the client's upload puts, and dag/get of the metric answers the
 // same head.
 func caseMetricsEntries(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
 	const n = 3
+	clientRan := map[cid.Cid]bool{}
 	for i := range n {
 		key, v := uploadValue(i)
-		e.put(ctx, e.abs("upload/"+key), v)
+		clientRan[e.put(ctx, e.abs("upload/"+key), v).Ran] = true
 	}
 	page, err := e.c.Select(ctx, e.abs("metrics"), client.Query{})
 	if err != nil {
@@ -63,10 +67,17 @@ func caseMetricsEntries(ctx context.Context, t T, target Target) {
 	if got := value("head receipt", chain[0]); got != n {
 		t.Errorf("upload/add-total head receipt says %d, want %d", got, n)
 	}
+	ran := map[cid.Cid]bool{}
 	for i, r := range chain {
 		if r.Path != want {
 			t.Errorf("receipt %s in the metric's chain is about %q, want %q", r.CID, r.Path, want)
 		}
+		// Each receipt ran an invocation of the service's own (one per commit that added
+		// to the counter), not the client's upload put that caused the count.
+		if !r.Ran.Defined() || ran[r.Ran] || clientRan[r.Ran] {
+			t.Errorf("receipt %s in the metric's chain ran %s, want an invocation of the service's, one per receipt", r.CID, r.Ran)
+		}
+		ran[r.Ran] = true
 		if i > 0 && value("chain", r) >= value("chain", chain[i-1]) {
 			t.Errorf("metric chain values not increasing toward the head: %d then %d", value("chain", r), value("chain", chain[i-1]))
 		}

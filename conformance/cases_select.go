@@ -1,12 +1,14 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path"
 	"slices"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
@@ -208,22 +210,23 @@ func caseSelectBytePages(ctx context.Context, t T, target Target) {
 	}
 }
 
-// pageBlockSize is the size of the page block a select receipt links ("page"), or 0.
+// pageBlockSize is the size of the page a select receipt carries: the page block its out.ok
+// links ("page"), or, for a page given inline, the DAG-CBOR encoding of out.ok itself; 0
+// when there is no receipt.
 func pageBlockSize(p *client.Page) int {
-	if p.Receipt == nil {
+	if p.Receipt == nil || p.Receipt.Ok == nil {
 		return 0
 	}
-	n := lookupNode(p.Receipt.Ok, "page")
-	if n == nil {
+	if n := lookupNode(p.Receipt.Ok, "page"); n != nil {
+		if l, err := n.AsLink(); err == nil {
+			if cl, ok := l.(cidlink.Link); ok {
+				return len(p.Receipt.Blocks[cl.Cid])
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := dagcbor.Encode(p.Receipt.Ok, &buf); err != nil {
 		return 0
 	}
-	l, err := n.AsLink()
-	if err != nil {
-		return 0
-	}
-	cl, ok := l.(cidlink.Link)
-	if !ok {
-		return 0
-	}
-	return len(p.Receipt.Blocks[cl.Cid])
+	return buf.Len()
 }
