@@ -111,5 +111,9 @@ func (t *Tx) Archive(tok *ucan.Token) error {
 	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
 		return err
 	}
-	return t.e.archiveSelf(t.kt, tok, cid.Undef)
+	if err := t.e.archiveSelf(t.kt, tok, cid.Undef); err != nil {
+		return err
+	}
+	t.b.remember(tok)
+	return nil
 }

@@ -448,6 +448,29 @@ func (e *Engine) Log(ctx context.Context, after uint64, limit int) ([]Event, err
 	return evs, err
 }
 
+// Records returns up to limit commit-log records with sequence greater than after, in
+// order, as Log does, but with the blocks the records name when this engine committed them
+// recently (the last WatchRing records, kept in memory for watchers): the receipt's bytes
+// and those of the invocation it ran (Record). Records read from the log instead (the
+// engine restarted, the reader is behind, another process committed them) have neither.
+func (e *Engine) Records(ctx context.Context, after uint64, limit int) ([]Record, error) {
+	if limit <= 0 || limit > logPage {
+		limit = logPage
+	}
+	if recs, _, _ := e.hub.records(after, limit); len(recs) > 0 {
+		return recs, nil
+	}
+	evs, err := e.Log(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]Record, len(evs))
+	for i, ev := range evs {
+		recs[i].Event = ev
+	}
+	return recs, nil
+}
+
 // logFor returns up to limit commit-log records under prefix with sequence greater than
 // after, in order, and the sequence a reader has considered up to: the last record's,
 // or, when the page is short, the last sequence committed in the same snapshot. A

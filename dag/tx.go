@@ -56,7 +56,10 @@ type batchState struct {
 	seqLoaded bool
 	seq       uint64 // last sequence assigned (or committed before the batch)
 	dirtySeq  bool
-	events    []Event
+	events    []Record
+	// invoked are the invocations Tx.Invoke and Tx.Archive stored in this attempt of the
+	// batch (CID → block), so that the records of receipts that ran them carry their bytes.
+	invoked map[cid.Cid][]byte
 
 	// Receipts of operations are issued (encoded and signed) in parallel, when a later
 	// read needs what depends on them or at the end of the batch: pending holds them
@@ -522,7 +525,32 @@ func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	if err := t.e.archiveSelf(t.kt, tok, cid.Undef); err != nil {
 		return nil, err
 	}
+	t.b.remember(tok)
 	return tok, nil
+}
+
+// remember keeps the block of tok, an invocation stored in this batch, for the records of
+// the receipts that run it (Record.RanRaw).
+func (b *batchState) remember(tok *ucan.Token) {
+	if b.invoked == nil {
+		b.invoked = map[cid.Cid][]byte{}
+	}
+	b.invoked[tok.CID] = tok.Raw
+}
+
+// record returns the commit-log record ev of a receipt that ran ran, with the
+// invocation's block when this Tx has it in memory.
+func (t *Tx) record(ev Event, ran cid.Cid) Record {
+	r := Record{Event: ev}
+	switch {
+	case t.inv != nil && t.inv.CID.Equals(ran):
+		r.Ran, r.RanRaw = ran, t.inv.Raw
+	default:
+		if raw, ok := t.b.invoked[ran]; ok {
+			r.Ran, r.RanRaw = ran, raw
+		}
+	}
+	return r
 }
 
 // SetResult records receipt (stored, e.g. the head a Tx.Put returned) as the result of
@@ -576,7 +604,7 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 	}
 	t.b.seq = seq
 	t.b.dirtySeq = true
-	t.b.events = append(t.b.events, Event{Seq: seq, Path: p, Receipt: receipt})
+	t.b.events = append(t.b.events, Record{Event: Event{Seq: seq, Path: p, Receipt: receipt}})
 	return seq, nil
 }
 
@@ -622,7 +650,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 	b.seq = seq
 	b.dirtySeq = true
 	ev := len(b.events)
-	b.events = append(b.events, Event{Seq: seq, Path: p})
+	b.events = append(b.events, t.record(Event{Seq: seq, Path: p}, ran))
 	ek := entryKey(p)
 	pr := &pendingReceipt{r: r, job: t.j, state: e}
 	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
@@ -637,6 +665,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 			return fmt.Errorf("appending to commit log: %w", err)
 		}
 		b.events[ev].Receipt = tok.CID
+		b.events[ev].ReceiptRaw = tok.Raw
 		return nil
 	})
 	b.enqueue(pr)

@@ -16,11 +16,28 @@ type Event struct {
 	Receipt cid.Cid
 }
 
-// hub keeps the most recent events in memory and wakes watchers on each commit. The
+// Record is a commit-log record with the blocks it names, as the committer had them in
+// memory (Engine.Records): what the JSON log exporter reads instead of the blocks in kv.
+type Record struct {
+	Event
+	// ReceiptRaw is the receipt's block (the bytes of block/<Receipt>); nil when the
+	// record was read from the log and not from memory.
+	ReceiptRaw []byte
+	// Ran is the invocation the receipt ran and RanRaw its block (the bytes of
+	// block/<Ran>), when the transaction that wrote the record had the invocation in
+	// memory (the operation's own invocation, or one Tx.Invoke or Tx.Archive made in it);
+	// cid.Undef and nil otherwise.
+	Ran    cid.Cid
+	RanRaw []byte
+}
+
+// hub keeps the most recent records in memory and wakes watchers on each commit. The
 // committer never waits for a watcher: it appends to the ring and closes the wake channel.
+// The ring holds at most 2×max records (the receipt and invocation bytes included: about
+// a KiB each).
 type hub struct {
 	mu     sync.Mutex
-	ring   []Event
+	ring   []Record
 	max    int
 	wake   chan struct{}
 	closed bool
@@ -34,7 +51,7 @@ func newHub(max int, base uint64) *hub {
 	return &hub{max: max, base: base, wake: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (h *hub) publish(evs []Event) {
+func (h *hub) publish(evs []Record) {
 	if len(evs) == 0 {
 		return
 	}
@@ -61,6 +78,18 @@ func (h *hub) close() {
 // whether memory covers after+1 (if not, the watcher reads the log), and the channel that
 // is closed on the next publish.
 func (h *hub) since(after uint64, max int) (evs []Event, covered bool, wake chan struct{}) {
+	recs, covered, wake := h.records(after, max)
+	if len(recs) > 0 {
+		evs = make([]Event, len(recs))
+		for i := range recs {
+			evs[i] = recs[i].Event
+		}
+	}
+	return evs, covered, wake
+}
+
+// records is since with the records' blocks.
+func (h *hub) records(after uint64, max int) (evs []Record, covered bool, wake chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	wake = h.wake

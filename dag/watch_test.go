@@ -1,12 +1,17 @@
 package dag_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/receipts"
 )
 
 func collect(t *testing.T, ch <-chan dag.Event, n int) []dag.Event {
@@ -154,6 +159,64 @@ func TestWatchSpaceLogFrom(t *testing.T) {
 	for i, ev := range collect(t, ch, 20) {
 		if ev.Seq != uint64(i+1) {
 			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+	}
+}
+
+// TestRecords: Engine.Records hands over what it committed with the blocks of the
+// receipt and of the invocation it ran (the bytes stored in kv), records past the
+// in-memory ring come from the log without them, and both list the log's records.
+func TestRecords(t *testing.T) {
+	v := newEnv(t, nil, func(o *dag.Options) { o.WatchRing = 4 })
+	ctx := context.Background()
+	var invs []cid.Cid
+	for i := range 12 {
+		res := v.put(v.path(fmt.Sprint("notes/r", i)), note("x"))
+		_, r, err := receipts.Decode(res.Receipt.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		invs = append(invs, r.Ran)
+	}
+	logged := must(v.e.Log(ctx, 0, 100))
+	if len(logged) != 12 {
+		t.Fatalf("%d log records, want 12", len(logged))
+	}
+	// The last records are in memory, with their blocks.
+	recs := must(v.e.Records(ctx, 8, 100))
+	if len(recs) != 4 {
+		t.Fatalf("Records after 8: %d records, want the 4 of the ring", len(recs))
+	}
+	for i, r := range recs {
+		if !reflect.DeepEqual(r.Event, logged[8+i]) {
+			t.Fatalf("record %+v, log has %+v", r.Event, logged[8+i])
+		}
+		err := v.e.View(ctx, func(tx *dag.Tx) error {
+			rb, err := tx.Block(r.Receipt)
+			if err != nil {
+				return err
+			}
+			ib, err := tx.Block(r.Ran)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(rb, r.ReceiptRaw) || !bytes.Equal(ib, r.RanRaw) || !r.Ran.Equals(invs[8+i]) {
+				t.Errorf("record %d: the blocks in memory are not those in kv (ran %s, want %s)", r.Seq, r.Ran, invs[8+i])
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Older records come from the log, without blocks.
+	recs = must(v.e.Records(ctx, 0, 3))
+	if len(recs) != 3 {
+		t.Fatalf("Records after 0: %d records, want 3", len(recs))
+	}
+	for i, r := range recs {
+		if !reflect.DeepEqual(r.Event, logged[i]) || r.ReceiptRaw != nil || r.RanRaw != nil || r.Ran.Defined() {
+			t.Fatalf("record %+v from the log, want %+v without blocks", r, logged[i])
 		}
 	}
 }

@@ -23,6 +23,15 @@
 // same store (several serve processes) write the same chunks: the pending end is taken
 // from kv, and moving the position checks it did not move meanwhile.
 //
+// What it reads: the records of the commit log with the bytes of their receipts and of
+// the invocations those ran, handed over from memory by the engine that committed them
+// (dag.Engine.Records: the last dag.Options.WatchRing records); what a record lacks (after
+// a restart, when the exporter is further behind than the ring, for records another
+// process committed, or a receipt that ran an invocation of an earlier transaction) is
+// read from the blocks in kv, in one read-only transaction per chunk. The bytes are the
+// same either way, and so are the lines. A chunk's files are written in one blob.Batcher
+// batch when the store has them.
+//
 // Package logs imports archive (the index key names), blob, dag, kv, message, receipts and
 // ucan; it must not import server, ops, machines or cmd (TestImports).
 package logs

@@ -51,12 +51,13 @@ const (
 	prefixRan   = Prefix + "ran/"     // + invocation CID bytes: has its workflow line
 )
 
-// Source is what the exporter reads: the commit log, and the blocks of receipts and
-// invocations through read-only transactions (a chunk's blocks are read in one).
-// *dag.Engine implements it.
+// Source is what the exporter reads: the commit log's records, with the blocks of their
+// receipts and invocations when the source has them in memory (dag.Engine.Records hands
+// over what it committed recently), and through read-only transactions the blocks it did
+// not have (the blocks a chunk lacks are read in one). *dag.Engine implements it.
 type Source interface {
 	LastSeq(ctx context.Context) (uint64, error)
-	Log(ctx context.Context, after uint64, limit int) ([]dag.Event, error)
+	Records(ctx context.Context, after uint64, limit int) ([]dag.Record, error)
 	View(ctx context.Context, fn func(*dag.Tx) error) error
 }
 
@@ -223,9 +224,9 @@ func (x *Exporter) plan(ctx context.Context, last uint64) (pos, end uint64, err 
 
 // exportChunk writes the files of records (pos, end] and moves the position to end.
 func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, files int, err error) {
-	var evs []dag.Event
+	var evs []dag.Record
 	for after := pos; after < end; {
-		page, err := x.src.Log(ctx, after, int(min(end-after, uint64(x.chunk))))
+		page, err := x.src.Records(ctx, after, int(min(end-after, uint64(x.chunk))))
 		if err != nil {
 			return 0, 0, fmt.Errorf("logs: reading the commit log after %d: %w", after, err)
 		}
@@ -248,7 +249,7 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	parts := map[string]*part{}
 	var newRan []cid.Cid
 	for i, ev := range evs {
-		rl, wl, err := lines(ev, recs[i], invs[recs[i].Ran])
+		rl, wl, err := lines(ev.Event, recs[i], invs[recs[i].Ran])
 		if err != nil {
 			return 0, 0, err
 		}
@@ -263,6 +264,7 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		names = append(names, dir)
 	}
 	sort.Strings(names)
+	items := make([]blob.BatchItem, 0, len(names))
 	for _, dir := range names {
 		p := parts[dir]
 		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", dir, SeqDigits, p.first, SeqDigits, p.last)
@@ -270,9 +272,10 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		for _, l := range p.lines {
 			body = append(body, l...)
 		}
-		if err := x.blobs.Put(ctx, key, bytes.NewReader(body), blob.PutOptions{Size: int64(len(body))}); err != nil {
-			return 0, 0, fmt.Errorf("logs: writing %s: %w", key, err)
-		}
+		items = append(items, blob.BatchItem{Key: key, Data: body, Opts: blob.PutOptions{Size: int64(len(body))}})
+	}
+	if err := x.write(ctx, items); err != nil {
+		return 0, 0, err
 	}
 	err = x.kv.Update(ctx, func(kt kv.Tx) error {
 		cur, err := readSeq(kt, keyPosition)
@@ -303,6 +306,24 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		return 0, 0, fmt.Errorf("logs: moving the position to %d: %w", end, err)
 	}
 	return len(evs), len(parts), nil
+}
+
+// write makes the chunk's files durable: in one batch when the store has batches
+// (blob.Batcher: blob/fs syncs the file system once instead of each file and directory),
+// else one Put each, in order.
+func (x *Exporter) write(ctx context.Context, items []blob.BatchItem) error {
+	if b, ok := x.blobs.(blob.Batcher); ok {
+		if err := b.PutBatch(ctx, items); err != nil {
+			return fmt.Errorf("logs: writing %d files (%s…): %w", len(items), items[0].Key, err)
+		}
+		return nil
+	}
+	for _, it := range items {
+		if err := x.blobs.Put(ctx, it.Key, bytes.NewReader(it.Data), it.Opts); err != nil {
+			return fmt.Errorf("logs: writing %s: %w", it.Key, err)
+		}
+	}
+	return nil
 }
 
 // part is one file of a chunk: its lines, joined once when it is written.
@@ -339,45 +360,21 @@ type invocation struct {
 	done    bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
 }
 
-// read decodes the chunk's receipts and the invocations they ran, in one read-only
-// transaction of the source, then looks up each invocation's message and whether it had
-// its workflow line in an earlier chunk, in one kv transaction.
-func (x *Exporter) read(ctx context.Context, evs []dag.Event) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
-	recs := make([]*receipts.Receipt, len(evs))
-	invs := map[cid.Cid]*invocation{}
-	err := x.src.View(ctx, func(tx *dag.Tx) error {
-		for i, ev := range evs {
-			raw, err := tx.Block(ev.Receipt)
-			if err != nil {
-				return fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
-			}
-			_, r, err := receipts.Decode(raw)
-			if err != nil {
-				return fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
-			}
-			recs[i] = r
-			if invs[r.Ran] != nil {
-				continue
-			}
-			raw, err = tx.Block(r.Ran)
-			if err != nil {
-				return fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
-			}
-			tok, err := ucan.Decode(raw)
-			if err != nil {
-				return fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, r.Ran, err)
-			}
-			if tok.Invocation == nil {
-				return fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
-			}
-			task, err := tok.Invocation.Task()
-			if err != nil {
-				return fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
-			}
-			invs[r.Ran] = &invocation{inv: tok.Invocation, task: task}
-		}
-		return nil
-	})
+// errNeedBlocks ends decode without a transaction when a record lacks a block.
+var errNeedBlocks = errors.New("logs: blocks to read")
+
+// read decodes the chunk's receipts and the invocations they ran, from the bytes the
+// records carry (dag.Record) or, when some record lacks them, from blocks read in one
+// read-only transaction of the source; then it looks up each invocation's message and
+// whether it had its workflow line in an earlier chunk, in one kv transaction.
+func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
+	recs, invs, err := decode(nil, evs)
+	if errors.Is(err, errNeedBlocks) {
+		err = x.src.View(ctx, func(tx *dag.Tx) error {
+			recs, invs, err = decode(tx, evs)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -398,6 +395,59 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Event) ([]*receipts.Recei
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	return recs, invs, nil
+}
+
+// decode decodes the receipts of evs and the invocations they ran, from the bytes the
+// records carry, and from tx the blocks they lack; with tx nil it returns errNeedBlocks
+// when a record lacks one. The bytes are the blocks' either way, so the lines are too.
+func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
+	recs := make([]*receipts.Receipt, len(evs))
+	invs := map[cid.Cid]*invocation{}
+	for i, ev := range evs {
+		raw := ev.ReceiptRaw
+		if raw == nil {
+			if tx == nil {
+				return nil, nil, errNeedBlocks
+			}
+			var err error
+			if raw, err = tx.Block(ev.Receipt); err != nil {
+				return nil, nil, fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
+			}
+		}
+		_, r, err := receipts.Decode(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		}
+		recs[i] = r
+		if invs[r.Ran] != nil {
+			continue
+		}
+		raw = nil
+		if ev.RanRaw != nil && ev.Ran.Equals(r.Ran) {
+			raw = ev.RanRaw
+		}
+		if raw == nil {
+			if tx == nil {
+				return nil, nil, errNeedBlocks
+			}
+			if raw, err = tx.Block(r.Ran); err != nil {
+				return nil, nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
+			}
+		}
+		tok, err := ucan.Decode(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+		}
+		if tok.Invocation == nil {
+			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
+		}
+		task, err := tok.Invocation.Task()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+		}
+		invs[r.Ran] = &invocation{inv: tok.Invocation, task: task}
 	}
 	return recs, invs, nil
 }
