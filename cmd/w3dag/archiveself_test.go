@@ -193,3 +193,66 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestArchiveSelfOff: with --archive-self=false the service's own invocations (delivery,
+// usage record, expiry task, metrics) are stored as blocks but not archived: none has an
+// invocation/<inv>/<msg>.in index, while the client's invocations still do.
+func TestArchiveSelfOff(t *testing.T) {
+	clearEnv(t)
+	data := t.TempDir()
+	url, stop := startServerWith(t, data, "127.0.0.1:0", func(c *serveConfig) { c.noArchiveSelf = true })
+	storeSmallCAR(t, url)
+	stop()
+	ctx := context.Background()
+	kvs, err := openKV(ctx, serveConfig{data: data, kv: "bolt"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kvs.Close()
+	svc, _, err := loadServiceKey(filepath.Join(data, serviceKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch, err := loadSchema([]string{pinsSchema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dag.Open(ctx, dag.Options{KV: kvs, Signer: svc, Schema: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	evs, err := e.Log(ctx, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, client := 0, 0
+	for _, ev := range evs {
+		tok, err := e.Receipt(ctx, ev.Receipt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := receipts.Parse(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := e.Receipt(ctx, r.Ran)
+		if err != nil || inv.Invocation == nil {
+			t.Fatalf("%s (seq %d): ran %s: %v", ev.Path, ev.Seq, r.Ran, err)
+		}
+		archived := messageOf(t, kvs, r.Ran, ".in").Defined()
+		switch {
+		case inv.Invocation.Issuer == svc.DID() && archived:
+			t.Fatalf("%s (seq %d): the service's %s is archived with --archive-self=false", ev.Path, ev.Seq, inv.Invocation.Command)
+		case inv.Invocation.Issuer == svc.DID():
+			self++
+		case !archived:
+			t.Fatalf("%s (seq %d): the client's %s is not archived", ev.Path, ev.Seq, inv.Invocation.Command)
+		default:
+			client++
+		}
+	}
+	if self == 0 || client == 0 {
+		t.Fatalf("%d receipts ran the service's invocations, %d a client's; want some of both", self, client)
+	}
+}

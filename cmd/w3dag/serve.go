@@ -59,8 +59,11 @@ type serveConfig struct {
 	batchDelay  time.Duration
 	watchPoll   time.Duration
 	outbox      bool
-	publicReads bool
-	noGateway   bool // --gateway=false
+	// noArchiveSelf (--archive-self=false) keeps the service's own invocations as
+	// blocks only; zero archives them.
+	noArchiveSelf bool
+	publicReads   bool
+	noGateway     bool // --gateway=false
 	// logs is --logs: "" (not given: on with --blob fs), "true" or "false".
 	logs         string
 	logsInterval time.Duration
@@ -110,6 +113,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&c.batchDelay, "batch-delay", 0, "how long a group commit waits for more operations (default 0: commit when idle)")
 	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
 	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
+	fs.BoolFunc("archive-self", "archive the service's own invocations (delivery, expiry, usage records, tasks, metrics) as agent messages in the transactions that make them (default true; false keeps them as blocks only, so that w3dag replay cannot rebuild what they did: for measuring what archiving costs)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.noArchiveSelf = !on
+		return err
+	})
 	fs.BoolVar(&c.publicReads, "public-service-reads", true, "let any signed invocation read the service's public collections (carwhere, piece, aggregate, metrics) without a delegation from the service")
 	fs.BoolFunc("gateway", "serve stored content by CID at GET|HEAD /ipfs/{cid}[/path], trustless and deserialized (default true; --gateway=false turns it off)", func(v string) error {
 		on, err := strconv.ParseBool(v)

@@ -139,6 +139,10 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	}
 	arch := archive.New(blobs, archOpts)
 	defer arch.Close()
+	var self dag.Archiver // nil: the service's own invocations are blocks only
+	if !c.noArchiveSelf {
+		self = arch
+	}
 	engine, err = dag.Open(ctx, dag.Options{
 		KV:            kvs,
 		Collections:   registered,
@@ -148,7 +152,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		MaxBatch:      c.maxBatch,
 		MaxBatchDelay: c.batchDelay,
 		WatchPoll:     watchPoll,
-		Archive:       arch,
+		Archive:       self,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the engine: %w", err)
