@@ -472,6 +472,15 @@ func (e *Engine) commit(batch []*job) {
 			}
 			return
 		}
+		if errors.Is(err, kv.ErrConflict) {
+			// No job's fault: the store gave up on the whole batch.
+			e.log.Warn("dag: commit kept conflicting; the batch is refused", "ops", len(jobs), "err", err)
+			for _, j := range jobs {
+				j.err = fmt.Errorf("%w: committing %d operations: %w", ErrBusy, len(jobs), err)
+				close(j.done)
+			}
+			return
+		}
 		if bad == nil || !errors.Is(err, errAbortBatch) {
 			e.log.Error("dag: commit failed", "ops", len(jobs), "err", err)
 			if bad == nil && badErr != nil {

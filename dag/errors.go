@@ -66,6 +66,10 @@ var (
 var (
 	// ErrClosed is returned by operations on a closed engine.
 	ErrClosed = errors.New("dag: engine closed")
+	// ErrBusy is wrapped by the error of every operation of a batch the kv store gave up
+	// committing because it kept conflicting with concurrent writers (kv.ErrConflict):
+	// nothing of the batch was written, and the same operations may be sent again.
+	ErrBusy = errors.New("dag: the store is busy (the commit kept conflicting with other writers); retry later")
 	// ErrInvalidState is returned when a machine produces a state without a string
 	// "status" field, or state that cannot be encoded.
 	ErrInvalidState = errors.New("dag: invalid state")

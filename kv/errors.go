@@ -17,4 +17,8 @@ var (
 	ErrValueTooLarge = errors.New("kv: value too large")
 	// ErrClosed is returned by transactions on a closed store.
 	ErrClosed = errors.New("kv: store closed")
+	// ErrConflict is wrapped by the error of an Update that a backend gave up on because
+	// it kept conflicting with concurrent transactions (nothing was written): the same
+	// Update may succeed later. Backends that serialize writers never return it.
+	ErrConflict = errors.New("kv: transaction kept conflicting with concurrent ones")
 )

@@ -22,6 +22,10 @@ const (
 	// holds the fs backend's pipeline buffers (blob/fs.PipelineDepth ×
 	// blob/fs.CopyBufferSize, 8 MiB), so the cap bounds them (256 MiB by default).
 	DefaultMaxUploads = 32
+	// BusyRetryAfter is the Retry-After, in seconds, of a POST /ucan answered 503 because
+	// the store gave up committing its invocations (dag.ErrBusy: they kept conflicting with
+	// other nodes' writes; nothing of them was written).
+	BusyRetryAfter = 1
 	// UploadRetryAfter is the Retry-After, in seconds, of a PUT /blob refused because
 	// DefaultMaxUploads (Options.MaxUploads) uploads are running.
 	UploadRetryAfter = 5

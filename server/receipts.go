@@ -66,7 +66,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, NameBadRequest
 	case errors.Is(err, blob.ErrInvalidRange):
 		return http.StatusRequestedRangeNotSatisfiable, NameRangeNotSatisf
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, dag.ErrBusy):
 		return http.StatusServiceUnavailable, NameUnavailable
 	}
 	return http.StatusInternalServerError, NameInternal

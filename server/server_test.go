@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -403,4 +404,25 @@ func mustPath(t *testing.T, subject, rel string) dag.Path {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// busyRunner's Exec fails as the engine does when the store gave up committing a batch.
+type busyRunner struct{ Runner }
+
+func (busyRunner) Exec(context.Context, *ops.Checked, cid.Cid) (ops.Outcome, error) {
+	return ops.Outcome{}, fmt.Errorf("running /dag/put: %w: committing 3 operations: conflicting", dag.ErrBusy)
+}
+
+// TestBusy: an invocation the store could not commit (dag.ErrBusy) is answered 503 with
+// Retry-After, not 500: sending it again is the remedy.
+func TestBusy(t *testing.T) {
+	h := newHarness(t, harnessOptions{runner: func(r Runner) Runner { return busyRunner{r} }})
+	inv := h.put("p", "x")
+	resp := h.post(message.ContentTypeCAR, encode(t, []*ucan.Token{inv}))
+	if got := resp.Header.Get("Retry-After"); got != strconv.Itoa(BusyRetryAfter) {
+		t.Errorf("Retry-After %q, want %d", got, BusyRetryAfter)
+	}
+	if body := checkJSONError(t, resp, http.StatusServiceUnavailable, NameUnavailable); !strings.Contains(body, inv.CID.String()) {
+		t.Errorf("the error does not name the invocation %s: %s", inv.CID, body)
+	}
 }

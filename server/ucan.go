@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/ucan"
@@ -321,6 +323,13 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for i, o := range outs {
+		if o.err != nil && errors.Is(o.err, dag.ErrBusy) {
+			s.log.WarnContext(ctx, "running invocation", "msg", msg.String(), "invocation", req.invocations[i].CID.String(), "error", o.err)
+			w.Header().Set("Retry-After", strconv.Itoa(BusyRetryAfter))
+			writeError(w, http.StatusServiceUnavailable, NameUnavailable,
+				fmt.Sprintf("invocation %s was not run: %v; invocations that ran keep their results, retrying returns them", req.invocations[i].CID, o.err))
+			return
+		}
 		if o.err != nil {
 			s.log.ErrorContext(ctx, "running invocation", "msg", msg.String(), "invocation", req.invocations[i].CID.String(), "error", o.err)
 			writeError(w, http.StatusInternalServerError, NameInternal,

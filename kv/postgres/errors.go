@@ -12,7 +12,8 @@ var (
 	ErrInvalidSchema = errors.New("postgres: invalid schema name")
 	// ErrTooManyRetries is returned (wrapping the last database error) when a transaction
 	// still conflicted after MaxAttempts attempts.
-	ErrTooManyRetries = errors.New("postgres: transaction conflicted too many times")
+	// It wraps kv.ErrConflict.
+	ErrTooManyRetries = fmt.Errorf("postgres: transaction conflicted too many times: %w", kv.ErrConflict)
 
 	// errTxDone is returned by a Tx used after its transaction function returned.
 	errTxDone = fmt.Errorf("%w: transaction already finished", kv.ErrClosed)
