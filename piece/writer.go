@@ -114,6 +114,7 @@ func (p *pool) stop() { p.once.Do(func() { close(p.jobs) }) }
 // stops it when garbage collected. A Writer is not safe for concurrent use.
 type Writer struct {
 	workers  int
+	async    bool // hash every full segment on the pool, even with one worker
 	pool     *pool
 	cleanup  runtime.Cleanup
 	local    *hashState // hashes here: every segment when sequential, the tail always
@@ -138,6 +139,15 @@ func NewWriterWorkers(workers int) *Writer {
 		workers = 1
 	}
 	return &Writer{workers: workers}
+}
+
+// NewWriterAsync returns a Writer that hashes full segments on workers
+// goroutines (at least 1) and never on the caller, which only copies the bytes
+// into segment buffers: for a caller with work of its own on the same bytes (an
+// upload endpoint storing and hashing them), so that commP runs beside it
+// instead of after it. The tail segment is still hashed by Sum on the caller.
+func NewWriterAsync(workers int) *Writer {
+	return &Writer{workers: max(workers, 1), async: true}
 }
 
 // Compute reads r to the end and returns its piece, hashing on every core.
@@ -229,7 +239,7 @@ func (w *Writer) submit() {
 	j := w.cur
 	w.cur, w.fill = nil, 0
 	w.segments++
-	if w.workers == 1 {
+	if w.workers == 1 && !w.async {
 		w.acc.push(segmentHeight, w.hashLocal().rootOf(j.in, segmentPayload, segmentHeight))
 		w.free = append(w.free, j)
 		return

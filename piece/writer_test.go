@@ -38,8 +38,11 @@ func testStreamingMatchesNaive(t *testing.T) {
 	for _, n := range []int{0, 1, 126, 127, 128, 254, 255, segmentPayload - 1, segmentPayload, segmentPayload + 1, 3*segmentPayload + 200} {
 		data := payload(n, byte(n))
 		want := naiveRoot(data)
-		for _, workers := range []int{1, 2, 3} {
+		for _, workers := range []int{-1, 1, 2, 3} {
 			w := NewWriterWorkers(workers)
+			if workers < 0 { // one worker, off the caller
+				w = NewWriterAsync(1)
+			}
 			for rest := data; len(rest) > 0; {
 				k := min(len(rest), 77777)
 				if _, err := w.Write(rest[:k]); err != nil {
@@ -185,5 +188,18 @@ func TestWriterPoolStops(t *testing.T) {
 	}
 	if _, err := w.Sum(); err != nil {
 		t.Fatal(err)
+	}
+
+	// Async with one worker: a goroutine hashes, and stops with Sum.
+	w = NewWriterAsync(1)
+	write(w)
+	if n := runtime.NumGoroutine(); n < base+1 {
+		t.Errorf("async Writer with 1 worker: %d goroutines, want ≥ %d", n, base+1)
+	}
+	if _, err := w.Sum(); err != nil {
+		t.Fatal(err)
+	}
+	if n := settleGoroutines(base); n > base {
+		t.Errorf("async Writer after Sum: %d goroutines, want %d", n, base)
 	}
 }
