@@ -83,7 +83,8 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 		configure(&cfg)
 	}
 	index := blockindex.New()
-	tune = append(tune, func(o *store.Options) { o.Index = index })
+	pieces := piece.NewStaged(cfg.broker != "")
+	tune = append(tune, func(o *store.Options) { o.Index, o.Pieces = index, pieces })
 	sm, agg, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 	t.Cleanup(func() { engine.Close() })
 	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, 0, log)
 	t.Cleanup(stop)
-	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log, index)
+	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log, index, pieces)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,11 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		watchPoll = defaultWatchPollShared
 	}
 	// One block index: the upload endpoint stages scans, the store machine writes them.
+	// Likewise the pieces the upload endpoint computes, for the deliveries' compute tasks
+	// (md5 only when offers, which carry it, are made).
 	index := blockindex.New()
-	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log, func(o *store.Options) { o.Index = index })
+	pieces := piece.NewStaged(c.broker != "")
+	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log, func(o *store.Options) { o.Index, o.Pieces = index, pieces })
 	if err != nil {
 		return err
 	}
@@ -180,7 +183,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		}
 		defer stop()
 	}
-	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index)
+	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index, pieces)
 	if err != nil {
 		return err
 	}
@@ -346,7 +349,8 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, lease time.Duration, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
-	maps.Copy(handlers, piece.Handlers(engine, blobs, log.With("component", "piece")))
+	// The md5 of a CAR is only for offers: without them (no --broker) it is not hashed.
+	maps.Copy(handlers, piece.HandlersWith(engine, blobs, piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: offers == nil}))
 	maps.Copy(handlers, agg.Handlers(engine, log.With("component", "aggregate")))
 	if offers != nil {
 		handlers[aggregate.OfferCommand] = aggregate.OfferHandler(engine, *offers)
@@ -402,8 +406,8 @@ type blobEndpoint struct {
 	claims *carwhere.Claims
 }
 
-func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger, index *blockindex.Index) (*blobEndpoint, error) {
-	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs"), Index: index})
+func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger, index *blockindex.Index, pieces *piece.Staged) (*blobEndpoint, error) {
+	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs"), Index: index, Pieces: pieces})
 	if err != nil {
 		return nil, err
 	}

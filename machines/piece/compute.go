@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"runtime"
@@ -25,20 +26,45 @@ import (
 )
 
 // Handlers returns the task handlers of the piece machine, by command, for the task
-// runner of e: ComputeCommand, reading CARs from blobs. logger may be nil.
+// runner of e: ComputeCommand, reading CARs from blobs and hashing their md5 with commP.
+// logger may be nil.
 func Handlers(e *dag.Engine, blobs blob.Store, logger *slog.Logger) map[string]task.Handler {
-	return map[string]task.Handler{ComputeCommand: ComputeHandler(e, blobs, logger)}
+	return HandlersWith(e, blobs, ComputeOptions{Logger: logger})
 }
 
-// ComputeHandler returns the handler of compute tasks. A task whose piece entry is no
-// longer queued finishes at once without reading the blob. Otherwise it streams the CAR
-// at carwhere.BlobKey from blobs through piece.Compute, checking its size and sha2-256
-// against the task's content and size, and moves the entry to computed through
-// Engine.Transition with the task's own invocation. Read errors are returned (the runner
-// retries them with backoff); bytes that are not the CAR's (ErrMismatch), a missing entry
-// (ErrNoEntry) and malformed tasks fail the task for good (task.Permanent). In every
-// failure the entry stays queued.
+// HandlersWith is Handlers with options.
+func HandlersWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) map[string]task.Handler {
+	return map[string]task.Handler{ComputeCommand: ComputeHandlerWith(e, blobs, opts)}
+}
+
+// ComputeOptions configure the compute handler.
+type ComputeOptions struct {
+	// Logger receives computed pieces at debug level; nil discards.
+	Logger *slog.Logger
+	// NoMD5, when true, hashes no md5 of a CAR read back to compute its piece. The md5 is
+	// only for broker offers (machines/aggregate), which hash the CAR when the piece index
+	// has none, so a service that makes no offers sets it and saves a pass of md5 (about
+	// 1.6 CPU-seconds a GiB). The zero value hashes md5 beside commP.
+	NoMD5 bool
+}
+
+// ComputeHandler is ComputeHandlerWith with only a logger (md5 hashed).
 func ComputeHandler(e *dag.Engine, blobs blob.Store, logger *slog.Logger) task.Handler {
+	return ComputeHandlerWith(e, blobs, ComputeOptions{Logger: logger})
+}
+
+// ComputeHandlerWith returns the handler of compute tasks. A task whose piece entry is
+// no longer queued finishes at once without reading the blob. A task whose args carry
+// the piece (computed while the CAR was uploaded, QueueKnown) records it without reading
+// the blob (a piece there that is not one of size bytes is logged and ignored). Otherwise it streams the CAR at carwhere.BlobKey from blobs through
+// piece.Compute, checking its size and sha2-256 against the task's content and size,
+// and moves the entry to computed through Engine.Transition with the task's own
+// invocation. Read errors are returned (the runner retries them with backoff); bytes
+// that are not the CAR's (ErrMismatch), a missing entry (ErrNoEntry) and malformed
+// tasks fail the task for good (task.Permanent). In every failure the entry stays
+// queued.
+func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) task.Handler {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -79,13 +105,25 @@ func ComputeHandler(e *dag.Engine, blobs blob.Store, logger *slog.Logger) task.H
 		if cur.Status != StatusQueued {
 			return nil // computed before: never twice
 		}
-		pc, sum, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest)
+		known, err := knownArgs(args, size)
 		if err != nil {
-			return fmt.Errorf("computing %s: %w", p, err)
+			// Not a piece of this CAR: compute it from the bytes instead.
+			logger.WarnContext(ctx, "piece: the task's piece is not usable; reading the CAR", "path", p.String(), "error", err)
+			known = nil
+		}
+		read := known == nil
+		if read {
+			pc, sum, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest, !opts.NoMD5)
+			if err != nil {
+				return fmt.Errorf("computing %s: %w", p, err)
+			}
+			known = &Known{Piece: pc.CID(), MD5: sum}
 		}
 		data, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
-			qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc.CID()}))
-			qp.MapEntry(ma, "md5", qp.Bytes(sum))
+			qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: known.Piece}))
+			if known.MD5 != nil {
+				qp.MapEntry(ma, "md5", qp.Bytes(known.MD5))
+			}
 		})
 		if err != nil {
 			return fmt.Errorf("computing %s: %w", p, err)
@@ -97,26 +135,55 @@ func ComputeHandler(e *dag.Engine, blobs blob.Store, logger *slog.Logger) task.H
 		if res.Err != nil {
 			return task.Permanent(fmt.Errorf("computing %s: recording the piece: %w", p, res.Err))
 		}
-		logger.DebugContext(ctx, "piece computed", "path", p.String(), "piece", pc.CID().String(), "size", size, "repeat", res.Repeat)
+		logger.DebugContext(ctx, "piece computed", "path", p.String(), "piece", known.Piece.String(), "size", size, "read", read, "repeat", res.Repeat)
 		return nil
 	}
 }
 
+// knownArgs returns the piece a compute task's args carry ({piece, md5?}, see
+// QueueKnown), nil when they carry none, or an error when what they carry is not a
+// piece of size bytes.
+func knownArgs(args datamodel.Node, size int64) (*Known, error) {
+	if v, err := args.LookupByString("piece"); err != nil || v == nil || v.IsAbsent() {
+		return nil, nil
+	}
+	pc, err := linkField(args, "piece")
+	if err != nil {
+		return nil, err
+	}
+	sum, err := md5Field(args)
+	if err != nil {
+		return nil, err
+	}
+	k := Known{Piece: pc, MD5: sum}
+	if err := knownOf(k, size); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
 // compute streams the blob at key through piece.Compute and checks that it is size bytes
-// whose sha2-256 digest is digest. It returns the piece and the blob's md5 digest, hashed
-// in the same pass (the broker offer needs it; it is kept in the piece index).
-func compute(ctx context.Context, blobs blob.Store, key string, size int64, digest []byte) (commp.Piece, []byte, error) {
+// whose sha2-256 digest is digest. It returns the piece and, when withMD5, the blob's
+// md5 digest, hashed in the same pass (the broker offer needs it; it is kept in the
+// piece index).
+func compute(ctx context.Context, blobs blob.Store, key string, size int64, digest []byte, withMD5 bool) (commp.Piece, []byte, error) {
 	rc, _, err := blobs.Get(ctx, key, nil)
 	if err != nil {
 		return commp.Piece{}, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	defer rc.Close()
-	h, m := sha256.New(), md5.New()
+	h := sha256.New()
+	var tee io.Writer = h
+	var m hash.Hash
+	if withMD5 {
+		m = md5.New()
+		tee = io.MultiWriter(h, m)
+	}
 	// A blob longer than the CAR is a mismatch whatever follows: read one byte past it
 	// at most, not the whole blob.
 	w := commp.NewWriterWorkers(ComputeWorkers())
 	defer w.Close()
-	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, io.MultiWriter(h, m))); err != nil {
+	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, tee)); err != nil {
 		return commp.Piece{}, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	pc, err := w.Sum()
@@ -128,6 +195,9 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 	}
 	if sum := h.Sum(nil); !bytes.Equal(sum, digest) {
 		return commp.Piece{}, nil, task.Permanent(fmt.Errorf("%w: %s has sha2-256 %x, the CAR CID says %x", ErrMismatch, key, sum, digest))
+	}
+	if m == nil {
+		return pc, nil, nil
 	}
 	return pc, m.Sum(nil), nil
 }

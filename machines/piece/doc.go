@@ -25,8 +25,9 @@
 // the piece is finished and the handler returns at once, without reading a byte. Otherwise
 // it streams the CAR from blob storage (carwhere.BlobKey) through piece.Compute, checks
 // the bytes against the CAR CID on the way (size and sha2-256; a mismatch fails the task
-// for good and leaves the entry queued), hashes its md5 in the same pass (the broker
-// offer needs it; the piece index keeps it, so an offer reads no CAR byte), and moves
+// for good and leaves the entry queued), hashes its md5 in the same pass unless
+// ComputeOptions.NoMD5 (the broker offer needs it; the piece index keeps it, so an offer
+// reads no CAR byte), and moves
 // the entry to computed through
 // Engine.Transition (EventComputed) with the task's own invocation, so the computed
 // receipt's ran is the task's invocation and the engine answers a repeat with the stored
@@ -37,6 +38,18 @@
 // new task (Queue). A process that stops in the middle of a computation leaves the task
 // running under a lease that expires; the runner that claims it then computes the piece
 // again from the start, and only the first transition to computed changes the entry.
+//
+// # Pieces computed while uploading
+//
+// The fs upload endpoint (store.Blobs with a Staged) tees the bytes it stores into a Tee,
+// which hashes commP (and the md5 when the Staged asks for it: a service that makes
+// offers) on goroutines beside the endpoint's own hashing, and stages the piece once the
+// bytes are verified. The delivery that queues the piece calls QueueKnown with it: the
+// task's args carry {piece, md5?} and the handler moves the entry to computed from them
+// without reading the CAR (a piece there that is not one of the CAR's size is ignored and
+// the CAR read). The states, receipts and fx are the same as when the task reads the
+// CAR. Without a staged piece (S3 uploads, bytes held before, a restart in between) the
+// task reads the CAR as above; ComputeOptions.NoMD5 leaves the md5 out of that pass.
 //
 // # Joining an aggregate
 //

@@ -121,11 +121,20 @@ type env struct {
 	v      *machinestest.Env
 	b      *store.Blobs
 	runner *task.Runner
+	pieces *piece.Staged // the upload endpoint's and the store machine's; nil: none
+	noMD5  bool          // the compute handler hashes no md5
 }
 
 var runnerOptions = task.RunnerOptions{Lease: time.Minute, BaseBackoff: time.Second, MaxBackoff: 8 * time.Second, MaxAttempts: 5}
 
 func newEnv(t *testing.T, st kv.Store, dir string) *env {
+	t.Helper()
+	return newEnvWith(t, st, dir, func(*env) {})
+}
+
+// newEnvWith is newEnv with configure setting the env's options (pieces, noMD5) before
+// the machines are built.
+func newEnvWith(t *testing.T, st kv.Store, dir string, configure func(*env)) *env {
 	t.Helper()
 	if st == nil {
 		st = mem.New()
@@ -142,6 +151,7 @@ func newEnv(t *testing.T, st kv.Store, dir string) *env {
 	}
 	t.Cleanup(func() { fsStore.Close() })
 	v := &env{t: t, clock: &clock{now: time.UnixMilli(1_770_000_000_000)}, dir: dir, svc: machinestest.Signer(t), fs: fsStore, blobs: &gatedBlobs{Store: fsStore}}
+	configure(v)
 	v.open(st)
 	return v
 }
@@ -150,7 +160,7 @@ func newEnv(t *testing.T, st kv.Store, dir string) *env {
 func (v *env) open(st kv.Store) {
 	t := v.t
 	var err error
-	v.sm, err = store.New(store.Options{Blobs: v.fs, Locator: carwhere.FSLocator(filepath.Join(v.dir, "blobs"), publicURL), Clock: v.clock.Now})
+	v.sm, err = store.New(store.Options{Blobs: v.fs, Locator: carwhere.FSLocator(filepath.Join(v.dir, "blobs"), publicURL), Clock: v.clock.Now, Pieces: v.pieces})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +171,11 @@ func (v *env) open(st kv.Store) {
 		v.v.Collections = cols
 		v.v.Reopen(st)
 	}
-	if v.b, err = store.NewBlobs(v.v.E, v.fs, store.BlobsOptions{Clock: v.clock.Now}); err != nil {
+	if v.b, err = store.NewBlobs(v.v.E, v.fs, store.BlobsOptions{Clock: v.clock.Now, Pieces: v.pieces}); err != nil {
 		t.Fatal(err)
 	}
 	handlers := v.sm.Handlers(v.v.E)
-	maps.Copy(handlers, piece.Handlers(v.v.E, v.blobs, nil))
+	maps.Copy(handlers, piece.HandlersWith(v.v.E, v.blobs, piece.ComputeOptions{NoMD5: v.noMD5}))
 	o := runnerOptions
 	o.Clock = v.clock.Now
 	v.runner = task.NewRunner(v.v.E, handlers, o)

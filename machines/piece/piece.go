@@ -92,6 +92,14 @@ func Path(service string, c cid.Cid) dag.Path {
 // Otherwise (the piece is computed, or its task is still to run) Queue returns cid.Undef
 // and changes nothing.
 func Queue(tx *dag.Tx, cause, content cid.Cid, size int64) (cid.Cid, error) {
+	return QueueKnown(tx, cause, content, size, nil)
+}
+
+// QueueKnown is Queue for a CAR whose piece is already known (computed in the pass
+// that stored its bytes, see Staged): when it schedules a compute task, the task's
+// args carry known, and the task records it without reading the CAR. A nil known is
+// Queue.
+func QueueKnown(tx *dag.Tx, cause, content cid.Cid, size int64, known *Known) (cid.Cid, error) {
 	if err := checkContent(content, size); err != nil {
 		return cid.Undef, err
 	}
@@ -106,7 +114,7 @@ func Queue(tx *dag.Tx, cause, content cid.Cid, size int64) (cid.Cid, error) {
 	case !errors.Is(err, dag.ErrNotFound):
 		return cid.Undef, fmt.Errorf("reading %s: %w", p, err)
 	}
-	t, err := schedule(tx, p, content, size)
+	t, err := schedule(tx, p, content, size, known)
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -144,11 +152,18 @@ func taskFailed(tx *dag.Tx, e *dag.Entry) (bool, error) {
 	return te.Status == task.StatusFailed, nil
 }
 
-// schedule schedules the compute task of the piece at p.
-func schedule(tx *dag.Tx, p dag.Path, content cid.Cid, size int64) (cid.Cid, error) {
-	args, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
+// schedule schedules the compute task of the piece at p: args {content, size} and,
+// when known is not nil, {piece, md5?} (the piece, computed already).
+func schedule(tx *dag.Tx, p dag.Path, content cid.Cid, size int64, known *Known) (cid.Cid, error) {
+	args, err := qp.BuildMap(basicnode.Prototype.Map, 4, func(ma datamodel.MapAssembler) {
 		qp.MapEntry(ma, "content", qp.Link(cidlink.Link{Cid: content}))
 		qp.MapEntry(ma, "size", qp.Int(size))
+		if known != nil {
+			qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: known.Piece}))
+			if known.MD5 != nil {
+				qp.MapEntry(ma, "md5", qp.Bytes(known.MD5))
+			}
+		}
 	})
 	if err != nil {
 		return cid.Undef, fmt.Errorf("scheduling the piece of %s: %w", p, err)
@@ -200,7 +215,7 @@ func (Machine) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) (d
 	if err := checkContent(content, size); err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "value of %s: %v", p, err)
 	}
-	t, err := schedule(tx, p, content, size)
+	t, err := schedule(tx, p, content, size, nil)
 	if err != nil {
 		return nil, err
 	}

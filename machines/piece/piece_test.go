@@ -575,3 +575,100 @@ func TestFailedTaskRequeued(t *testing.T) {
 		t.Fatalf("a store after the piece was computed has fx %v", got)
 	}
 }
+
+// TestUploadComputesPiece: with Staged given to the upload endpoint and the store
+// machine, the piece is computed while the bytes are uploaded, the delivery's compute
+// task carries it, and the task records it without reading the CAR; the md5 is hashed
+// in that pass only when Staged asks for it. Bytes held without an upload (a client put
+// that finds them) are still read back by the task.
+func TestUploadComputesPiece(t *testing.T) {
+	for _, withMD5 := range []bool{true, false} {
+		t.Run(map[bool]string{true: "md5", false: "no md5"}[withMD5], func(t *testing.T) {
+			ctx := context.Background()
+			v := newEnvWith(t, nil, "", func(v *env) { v.pieces, v.noMD5 = piece.NewStaged(withMD5), !withMD5 })
+			a, b := machinestest.Signer(t), machinestest.Signer(t)
+			// Three segments and a tail, so the endpoint's workers hash several segments.
+			up, held := newCAR(t, 11, 3<<20+1234), newCAR(t, 12, 4000)
+			pa, pb := v.put(a, up), v.put(b, up)
+			if pa.Entry.Status != store.StatusPending || pb.Entry.Status != store.StatusPending {
+				t.Fatalf("statuses %s %s", pa.Entry.Status, pb.Entry.Status)
+			}
+			v.upload(pa.Entry.State, up)
+			if _, ok := v.pieces.Lookup(up.cid); !ok {
+				t.Fatal("nothing staged after the upload")
+			}
+			// The delivery's compute task carries the piece.
+			want, err := commp.Compute(bytes.NewReader(up.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fx []cid.Cid // the two deliveries run together: either queues the piece
+			for _, s := range []*dag.Result{pa, pb} {
+				tok, err := v.v.E.Receipt(ctx, v.entry(s.Entry.Path).Head)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fx = append(fx, v.fx(tok)...)
+			}
+			if len(fx) != 1 {
+				t.Fatalf("deliveries' fx %v, want one compute task", fx)
+			}
+			inv, err := v.v.E.Receipt(ctx, fx[0])
+			if err != nil || inv.Invocation == nil {
+				t.Fatalf("task %s: %v", fx[0], err)
+			}
+			if got := mustLink(t, lookup(t, inv.Invocation.Args, "piece")); !got.Equals(want.CID()) {
+				t.Fatalf("task args piece %s, want %s", got, want.CID())
+			}
+
+			// A client put of bytes held without an upload: nothing staged, read back.
+			v.hold(held)
+			v.put(a, held)
+			v.runOnce(2)
+			if n := v.blobs.Gets(); n != 1 {
+				t.Fatalf("%d blob reads, want 1 (the held CAR's; the uploaded one's piece is known)", n)
+			}
+			sum := md5.Sum(up.data)
+			for _, c := range []car{up, held} {
+				e := v.entry(v.piecePath(c))
+				if e.Status != piece.StatusComputed {
+					t.Fatalf("piece of %s is %s", c.cid, e.Status)
+				}
+				got, err := piece.Computed(e.State)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ix, err := piece.Lookup(ctx, v.v.E, got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case c.cid == held.cid:
+					wantHeld, _ := commp.Compute(bytes.NewReader(held.data))
+					if !got.Equals(wantHeld.CID()) {
+						t.Fatalf("held piece %s, want %s", got, wantHeld.CID())
+					}
+					if (ix.MD5 != nil) != withMD5 {
+						t.Fatalf("held CAR's index md5 %x with md5 %v", ix.MD5, withMD5)
+					}
+				case !got.Equals(want.CID()):
+					t.Fatalf("uploaded piece %s, want %s", got, want.CID())
+				case withMD5 && !bytes.Equal(ix.MD5, sum[:]):
+					t.Fatalf("index md5 %x, want %x", ix.MD5, sum)
+				case !withMD5 && ix.MD5 != nil:
+					t.Fatalf("index md5 %x, want none", ix.MD5)
+				}
+			}
+		})
+	}
+}
+
+// lookup returns the field name of the map n.
+func lookup(t *testing.T, n datamodel.Node, name string) datamodel.Node {
+	t.Helper()
+	v, err := n.LookupByString(name)
+	if err != nil {
+		t.Fatalf("no %s: %v", name, err)
+	}
+	return v
+}

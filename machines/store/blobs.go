@@ -22,6 +22,7 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -52,6 +53,11 @@ type BlobsOptions struct {
 	// Index for the done transition. Bytes that are the CID's but not a CAR are not
 	// stored; every pending entry of the CID ends failed{reason}. Nil stores any bytes.
 	Index *blockindex.Index
+	// Pieces, when set, makes Upload compute the piece (commP, and the md5 if Pieces
+	// hashes it) of the bytes in the pass that stores them, beside the other hashes, and
+	// stage it there for the done transition (give the store machine the same Pieces), so
+	// the piece's compute task does not read the CAR back. Nil computes nothing here.
+	Pieces *piece.Staged
 }
 
 // Blobs serves PUT and GET /blob/{cid}: uploads to the URLs the machine presigned with
@@ -119,11 +125,26 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 		r = scan
 		opts.SHA256 = nil
 	}
+	var tee *piece.Tee
+	if b.o.Pieces != nil {
+		tee = b.o.Pieces.Tee()
+		defer tee.Close()
+		r = io.TeeReader(r, tee)
+	}
 	if err := b.store.Put(ctx, key, r, opts); err != nil {
 		if scan != nil && scan.bad != nil {
 			b.reject(ctx, c, scan.bad)
 		}
 		return fmt.Errorf("uploading %s: %w", c, err)
+	}
+	if tee != nil {
+		// Put returned nil: the bytes are the CID's (size and sha2-256), so is the piece.
+		k, err := tee.Finish(size)
+		if err != nil {
+			b.o.Logger.WarnContext(ctx, "store: the piece computed while uploading is not used", "cid", c.String(), "error", err)
+		} else {
+			b.o.Pieces.Stage(c, k)
+		}
 	}
 	if scan != nil {
 		res, err := scan.cr.Result()

@@ -57,7 +57,10 @@
 // every space, to done: each through its own self-issued DeliverCommand invocation and
 // Engine.Transition with event EventDelivered, so each has its own receipt. Bytes that
 // are not the CID's are refused (blob.ErrDigestMismatch or blob.ErrSizeMismatch, HTTP
-// 400), nothing is stored and the entries stay pending.
+// 400), nothing is stored and the entries stay pending. With BlobsOptions.Pieces it
+// also computes the CAR's piece in that pass (piece.Staged.Tee) and stages it; the
+// delivery that queues the piece hands it to the compute task (piece.QueueKnown,
+// Options.Pieces), which then reads nothing.
 //
 // The expiry task's handler (Machine.ExpireHandler) runs the transition EventExpire with
 // the task's own invocation, so a re-run after a crash is answered by the engine's task

@@ -95,6 +95,11 @@ type Options struct {
 	// and dropped with the last done entry of a CAR; a CAR with nothing staged is indexed
 	// by a BuildCommand task. Nil keeps no block index.
 	Index *blockindex.Index
+	// Pieces holds the pieces computed while CARs were uploaded (Blobs with the same
+	// Pieces): a delivery (EventDelivered) that queues a CAR's piece puts its staged piece
+	// in the compute task (piece.QueueKnown), which then records it without reading the CAR.
+	// Nil (or a CAR with nothing staged) leaves the task to read the CAR back.
+	Pieces *piece.Staged
 }
 
 // checker is what blob/s3 offers to verify a presigned upload.
@@ -305,7 +310,7 @@ func (m *Machine) Start(tx *dag.Tx, p dag.Path, _ datamodel.Node, _ *dag.Entry) 
 		if loc.Size != pr.in.size {
 			return nil, dag.Failf(dag.ErrInvalidValue.Name, "%s: the CAR is held with %d bytes, the value says %d", p, loc.Size, pr.in.size)
 		}
-		return m.done(tx, p, pr.in.link, pr.in.size, pr.arrived)
+		return m.done(tx, p, pr.in.link, pr.in.size, pr.arrived, false)
 	case !errors.Is(err, dag.ErrNotFound):
 		return nil, err
 	}
@@ -313,7 +318,7 @@ func (m *Machine) Start(tx *dag.Tx, p dag.Path, _ datamodel.Node, _ *dag.Entry) 
 		return m.fail(tx, p, pr.in.link, pr.notCAR)
 	}
 	if pr.arrived {
-		return m.done(tx, p, pr.in.link, pr.in.size, true)
+		return m.done(tx, p, pr.in.link, pr.in.size, true, false)
 	}
 	return m.pending(tx, p, pr)
 }
@@ -351,8 +356,11 @@ func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node,
 // list, in this order, the carwhere update's invocation (when the CAR's locations
 // changed), the usage record's, the piece's compute task (when this done scheduled it)
 // and the block-index build task (when one was scheduled). verified says the bytes were
-// verified at this backend's blob key, so its location is recorded.
-func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verified bool) (datamodel.Node, error) {
+// verified at this backend's blob key, so its location is recorded. delivered says this
+// is a delivery (EventDelivered), the only done that takes a piece staged by the upload
+// endpoint (Options.Pieces): a client's put gives the same task args wherever it runs
+// (replay runs it again; a delivery it does not), whatever this process has staged.
+func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verified, delivered bool) (datamodel.Node, error) {
 	cause := tx.Invocation().CID
 	var locs []carwhere.Location
 	if verified {
@@ -365,7 +373,11 @@ func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verifie
 		return nil, fmt.Errorf("%s: recording usage: %w", p, err)
 	}
 	// The CAR's piece: queued with its compute task the first time any space holds it.
-	pt, err := piece.Queue(tx, cause, link, size)
+	var known *piece.Known
+	if k, ok := m.o.Pieces.Lookup(link); ok && delivered {
+		known = &k
+	}
+	pt, err := piece.QueueKnown(tx, cause, link, size, known)
 	if err != nil {
 		return nil, fmt.Errorf("%s: queueing the piece: %w", p, err)
 	}
@@ -423,7 +435,7 @@ func (m *Machine) Same(tx *dag.Tx, e *dag.Entry) (datamodel.Node, bool, error) {
 			st, err := m.fail(tx, e.Path, pr.in.link, fmt.Sprintf("the CAR's bytes are %d bytes long, the entry says %d", loc.Size, pr.in.size))
 			return st, err == nil, err
 		}
-		st, err := m.done(tx, e.Path, pr.in.link, pr.in.size, pr.arrived)
+		st, err := m.done(tx, e.Path, pr.in.link, pr.in.size, pr.arrived, false)
 		return st, err == nil, err
 	case !errors.Is(err, dag.ErrNotFound):
 		return nil, false, err
@@ -433,7 +445,7 @@ func (m *Machine) Same(tx *dag.Tx, e *dag.Entry) (datamodel.Node, bool, error) {
 		return st, err == nil, err
 	}
 	if pr.arrived {
-		st, err := m.done(tx, e.Path, pr.in.link, pr.in.size, true)
+		st, err := m.done(tx, e.Path, pr.in.link, pr.in.size, true, false)
 		return st, err == nil, err
 	}
 	if exp, ok := expiresOf(e.State); ok && !tx.Now().Before(time.UnixMilli(exp)) {
@@ -505,7 +517,7 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 		if ok && want != size {
 			return m.fail(tx, e.Path, link, fmt.Sprintf("the CAR's bytes are %d bytes long, the entry says %d", size, want))
 		}
-		return m.done(tx, e.Path, link, size, true)
+		return m.done(tx, e.Path, link, size, true, true)
 	case EventRejected:
 		if e.Status != StatusPending && e.Status != StatusQueued {
 			return nil, fmt.Errorf("%w: %s is %s, only pending entries are rejected", dag.ErrInvalidTransition, e.Path, e.Status)
