@@ -4,7 +4,6 @@ import (
 	"crypto/md5"
 	"fmt"
 	"hash"
-	"runtime"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -76,11 +75,12 @@ func (s *Staged) Lookup(content cid.Cid) (Known, bool) {
 
 // Tee computes the piece (and the md5, if its Staged hashes it) of the bytes written
 // to it, for an upload endpoint to tee the bytes it stores into. commP is hashed on
-// GOMAXPROCS goroutines beside the writer, which only copies the bytes (Write never
-// fails before Finish or Close); memory is about 2·GOMAXPROCS+1 MiB of segment buffers.
-// Finish or Close it.
+// ComputeWorkers goroutines beside the writer, which only copies the bytes (Write never
+// fails before Finish or Close): the upload's own sha2-256 and CAR scan keep the other
+// cores, and memory is 2·ComputeWorkers+1 segment buffers of about 1 MiB (3 MiB on 2
+// cores) per upload. Finish or Close it.
 func (s *Staged) Tee() *Tee {
-	t := &Tee{w: commp.NewWriterAsync(runtime.GOMAXPROCS(0))}
+	t := &Tee{w: commp.NewWriterAsync(ComputeWorkers())}
 	if s.md5 {
 		t.m = md5.New()
 	}
