@@ -124,7 +124,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	if err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
-	if err := fill(f, direct, vr, digest, durable); err != nil {
+	if err := fill(f, direct, vr, digest, durable, opts.Size); err != nil {
 		s.root.Remove(tmp)
 		s.prune(dir)
 		return fmt.Errorf("fs: put %q: %w", key, err)
@@ -146,13 +146,20 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 }
 
 // fill copies r into f (open for direct I/O if direct) while feeding digest (when not
-// nil), checks the digest, syncs f (if durable) and closes it.
-func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck, durable bool) error {
+// nil), checks the digest, syncs f (if durable) and closes it. size is r's length (-1:
+// unknown): a blob known to be smaller than CopyBufferSize is copied through one small
+// buffer (copySmall) instead of the pipeline's PipelineDepth large ones.
+func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck, durable bool, size int64) error {
 	var h io.Writer
 	if digest != nil {
 		h = digest
 	}
-	err := copyTo(&sink{f: f, direct: direct}, r, h)
+	var err error
+	if w := (&sink{f: f, direct: direct}); !direct && size >= 0 && size < CopyBufferSize {
+		err = copySmall(w, r, h, size)
+	} else {
+		err = copyTo(w, r, h)
+	}
 	if err == nil && digest != nil {
 		err = digest.Check()
 	}

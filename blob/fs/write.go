@@ -27,6 +27,11 @@ const (
 	// accumulate before it asks the kernel to start writing them back, so that the final
 	// fsync does not wait for the whole blob.
 	WritebackInterval = 8 << 20
+	// SmallCopyBufferSize is the most a Put of a blob known to be smaller than
+	// CopyBufferSize (written through the page cache in one goroutine, not the pipeline)
+	// allocates to copy it: archived messages, log files and schemas do not take
+	// PipelineDepth*CopyBufferSize bytes of buffers each.
+	SmallCopyBufferSize = 64 << 10
 	// directAlign is the alignment direct I/O needs of buffer addresses, file offsets and
 	// lengths (the largest logical block size of common devices).
 	directAlign = 4096
@@ -161,6 +166,29 @@ func copyTo(w *sink, r io.Reader, h io.Writer) error {
 		return nil
 	default:
 		return rerr
+	}
+}
+
+// copySmall copies r, known to hold size bytes (less than CopyBufferSize), into w while
+// feeding h (nil: no hashing), through one buffer of at most SmallCopyBufferSize bytes.
+func copySmall(w *sink, r io.Reader, h io.Writer, size int64) error {
+	buf := make([]byte, max(1, min(size+1, SmallCopyBufferSize)))
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			if werr := w.write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 
@@ -203,5 +204,38 @@ func TestCopyToStaysDirect(t *testing.T) {
 	}
 	if got, err := os.ReadFile(name); err != nil || !bytes.Equal(got, append(data, data[:5]...)) {
 		t.Fatalf("file holds %d bytes (%v), want the %d written", len(got), err, len(data)+5)
+	}
+}
+
+// TestSmallPutAllocates checks that a Put of a blob known to be small allocates about
+// its own size, not the pipeline's PipelineDepth*CopyBufferSize bytes of buffers: the
+// archive mover, the log exporter and the schema archiver put many small blobs while
+// uploads run, and each used to hold 8 MiB.
+func TestSmallPutAllocates(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	data := bytes.Repeat([]byte("small blob "), 1000) // 11 kB
+	sum := sha256.Sum256(data)
+	put := func(i int) {
+		if err := st.Put(context.Background(), "k/"+string(rune('a'+i)), bytes.NewReader(data), blob.PutOptions{Size: int64(len(data)), SHA256: sum[:]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0)
+	// Two collections empty copyBuffers, so a Put that takes pipeline buffers allocates
+	// them afresh.
+	runtime.GC()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 1; i <= 4; i++ {
+		put(i)
+	}
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*(SmallCopyBufferSize+64<<10)); got > limit {
+		t.Errorf("4 Puts of %d bytes allocated %d bytes, want at most %d", len(data), got, limit)
 	}
 }
