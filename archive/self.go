@@ -1,10 +1,12 @@
 package archive
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/message"
 )
@@ -12,30 +14,60 @@ import (
 // InvocationMessage returns the agent message that carries the self-issued invocation inv
 // (its CID and bytes) alone: a CAR message whose root lists inv among its invocations,
 // followed by inv's block. The bytes depend on the invocation only, so its message CID
-// (message.CID) does too.
+// (message.CID) does too. They are message.Encode's for that message, written directly
+// (the committer makes one per self-issued invocation; TestOneMessageBytes holds the two
+// to the same bytes).
 func InvocationMessage(inv cid.Cid, raw []byte) ([]byte, error) {
-	data, err := message.Encode(&message.Message{
-		Invocations: []cid.Cid{inv},
-		Blocks:      []message.Block{{CID: inv, Data: raw}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: message of invocation %s: %w", ErrWrite, inv, err)
-	}
-	return data, nil
+	// {Tag: {"invocations": [inv]}}
+	root := make([]byte, 0, 64+inv.ByteLen())
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	root = cbor.AppendText(root, message.Tag)
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	root = cbor.AppendText(root, "invocations")
+	root = cbor.AppendHead(root, cbor.MajorArray, 1)
+	root = cbor.AppendLink(root, inv)
+	return oneBlockCAR(root, inv, raw), nil
 }
 
 // ReplyMessage returns the reply message that carries the receipt rcpt (raw: its bytes)
 // of the invocation inv, as the server answers a request of one invocation:
-// {receipts: {inv: rcpt}} followed by the receipt's block.
+// {receipts: {inv: rcpt}} followed by the receipt's block. As InvocationMessage, the
+// bytes are message.Encode's, written directly.
 func ReplyMessage(inv, rcpt cid.Cid, raw []byte) ([]byte, error) {
-	data, err := message.Encode(&message.Message{
-		Receipts: []message.Receipt{{Invocation: inv, Receipt: rcpt}},
-		Blocks:   []message.Block{{CID: rcpt, Data: raw}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: reply of invocation %s: %w", ErrWrite, inv, err)
-	}
-	return data, nil
+	// {Tag: {"receipts": {inv: rcpt}}}
+	root := make([]byte, 0, 128+rcpt.ByteLen())
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	root = cbor.AppendText(root, message.Tag)
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	root = cbor.AppendText(root, "receipts")
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	root = cbor.AppendText(root, inv.String())
+	root = cbor.AppendLink(root, rcpt)
+	return oneBlockCAR(root, rcpt, raw), nil
+}
+
+// oneBlockCAR returns the CAR (v1) of a message: its DAG-CBOR root block root, then the
+// block c with bytes raw, as message.EncodeCAR writes it.
+func oneBlockCAR(root []byte, c cid.Cid, raw []byte) []byte {
+	rc := message.Sum(message.CodecDAGCBOR, root)
+	rcb, cb := rc.Bytes(), c.Bytes()
+	// The header {"roots": [rc], "version": 1}, keys in DAG-CBOR order.
+	header := make([]byte, 0, 32+len(rcb))
+	header = cbor.AppendHead(header, cbor.MajorMap, 2)
+	header = cbor.AppendText(header, "roots")
+	header = cbor.AppendHead(header, cbor.MajorArray, 1)
+	header = cbor.AppendLink(header, rc)
+	header = cbor.AppendText(header, "version")
+	header = cbor.AppendInt(header, 1)
+	out := make([]byte, 0, 3*binary.MaxVarintLen64+len(header)+len(rcb)+len(root)+len(cb)+len(raw))
+	out = binary.AppendUvarint(out, uint64(len(header)))
+	out = append(out, header...)
+	out = binary.AppendUvarint(out, uint64(len(rcb)+len(root)))
+	out = append(out, rcb...)
+	out = append(out, root...)
+	out = binary.AppendUvarint(out, uint64(len(cb)+len(raw)))
+	out = append(out, cb...)
+	return append(out, raw...)
 }
 
 // ArchiveInvocation writes the agent message that carries the service's own invocation

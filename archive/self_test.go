@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/kv"
@@ -99,5 +101,43 @@ func TestArchiveInvocation(t *testing.T) {
 				t.Fatalf("Refused = %+v, %v", got, err)
 			}
 		})
+	}
+}
+
+// TestOneMessageBytes: the messages InvocationMessage and ReplyMessage write directly are
+// byte for byte what message.Encode makes of the same messages, for blocks and CIDs of
+// several sizes (lengths around the CBOR and varint size steps).
+func TestOneMessageBytes(t *testing.T) {
+	for _, n := range []int{0, 1, 23, 24, 100, 255, 256, 450, 4096, 65536} {
+		raw := bytes.Repeat([]byte{byte(n)}, n)
+		for _, c := range []cid.Cid{message.Sum(message.CodecDAGCBOR, raw), message.Sum(message.CodecRaw, raw), message.CID(raw)} {
+			got, err := InvocationMessage(c, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := message.Encode(&message.Message{Invocations: []cid.Cid{c}, Blocks: []message.Block{{CID: c, Data: raw}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("InvocationMessage(%s, %d bytes) differs from message.Encode:\n%x\n%x", c, n, got, want)
+			}
+			inv := message.Sum(message.CodecDAGCBOR, append(raw, 1))
+			got, err = ReplyMessage(inv, c, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err = message.Encode(&message.Message{Receipts: []message.Receipt{{Invocation: inv, Receipt: c}}, Blocks: []message.Block{{CID: c, Data: raw}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("ReplyMessage(%s, %d bytes) differs from message.Encode:\n%x\n%x", c, n, got, want)
+			}
+			m, err := message.Decode(got, message.Limits{})
+			if err != nil || len(m.Receipts) != 1 || !m.Receipts[0].Receipt.Equals(c) {
+				t.Fatalf("ReplyMessage does not decode: %+v %v", m, err)
+			}
+		}
 	}
 }
