@@ -134,7 +134,11 @@
 // events under a path prefix from any sequence: it reads the log, then follows commits
 // through a bounded in-memory ring. The committer never waits for watchers; a watcher
 // that falls behind the ring reads the log again. WatchPoll makes watchers also poll the
-// log for commits of other processes sharing the store.
+// log for commits of other processes sharing the store. The ring also keeps each record's
+// receipt bytes and, when the transaction had it, the bytes of the invocation the receipt
+// ran: Records hands them to readers that would otherwise read those blocks back from kv
+// (the JSON log exporter, archive/logs); records outside the ring come from the log
+// without them.
 //
 // # Machines
 //
