@@ -26,9 +26,18 @@ const (
 const (
 	// CacheSize is the block cache of a store, in bytes (Pebble's default is 8 MiB).
 	CacheSize = 64 << 20
+	// DefaultMemTableSize is the size of a store's memtable, in bytes, when
+	// Options.MemTableSize is zero (Pebble's own default is 4 MiB). Writes fill the
+	// memtable, which is flushed to a level-0 table when full: a larger one means fewer
+	// flushes, fewer level-0 tables for each read to look in, less compaction, and outbox
+	// rows written and deleted before a flush never reach a table. Resident memory grows by
+	// up to two memtables (the full one while it flushes, and the next).
+	DefaultMemTableSize = 32 << 20
 	// bloomBitsPerKey sizes the Bloom filters of the sorted tables (about 1% false
 	// positives).
 	bloomBitsPerKey = 10
+	// maxMemTableSize bounds Options.MemTableSize (Pebble's limit, excluded).
+	maxMemTableSize int64 = 4<<30 - 1
 )
 
 // Options configures Open. The zero value is the safe default: every Update is fsynced
@@ -38,6 +47,10 @@ type Options struct {
 	// transactions. Zero (false) syncs the write-ahead log before Update returns, so a
 	// successful Update is durable. Only for tests and throw-away stores.
 	NoSync bool
+
+	// MemTableSize is the memtable size in bytes; zero means DefaultMemTableSize. It must
+	// be below 4 GiB − 1 (Pebble's limit).
+	MemTableSize int
 
 	// Logger receives Pebble's own messages (informational ones at debug level). Nil means
 	// slog.Default().
@@ -96,6 +109,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	memTable := opts.MemTableSize
+	switch {
+	case memTable == 0:
+		memTable = DefaultMemTableSize
+	case memTable < 0 || int64(memTable) >= maxMemTableSize:
+		return nil, fmt.Errorf("opening pebble store %s: MemTableSize %d is not between 1 and %d", dir, opts.MemTableSize, maxMemTableSize-1)
+	}
 	cache := pdb.NewCache(CacheSize)
 	defer cache.Unref() // the DB holds its own reference
 	po := &pdb.Options{
@@ -103,6 +123,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		FormatMajorVersion: pdb.FormatNewest,
 		FS:                 opts.fs,
 		Cache:              cache,
+		MemTableSize:       uint64(memTable),
 	}
 	for i := range po.Levels {
 		// Most Gets of the engine are of keys that may be missing (does this task, block,

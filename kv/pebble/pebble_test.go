@@ -1,7 +1,10 @@
 package pebble
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/w3dag/w3dag/kv"
@@ -28,4 +31,42 @@ func TestContract(t *testing.T) {
 			return s
 		},
 	})
+}
+
+// TestMemTableSize checks that Options.MemTableSize sets the memtable: 3 MiB of writes
+// flush a 1 MiB memtable, not the default one; a negative size is refused by name.
+func TestMemTableSize(t *testing.T) {
+	write := func(s *Store) {
+		t.Helper()
+		val := make([]byte, 1024)
+		for b := range 3 {
+			err := s.Update(context.Background(), func(tx kv.Tx) error {
+				for i := range 1024 {
+					if err := tx.Put(fmt.Appendf(nil, "k/%d/%d", b, i), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	small := openTemp(t, Options{NoSync: true, MemTableSize: 1 << 20})
+	defer small.Close()
+	write(small)
+	def := openTemp(t, Options{NoSync: true})
+	defer def.Close()
+	write(def)
+	if n := small.db.Metrics().Flush.Count; n == 0 {
+		t.Errorf("3 MiB written into a 1 MiB memtable: %d flushes, want some", n)
+	}
+	if n := def.db.Metrics().Flush.Count; n != 0 {
+		t.Errorf("3 MiB written into the default %d-byte memtable: %d flushes, want none", DefaultMemTableSize, n)
+	}
+	_, err := Open(filepath.Join(t.TempDir(), "neg"), Options{MemTableSize: -1})
+	if err == nil || !strings.Contains(err.Error(), "MemTableSize -1") {
+		t.Errorf("Open with MemTableSize -1: %v, want an error naming MemTableSize", err)
+	}
 }
