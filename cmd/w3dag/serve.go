@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,15 @@ const (
 	// brokerSecretFile is the HMAC secret of broker report URLs (docs/broker.md), mode
 	// 0600, unless --broker-secret-file names another file.
 	brokerSecretFile = "broker.secret"
-	boltFile         = "w3dag.db"     // the bolt kv store (--kv bolt)
-	pebbleDir        = "w3dag.pebble" // the pebble kv store (--kv pebble, the default for new folders)
-	blobsDir         = "blobs"
+
+	// uploadPieceMinCPUs is how many CPUs make --upload-piece default to on. The upload
+	// pass already hashes sha2-256 on one core; commP there takes about another (it runs
+	// at ~44% of sha2-256's speed), so with fewer cores it slows the upload endpoint to
+	// commP's speed (issue 5's target: uploads at ≥ 60% of sha2-256; docs/PERFORMANCE.md).
+	uploadPieceMinCPUs = 4
+	boltFile           = "w3dag.db"     // the bolt kv store (--kv bolt)
+	pebbleDir          = "w3dag.pebble" // the pebble kv store (--kv pebble, the default for new folders)
+	blobsDir           = "blobs"
 	// blobSecretSize is the length of a generated upload-URL secret, in bytes.
 	blobSecretSize = 32
 	// defaultWatchPollShared is how often watchers read the commit log when the kv store
@@ -75,10 +82,13 @@ type serveConfig struct {
 	aggMax       byteSize
 	broker       string
 	brokerSecret string
-	logLevel     string
-	logFormat    string
-	shutdown     time.Duration
-	taskLease    time.Duration
+	// uploadPiece computes each uploaded CAR's piece in the upload pass (flag
+	// --upload-piece); false leaves it to the piece's compute task, which reads the CAR.
+	uploadPiece bool
+	logLevel    string
+	logFormat   string
+	shutdown    time.Duration
+	taskLease   time.Duration
 
 	// messageWork and messageProofs: the work budget of one message (ops.Budget).
 	messageWork, messageProofs int
@@ -138,6 +148,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&c.aggMin, "aggregate-min", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) at which a Filecoin aggregate is ready (default Spade's 1+127·2^27)")
 	fs.Var(&c.aggMax, "aggregate-max", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) no Filecoin aggregate exceeds (default Spade's 127·2^28, a 32 GiB deal)")
 	fs.StringVar(&c.broker, "broker", "", "URL of the deal broker ready aggregates are offered to (docs/broker.md); empty: no offers, aggregates stay ready")
+	fs.BoolVar(&c.uploadPiece, "upload-piece", runtime.NumCPU() >= uploadPieceMinCPUs,
+		fmt.Sprintf("compute each uploaded CAR's Filecoin piece (commP) while receiving it, so its compute task does not read the CAR back; costs upload throughput when cores are few (default: on with %d or more CPUs)", uploadPieceMinCPUs))
 	fs.StringVar(&c.brokerSecret, "broker-secret-file", "", "file holding the hex HMAC secret of broker report URLs (default broker.secret in the data folder, created on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")

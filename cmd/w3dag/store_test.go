@@ -83,7 +83,10 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 		configure(&cfg)
 	}
 	index := blockindex.New()
-	pieces := piece.NewStaged(cfg.broker != "")
+	var pieces *piece.Staged // as serve wires it: only with --upload-piece
+	if cfg.uploadPiece {
+		pieces = piece.NewStaged(cfg.broker != "")
+	}
 	tune = append(tune, func(o *store.Options) { o.Index, o.Pieces = index, pieces })
 	sm, agg, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {

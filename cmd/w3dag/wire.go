@@ -108,7 +108,10 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	// Likewise the pieces the upload endpoint computes, for the deliveries' compute tasks
 	// (md5 only when offers, which carry it, are made).
 	index := blockindex.New()
-	pieces := piece.NewStaged(c.broker != "")
+	var pieces *piece.Staged // nil: the compute tasks read the CARs back
+	if c.uploadPiece {
+		pieces = piece.NewStaged(c.broker != "")
+	}
 	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log, func(o *store.Options) { o.Index, o.Pieces = index, pieces })
 	if err != nil {
 		return err
