@@ -138,7 +138,8 @@
 // receipt bytes and, when the transaction had it, the bytes of the invocation the receipt
 // ran: Records hands them to readers that would otherwise read those blocks back from kv
 // (the JSON log exporter, archive/logs); records outside the ring come from the log
-// without them.
+// without them, and so do the ring's older records once its blocks pass WatchRingBytes
+// (DefaultWatchRingBytes, 64 MiB: a record's blocks can be 128 KiB).
 //
 // # Machines
 //

@@ -30,6 +30,12 @@ const (
 	// DefaultWatchRing is how many recent commit-log events the engine keeps in memory
 	// for watchers when Options.WatchRing is zero; watchers further behind read the log.
 	DefaultWatchRing = 8192
+	// DefaultWatchRingBytes is the most bytes of receipt and invocation blocks the watch
+	// ring keeps with its records (Engine.Records) when Options.WatchRingBytes is zero.
+	// A record's blocks are up to 2×ucan.MaxTokenSize, so without a bound a ring of
+	// clients' large invocations would hold gigabytes; past it the oldest records keep
+	// their Event only and Records' readers read those blocks from kv.
+	DefaultWatchRingBytes = 64 << 20
 	// WatchBuffer is the channel buffer of each watcher.
 	WatchBuffer = 64
 	// logPage is how many log records a lagging watcher reads per transaction.
@@ -72,6 +78,10 @@ type Options struct {
 	// WatchRing is how many recent commit-log events are kept in memory for watchers;
 	// zero means DefaultWatchRing.
 	WatchRing int
+	// WatchRingBytes bounds the bytes of receipt and invocation blocks the watch ring keeps
+	// with its records for Engine.Records; the oldest records' blocks are dropped past it
+	// (their events stay). Zero means DefaultWatchRingBytes.
+	WatchRingBytes int
 	// NoFinish turns the batch finishers off (Tx.Batch returns nil): the work packages
 	// leave for the end of a batch (metrics' one write per counter per commit) is not
 	// done. For replay, which applies the archived invocations of that work instead (at
@@ -139,8 +149,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.KV == nil || opts.Signer == nil || opts.Schema == nil {
 		return nil, fmt.Errorf("%w: KV, Signer and Schema are required", ErrConfig)
 	}
-	if opts.MaxBatch < 0 || opts.MaxBatchDelay < 0 || opts.WatchRing < 0 || opts.WatchPoll < 0 {
-		return nil, fmt.Errorf("%w: negative MaxBatch, MaxBatchDelay, WatchRing or WatchPoll", ErrConfig)
+	if opts.MaxBatch < 0 || opts.MaxBatchDelay < 0 || opts.WatchRing < 0 || opts.WatchRingBytes < 0 || opts.WatchPoll < 0 {
+		return nil, fmt.Errorf("%w: negative MaxBatch, MaxBatchDelay, WatchRing, WatchRingBytes or WatchPoll", ErrConfig)
 	}
 	e := &Engine{
 		kv:       opts.KV,
@@ -176,6 +186,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if ring == 0 {
 		ring = DefaultWatchRing
 	}
+	ringBytes := opts.WatchRingBytes
+	if ringBytes == 0 {
+		ringBytes = DefaultWatchRingBytes
+	}
 	if err := checkService(ctx, opts.KV, e.service); err != nil {
 		return nil, err
 	}
@@ -186,7 +200,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening engine: %w", err)
 	}
-	e.hub = newHub(ring, last)
+	e.hub = newHub(ring, ringBytes, last)
 	e.queue = make(chan *job, e.maxBatch)
 	go e.commitLoop()
 	return e, nil

@@ -450,9 +450,11 @@ func (e *Engine) Log(ctx context.Context, after uint64, limit int) ([]Event, err
 
 // Records returns up to limit commit-log records with sequence greater than after, in
 // order, as Log does, but with the blocks the records name when this engine committed them
-// recently (the last WatchRing records, kept in memory for watchers): the receipt's bytes
-// and those of the invocation it ran (Record). Records read from the log instead (the
-// engine restarted, the reader is behind, another process committed them) have neither.
+// recently (the last WatchRing records, kept in memory for watchers, the newest of them
+// with their blocks up to WatchRingBytes): the receipt's bytes and those of the
+// invocation it ran (Record). Records read from the log instead (the engine restarted,
+// the reader is behind, another process committed them) or past WatchRingBytes have
+// neither.
 func (e *Engine) Records(ctx context.Context, after uint64, limit int) ([]Record, error) {
 	if limit <= 0 || limit > logPage {
 		limit = logPage

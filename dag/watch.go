@@ -21,7 +21,8 @@ type Event struct {
 type Record struct {
 	Event
 	// ReceiptRaw is the receipt's block (the bytes of block/<Receipt>); nil when the
-	// record was read from the log and not from memory.
+	// record was read from the log and not from memory, or the ring dropped its blocks
+	// (Options.WatchRingBytes).
 	ReceiptRaw []byte
 	// Ran is the invocation the receipt ran and RanRaw its block (the bytes of
 	// block/<Ran>), when the transaction that wrote the record had the invocation in
@@ -33,8 +34,9 @@ type Record struct {
 
 // hub keeps the most recent records in memory and wakes watchers on each commit. The
 // committer never waits for a watcher: it appends to the ring and closes the wake channel.
-// The ring holds at most 2×max records (the receipt and invocation bytes included: about
-// a KiB each).
+// The ring holds at most 2×max records, and the receipt and invocation blocks of its
+// newest records up to maxBytes in all (about a KiB a record, at most 2×ucan.MaxTokenSize):
+// ring[:bare] have had theirs dropped.
 type hub struct {
 	mu     sync.Mutex
 	ring   []Record
@@ -45,11 +47,17 @@ type hub struct {
 	// base is the last sequence committed before the engine opened: memory holds
 	// nothing at or below it.
 	base uint64
+	// bytes is the size of the blocks the records in ring[bare:] hold, at most maxBytes
+	// after a publish.
+	maxBytes, bytes, bare int
 }
 
-func newHub(max int, base uint64) *hub {
-	return &hub{max: max, base: base, wake: make(chan struct{}), done: make(chan struct{})}
+func newHub(max, maxBytes int, base uint64) *hub {
+	return &hub{max: max, maxBytes: maxBytes, base: base, wake: make(chan struct{}), done: make(chan struct{})}
 }
+
+// blockBytes is the size of the blocks r holds.
+func blockBytes(r *Record) int { return len(r.ReceiptRaw) + len(r.RanRaw) }
 
 func (h *hub) publish(evs []Record) {
 	if len(evs) == 0 {
@@ -57,8 +65,24 @@ func (h *hub) publish(evs []Record) {
 	}
 	h.mu.Lock()
 	h.ring = append(h.ring, evs...)
+	for i := range evs {
+		h.bytes += blockBytes(&evs[i])
+	}
 	if len(h.ring) > 2*h.max {
-		h.ring = append(h.ring[:0:0], h.ring[len(h.ring)-h.max:]...)
+		cut := len(h.ring) - h.max
+		for i := h.bare; i < cut; i++ {
+			h.bytes -= blockBytes(&h.ring[i])
+		}
+		h.bare = max(0, h.bare-cut)
+		h.ring = append(h.ring[:0:0], h.ring[cut:]...)
+	}
+	// Drop the oldest records' blocks past maxBytes; readers hold copies of the records
+	// they were handed, so only the ring's own change.
+	for h.bytes > h.maxBytes && h.bare < len(h.ring) {
+		r := &h.ring[h.bare]
+		h.bytes -= blockBytes(r)
+		r.ReceiptRaw, r.Ran, r.RanRaw = nil, cid.Undef, nil
+		h.bare++
 	}
 	close(h.wake)
 	h.wake = make(chan struct{})

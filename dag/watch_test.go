@@ -220,3 +220,41 @@ func TestRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsBytes: the ring keeps the blocks of its newest records up to
+// Options.WatchRingBytes; older records in it are handed over as their events, without
+// blocks, so that a ring of large invocations does not hold gigabytes.
+func TestRecordsBytes(t *testing.T) {
+	ctx := context.Background()
+	// One record's blocks, as the ring holds them without a tight bound.
+	probe := newEnv(t, nil)
+	probe.put(probe.path("notes/r10"), note("x"))
+	one := must(probe.e.Records(ctx, 0, 1))
+	size := len(one[0].ReceiptRaw) + len(one[0].RanRaw)
+	if len(one) != 1 || one[0].ReceiptRaw == nil || one[0].RanRaw == nil {
+		t.Fatalf("Records of a fresh commit: %+v, want it with its blocks", one)
+	}
+
+	// Room for two records' blocks, not three.
+	v := newEnv(t, nil, func(o *dag.Options) { o.WatchRing, o.WatchRingBytes = 4, 2*size+size/2 })
+	for i := range 12 {
+		v.put(v.path(fmt.Sprint("notes/r", 10+i)), note("x"))
+	}
+	logged := must(v.e.Log(ctx, 0, 100))
+	recs := must(v.e.Records(ctx, 8, 100))
+	if len(recs) != 4 {
+		t.Fatalf("Records after 8: %d records, want the 4 of the ring", len(recs))
+	}
+	for i, r := range recs {
+		if !reflect.DeepEqual(r.Event, logged[8+i]) {
+			t.Fatalf("record %+v, log has %+v", r.Event, logged[8+i])
+		}
+		withBlocks := i >= 2
+		if got := r.ReceiptRaw != nil && r.RanRaw != nil && r.Ran.Defined(); got != withBlocks {
+			t.Errorf("record %d carries blocks: %v, want %v (the newest within %d bytes)", r.Seq, got, withBlocks, 2*size+size/2)
+		}
+		if !withBlocks && (r.ReceiptRaw != nil || r.RanRaw != nil || r.Ran.Defined()) {
+			t.Errorf("record %d past the byte bound keeps part of its blocks (receipt %d bytes, ran %s with %d)", r.Seq, len(r.ReceiptRaw), r.Ran, len(r.RanRaw))
+		}
+	}
+}
