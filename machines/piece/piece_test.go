@@ -672,3 +672,47 @@ func lookup(t *testing.T, n datamodel.Node, name string) datamodel.Node {
 	}
 	return v
 }
+
+// TestKnownPieceOfOtherSize: a compute task whose args carry a piece that is not one of
+// the CAR's size (QueueKnown given a wrong one) does not record it: the handler reads the
+// CAR back and records the piece of its bytes.
+func TestKnownPieceOfOtherSize(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t, nil, "")
+	a := machinestest.Signer(t)
+	c, other := newCAR(t, 21, 5000), newCAR(t, 22, 3000)
+	v.hold(c)
+	res := v.put(a, other) // not held: pending, queues nothing; its receipt is the cause
+	wrong, err := commp.Compute(bytes.NewReader(other.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.v.E.Update(ctx, func(tx *dag.Tx) error {
+		tk, err := piece.QueueKnown(tx, res.Receipt.CID, c.cid, int64(len(c.data)), &piece.Known{Piece: wrong.CID()})
+		if err == nil && !tk.Defined() {
+			t.Error("QueueKnown scheduled no task")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v.runOnce(1)
+	if n := v.blobs.Gets(); n != 1 {
+		t.Fatalf("%d blob reads, want 1: the task's piece is not the CAR's, so it reads the CAR", n)
+	}
+	e := v.entry(v.piecePath(c))
+	if e.Status != piece.StatusComputed {
+		t.Fatalf("piece of %s is %s, want %s", c.cid, e.Status, piece.StatusComputed)
+	}
+	got, err := piece.Computed(e.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := commp.Compute(bytes.NewReader(c.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equals(want.CID()) {
+		t.Fatalf("recorded piece %s, want the CAR's %s (not the task's %s)", got, want.CID(), wrong.CID())
+	}
+}
