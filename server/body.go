@@ -20,7 +20,10 @@ const (
 	// DefaultMaxUploads is how many PUT /blob bodies are received at once when
 	// Options.MaxUploads is zero; more are refused with 503 and Retry-After. Each upload
 	// holds the fs backend's pipeline buffers (blob/fs.PipelineDepth ×
-	// blob/fs.CopyBufferSize, 8 MiB), so the cap bounds them (256 MiB by default).
+	// blob/fs.CopyBufferSize, 8 MiB) and, where the endpoint computes the CAR's piece
+	// while storing it (store.BlobsOptions.Pieces, serve --upload-piece), its commP
+	// segment buffers (2·machines/piece.ComputeWorkers+1 of about 1 MiB: 5 MiB on 4
+	// cores), so the cap bounds them (256 MiB by default, 416 MiB with the piece on 4).
 	DefaultMaxUploads = 32
 	// BusyRetryAfter is the Retry-After, in seconds, of a POST /ucan answered 503 because
 	// the store gave up committing its invocations (dag.ErrBusy: they kept conflicting with
