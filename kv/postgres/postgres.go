@@ -50,6 +50,10 @@ const (
 	// FlushMaxBytes caps the key and value bytes one statement of a write flush carries
 	// (PostgreSQL rejects messages over 1 GiB); one write larger than this goes alone.
 	FlushMaxBytes = 64 << 20
+	// CleanupTimeout bounds the statements that clean up after a transaction whose context
+	// may have ended: a rollback, releasing the write lock (Options.SerialWrites), closing
+	// a connection that could not release it.
+	CleanupTimeout = 5 * time.Second
 
 	tableKV       = "w3dag_kv"
 	tableCounters = "w3dag_kv_counters"
@@ -296,7 +300,7 @@ func (s *Store) attempt(ctx context.Context, db beginner, opts pgx.TxOptions, n 
 		t.done = true
 		if !committed {
 			// Also runs when fn panics. The context may be gone; roll back regardless.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
 			defer cancel()
 			_ = ptx.Rollback(rctx)
 		}
@@ -359,7 +363,7 @@ func (s *Store) lockWrites(ctx context.Context) (*pgxpool.Conn, error) {
 // unlockWrites releases the write lock and the connection; when the unlock fails the
 // connection is closed instead, which releases the lock too.
 func (s *Store) unlockWrites(ctx context.Context, conn *pgxpool.Conn) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
 	defer cancel()
 	var released bool
 	if err := conn.QueryRow(uctx, "SELECT pg_advisory_unlock($1)", s.lockKey).Scan(&released); err != nil || !released {
@@ -372,7 +376,7 @@ func (s *Store) unlockWrites(ctx context.Context, conn *pgxpool.Conn) {
 
 // closeConn closes conn's connection and returns it to the pool, which drops it.
 func closeConn(conn *pgxpool.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
 	_ = conn.Conn().Close(ctx)
 	conn.Release()
