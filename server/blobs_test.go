@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/w3dag/w3dag/archive"
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
 )
@@ -180,4 +182,41 @@ func TestParseRange(t *testing.T) {
 	if _, err := parseRange("bytes=9-0"); err == nil || !strings.Contains(err.Error(), "end") {
 		t.Errorf("bytes=9-0: %v, want an error naming the end offset", err)
 	}
+}
+
+// busyBlobs stores uploads as fakeBlobs does, then fails their delivery as the store
+// endpoint does when the kv store gave up committing it (dag.ErrBusy).
+type busyBlobs struct{ fakeBlobs }
+
+func (b busyBlobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, q url.Values) error {
+	if err := b.fakeBlobs.Upload(ctx, c, r, size, q); err != nil {
+		return err
+	}
+	return fmt.Errorf("uploading %s: stored, but delivering: %w: committing 1 operations: conflicting", c, dag.ErrBusy)
+}
+
+// TestUploadBusy: an upload whose delivery the store could not commit (dag.ErrBusy) is
+// answered 503 with Retry-After, as a POST /ucan is: sending it again is the remedy.
+func TestUploadBusy(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	data := []byte("pretend this is a CAR")
+	c := message.Sum(message.CodecCAR, data)
+	opts := h.srv.opts
+	opts.Registerer, opts.Gatherer = nil, nil
+	opts.Blobs = busyBlobs{fakeBlobs{store: mem.New()}}
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	req, _ := http.NewRequest("PUT", hs.URL+"/blob/"+c.String()+"?sig=ok", bytes.NewReader(data))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("Retry-After"); got != strconv.Itoa(BusyRetryAfter) {
+		t.Errorf("Retry-After %q, want %d", got, BusyRetryAfter)
+	}
+	checkJSONError(t, resp, http.StatusServiceUnavailable, NameUnavailable)
 }

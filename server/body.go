@@ -25,9 +25,10 @@ const (
 	// segment buffers (2·machines/piece.ComputeWorkers+1 of about 1 MiB: 5 MiB on 4
 	// cores), so the cap bounds them (256 MiB by default, 416 MiB with the piece on 4).
 	DefaultMaxUploads = 32
-	// BusyRetryAfter is the Retry-After, in seconds, of a POST /ucan answered 503 because
-	// the store gave up committing its invocations (dag.ErrBusy: they kept conflicting with
-	// other nodes' writes; nothing of them was written).
+	// BusyRetryAfter is the Retry-After, in seconds, of a request answered 503 because the
+	// store gave up committing what it ran (dag.ErrBusy: it kept conflicting with other
+	// nodes' writes; nothing of it was written): a POST /ucan's invocations, a PUT /blob's
+	// delivery.
 	BusyRetryAfter = 1
 	// UploadRetryAfter is the Retry-After, in seconds, of a PUT /blob refused because
 	// DefaultMaxUploads (Options.MaxUploads) uploads are running.

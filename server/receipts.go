@@ -76,6 +76,11 @@ func statusOf(err error) (int, string) {
 func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status, name := statusOf(err)
 	msg := what + ": " + err.Error()
+	if errors.Is(err, dag.ErrBusy) {
+		// Nothing was written (a PUT /blob's bytes were, its delivery was not): the same
+		// request may succeed shortly.
+		w.Header().Set("Retry-After", strconv.Itoa(BusyRetryAfter))
+	}
 	if status >= 500 {
 		s.log.ErrorContext(r.Context(), what, "path", r.URL.Path, "error", err)
 		if status == http.StatusInternalServerError {
