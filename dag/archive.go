@@ -117,3 +117,31 @@ func (t *Tx) Archive(tok *ucan.Token) error {
 	t.b.remember(tok)
 	return nil
 }
+
+// Reply archives, with Options.Archive, the reply message carrying the receipt rcpt (a
+// stored block, e.g. the head a Tx.Put returned) of the service's own invocation inv, made
+// in this transaction (Tx.Invoke) or read back from the archive (Tx.Archive), and indexes
+// it as invocation/<inv>/<msg>.out, as an operation run with a self-issued invocation
+// archives its reply. Use it when a system write is all that inv does (the task runner's
+// claims and outcomes), so that a replay of the archive finds the receipt the write got.
+// Without an Archiver it does nothing.
+func (t *Tx) Reply(inv *ucan.Token, rcpt cid.Cid) error {
+	if inv == nil || inv.Invocation == nil || !rcpt.Defined() {
+		return fmt.Errorf("%w: Reply needs an invocation and a receipt", ErrInvalidWrite)
+	}
+	if t.e.archive == nil {
+		return nil
+	}
+	raw, err := t.Block(rcpt)
+	if err != nil {
+		return fmt.Errorf("archiving the reply of %s: %w", inv.CID, err)
+	}
+	msg, err := t.e.archive.ArchiveReply(t.kt, inv.CID, rcpt, raw)
+	if err != nil {
+		return fmt.Errorf("archiving the reply of %s: %w", inv.CID, err)
+	}
+	if err := t.kt.Put(invocationMessageKey(inv.CID, msg, true), msg.Bytes()); err != nil {
+		return fmt.Errorf("indexing the reply of %s: %w", inv.CID, err)
+	}
+	return nil
+}

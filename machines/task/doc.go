@@ -4,8 +4,11 @@
 // the change commits, and nothing async is ever only in memory.
 //
 // A task is a self-issued invocation of the service, stored as a block, with an entry
-// /<service>/task/<invocation CID> whose receipts (ran = the task's invocation) record
-// its states: queued{attempts?, notBefore?} → running{lease, owner, attempts?} →
+// /<service>/task/<invocation CID> whose receipts record its states (the first, queued,
+// ran the task's invocation; each later one a self-issued ClaimCommand, RenewCommand or
+// FinishCommand invocation whose args name the entry and its new state, archived with its
+// reply in the transaction that writes it, so that a replay of the archive writes it again
+// with Apply): queued{attempts?, notBefore?} → running{lease, owner, attempts?} →
 // done{receipt?} / failed{attempts, error}; a failed attempt goes back to queued with an
 // exponential backoff, up to RunnerOptions.MaxAttempts attempts — past them while the
 // handler marks its error KeepTrying (an effect that must happen once another party is

@@ -292,13 +292,12 @@ func (r *Runner) claim(ctx context.Context, n int) ([]claim, error) {
 				continue
 			}
 			lease := now + r.o.Lease.Milliseconds()
-			if _, err := tx.Put(p, d.task, runningState(lease, r.o.Owner, st.attempts)); err != nil {
-				return err
-			}
+			// The key found is where the entry's state puts it, which record moves;
+			// deleting it first also drops one left elsewhere.
 			if err := kt.Delete(d.key); err != nil {
 				return err
 			}
-			if err := kt.Put(queueKey(lease, d.task), nil); err != nil {
+			if _, err := record(tx, ClaimCommand, p, d.task, ent, runningState(lease, r.o.Owner, st.attempts)); err != nil {
 				return err
 			}
 			claims = append(claims, claim{task: d.task, attempts: st.attempts, lease: lease})
@@ -420,17 +419,8 @@ func (r *Runner) renew(ctx context.Context, c claim, lease int64) (int64, error)
 			return ErrLeaseLost
 		}
 		next = r.o.Clock().UnixMilli() + r.o.Lease.Milliseconds()
-		if _, err := tx.Put(p, c.task, runningState(next, r.o.Owner, st.attempts)); err != nil {
-			return err
-		}
-		kt, err := tx.KV(QueuePrefix)
-		if err != nil {
-			return err
-		}
-		if err := kt.Delete(queueKey(lease, c.task)); err != nil {
-			return err
-		}
-		return kt.Put(queueKey(next, c.task), nil)
+		_, err = record(tx, RenewCommand, p, c.task, ent, runningState(next, r.o.Owner, st.attempts))
+		return err
 	})
 	return next, err
 }
@@ -460,13 +450,6 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 		if !ok {
 			return nil // another worker took it over; its outcome counts
 		}
-		kt, err := tx.KV(QueuePrefix)
-		if err != nil {
-			return err
-		}
-		if err := kt.Delete(queueKey(c.lease, c.task)); err != nil {
-			return err
-		}
 		now := r.o.Clock().UnixMilli()
 		attempts := c.attempts + 1
 		var state datamodel.Node
@@ -475,22 +458,15 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 			state = doneState(result)
 		case errors.Is(herr, errStopped):
 			state = queuedState(c.attempts, now)
-			if err := kt.Put(queueKey(now, c.task), nil); err != nil {
-				return err
-			}
 		case IsPermanent(herr) || (attempts >= int64(r.o.MaxAttempts) && !IsKeepTrying(herr)):
 			state = failedState(attempts, truncate(herr.Error()))
 		default:
-			at := now + r.Backoff(attempts).Milliseconds()
-			state = queuedState(attempts, at)
-			if err := kt.Put(queueKey(at, c.task), nil); err != nil {
-				return err
-			}
+			state = queuedState(attempts, now+r.Backoff(attempts).Milliseconds())
 		}
 		if herr != nil && !errors.Is(herr, errStopped) {
 			r.o.Logger.Warn("task: attempt failed", "task", c.task, "attempt", attempts, "err", herr)
 		}
-		_, err = tx.Put(p, c.task, state)
+		_, err = record(tx, FinishCommand, p, c.task, ent, state)
 		return err
 	})
 }

@@ -165,13 +165,25 @@ func TestRunDue(t *testing.T) {
 		t.Fatalf("status %s", st.Status)
 	}
 	var statuses []string
+	want := map[string]string{task.StatusDone: task.FinishCommand, task.StatusRunning: task.ClaimCommand}
 	err := v.E.Chain(context.Background(), st.Head, func(_ *ucan.Token, r *receipts.Receipt) error {
-		if !r.Ran.Equals(id) {
-			t.Errorf("receipt ran %s, want the task %s", r.Ran, id)
-		}
 		s, _ := r.Out.Ok.LookupByString("status")
 		ss, _ := s.AsString()
 		statuses = append(statuses, ss)
+		if ss == task.StatusQueued {
+			if !r.Ran.Equals(id) {
+				t.Errorf("queued receipt ran %s, want the task %s", r.Ran, id)
+			}
+			return nil
+		}
+		// the runner's writes ran invocations of its own, naming the entry and the state
+		inv, err := v.E.Receipt(context.Background(), r.Ran)
+		if err != nil || inv.Invocation == nil || inv.Invocation.Command != want[ss] || inv.Invocation.Issuer != v.E.Service() {
+			t.Fatalf("%s receipt ran %s (%v), want a %s invocation of the service", ss, r.Ran, err, want[ss])
+		}
+		if tp, err := task.PathOf(inv.Invocation.Args); err != nil || tp.String() != taskPath(v.E, id).String() {
+			t.Errorf("%s invocation names %s (%v), want %s", ss, tp, err, taskPath(v.E, id))
+		}
 		return nil
 	})
 	if err != nil {
