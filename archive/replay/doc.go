@@ -17,9 +17,9 @@
 // ends in the same state.
 //
 // What replay needs besides the archive (docs/OPERATIONS.md): the service key, the
-// configuration that shapes states (public URL, upload-URL secret and TTL, schema
-// extensions, aggregate bounds), and for now the task runner's own writes, which are not
-// archived.
+// configuration that shapes states (public URL, upload-URL secret and TTL, aggregate
+// bounds; the schema extensions are archived), and the CARs in blob storage (the block
+// index a delivery wrote from the upload's scan is rebuilt by scanning them again).
 //
 // This package imports archive, blob, kv, message, ops, receipts, dag and ucan; the
 // composition root (cmd/w3dag) builds the engine and ops it drives.

@@ -43,10 +43,12 @@ type Store interface {
 	LastSeq(ctx context.Context) (uint64, error)
 }
 
-// Handler runs a self-issued invocation of the service found in the archive (a delivery,
-// a rejection, a broker report) as the service ran it, and returns the CID of the receipt
-// it got.
-type Handler func(ctx context.Context, inv *ucan.Token) (cid.Cid, error)
+// Handler runs a self-issued invocation of the service found in the archive (st.Inv: a
+// delivery, a rejection, a task or the task runner's write) as the service ran it, and
+// returns the CID of the receipt it got. st.Archived is the receipt the archive holds
+// (nil for a placed step), for what the original run decided that the invocation does
+// not say (e.g. whether the block index was written with a delivery).
+type Handler func(ctx context.Context, st *Step) (cid.Cid, error)
 
 // Placer says where a self-issued invocation that has no archived reply goes in commit
 // order: the sequence and time at which what it caused was committed (a /metrics/add
@@ -65,10 +67,11 @@ type Options struct {
 	Handlers map[string]Handler
 	// Alone, when not nil, is asked about each client write: true runs it alone, after
 	// the writes before it have committed (as reads are), with Before called just
-	// before, so that what Before sets for it (a clock of a machine's own, say) holds
-	// while it runs and no other step sees it.
+	// before and After just after, so that what Before sets for it (a clock of a
+	// machine's own, say) holds while it runs and no other step sees it.
 	Alone  func(st *Step) bool
 	Before func(st *Step)
+	After  func(st *Step)
 	// Logger receives progress lines; nil discards.
 	Logger *slog.Logger
 	// OnStep, when not nil, is called after each step with its index (tests).
@@ -109,6 +112,9 @@ type Plan struct {
 	Unanswered []*ucan.Token
 	// Messages is how many archived messages the plan was made from.
 	Messages int
+	// Self holds the service's own archived invocations by CID (those a receipt's fx
+	// names, say).
+	Self map[cid.Cid]*ucan.Token
 }
 
 // requestMsg is an archived request: its invocations and proofs.
@@ -135,7 +141,7 @@ type answer struct {
 func Load(ctx context.Context, blobs blob.Store, service string, place map[string]Placer) (*Plan, error) {
 	var reqs []*requestMsg
 	answers := map[cid.Cid]answer{}
-	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}}
+	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}, Self: map[cid.Cid]*ucan.Token{}}
 	seen := map[cid.Cid]bool{}
 	err := archive.Scan(ctx, blobs, func(msg cid.Cid, data []byte) error {
 		if seen[msg] {
@@ -160,7 +166,10 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 			if tok.Issuer() != service {
 				return fmt.Errorf("%w: archived reply %s: receipt %s is signed by %s, not the service %s", ErrMalformed, msg, rc.Receipt, tok.Issuer(), service)
 			}
-			answers[rc.Invocation] = answer{reply: msg, receipt: rc.Receipt, r: r}
+			a := answer{reply: msg, receipt: rc.Receipt, r: r}
+			if old, ok := answers[rc.Invocation]; !ok || later(a, old, rc.Invocation) {
+				answers[rc.Invocation] = a
+			}
 			plan.Replies[msg] = append(plan.Replies[msg], rc.Invocation)
 		}
 		return nil
@@ -171,6 +180,9 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 	done := map[cid.Cid]bool{}
 	for _, req := range reqs {
 		for _, inv := range req.invs {
+			if inv.Invocation.Issuer == service {
+				plan.Self[inv.CID] = inv
+			}
 			if done[inv.CID] {
 				continue // the same invocation sent again: the engine answered from its result
 			}
@@ -202,6 +214,26 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 	sort.SliceStable(plan.Steps, func(i, j int) bool { return less(&plan.Steps[i], &plan.Steps[j]) })
 	sort.Slice(plan.Unanswered, func(i, j int) bool { return plan.Unanswered[i].CID.KeyString() < plan.Unanswered[j].CID.KeyString() })
 	return plan, nil
+}
+
+// later reports whether a is a later answer to the invocation inv than b. One invocation
+// gets several replies when its message was sent again (the same receipt) and when a task
+// of the service made several transitions with it (an aggregate's inclusion moves each
+// member piece; a transition that found nothing to do answers with the entry's head):
+// the step goes where its last change was committed, so that everything it did before
+// is done when it runs again.
+func later(a, b answer, inv cid.Cid) bool {
+	if a.r.Seq != b.r.Seq {
+		return a.r.Seq > b.r.Seq
+	}
+	ac, bc := a.r.Ran.Equals(inv), b.r.Ran.Equals(inv)
+	if ac != bc {
+		return ac
+	}
+	if a.r.TS != b.r.TS {
+		return a.r.TS > b.r.TS
+	}
+	return a.receipt.KeyString() > b.receipt.KeyString()
 }
 
 // less orders steps as they were committed: by sequence, a step that wrote sequence s
@@ -454,6 +486,9 @@ func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 		} else {
 			got, err = r.exec(ctx, st, c)
 		}
+		if alone && r.opts.After != nil {
+			r.opts.After(st)
+		}
 		return r.account(i, got, err)
 	}
 	if len(r.flights) >= Window {
@@ -494,6 +529,9 @@ func (r *runner) account(i int, got cid.Cid, err error) error {
 		if r.res.Unhandled > 0 {
 			err = fmt.Errorf("%w (after %d of the service's own invocations replay does not run; first: %s)", err, r.res.Unhandled, r.res.FirstUnhandled)
 		}
+		if r.res.Differ > 0 {
+			err = fmt.Errorf("%w (after %d receipts that differ from the archived ones; first: %s)", err, r.res.Differ, r.res.FirstDiff)
+		}
 		return err
 	}
 	r.res.Steps++
@@ -515,7 +553,7 @@ func (r *runner) account(i int, got cid.Cid, err error) error {
 
 // handle runs a self-issued invocation with its handler (step checked there is one).
 func (r *runner) handle(ctx context.Context, st *Step) (cid.Cid, error) {
-	return r.opts.Handlers[st.Inv.Invocation.Command](ctx, st.Inv)
+	return r.opts.Handlers[st.Inv.Invocation.Command](ctx, st)
 }
 
 // exec runs a checked client invocation and returns its receipt's CID.

@@ -79,6 +79,11 @@ func (f *replayFlags) check() error {
 		f.key = filepath.Join(f.c.data, serviceKeyFile)
 	}
 	f.c.publicURL = strings.TrimSuffix(f.c.publicURL, "/")
+	if f.c.blob == "fs" && !strings.HasPrefix(f.archive, "http://") && !strings.HasPrefix(f.archive, "https://") {
+		// The original's fs blobs are its archive's folder: the CARs are read from
+		// there, and its carwhere locations name that folder.
+		f.c.blobsFolder = filepath.Clean(f.archive)
+	}
 	return nil
 }
 
@@ -129,6 +134,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	if err != nil {
 		return replay.Result{}, nil, fmt.Errorf("reading the archive: %w", err)
 	}
+	rs.plan = plan
 	loaded := time.Since(start)
 	res, err := replay.Run(ctx, plan, replay.Options{
 		Runner:   rs.ops,

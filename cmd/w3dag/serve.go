@@ -89,6 +89,9 @@ type serveConfig struct {
 	logFormat   string
 	shutdown    time.Duration
 	taskLease   time.Duration
+	// blobsFolder is the folder of fs blobs; "" is blobs in the data folder (a replay
+	// reads the original's, which its carwhere locations name).
+	blobsFolder string
 
 	// messageWork and messageProofs: the work budget of one message (ops.Budget).
 	messageWork, messageProofs int

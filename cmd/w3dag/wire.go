@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/blob/s3"
+	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/gateway"
 	"github.com/w3dag/w3dag/kv"
@@ -305,7 +307,7 @@ func archiveSchema(ctx context.Context, engine *dag.Engine, arch *archive.Archiv
 func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 	switch c.blob {
 	case "fs":
-		return carwhere.FSLocator(filepath.Join(c.data, blobsDir), publicURL), nil
+		return carwhere.FSLocator(c.blobFolder(), publicURL), nil
 	case "s3":
 		o, err := s3.ParseURL(c.s3URL)
 		if err != nil {
@@ -611,7 +613,7 @@ func openBlobs(ctx context.Context, c serveConfig, publicURL string, log *slog.L
 		if err != nil {
 			return nil, err
 		}
-		s, err := blobfs.Open(filepath.Join(c.data, blobsDir), blobfs.Options{
+		s, err := blobfs.Open(c.blobFolder(), blobfs.Options{
 			Secret: secret,
 			URL:    func(key string) string { return publicURL + "/blob/" + blobCID(key) },
 		})
@@ -645,6 +647,14 @@ func blobCID(key string) string {
 		return parts[1]
 	}
 	return key
+}
+
+// blobFolder is the folder of fs blobs: --data's blobs, or blobsFolder when set.
+func (c serveConfig) blobFolder() string {
+	if c.blobsFolder != "" {
+		return c.blobsFolder
+	}
+	return filepath.Join(c.data, blobsDir)
 }
 
 // brokerSecretPath is the file of the broker secret: --broker-secret-file, or
@@ -704,8 +714,11 @@ type replayService struct {
 	prepared atomic.Int64
 	// alone and before run each store put that was pending alone, with the store
 	// machine's clock at the time it was prepared (replay.Options.Alone, Before).
-	alone   func(*replay.Step) bool
-	before  func(*replay.Step)
+	alone  func(*replay.Step) bool
+	before func(*replay.Step)
+	after  func(*replay.Step)
+	// plan is the replay's plan, set once loaded (handlers read the archived invocations).
+	plan    *replay.Plan
 	closers []func()
 }
 
@@ -813,7 +826,8 @@ func archivedSchema(ctx context.Context, archived blob.Store) (*schema.Schema, e
 // "path" argument names, with its args as the event's data (as store.Blobs runs a
 // rejection), and returns its receipt's CID.
 func transitionHandler(e *dag.Engine, event string) replay.Handler {
-	return func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
+	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+		tok := st.Inv
 		p, err := task.PathOf(tok.Invocation.Args)
 		if err != nil {
 			return cid.Undef, err
@@ -823,6 +837,74 @@ func transitionHandler(e *dag.Engine, event string) replay.Handler {
 			return cid.Undef, err
 		}
 		return res.Receipt.CID, nil
+	}
+}
+
+// deliverHandler replays a delivery (store.Blobs.Deliver: the uploaded bytes of a CAR
+// moved a pending entry to done). The original indexed the CAR's blocks in the done
+// transaction from the scan of the upload, unless its receipt's fx lists a
+// /blockindex/build task (nothing was staged: the index is built by that task): the CAR
+// is scanned again from blob storage (carpark) and staged in index, as the upload did.
+func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index) replay.Handler {
+	run := transitionHandler(r.engine, store.EventDelivered)
+	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+		if st.Archived != nil && st.Archived.Out.Ok != nil && !r.builds(st.Archived) {
+			l, err := st.Inv.Invocation.Args.LookupByString("link")
+			if err != nil {
+				return cid.Undef, fmt.Errorf("%s: delivery without a link: %w", st.Inv.CID, err)
+			}
+			ll, err := l.AsLink()
+			cl, ok := ll.(cidlink.Link)
+			if err != nil || !ok {
+				return cid.Undef, fmt.Errorf("%s: the delivery's link is not a CID", st.Inv.CID)
+			}
+			key := carwhere.BlobKey(cl.Cid)
+			rc, _, err := blobs.Get(ctx, key, nil)
+			if err != nil {
+				return cid.Undef, fmt.Errorf("replaying delivery %s: reading %s to index its blocks: %w", st.Inv.CID, key, err)
+			}
+			res, err := carscan.Scan(rc)
+			rc.Close()
+			if err != nil {
+				return cid.Undef, fmt.Errorf("replaying delivery %s: scanning %s: %w", st.Inv.CID, key, err)
+			}
+			index.Stage(cl.Cid, res)
+		}
+		return run(ctx, st)
+	}
+}
+
+// builds reports whether the fx of r list a /blockindex/build task.
+func (r *replayService) builds(rc *receipts.Receipt) bool {
+	for _, fx := range rc.Fx {
+		if inv := r.plan.Self[fx]; inv != nil && inv.Invocation.Command == store.BuildCommand {
+			return true
+		}
+	}
+	return false
+}
+
+// taskHandler replays a task the runner ran (h, the task's handler, with the task's
+// archived invocation): h runs again on the rebuilt store at the time of the archived
+// reply, and the receipt is the archived one when the rebuilt store holds it (the same
+// bytes were signed again), or else the task's result.
+func taskHandler(e *dag.Engine, h task.Handler) replay.Handler {
+	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+		herr := h(ctx, st.Inv)
+		if st.Receipt.Defined() {
+			if _, err := e.Receipt(ctx, st.Receipt); err == nil {
+				return st.Receipt, nil
+			}
+		}
+		t, err := st.Inv.Invocation.Task()
+		if err != nil {
+			return cid.Undef, err
+		}
+		got, err := e.TaskResult(ctx, t)
+		if err != nil {
+			return cid.Undef, fmt.Errorf("running %s again gave no receipt: %w", st.Inv.Invocation.Command, errors.Join(herr, err))
+		}
+		return got, nil
 	}
 }
 
@@ -867,10 +949,16 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	if cl, ok := blobs.(io.Closer); ok {
 		rs.closers = append(rs.closers, func() { cl.Close() })
 	}
+	past, err := newPastBlobs(blobs)
+	if err != nil {
+		return nil, err
+	}
 	// Upload URLs expire a TTL after the time the put was prepared, rounded down to the
 	// second, a few milliseconds before the put committed: rs.alone runs each put that
 	// was pending alone, with that time taken from its archived state.
-	_, _, registered, err := collections(c, c.publicURL, blobs, log, func(o *store.Options) {
+	index := blockindex.New()
+	storeMachine, aggMachine, registered, err := collections(c, c.publicURL, past.store(), log, func(o *store.Options) {
+		o.Index = index
 		o.Clock = func() time.Time {
 			if ms := rs.prepared.Swap(0); ms != 0 {
 				return time.UnixMilli(ms) // set by rs.before for this put
@@ -915,8 +1003,11 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	rs.before = func(st *replay.Step) {
 		if ms, ok := pendingExpiry(st.Archived); ok {
 			rs.prepared.Store(ms - ttl.Milliseconds())
+			// The original found no bytes: those uploaded later are not there yet.
+			past.hide.Store(true)
 		}
 	}
+	rs.after = func(*replay.Step) { past.hide.Store(false) }
 	service := signer.DID()
 	rs.place = map[string]replay.Placer{metrics.Command: func(tok *ucan.Token) (uint64, int64, error) {
 		inv, err := metrics.ParseInvocation(tok, service)
@@ -926,12 +1017,35 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 		return inv.Seq, inv.TS, nil
 	}}
 	rs.handlers = map[string]replay.Handler{
-		metrics.Command: func(ctx context.Context, tok *ucan.Token) (cid.Cid, error) {
-			return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error { return metrics.Apply(tx, tok) })
+		metrics.Command: func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+			return cid.Undef, rs.engine.Update(ctx, func(tx *dag.Tx) error { return metrics.Apply(tx, st.Inv) })
 		},
 		// The upload endpoint's rejection of bytes that are not a CAR: the transition
 		// it ran, with the invocation's args (path, reason).
 		store.RejectCommand: transitionHandler(rs.engine, store.EventRejected),
+		// Its delivery of bytes that are: the transition, with the blocks indexed.
+		store.DeliverCommand: rs.deliverHandler(blobs, index),
+	}
+	// The task runner's claims, renewals and outcomes, each written as it was.
+	for _, cmd := range []string{task.ClaimCommand, task.RenewCommand, task.FinishCommand} {
+		rs.handlers[cmd] = func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+			var got cid.Cid
+			err := rs.engine.Update(ctx, func(tx *dag.Tx) error {
+				var err error
+				got, err = task.Apply(tx, st.Inv)
+				return err
+			})
+			return got, err
+		}
+	}
+	// The tasks the runner ran, by the handlers serve runs them with (the piece machine
+	// reads the CARs from the original's blob storage). Broker offers are not made again:
+	// they are left to the broker's archived reports.
+	handlers := storeMachine.Handlers(rs.engine)
+	maps.Copy(handlers, piece.Handlers(rs.engine, blobs, log))
+	maps.Copy(handlers, aggMachine.Handlers(rs.engine, log))
+	for cmd, h := range handlers {
+		rs.handlers[cmd] = taskHandler(rs.engine, h)
 	}
 	ok = true
 	return rs, nil

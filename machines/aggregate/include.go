@@ -96,7 +96,7 @@ func IncludeHandler(e *dag.Engine, logger *slog.Logger) task.Handler {
 					if err != nil {
 						return task.Permanent(fmt.Errorf("%w: member %d: %v", ErrMember, i, err))
 					}
-					ok, err := include(tx, inv.CID, piece.Path(tx.Service(), content), agg, i, members[i], ac, ap.Key)
+					ok, err := include(tx, inv, piece.Path(tx.Service(), content), agg, i, members[i], ac, ap.Key)
 					if err != nil {
 						return err
 					}
@@ -129,9 +129,10 @@ func IncludeHandler(e *dag.Engine, logger *slog.Logger) task.Handler {
 }
 
 // include moves the piece entry p, member i of agg (piece CID pc) whose entry key is
-// key, to aggregated, and reports whether it did; a member already aggregated in ac is
-// left as is.
-func include(tx *dag.Tx, ran cid.Cid, p dag.Path, agg *commp.Aggregate, i int, pc, ac cid.Cid, key string) (bool, error) {
+// key, to aggregated with a receipt ran = inv, archived as a reply of inv (dag.Tx.Reply:
+// a replay of the archive finds where the move was committed), and reports whether it
+// did; a member already aggregated in ac is left as is.
+func include(tx *dag.Tx, inv *ucan.Token, p dag.Path, agg *commp.Aggregate, i int, pc, ac cid.Cid, key string) (bool, error) {
 	e, err := tx.Entry(p)
 	if err != nil {
 		return false, fmt.Errorf("%w: member %d (%s): %v", ErrMember, i, p, err)
@@ -158,7 +159,11 @@ func include(tx *dag.Tx, ran cid.Cid, p dag.Path, agg *commp.Aggregate, i int, p
 	if err != nil {
 		return false, fmt.Errorf("member %d (%s): encoding its proof: %w", i, p, err)
 	}
-	if _, err := tx.Put(p, ran, aggregatedState(pc, ac, key, raw)); err != nil {
+	ent, err := tx.Put(p, inv.CID, aggregatedState(pc, ac, key, raw))
+	if err != nil {
+		return false, fmt.Errorf("member %d (%s): %w", i, p, err)
+	}
+	if err := tx.Reply(inv, ent.Head); err != nil {
 		return false, fmt.Errorf("member %d (%s): %w", i, p, err)
 	}
 	return true, nil
