@@ -51,6 +51,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.c.aggMin, "aggregate-min", "--aggregate-min of the original service")
 	fs.Var(&f.c.aggMax, "aggregate-max", "--aggregate-max of the original service")
 	fs.BoolVar(&f.c.publicReads, "public-service-reads", true, "--public-service-reads of the original service")
+	fs.StringVar(&f.c.broker, "broker", "", "--broker of the original service (whether it made offers shapes aggregate receipts and computed pieces; no offer is made again)")
 	fs.IntVar(&f.c.messageWork, "message-work", ops.DefaultMessageWork, "--message-work of the original service")
 	fs.IntVar(&f.c.messageProofs, "message-proofs", ops.DefaultMessageProofs, "--message-proofs of the original service")
 	fs.IntVar(&f.c.selectPageBytes, "select-page-bytes", dag.DefaultSelectPageBytes, "--select-page-bytes of the original service")

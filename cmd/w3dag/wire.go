@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -845,20 +846,22 @@ func transitionHandler(e *dag.Engine, event string) replay.Handler {
 // transaction from the scan of the upload, unless its receipt's fx lists a
 // /blockindex/build task (nothing was staged: the index is built by that task): the CAR
 // is scanned again from blob storage (carpark) and staged in index, as the upload did.
-func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index) replay.Handler {
+// The piece the upload computed is in the args of the /piece/compute task the done
+// receipt's fx lists (piece.QueueKnown): it is staged in pieces as the upload staged it.
+func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index, pieces *piece.Staged) replay.Handler {
 	run := transitionHandler(r.engine, store.EventDelivered)
 	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+		if st.Archived != nil && st.Archived.Out.Ok != nil {
+			if err := r.stagePiece(st, pieces); err != nil {
+				return cid.Undef, err
+			}
+		}
 		if st.Archived != nil && st.Archived.Out.Ok != nil && !r.builds(st.Archived) {
-			l, err := st.Inv.Invocation.Args.LookupByString("link")
+			link, err := argLink(st.Inv.Invocation.Args, "link")
 			if err != nil {
-				return cid.Undef, fmt.Errorf("%s: delivery without a link: %w", st.Inv.CID, err)
+				return cid.Undef, fmt.Errorf("replaying delivery %s: %w", st.Inv.CID, err)
 			}
-			ll, err := l.AsLink()
-			cl, ok := ll.(cidlink.Link)
-			if err != nil || !ok {
-				return cid.Undef, fmt.Errorf("%s: the delivery's link is not a CID", st.Inv.CID)
-			}
-			key := carwhere.BlobKey(cl.Cid)
+			key := carwhere.BlobKey(link)
 			rc, _, err := blobs.Get(ctx, key, nil)
 			if err != nil {
 				return cid.Undef, fmt.Errorf("replaying delivery %s: reading %s to index its blocks: %w", st.Inv.CID, key, err)
@@ -868,10 +871,52 @@ func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index
 			if err != nil {
 				return cid.Undef, fmt.Errorf("replaying delivery %s: scanning %s: %w", st.Inv.CID, key, err)
 			}
-			index.Stage(cl.Cid, res)
+			index.Stage(link, res)
 		}
 		return run(ctx, st)
 	}
+}
+
+// stagePiece stages the piece a delivery's compute task carries (its args {content,
+// size, piece, md5?}, piece.QueueKnown), if the done receipt's fx list such a task.
+func (r *replayService) stagePiece(st *replay.Step, pieces *piece.Staged) error {
+	for _, fx := range st.Archived.Fx {
+		inv := r.plan.Self[fx]
+		if inv == nil || inv.Invocation.Command != piece.ComputeCommand {
+			continue
+		}
+		args := inv.Invocation.Args
+		if _, err := args.LookupByString("piece"); err != nil {
+			return nil // computed by the task, not by the upload
+		}
+		content, err1 := argLink(args, "content")
+		pc, err2 := argLink(args, "piece")
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("replaying delivery %s: the compute task %s: %w", st.Inv.CID, fx, err)
+		}
+		k := piece.Known{Piece: pc}
+		if m, err := args.LookupByString("md5"); err == nil {
+			if k.MD5, err = m.AsBytes(); err != nil {
+				return fmt.Errorf("replaying delivery %s: the compute task %s: md5 is not bytes", st.Inv.CID, fx)
+			}
+		}
+		pieces.Stage(content, k)
+	}
+	return nil
+}
+
+// argLink returns the CID an invocation's args hold at name.
+func argLink(args datamodel.Node, name string) (cid.Cid, error) {
+	n, err := args.LookupByString(name)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("no %q argument", name)
+	}
+	l, err := n.AsLink()
+	cl, ok := l.(cidlink.Link)
+	if err != nil || !ok {
+		return cid.Undef, fmt.Errorf("argument %q is not a CID", name)
+	}
+	return cl.Cid, nil
 }
 
 // builds reports whether the fx of r list a /blockindex/build task.
@@ -956,9 +1001,9 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	// Upload URLs expire a TTL after the time the put was prepared, rounded down to the
 	// second, a few milliseconds before the put committed: rs.alone runs each put that
 	// was pending alone, with that time taken from its archived state.
-	index := blockindex.New()
+	index, pieces := blockindex.New(), piece.NewStaged(false)
 	storeMachine, aggMachine, registered, err := collections(c, c.publicURL, past.store(), log, func(o *store.Options) {
-		o.Index = index
+		o.Index, o.Pieces = index, pieces
 		o.Clock = func() time.Time {
 			if ms := rs.prepared.Swap(0); ms != 0 {
 				return time.UnixMilli(ms) // set by rs.before for this put
@@ -1024,7 +1069,7 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 		// it ran, with the invocation's args (path, reason).
 		store.RejectCommand: transitionHandler(rs.engine, store.EventRejected),
 		// Its delivery of bytes that are: the transition, with the blocks indexed.
-		store.DeliverCommand: rs.deliverHandler(blobs, index),
+		store.DeliverCommand: rs.deliverHandler(blobs, index, pieces),
 	}
 	// The task runner's claims, renewals and outcomes, each written as it was.
 	for _, cmd := range []string{task.ClaimCommand, task.RenewCommand, task.FinishCommand} {
@@ -1042,7 +1087,7 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	// reads the CARs from the original's blob storage). Broker offers are not made again:
 	// they are left to the broker's archived reports.
 	handlers := storeMachine.Handlers(rs.engine)
-	maps.Copy(handlers, piece.Handlers(rs.engine, blobs, log))
+	maps.Copy(handlers, piece.HandlersWith(rs.engine, blobs, piece.ComputeOptions{Logger: log, NoMD5: c.broker == ""}))
 	maps.Copy(handlers, aggMachine.Handlers(rs.engine, log))
 	for cmd, h := range handlers {
 		rs.handlers[cmd] = taskHandler(rs.engine, h)
