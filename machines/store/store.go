@@ -358,8 +358,10 @@ func (m *Machine) pending(tx *dag.Tx, p dag.Path, pr *prepared) (datamodel.Node,
 // and the block-index build task (when one was scheduled). verified says the bytes were
 // verified at this backend's blob key, so its location is recorded. delivered says this
 // is a delivery (EventDelivered), the only done that takes a piece staged by the upload
-// endpoint (Options.Pieces): a client's put gives the same task args wherever it runs
-// (replay runs it again; a delivery it does not), whatever this process has staged.
+// endpoint (Options.Pieces): a client's put gives the same task args wherever it runs,
+// whatever this process has staged; a replayed delivery finds staged the piece its
+// original task carried (w3dag replay stages it from the done receipt's fx), so it too
+// gives the same args.
 func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verified, delivered bool) (datamodel.Node, error) {
 	cause := tx.Invocation().CID
 	var locs []carwhere.Location
