@@ -139,7 +139,7 @@
 // ran: Records hands them to readers that would otherwise read those blocks back from kv
 // (the JSON log exporter, archive/logs); records outside the ring come from the log
 // without them, and so do the ring's older records once its blocks pass WatchRingBytes
-// (DefaultWatchRingBytes, 64 MiB: a record's blocks can be 128 KiB).
+// (DefaultWatchRingBytes, 16 MiB: a record's blocks can be 128 KiB).
 //
 // # Machines
 //

@@ -34,8 +34,10 @@ const (
 	// ring keeps with its records (Engine.Records) when Options.WatchRingBytes is zero.
 	// A record's blocks are up to 2×ucan.MaxTokenSize, so without a bound a ring of
 	// clients' large invocations would hold gigabytes; past it the oldest records keep
-	// their Event only and Records' readers read those blocks from kv.
-	DefaultWatchRingBytes = 64 << 20
+	// their Event only and Records' readers read those blocks from kv. 16 MiB holds the
+	// ring's 8192 records at 2 KiB each (a put's receipt and invocation take around a kilobyte):
+	// it is resident memory, and the server's is budgeted (docs/OPERATIONS.md "Memory").
+	DefaultWatchRingBytes = 16 << 20
 	// WatchBuffer is the channel buffer of each watcher.
 	WatchBuffer = 64
 	// logPage is how many log records a lagging watcher reads per transaction.
