@@ -23,7 +23,8 @@
 // the lock they abort one another and a long transaction can lose to shorter ones on other
 // nodes until it runs out of attempts (TestMultiNode saw a store put answered 500 that
 // way); with it they wait their turn and run once (TestSerialWrites). A node that dies
-// holding the lock releases it with its connection.
+// holding the lock releases it with its connection; one that hangs holding it makes the
+// others' Updates fail with kv.ErrConflict after WriteLockTimeout (TestWriteLockTimeout).
 //
 // Counters are split into CounterShards rows. Add is a blind upsert (no read) into one
 // shard, chosen by the connection the transaction runs on (shards are handed to pooled

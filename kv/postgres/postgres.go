@@ -54,6 +54,12 @@ const (
 	// may have ended: a rollback, releasing the write lock (Options.SerialWrites), closing
 	// a connection that could not release it.
 	CleanupTimeout = 5 * time.Second
+	// WriteLockTimeout bounds the wait for the write lock of Options.SerialWrites. A
+	// writer that holds it longer (a node that hangs with its connection open) makes the
+	// others' Updates fail with an error wrapping kv.ErrConflict after this long, which
+	// the service answers 503 with Retry-After, instead of every node's writes waiting
+	// for it without end.
+	WriteLockTimeout = 30 * time.Second
 
 	tableKV       = "w3dag_kv"
 	tableCounters = "w3dag_kv_counters"
@@ -100,6 +106,8 @@ type Store struct {
 	nextShard atomic.Uint32
 	// retryBase and retryMax are RetryBaseDelay and RetryMaxDelay; tests shorten them.
 	retryBase, retryMax time.Duration
+	// lockWait is WriteLockTimeout; tests shorten it.
+	lockWait time.Duration
 	// gate admits transactions until Close.
 	gate kv.Gate
 	// serial is Options.SerialWrites; lockKey is WriteLockKey(schema).
@@ -182,7 +190,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		schema: schema, log: log, sql: newQueries(schema),
-		retryBase: RetryBaseDelay, retryMax: RetryMaxDelay,
+		retryBase: RetryBaseDelay, retryMax: RetryMaxDelay, lockWait: WriteLockTimeout,
 		serial: opts.SerialWrites, lockKey: WriteLockKey(schema),
 	}
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
@@ -351,10 +359,15 @@ func (s *Store) lockWrites(ctx context.Context) (*pgxpool.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres kv: acquiring a connection: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", s.lockKey); err != nil {
-		// The lock may have been granted as ctx ended; only closing the connection makes
+	lctx, cancel := context.WithTimeout(ctx, s.lockWait)
+	defer cancel()
+	if _, err := conn.Exec(lctx, "SELECT pg_advisory_lock($1)", s.lockKey); err != nil {
+		// The lock may have been granted as lctx ended; only closing the connection makes
 		// sure it is not held.
 		closeConn(conn)
+		if ctx.Err() == nil && lctx.Err() != nil {
+			return nil, fmt.Errorf("postgres kv: %w: no turn at the write lock after %v (another writer holds it): %w", kv.ErrConflict, s.lockWait, err)
+		}
 		return nil, fmt.Errorf("postgres kv: taking the write lock: %w", err)
 	}
 	return conn, nil

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,5 +112,38 @@ func TestWriteLockKey(t *testing.T) {
 	a1, a2, b := WriteLockKey("a"), WriteLockKey("a"), WriteLockKey("b")
 	if a1 != a2 || a1 == b {
 		t.Fatal("WriteLockKey is not a function of the schema name alone")
+	}
+}
+
+// TestWriteLockTimeout: while another node's Update holds the write lock past lockWait,
+// an Update fails with kv.ErrConflict (nothing run), and runs once the lock is free.
+func TestWriteLockTimeout(t *testing.T) {
+	a := openTest(t, Options{SerialWrites: true})
+	defer a.Close()
+	b := openTest(t, Options{Schema: a.Schema(), SerialWrites: true})
+	defer b.Close()
+	b.lockWait = 200 * time.Millisecond
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	aErr := make(chan error, 1)
+	go func() {
+		aErr <- a.Update(t.Context(), func(tx kv.Tx) error {
+			close(entered)
+			<-release
+			return tx.Put([]byte("k"), []byte("a"))
+		})
+	}()
+	<-entered
+	ran := false
+	err := b.Update(t.Context(), func(tx kv.Tx) error { ran = true; return tx.Put([]byte("k"), []byte("b")) })
+	if !errors.Is(err, kv.ErrConflict) || ran {
+		t.Fatalf("Update while another holds the write lock: %v (ran %v), want kv.ErrConflict without running", err, ran)
+	}
+	close(release)
+	if err := <-aErr; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(t.Context(), func(tx kv.Tx) error { return tx.Put([]byte("k"), []byte("b")) }); err != nil {
+		t.Fatalf("Update once the lock is free: %v", err)
 	}
 }
