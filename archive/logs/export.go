@@ -312,6 +312,9 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 // (blob.Batcher: blob/fs syncs the file system once instead of each file and directory),
 // else one Put each, in order.
 func (x *Exporter) write(ctx context.Context, items []blob.BatchItem) error {
+	if len(items) == 0 {
+		return nil // a chunk with no records (a gap in the log) writes no file
+	}
 	if b, ok := x.blobs.(blob.Batcher); ok {
 		if err := b.PutBatch(ctx, items); err != nil {
 			return fmt.Errorf("logs: writing %d files (%s…): %w", len(items), items[0].Key, err)
