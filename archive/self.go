@@ -17,7 +17,7 @@ import (
 // (message.CID) does too. They are message.Encode's for that message, written directly
 // (the committer makes one per self-issued invocation; TestOneMessageBytes holds the two
 // to the same bytes).
-func InvocationMessage(inv cid.Cid, raw []byte) ([]byte, error) {
+func InvocationMessage(inv cid.Cid, raw []byte) []byte {
 	// {Tag: {"invocations": [inv]}}
 	root := make([]byte, 0, 64+inv.ByteLen())
 	root = cbor.AppendHead(root, cbor.MajorMap, 1)
@@ -26,14 +26,14 @@ func InvocationMessage(inv cid.Cid, raw []byte) ([]byte, error) {
 	root = cbor.AppendText(root, "invocations")
 	root = cbor.AppendHead(root, cbor.MajorArray, 1)
 	root = cbor.AppendLink(root, inv)
-	return oneBlockCAR(root, inv, raw), nil
+	return oneBlockCAR(root, inv, raw)
 }
 
 // ReplyMessage returns the reply message that carries the receipt rcpt (raw: its bytes)
 // of the invocation inv, as the server answers a request of one invocation:
 // {receipts: {inv: rcpt}} followed by the receipt's block. As InvocationMessage, the
 // bytes are message.Encode's, written directly.
-func ReplyMessage(inv, rcpt cid.Cid, raw []byte) ([]byte, error) {
+func ReplyMessage(inv, rcpt cid.Cid, raw []byte) []byte {
 	// {Tag: {"receipts": {inv: rcpt}}}
 	root := make([]byte, 0, 128+rcpt.ByteLen())
 	root = cbor.AppendHead(root, cbor.MajorMap, 1)
@@ -43,7 +43,7 @@ func ReplyMessage(inv, rcpt cid.Cid, raw []byte) ([]byte, error) {
 	root = cbor.AppendHead(root, cbor.MajorMap, 1)
 	root = cbor.AppendText(root, inv.String())
 	root = cbor.AppendLink(root, rcpt)
-	return oneBlockCAR(root, rcpt, raw), nil
+	return oneBlockCAR(root, rcpt, raw)
 }
 
 // oneBlockCAR returns the CAR (v1) of a message: its DAG-CBOR root block root, then the
@@ -80,11 +80,7 @@ func (a *Archive) ArchiveInvocation(kt kv.Tx, inv cid.Cid, raw []byte) (cid.Cid,
 	if a.ob == nil {
 		return cid.Undef, fmt.Errorf("%w: invocation %s: the archive has no outbox to write in a transaction", ErrWrite, inv)
 	}
-	data, err := InvocationMessage(inv, raw)
-	if err != nil {
-		return cid.Undef, err
-	}
-	return a.putTx(kt, inv, data)
+	return a.putTx(kt, inv, InvocationMessage(inv, raw))
 }
 
 // ArchiveReply writes the reply message of the service's own invocation inv, carrying its
@@ -95,11 +91,7 @@ func (a *Archive) ArchiveReply(kt kv.Tx, inv, rcpt cid.Cid, raw []byte) (cid.Cid
 	if a.ob == nil {
 		return cid.Undef, fmt.Errorf("%w: reply of %s: the archive has no outbox to write in a transaction", ErrWrite, inv)
 	}
-	data, err := ReplyMessage(inv, rcpt, raw)
-	if err != nil {
-		return cid.Undef, err
-	}
-	return a.putTx(kt, inv, data)
+	return a.putTx(kt, inv, ReplyMessage(inv, rcpt, raw))
 }
 
 // putTx writes message data about invocation inv into the outbox through kt.

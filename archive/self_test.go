@@ -54,10 +54,7 @@ func TestArchiveInvocation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := InvocationMessage(inv, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := InvocationMessage(inv, raw)
 			if msg != msg2 || msg != message.CID(want) {
 				t.Fatalf("messages %v, %v, want %s", msg, msg2, message.CID(want))
 			}
@@ -111,10 +108,7 @@ func TestOneMessageBytes(t *testing.T) {
 	for _, n := range []int{0, 1, 23, 24, 100, 255, 256, 450, 4096, 65536} {
 		raw := bytes.Repeat([]byte{byte(n)}, n)
 		for _, c := range []cid.Cid{message.Sum(message.CodecDAGCBOR, raw), message.Sum(message.CodecRaw, raw), message.CID(raw)} {
-			got, err := InvocationMessage(c, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := InvocationMessage(c, raw)
 			want, err := message.Encode(&message.Message{Invocations: []cid.Cid{c}, Blocks: []message.Block{{CID: c, Data: raw}}})
 			if err != nil {
 				t.Fatal(err)
@@ -123,10 +117,7 @@ func TestOneMessageBytes(t *testing.T) {
 				t.Fatalf("InvocationMessage(%s, %d bytes) differs from message.Encode:\n%x\n%x", c, n, got, want)
 			}
 			inv := message.Sum(message.CodecDAGCBOR, append(raw, 1))
-			got, err = ReplyMessage(inv, c, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got = ReplyMessage(inv, c, raw)
 			want, err = message.Encode(&message.Message{Receipts: []message.Receipt{{Invocation: inv, Receipt: c}}, Blocks: []message.Block{{CID: c, Data: raw}}})
 			if err != nil {
 				t.Fatal(err)

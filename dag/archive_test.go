@@ -44,11 +44,7 @@ func checkArchived(t *testing.T, v *env, a *archive.Archive, inv cid.Cid) cid.Ci
 	if err != nil {
 		t.Fatalf("invocation %s: %v", inv, err)
 	}
-	data, err := archive.InvocationMessage(tok.CID, tok.Raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := message.CID(data)
+	msg := message.CID(archive.InvocationMessage(tok.CID, tok.Raw))
 	got, err := a.Get(ctx, msg)
 	if err != nil {
 		t.Fatalf("the message of %s (%s %s): %v", tok.Invocation.Command, inv, msg, err)
@@ -81,11 +77,7 @@ func checkArchived(t *testing.T, v *env, a *archive.Archive, inv cid.Cid) cid.Ci
 func checkReply(t *testing.T, v *env, a *archive.Archive, inv cid.Cid, rcpt *ucan.Token) {
 	t.Helper()
 	ctx := context.Background()
-	data, err := archive.ReplyMessage(inv, rcpt.CID, rcpt.Raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := message.CID(data)
+	msg := message.CID(archive.ReplyMessage(inv, rcpt.CID, rcpt.Raw))
 	got, err := a.Get(ctx, msg)
 	if err != nil {
 		t.Fatalf("the reply of %s: %v", inv, err)

@@ -1,8 +1,6 @@
 package replay
 
 import (
-	"fmt"
-
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/archive"
@@ -18,18 +16,10 @@ type IndexOnly struct{}
 
 // ArchiveInvocation returns the CID of the message carrying inv (archive.InvocationMessage).
 func (IndexOnly) ArchiveInvocation(_ kv.Tx, inv cid.Cid, raw []byte) (cid.Cid, error) {
-	data, err := archive.InvocationMessage(inv, raw)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("encoding the message of %s: %w", inv, err)
-	}
-	return message.CID(data), nil
+	return message.CID(archive.InvocationMessage(inv, raw)), nil
 }
 
 // ArchiveReply returns the CID of the reply carrying rcpt (archive.ReplyMessage).
 func (IndexOnly) ArchiveReply(_ kv.Tx, inv, rcpt cid.Cid, raw []byte) (cid.Cid, error) {
-	data, err := archive.ReplyMessage(inv, rcpt, raw)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("encoding the reply of %s: %w", inv, err)
-	}
-	return message.CID(data), nil
+	return message.CID(archive.ReplyMessage(inv, rcpt, raw)), nil
 }
