@@ -410,6 +410,11 @@ func (r *runner) run(ctx context.Context, from int) error {
 	checked := make([]*ops.Checked, Window)
 	for i := from; i < len(steps); {
 		if err := ctx.Err(); err != nil {
+			// Wait for the writes in flight: none may run on once Run has returned
+			// (its caller closes the store).
+			if derr := r.drain(); derr != nil {
+				return derr
+			}
 			return err
 		}
 		j := i + 1
