@@ -37,14 +37,7 @@ func (o *writeOp) archiveReply(t *Tx) error {
 		return nil
 	}
 	write := func(kt kv.Tx, rcpt *ucan.Token) error {
-		msg, err := o.e.archive.ArchiveReply(kt, o.inv.CID, rcpt.CID, rcpt.Raw)
-		if err != nil {
-			return fmt.Errorf("archiving the reply of %s: %w", o.inv.CID, err)
-		}
-		if err := kt.Put(invocationMessageKey(o.inv.CID, msg, true), msg.Bytes()); err != nil {
-			return fmt.Errorf("indexing the reply of %s: %w", o.inv.CID, err)
-		}
-		return nil
+		return o.e.archiveReplyMessage(kt, o.inv.CID, rcpt.CID, rcpt.Raw)
 	}
 	if o.res.Receipt != nil {
 		return write(t.kt, o.res.Receipt)
@@ -136,12 +129,19 @@ func (t *Tx) Reply(inv *ucan.Token, rcpt cid.Cid) error {
 	if err != nil {
 		return fmt.Errorf("archiving the reply of %s: %w", inv.CID, err)
 	}
-	msg, err := t.e.archive.ArchiveReply(t.kt, inv.CID, rcpt, raw)
+	return t.e.archiveReplyMessage(t.kt, inv.CID, rcpt, raw)
+}
+
+// archiveReplyMessage archives, through kt, the reply message carrying the receipt rcpt
+// (raw: its bytes) of the invocation inv and indexes it as invocation/<inv>/<msg>.out.
+// The engine must have an Archiver.
+func (e *Engine) archiveReplyMessage(kt kv.Tx, inv, rcpt cid.Cid, raw []byte) error {
+	msg, err := e.archive.ArchiveReply(kt, inv, rcpt, raw)
 	if err != nil {
-		return fmt.Errorf("archiving the reply of %s: %w", inv.CID, err)
+		return fmt.Errorf("archiving the reply of %s: %w", inv, err)
 	}
-	if err := t.kt.Put(invocationMessageKey(inv.CID, msg, true), msg.Bytes()); err != nil {
-		return fmt.Errorf("indexing the reply of %s: %w", inv.CID, err)
+	if err := kt.Put(invocationMessageKey(inv, msg, true), msg.Bytes()); err != nil {
+		return fmt.Errorf("indexing the reply of %s: %w", inv, err)
 	}
 	return nil
 }

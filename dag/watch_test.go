@@ -230,10 +230,10 @@ func TestRecordsBytes(t *testing.T) {
 	probe := newEnv(t, nil)
 	probe.put(probe.path("notes/r10"), note("x"))
 	one := must(probe.e.Records(ctx, 0, 1))
-	size := len(one[0].ReceiptRaw) + len(one[0].RanRaw)
 	if len(one) != 1 || one[0].ReceiptRaw == nil || one[0].RanRaw == nil {
 		t.Fatalf("Records of a fresh commit: %+v, want it with its blocks", one)
 	}
+	size := len(one[0].ReceiptRaw) + len(one[0].RanRaw)
 
 	// Room for two records' blocks, not three.
 	v := newEnv(t, nil, func(o *dag.Options) { o.WatchRing, o.WatchRingBytes = 4, 2*size+size/2 })
