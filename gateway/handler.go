@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -76,19 +77,27 @@ func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.Trim(sub, "/") != "" && wantsCAR(r) {
-		p, err := path.NewPath("/ipfs/" + rest)
-		if err == nil {
-			var ip path.ImmutablePath
-			if ip, err = path.NewImmutablePath(p); err == nil {
-				_, err = pc.backend.ResolvePath(r.Context(), ip)
-				if notFound(err) {
-					http.Error(w, fmt.Sprintf("/ipfs/%s: not found: %v", rest, err), http.StatusNotFound)
-					return
-				}
-			}
+		if err := pc.resolve(r.Context(), rest); notFound(err) {
+			http.Error(w, fmt.Sprintf("/ipfs/%s: not found: %v", rest, err), http.StatusNotFound)
+			return
 		}
 	}
 	pc.next.ServeHTTP(w, r)
+}
+
+// resolve resolves the path /ipfs/rest through the gateway's backend. A path boxo cannot
+// parse is left to boxo, which answers it 400.
+func (pc *preCheck) resolve(ctx context.Context, rest string) error {
+	p, err := path.NewPath("/ipfs/" + rest)
+	if err != nil {
+		return err
+	}
+	ip, err := path.NewImmutablePath(p)
+	if err != nil {
+		return err
+	}
+	_, err = pc.backend.ResolvePath(ctx, ip)
+	return err
 }
 
 // wantsCAR reports whether boxo answers r with a CAR. It decides as boxo's
