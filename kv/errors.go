@@ -18,7 +18,10 @@ var (
 	// ErrClosed is returned by transactions on a closed store.
 	ErrClosed = errors.New("kv: store closed")
 	// ErrConflict is wrapped by the error of an Update that a backend gave up on because
-	// it kept conflicting with concurrent transactions (nothing was written): the same
-	// Update may succeed later. Backends that serialize writers never return it.
+	// it kept conflicting with concurrent transactions, or waited too long for its turn
+	// among them (nothing was written): the same Update may succeed later. Backends that
+	// serialize the writers of one process (bolt, pebble, mem) never return it; kv/postgres
+	// returns it after MaxAttempts conflicts, and with SerialWrites after WriteLockTimeout
+	// waiting for the write lock.
 	ErrConflict = errors.New("kv: transaction kept conflicting with concurrent ones")
 )

@@ -84,8 +84,10 @@ type Options struct {
 	// Writers then queue instead of failing one another with serialization failures, the
 	// right trade when every write transaction touches a common key (the engine's commit
 	// sequence does): without it, a long transaction can lose to shorter ones on other
-	// nodes until it runs out of attempts. Views are not affected. False lets writers run
-	// concurrently and retries their conflicts.
+	// nodes until it runs out of attempts. An Update that waits longer than
+	// WriteLockTimeout for the lock fails with an error wrapping kv.ErrConflict, having run
+	// nothing. Views are not affected. False lets writers run concurrently and retries
+	// their conflicts.
 	SerialWrites bool
 
 	// tracer, when set, traces every statement on the pool's connections (tests count
