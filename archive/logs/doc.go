@@ -25,9 +25,11 @@
 //
 // What it reads: the records of the commit log with the bytes of their receipts and of
 // the invocations those ran, handed over from memory by the engine that committed them
-// (dag.Engine.Records: the last dag.Options.WatchRing records); what a record lacks (after
-// a restart, when the exporter is further behind than the ring, for records another
-// process committed, or a receipt that ran an invocation of an earlier transaction) is
+// (dag.Engine.Records: the last dag.Options.WatchRing records, the blocks of the newest
+// up to dag.Options.WatchRingBytes); what a record lacks (after a restart, when the
+// exporter is further behind than the ring, for ring records past WatchRingBytes, for
+// records another process committed, or a receipt that ran an invocation of an earlier
+// transaction) is
 // read from the blocks in kv, in one read-only transaction per chunk. The bytes are the
 // same either way, and so are the lines. A chunk's files are written in one blob.Batcher
 // batch when the store has them.
