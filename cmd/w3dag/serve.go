@@ -124,7 +124,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&c.schemas, "schema", "IPLD schema extension file adding collections to spaces (repeatable; comma-separated in W3DAG_SCHEMA)")
 	fs.IntVar(&c.maxBatch, "max-batch", 0, "most operations in one group commit (default the engine's)")
 	fs.DurationVar(&c.batchDelay, "batch-delay", 0, "how long a group commit waits for more operations (default 0: commit when idle)")
-	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with bolt, 1s with postgres)")
+	fs.DurationVar(&c.watchPoll, "watch-poll", 0, "how often watchers read the commit log for other processes' commits (default 0 with pebble or bolt, 1s with postgres)")
 	fs.BoolVar(&c.outbox, "archive-outbox", true, "archive messages through a kv outbox (group-committed, moved to blob storage in the background) instead of one blob write per message")
 	fs.BoolFunc("archive-self", "archive the service's own invocations (delivery, expiry, usage records, tasks, metrics) as agent messages in the transactions that make them (default true; false keeps them as blocks only, so that w3dag replay cannot rebuild what they did: for measuring what archiving costs)", func(v string) error {
 		on, err := strconv.ParseBool(v)
@@ -238,7 +238,6 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want json or text", format)
 }
 
-// serve runs the service until ctx ends, then shuts down gracefully.
 // aggregateBounds are the aggregate machine's bounds from --aggregate-min and --aggregate-max.
 func (c serveConfig) aggregateBounds() aggregate.Bounds {
 	return aggregate.Bounds{Min: uint64(c.aggMin), Max: uint64(c.aggMax)}
