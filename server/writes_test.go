@@ -79,9 +79,10 @@ func (s *countingStore) reset() {
 }
 
 // TestWritesPerInvocation reports the kv keys and bytes one `dag/put` costs, end to end
-// through POST /ucan as w3dag serve wires it (without the built-in machines: no metrics) (the message into the outbox, the entry, its
-// receipt, indexes, the commit log), alone and 100 to a message, and bounds them so that
-// a change writing more per invocation is noticed (docs/PERFORMANCE.md, issue 12 item 3).
+// through POST /ucan as w3dag serve wires it, without the built-in machines (no metrics):
+// the message into the outbox, the entry, its receipt, indexes, the commit log. It does so
+// alone and 100 to a message, and bounds them so that a change writing more per
+// invocation is noticed (docs/PERFORMANCE.md, issue 12 item 3).
 func TestWritesPerInvocation(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
