@@ -162,20 +162,9 @@ func (a *Archive) Get(ctx context.Context, msg cid.Cid) ([]byte, error) {
 			return a.readSegment(ctx, msg, *loc)
 		}
 	}
-	rc, info, err := a.blobs.Get(ctx, WorkflowKey(msg), nil)
-	if errors.Is(err, blob.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, msg)
-	}
+	data, err := readBlob(ctx, a.blobs, WorkflowKey(msg), MaxMessageSize)
 	if err != nil {
-		return nil, fmt.Errorf("reading message %s: %w", msg, err)
-	}
-	defer rc.Close()
-	if info.Size > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrCorrupt, msg, info.Size, MaxMessageSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(rc, MaxMessageSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading message %s: %w", msg, err)
+		return nil, err
 	}
 	return checked(msg, data)
 }
