@@ -1,12 +1,11 @@
 package dag_test
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/archive"
 	blobmem "github.com/w3dag/w3dag/blob/mem"
@@ -16,12 +15,11 @@ import (
 )
 
 // BenchmarkPutSelfInvoke measures engine-level dag/put on kv/bolt and kv/pebble (fsync on,
-// 32 writers)
-// of a machine that self-issues one invocation per put in its transaction (Tx.Invoke, as
-// a usage record or a scheduled task does), with the invocation kept as a block only
-// (unarchived) and archived as an agent message in the same transaction (archived,
-// through an outbox in the same store; the mover, which runs in the background in
-// serve, is not run). Sub-benchmarks alternate when run with -count.
+// 32 writers) of a machine that self-issues one invocation per put in its transaction
+// (Tx.Invoke, as a usage record or a scheduled task does), with the invocation kept as a
+// block only (unarchived) and archived as an agent message in the same transaction
+// (archived, through an outbox in the same store; the mover, which runs in the background
+// in serve, is not run). Sub-benchmarks alternate when run with -count.
 func BenchmarkPutSelfInvoke(b *testing.B) {
 	backends := []struct {
 		name string
@@ -52,22 +50,5 @@ func benchSelfInvoke(b *testing.B, open func(*testing.B) kv.Store, archived bool
 		paths[i] = v.path(fmt.Sprintf("notes/n%d", i))
 		toks[i] = v.inv(v.agent, v.space, "/dag/put", pathArgs(paths[i], note("n")))
 	}
-	ctx := context.Background()
-	var next atomic.Int64
-	b.SetParallelism(32)
-	cpu0 := cpuTime(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := next.Add(1) - 1
-			res, err := v.e.Put(ctx, toks[i], paths[i], note("n"))
-			if err != nil || res.Err != nil {
-				b.Errorf("put: %v %v", err, res.Err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	putParallel(b, v, toks, paths, func(int64) datamodel.Node { return note("n") })
 }

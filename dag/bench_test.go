@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/w3dag/w3dag/dag"
@@ -103,6 +104,17 @@ func benchPut(b *testing.B, open func(*testing.B) kv.Store, maxBatch int) {
 		paths[i] = p
 		toks[i] = v.inv(v.agent, v.space, "/dag/put", pathArgs(p, val))
 	}
+	putParallel(b, v, toks, paths, func(i int64) datamodel.Node { return uploadValue(rawCID(fmt.Sprint("root", i)), shard) })
+	if st := v.e.Stats(); st.Commits > 0 {
+		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
+		b.ReportMetric(float64(st.Run.Microseconds())/float64(st.Ops), "run-µs/op")
+		b.ReportMetric(float64((st.Tx-st.Run).Microseconds())/float64(st.Commits), "commit-µs/commit")
+	}
+}
+
+// putParallel puts toks[i] at paths[i] with value(i) for each of b.N operations, 32
+// writers at once, timed, and reports the CPU time of each and how many a second ran.
+func putParallel(b *testing.B, v *env, toks []*ucan.Token, paths []dag.Path, value func(i int64) datamodel.Node) {
 	ctx := context.Background()
 	var next atomic.Int64
 	b.SetParallelism(32)
@@ -111,7 +123,7 @@ func benchPut(b *testing.B, open func(*testing.B) kv.Store, maxBatch int) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := next.Add(1) - 1
-			res, err := v.e.Put(ctx, toks[i], paths[i], uploadValue(rawCID(fmt.Sprint("root", i)), shard))
+			res, err := v.e.Put(ctx, toks[i], paths[i], value(i))
 			if err != nil || res.Err != nil {
 				b.Errorf("put: %v %v", err, res.Err)
 				return
@@ -121,11 +133,6 @@ func benchPut(b *testing.B, open func(*testing.B) kv.Store, maxBatch int) {
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	if st := v.e.Stats(); st.Commits > 0 {
-		b.ReportMetric(float64(st.Ops)/float64(st.Commits), "ops/commit")
-		b.ReportMetric(float64(st.Run.Microseconds())/float64(st.Ops), "run-µs/op")
-		b.ReportMetric(float64((st.Tx-st.Run).Microseconds())/float64(st.Commits), "commit-µs/commit")
-	}
 }
 
 // cpuTime returns the process's user and system CPU time so far: on a shared machine the
