@@ -8,8 +8,9 @@
 // Machines call Add (and AddBoth, for the space and the service) in the transaction of the
 // change they count; the deltas of one group-commit batch are summed (dag.Tx.Batch) and,
 // when the batch's operations have run, each changed counter is written once: one
-// self-issued Command invocation lists the batch's counters and deltas, and each counter
-// gets one receipt (ran = that invocation, origin = its previous head). So a busy counter
+// self-issued Command invocation per MaxCountersPerInvocation counters lists the batch's
+// counters and deltas, and each counter gets one receipt (ran = the invocation that lists
+// it, origin = its previous head). So a busy counter
 // costs one receipt per commit, not one per increment, and select lists the metrics with
 // their receipts. Apply runs a Command invocation again, for replay.
 //
