@@ -27,6 +27,6 @@
 // Sharded writes an upload's index in the incumbent's index/sharded/dag@0.1 format
 // (docs/ARCHITECTURE.md, "The block index").
 //
-// Package blockindex imports dag, carscan and the blob interface; it must not import
-// server, ops or cmd.
+// Package blockindex imports dag, carscan, the blob interface and internal/capped (the
+// staged scans); it must not import server, ops or cmd.
 package blockindex

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sync"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
 
 	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/capped"
 	"github.com/w3dag/w3dag/kv"
 )
 
@@ -40,43 +40,14 @@ type Location struct {
 // Index stages scans until the store entry of their CAR becomes done. The zero value is
 // not usable; use New.
 type Index struct {
-	mu     sync.Mutex
-	staged map[cid.Cid]*carscan.Result
-	order  []cid.Cid
+	staged *capped.Map[cid.Cid, *carscan.Result]
 }
 
 // New returns an empty Index.
-func New() *Index { return &Index{staged: map[cid.Cid]*carscan.Result{}} }
+func New() *Index { return &Index{staged: capped.New[cid.Cid, *carscan.Result](MaxStaged)} }
 
 // Stage keeps the scan of car until a store entry of car becomes done (Done).
-func (x *Index) Stage(car cid.Cid, res *carscan.Result) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if _, ok := x.staged[car]; !ok {
-		x.order = append(x.order, car)
-	}
-	x.staged[car] = res
-	for len(x.order) > MaxStaged {
-		delete(x.staged, x.order[0])
-		x.order = x.order[1:]
-	}
-}
-
-func (x *Index) take(car cid.Cid) *carscan.Result {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	res := x.staged[car]
-	if res != nil {
-		delete(x.staged, car)
-		for i, c := range x.order {
-			if c == car {
-				x.order = append(x.order[:i], x.order[i+1:]...)
-				break
-			}
-		}
-	}
-	return res
-}
+func (x *Index) Stage(car cid.Cid, res *carscan.Result) { x.staged.Put(car, res) }
 
 // Done counts a done store entry of car in tx and, for the first one, writes the staged
 // scan of car. It reports whether car is indexed afterwards (false: nothing was staged
@@ -93,7 +64,7 @@ func (x *Index) Done(tx *dag.Tx, car cid.Cid) (bool, error) {
 	if err != nil || indexed {
 		return indexed, err
 	}
-	res := x.take(car)
+	res, _ := x.staged.Take(car)
 	if res == nil {
 		return false, nil
 	}

@@ -68,6 +68,6 @@
 // (piece/computed-total) in the same transaction.
 //
 // Package piece imports dag, collection, blob (the interface), the machines task,
-// metrics and carwhere (for the blob key), and the commP package github.com/w3dag/w3dag/piece; it must
-// not import server, ops or cmd. It keeps no kv keys of its own.
+// metrics and carwhere (for the blob key), the commP package github.com/w3dag/w3dag/piece
+// and internal/capped (the staged pieces); it must not import server, ops or cmd. It keeps no kv keys of its own.
 package piece

@@ -4,10 +4,10 @@ import (
 	"crypto/md5"
 	"fmt"
 	"hash"
-	"sync"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/internal/capped"
 	commp "github.com/w3dag/w3dag/piece"
 )
 
@@ -35,42 +35,26 @@ type Known struct {
 // value is not usable; use NewStaged.
 type Staged struct {
 	md5    bool
-	mu     sync.Mutex
-	pieces map[cid.Cid]Known
-	order  []cid.Cid
+	pieces *capped.Map[cid.Cid, Known]
 }
 
 // NewStaged returns an empty Staged whose Tees hash the CAR's md5 beside its commP when
 // withMD5 is true (a service that makes broker offers, which carry it), and only commP
 // when it is false.
 func NewStaged(withMD5 bool) *Staged {
-	return &Staged{md5: withMD5, pieces: map[cid.Cid]Known{}}
+	return &Staged{md5: withMD5, pieces: capped.New[cid.Cid, Known](MaxStaged)}
 }
 
 // Stage keeps k as the piece of the CAR content, whose bytes were verified against
 // content (size and sha2-256) in the pass that computed k.
-func (s *Staged) Stage(content cid.Cid, k Known) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.pieces[content]; !ok {
-		s.order = append(s.order, content)
-	}
-	s.pieces[content] = k
-	for len(s.order) > MaxStaged {
-		delete(s.pieces, s.order[0])
-		s.order = s.order[1:]
-	}
-}
+func (s *Staged) Stage(content cid.Cid, k Known) { s.pieces.Put(content, k) }
 
 // Lookup returns the staged piece of the CAR content, if any.
 func (s *Staged) Lookup(content cid.Cid) (Known, bool) {
 	if s == nil {
 		return Known{}, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, ok := s.pieces[content]
-	return k, ok
+	return s.pieces.Get(content)
 }
 
 // Tee computes the piece (and the md5, if its Staged hashes it) of the bytes written
