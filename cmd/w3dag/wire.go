@@ -885,22 +885,13 @@ func (r *replayService) stagePiece(st *replay.Step, pieces *piece.Staged) error 
 		if inv == nil || inv.Invocation.Command != piece.ComputeCommand {
 			continue
 		}
-		args := inv.Invocation.Args
-		if _, err := args.LookupByString("piece"); err != nil {
-			return nil // computed by the task, not by the upload
-		}
-		content, err1 := argLink(args, "content")
-		pc, err2 := argLink(args, "piece")
-		if err := errors.Join(err1, err2); err != nil {
+		content, k, err := piece.TaskKnown(inv.Invocation.Args)
+		if err != nil {
 			return fmt.Errorf("replaying delivery %s: the compute task %s: %w", st.Inv.CID, fx, err)
 		}
-		k := piece.Known{Piece: pc}
-		if m, err := args.LookupByString("md5"); err == nil {
-			if k.MD5, err = m.AsBytes(); err != nil {
-				return fmt.Errorf("replaying delivery %s: the compute task %s: md5 is not bytes", st.Inv.CID, fx)
-			}
+		if k != nil { // nil: computed by the task, not by the upload
+			pieces.Stage(content, *k)
 		}
-		pieces.Stage(content, k)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime"
 
+	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
@@ -138,6 +139,23 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 		logger.DebugContext(ctx, "piece computed", "path", p.String(), "piece", known.Piece.String(), "size", size, "read", read, "repeat", res.Repeat)
 		return nil
 	}
+}
+
+// TaskKnown returns the CAR (content) of a compute task's args and the piece they carry
+// (QueueKnown), nil when they carry none (the task reads the CAR), for a replay to stage
+// it as the upload did. It is an error when the args lack content or size, or carry what
+// is not a piece of size bytes.
+func TaskKnown(args datamodel.Node) (cid.Cid, *Known, error) {
+	content, err := linkField(args, "content")
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	size, err := intField(args, "size")
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	k, err := knownArgs(args, size)
+	return content, k, err
 }
 
 // knownArgs returns the piece a compute task's args carry ({piece, md5?}, see
