@@ -319,7 +319,10 @@ func TestReplayVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := t.TempDir()
-	l := startLive(t, live, append([]string{"--kv", "bolt", "--schema", schemaFile}, replayConfig...)...)
+	// --upload-piece on (its default only with 4 or more CPUs): the deliveries' compute
+	// tasks carry the piece the upload computed, which the replay stages (TestReplayKilled
+	// runs it off).
+	l := startLive(t, live, append([]string{"--kv", "bolt", "--schema", schemaFile, "--upload-piece=true"}, replayConfig...)...)
 	sent := replayWorkload(t, l.url)
 	sent += uploadWorkload(t, l)
 	l.stop()
@@ -444,7 +447,8 @@ func TestReplayKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := t.TempDir()
-	l := startLive(t, live, append([]string{"--kv", "bolt", "--schema", schemaFile}, replayConfig...)...)
+	// --upload-piece off (TestReplayVerify runs it on): the compute tasks read the CARs.
+	l := startLive(t, live, append([]string{"--kv", "bolt", "--schema", schemaFile, "--upload-piece=false"}, replayConfig...)...)
 	for range 3 {
 		replayWorkload(t, l.url)
 	}
