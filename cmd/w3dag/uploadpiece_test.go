@@ -12,6 +12,7 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
+	commp "github.com/w3dag/w3dag/piece"
 	"github.com/w3dag/w3dag/receipts"
 )
 
@@ -73,7 +74,15 @@ func TestUploadPiece(t *testing.T) {
 			if !task.Defined() {
 				t.Fatalf("the done receipt's fx %v hold no compute task", rc.Fx)
 			}
+			want, err := commp.Compute(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pp := piece.Path(svc.service.DID(), link)
+			waitStatus(t, svc.engine, pp, piece.StatusComputed)
+			if got := pieceCID(t, svc.engine, pp); got != want.CID() {
+				t.Errorf("computed piece %s, want %s", got, want.CID())
+			}
 		})
 	}
-
 }
