@@ -102,18 +102,19 @@ func (h *hub) close() {
 // whether memory covers after+1 (if not, the watcher reads the log), and the channel that
 // is closed on the next publish.
 func (h *hub) since(after uint64, max int) (evs []Event, covered bool, wake chan struct{}) {
-	recs, covered, wake := h.records(after, max)
-	if len(recs) > 0 {
-		evs = make([]Event, len(recs))
-		for i := range recs {
-			evs[i] = recs[i].Event
-		}
-	}
+	covered, wake = h.each(after, max, func(r *Record) { evs = append(evs, r.Event) })
 	return evs, covered, wake
 }
 
 // records is since with the records' blocks.
-func (h *hub) records(after uint64, max int) (evs []Record, covered bool, wake chan struct{}) {
+func (h *hub) records(after uint64, max int) (recs []Record, covered bool, wake chan struct{}) {
+	covered, wake = h.each(after, max, func(r *Record) { recs = append(recs, *r) })
+	return recs, covered, wake
+}
+
+// each calls fn, under the hub's lock, with each of the up to max records in memory that
+// directly follow after, in order; it returns what since does besides the events.
+func (h *hub) each(after uint64, max int, fn func(*Record)) (covered bool, wake chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	wake = h.wake
@@ -126,16 +127,16 @@ func (h *hub) records(after uint64, max int) (evs []Record, covered bool, wake c
 		top = r[len(r)-1].Seq
 	}
 	if after >= top {
-		return nil, true, wake
+		return true, wake
 	}
 	i := sort.Search(len(r), func(i int) bool { return r[i].Seq > after })
 	if i == len(r) || r[i].Seq != after+1 {
-		return nil, false, wake
+		return false, wake
 	}
-	for j := i; j < len(r) && len(evs) < max && r[j].Seq == after+1+uint64(j-i); j++ {
-		evs = append(evs, r[j])
+	for j := i; j < len(r) && j-i < max && r[j].Seq == after+1+uint64(j-i); j++ {
+		fn(&r[j])
 	}
-	return evs, true, wake
+	return true, wake
 }
 
 // Watch streams the commit-log events under prefix (a subject, collection or entry path;
