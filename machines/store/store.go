@@ -376,8 +376,10 @@ func (m *Machine) done(tx *dag.Tx, p dag.Path, link cid.Cid, size int64, verifie
 	}
 	// The CAR's piece: queued with its compute task the first time any space holds it.
 	var known *piece.Known
-	if k, ok := m.o.Pieces.Lookup(link); ok && delivered {
-		known = &k
+	if delivered {
+		if k, ok := m.o.Pieces.Lookup(link); ok {
+			known = &k
+		}
 	}
 	pt, err := piece.QueueKnown(tx, cause, link, size, known)
 	if err != nil {
