@@ -33,7 +33,8 @@ const (
 	// 0600, unless --broker-secret-file names another file.
 	brokerSecretFile = "broker.secret"
 
-	// uploadPieceMinCPUs is how many CPUs make --upload-piece default to on. The upload
+	// uploadPieceMinCPUs is how many CPUs (GOMAXPROCS: those the process may run on, as
+	// piece.ComputeWorkers counts them) make --upload-piece default to on. The upload
 	// pass already hashes sha2-256 on one core; commP there takes about another (it runs
 	// at ~44% of sha2-256's speed), so with fewer cores it slows the upload endpoint to
 	// commP's speed (issue 5's target: uploads at ≥ 60% of sha2-256; docs/PERFORMANCE.md).
@@ -151,8 +152,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&c.aggMin, "aggregate-min", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) at which a Filecoin aggregate is ready (default Spade's 1+127·2^27)")
 	fs.Var(&c.aggMax, "aggregate-max", "payload (unpadded bytes; suffixes KiB, MiB, GiB, TiB) no Filecoin aggregate exceeds (default Spade's 127·2^28, a 32 GiB deal)")
 	fs.StringVar(&c.broker, "broker", "", "URL of the deal broker ready aggregates are offered to (docs/broker.md); empty: no offers, aggregates stay ready")
-	fs.BoolVar(&c.uploadPiece, "upload-piece", runtime.NumCPU() >= uploadPieceMinCPUs,
-		fmt.Sprintf("compute each uploaded CAR's Filecoin piece (commP) while receiving it, so its compute task does not read the CAR back; costs upload throughput when cores are few (default: on with %d or more CPUs)", uploadPieceMinCPUs))
+	fs.BoolVar(&c.uploadPiece, "upload-piece", runtime.GOMAXPROCS(0) >= uploadPieceMinCPUs,
+		fmt.Sprintf("compute each uploaded CAR's Filecoin piece (commP) while receiving it, so its compute task does not read the CAR back; costs upload throughput when cores are few (default: on with GOMAXPROCS %d or more)", uploadPieceMinCPUs))
 	fs.StringVar(&c.brokerSecret, "broker-secret-file", "", "file holding the hex HMAC secret of broker report URLs (default broker.secret in the data folder, created on first start)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
