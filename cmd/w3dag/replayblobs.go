@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/machines/carwhere"
 )
 
 // uploadChecker is what a blob store that checks uploads itself (S3) offers the store
@@ -54,7 +55,7 @@ func (b *pastBlobs) PresignPut(ctx context.Context, key string, size int64, sha2
 
 // hidden is the error of a CAR's key while hide is set.
 func (b *pastBlobs) hidden(key string) error {
-	if b.hide.Load() && strings.HasPrefix(key, "carpark/") {
+	if b.hide.Load() && strings.HasPrefix(key, carwhere.KeyPrefix+"/") {
 		return fmt.Errorf("%s: %w (not yet uploaded when the original ran this put)", key, blob.ErrNotFound)
 	}
 	return nil
