@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,11 +322,9 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for i, o := range outs {
-		if o.err != nil && errors.Is(o.err, dag.ErrBusy) {
-			s.log.WarnContext(ctx, "running invocation", "msg", msg.String(), "invocation", req.invocations[i].CID.String(), "error", o.err)
-			w.Header().Set("Retry-After", strconv.Itoa(BusyRetryAfter))
-			writeError(w, http.StatusServiceUnavailable, NameUnavailable,
-				fmt.Sprintf("invocation %s was not run: %v; invocations that ran keep their results, retrying returns them", req.invocations[i].CID, o.err))
+		if errors.Is(o.err, dag.ErrBusy) {
+			// 503 with Retry-After, as on every route.
+			s.writeFailure(w, r, fmt.Sprintf("invocation %s was not run (invocations that ran keep their results, retrying returns them)", req.invocations[i].CID), o.err)
 			return
 		}
 		if o.err != nil {
