@@ -31,7 +31,6 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/aggregate"
-	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/store"
@@ -82,11 +81,7 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 	if configure != nil {
 		configure(&cfg)
 	}
-	index := blockindex.New()
-	var pieces *piece.Staged // as serve wires it: only with --upload-piece
-	if cfg.uploadPiece {
-		pieces = piece.NewStaged(cfg.broker != "")
-	}
+	index, pieces := uploadStages(cfg) // as serve wires them
 	tune = append(tune, func(o *store.Options) { o.Index, o.Pieces = index, pieces })
 	sm, agg, cols, err := collections(cfg, publicURL, fsStore, log, tune...)
 	if err != nil {

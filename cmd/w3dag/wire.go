@@ -107,14 +107,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	if watchPoll == 0 && c.kv == "postgres" {
 		watchPoll = defaultWatchPollShared
 	}
-	// One block index: the upload endpoint stages scans, the store machine writes them.
-	// Likewise the pieces the upload endpoint computes, for the deliveries' compute tasks
-	// (md5 only when offers, which carry it, are made).
-	index := blockindex.New()
-	var pieces *piece.Staged // nil: the compute tasks read the CARs back
-	if c.uploadPiece {
-		pieces = piece.NewStaged(c.broker != "")
-	}
+	index, pieces := uploadStages(c)
 	storeMachine, aggMachine, registered, err := collections(c, publicURL, blobs, log, func(o *store.Options) { o.Index, o.Pieces = index, pieces })
 	if err != nil {
 		return err
@@ -323,6 +316,18 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 // the configured bounds (making offers when --broker is set), and returns both with every
 // collection the engine registers (machines.BuiltinWith); tune adjusts the store
 // machine's options (tests).
+// uploadStages returns what the upload endpoint hands the store machine: one block index
+// (the endpoint stages scans, the store machine writes them) and, with --upload-piece, the
+// pieces the endpoint computes for the deliveries' compute tasks (md5 only when offers,
+// which carry it, are made); nil pieces: the compute tasks read the CARs back.
+func uploadStages(c serveConfig) (*blockindex.Index, *piece.Staged) {
+	var pieces *piece.Staged
+	if c.uploadPiece {
+		pieces = piece.NewStaged(c.broker != "")
+	}
+	return blockindex.New(), pieces
+}
+
 func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, *aggregate.Machine, []dag.Collection, error) {
 	loc, err := storeLocator(c, publicURL)
 	if err != nil {
