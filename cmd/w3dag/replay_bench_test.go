@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/ucan"
 	"github.com/w3dag/w3dag/ucan/did"
 )
@@ -47,7 +48,7 @@ func BenchmarkReplay(b *testing.B) {
 	l := startLive(b, live, "--kv", "bolt", "--schema", schemaFile)
 	spaces := make([]did.Signer, 4)
 	for i := range spaces {
-		spaces[i], _ = did.GenerateEd25519()
+		spaces[i] = machinestest.Signer(b)
 	}
 	const perMessage, clients = 10, 8
 	liveCPU0 := cpuTime(b)

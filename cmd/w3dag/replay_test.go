@@ -27,6 +27,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/internal/fixtures"
+	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -122,18 +123,8 @@ func post(t testing.TB, url string, invs ...*ucan.Token) int {
 // returns how many invocations it sent.
 func replayWorkload(t *testing.T, url string) int {
 	t.Helper()
-	spaces := make([]did.Signer, 2)
-	for i := range spaces {
-		s, err := did.GenerateEd25519()
-		if err != nil {
-			t.Fatal(err)
-		}
-		spaces[i] = s
-	}
-	mallory, err := did.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
+	spaces := []did.Signer{machinestest.Signer(t), machinestest.Signer(t)}
+	mallory := machinestest.Signer(t)
 	var mu sync.Mutex
 	sent := 0
 	send := func(invs ...*ucan.Token) {
@@ -500,7 +491,7 @@ func uploadWorkload(t *testing.T, l *liveService) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := newSigner(t), newSigner(t)
+	a, b := machinestest.Signer(t), machinestest.Signer(t)
 	sent := 0
 	link := message.Sum(message.CodecCAR, car).String()
 	putCAR := func(sp did.Signer, link string, size int) *receipts.Receipt {
@@ -526,15 +517,6 @@ func uploadWorkload(t *testing.T, l *liveService) int {
 	waitGet(t, l.url, a, l.did, "piece/"+kib[0], "aggregated")
 	waitGet(t, l.url, a, a.DID(), "store/"+never, "expired")
 	return sent
-}
-
-func newSigner(t testing.TB) did.Signer {
-	t.Helper()
-	s, err := did.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // status is the status of a receipt's state ("" for an error).
