@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,6 +283,8 @@ func TestParseInvocation(t *testing.T) {
 	} {
 		if _, err := metrics.ParseInvocation(tc.tok, svc.DID()); !errors.Is(err, metrics.ErrInvalidInvocation) {
 			t.Errorf("%s: %v, want ErrInvalidInvocation", tc.name, err)
+		} else if strings.Contains(err.Error(), "<nil>") {
+			t.Errorf("%s: %q does not say what was wrong", tc.name, err)
 		}
 	}
 }

@@ -127,8 +127,11 @@ func ParseInvocation(tok *ucan.Token, service string) (*Invocation, error) {
 	}
 	args := inv.Args
 	seq, err := intField(args, "seq")
-	if err != nil || seq < 1 {
-		return nil, bad("args.seq: want a sequence ≥ 1 (%v)", err)
+	if err != nil {
+		return nil, bad("args.seq: %v", err)
+	}
+	if seq < 1 {
+		return nil, bad("args.seq is %d, want a sequence ≥ 1", seq)
 	}
 	ts, err := intField(args, "ts")
 	if err != nil {
@@ -151,8 +154,11 @@ func ParseInvocation(tok *ucan.Token, service string) (*Invocation, error) {
 			return nil, bad("args.add[%d].path: %v", i, err)
 		}
 		delta, err := intField(item, "delta")
-		if err != nil || delta == 0 {
-			return nil, bad("args.add[%d].delta: want a non-zero integer (%v)", i, err)
+		if err != nil {
+			return nil, bad("args.add[%d].delta: %v", i, err)
+		}
+		if delta == 0 {
+			return nil, bad("args.add[%d].delta is 0, want a non-zero integer", i)
 		}
 		p, err := dag.ParsePath(ps)
 		if err != nil {
