@@ -473,8 +473,11 @@ func TestReplayKilled(t *testing.T) {
 
 // replayConfig is the configuration of the services the replay tests run (and replay
 // with): upload URLs that expire within the test, and kilobyte aggregate bounds, so that
-// expiries, pieces and a ready aggregate happen in seconds.
-var replayConfig = []string{"--upload-url-ttl", "1s", "--aggregate-min", "2032", "--aggregate-max", "4064"}
+// expiries, pieces and a ready aggregate happen in seconds. The TTL leaves the workload's
+// uploads, made right after their puts, seconds of slack on a loaded machine (with 1 s, a
+// slow moment between a put and its upload made the URL expire: 403, not the 400 or 200
+// the workload checks); the expiries are waited for (waitGet), not timed.
+var replayConfig = []string{"--upload-url-ttl", "5s", "--aggregate-min", "2032", "--aggregate-max", "4064"}
 
 // uploadWorkload drives what the service does on its own after uploads, against l (run
 // with replayConfig): a CAR uploaded to a pending store entry is delivered by the
