@@ -168,7 +168,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&c.minBodyRate, "min-body-rate", server.DefaultMinBodyRate, "slowest average rate, in bytes per second, of POST /ucan and PUT /blob bodies after a 5 s grace (slower: 408)")
 	fs.IntVar(&c.maxBodyBytes, "max-body-bytes", server.MaxMessageSize, "largest POST /ucan body, in bytes (at most the default; larger: 413)")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", server.DefaultMaxInFlight, "POST /ucan requests decoded and run at once (bodies are read before taking a turn)")
-	fs.IntVar(&c.maxUploads, "max-uploads", server.DefaultMaxUploads, "PUT /blob bodies received at once (more: 503 with Retry-After)")
+	fs.IntVar(&c.maxUploads, "max-uploads", server.DefaultMaxUploads, "PUT /blob bodies received at once, each holding up to 8 MiB of buffers with --blob fs (more: 503 with Retry-After)")
 	fs.IntVar(&c.maxWatchers, "max-watchers", server.DefaultMaxWatchers, "GET /watch streams open at once (more: 503)")
 	fs.IntVar(&c.maxWatchersPerSpace, "max-watchers-per-space", server.DefaultMaxWatchersPerSpace, "GET /watch streams open at once on one space or the service (more: 429)")
 	fs.DurationVar(&c.watchWriteTimeout, "watch-write-timeout", server.DefaultWatchWriteTimeout, "how long one write to a GET /watch stream (event, heartbeat) may wait for the client to read; a client that stops reading is disconnected")
