@@ -17,7 +17,9 @@
 //
 // [Compute] and [Writer] stream any [io.Reader] through that tree with O(log n)
 // memory besides a few fixed-size segment buffers, hashing independent
-// subtrees on every core. A [Piece] gives both CID forms:
+// subtrees on every core. [ComputeFile] does the same for a file without a
+// reading goroutine in the way: each worker reads the segments it hashes. A
+// [Piece] gives both CID forms:
 //
 //   - v2 (FRC-0069): raw codec, multihash 0x1011 fr32-sha256-trunc254-padbintree
 //     with digest uvarint(padding) ‖ height ‖ root ("bafkzcib…"); it carries the

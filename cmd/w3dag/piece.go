@@ -55,23 +55,29 @@ func runPiece(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// pieceOfFile computes the piece of a file ("-" is stdin), stopping early if ctx ends.
+// pieceOfFile computes the piece of a file ("-" is stdin), stopping early if ctx ends. A
+// regular file's segments are mapped and hashed in place by the workers
+// (piece.ComputeFile); stdin as a pipe is streamed.
 func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
-	var r io.Reader
+	var p piece.Piece
+	var err error
 	if name == "-" {
-		r = pieceStdin
+		if f, ok := pieceStdin.(*os.File); ok {
+			p, err = piece.ComputeFile(ctx, f)
+		} else {
+			p, err = piece.Compute(ctxReader{ctx, pieceStdin})
+		}
 	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return piece.Piece{}, err
+		f, openErr := os.Open(name)
+		if openErr != nil {
+			return piece.Piece{}, openErr
 		}
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
 			return piece.Piece{}, fmt.Errorf("%s is a directory", name)
 		}
-		r = f
+		p, err = piece.ComputeFile(ctx, f)
 	}
-	p, err := piece.Compute(ctxReader{ctx, r})
 	if errors.Is(err, piece.ErrTooLarge) {
 		return p, fmt.Errorf("%s: %w", name, err)
 	}
@@ -81,7 +87,8 @@ func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
 	return p, nil
 }
 
-// ctxReader fails reads once ctx is done, so ^C stops a long computation.
+// ctxReader fails reads once ctx is done, so ^C stops a long computation of a
+// stdin that tests replace with a reader that is not a file.
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
