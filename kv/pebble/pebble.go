@@ -300,6 +300,11 @@ type tx struct {
 	b        *pdb.Batch // nil in a View
 	done     bool
 	scanning int // depth of Scan calls in progress
+	// key holds the prefixed key of the Get, Put or Delete in progress: Pebble copies
+	// the keys a batch writes and keeps none it looks up once the lookup's closer is
+	// closed, so one buffer serves every call of the (single-goroutine) transaction
+	// instead of an allocation each.
+	key []byte
 }
 
 func (t *tx) checkWrite() error {
@@ -320,6 +325,12 @@ func prefixed(prefix byte, key []byte) []byte {
 	k[0] = prefix
 	copy(k[1:], key)
 	return k
+}
+
+// kvKey returns key under prefixKV in t's key buffer, valid until the next kvKey call.
+func (t *tx) kvKey(key []byte) []byte {
+	t.key = append(append(t.key[:0], prefixKV), key...)
+	return t.key
 }
 
 // lookup returns a copy of the value at key, distinguishing an empty value from a
@@ -347,7 +358,7 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	if err := kv.CheckKey(key); err != nil {
 		return nil, err
 	}
-	v, ok, err := t.lookup(prefixed(prefixKV, key))
+	v, ok, err := t.lookup(t.kvKey(key))
 	if err != nil {
 		return nil, err
 	}
@@ -367,8 +378,9 @@ func (t *tx) Put(key, value []byte) error {
 	if err := kv.CheckValue(value); err != nil {
 		return err
 	}
-	// The batch copies key and value; the caller may reuse them as soon as Put returns.
-	if err := t.b.Set(prefixed(prefixKV, key), value, nil); err != nil {
+	// The batch copies key and value; the caller may reuse them as soon as Put returns
+	// (and t its key buffer).
+	if err := t.b.Set(t.kvKey(key), value, nil); err != nil {
 		return fmt.Errorf("pebble put: %w", err)
 	}
 	return nil
@@ -381,7 +393,7 @@ func (t *tx) Delete(key []byte) error {
 	if err := kv.CheckKey(key); err != nil {
 		return err
 	}
-	if err := t.b.Delete(prefixed(prefixKV, key), nil); err != nil {
+	if err := t.b.Delete(t.kvKey(key), nil); err != nil {
 		return fmt.Errorf("pebble delete: %w", err)
 	}
 	return nil
