@@ -109,13 +109,20 @@ func putLog(kt kv.Tx, seq uint64, p Path, receipt cid.Cid) error {
 	return kt.Put(spaceLogKey(p.Subject, seq), append(appendBytes(nil, receipt.Bytes()), p.Rel()...))
 }
 
-func taskResultKey(task cid.Cid) []byte {
-	s := task.String()
-	return []byte(prefixTask + s + "/" + s + ".result")
+func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(task.String()) }
+
+// taskResultKeyOf is taskResultKey of the task CID spelled task (cid.Cid.String).
+func taskResultKeyOf(task string) []byte {
+	return []byte(prefixTask + task + "/" + task + ".result")
 }
 
 func taskInvocationKey(task, inv cid.Cid) []byte {
-	return []byte(prefixTask + task.String() + "/" + inv.String() + ".invocation")
+	return taskInvocationKeyOf(task.String(), inv)
+}
+
+// taskInvocationKeyOf is taskInvocationKey of the task CID spelled task (cid.Cid.String).
+func taskInvocationKeyOf(task string, inv cid.Cid) []byte {
+	return []byte(prefixTask + task + "/" + inv.String() + ".invocation")
 }
 
 func invocationMessageKey(inv, msg cid.Cid, out bool) []byte {

@@ -135,12 +135,14 @@ func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp,
 	if err != nil {
 		return nil, fmt.Errorf("computing task of %s: %w", inv.CID, err)
 	}
+	cfg := config(opts)
+	ts := task.String()
 	return &writeOp{
-		e: e, inv: inv, task: task, p: p, cfg: config(opts),
+		e: e, inv: inv, task: task, p: p, cfg: cfg,
 		invBlockKey: blockKey(inv.CID),
-		taskInvKey:  taskInvocationKey(task, inv.CID),
-		taskKey:     taskResultKey(task),
-		self:        e.archive != nil && inv.Invocation.Issuer == e.service && !config(opts).message.Defined(),
+		taskInvKey:  taskInvocationKeyOf(ts, inv.CID),
+		taskKey:     taskResultKeyOf(ts),
+		self:        e.archive != nil && inv.Invocation.Issuer == e.service && !cfg.message.Defined(),
 	}, nil
 }
 

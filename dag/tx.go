@@ -326,27 +326,28 @@ func (t *Tx) Entry(p Path) (*Entry, error) { return t.EntryAt(p.Entry()) }
 // named by their key and the first fields of a path (a Reader's, e.g. metrics'
 // <group>/<counter>), or an error wrapping ErrNotFound. For other entries it is Entry.
 func (t *Tx) EntryAt(p Path) (*Entry, error) {
+	e, err := t.entry(p)
+	if err == nil && e == nil {
+		return nil, failure(ErrNotFound, "no entry at %s", p)
+	}
+	return e, err
+}
+
+// entry returns the entry named by p (with its fields: Put checked them) or nil. A missing
+// entry is the common case of a put: it costs no error value.
+func (t *Tx) entry(p Path) (*Entry, error) {
 	k := entryKey(p)
 	if err := t.b.needs(k); err != nil {
 		return nil, err
 	}
 	v, err := t.kt.Get(k)
 	if errors.Is(err, kv.ErrNotFound) {
-		return nil, failure(ErrNotFound, "no entry at %s", p)
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading entry %s: %w", p, err)
 	}
 	return decodeEntry(p, v)
-}
-
-// entry returns the entry named by p (with its fields: Put checked them) or nil.
-func (t *Tx) entry(p Path) (*Entry, error) {
-	e, err := t.EntryAt(p)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	return e, err
 }
 
 // Put writes state as the new state of the entry at p (a system write): it issues a
