@@ -375,8 +375,9 @@ func memberCount(ctx context.Context, e *dag.Engine, key string) (int, error) {
 
 // DealtHandler returns the handler of dealt tasks: every member piece entry of the
 // aggregate (deal_processed) aggregated in it moves to dealt{piece, aggregate, aggregateKey, inclusion,
-// deal} with a system write whose ran is the task's invocation, at most MovesPerTx per
-// transaction; members already dealt in it are skipped.
+// deal} with a system write whose ran is the task's invocation, archived as a reply of
+// it (dag.Tx.Reply), at most MovesPerTx per transaction; members already dealt in it are
+// skipped.
 func DealtHandler(e *dag.Engine) task.Handler {
 	return func(ctx context.Context, inv *ucan.Token) error {
 		ap, cur, err := memberTask(ctx, e, inv, "dealing")
@@ -431,7 +432,13 @@ func DealtHandler(e *dag.Engine) task.Handler {
 				qp.MapEntry(ma, "inclusion", qp.Node(inclusion))
 				qp.MapEntry(ma, "deal", qp.Node(deal))
 			})
-			if _, err := tx.Put(p, inv.CID, st); err != nil {
+			ent, err := tx.Put(p, inv.CID, st)
+			if err != nil {
+				return fmt.Errorf("member %d (%s): %w", i, p, err)
+			}
+			// Archived as a reply of the task (as include's moves): a replay finds
+			// where, and when, each move was committed.
+			if err := tx.Reply(inv, ent.Head); err != nil {
 				return fmt.Errorf("member %d (%s): %w", i, p, err)
 			}
 			return nil
@@ -448,9 +455,10 @@ func DealtHandler(e *dag.Engine) task.Handler {
 
 // RequeueHandler returns the handler of requeue tasks: every member of the failed
 // aggregate whose piece entry is still aggregated in it goes back to computed{piece}
-// (a system write, ran: the task's invocation) and, in the same transaction, joins an
-// aggregate again as a newly computed piece does (Add), in member order, at most
-// MovesPerTx per transaction. Members already requeued are skipped.
+// (a system write, ran: the task's invocation, archived as a reply of it) and, in the
+// same transaction, joins an aggregate again as a newly computed piece does (Add), in
+// member order, at most MovesPerTx per transaction. Members already requeued are
+// skipped.
 func (m *Machine) RequeueHandler(e *dag.Engine) task.Handler {
 	return func(ctx context.Context, inv *ucan.Token) error {
 		ap, cur, err := memberTask(ctx, e, inv, "requeueing")
@@ -489,7 +497,11 @@ func (m *Machine) RequeueHandler(e *dag.Engine) task.Handler {
 					qp.MapEntry(ma, dag.StatusKey, qp.String(piece.StatusComputed))
 					qp.MapEntry(ma, "piece", qp.Link(cidlink.Link{Cid: pc}))
 				})
-				if _, err := tx.Put(p, inv.CID, st); err != nil {
+				ent, err := tx.Put(p, inv.CID, st)
+				if err != nil {
+					return fmt.Errorf("member %d (%s): %w", i, p, err)
+				}
+				if err := tx.Reply(inv, ent.Head); err != nil {
 					return fmt.Errorf("member %d (%s): %w", i, p, err)
 				}
 			}

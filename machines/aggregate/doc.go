@@ -101,7 +101,10 @@
 // order, in the same transaction, exactly as a newly computed piece: into the oldest
 // ingesting aggregate it fits (which may become ready and be included, offered, …) or a
 // new one. The same report again changes nothing; any other report on an aggregate that
-// is not deal_pending is ErrConflict.
+// is not deal_pending is ErrConflict. Like the include task's moves, each piece receipt of
+// the dealt and requeue tasks is archived as a reply of the task's invocation
+// (dag.Tx.Reply), so that a replay of the archive finds where and when each was
+// committed.
 //
 // # kv keys (prefix aggregate/, listed in package dag's documentation)
 //
