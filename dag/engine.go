@@ -324,6 +324,9 @@ var (
 // submit queues j and waits for it to commit.
 func (e *Engine) submit(ctx context.Context, j *job) error {
 	j.done = make(chan struct{})
+	if err := pace(ctx, j); err != nil {
+		return err
+	}
 	if j.turn != nil {
 		if j.turn.prev != nil {
 			select {
