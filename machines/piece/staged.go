@@ -49,6 +49,16 @@ func NewStaged(withMD5 bool) *Staged {
 // content (size and sha2-256) in the pass that computed k.
 func (s *Staged) Stage(content cid.Cid, k Known) { s.pieces.Put(content, k) }
 
+// Drop forgets the staged piece of the CAR content, if any: a replay of the archive,
+// which stages the piece each delivery's compute task carried, drops it once the
+// delivery ran, so that a later done of the same CAR (whose original found nothing
+// staged) does not take it.
+func (s *Staged) Drop(content cid.Cid) {
+	if s != nil {
+		s.pieces.Take(content)
+	}
+}
+
 // Lookup returns the staged piece of the CAR content, if any.
 func (s *Staged) Lookup(content cid.Cid) (Known, bool) {
 	if s == nil {
