@@ -6,7 +6,11 @@
 // order through ops, each with the clock set to its receipt's meta.ts (the writes of one
 // time checked together and committed in order, up to Window in one transaction), into an
 // empty store opened with the original service key, then records which reply carried each
-// receipt.
+// receipt. One of the service's own invocations with receipts of its own at several
+// sequences (Step.Paced: a task of the aggregate machine moving pieces, in several
+// transactions past aggregate.MovesPerTx of them) is run from the place of its first write,
+// each of its transactions held back (dag.WithPace) until the steps before its place have
+// run, at its own time (Step.TimeAfter).
 // Because ed25519 signatures are deterministic, the receipts come out byte-identical when
 // the inputs are the same; Run counts those that do not, and Compare finds the first
 // difference between the rebuilt store and a live one.
@@ -14,7 +18,8 @@
 // Restart: every write commits its own sequence (a transaction shared by several commits
 // all of them or none), so the rebuilt store's last commit sequence says which steps are
 // done (Plan.Resume); a replay killed at any point and run again goes on from there and
-// ends in the same state.
+// ends in the same state (a paced step killed between its transactions runs again from
+// its start: its handler skips what is done).
 //
 // What replay needs besides the archive (docs/OPERATIONS.md): the service key, the
 // configuration that shapes states (public URL, upload-URL secret and TTL, aggregate

@@ -98,6 +98,16 @@ type Step struct {
 	Change bool
 	// Self is set for an invocation the service issued itself.
 	Self bool
+	// Stamps are the meta of every archived receipt the invocation ran (a change it
+	// committed), in commit order: a task of the service that wrote in several
+	// transactions has one per write, each with the time of its transaction.
+	Stamps []Stamp
+}
+
+// Stamp is the meta of an archived receipt: its commit sequence and time.
+type Stamp struct {
+	Seq uint64
+	TS  int64
 }
 
 // Plan is the steps of a replay, in the original commit order.
@@ -141,6 +151,8 @@ type answer struct {
 func Load(ctx context.Context, blobs blob.Store, service string, place map[string]Placer) (*Plan, error) {
 	var reqs []*requestMsg
 	answers := map[cid.Cid]answer{}
+	stamps := map[cid.Cid][]Stamp{}
+	stamped := map[cid.Cid]bool{}
 	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}, Self: map[cid.Cid]*ucan.Token{}}
 	seen := map[cid.Cid]bool{}
 	err := archive.Scan(ctx, blobs, func(msg cid.Cid, data []byte) error {
@@ -167,6 +179,10 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 				return fmt.Errorf("%w: archived reply %s: receipt %s is signed by %s, not the service %s", ErrMalformed, msg, rc.Receipt, tok.Issuer(), service)
 			}
 			a := answer{reply: msg, receipt: rc.Receipt, r: r}
+			if r.Ran.Equals(rc.Invocation) && !stamped[rc.Receipt] {
+				stamped[rc.Receipt] = true
+				stamps[rc.Invocation] = append(stamps[rc.Invocation], Stamp{Seq: r.Seq, TS: r.TS})
+			}
 			if old, ok := answers[rc.Invocation]; !ok || later(a, old, rc.Invocation) {
 				answers[rc.Invocation] = a
 			}
@@ -208,7 +224,17 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 				Receipt: a.receipt, Archived: a.r, TS: a.r.TS, Seq: a.r.Seq,
 				Change: write && a.r.Out.Ok != nil && a.r.Ran.Equals(inv.CID),
 				Self:   in.Issuer == service,
+				Stamps: stamps[inv.CID],
 			})
+		}
+	}
+	for i := range plan.Steps {
+		st := &plan.Steps[i]
+		sort.Slice(st.Stamps, func(i, j int) bool { return st.Stamps[i].Seq < st.Stamps[j].Seq })
+		if st.Paced() {
+			// A task that wrote in several transactions starts where its first write
+			// was committed; Run paces the others to their places.
+			st.Seq, st.TS = st.Stamps[0].Seq, st.Stamps[0].TS
 		}
 	}
 	sort.SliceStable(plan.Steps, func(i, j int) bool { return less(&plan.Steps[i], &plan.Steps[j]) })
@@ -351,7 +377,16 @@ func Run(ctx context.Context, plan *Plan, opts Options) (Result, error) {
 		log.Info("resuming replay", "done", from, "steps", len(plan.Steps), "seq", last)
 	}
 	r := &runner{plan: plan, opts: opts, res: &res, budgets: map[cid.Cid]*ops.Budget{}}
-	if err := r.run(ctx, from); err != nil {
+	// A paced step that started before the resume point but had not written all it
+	// wrote runs again from its start (the handlers skip what is done) and is paced to
+	// its remaining writes.
+	var partial []int
+	for i := range plan.Steps[:from] {
+		if st := &plan.Steps[i]; st.Paced() && st.last() > last {
+			partial = append(partial, i)
+		}
+	}
+	if err := r.run(ctx, from, partial); err != nil {
 		return res, err
 	}
 	replies := make([]cid.Cid, 0, len(plan.Replies))
@@ -395,6 +430,24 @@ type runner struct {
 
 	prev    *dag.Turn
 	flights []*flight
+	// parked are the paced steps waiting for their next transaction's place.
+	parked []*paced
+}
+
+// paced is a paced step (Step.Paced) running in the background: its handler runs under
+// dag.WithPace, and before each of its writes pace waits until the runner has run every
+// step before the write's place.
+type paced struct {
+	r  *runner
+	i  int
+	st *Step
+	// need is the sequence the handler's next write commits first (while parked).
+	need uint64
+	// events carries the handler's parking (the sequence it needs) and, closed, its end.
+	events chan uint64
+	wake   chan struct{}
+	got    cid.Cid
+	err    error
 }
 
 // flight is a step running in the background.
@@ -405,7 +458,22 @@ type flight struct {
 	done chan struct{}
 }
 
-func (r *runner) run(ctx context.Context, from int) error {
+func (r *runner) run(ctx context.Context, from int, partial []int) (err error) {
+	hctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		// No paced handler may run on once Run has returned (its caller closes the
+		// store): stop those still parked and wait for them.
+		cancel()
+		for _, p := range r.parked {
+			for range p.events {
+			}
+		}
+	}()
+	for _, i := range partial {
+		if err := r.startPaced(hctx, i); err != nil {
+			return err
+		}
+	}
 	steps := r.plan.Steps
 	checked := make([]*ops.Checked, Window)
 	for i := from; i < len(steps); {
@@ -417,8 +485,11 @@ func (r *runner) run(ctx context.Context, from int) error {
 			}
 			return err
 		}
+		if err := r.unpark(steps[i].Seq); err != nil {
+			return err
+		}
 		j := i + 1
-		for j < len(steps) && j-i < Window && steps[j].TS == steps[i].TS {
+		for j < len(steps) && j-i < Window && steps[j].TS == steps[i].TS && !r.due(steps[j].Seq) {
 			j++
 		}
 		// The validator judges time bounds by the clock: the group's time. Writes of
@@ -426,13 +497,118 @@ func (r *runner) run(ctx context.Context, from int) error {
 		r.opts.SetClock(time.UnixMilli(steps[i].TS))
 		r.check(steps[i:j], checked)
 		for k := i; k < j; k++ {
-			if err := r.step(ctx, k, checked[k-i]); err != nil {
+			// A paced step started in this group may park before a step of it.
+			if err := r.unpark(steps[k].Seq); err != nil {
+				return err
+			}
+			if err := r.step(hctx, k, checked[k-i]); err != nil {
 				return err
 			}
 		}
 		i = j
 	}
+	if err := r.unpark(^uint64(0)); err != nil {
+		return err
+	}
 	return r.drain()
+}
+
+// due reports whether a parked step's next write goes before a step of sequence seq.
+func (r *runner) due(seq uint64) bool {
+	for _, p := range r.parked {
+		if p.need <= seq {
+			return true
+		}
+	}
+	return false
+}
+
+// unpark lets the parked steps whose next write goes before a step of sequence seq
+// write, earliest first, after the writes in flight, each until it parks again or ends.
+func (r *runner) unpark(seq uint64) error {
+	for r.due(seq) {
+		if err := r.drain(); err != nil {
+			return err
+		}
+		k := 0
+		for n, p := range r.parked {
+			if p.need < r.parked[k].need {
+				k = n
+			}
+		}
+		p := r.parked[k]
+		r.parked = append(r.parked[:k], r.parked[k+1:]...)
+		p.wake <- struct{}{}
+		if err := r.await(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startPaced starts the paced step i in the background and waits until it parks or ends.
+func (r *runner) startPaced(ctx context.Context, i int) error {
+	st := &r.plan.Steps[i]
+	h := r.opts.Handlers[st.Inv.Invocation.Command]
+	if h == nil {
+		r.unhandled(st)
+		return nil
+	}
+	p := &paced{r: r, i: i, st: st, events: make(chan uint64), wake: make(chan struct{})}
+	go func() {
+		defer close(p.events)
+		p.got, p.err = h(dag.WithPace(ctx, p.pace), st)
+	}()
+	return r.await(p)
+}
+
+// await waits until p parks (it joins r.parked) or ends (it is accounted for).
+func (r *runner) await(p *paced) error {
+	need, ok := <-p.events
+	if ok {
+		p.need = need
+		r.parked = append(r.parked, p)
+		return nil
+	}
+	return r.account(p.i, p.got, p.err)
+}
+
+// pace runs before each write of p's handler (dag.WithPace): it parks the handler until
+// the runner has run every step that goes before the write's place — the first of p's
+// archived writes after the store's last sequence, s: the steps committed before s and
+// those answered before it — and then sets the clock to that write's time.
+func (p *paced) pace(ctx context.Context) error {
+	last, err := p.r.opts.Store.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	need := last + 1 // a write the original did not record: now
+	if i := sort.Search(len(p.st.Stamps), func(i int) bool { return p.st.Stamps[i].Seq > last }); i < len(p.st.Stamps) {
+		need = p.st.Stamps[i].Seq
+	}
+	select {
+	case p.events <- need:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-p.wake:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if last, err = p.r.opts.Store.LastSeq(ctx); err != nil {
+		return err
+	}
+	p.r.opts.SetClock(p.st.TimeAfter(last))
+	return nil
+}
+
+// unhandled counts st as a step no Handler runs.
+func (r *runner) unhandled(st *Step) {
+	r.res.Unhandled++
+	if r.res.FirstUnhandled == "" {
+		r.res.FirstUnhandled = fmt.Sprintf("%s (invocation %s, seq %d)", st.Inv.Invocation.Command, st.Inv.CID, st.Seq)
+	}
 }
 
 // check checks the client invocations of group in parallel into out.
@@ -481,11 +657,11 @@ func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 		var err error
 		if c == nil {
 			if r.opts.Handlers[cmd] == nil {
-				r.res.Unhandled++
-				if r.res.FirstUnhandled == "" {
-					r.res.FirstUnhandled = fmt.Sprintf("%s (invocation %s, seq %d)", cmd, st.Inv.CID, st.Seq)
-				}
+				r.unhandled(st)
 				return nil
+			}
+			if st.Paced() {
+				return r.startPaced(ctx, i)
 			}
 			got, err = r.handle(ctx, st)
 		} else {
@@ -583,4 +759,30 @@ func isDAG(cmd string) bool {
 		return true
 	}
 	return false
+}
+
+// TimeAfter returns the time of the first write of st committed after the sequence last
+// (its Stamps): the time a transaction of st that starts when last is the store's last
+// sequence had in the original run. Past its last stamp (or with none) it is st.TS.
+func (st *Step) TimeAfter(last uint64) time.Time {
+	i := sort.Search(len(st.Stamps), func(i int) bool { return st.Stamps[i].Seq > last })
+	if i < len(st.Stamps) {
+		return time.UnixMilli(st.Stamps[i].TS)
+	}
+	return time.UnixMilli(st.TS)
+}
+
+// Paced reports whether st is one of the service's own invocations that a Handler runs
+// and that wrote in more than one transaction (several Stamps): its step goes where its
+// first write was committed, and Run holds each of its later transactions back until the
+// writes committed before it in the original run are done (dag.WithPace), at the time of
+// that transaction (TimeAfter).
+func (st *Step) Paced() bool { return st.handled() && len(st.Stamps) > 1 }
+
+// last is the sequence of st's last write (its own Seq when it has no Stamps).
+func (st *Step) last() uint64 {
+	if n := len(st.Stamps); n > 0 {
+		return max(st.Stamps[n-1].Seq, st.Seq)
+	}
+	return st.Seq
 }
