@@ -144,6 +144,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 		Handlers: rs.handlers,
 		Alone:    rs.alone,
 		Before:   rs.before,
+		After:    rs.after,
 	})
 	if err != nil {
 		return res, plan, err

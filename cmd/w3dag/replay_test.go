@@ -522,19 +522,6 @@ func uploadWorkload(t *testing.T, l *liveService) int {
 	return sent
 }
 
-// status is the status of a receipt's state ("" for an error).
-func status(r *receipts.Receipt) string {
-	if r == nil || r.Out.Ok == nil {
-		return ""
-	}
-	v, err := r.Out.Ok.LookupByString("status")
-	if err != nil {
-		return ""
-	}
-	s, _ := v.AsString()
-	return s
-}
-
 // waitGet waits until the entry path of sub (read by reader) has one of the statuses want.
 func waitGet(t testing.TB, url string, reader did.Signer, sub, path string, want ...string) {
 	t.Helper()

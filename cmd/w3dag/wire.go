@@ -846,6 +846,64 @@ func transitionHandler(e *dag.Engine, event string) replay.Handler {
 	}
 }
 
+// reportHandler replays the recording of a broker's report (aggregate.Report): the
+// invocation's args are {path, deal} or {path, reason}, and it ran the deal or failed
+// event with them — or, when the report came before the offer task recorded the broker's
+// acknowledgement, the first of the two report invocations moved the ready aggregate to
+// deal_pending (EventOffered, no data): its archived receipt says so.
+func reportHandler(e *dag.Engine) replay.Handler {
+	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
+		tok := st.Inv
+		p, err := task.PathOf(tok.Invocation.Args)
+		if err != nil {
+			return cid.Undef, err
+		}
+		event, data := aggregate.EventFailed, tok.Invocation.Args
+		if _, err := tok.Invocation.Args.LookupByString("deal"); err == nil {
+			event = aggregate.EventDeal
+		}
+		if status(st.Archived) == aggregate.StatusDealPending {
+			event, data = aggregate.EventOffered, nil
+		}
+		res, err := e.Transition(ctx, tok, p, event, data)
+		if err != nil {
+			return cid.Undef, err
+		}
+		return res.Receipt.CID, nil
+	}
+}
+
+// status is the status of a receipt's state ("" for none or an error).
+func status(r *receipts.Receipt) string {
+	if r == nil || r.Out.Ok == nil {
+		return ""
+	}
+	v, err := r.Out.Ok.LookupByString(dag.StatusKey)
+	if err != nil {
+		return ""
+	}
+	s, _ := v.AsString()
+	return s
+}
+
+// offeredHandler is the offer task's handler of a replay: the original POSTed the offer
+// and, the broker having acknowledged it (the only offer task with an archived reply),
+// moved the aggregate at the task's path ready → deal_pending (aggregate.EventOffered
+// under the task's invocation). That transition runs again; nothing is POSTed.
+func offeredHandler(e *dag.Engine) task.Handler {
+	return func(ctx context.Context, inv *ucan.Token) error {
+		p, err := task.PathOf(inv.Invocation.Args)
+		if err != nil {
+			return task.Permanent(err)
+		}
+		res, err := e.Transition(ctx, inv, p, aggregate.EventOffered, nil)
+		if err != nil {
+			return err
+		}
+		return res.Err
+	}
+}
+
 // deliverHandler replays a delivery (store.Blobs.Deliver: the uploaded bytes of a CAR
 // moved a pending entry to done). The original indexed the CAR's blocks in the done
 // transaction from the scan of the upload, unless its receipt's fx lists a
@@ -857,8 +915,14 @@ func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index
 	run := transitionHandler(r.engine, store.EventDelivered)
 	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
 		if st.Archived != nil && st.Archived.Out.Ok != nil {
-			if err := r.stagePiece(st, pieces); err != nil {
+			staged, err := r.stagePiece(st, pieces)
+			if err != nil {
 				return cid.Undef, err
+			}
+			// Staged for this delivery only: a later done of the CAR finds what its
+			// original found (its own delivery stages it again).
+			for _, c := range staged {
+				defer pieces.Drop(c)
 			}
 		}
 		if st.Archived != nil && st.Archived.Out.Ok != nil && !r.builds(st.Archived) {
@@ -883,8 +947,10 @@ func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index
 }
 
 // stagePiece stages the piece a delivery's compute task carries (its args {content,
-// size, piece, md5?}, piece.QueueKnown), if the done receipt's fx list such a task.
-func (r *replayService) stagePiece(st *replay.Step, pieces *piece.Staged) error {
+// size, piece, md5?}, piece.QueueKnown), if the done receipt's fx list such a task, and
+// returns the CARs it staged.
+func (r *replayService) stagePiece(st *replay.Step, pieces *piece.Staged) ([]cid.Cid, error) {
+	var staged []cid.Cid
 	for _, fx := range st.Archived.Fx {
 		inv := r.plan.Self[fx]
 		if inv == nil || inv.Invocation.Command != piece.ComputeCommand {
@@ -892,13 +958,14 @@ func (r *replayService) stagePiece(st *replay.Step, pieces *piece.Staged) error 
 		}
 		content, k, err := piece.TaskKnown(inv.Invocation.Args)
 		if err != nil {
-			return fmt.Errorf("replaying delivery %s: the compute task %s: %w", st.Inv.CID, fx, err)
+			return nil, fmt.Errorf("replaying delivery %s: the compute task %s: %w", st.Inv.CID, fx, err)
 		}
 		if k != nil { // nil: computed by the task, not by the upload
 			pieces.Stage(content, *k)
+			staged = append(staged, content)
 		}
 	}
-	return nil
+	return staged, nil
 }
 
 // argLink returns the CID an invocation's args hold at name.
@@ -927,9 +994,12 @@ func (r *replayService) builds(rc *receipts.Receipt) bool {
 
 // taskHandler replays a task the runner ran (h, the task's handler, with the task's
 // archived invocation): h runs again on the rebuilt store at the time of the archived
-// reply, and the receipt is the archived one when the rebuilt store holds it (the same
-// bytes were signed again), or else the task's result.
-func taskHandler(e *dag.Engine, h task.Handler) replay.Handler {
+// reply (a task that wrote in several transactions — an aggregate's include, dealt or
+// requeue — is paced by replay.Run: each transaction at its place and time), and the
+// receipt is the archived one when the rebuilt store holds it (the same bytes were signed
+// again), or else the task's result.
+func (r *replayService) taskHandler(h task.Handler) replay.Handler {
+	e := r.engine
 	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
 		herr := h(ctx, st.Inv)
 		if st.Receipt.Defined() {
@@ -1079,14 +1149,21 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 			return got, err
 		}
 	}
+	// The broker's side of the deal path: a start's resumption of offers
+	// (Machine.ResumeOffers) and the reports the broker POSTed (aggregate.Report), each
+	// the transition its self-issued invocation ran.
+	rs.handlers[aggregate.ResumeCommand] = transitionHandler(rs.engine, aggregate.EventResume)
+	rs.handlers[aggregate.ReportCommand] = reportHandler(rs.engine)
 	// The tasks the runner ran, by the handlers serve runs them with (the piece machine
-	// reads the CARs from the original's blob storage). Broker offers are not made again:
-	// they are left to the broker's archived reports.
+	// reads the CARs from the original's blob storage). An offer is not POSTed again:
+	// an offer task with an archived reply was acknowledged by the broker, and runs
+	// again as what the acknowledgement did (offeredHandler).
 	handlers := storeMachine.Handlers(rs.engine)
 	maps.Copy(handlers, piece.HandlersWith(rs.engine, blobs, piece.ComputeOptions{Logger: log, NoMD5: c.broker == ""}))
 	maps.Copy(handlers, aggMachine.Handlers(rs.engine, log))
+	handlers[aggregate.OfferCommand] = offeredHandler(rs.engine)
 	for cmd, h := range handlers {
-		rs.handlers[cmd] = taskHandler(rs.engine, h)
+		rs.handlers[cmd] = rs.taskHandler(h)
 	}
 	ok = true
 	return rs, nil
