@@ -83,3 +83,20 @@ func FuzzDecode(f *testing.F) {
 		_, _, _ = decode(message.Sum(codec, b), b)
 	})
 }
+
+// TestTimeAfter: a step's transaction that starts at a store's last sequence takes the
+// time of the step's first stamp after it, and the step's own time past its last.
+func TestTimeAfter(t *testing.T) {
+	st := Step{Inv: tok(1), TS: 99, Stamps: []Stamp{{Seq: 10, TS: 1}, {Seq: 11, TS: 1}, {Seq: 20, TS: 5}, {Seq: 30, TS: 7}}}
+	for _, c := range []struct {
+		last uint64
+		want int64
+	}{{0, 1}, {9, 1}, {10, 1}, {11, 5}, {19, 5}, {20, 7}, {29, 7}, {30, 99}, {40, 99}} {
+		if got := st.TimeAfter(c.last).UnixMilli(); got != c.want {
+			t.Errorf("TimeAfter(%d) = %d, want %d", c.last, got, c.want)
+		}
+	}
+	if (&Step{Inv: tok(2), Stamps: st.Stamps}).Paced() {
+		t.Error("a client invocation is paced")
+	}
+}
