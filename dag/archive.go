@@ -52,27 +52,28 @@ func (o *writeOp) archiveReply(t *Tx) error {
 
 // archiveSelf archives the self-issued invocation tok (Options.Archive) through kt and
 // indexes it as client messages are: invocation/<inv>/<msg>.in and
-// task/<task>/<inv>.invocation. Without an Archiver it does nothing.
-func (e *Engine) archiveSelf(kt kv.Tx, tok *ucan.Token, task cid.Cid) error {
+// task/<task>/<inv>.invocation, and returns the message's CID. Without an Archiver it
+// does nothing and returns cid.Undef.
+func (e *Engine) archiveSelf(kt kv.Tx, tok *ucan.Token, task cid.Cid) (cid.Cid, error) {
 	if e.archive == nil {
-		return nil
+		return cid.Undef, nil
 	}
 	msg, err := e.archive.ArchiveInvocation(kt, tok.CID, tok.Raw)
 	if err != nil {
-		return fmt.Errorf("archiving invocation %s: %w", tok.CID, err)
+		return cid.Undef, fmt.Errorf("archiving invocation %s: %w", tok.CID, err)
 	}
 	if err := kt.Put(invocationMessageKey(tok.CID, msg, false), msg.Bytes()); err != nil {
-		return fmt.Errorf("indexing invocation %s: %w", tok.CID, err)
+		return cid.Undef, fmt.Errorf("indexing invocation %s: %w", tok.CID, err)
 	}
 	if !task.Defined() {
 		if task, err = tok.Invocation.Task(); err != nil {
-			return fmt.Errorf("computing task of %s: %w", tok.CID, err)
+			return cid.Undef, fmt.Errorf("computing task of %s: %w", tok.CID, err)
 		}
 	}
 	if err := kt.Put(taskInvocationKey(task, tok.CID), tok.CID.Bytes()); err != nil {
-		return fmt.Errorf("indexing task of %s: %w", tok.CID, err)
+		return cid.Undef, fmt.Errorf("indexing task of %s: %w", tok.CID, err)
 	}
-	return nil
+	return msg, nil
 }
 
 // archived reports whether the invocation inv came in (or was archived in) a message:
@@ -104,7 +105,7 @@ func (t *Tx) Archive(tok *ucan.Token) error {
 	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
 		return err
 	}
-	if err := t.e.archiveSelf(t.kt, tok, cid.Undef); err != nil {
+	if _, err := t.e.archiveSelf(t.kt, tok, cid.Undef); err != nil {
 		return err
 	}
 	t.b.remember(tok)

@@ -485,6 +485,7 @@ func (e *Engine) commit(batch []*job) {
 			e.committed.Add(uint64(len(jobs)))
 			e.runNanos.Add(int64(ran))
 			e.txNanos.Add(int64(time.Since(start)))
+			bs.settle()
 			e.hub.publish(bs.events)
 			for _, j := range jobs {
 				close(j.done)

@@ -204,6 +204,7 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 		if err := kt.Put(invocationMessageKey(o.inv.CID, o.cfg.message, false), o.cfg.message.Bytes()); err != nil {
 			return false, fmt.Errorf("indexing invocation: %w", err)
 		}
+		t.b.indexed(o.inv.CID, o.cfg.message)
 	}
 	if o.self {
 		// The service's own invocation made outside a transaction (Engine.Invoke):
@@ -214,7 +215,7 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 			return false, err
 		}
 		if !done {
-			if err := o.e.archiveSelf(kt, o.inv, o.task); err != nil {
+			if _, err := o.e.archiveSelf(kt, o.inv, o.task); err != nil {
 				return false, err
 			}
 		}
@@ -246,6 +247,12 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 	}
 	if !errors.Is(err, kv.ErrNotFound) {
 		return false, fmt.Errorf("reading task result: %w", err)
+	}
+	if o.inv.Invocation.Issuer != o.e.service {
+		// A client's invocation run for the first time: an earlier run would have
+		// recorded the task's result, so no record ran it before (Record.Fresh). The
+		// service's own may have (a task runner's claims): the exporter reads those.
+		t.b.know(o.inv.CID, o.cfg.message)
 	}
 	return false, nil
 }
@@ -605,6 +612,7 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 			if err := t.kt.Put(invocationMessageKey(inv.CID, cfg.message, false), cfg.message.Bytes()); err != nil {
 				return err
 			}
+			t.b.indexed(inv.CID, cfg.message)
 		}
 		seq, err := t.LastSeq()
 		if err != nil {

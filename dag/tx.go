@@ -58,8 +58,13 @@ type batchState struct {
 	dirtySeq  bool
 	events    []Record
 	// invoked are the invocations Tx.Invoke and Tx.Archive stored in this attempt of the
-	// batch (CID → block), so that the records of receipts that ran them carry their bytes.
-	invoked map[cid.Cid][]byte
+	// batch, so that the records of receipts that ran them carry their bytes.
+	invoked map[cid.Cid]*ucan.Token
+	// fresh are the invocations whose history the batch knows (Record.Fresh), with the
+	// first by CID of the messages the batch indexed as carrying each (cid.Undef: none);
+	// ran is, for each of events, the invocation its receipt ran (cid.Undef: unknown).
+	fresh map[cid.Cid]cid.Cid
+	ran   []cid.Cid
 
 	// Receipts of operations are issued (encoded and signed) in parallel, when a later
 	// read needs what depends on them or at the end of the batch: pending holds them
@@ -523,10 +528,14 @@ func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	if err := t.PutBlock(tok.CID, tok.Raw); err != nil {
 		return nil, err
 	}
-	if err := t.e.archiveSelf(t.kt, tok, cid.Undef); err != nil {
+	msg, err := t.e.archiveSelf(t.kt, tok, cid.Undef)
+	if err != nil {
 		return nil, err
 	}
 	t.b.remember(tok)
+	// Made here: no earlier batch has a record that ran it (the nonce changes with
+	// every record), and its only message is the one archiveSelf indexed.
+	t.b.know(tok.CID, msg)
 	return tok, nil
 }
 
@@ -534,9 +543,53 @@ func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 // the receipts that run it (Record.RanRaw).
 func (b *batchState) remember(tok *ucan.Token) {
 	if b.invoked == nil {
-		b.invoked = map[cid.Cid][]byte{}
+		b.invoked = map[cid.Cid]*ucan.Token{}
 	}
-	b.invoked[tok.CID] = tok.Raw
+	b.invoked[tok.CID] = tok
+}
+
+// know records that the batch knows the history of the invocation inv (Record.Fresh): no
+// earlier batch has a record that ran it nor indexed a message as carrying it, and msg
+// (cid.Undef: none) is the message this batch indexed.
+func (b *batchState) know(inv, msg cid.Cid) {
+	if b.fresh == nil {
+		b.fresh = map[cid.Cid]cid.Cid{}
+	}
+	b.fresh[inv] = msg
+}
+
+// indexed notes that the batch indexed msg as carrying inv (invocation/<inv>/<msg>.in):
+// for an invocation whose history the batch knows, Record.Message is the first of its
+// messages by key, as a reader of the index finds it.
+func (b *batchState) indexed(inv, msg cid.Cid) {
+	cur, ok := b.fresh[inv]
+	if !ok || !msg.Defined() {
+		return
+	}
+	if !cur.Defined() || msg.String()+".in" < cur.String()+".in" {
+		b.fresh[inv] = msg
+	}
+}
+
+// settle fills in, once the batch's writes are done, what its records say of the
+// invocations whose history it knows (Record.Fresh, First, Message).
+func (b *batchState) settle() {
+	if len(b.fresh) == 0 {
+		return
+	}
+	seen := make(map[cid.Cid]struct{}, len(b.fresh))
+	for i, ran := range b.ran {
+		msg, ok := b.fresh[ran]
+		if !ok {
+			continue
+		}
+		r := &b.events[i]
+		r.Fresh, r.Message = true, msg
+		if _, dup := seen[ran]; !dup {
+			r.First = true
+			seen[ran] = struct{}{}
+		}
+	}
 }
 
 // record returns the commit-log record ev of a receipt that ran ran, with the
@@ -545,10 +598,10 @@ func (t *Tx) record(ev Event, ran cid.Cid) Record {
 	r := Record{Event: ev}
 	switch {
 	case t.inv != nil && t.inv.CID.Equals(ran):
-		r.Ran, r.RanRaw = ran, t.inv.Raw
+		r.Ran, r.RanRaw, r.RanToken = ran, t.inv.Raw, t.inv
 	default:
-		if raw, ok := t.b.invoked[ran]; ok {
-			r.Ran, r.RanRaw = ran, raw
+		if tok, ok := t.b.invoked[ran]; ok {
+			r.Ran, r.RanRaw, r.RanToken = ran, tok.Raw, tok
 		}
 	}
 	return r
@@ -606,6 +659,7 @@ func (t *Tx) Append(p Path, receipt cid.Cid) (uint64, error) {
 	t.b.seq = seq
 	t.b.dirtySeq = true
 	t.b.events = append(t.b.events, Record{Event: Event{Seq: seq, Path: p, Receipt: receipt}})
+	t.b.ran = append(t.b.ran, cid.Undef)
 	return seq, nil
 }
 
@@ -652,6 +706,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 	b.dirtySeq = true
 	ev := len(b.events)
 	b.events = append(b.events, t.record(Event{Seq: seq, Path: p}, ran))
+	b.ran = append(b.ran, ran)
 	ek := entryKey(p)
 	pr := &pendingReceipt{r: r, job: t.j, state: e}
 	pr.apply = append(pr.apply, func(tok *ucan.Token) error {
@@ -667,6 +722,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		}
 		b.events[ev].Receipt = tok.CID
 		b.events[ev].ReceiptRaw = tok.Raw
+		b.events[ev].ReceiptToken = tok
 		return nil
 	})
 	b.enqueue(pr)

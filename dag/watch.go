@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/ucan"
 )
 
 // Event is one commit-log record: a receipt committed at Seq as the new head of Path.
@@ -30,6 +32,19 @@ type Record struct {
 	// cid.Undef and nil otherwise.
 	Ran    cid.Cid
 	RanRaw []byte
+	// ReceiptToken and RanToken are ReceiptRaw and RanRaw decoded, as the engine had them
+	// (the receipt as issued, the invocation as run or made); nil when their bytes are.
+	ReceiptToken, RanToken *ucan.Token
+	// Fresh reports that the record's batch knew the history of Ran: it is a client's
+	// invocation the batch ran for the first time (its task had no result), or one
+	// Tx.Invoke made in the batch, so no record of an earlier batch ran it. Then First
+	// reports whether the record is the first commit-log record whose receipt ran Ran
+	// (no earlier record of the batch did), and Message is the request message the batch
+	// indexed Ran as arriving in (invocation/<Ran>/<Message>.in; cid.Undef for none).
+	// Without Fresh, First and Message are unset: read the log and the indexes. Fresh,
+	// First and Message stay when the ring drops the blocks.
+	Fresh, First bool
+	Message      cid.Cid
 }
 
 // hub keeps the most recent records in memory and wakes watchers on each commit. The
@@ -82,6 +97,7 @@ func (h *hub) publish(evs []Record) {
 		r := &h.ring[h.bare]
 		h.bytes -= blockBytes(r)
 		r.ReceiptRaw, r.Ran, r.RanRaw = nil, cid.Undef, nil
+		r.ReceiptToken, r.RanToken = nil, nil
 		h.bare++
 	}
 	close(h.wake)

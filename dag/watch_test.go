@@ -258,3 +258,90 @@ func TestRecordsBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsFresh: a record says what its batch knew of the invocation its receipt ran
+// (Record.Fresh): a client's invocation run for the first time, with the message it came
+// in, and an invocation Tx.Invoke made, first on its first record only; a receipt that
+// ran an invocation of an earlier transaction, or the service's own run as an operation,
+// says nothing. The tokens are the blocks' decoded.
+func TestRecordsFresh(t *testing.T) {
+	v := newEnv(t, nil)
+	ctx := context.Background()
+	last := func(n int) []dag.Record {
+		t.Helper()
+		seq := must(v.e.LastSeq(ctx))
+		recs := must(v.e.Records(ctx, seq-uint64(n), n))
+		if len(recs) != n {
+			t.Fatalf("%d records, want %d", len(recs), n)
+		}
+		return recs
+	}
+
+	msg := carCID("message")
+	p := v.path("notes/fresh")
+	inv := v.inv(v.agent, p.Subject, "/dag/put", pathArgs(p, note("x")))
+	res, err := v.e.Put(ctx, inv, p, note("x"), dag.WithMessage(msg))
+	if err != nil || res.Err != nil {
+		t.Fatalf("put: %v %v", err, res.Err)
+	}
+	r := last(1)[0]
+	if !r.Fresh || !r.First || !r.Message.Equals(msg) {
+		t.Fatalf("a client's first run: Fresh %v First %v Message %s, want true true %s", r.Fresh, r.First, r.Message, msg)
+	}
+	if r.RanToken == nil || !r.RanToken.CID.Equals(inv.CID) || r.ReceiptToken == nil || !r.ReceiptToken.CID.Equals(r.Receipt) || !bytes.Equal(r.ReceiptToken.Raw, r.ReceiptRaw) {
+		t.Fatalf("record tokens %v %v, want the invocation %s and the receipt %s", r.RanToken, r.ReceiptToken, inv.CID, r.Receipt)
+	}
+	// A repeat in another message commits nothing.
+	before := must(v.e.LastSeq(ctx))
+	if res, err := v.e.Put(ctx, inv, p, note("x"), dag.WithMessage(carCID("again"))); err != nil || !res.Repeat {
+		t.Fatalf("repeat: %v %+v", err, res)
+	}
+	if got := must(v.e.LastSeq(ctx)); got != before {
+		t.Fatalf("a repeat committed up to %d (was %d)", got, before)
+	}
+
+	var made cid.Cid
+	err = v.e.Update(ctx, func(tx *dag.Tx) error {
+		tok, err := tx.Invoke("/test/fresh", note("y"))
+		if err != nil {
+			return err
+		}
+		made = tok.CID
+		for _, k := range []string{"notes/a", "notes/b"} {
+			if _, err := tx.Put(v.path(k), tok.CID, counterState(1)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := last(2)
+	for i, r := range two {
+		if !r.Fresh || r.First != (i == 0) || r.Message.Defined() || !r.Ran.Equals(made) {
+			t.Fatalf("record %d of an invocation made in its transaction: Fresh %v First %v Message %s Ran %s", i, r.Fresh, r.First, r.Message, r.Ran)
+		}
+	}
+	err = v.e.Update(ctx, func(tx *dag.Tx) error {
+		_, err := tx.Put(v.path("notes/c"), made, counterState(1))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := last(1)[0]; r.Fresh || r.First || r.Message.Defined() {
+		t.Fatalf("a receipt that ran an earlier transaction's invocation: Fresh %v First %v Message %s, want nothing", r.Fresh, r.First, r.Message)
+	}
+
+	self, err := v.e.Invoke("/dag/put", pathArgs(v.path("notes/self"), note("s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.e.Put(ctx, self, v.path("notes/self"), note("s")); err != nil {
+		t.Fatal(err)
+	}
+	if r := last(1)[0]; r.Fresh {
+		t.Fatalf("the service's own invocation run as an operation: Fresh, want nothing (a task runner's records may have run it)")
+	}
+}
