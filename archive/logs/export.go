@@ -361,15 +361,20 @@ type invocation struct {
 	task    cid.Cid
 	message *string // first request message it arrived in, nil when none
 	done    bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
+	// known: message and done were set from the chunk's first record of the invocation
+	// (dag.Record.Fresh), not to be read from kv.
+	known bool
 }
 
 // errNeedBlocks ends decode without a transaction when a record lacks a block.
 var errNeedBlocks = errors.New("logs: blocks to read")
 
-// read decodes the chunk's receipts and the invocations they ran, from the bytes the
-// records carry (dag.Record) or, when some record lacks them, from blocks read in one
-// read-only transaction of the source; then it looks up each invocation's message and
-// whether it had its workflow line in an earlier chunk, in one kv transaction.
+// read decodes the chunk's receipts and the invocations they ran, from the tokens and
+// bytes the records carry (dag.Record) or, when some record lacks them, from blocks read
+// in one read-only transaction of the source; then, for the invocations whose first
+// record in the chunk does not say (dag.Record.Fresh), it looks up the invocation's
+// message and whether it had its workflow line in an earlier chunk, in one kv
+// transaction.
 func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
 	recs, invs, err := decode(nil, evs)
 	if errors.Is(err, errNeedBlocks) {
@@ -381,8 +386,18 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Rece
 	if err != nil {
 		return nil, nil, err
 	}
+	var unknown []cid.Cid
+	for c, inv := range invs {
+		if !inv.known {
+			unknown = append(unknown, c)
+		}
+	}
+	if len(unknown) == 0 {
+		return recs, invs, nil
+	}
 	err = x.kv.View(ctx, func(kt kv.Tx) error {
-		for c, inv := range invs {
+		for _, c := range unknown {
+			inv := invs[c]
 			_, err := kt.Get(ranKey(c))
 			switch {
 			case err == nil:
@@ -408,40 +423,21 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Rece
 func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
 	recs := make([]*receipts.Receipt, len(evs))
 	invs := map[cid.Cid]*invocation{}
-	for i, ev := range evs {
-		raw := ev.ReceiptRaw
-		if raw == nil {
-			if tx == nil {
-				return nil, nil, errNeedBlocks
-			}
-			var err error
-			if raw, err = tx.Block(ev.Receipt); err != nil {
-				return nil, nil, fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
-			}
-		}
-		_, r, err := receipts.Decode(raw)
+	for i := range evs {
+		ev := &evs[i]
+		r, err := decodeReceipt(tx, ev)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+			return nil, nil, err
 		}
 		recs[i] = r
 		if invs[r.Ran] != nil {
 			continue
 		}
-		raw = nil
-		if ev.RanRaw != nil && ev.Ran.Equals(r.Ran) {
-			raw = ev.RanRaw
-		}
-		if raw == nil {
-			if tx == nil {
-				return nil, nil, errNeedBlocks
+		tok := ev.RanToken
+		if tok == nil || !ev.Ran.Equals(r.Ran) {
+			if tok, err = decodeRan(tx, ev, r.Ran); err != nil {
+				return nil, nil, err
 			}
-			if raw, err = tx.Block(r.Ran); err != nil {
-				return nil, nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, r.Ran, err)
-			}
-		}
-		tok, err := ucan.Decode(raw)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, r.Ran, err)
 		}
 		if tok.Invocation == nil {
 			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
@@ -450,9 +446,70 @@ func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*inv
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
 		}
-		invs[r.Ran] = &invocation{inv: tok.Invocation, task: task}
+		in := &invocation{inv: tok.Invocation, task: task}
+		if ev.Fresh {
+			// The record's batch knew the invocation's history: whether an earlier
+			// record ran it, hence had its workflow line, and its first message, as
+			// the fallback below reads them from kv.
+			in.known, in.done = true, !ev.First
+			if ev.Message.Defined() {
+				m := ev.Message.String()
+				in.message = &m
+			}
+		}
+		invs[r.Ran] = in
 	}
 	return recs, invs, nil
+}
+
+// decodeReceipt returns the receipt of ev: parsed from the token the record carries,
+// decoded from its bytes, or (with tx) read from its block.
+func decodeReceipt(tx *dag.Tx, ev *dag.Record) (*receipts.Receipt, error) {
+	if ev.ReceiptToken != nil {
+		r, err := receipts.Parse(ev.ReceiptToken)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		}
+		return r, nil
+	}
+	raw := ev.ReceiptRaw
+	if raw == nil {
+		if tx == nil {
+			return nil, errNeedBlocks
+		}
+		var err error
+		if raw, err = tx.Block(ev.Receipt); err != nil {
+			return nil, fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
+		}
+	}
+	_, r, err := receipts.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+	}
+	return r, nil
+}
+
+// decodeRan returns the invocation ran of ev's receipt, decoded from the bytes the record
+// carries or (with tx) read from its block.
+func decodeRan(tx *dag.Tx, ev *dag.Record, ran cid.Cid) (*ucan.Token, error) {
+	var raw []byte
+	if ev.RanRaw != nil && ev.Ran.Equals(ran) {
+		raw = ev.RanRaw
+	}
+	if raw == nil {
+		if tx == nil {
+			return nil, errNeedBlocks
+		}
+		var err error
+		if raw, err = tx.Block(ran); err != nil {
+			return nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, ran, err)
+		}
+	}
+	tok, err := ucan.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, ran, err)
+	}
+	return tok, nil
 }
 
 // lines encodes the receipt line of ev (receipt r, which ran in) and, when in has no

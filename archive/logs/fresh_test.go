@@ -1,0 +1,238 @@
+package logs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/archive/logs"
+	blobmem "github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
+	kvmem "github.com/w3dag/w3dag/kv/mem"
+	"github.com/w3dag/w3dag/machines/machinestest"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan"
+)
+
+// testArchiver archives the service's own invocations under keys of its own
+// (test-archive/<msg>), a message per invocation whose CID is derived from it: the same
+// invocation gives the same message, as archive.Archive's does.
+type testArchiver struct{}
+
+func testMessage(kind string, c cid.Cid) cid.Cid {
+	sum := sha256.Sum256(append([]byte(kind), c.Bytes()...))
+	mh, err := multihash.Encode(sum[:], multihash.SHA2_256)
+	if err != nil {
+		panic(err)
+	}
+	return cid.NewCidV1(cid.Raw, mh)
+}
+
+func (testArchiver) ArchiveInvocation(kt kv.Tx, inv cid.Cid, raw []byte) (cid.Cid, error) {
+	msg := testMessage("in", inv)
+	return msg, kt.Put([]byte("test-archive/"+msg.String()), raw)
+}
+
+func (testArchiver) ArchiveReply(kt kv.Tx, inv, rcpt cid.Cid, raw []byte) (cid.Cid, error) {
+	msg := testMessage("out", rcpt)
+	return msg, kt.Put([]byte("test-archive/"+msg.String()), raw)
+}
+
+// lookupKV counts the exporter's per-invocation reads: Gets of logs/ran/<inv> and Scans
+// of invocation/<inv>/.
+type lookupKV struct {
+	kv.Store
+	mu            sync.Mutex
+	gets, scans   int
+	viewsWithRead int
+}
+
+type lookupTx struct {
+	kv.Tx
+	s    *lookupKV
+	read bool
+}
+
+func (s *lookupKV) View(ctx context.Context, fn func(kv.Tx) error) error {
+	return s.Store.View(ctx, func(kt kv.Tx) error {
+		t := &lookupTx{Tx: kt, s: s}
+		err := fn(t)
+		if t.read {
+			s.mu.Lock()
+			s.viewsWithRead++
+			s.mu.Unlock()
+		}
+		return err
+	})
+}
+
+func (t *lookupTx) Get(k []byte) ([]byte, error) {
+	if bytes.HasPrefix(k, []byte(logs.Prefix+"ran/")) {
+		t.s.mu.Lock()
+		t.s.gets++
+		t.s.mu.Unlock()
+		t.read = true
+	}
+	return t.Tx.Get(k)
+}
+
+func (t *lookupTx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
+	if bytes.HasPrefix(opts.Start, []byte(archive.InvocationPrefix)) {
+		t.s.mu.Lock()
+		t.s.scans++
+		t.s.mu.Unlock()
+		t.read = true
+	}
+	return t.Tx.Scan(opts, fn)
+}
+
+// TestExportFreshMatchesFallback: with clients' invocations arriving in messages (some
+// messages carrying several) and the service's own archived, the exporter takes what the
+// engine's records say of each invocation (dag.Record.Fresh: first record, message) instead
+// of reading kv, reads kv only for the invocations whose records do not say (a receipt
+// that ran an invocation of an earlier transaction), and writes byte for byte the files
+// an export that reads everything from kv writes, chunks cutting through transactions.
+func TestExportFreshMatchesFallback(t *testing.T) {
+	ctx := context.Background()
+	st := kvmem.New()
+	clk := &clock{now: time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)}
+	sch, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := machinestest.Signer(t)
+	cols := machinestest.Collections(nil)
+	e, err := dag.Open(ctx, dag.Options{KV: st, Signer: svc, Schema: sch, Collections: cols, Clock: clk.Now, Archive: testArchiver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	w := newWorld(t)
+	w.v = &machinestest.Env{T: t, E: e, KV: st, Service: svc, Collections: cols, Clock: clk.Now}
+	w.clk = clk
+
+	want := map[string]string{} // invocation → the message it was sent in
+	send := func(msg cid.Cid, invs []*ucan.Token, runs []func() error) {
+		t.Helper()
+		for i := range invs {
+			want[invs[i].CID.String()] = msg.String()
+		}
+		for _, f := range runs {
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for round := range 30 {
+		clk.Add(time.Duration(w.rng.IntN(3*3600)) * time.Second)
+		msg := machinestest.Link(t)
+		s := w.spaces[w.rng.IntN(len(w.spaces))]
+		var invs []*ucan.Token
+		var runs []func() error
+		for range 1 + round%3 { // one to three invocations a message
+			if len(w.stored) > 0 && w.rng.IntN(4) == 0 {
+				i := w.rng.IntN(len(w.stored))
+				p := w.stored[i]
+				w.stored = append(w.stored[:i], w.stored[i+1:]...)
+				inv := machinestest.Invocation(t, w.owner(p), "/dag/remove", p, nil)
+				invs = append(invs, inv)
+				runs = append(runs, func() error { _, err := e.Remove(ctx, inv, p, dag.WithMessage(msg)); return err })
+				continue
+			}
+			p := machinestest.Path(s.DID(), "store", machinestest.CAR(t).String())
+			val := machinestest.StoreValue(mustCID(p.Key), int64(1+w.rng.IntN(1<<20)))
+			inv := machinestest.Invocation(t, s, "/dag/put", p, val)
+			invs = append(invs, inv)
+			w.stored = append(w.stored, p)
+			runs = append(runs, func() error { _, err := e.Put(ctx, inv, p, val, dag.WithMessage(msg)); return err })
+		}
+		send(msg, invs, runs)
+		switch round {
+		case 10:
+			inv := w.systemWrites(cid.Undef) // made in the transaction: two records, fresh
+			w.systemWrites(inv)              // an earlier transaction's: the exporter reads kv
+			want[inv.String()] = testMessage("in", inv).String()
+		}
+	}
+	last, err := e.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const chunk = 3
+	fast := &lookupKV{Store: st}
+	fromMemory := blobmem.New()
+	x, err := logs.New(logs.Options{Source: e, KV: fast, Blobs: fromMemory, Chunk: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := x.Export(ctx); err != nil || s.Position != last {
+		t.Fatalf("Export: %+v, %v; want position %d", s, err, last)
+	}
+	// Only the invocation of the second systemWrites is looked up: once, in the chunk of
+	// its first record there.
+	if fast.gets != 1 || fast.scans != 1 || fast.viewsWithRead != 1 {
+		t.Fatalf("the export from memory read kv for %d invocations' workflow lines and %d messages in %d transactions; want 1, 1, 1", fast.gets, fast.scans, fast.viewsWithRead)
+	}
+	check(t, w, fromMemory)
+
+	resetExport(t, st)
+	slow := &lookupKV{Store: st}
+	fromLog := blobmem.New()
+	x, err = logs.New(logs.Options{Source: logSource{e}, KV: slow, Blobs: fromLog, Chunk: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := x.Export(ctx); err != nil || s.Position != last {
+		t.Fatalf("Export from the log: %+v, %v; want position %d", s, err, last)
+	}
+	if slow.gets == 0 || slow.scans == 0 {
+		t.Fatalf("the export from the log read no invocation from kv")
+	}
+	a, b := blobBytes(t, fromMemory), blobBytes(t, fromLog)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%d files from memory, %d from the log", len(a), len(b))
+	}
+	for k, v := range a {
+		if !bytes.Equal(v, b[k]) {
+			t.Fatalf("%s differs:\nmemory: %s\nlog:    %s", k, v, b[k])
+		}
+	}
+
+	// Every line of a client's invocation or of the sweep names the message it was sent
+	// (or archived) in.
+	named := 0
+	for k, body := range a {
+		for _, l := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+			var line struct {
+				Type, Invocation, Ran string
+				Message               *string
+			}
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			inv := line.Invocation + line.Ran
+			m, ok := want[inv]
+			if !ok {
+				continue // the service's own (metrics), checked against the log above
+			}
+			if line.Message == nil || *line.Message != m {
+				t.Fatalf("%s: %s line of %s names message %v, want %s", k, line.Type, inv, line.Message, m)
+			}
+			named++
+		}
+	}
+	if named < len(want) {
+		t.Fatalf("%d lines name a message, want at least %d", named, len(want))
+	}
+}
