@@ -63,7 +63,7 @@ type batchState struct {
 	// fresh are the invocations whose history the batch knows (Record.Fresh), with the
 	// first by CID of the messages the batch indexed as carrying each (cid.Undef: none);
 	// ran is, for each of events, the invocation its receipt ran (cid.Undef: unknown).
-	fresh map[cid.Cid]cid.Cid
+	fresh map[cid.Cid]freshInvocation
 	ran   []cid.Cid
 
 	// Receipts of operations are issued (encoded and signed) in parallel, when a later
@@ -535,7 +535,7 @@ func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	t.b.remember(tok)
 	// Made here: no earlier batch has a record that ran it (the nonce changes with
 	// every record), and its only message is the one archiveSelf indexed.
-	t.b.know(tok.CID, msg)
+	t.b.know(tok.CID, msg, cid.Undef)
 	return tok, nil
 }
 
@@ -548,14 +548,21 @@ func (b *batchState) remember(tok *ucan.Token) {
 	b.invoked[tok.CID] = tok
 }
 
+// freshInvocation is what a batch knows of an invocation whose history it knows.
+type freshInvocation struct {
+	msg  cid.Cid // first by key of the messages the batch indexed (cid.Undef: none)
+	task cid.Cid // its task, when computed already (cid.Undef: not)
+}
+
 // know records that the batch knows the history of the invocation inv (Record.Fresh): no
 // earlier batch has a record that ran it nor indexed a message as carrying it, and msg
-// (cid.Undef: none) is the message this batch indexed.
-func (b *batchState) know(inv, msg cid.Cid) {
+// (cid.Undef: none) is the message this batch indexed. task is inv's task when the caller
+// has it (cid.Undef: not computed).
+func (b *batchState) know(inv, msg, task cid.Cid) {
 	if b.fresh == nil {
-		b.fresh = map[cid.Cid]cid.Cid{}
+		b.fresh = map[cid.Cid]freshInvocation{}
 	}
-	b.fresh[inv] = msg
+	b.fresh[inv] = freshInvocation{msg: msg, task: task}
 }
 
 // indexed notes that the batch indexed msg as carrying inv (invocation/<inv>/<msg>.in):
@@ -566,8 +573,9 @@ func (b *batchState) indexed(inv, msg cid.Cid) {
 	if !ok || !msg.Defined() {
 		return
 	}
-	if !cur.Defined() || msg.String()+".in" < cur.String()+".in" {
-		b.fresh[inv] = msg
+	if !cur.msg.Defined() || msg.String()+".in" < cur.msg.String()+".in" {
+		cur.msg = msg
+		b.fresh[inv] = cur
 	}
 }
 
@@ -579,12 +587,12 @@ func (b *batchState) settle() {
 	}
 	seen := make(map[cid.Cid]struct{}, len(b.fresh))
 	for i, ran := range b.ran {
-		msg, ok := b.fresh[ran]
+		f, ok := b.fresh[ran]
 		if !ok {
 			continue
 		}
 		r := &b.events[i]
-		r.Fresh, r.Message = true, msg
+		r.Fresh, r.Message, r.RanTask = true, f.msg, f.task
 		if _, dup := seen[ran]; !dup {
 			r.First = true
 			seen[ran] = struct{}{}

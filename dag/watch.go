@@ -45,6 +45,9 @@ type Record struct {
 	// First and Message stay when the ring drops the blocks.
 	Fresh, First bool
 	Message      cid.Cid
+	// RanTask is the task of Ran when the record is Fresh and the engine had computed it
+	// (for a client's invocation); cid.Undef otherwise.
+	RanTask cid.Cid
 }
 
 // hub keeps the most recent records in memory and wakes watchers on each commit. The

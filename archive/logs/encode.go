@@ -103,6 +103,12 @@ const hex = "0123456789abcdef"
 // escaping: \", \\, \n, \r, \t, \b, \f, other control bytes as \u00XX, U+2028 and U+2029 escaped,
 // invalid UTF-8 as \ufffd.
 func appendString(b []byte, s string) []byte {
+	return appendQuoted(b, s, true)
+}
+
+// appendQuoted appends s as a JSON string: control bytes as \u00XX except \n, \r, \t and,
+// with shortBF, \b and \f.
+func appendQuoted(b []byte, s string, shortBF bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -121,10 +127,14 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
+			case '\b', '\f':
+				if !shortBF {
+					b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+				} else if c == '\b' {
+					b = append(b, '\\', 'b')
+				} else {
+					b = append(b, '\\', 'f')
+				}
 			default:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			}

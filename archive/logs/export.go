@@ -19,7 +19,6 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
-	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
 )
@@ -357,10 +356,11 @@ type line struct {
 
 // invocation is what the lines of a chunk need of an invocation its receipts ran.
 type invocation struct {
-	inv     *ucan.Invocation
-	task    cid.Cid
-	message *string // first request message it arrived in, nil when none
-	done    bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
+	inv *ucan.Invocation
+	// cid and task are the invocation's CID and task CID as strings.
+	cid, task string
+	message   *string // first request message it arrived in, nil when none
+	done      bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
 	// known: message and done were set from the chunk's first record of the invocation
 	// (dag.Record.Fresh), not to be read from kv.
 	known bool
@@ -442,11 +442,13 @@ func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*inv
 		if tok.Invocation == nil {
 			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
 		}
-		task, err := tok.Invocation.Task()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+		task := ev.RanTask
+		if !task.Defined() || !ev.Fresh || !ev.Ran.Equals(r.Ran) {
+			if task, err = tok.Invocation.Task(); err != nil {
+				return nil, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+			}
 		}
-		in := &invocation{inv: tok.Invocation, task: task}
+		in := &invocation{inv: tok.Invocation, cid: r.Ran.String(), task: task.String()}
 		if ev.Fresh {
 			// The record's batch knew the invocation's history: whether an earlier
 			// record ran it, hence had its workflow line, and its first message, as
@@ -523,13 +525,14 @@ func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, erro
 	ts := time.UnixMilli(r.TS).UTC()
 	day := ts.Format(time.DateOnly)
 	op := Op(inv.Command)
+	rcpt := ev.Receipt.String()
 	common := Common{
-		Seq: ev.Seq, TS: r.TS, Date: day, Message: in.message, Task: in.task.String(),
+		Seq: ev.Seq, TS: r.TS, Date: day, Message: in.message, Task: in.task,
 		Iss: inv.Issuer, Aud: optional(inv.Audience), Sub: inv.Subject, Cmd: inv.Command, Op: op,
 		Out: out, Status: status,
 	}
 	rec := Receipt{
-		Type: TypeReceipt, Receipt: ev.Receipt.String(), Ran: r.Ran.String(), Common: common,
+		Type: TypeReceipt, Receipt: rcpt, Ran: in.cid, Common: common,
 		Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: Key(ev.Path),
 		Fx: make([]string, 0, len(r.Fx)),
 	}
@@ -549,14 +552,12 @@ func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, erro
 	p := invocationPath(inv, ev.Path)
 	args := []byte("{}")
 	if inv.Args != nil {
-		var b bytes.Buffer
-		if err := message.EncodeDAGJSON(inv.Args, &b); err != nil {
+		if args, err = encodeDAGJSON(nil, inv.Args); err != nil {
 			return line{}, nil, fmt.Errorf("%w: record %d: args of invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
 		}
-		args = b.Bytes()
 	}
 	wf := Workflow{
-		Type: TypeWorkflow, Invocation: r.Ran.String(), Receipt: ev.Receipt.String(), Common: common,
+		Type: TypeWorkflow, Invocation: in.cid, Receipt: rcpt, Common: common,
 		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: Key(p), Args: args,
 	}
 	wj := wf.appendJSON(make([]byte, 0, lineSize+len(args)))
@@ -646,19 +647,18 @@ func encodeOut(o receipts.Out) (json.RawMessage, string, error) {
 		b, err := json.Marshal(map[string]map[string]string{"error": {"name": o.Err.Name, "message": o.Err.Message}})
 		return b, "", err
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"ok":`)
-	if err := message.EncodeDAGJSON(o.Ok, &b); err != nil {
+	b, err := encodeDAGJSON(append(make([]byte, 0, lineSize/2), `{"ok":`...), o.Ok)
+	if err != nil {
 		return nil, "", err
 	}
-	b.WriteString("}")
+	b = append(b, '}')
 	status := ""
 	if o.Ok.Kind() == datamodel.Kind_Map {
 		if n, err := o.Ok.LookupByString("status"); err == nil {
 			status, _ = n.AsString()
 		}
 	}
-	return b.Bytes(), status, nil
+	return b, status, nil
 }
 
 func optional(s string) *string {
