@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -87,6 +88,10 @@ type Exporter struct {
 	chunk    int
 	interval time.Duration
 	log      *slog.Logger
+	// seen is the highest position this exporter has read or moved to: positions only
+	// move forward, so a log that ends there has nothing to export (Export then reads only
+	// the last sequence, not its state in kv).
+	seen atomic.Uint64
 }
 
 // New returns an exporter, or ErrConfig.
@@ -131,12 +136,17 @@ func (x *Exporter) Export(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return st, fmt.Errorf("logs: reading the last sequence: %w", err)
 	}
+	if seen := x.seen.Load(); last <= seen {
+		st.Position = seen
+		return st, nil
+	}
 	for {
 		pos, end, err := x.plan(ctx, last)
 		if err != nil {
 			return st, err
 		}
 		st.Position = pos
+		x.see(pos)
 		if end <= pos {
 			return st, nil
 		}
@@ -150,6 +160,17 @@ func (x *Exporter) Export(ctx context.Context) (Stats, error) {
 		st.Records += n
 		st.Files += files
 		st.Position = end
+		x.see(end)
+	}
+}
+
+// see notes that the position is at least pos.
+func (x *Exporter) see(pos uint64) {
+	for {
+		cur := x.seen.Load()
+		if pos <= cur || x.seen.CompareAndSwap(cur, pos) {
+			return
+		}
 	}
 }
 

@@ -55,6 +55,7 @@ type lookupKV struct {
 	mu            sync.Mutex
 	gets, scans   int
 	viewsWithRead int
+	views         int
 }
 
 type lookupTx struct {
@@ -64,6 +65,9 @@ type lookupTx struct {
 }
 
 func (s *lookupKV) View(ctx context.Context, fn func(kv.Tx) error) error {
+	s.mu.Lock()
+	s.views++
+	s.mu.Unlock()
 	return s.Store.View(ctx, func(kt kv.Tx) error {
 		t := &lookupTx{Tx: kt, s: s}
 		err := fn(t)
@@ -185,6 +189,14 @@ func TestExportFreshMatchesFallback(t *testing.T) {
 		t.Fatalf("the export from memory read kv for %d invocations' workflow lines and %d messages in %d transactions; want 1, 1, 1", fast.gets, fast.scans, fast.viewsWithRead)
 	}
 	check(t, w, fromMemory)
+	// Caught up: the next export reads the last sequence and nothing of kv.
+	fast.views = 0
+	if s, err := x.Export(ctx); err != nil || s.Position != last || s.Records != 0 {
+		t.Fatalf("Export again: %+v, %v; want position %d and nothing exported", s, err, last)
+	}
+	if fast.views != 0 {
+		t.Fatalf("an export with nothing new opened %d transactions of the exporter's kv, want none", fast.views)
+	}
 
 	resetExport(t, st)
 	slow := &lookupKV{Store: st}
