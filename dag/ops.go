@@ -252,7 +252,7 @@ func (o *writeOp) begin(t *Tx) (bool, error) {
 		// A client's invocation run for the first time: an earlier run would have
 		// recorded the task's result, so no record ran it before (Record.Fresh). The
 		// service's own may have (a task runner's claims): the exporter reads those.
-		t.b.know(o.inv.CID, o.cfg.message, o.task)
+		t.b.know(o.inv.CID, o.task)
 	}
 	return false, nil
 }

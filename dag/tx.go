@@ -60,10 +60,12 @@ type batchState struct {
 	// invoked are the invocations Tx.Invoke and Tx.Archive stored in this attempt of the
 	// batch, so that the records of receipts that ran them carry their bytes.
 	invoked map[cid.Cid]*ucan.Token
-	// fresh are the invocations whose history the batch knows (Record.Fresh), with the
-	// first by CID of the messages the batch indexed as carrying each (cid.Undef: none);
-	// ran is, for each of events, the invocation its receipt ran (cid.Undef: unknown).
-	fresh map[cid.Cid]freshInvocation
+	// fresh are the invocations whose history the batch knows (Record.Fresh), with their
+	// task when computed (cid.Undef: not); in is, for the invocations the batch indexed
+	// as arriving in messages, the first of those by key; ran is, for each of events, the
+	// invocation its receipt ran (cid.Undef: unknown).
+	fresh map[cid.Cid]cid.Cid
+	in    map[cid.Cid]cid.Cid
 	ran   []cid.Cid
 
 	// Receipts of operations are issued (encoded and signed) in parallel, when a later
@@ -535,7 +537,8 @@ func (t *Tx) Invoke(cmd string, args datamodel.Node) (*ucan.Token, error) {
 	t.b.remember(tok)
 	// Made here: no earlier batch has a record that ran it (the nonce changes with
 	// every record), and its only message is the one archiveSelf indexed.
-	t.b.know(tok.CID, msg, cid.Undef)
+	t.b.indexed(tok.CID, msg)
+	t.b.know(tok.CID, cid.Undef)
 	return tok, nil
 }
 
@@ -548,34 +551,28 @@ func (b *batchState) remember(tok *ucan.Token) {
 	b.invoked[tok.CID] = tok
 }
 
-// freshInvocation is what a batch knows of an invocation whose history it knows.
-type freshInvocation struct {
-	msg  cid.Cid // first by key of the messages the batch indexed (cid.Undef: none)
-	task cid.Cid // its task, when computed already (cid.Undef: not)
-}
-
 // know records that the batch knows the history of the invocation inv (Record.Fresh): no
-// earlier batch has a record that ran it nor indexed a message as carrying it, and msg
-// (cid.Undef: none) is the message this batch indexed. task is inv's task when the caller
-// has it (cid.Undef: not computed).
-func (b *batchState) know(inv, msg, task cid.Cid) {
+// earlier batch has a record that ran it nor indexed a message as carrying it. task is
+// inv's task when the caller has it (cid.Undef: not computed).
+func (b *batchState) know(inv, task cid.Cid) {
 	if b.fresh == nil {
-		b.fresh = map[cid.Cid]freshInvocation{}
+		b.fresh = map[cid.Cid]cid.Cid{}
 	}
-	b.fresh[inv] = freshInvocation{msg: msg, task: task}
+	b.fresh[inv] = task
 }
 
 // indexed notes that the batch indexed msg as carrying inv (invocation/<inv>/<msg>.in):
-// for an invocation whose history the batch knows, Record.Message is the first of its
-// messages by key, as a reader of the index finds it.
+// the Record.Message of an invocation whose history the batch knows is the first of the
+// batch's by key, as a reader of the index finds it.
 func (b *batchState) indexed(inv, msg cid.Cid) {
-	cur, ok := b.fresh[inv]
-	if !ok || !msg.Defined() {
+	if !msg.Defined() {
 		return
 	}
-	if !cur.msg.Defined() || msg.String()+".in" < cur.msg.String()+".in" {
-		cur.msg = msg
-		b.fresh[inv] = cur
+	if b.in == nil {
+		b.in = map[cid.Cid]cid.Cid{}
+	}
+	if cur, ok := b.in[inv]; !ok || msg.String()+".in" < cur.String()+".in" {
+		b.in[inv] = msg
 	}
 }
 
@@ -587,12 +584,12 @@ func (b *batchState) settle() {
 	}
 	seen := make(map[cid.Cid]struct{}, len(b.fresh))
 	for i, ran := range b.ran {
-		f, ok := b.fresh[ran]
+		task, ok := b.fresh[ran]
 		if !ok {
 			continue
 		}
 		r := &b.events[i]
-		r.Fresh, r.Message, r.RanTask = true, f.msg, f.task
+		r.Fresh, r.Message, r.RanTask = true, b.in[ran], task
 		if _, dup := seen[ran]; !dup {
 			r.First = true
 			seen[ran] = struct{}{}

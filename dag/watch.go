@@ -39,10 +39,12 @@ type Record struct {
 	// invocation the batch ran for the first time (its task had no result), or one
 	// Tx.Invoke made in the batch, so no record of an earlier batch ran it. Then First
 	// reports whether the record is the first commit-log record whose receipt ran Ran
-	// (no earlier record of the batch did), and Message is the request message the batch
-	// indexed Ran as arriving in (invocation/<Ran>/<Message>.in; cid.Undef for none).
-	// Without Fresh, First and Message are unset: read the log and the indexes. Fresh,
-	// First and Message stay when the ring drops the blocks.
+	// (no earlier record of the batch did), and Message is the first by key of the request
+	// messages the batch indexed Ran as arriving in (invocation/<Ran>/<Message>.in;
+	// cid.Undef for none), which is the index's first unless a message outside the batch
+	// carried Ran too (sent again after it ran, or refused by Engine.Fail before). Without
+	// Fresh, First and Message are unset: read the log and the indexes. Fresh, First and
+	// Message stay when the ring drops the blocks.
 	Fresh, First bool
 	Message      cid.Cid
 	// RanTask is the task of Ran when the record is Fresh and the engine had computed it

@@ -23,16 +23,19 @@
 // same store (several serve processes) write the same chunks: the pending end is taken
 // from kv, and moving the position checks it did not move meanwhile.
 //
-// What it reads: the records of the commit log with the bytes of their receipts and of
-// the invocations those ran, handed over from memory by the engine that committed them
-// (dag.Engine.Records: the last dag.Options.WatchRing records, the blocks of the newest
-// up to dag.Options.WatchRingBytes); what a record lacks (after a restart, when the
-// exporter is further behind than the ring, for ring records past WatchRingBytes, for
-// records another process committed, or a receipt that ran an invocation of an earlier
-// transaction) is
-// read from the blocks in kv, in one read-only transaction per chunk. The bytes are the
-// same either way, and so are the lines. A chunk's files are written in one blob.Batcher
-// batch when the store has them.
+// What it reads: the records of the commit log with their receipts and the invocations
+// those ran, handed over from memory (bytes and decoded tokens) by the engine that
+// committed them (dag.Engine.Records: the last dag.Options.WatchRing records, the blocks of
+// the newest up to dag.Options.WatchRingBytes), with what the committing batch knew of
+// each invocation (dag.Record.Fresh: whether the record is the first that ran it, and the
+// message it came in). What a record lacks (after a restart, when the exporter is further
+// behind than the ring, for ring records past WatchRingBytes, for records another process
+// committed, or a receipt that ran an invocation of an earlier transaction) is read from
+// kv: the blocks in one read-only transaction of the engine per chunk, the logs/ran marker
+// and the invocation/<inv>/ index in one of the store. The lines are the same either way,
+// except the message of an invocation indexed in another message outside the batch that
+// first ran it (docs/logs.md, "Which message"). A chunk's files are written in one
+// blob.Batcher batch when the store has them.
 //
 // Package logs imports archive (the index key names), blob, dag, kv, message, receipts and
 // ucan; it must not import server, ops, machines or cmd (TestImports).
