@@ -253,6 +253,9 @@ func TestRecordsBytes(t *testing.T) {
 		if got := r.ReceiptRaw != nil && r.RanRaw != nil && r.Ran.Defined(); got != withBlocks {
 			t.Errorf("record %d carries blocks: %v, want %v (the newest within %d bytes)", r.Seq, got, withBlocks, 2*size+size/2)
 		}
+		if r.ReceiptToken != nil || r.RanToken != nil {
+			t.Errorf("record %d keeps its decoded tokens, whose estimated size is past the bound", r.Seq)
+		}
 		if !withBlocks && (r.ReceiptRaw != nil || r.RanRaw != nil || r.Ran.Defined()) {
 			t.Errorf("record %d past the byte bound keeps part of its blocks (receipt %d bytes, ran %s with %d)", r.Seq, len(r.ReceiptRaw), r.Ran, len(r.RanRaw))
 		}
