@@ -22,4 +22,7 @@ var (
 	ErrConflict = errors.New("a name is both a file and a directory")
 	// ErrSharderClosed is returned by a Sharder's Add or Close after Close or Abort.
 	ErrSharderClosed = errors.New("sharder closed")
+	// ErrFileChanged is returned by a view shard's reader (Shard.NewReader) when a file
+	// is shorter than when it was imported.
+	ErrFileChanged = errors.New("file changed since it was imported")
 )

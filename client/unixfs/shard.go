@@ -2,6 +2,7 @@ package unixfs
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -36,9 +37,23 @@ type Shard struct {
 	Size int64
 	// Path is the file holding the CAR; empty when the Sharder keeps no files.
 	Path string
+	// Parts are the CAR's bytes, in order, when the Sharder keeps views of the shards
+	// (NewViewSharder): bytes in memory (the header, each section's length and CID, the
+	// DAG's own nodes) and ranges of the imported files (the bytes of FileBlocks). Read
+	// them with NewReader.
+	Parts []Part
 	// Blocks is the number of blocks in it; Data the bytes of raw (file data) blocks.
 	Blocks int
 	Data   int64
+}
+
+// Part is a piece of a shard's CAR bytes: Data, or when Path is set, Length bytes of the
+// file at Path from Offset.
+type Part struct {
+	Data   []byte
+	Path   string
+	Offset int64
+	Length int64
 }
 
 // Sharder cuts a stream of blocks into CARv1 shards of at most a given size, in the
@@ -54,6 +69,7 @@ type Shard struct {
 // are immutable.
 type Sharder struct {
 	dir  string
+	view bool
 	max  int64
 	done func(Shard) error
 
@@ -72,12 +88,14 @@ const shardQueue = 4
 
 // shardOp is one step for the writer: start shard n (hdr its CAR header), write a block
 // (block set; hdr its section's varint length and CID, data its bytes), or finish a shard
-// (fin set).
+// (fin set). A block that is a FileBlock has path and off set.
 type shardOp struct {
 	hdr, data []byte
 	block     bool
 	fin       *Shard
 	n         int
+	path      string
+	off       int64
 }
 
 // NewSharder returns a Sharder cutting shards of at most maxSize bytes (DefaultShardSize
@@ -88,6 +106,19 @@ func NewSharder(dir string, maxSize int64, done func(Shard) error) *Sharder {
 		maxSize = DefaultShardSize
 	}
 	return &Sharder{dir: dir, max: maxSize, done: done}
+}
+
+// NewViewSharder returns a Sharder cutting shards of at most maxSize bytes
+// (DefaultShardSize when 0) that keeps no copy of file bytes: each shard handed to done
+// has its CID and its Parts, the bytes of FileBlocks as ranges of their files and the
+// rest (CAR framing, the DAG's own nodes: about 50 bytes a MiB of file) in memory. The
+// shard's bytes are read back from the files with Shard.NewReader, so they are what was
+// hashed only as long as the files do not change (a receiver that checks the CAR's CID
+// tells). Nothing is written to disk.
+func NewViewSharder(maxSize int64, done func(Shard) error) *Sharder {
+	s := NewSharder("", maxSize, done)
+	s.view = true
+	return s
 }
 
 // Add appends b to the current shard, first finishing it when b does not fit.
@@ -116,7 +147,11 @@ func (s *Sharder) Add(b blocks.Block) error {
 		}
 	}
 	prefix := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(cb)), uint64(section))
-	if err := s.send(shardOp{hdr: append(prefix, cb...), data: b.RawData(), block: true}); err != nil {
+	op := shardOp{hdr: append(prefix, cb...), data: b.RawData(), block: true}
+	if fb, ok := b.(*FileBlock); ok && s.view {
+		op.path, op.off = fb.Path, fb.Offset
+	}
+	if err := s.send(op); err != nil {
 		return err
 	}
 	s.cur.Size += n
@@ -190,7 +225,7 @@ func (s *Sharder) send(op shardOp) error {
 // write runs the ops until the channel is closed or one fails; a shard file left
 // unfinished (an error, Abort) is removed.
 func (s *Sharder) write() {
-	w := shardWriter{dir: s.dir}
+	w := shardWriter{dir: s.dir, view: s.view}
 	defer close(s.exited)
 	defer w.discard()
 	for op := range s.ops {
@@ -203,6 +238,11 @@ func (s *Sharder) write() {
 			var sh Shard
 			if sh, err = w.finish(*op.fin); err == nil {
 				err = s.done(sh)
+			}
+		case op.block && op.path != "":
+			if err = w.write(op.hdr); err == nil {
+				w.h.Write(op.data)
+				w.parts = append(w.parts, Part{Path: op.path, Offset: op.off, Length: int64(len(op.data))})
 			}
 		case op.block:
 			if err = w.write(op.hdr); err == nil {
@@ -218,19 +258,35 @@ func (s *Sharder) write() {
 	}
 }
 
-// shardWriter is the writer goroutine's state: the open shard file and its hash.
+// shardWriter is the writer goroutine's state: the open shard file (or the parts of a
+// view) and its hash.
 type shardWriter struct {
-	dir string
-	f   *os.File
-	w   *bufio.Writer
-	h   hash.Hash
-	out io.Writer
+	dir   string
+	view  bool
+	f     *os.File
+	w     *bufio.Writer
+	h     hash.Hash
+	out   io.Writer
+	parts []Part
+}
+
+// Write appends p to the view's parts, to the last one when it is in memory too.
+func (w *shardWriter) Write(p []byte) (int, error) {
+	if n := len(w.parts); n > 0 && w.parts[n-1].Path == "" {
+		w.parts[n-1].Data = append(w.parts[n-1].Data, p...)
+	} else {
+		w.parts = append(w.parts, Part{Data: bytes.Clone(p)})
+	}
+	return len(p), nil
 }
 
 func (w *shardWriter) start(n int, hdr []byte) error {
 	w.h = sha256.New()
 	w.out = w.h
-	if w.dir != "" {
+	w.parts = nil
+	if w.view {
+		w.out = io.MultiWriter(w.h, w)
+	} else if w.dir != "" {
 		f, err := os.Create(filepath.Join(w.dir, fmt.Sprintf("shard-%06d.car", n)))
 		if err != nil {
 			return err
@@ -265,12 +321,73 @@ func (w *shardWriter) finish(sh Shard) (Shard, error) {
 			return sh, err
 		}
 	}
+	sh.Parts, w.parts = w.parts, nil
 	mh, err := multihash.Encode(w.h.Sum(nil), multihash.SHA2_256)
 	if err != nil {
 		return sh, err
 	}
 	sh.CID = cid.NewCidV1(CodecCAR, mh)
 	return sh, nil
+}
+
+// NewReader returns a reader of the shard's CAR bytes: its file, or its Parts read
+// from memory and from their files (which must not have changed: a file that is now
+// shorter is an error, other changes are the receiver's to find by the CAR's CID).
+func (s Shard) NewReader() (io.ReadCloser, error) {
+	if s.Parts == nil {
+		return os.Open(s.Path)
+	}
+	return &partsReader{parts: s.Parts}, nil
+}
+
+// partsReader reads Parts in order, keeping the file of the current part open.
+type partsReader struct {
+	parts []Part
+	done  int64 // bytes of parts[0] read
+	f     *os.File
+}
+
+func (r *partsReader) Read(p []byte) (int, error) {
+	for len(r.parts) > 0 {
+		pt := r.parts[0]
+		if pt.Path == "" {
+			if r.done < int64(len(pt.Data)) {
+				n := copy(p, pt.Data[r.done:])
+				r.done += int64(n)
+				return n, nil
+			}
+		} else if r.done < pt.Length {
+			if r.f != nil && r.f.Name() != pt.Path {
+				r.f.Close()
+				r.f = nil
+			}
+			if r.f == nil {
+				f, err := os.Open(pt.Path)
+				if err != nil {
+					return 0, err
+				}
+				r.f = f
+			}
+			n, err := r.f.ReadAt(p[:min(int64(len(p)), pt.Length-r.done)], pt.Offset+r.done)
+			r.done += int64(n)
+			if err == io.EOF {
+				err = fmt.Errorf("%s: %w: it is shorter than when it was imported", pt.Path, ErrFileChanged)
+			}
+			return n, err
+		}
+		r.parts, r.done = r.parts[1:], 0
+	}
+	return 0, io.EOF
+}
+
+// Close closes the file being read.
+func (r *partsReader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
 }
 
 // discard closes and removes an unfinished shard file.

@@ -1,8 +1,13 @@
 package unixfs_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -79,5 +84,73 @@ func TestSharderErrors(t *testing.T) {
 				t.Fatalf("Add after close: %v", err)
 			}
 		})
+	}
+}
+
+// TestViewSharder: a view shard's reader gives exactly the bytes the file-spooling
+// Sharder writes for the same import (so the same CAR CIDs), holds no file bytes in
+// memory, and fails with ErrFileChanged when a file got shorter after the import.
+func TestViewSharder(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	data := make([]byte, 5*unixfs.ChunkSize+12345)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	copy(data[3*unixfs.ChunkSize:], data[:unixfs.ChunkSize]) // a repeated chunk: emitted once
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := unixfs.List([]string{src}, unixfs.Options{NoWrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shardSize = 2*unixfs.ChunkSize + 4096
+	importAll := func(s *unixfs.Sharder) {
+		t.Helper()
+		if _, err := unixfs.Import(context.Background(), files, unixfs.Options{NoWrap: true}, s.Add); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var spooled, views []unixfs.Shard
+	spool := t.TempDir()
+	importAll(unixfs.NewSharder(spool, shardSize, func(sh unixfs.Shard) error { spooled = append(spooled, sh); return nil }))
+	importAll(unixfs.NewViewSharder(shardSize, func(sh unixfs.Shard) error { views = append(views, sh); return nil }))
+	if len(views) != len(spooled) || len(views) < 3 {
+		t.Fatalf("%d view shards, %d spooled", len(views), len(spooled))
+	}
+	for i, v := range views {
+		want, err := os.ReadFile(spooled[i].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inMemory int
+		for _, p := range v.Parts {
+			inMemory += len(p.Data)
+		}
+		if inMemory > 4096 {
+			t.Fatalf("shard %d keeps %d bytes in memory", v.N, inMemory)
+		}
+		r, err := v.NewReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) || v.CID != spooled[i].CID || v.Size != int64(len(got)) {
+			t.Fatalf("shard %d: %d bytes %s, want %d bytes %s", v.N, len(got), v.CID, len(want), spooled[i].CID)
+		}
+	}
+	if err := os.Truncate(src, int64(len(data))-1); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := views[len(views)-1].NewReader()
+	defer r.Close()
+	if _, err := io.ReadAll(r); !errors.Is(err, unixfs.ErrFileChanged) {
+		t.Fatalf("reading a shard of a shortened file: %v", err)
 	}
 }

@@ -243,20 +243,20 @@ func importFile(ctx context.Context, ds *emitter, path string) (*ipld.Link, erro
 	return importReader(ctx, ds, f, path)
 }
 
-func importReader(ctx context.Context, ds *emitter, r io.Reader, name string) (*ipld.Link, error) {
+func importReader(ctx context.Context, ds *emitter, r io.Reader, path string) (*ipld.Link, error) {
 	params := helpers.DagBuilderParams{
 		Maxlinks:   LinkWidth,
 		RawLeaves:  true,
 		CidBuilder: cidBuilder,
 		Dagserv:    ds,
 	}
-	db, err := params.New(chunk.NewSizeSplitter(&ctxReader{ctx: ctx, r: r}, ChunkSize))
+	db, err := params.New(&fileSplitter{r: &ctxReader{ctx: ctx, r: r}, path: path, ds: ds})
 	if err != nil {
 		return nil, err
 	}
 	nd, err := balanced.Layout(db)
 	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", name, err)
+		return nil, fmt.Errorf("importing %s: %w", path, err)
 	}
 	return ipld.MakeLink(nd)
 }
@@ -274,11 +274,70 @@ func (r *ctxReader) Read(b []byte) (int, error) {
 	return r.r.Read(b)
 }
 
+// FileBlock is a raw leaf of a file whose bytes are Length bytes of the file at Path from
+// Offset, as Import read them: Import emits file chunks as FileBlocks, so a consumer may
+// keep where the bytes are rather than the bytes (and read them again, checking them, when
+// it needs them).
+type FileBlock struct {
+	blocks.Block
+	Path   string
+	Offset int64
+}
+
+// fileSplitter cuts a file into ChunkSize chunks exactly as boxo's size splitter does
+// (the same chunks, so the same CIDs) and tells the emitter where the last one came from.
+type fileSplitter struct {
+	r    io.Reader
+	path string
+	off  int64
+	ds   *emitter
+	err  error
+}
+
+var _ chunk.Splitter = (*fileSplitter)(nil)
+
+func (s *fileSplitter) Reader() io.Reader { return s.r }
+
+func (s *fileSplitter) NextBytes() ([]byte, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	buf := make([]byte, ChunkSize)
+	n, err := io.ReadFull(s.r, buf)
+	switch err {
+	case nil:
+	case io.ErrUnexpectedEOF:
+		s.err = io.EOF
+		buf = buf[:n:n]
+	default:
+		return nil, err
+	}
+	s.ds.origins[s.ds.next%len(s.ds.origins)] = chunkOrigin{data: buf, path: s.path, off: s.off}
+	s.ds.next++
+	s.off += int64(n)
+	return buf, nil
+}
+
+// recentChunks is how many of the chunks the splitter returned last the emitter
+// remembers the origin of (the layout reads one chunk ahead of the leaf it adds).
+const recentChunks = 4
+
+// chunkOrigin is where a chunk the splitter returned came from.
+type chunkOrigin struct {
+	data []byte
+	path string
+	off  int64
+}
+
 // emitter is the write-only DAG service the importer adds blocks to: each distinct
-// block goes to emit once.
+// block goes to emit once. A raw leaf made of one of the recentChunks chunks the
+// splitter returned last (the balanced layout adds each leaf within a chunk of reading
+// it) goes as a FileBlock: its bytes are that chunk's, not a copy.
 type emitter struct {
-	emit func(blocks.Block) error
-	seen map[string]struct{}
+	emit    func(blocks.Block) error
+	seen    map[string]struct{}
+	origins [recentChunks]chunkOrigin
+	next    int
 }
 
 var _ ipld.DAGService = (*emitter)(nil)
@@ -289,6 +348,14 @@ func (e *emitter) Add(_ context.Context, nd ipld.Node) error {
 		return nil
 	}
 	e.seen[k] = struct{}{}
+	if d := nd.RawData(); len(d) > 0 && nd.Cid().Prefix().Codec == cid.Raw {
+		for i, o := range e.origins {
+			if len(o.data) == len(d) && &o.data[0] == &d[0] {
+				e.origins[i] = chunkOrigin{}
+				return e.emit(&FileBlock{Block: nd, Path: o.path, Offset: o.off})
+			}
+		}
+	}
 	return e.emit(nd)
 }
 

@@ -122,12 +122,15 @@ func storeCAR(ctx context.Context, c *client.Client, hc *http.Client, space, nam
 	if n != size {
 		return nil, fmt.Errorf("%s changed while it was read (%d bytes, then %d)", name, size, n)
 	}
-	return storeOpened(ctx, c, hc, space, f, link, size, prog)
+	send := func(ctx context.Context, req blob.Request) error {
+		return uploadFile(ctx, hc, req, f, size, newProgress(prog, "uploading", size))
+	}
+	return storeSend(ctx, c, space, send, link, size)
 }
 
-// storeOpened stores the first size bytes of f, whose CAR CID is link, in space: put,
-// upload (only when the service does not hold the bytes yet), confirming put.
-func storeOpened(ctx context.Context, c *client.Client, hc *http.Client, space string, f *os.File, link cid.Cid, size int64, prog io.Writer) (*storeResult, error) {
+// storeSend stores the CAR link of size bytes in space: put, upload with send (only when
+// the service does not hold the bytes yet), confirming put.
+func storeSend(ctx context.Context, c *client.Client, space string, send func(context.Context, blob.Request) error, link cid.Cid, size int64) (*storeResult, error) {
 	res := &storeResult{CID: link, Size: size, Path: "/" + space + "/store/" + link.String()}
 	value, err := storeValue(link, size)
 	if err != nil {
@@ -148,7 +151,7 @@ func storeOpened(ctx context.Context, c *client.Client, hc *http.Client, space s
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res.Path, err)
 		}
-		if err := uploadFile(ctx, hc, req, f, size, newProgress(prog, "uploading", size)); err != nil {
+		if err := send(ctx, req); err != nil {
 			return nil, fmt.Errorf("uploading %s: %w", link, err)
 		}
 		res.Uploaded = true

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -19,13 +18,13 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/client/unixfs"
 	"github.com/w3dag/w3dag/machines/store"
 )
 
-// defaultUpParallel is how many shards `w3dag up` stores at once by default. With the
-// shard being written, at most this many plus two shards are on disk at a time.
+// defaultUpParallel is how many shards `w3dag up` stores at once by default.
 const defaultUpParallel = 2
 
 // upEvent is one line of `w3dag up --json`: a shard stored ("shard") or the upload put
@@ -181,16 +180,13 @@ func (u *uploader) dryRun(ctx context.Context, files []unixfs.File, opts unixfs.
 	return 0
 }
 
-// run imports files into shard files in a temporary directory while u.parallel workers
-// store the finished ones (each removed once stored). It returns the root and the shard
-// CIDs in order. A shard the service holds already (an earlier, interrupted run) is not
-// sent again.
+// run imports files into shards while u.parallel workers store the finished ones. A
+// shard is kept as a view (unixfs.NewViewSharder): its CAR framing and the DAG's own
+// nodes in memory, its file bytes read again from the files when it is sent, so nothing
+// is spooled to disk and memory holds no file bytes beyond the import's own. It returns
+// the root and the shard CIDs in order. A shard the service holds already (an earlier,
+// interrupted run) is not sent again.
 func (u *uploader) run(ctx context.Context, files []unixfs.File, opts unixfs.Options, shardSize int64) (cid.Cid, []cid.Cid, error) {
-	tmp, err := os.MkdirTemp("", "w3dag-up-*")
-	if err != nil {
-		return cid.Undef, nil, err
-	}
-	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	queue := make(chan unixfs.Shard)
@@ -207,19 +203,17 @@ func (u *uploader) run(ctx context.Context, files []unixfs.File, opts unixfs.Opt
 				if err := u.store(ctx, sh); err != nil {
 					cancel(err)
 				}
-				os.Remove(sh.Path)
 				mu.Lock()
 				stored[sh.N] = sh.CID
 				mu.Unlock()
 			}
 		}()
 	}
-	s := unixfs.NewSharder(tmp, shardSize, func(sh unixfs.Shard) error {
+	s := unixfs.NewViewSharder(shardSize, func(sh unixfs.Shard) error {
 		select {
 		case queue <- sh:
 			return nil
 		case <-ctx.Done():
-			os.Remove(sh.Path)
 			return context.Cause(ctx)
 		}
 	})
@@ -246,13 +240,20 @@ func (u *uploader) run(ctx context.Context, files []unixfs.File, opts unixfs.Opt
 
 // store stores one shard and reports it.
 func (u *uploader) store(ctx context.Context, sh unixfs.Shard) error {
-	f, err := os.Open(sh.Path)
-	if err != nil {
-		return err
+	send := func(ctx context.Context, req blob.Request) error {
+		body, err := sh.NewReader()
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		return putBytes(ctx, u.hc, req, body)
 	}
-	defer f.Close()
-	res, err := storeOpened(ctx, u.c, u.hc, u.space, f, sh.CID, sh.Size, nil)
+	res, err := storeSend(ctx, u.c, u.space, send, sh.CID, sh.Size)
 	if err != nil {
+		var he *client.HTTPError
+		if errors.Is(err, unixfs.ErrFileChanged) || errors.As(err, &he) && he.Status == http.StatusBadRequest {
+			err = fmt.Errorf("%w (a file changed while it was uploaded?)", err)
+		}
 		return fmt.Errorf("shard %d (%s): %w", sh.N, sh.CID, err)
 	}
 	if st := res.Receipt.Status(); st != store.StatusDone {
