@@ -357,16 +357,8 @@ func (r *partsReader) Read(p []byte) (int, error) {
 				return n, nil
 			}
 		} else if r.done < pt.Length {
-			if r.f != nil && r.f.Name() != pt.Path {
-				r.f.Close()
-				r.f = nil
-			}
-			if r.f == nil {
-				f, err := os.Open(pt.Path)
-				if err != nil {
-					return 0, err
-				}
-				r.f = f
+			if err := r.open(pt.Path); err != nil {
+				return 0, err
 			}
 			n, err := r.f.ReadAt(p[:min(int64(len(p)), pt.Length-r.done)], pt.Offset+r.done)
 			r.done += int64(n)
@@ -378,6 +370,83 @@ func (r *partsReader) Read(p []byte) (int, error) {
 		r.parts, r.done = r.parts[1:], 0
 	}
 	return 0, io.EOF
+}
+
+// WriteTo writes the rest of the parts to w, handing each file range to w's ReadFrom
+// when it has one (a TCP connection's sends it with sendfile, without copying it through
+// memory).
+func (r *partsReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	rf, _ := w.(io.ReaderFrom)
+	for len(r.parts) > 0 {
+		pt := r.parts[0]
+		switch {
+		case pt.Path == "" && r.done < int64(len(pt.Data)):
+			n, err := w.Write(pt.Data[r.done:])
+			r.done += int64(n)
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+			continue
+		case pt.Path != "" && r.done < pt.Length && rf != nil:
+			if err := r.open(pt.Path); err != nil {
+				return total, err
+			}
+			if _, err := r.f.Seek(pt.Offset+r.done, io.SeekStart); err != nil {
+				return total, err
+			}
+			want := pt.Length - r.done
+			n, err := rf.ReadFrom(&io.LimitedReader{R: r.f, N: want})
+			r.done += n
+			total += n
+			if err == nil && n < want {
+				err = fmt.Errorf("%s: %w: it is shorter than when it was imported", pt.Path, ErrFileChanged)
+			}
+			if err != nil {
+				return total, err
+			}
+			continue
+		case pt.Path != "" && r.done < pt.Length:
+			n, err := io.Copy(w, struct{ io.Reader }{r})
+			return total + n, err
+		}
+		r.parts, r.done = r.parts[1:], 0
+	}
+	return total, nil
+}
+
+// Remaining is the number of bytes not read yet.
+func (r *partsReader) Remaining() int64 {
+	var n int64
+	for i, pt := range r.parts {
+		l := pt.Length
+		if pt.Path == "" {
+			l = int64(len(pt.Data))
+		}
+		if i == 0 {
+			l -= r.done
+		}
+		n += l
+	}
+	return n
+}
+
+// open makes r.f the file at path.
+func (r *partsReader) open(path string) error {
+	if r.f != nil && r.f.Name() == path {
+		return nil
+	}
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	r.f = f
+	return nil
 }
 
 // Close closes the file being read.

@@ -132,17 +132,35 @@ func TestViewSharder(t *testing.T) {
 		if inMemory > 4096 {
 			t.Fatalf("shard %d keeps %d bytes in memory", v.N, inMemory)
 		}
-		r, err := v.NewReader()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) || v.CID != spooled[i].CID || v.Size != int64(len(got)) {
-			t.Fatalf("shard %d: %d bytes %s, want %d bytes %s", v.N, len(got), v.CID, len(want), spooled[i].CID)
+		// read, and written to a writer with ReadFrom (as a TCP connection, which sends
+		// the file ranges with sendfile) after a first small read
+		for _, how := range []string{"read", "write to"} {
+			r, err := v.NewReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			if how == "read" {
+				got, err = io.ReadAll(r)
+			} else {
+				first := make([]byte, 100)
+				if _, err = io.ReadFull(r, first); err == nil {
+					if left := r.(interface{ Remaining() int64 }).Remaining(); left != int64(len(want)-100) {
+						t.Fatalf("shard %d: %d bytes remaining after 100 of %d", v.N, left, len(want))
+					}
+					var buf bytes.Buffer
+					buf.Write(first)
+					_, err = r.(io.WriterTo).WriteTo(&buf)
+					got = buf.Bytes()
+				}
+			}
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) || v.CID != spooled[i].CID || v.Size != int64(len(got)) {
+				t.Fatalf("shard %d, %s: %d bytes %s, want %d bytes %s", v.N, how, len(got), v.CID, len(want), spooled[i].CID)
+			}
 		}
 	}
 	if err := os.Truncate(src, int64(len(data))-1); err != nil {

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
@@ -93,7 +95,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return e.fail("up", err)
 	}
-	u.c, u.hc, u.space, u.parallel = c, http.DefaultClient, sp, *parallel
+	u.c, u.hc, u.space, u.parallel = c, newUpHTTPClient(), sp, *parallel
 	root, shards, err := u.run(ctx, files, opts, *shardSize)
 	if err != nil {
 		return fail(stderr, "up", err)
@@ -269,6 +271,49 @@ func (u *uploader) store(ctx context.Context, sh unixfs.Shard) error {
 		u.emit(upEvent{Event: "shard", N: sh.N, CID: sh.CID.String(), Size: sh.Size, Sent: &sent, Bytes: done, Total: u.total})
 	}
 	return nil
+}
+
+// newUpHTTPClient is the HTTP client of `w3dag up`'s PUTs: http.DefaultTransport's
+// settings, over connections (shardConn) that send a shard's file bytes with sendfile.
+func newUpHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: upDialTimeout, KeepAlive: upDialTimeout}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok && err == nil {
+			return shardConn{tc}, nil
+		}
+		return c, err
+	}
+	return &http.Client{Transport: t}
+}
+
+// upDialTimeout bounds connecting to the upload URL (and is the TCP keep-alive period),
+// as http.DefaultTransport's dialer.
+const upDialTimeout = 30 * time.Second
+
+// shardConn is a TCP connection whose ReadFrom hands a request body that can write
+// itself (a view shard's reader: unixfs.Shard.NewReader) the connection, so each file
+// range is sent with sendfile and the CAR framing with Write. net/http copies a body of
+// known length to the connection as io.Copy of an io.LimitedReader, which would read the
+// file bytes into a 32 KiB buffer and send them in as many small writes.
+type shardConn struct{ *net.TCPConn }
+
+// sizedWriterTo is a body that writes itself and knows how much of it is left.
+type sizedWriterTo interface {
+	io.WriterTo
+	Remaining() int64
+}
+
+func (c shardConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if wt, ok := lr.R.(sizedWriterTo); ok && wt.Remaining() == lr.N {
+			n, err := wt.WriteTo(c.TCPConn)
+			lr.N -= n
+			return n, err
+		}
+	}
+	return c.TCPConn.ReadFrom(r)
 }
 
 // uploadValue is the upload entry's value {root, shards}.
