@@ -31,10 +31,11 @@ func New(e Engine, blobs blob.Store, opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	backend, err := gateway.NewBlocksBackend(blockservice.New(bs, nil))
+	blocks, err := gateway.NewBlocksBackend(blockservice.New(bs, nil))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	backend := &fileBackend{BlocksBackend: blocks, bs: bs}
 	h := gateway.NewHandler(gateway.Config{
 		DeserializedResponses: true,
 		NoDNSLink:             true,
@@ -55,7 +56,7 @@ func New(e Engine, blobs blob.Store, opts Options) (http.Handler, error) {
 //     does not resolve is 404 naming the missing segment.
 type preCheck struct {
 	bs      *Blockstore
-	backend *gateway.BlocksBackend
+	backend *fileBackend
 	next    http.Handler
 }
 

@@ -169,12 +169,25 @@ func ReadBlock(ctx context.Context, store blob.Store, key string, loc Location, 
 		}
 		return []byte{}, nil
 	}
+	return ReadBlockInto(ctx, store, key, loc, c, make([]byte, loc.Length))
+}
+
+// ReadBlockInto is ReadBlock reading into buf, which must hold at least loc.Length bytes:
+// it returns buf[:loc.Length] (or an empty block), checked against c. A caller that
+// reuses buf for other blocks must not have handed the returned bytes on.
+func ReadBlockInto(ctx context.Context, store blob.Store, key string, loc Location, c cid.Cid, buf []byte) ([]byte, error) {
+	if int64(len(buf)) < loc.Length {
+		return nil, fmt.Errorf("reading %s from %s: a %d-byte buffer for a %d-byte block", c, loc.CAR, len(buf), loc.Length)
+	}
+	if loc.Length == 0 {
+		return ReadBlock(ctx, store, key, loc, c)
+	}
 	rc, _, err := store.Get(ctx, key, &blob.Range{Start: loc.Offset, End: loc.Offset + loc.Length - 1})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s from %s: %w", c, loc.CAR, err)
 	}
 	defer rc.Close()
-	data := make([]byte, loc.Length)
+	data := buf[:loc.Length:loc.Length]
 	if _, err := io.ReadFull(rc, data); err != nil {
 		return nil, fmt.Errorf("reading %s from %s: %w", c, loc.CAR, err)
 	}

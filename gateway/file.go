@@ -1,0 +1,306 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/boxo/path"
+	"github.com/ipfs/go-cid"
+	mc "github.com/multiformats/go-multicodec"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/machines/blockindex"
+	"github.com/w3dag/w3dag/machines/carwhere"
+)
+
+const (
+	// LeafBufferSize is the size of the pooled buffers a file's large raw leaves are read
+	// into: the UnixFS chunk of `w3dag up` and the incumbent's clients (1 MiB). A larger
+	// leaf gets a buffer of its own.
+	LeafBufferSize = 1 << 20
+	// ReadAhead is how many leaves a file response reads ahead of what it has sent: one
+	// goroutine reads and checks them while the response is written, so a file response
+	// holds at most ReadAhead+2 leaf buffers (those queued, the one being read, the one
+	// being sent).
+	ReadAhead = 2
+)
+
+// leafBuffers are the LeafBufferSize buffers of raw leaves being read or sent.
+var leafBuffers = sync.Pool{New: func() any {
+	b := make([]byte, LeafBufferSize)
+	return &b
+}}
+
+// fileBackend is boxo's BlocksBackend, except that a deserialized GET of a whole UnixFS
+// file (dag-pb root, no Range) streams the file: its raw leaves larger than
+// CacheMaxBlock are read into pooled buffers and copied out, instead of each becoming a
+// fresh block boxo holds until the garbage collector frees it (1 GiB of garbage for a
+// 1 GiB file, which set the server's peak memory: docs/PERFORMANCE.md, "Server peak
+// RSS"). Everything else — ranges, directories, raw roots, CARs, HEAD — is boxo's.
+type fileBackend struct {
+	*gateway.BlocksBackend
+	bs *Blockstore
+}
+
+// Get answers a whole UnixFS file with a fileReader, anything else as boxo does.
+func (fb *fileBackend) Get(ctx context.Context, p path.ImmutablePath, ranges ...gateway.ByteRange) (gateway.ContentPathMetadata, *gateway.GetResponse, error) {
+	if len(ranges) == 0 {
+		if md, r, ok := fb.file(ctx, p); ok {
+			return md, gateway.NewGetResponseFromReader(r, int64(r.size)), nil
+		}
+	}
+	return fb.BlocksBackend.Get(ctx, p, ranges...)
+}
+
+// file resolves p and, when it names a UnixFS file with a dag-pb root, returns its
+// metadata and a reader of its bytes. Anything else (including any error, which boxo
+// then meets and answers itself) is not ok.
+func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.ContentPathMetadata, *fileReader, bool) {
+	md, err := fb.ResolvePath(ctx, p)
+	if err != nil {
+		return md, nil, false
+	}
+	root := md.LastSegment.RootCid()
+	if root.Prefix().Codec != uint64(mc.DagPb) {
+		return md, nil, false
+	}
+	fsn, links, err := fb.bs.fileNode(ctx, root)
+	if err != nil || (fsn.Type() != unixfs.TFile && fsn.Type() != unixfs.TRaw) {
+		return md, nil, false
+	}
+	if mt := fsn.ModTime(); !mt.IsZero() {
+		md.ModTime = mt
+	}
+	return md, newFileReader(ctx, fb.bs, fsn, links), true
+}
+
+// fileNode reads and decodes the dag-pb UnixFS node c: its UnixFS data and its links.
+func (b *Blockstore) fileNode(ctx context.Context, c cid.Cid) (*unixfs.FSNode, []cid.Cid, error) {
+	blk, err := b.Get(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	pn, err := merkledag.DecodeProtobuf(blk.RawData())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c, err)
+	}
+	fsn, err := unixfs.FSNodeFromBytes(pn.Data())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c, err)
+	}
+	links := make([]cid.Cid, len(pn.Links()))
+	for i, l := range pn.Links() {
+		links[i] = l.Cid
+	}
+	return fsn, links, nil
+}
+
+// chunk is a piece of a file's bytes, in order. buf, when not nil, is the pooled buffer
+// data lies in, returned to leafBuffers once data has been copied out.
+type chunk struct {
+	data []byte
+	buf  *[]byte
+	err  error
+}
+
+// fileReader reads a UnixFS file: a goroutine walks the file's DAG depth-first, reads
+// each leaf (checked against its CID) and queues the bytes, at most ReadAhead chunks
+// ahead of Read, which copies them out. The bytes of a pooled buffer are never handed on
+// (Read copies them), so the buffer is reused once they are copied.
+type fileReader struct {
+	size   uint64
+	chunks chan chunk
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the walk has ended
+
+	cur  chunk
+	off  int
+	sent uint64
+	err  error
+}
+
+func newFileReader(ctx context.Context, bs *Blockstore, root *unixfs.FSNode, links []cid.Cid) *fileReader {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &fileReader{
+		size:   root.FileSize(),
+		chunks: make(chan chunk, ReadAhead),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	go func() {
+		defer close(r.done)
+		defer close(r.chunks)
+		w := walker{bs: bs, out: r.chunks}
+		if err := w.emitNode(ctx, root, links, 0); err != nil {
+			w.send(ctx, chunk{err: err})
+		}
+	}()
+	return r
+}
+
+// Read copies the file's next bytes into p.
+func (r *fileReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && r.err == nil {
+		if r.off == len(r.cur.data) {
+			r.release()
+			c, ok := <-r.chunks
+			switch {
+			case !ok && r.sent != r.size:
+				r.err = fmt.Errorf("gateway: the file's leaves hold %d bytes, its root says %d", r.sent, r.size)
+			case !ok:
+				r.err = io.EOF
+			case c.err != nil:
+				r.err = c.err
+			case r.sent+uint64(len(c.data)) > r.size:
+				r.cur = c
+				r.err = fmt.Errorf("gateway: the file's leaves hold more than the %d bytes its root says", r.size)
+			default:
+				r.cur = c
+				r.sent += uint64(len(c.data))
+			}
+			if n > 0 && r.err != nil {
+				break // return what was copied; the error comes with the next Read
+			}
+			continue
+		}
+		k := copy(p[n:], r.cur.data[r.off:])
+		r.off += k
+		n += k
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
+}
+
+// release returns the current chunk's buffer, whose bytes have all been copied out.
+func (r *fileReader) release() {
+	if r.cur.buf != nil {
+		leafBuffers.Put(r.cur.buf)
+	}
+	r.cur, r.off = chunk{}, 0
+}
+
+// Close stops the walk and returns the buffers of chunks not read.
+func (r *fileReader) Close() error {
+	r.cancel()
+	r.release()
+	for c := range r.chunks {
+		if c.buf != nil {
+			leafBuffers.Put(c.buf)
+		}
+	}
+	<-r.done
+	if r.err == nil {
+		r.err = errors.New("gateway: file reader closed")
+	}
+	return nil
+}
+
+// walker is the goroutine of a fileReader.
+type walker struct {
+	bs  *Blockstore
+	out chan<- chunk
+}
+
+// maxDepth bounds the walk: a balanced DAG of 1 MiB leaves and 1024 links a node is 4
+// levels deep at 1 PiB.
+const maxDepth = 64
+
+// emitNode queues a file node's own data, then its children's bytes in order.
+func (w *walker) emitNode(ctx context.Context, fsn *unixfs.FSNode, links []cid.Cid, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("gateway: a file's DAG deeper than %d", maxDepth)
+	}
+	switch fsn.Type() {
+	case unixfs.TFile, unixfs.TRaw:
+	default:
+		return fmt.Errorf("gateway: a file's DAG holds a %s node", fsn.Type())
+	}
+	if d := fsn.Data(); len(d) > 0 && !w.send(ctx, chunk{data: d}) {
+		return ctx.Err()
+	}
+	for _, l := range links {
+		if err := w.emitChild(ctx, l, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitChild queues the bytes of the child c: a raw leaf, or a dag-pb node walked in turn.
+func (w *walker) emitChild(ctx context.Context, c cid.Cid, depth int) error {
+	switch c.Prefix().Codec {
+	case uint64(mc.Raw):
+		ch, err := w.leaf(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !w.send(ctx, ch) {
+			if ch.buf != nil {
+				leafBuffers.Put(ch.buf)
+			}
+			return ctx.Err()
+		}
+		return nil
+	case uint64(mc.DagPb):
+		fsn, links, err := w.bs.fileNode(ctx, c)
+		if err != nil {
+			return err
+		}
+		return w.emitNode(ctx, fsn, links, depth+1)
+	}
+	return fmt.Errorf("gateway: %s in a file's DAG is neither raw nor dag-pb", c)
+}
+
+// leaf reads the raw leaf c: a small or inline one through the Blockstore (and its LRU),
+// a large one into a pooled buffer, checked against c.
+func (w *walker) leaf(ctx context.Context, c cid.Cid) (chunk, error) {
+	var locs []blockindex.Location
+	if c.Prefix().MhType != multihash.IDENTITY {
+		var err error
+		if locs, err = w.bs.locate(ctx, c); err != nil {
+			return chunk{}, err
+		}
+	}
+	if len(locs) == 0 || locs[0].Length <= CacheMaxBlock || locs[0].Length > LeafBufferSize {
+		blk, err := w.bs.Get(ctx, c)
+		if err != nil {
+			return chunk{}, err
+		}
+		return chunk{data: blk.RawData()}, nil
+	}
+	buf := leafBuffers.Get().(*[]byte)
+	var last error
+	for _, l := range locs {
+		if l.Length > LeafBufferSize {
+			continue
+		}
+		data, err := blockindex.ReadBlockInto(ctx, w.bs.blobs, carwhere.BlobKey(l.CAR), l, c, *buf)
+		if err != nil {
+			w.bs.o.Logger.WarnContext(ctx, "gateway: reading a block", "cid", c.String(), "car", l.CAR.String(), "error", err)
+			last = err
+			continue
+		}
+		return chunk{data: data, buf: buf}, nil
+	}
+	leafBuffers.Put(buf)
+	return chunk{}, last
+}
+
+// send queues ch unless ctx ends first.
+func (w *walker) send(ctx context.Context, ch chunk) bool {
+	select {
+	case w.out <- ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,197 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	chunk "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	"github.com/ipfs/go-cid"
+	datastore "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/carscan"
+	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/gateway"
+	kvmem "github.com/w3dag/w3dag/kv/mem"
+	"github.com/w3dag/w3dag/machines/blockindex"
+	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+// fileSpec is a UnixFS file to import: its bytes, chunk size, links a node and leaves.
+type fileSpec struct {
+	data      []byte
+	chunk     int64
+	maxLinks  int
+	rawLeaves bool
+}
+
+// serveFiles imports each spec as a UnixFS file, stores them as one CAR (with corrupt,
+// when not nil, applied to the stored bytes after indexing) and serves the gateway over
+// it. It returns the server's URL and the files' root CIDs.
+func serveFiles(t *testing.T, corrupt func(car []byte), specs ...fileSpec) (string, []cid.Cid) {
+	t.Helper()
+	ctx := context.Background()
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))
+	ds := merkledag.NewDAGService(blockservice.New(bs, nil))
+	prefix, err := merkledag.PrefixForCidVersion(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roots []cid.Cid
+	for _, s := range specs {
+		db, err := (&helpers.DagBuilderParams{Dagserv: ds, Maxlinks: s.maxLinks, RawLeaves: s.rawLeaves, CidBuilder: prefix}).New(chunk.NewSizeSplitter(bytes.NewReader(s.data), s.chunk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd, err := balanced.Layout(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots = append(roots, nd.Cid())
+	}
+	keys, err := bs.AllKeysChan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []message.Block
+	for k := range keys {
+		b, err := bs.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, message.Block{CID: b.Cid(), Data: b.RawData()})
+	}
+	car, err := message.EncodeCAR(roots, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carCID := message.CID(car)
+	res, err := carscan.Scan(bytes.NewReader(car))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corrupt != nil {
+		corrupt(car)
+	}
+	svc, err := did.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dag.Open(ctx, dag.Options{KV: kvmem.New(), Signer: svc, Schema: schema.MustLoad()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	store := mem.New()
+	if err := store.Put(ctx, carwhere.BlobKey(carCID), bytes.NewReader(car), blob.PutOptions{Size: int64(len(car))}); err != nil {
+		t.Fatal(err)
+	}
+	idx := blockindex.New()
+	idx.Stage(carCID, res)
+	if err := e.Update(ctx, func(tx *dag.Tx) error { _, err := idx.Done(tx, carCID); return err }); err != nil {
+		t.Fatal(err)
+	}
+	h, err := gateway.New(e, store, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, roots
+}
+
+// pattern returns n pseudo-random bytes, the same for the same seed.
+func pattern(n, seed int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(uint64(seed), 0))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// TestFileResponses checks that whole-file GETs give the file's bytes, for leaves read into
+// the pooled buffers (over CacheMaxBlock) and small ones, raw and dag-pb leaves, shallow
+// and deep DAGs, when several files are read at once (the buffers are shared: go test
+// -race checks that a buffer is not reused while its bytes are still being sent).
+func TestFileResponses(t *testing.T) {
+	specs := []fileSpec{
+		{data: pattern(3*gateway.LeafBufferSize+12345, 1), chunk: gateway.LeafBufferSize, maxLinks: 2, rawLeaves: true},
+		{data: pattern(2*gateway.CacheMaxBlock+gateway.CacheMaxBlock/2, 2), chunk: gateway.CacheMaxBlock + 1, maxLinks: 174, rawLeaves: true},
+		{data: pattern(40_000, 3), chunk: 1000, maxLinks: 3, rawLeaves: true},
+		{data: pattern(300_000, 4), chunk: 200_000, maxLinks: 3, rawLeaves: false},
+		{data: pattern(gateway.LeafBufferSize+1, 5), chunk: gateway.LeafBufferSize + 1, maxLinks: 2, rawLeaves: true},
+	}
+	url, roots := serveFiles(t, nil, specs...)
+	var wg sync.WaitGroup
+	for round := range 3 {
+		for i, root := range roots {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Get(fmt.Sprintf("%s/ipfs/%s", url, root))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Errorf("round %d, file %d: %d, %v", round, i, resp.StatusCode, err)
+					return
+				}
+				if !bytes.Equal(body, specs[i].data) {
+					t.Errorf("round %d, file %d: %d bytes, not the file's %d", round, i, len(body), len(specs[i].data))
+				}
+				if resp.ContentLength != int64(len(specs[i].data)) {
+					t.Errorf("round %d, file %d: Content-Length %d, want %d", round, i, resp.ContentLength, len(specs[i].data))
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// TestFileResponseCorrupt checks that a stored leaf whose bytes do not match its CID ends
+// the response short (after the status line: it is streamed), never with wrong bytes.
+func TestFileResponseCorrupt(t *testing.T) {
+	data := pattern(3*gateway.LeafBufferSize, 6)
+	// The stored CAR's byte 2 MiB + 1000 lies in one of the leaves (a leaf's bytes are the
+	// file's, so find them by content).
+	url, roots := serveFiles(t, func(car []byte) {
+		at := bytes.Index(car, data[2*gateway.LeafBufferSize:2*gateway.LeafBufferSize+64])
+		if at < 0 {
+			t.Fatal("the third leaf is not in the CAR")
+		}
+		car[at+1000] ^= 0xff
+	}, fileSpec{data: data, chunk: gateway.LeafBufferSize, maxLinks: 8, rawLeaves: true})
+	resp, err := http.Get(fmt.Sprintf("%s/ipfs/%s", url, roots[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("%s: read %d bytes with no error, want the response cut short", resp.Status, len(body))
+	}
+	if len(body) > 2*gateway.LeafBufferSize || !bytes.Equal(body, data[:len(body)]) {
+		t.Errorf("got %d bytes, want at most the first two leaves' %d, equal to the file's", len(body), 2*gateway.LeafBufferSize)
+	}
+}
