@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/w3dag/w3dag/machines/blockindex"
 	"github.com/w3dag/w3dag/machines/carwhere"
+	"github.com/w3dag/w3dag/message"
 )
 
 const (
@@ -37,12 +39,15 @@ var leafBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// fileBackend is boxo's BlocksBackend, except that a deserialized GET of a whole UnixFS
-// file (dag-pb root, no Range) streams the file: its raw leaves larger than
-// CacheMaxBlock are read into pooled buffers and copied out, instead of each becoming a
-// fresh block boxo holds until the garbage collector frees it (1 GiB of garbage for a
-// 1 GiB file, which set the server's peak memory: docs/PERFORMANCE.md, "Server peak
-// RSS"). Everything else — ranges, directories, raw roots, CARs, HEAD — is boxo's.
+// fileBackend is boxo's BlocksBackend, except for a UnixFS file with a dag-pb root asked
+// for whole: a deserialized GET with no Range, and a CAR of /ipfs/{root} with
+// dag-scope=all and no entity-bytes. Those stream the file's DAG: its raw leaves larger
+// than CacheMaxBlock are read into pooled buffers and copied out, instead of each becoming
+// a fresh block (three copies of it, for a CAR) that boxo holds until the garbage
+// collector frees it — 1 GiB of garbage or more for a 1 GiB file, which set the server's
+// peak memory (docs/PERFORMANCE.md, "Server peak RSS"). Everything else — ranges,
+// entity-bytes, other scopes, paths below the root, directories, raw roots, HEAD — is
+// boxo's.
 type fileBackend struct {
 	*gateway.BlocksBackend
 	bs *Blockstore
@@ -56,6 +61,19 @@ func (fb *fileBackend) Get(ctx context.Context, p path.ImmutablePath, ranges ...
 		}
 	}
 	return fb.BlocksBackend.Get(ctx, p, ranges...)
+}
+
+// GetCAR answers a CAR of a whole UnixFS file (the path is /ipfs/{root}, dag-scope=all,
+// no entity-bytes) with a fileReader writing the CAR boxo would: a CARv1 header naming
+// the root, then the file's blocks depth-first in link order, each once unless
+// duplicates are asked for. Anything else is boxo's.
+func (fb *fileBackend) GetCAR(ctx context.Context, p path.ImmutablePath, params gateway.CarParams) (gateway.ContentPathMetadata, io.ReadCloser, error) {
+	if params.Range == nil && params.Scope == gateway.DagScopeAll && len(p.Segments()) == 2 {
+		if md, r, ok := fb.carOf(ctx, p, params.Duplicates.Bool()); ok {
+			return md, r, nil
+		}
+	}
+	return fb.BlocksBackend.GetCAR(ctx, p, params)
 }
 
 // file resolves p and, when it names a UnixFS file with a dag-pb root, returns its
@@ -80,8 +98,43 @@ func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.
 	return md, newFileReader(ctx, fb.bs, fsn, links), true
 }
 
+// carOf is file's CAR twin: for p naming a UnixFS file with a dag-pb root, its metadata
+// and a reader of the CAR of its DAG (dups: with duplicate blocks).
+func (fb *fileBackend) carOf(ctx context.Context, p path.ImmutablePath, dups bool) (gateway.ContentPathMetadata, *fileReader, bool) {
+	md, err := fb.ResolvePath(ctx, p)
+	if err != nil {
+		return md, nil, false
+	}
+	root := md.LastSegment.RootCid()
+	if root.Prefix().Codec != uint64(mc.DagPb) {
+		return md, nil, false
+	}
+	fsn, _, err := fb.bs.fileNode(ctx, root)
+	if err != nil || (fsn.Type() != unixfs.TFile && fsn.Type() != unixfs.TRaw) {
+		return md, nil, false
+	}
+	header, err := message.EncodeCAR([]cid.Cid{root}, nil)
+	if err != nil {
+		return md, nil, false
+	}
+	return md, newCARReader(ctx, fb.bs, root, header, dups), true
+}
+
 // fileNode reads and decodes the dag-pb UnixFS node c: its UnixFS data and its links.
 func (b *Blockstore) fileNode(ctx context.Context, c cid.Cid) (*unixfs.FSNode, []cid.Cid, error) {
+	pn, _, err := b.protoNode(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	fsn, err := unixfs.FSNodeFromBytes(pn.Data())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c, err)
+	}
+	return fsn, linkCIDs(pn), nil
+}
+
+// protoNode reads and decodes the dag-pb node c, and returns its block's bytes too.
+func (b *Blockstore) protoNode(ctx context.Context, c cid.Cid) (*merkledag.ProtoNode, []byte, error) {
 	blk, err := b.Get(ctx, c)
 	if err != nil {
 		return nil, nil, err
@@ -90,15 +143,16 @@ func (b *Blockstore) fileNode(ctx context.Context, c cid.Cid) (*unixfs.FSNode, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", c, err)
 	}
-	fsn, err := unixfs.FSNodeFromBytes(pn.Data())
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c, err)
-	}
+	return pn, blk.RawData(), nil
+}
+
+// linkCIDs returns the CIDs pn links to, in order.
+func linkCIDs(pn *merkledag.ProtoNode) []cid.Cid {
 	links := make([]cid.Cid, len(pn.Links()))
 	for i, l := range pn.Links() {
 		links[i] = l.Cid
 	}
-	return fsn, links, nil
+	return links
 }
 
 // chunk is a piece of a file's bytes, in order. buf, when not nil, is the pooled buffer
@@ -109,11 +163,12 @@ type chunk struct {
 	err  error
 }
 
-// fileReader reads a UnixFS file: a goroutine walks the file's DAG depth-first, reads
-// each leaf (checked against its CID) and queues the bytes, at most ReadAhead chunks
-// ahead of Read, which copies them out. The bytes of a pooled buffer are never handed on
-// (Read copies them), so the buffer is reused once they are copied.
+// fileReader reads a UnixFS file, or the CAR of its DAG: a goroutine walks the file's DAG
+// depth-first, reads each leaf (checked against its CID) and queues the bytes, at most
+// ReadAhead chunks ahead of Read, which copies them out. The bytes of a pooled buffer are
+// never handed on (Read copies them), so the buffer is reused once they are copied.
 type fileReader struct {
+	sized  bool   // a file's bytes, whose size the root gives; false for a CAR
 	size   uint64
 	chunks chan chunk
 	cancel context.CancelFunc
@@ -125,10 +180,34 @@ type fileReader struct {
 	err  error
 }
 
+// newFileReader returns a reader of the bytes of the file whose root node is root.
 func newFileReader(ctx context.Context, bs *Blockstore, root *unixfs.FSNode, links []cid.Cid) *fileReader {
+	r := startReader(ctx, func(ctx context.Context, w *walker) error {
+		return w.emitNode(ctx, root, links, 0)
+	}, bs)
+	r.sized, r.size = true, root.FileSize()
+	return r
+}
+
+// newCARReader returns a reader of the CAR of the DAG below root: header, then each block
+// (once, unless dups) in depth-first order.
+func newCARReader(ctx context.Context, bs *Blockstore, root cid.Cid, header []byte, dups bool) *fileReader {
+	return startReader(ctx, func(ctx context.Context, w *walker) error {
+		w.car = true
+		if !dups {
+			w.seen = map[cid.Cid]bool{}
+		}
+		if !w.send(ctx, chunk{data: header}) {
+			return ctx.Err()
+		}
+		return w.emitBlock(ctx, root, 0)
+	}, bs)
+}
+
+// startReader starts walk on a goroutine of its own, queueing chunks for the reader.
+func startReader(ctx context.Context, walk func(context.Context, *walker) error, bs *Blockstore) *fileReader {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &fileReader{
-		size:   root.FileSize(),
 		chunks: make(chan chunk, ReadAhead),
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -136,8 +215,8 @@ func newFileReader(ctx context.Context, bs *Blockstore, root *unixfs.FSNode, lin
 	go func() {
 		defer close(r.done)
 		defer close(r.chunks)
-		w := walker{bs: bs, out: r.chunks}
-		if err := w.emitNode(ctx, root, links, 0); err != nil {
+		w := &walker{bs: bs, out: r.chunks}
+		if err := walk(ctx, w); err != nil {
 			w.send(ctx, chunk{err: err})
 		}
 	}()
@@ -152,13 +231,13 @@ func (r *fileReader) Read(p []byte) (int, error) {
 			r.release()
 			c, ok := <-r.chunks
 			switch {
-			case !ok && r.sent != r.size:
+			case !ok && r.sized && r.sent != r.size:
 				r.err = fmt.Errorf("gateway: the file's leaves hold %d bytes, its root says %d", r.sent, r.size)
 			case !ok:
 				r.err = io.EOF
 			case c.err != nil:
 				r.err = c.err
-			case r.sent+uint64(len(c.data)) > r.size:
+			case r.sized && r.sent+uint64(len(c.data)) > r.size:
 				r.cur = c
 				r.err = fmt.Errorf("gateway: the file's leaves hold more than the %d bytes its root says", r.size)
 			default:
@@ -204,10 +283,14 @@ func (r *fileReader) Close() error {
 	return nil
 }
 
-// walker is the goroutine of a fileReader.
+// walker is the goroutine of a fileReader. For a file it queues the file's bytes; for a
+// CAR (car), each block's section (length, CID, bytes), skipping blocks in seen when
+// seen is not nil.
 type walker struct {
-	bs  *Blockstore
-	out chan<- chunk
+	bs   *Blockstore
+	out  chan<- chunk
+	car  bool
+	seen map[cid.Cid]bool
 }
 
 // maxDepth bounds the walk: a balanced DAG of 1 MiB leaves and 1024 links a node is 4
@@ -243,13 +326,7 @@ func (w *walker) emitChild(ctx context.Context, c cid.Cid, depth int) error {
 		if err != nil {
 			return err
 		}
-		if !w.send(ctx, ch) {
-			if ch.buf != nil {
-				leafBuffers.Put(ch.buf)
-			}
-			return ctx.Err()
-		}
-		return nil
+		return w.sendOwned(ctx, ch)
 	case uint64(mc.DagPb):
 		fsn, links, err := w.bs.fileNode(ctx, c)
 		if err != nil {
@@ -293,6 +370,70 @@ func (w *walker) leaf(ctx context.Context, c cid.Cid) (chunk, error) {
 	}
 	leafBuffers.Put(buf)
 	return chunk{}, last
+}
+
+// emitBlock queues the CAR section of block c, then those of the blocks below it.
+func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("gateway: a file's DAG deeper than %d", maxDepth)
+	}
+	if w.seen != nil {
+		if w.seen[c] {
+			return nil
+		}
+		w.seen[c] = true
+	}
+	switch c.Prefix().Codec {
+	case uint64(mc.Raw):
+		if c.Prefix().MhType == multihash.IDENTITY {
+			return nil // boxo's CAR writer leaves inline blocks out: their CID holds them
+		}
+		ch, err := w.leaf(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !w.send(ctx, chunk{data: section(c, len(ch.data))}) {
+			if ch.buf != nil {
+				leafBuffers.Put(ch.buf)
+			}
+			return ctx.Err()
+		}
+		return w.sendOwned(ctx, ch)
+	case uint64(mc.DagPb):
+		pn, data, err := w.bs.protoNode(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !w.send(ctx, chunk{data: append(section(c, len(data)), data...)}) {
+			return ctx.Err()
+		}
+		for _, l := range linkCIDs(pn) {
+			if err := w.emitBlock(ctx, l, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("gateway: %s in a file's DAG is neither raw nor dag-pb", c)
+}
+
+// section returns the start of a CARv1 block section: the varint length of the CID and
+// the block's n bytes, then the CID.
+func section(c cid.Cid, n int) []byte {
+	cb := c.Bytes()
+	out := binary.AppendUvarint(nil, uint64(len(cb)+n))
+	return append(out, cb...)
+}
+
+// sendOwned queues ch, returning its buffer to the pool when ctx ends first.
+func (w *walker) sendOwned(ctx context.Context, ch chunk) error {
+	if w.send(ctx, ch) {
+		return nil
+	}
+	if ch.buf != nil {
+		leafBuffers.Put(ch.buf)
+	}
+	return ctx.Err()
 }
 
 // send queues ch unless ctx ends first.

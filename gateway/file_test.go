@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
+	boxogw "github.com/ipfs/boxo/gateway"
 	chunk "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
@@ -46,6 +47,14 @@ type fileSpec struct {
 // when not nil, applied to the stored bytes after indexing) and serves the gateway over
 // it. It returns the server's URL and the files' root CIDs.
 func serveFiles(t *testing.T, corrupt func(car []byte), specs ...fileSpec) (string, []cid.Cid) {
+	t.Helper()
+	url, _, roots := serveFilesAndReference(t, corrupt, specs...)
+	return url, roots
+}
+
+// serveFilesAndReference is serveFiles, also returning the URL of boxo's own gateway
+// (boxo's BlocksBackend) over the blocks imported.
+func serveFilesAndReference(t *testing.T, corrupt func(car []byte), specs ...fileSpec) (string, string, []cid.Cid) {
 	t.Helper()
 	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))
@@ -114,7 +123,13 @@ func serveFiles(t *testing.T, corrupt func(car []byte), specs ...fileSpec) (stri
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv.URL, roots
+	backend, err := boxogw.NewBlocksBackend(blockservice.New(bs, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := httptest.NewServer(boxogw.NewHandler(boxogw.Config{DeserializedResponses: true, NoDNSLink: true, DisableHTMLErrors: true}, backend))
+	t.Cleanup(ref.Close)
+	return srv.URL, ref.URL, roots
 }
 
 // pattern returns n pseudo-random bytes, the same for the same seed.
@@ -193,5 +208,59 @@ func TestFileResponseCorrupt(t *testing.T) {
 	}
 	if len(body) > 2*gateway.LeafBufferSize || !bytes.Equal(body, data[:len(body)]) {
 		t.Errorf("got %d bytes, want at most the first two leaves' %d, equal to the file's", len(body), 2*gateway.LeafBufferSize)
+	}
+}
+
+// TestFileCARs checks that the CAR of a whole file, which the gateway streams itself, is
+// byte for byte the CAR boxo's own gateway writes over the same blocks: with and without
+// duplicates (a file of repeated chunks), in every accepted order, for the sizes of
+// TestFileResponses. The cases it leaves to boxo (entity-bytes, dag-scope=entity|block)
+// still answer.
+func TestFileCARs(t *testing.T) {
+	specs := []fileSpec{
+		{data: pattern(3*gateway.LeafBufferSize+12345, 1), chunk: gateway.LeafBufferSize, maxLinks: 2, rawLeaves: true},
+		{data: pattern(40_000, 3), chunk: 1000, maxLinks: 3, rawLeaves: true},
+		{data: pattern(300_000, 4), chunk: 200_000, maxLinks: 3, rawLeaves: false},
+		{data: make([]byte, 5*gateway.CacheMaxBlock+7), chunk: gateway.CacheMaxBlock + 1, maxLinks: 3, rawLeaves: true},
+		{data: make([]byte, 5000), chunk: 1000, maxLinks: 2, rawLeaves: false},
+	}
+	url, ref, roots := serveFilesAndReference(t, nil, specs...)
+	get := func(base, target, accept string) (int, []byte) {
+		req, err := http.NewRequest(http.MethodGet, base+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	for i, root := range roots {
+		for _, q := range []struct{ target, accept string }{
+			{"?format=car", ""},
+			{"?format=car&dag-scope=all", ""},
+			{"", "application/vnd.ipld.car; version=1; order=dfs; dups=y"},
+			{"", "application/vnd.ipld.car; version=1; order=dfs; dups=n"},
+			{"", "application/vnd.ipld.car; version=1; order=unk"},
+			{"?format=car&dag-scope=entity", ""},
+			{"?format=car&dag-scope=block", ""},
+			{"?format=car&entity-bytes=1000:-1", ""},
+		} {
+			target := "/ipfs/" + root.String() + q.target
+			wantCode, want := get(ref, target, q.accept)
+			code, got := get(url, target, q.accept)
+			if code != wantCode || !bytes.Equal(got, want) {
+				t.Errorf("file %d, %s %q: %d and %d bytes, boxo's gateway %d and %d bytes", i, target, q.accept, code, len(got), wantCode, len(want))
+			}
+		}
 	}
 }
