@@ -168,7 +168,7 @@ type chunk struct {
 // ReadAhead chunks ahead of Read, which copies them out. The bytes of a pooled buffer are
 // never handed on (Read copies them), so the buffer is reused once they are copied.
 type fileReader struct {
-	sized  bool   // a file's bytes, whose size the root gives; false for a CAR
+	sized  bool // a file's bytes, whose size the root gives; false for a CAR
 	size   uint64
 	chunks chan chunk
 	cancel context.CancelFunc
