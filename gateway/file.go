@@ -13,7 +13,6 @@ import (
 	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/boxo/path"
 	"github.com/ipfs/go-cid"
-	mc "github.com/multiformats/go-multicodec"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/machines/blockindex"
@@ -85,7 +84,7 @@ func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.
 		return md, nil, false
 	}
 	root := md.LastSegment.RootCid()
-	if root.Prefix().Codec != uint64(mc.DagPb) {
+	if root.Prefix().Codec != cid.DagProtobuf {
 		return md, nil, false
 	}
 	fsn, links, err := fb.bs.fileNode(ctx, root)
@@ -106,7 +105,7 @@ func (fb *fileBackend) carOf(ctx context.Context, p path.ImmutablePath, dups boo
 		return md, nil, false
 	}
 	root := md.LastSegment.RootCid()
-	if root.Prefix().Codec != uint64(mc.DagPb) {
+	if root.Prefix().Codec != cid.DagProtobuf {
 		return md, nil, false
 	}
 	fsn, _, err := fb.bs.fileNode(ctx, root)
@@ -321,13 +320,13 @@ func (w *walker) emitNode(ctx context.Context, fsn *unixfs.FSNode, links []cid.C
 // emitChild queues the bytes of the child c: a raw leaf, or a dag-pb node walked in turn.
 func (w *walker) emitChild(ctx context.Context, c cid.Cid, depth int) error {
 	switch c.Prefix().Codec {
-	case uint64(mc.Raw):
+	case cid.Raw:
 		ch, err := w.leaf(ctx, c)
 		if err != nil {
 			return err
 		}
 		return w.sendOwned(ctx, ch)
-	case uint64(mc.DagPb):
+	case cid.DagProtobuf:
 		fsn, links, err := w.bs.fileNode(ctx, c)
 		if err != nil {
 			return err
@@ -384,7 +383,7 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 		w.seen[c] = true
 	}
 	switch c.Prefix().Codec {
-	case uint64(mc.Raw):
+	case cid.Raw:
 		if c.Prefix().MhType == multihash.IDENTITY {
 			return nil // boxo's CAR writer leaves inline blocks out: their CID holds them
 		}
@@ -399,7 +398,7 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 			return ctx.Err()
 		}
 		return w.sendOwned(ctx, ch)
-	case uint64(mc.DagPb):
+	case cid.DagProtobuf:
 		pn, data, err := w.bs.protoNode(ctx, c)
 		if err != nil {
 			return err
