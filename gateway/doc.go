@@ -10,10 +10,17 @@
 // ipld.ErrNotFound, which boxo answers with 404; a malformed CID is 400. An unknown root,
 // and a CAR request for a path that does not resolve, are 404 before any byte is written.
 //
+// A UnixFS file asked for whole (a deserialized GET with no Range, or the CAR of
+// /ipfs/{root} with dag-scope=all and no entity-bytes) is streamed by the gateway itself:
+// its large raw leaves are read into pooled LeafBufferSize buffers, at most ReadAhead
+// ahead of the response, checked and copied out, instead of each becoming a block boxo
+// holds until the garbage collector frees it. The CAR is byte for byte boxo's.
+//
 // Options.Spaces restricts the gateway to blocks of CARs that one of the listed spaces
 // holds (a done store entry); nil serves every stored CAR, like the incumbent's public
 // gateway.
 //
 // Package gateway imports blob (the interface), dag, machines/blockindex,
-// machines/carwhere (the blob key) and boxo; it must not import server, ops or cmd.
+// machines/carwhere (the blob key), message (CAR encoding) and boxo; it must not import
+// server, ops or cmd.
 package gateway
