@@ -1,7 +1,7 @@
 #!/bin/bash
 # GET /ipfs/{root} of a 1 GiB file: time to first byte, total, ratio to sha256sum of the file, server peak RSS.
 set -e
-B=/tmp/carcheck-w3dag
+B=${B:-/tmp/carcheck-w3dag}
 D=$(mktemp -d /tmp/carcheck-gw.XXXX)
 head -c $((1<<30)) /dev/urandom > $D/big.bin
 $B serve --data $D/data --listen 127.0.0.1:18431 >$D/serve.log 2>&1 &
