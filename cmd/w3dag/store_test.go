@@ -604,7 +604,9 @@ func benchCAR(seed uint64, size int64) io.Reader {
 // transfer, the server's size and sha2-256 verification while streaming to a temporary
 // file, fsync, rename and the delivery transition to done. The client sends the CAR from
 // a file with sendfile (see fileBody), so the server's work dominates; each
-// iteration uploads to a fresh service (set up with the timer stopped). Compare with
+// iteration uploads to a fresh service (set up with the timer stopped). It also reports
+// cpu-s/GiB, the process's CPU time (client and service) during the timed uploads per
+// GiB: at c of them, two cores cannot upload faster than 2/c GiB/s. Compare with
 // BenchmarkSHA256 of the same run:
 //
 //	W3DAG_BENCH_SIZE=1073741824 go test -run '^$' -bench 'Upload|SHA256' -benchtime 3x ./cmd/w3dag
@@ -626,6 +628,7 @@ func BenchmarkUpload(b *testing.B) {
 	}
 	value, _ := storeValue(link, size)
 	b.SetBytes(size)
+	var cpu time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -643,11 +646,13 @@ func BenchmarkUpload(b *testing.B) {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			b.Fatal(err)
 		}
+		cpu0 := cpuTime(b)
 		b.StartTimer()
 		if err := putBytes(ctx, http.DefaultClient, req, fileBody{f}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		cpu += cpuTime(b) - cpu0
 		if g, err := c.Get(ctx, path); err != nil || g.Status() != store.StatusDone {
 			b.Fatalf("after upload: %v %q", err, g.Status())
 		}
@@ -656,6 +661,7 @@ func BenchmarkUpload(b *testing.B) {
 		waitPiece(b, svc, link)
 		b.StartTimer()
 	}
+	b.ReportMetric(cpu.Seconds()/(float64(b.N)*float64(size)/(1<<30)), "cpu-s/GiB")
 }
 
 // waitPiece waits until the piece of the CAR link is computed in svc.
