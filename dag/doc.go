@@ -139,11 +139,10 @@
 // ran: Records hands them to readers that would otherwise read those blocks back from kv
 // (the JSON log exporter, archive/logs); records outside the ring come from the log
 // without them, and so do the ring's older records once its blocks pass WatchRingBytes
-// (DefaultWatchRingBytes, 16 MiB: a record's blocks can be 128 KiB). The newest records
-// also carry those blocks decoded (Record.ReceiptToken, RanToken; their estimated size
-// bounded to WatchRingBytes apart) and what the batch knew of the invocation
-// (Record.Fresh: whether the record is the first that ran it, the message it came in),
-// so that the exporter decodes and reads nothing for what was just committed.
+// (DefaultWatchRingBytes, 16 MiB: a record's blocks can be 128 KiB). Records also carry
+// what the batch knew of the invocation (Record.Fresh: whether the record is the first
+// that ran it, the message it came in, its task), so that the exporter reads nothing of
+// kv for what was just committed.
 //
 // # Machines
 //

@@ -603,10 +603,10 @@ func (t *Tx) record(ev Event, ran cid.Cid) Record {
 	r := Record{Event: ev}
 	switch {
 	case t.inv != nil && t.inv.CID.Equals(ran):
-		r.Ran, r.RanRaw, r.RanToken = ran, t.inv.Raw, t.inv
+		r.Ran, r.RanRaw = ran, t.inv.Raw
 	default:
 		if tok, ok := t.b.invoked[ran]; ok {
-			r.Ran, r.RanRaw, r.RanToken = ran, tok.Raw, tok
+			r.Ran, r.RanRaw = ran, tok.Raw
 		}
 	}
 	return r
@@ -727,7 +727,6 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		}
 		b.events[ev].Receipt = tok.CID
 		b.events[ev].ReceiptRaw = tok.Raw
-		b.events[ev].ReceiptToken = tok
 		return nil
 	})
 	b.enqueue(pr)

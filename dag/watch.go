@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-
-	"github.com/w3dag/w3dag/ucan"
 )
 
 // Event is one commit-log record: a receipt committed at Seq as the new head of Path.
@@ -32,11 +30,6 @@ type Record struct {
 	// cid.Undef and nil otherwise.
 	Ran    cid.Cid
 	RanRaw []byte
-	// ReceiptToken and RanToken are ReceiptRaw and RanRaw decoded, as the engine had them
-	// (the receipt as issued, the invocation as run or made); nil when their bytes are,
-	// and dropped before them: decoded tokens take several times their bytes, so the ring
-	// bounds their estimated size to Options.WatchRingBytes apart.
-	ReceiptToken, RanToken *ucan.Token
 	// Fresh reports that the record's batch knew the history of Ran: it is a client's
 	// invocation the batch ran for the first time (its task had no result), or one
 	// Tx.Invoke made in the batch, so no record of an earlier batch ran it. Then First
@@ -58,9 +51,9 @@ type Record struct {
 // committer never waits for a watcher: it appends to the ring and closes the wake channel.
 // The ring holds at most 2×max records, and the receipt and invocation blocks of its
 // newest records up to maxBytes in all (about a KiB a record, at most 2×ucan.MaxTokenSize):
-// ring[:bare] have had theirs dropped. The decoded tokens (Record.ReceiptToken, RanToken)
-// are bounded apart, by their estimated size (tokenCost), to maxBytes too: ring[:bareTok]
-// have had theirs dropped (bareTok ≥ bare).
+// ring[:bare] have had theirs dropped. It keeps bytes, not decoded tokens: those take about
+// five times as much memory, and kept for the ring's records they cost the garbage
+// collector more CPU than decoding them again saves the exporter.
 type hub struct {
 	mu     sync.Mutex
 	ring   []Record
@@ -72,25 +65,8 @@ type hub struct {
 	// nothing at or below it.
 	base uint64
 	// bytes is the size of the blocks the records in ring[bare:] hold, at most maxBytes
-	// after a publish; tokBytes the estimated size of the tokens of ring[bareTok:].
+	// after a publish.
 	maxBytes, bytes, bare int
-	tokBytes, bareTok     int
-}
-
-// tokenCost is how many times its bytes a decoded token takes in memory, about: the
-// receipts and invocations of a store workload took 6.4 KB decoded for 1.2 KB of blocks.
-const tokenCost = 5
-
-// tokenBytes is the estimated size of the decoded tokens r holds.
-func tokenBytes(r *Record) int {
-	n := 0
-	if r.ReceiptToken != nil {
-		n += tokenCost * len(r.ReceiptRaw)
-	}
-	if r.RanToken != nil {
-		n += tokenCost * len(r.RanRaw)
-	}
-	return n
 }
 
 func newHub(max, maxBytes int, base uint64) *hub {
@@ -108,37 +84,21 @@ func (h *hub) publish(evs []Record) {
 	h.ring = append(h.ring, evs...)
 	for i := range evs {
 		h.bytes += blockBytes(&evs[i])
-		h.tokBytes += tokenBytes(&evs[i])
 	}
 	if len(h.ring) > 2*h.max {
 		cut := len(h.ring) - h.max
 		for i := h.bare; i < cut; i++ {
 			h.bytes -= blockBytes(&h.ring[i])
 		}
-		for i := h.bareTok; i < cut; i++ {
-			h.tokBytes -= tokenBytes(&h.ring[i])
-		}
-		h.bare, h.bareTok = max(0, h.bare-cut), max(0, h.bareTok-cut)
+		h.bare = max(0, h.bare-cut)
 		h.ring = append(h.ring[:0:0], h.ring[cut:]...)
-	}
-	// Drop the oldest records' tokens past maxBytes (estimated), then their blocks.
-	for h.tokBytes > h.maxBytes && h.bareTok < len(h.ring) {
-		r := &h.ring[h.bareTok]
-		h.tokBytes -= tokenBytes(r)
-		r.ReceiptToken, r.RanToken = nil, nil
-		h.bareTok++
 	}
 	// Drop the oldest records' blocks past maxBytes; readers hold copies of the records
 	// they were handed, so only the ring's own change.
 	for h.bytes > h.maxBytes && h.bare < len(h.ring) {
 		r := &h.ring[h.bare]
 		h.bytes -= blockBytes(r)
-		if h.bare >= h.bareTok {
-			h.tokBytes -= tokenBytes(r)
-			h.bareTok = h.bare + 1
-		}
 		r.ReceiptRaw, r.Ran, r.RanRaw = nil, cid.Undef, nil
-		r.ReceiptToken, r.RanToken = nil, nil
 		h.bare++
 	}
 	close(h.wake)

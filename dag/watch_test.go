@@ -253,9 +253,6 @@ func TestRecordsBytes(t *testing.T) {
 		if got := r.ReceiptRaw != nil && r.RanRaw != nil && r.Ran.Defined(); got != withBlocks {
 			t.Errorf("record %d carries blocks: %v, want %v (the newest within %d bytes)", r.Seq, got, withBlocks, 2*size+size/2)
 		}
-		if r.ReceiptToken != nil || r.RanToken != nil {
-			t.Errorf("record %d keeps its decoded tokens, whose estimated size is past the bound", r.Seq)
-		}
 		if !withBlocks && (r.ReceiptRaw != nil || r.RanRaw != nil || r.Ran.Defined()) {
 			t.Errorf("record %d past the byte bound keeps part of its blocks (receipt %d bytes, ran %s with %d)", r.Seq, len(r.ReceiptRaw), r.Ran, len(r.RanRaw))
 		}
@@ -266,7 +263,7 @@ func TestRecordsBytes(t *testing.T) {
 // (Record.Fresh): a client's invocation run for the first time, with the message it came
 // in, and an invocation Tx.Invoke made, first on its first record only; a receipt that
 // ran an invocation of an earlier transaction, or the service's own run as an operation,
-// says nothing. The tokens are the blocks' decoded.
+// says nothing.
 func TestRecordsFresh(t *testing.T) {
 	v := newEnv(t, nil)
 	ctx := context.Background()
@@ -291,8 +288,8 @@ func TestRecordsFresh(t *testing.T) {
 	if !r.Fresh || !r.First || !r.Message.Equals(msg) {
 		t.Fatalf("a client's first run: Fresh %v First %v Message %s, want true true %s", r.Fresh, r.First, r.Message, msg)
 	}
-	if r.RanToken == nil || !r.RanToken.CID.Equals(inv.CID) || r.ReceiptToken == nil || !r.ReceiptToken.CID.Equals(r.Receipt) || !bytes.Equal(r.ReceiptToken.Raw, r.ReceiptRaw) {
-		t.Fatalf("record tokens %v %v, want the invocation %s and the receipt %s", r.RanToken, r.ReceiptToken, inv.CID, r.Receipt)
+	if !r.Ran.Equals(inv.CID) || !bytes.Equal(r.RanRaw, inv.Raw) || !r.RanTask.Defined() {
+		t.Fatalf("record ran %s (task %s), want the invocation %s and its task", r.Ran, r.RanTask, inv.CID)
 	}
 	// A repeat in another message commits nothing.
 	before := must(v.e.LastSeq(ctx))

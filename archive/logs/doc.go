@@ -24,7 +24,7 @@
 // from kv, and moving the position checks it did not move meanwhile.
 //
 // What it reads: the records of the commit log with their receipts and the invocations
-// those ran, handed over from memory (bytes and decoded tokens) by the engine that
+// those ran, handed over from memory (their bytes) by the engine that
 // committed them (dag.Engine.Records: the last dag.Options.WatchRing records, the blocks of
 // the newest up to dag.Options.WatchRingBytes), with what the committing batch knew of
 // each invocation (dag.Record.Fresh: whether the record is the first that ran it, and the

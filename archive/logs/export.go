@@ -390,8 +390,8 @@ type invocation struct {
 // errNeedBlocks ends decode without a transaction when a record lacks a block.
 var errNeedBlocks = errors.New("logs: blocks to read")
 
-// read decodes the chunk's receipts and the invocations they ran, from the tokens and
-// bytes the records carry (dag.Record) or, when some record lacks them, from blocks read
+// read decodes the chunk's receipts and the invocations they ran, from the bytes the
+// records carry (dag.Record) or, when some record lacks them, from blocks read
 // in one read-only transaction of the source; then, for the invocations whose first
 // record in the chunk does not say (dag.Record.Fresh), it looks up the invocation's
 // message and whether it had its workflow line in an earlier chunk, in one kv
@@ -454,11 +454,9 @@ func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*inv
 		if invs[r.Ran] != nil {
 			continue
 		}
-		tok := ev.RanToken
-		if tok == nil || !ev.Ran.Equals(r.Ran) {
-			if tok, err = decodeRan(tx, ev, r.Ran); err != nil {
-				return nil, nil, err
-			}
+		tok, err := decodeRan(tx, ev, r.Ran)
+		if err != nil {
+			return nil, nil, err
 		}
 		if tok.Invocation == nil {
 			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
@@ -485,16 +483,9 @@ func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*inv
 	return recs, invs, nil
 }
 
-// decodeReceipt returns the receipt of ev: parsed from the token the record carries,
-// decoded from its bytes, or (with tx) read from its block.
+// decodeReceipt returns the receipt of ev, decoded from the bytes the record carries or
+// (with tx) read from its block.
 func decodeReceipt(tx *dag.Tx, ev *dag.Record) (*receipts.Receipt, error) {
-	if ev.ReceiptToken != nil {
-		r, err := receipts.Parse(ev.ReceiptToken)
-		if err != nil {
-			return nil, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
-		}
-		return r, nil
-	}
 	raw := ev.ReceiptRaw
 	if raw == nil {
 		if tx == nil {
