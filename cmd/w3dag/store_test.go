@@ -92,9 +92,10 @@ func newHTTPServiceConfig(t testing.TB, configure func(*serveConfig), tune ...fu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
-	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, 0, log)
+	inflight := &store.InFlight{} // as serve
+	stop := runTasks(ctx, engine, sm, agg, fsStore, nil, 0, inflight, log)
 	t.Cleanup(stop)
-	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log, index, pieces)
+	endpoint, err := newBlobEndpoint(engine, fsStore, signer, cfg.claimTTL, log, index, pieces, inflight)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,10 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 			log.Info("offers resumed", "aggregates", n)
 		}
 	}
-	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, c.taskLease, log)()
+	// Pieces read back from blob storage wait (at most store.YieldMax) for the uploads
+	// being received, which share the cores with them.
+	inflight := &store.InFlight{}
+	defer runTasks(ctx, engine, storeMachine, aggMachine, blobs, offers, c.taskLease, inflight, log)()
 	if c.logsOn() {
 		stop, err := runLogExporter(ctx, engine, kvs, blobs, c.logsInterval, log)
 		if err != nil {
@@ -182,7 +185,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 		}
 		defer stop()
 	}
-	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index, pieces)
+	endpoint, err := newBlobEndpoint(engine, blobs, signer, c.claimTTL, log, index, pieces, inflight)
 	if err != nil {
 		return err
 	}
@@ -357,11 +360,15 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 // offer handler when offers is not nil (--broker) — until the returned stop is called
 // (before the engine closes). lease is how long a claim on a task lasts without renewal
 // (--task-lease; zero is task.DefaultLease).
-func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, lease time.Duration, log *slog.Logger) (stop func()) {
+func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, lease time.Duration, inflight *store.InFlight, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
 	// The md5 of a CAR is only for offers: without them (no --broker) it is not hashed.
-	maps.Copy(handlers, piece.HandlersWith(engine, blobs, piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: offers == nil}))
+	popts := piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: offers == nil}
+	if inflight != nil {
+		popts.Yield = inflight.Wait
+	}
+	maps.Copy(handlers, piece.HandlersWith(engine, blobs, popts))
 	maps.Copy(handlers, agg.Handlers(engine, log.With("component", "aggregate")))
 	if offers != nil {
 		handlers[aggregate.OfferCommand] = aggregate.OfferHandler(engine, *offers)
@@ -417,8 +424,8 @@ type blobEndpoint struct {
 	claims *carwhere.Claims
 }
 
-func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger, index *blockindex.Index, pieces *piece.Staged) (*blobEndpoint, error) {
-	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs"), Index: index, Pieces: pieces})
+func newBlobEndpoint(engine *dag.Engine, blobs blob.Store, signer did.Signer, claimTTL time.Duration, log *slog.Logger, index *blockindex.Index, pieces *piece.Staged, inflight *store.InFlight) (*blobEndpoint, error) {
+	b, err := store.NewBlobs(engine, blobs, store.BlobsOptions{Logger: log.With("component", "blobs"), Index: index, Pieces: pieces, InFlight: inflight})
 	if err != nil {
 		return nil, err
 	}

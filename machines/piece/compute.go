@@ -47,6 +47,12 @@ type ComputeOptions struct {
 	// has none, so a service that makes no offers sets it and saves a pass of md5 (about
 	// 1.6 CPU-seconds a GiB). The zero value hashes md5 beside commP.
 	NoMD5 bool
+	// Yield, when set, is called before a CAR is read back to compute its piece; the task
+	// goes on when it returns. The service gives it the upload endpoint's
+	// store.InFlight.Wait, so that reading a CAR back and hashing it (about 4 CPU-seconds
+	// a GiB) waits, for a bounded time, while uploads are being received on the same
+	// cores. Nil reads at once.
+	Yield func(context.Context)
 }
 
 // ComputeHandler is ComputeHandlerWith with only a logger (md5 hashed).
@@ -114,6 +120,9 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 		}
 		read := known == nil
 		if read {
+			if opts.Yield != nil {
+				opts.Yield(ctx)
+			}
 			pc, sum, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest, !opts.NoMD5)
 			if err != nil {
 				return fmt.Errorf("computing %s: %w", p, err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -58,6 +59,32 @@ type BlobsOptions struct {
 	// stage it there for the done transition (give the store machine the same Pieces), so
 	// the piece's compute task does not read the CAR back. Nil computes nothing here.
 	Pieces *piece.Staged
+	// InFlight, when set, counts the uploads being received, for background work that
+	// waits for them (InFlight.Wait). Nil counts nothing.
+	InFlight *InFlight
+}
+
+// YieldMax is the longest InFlight.Wait waits: background work (the piece machine's
+// compute tasks) gives the cores to uploads for at most this long, then runs anyway, so
+// a service that receives uploads without a pause still computes its pieces.
+const YieldMax = 10 * time.Second
+
+// yieldPoll is how often InFlight.Wait looks whether the uploads have ended.
+const yieldPoll = 20 * time.Millisecond
+
+// InFlight counts the uploads Blobs is receiving. The zero value is ready to use.
+type InFlight struct{ n atomic.Int64 }
+
+// Wait returns once no upload is being received, after YieldMax, or when ctx is done.
+func (f *InFlight) Wait(ctx context.Context) {
+	deadline := time.Now().Add(YieldMax)
+	for f.n.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(yieldPoll):
+		}
+	}
 }
 
 // Blobs serves PUT and GET /blob/{cid}: uploads to the URLs the machine presigned with
@@ -106,6 +133,10 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 	opts, err := b.v.VerifyPresigned(key, query, size, b.o.Clock())
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", c, err)
+	}
+	if f := b.o.InFlight; f != nil {
+		f.n.Add(1)
+		defer f.n.Add(-1)
 	}
 	if !bytes.Equal(opts.SHA256, digest) {
 		return fmt.Errorf("uploading %s: %w: the URL was signed for another digest", c, blob.ErrDigestMismatch)
