@@ -38,6 +38,11 @@ func HandlersWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) map[stri
 	return map[string]task.Handler{ComputeCommand: ComputeHandlerWith(e, blobs, opts)}
 }
 
+// ReadBacks is how many CARs one compute handler reads back at once. Each hashes on
+// piece.ComputeWorkers cores already; tasks that waited together (Yield) then run one
+// after another instead of holding their buffers at the same time.
+const ReadBacks = 1
+
 // ComputeOptions configure the compute handler.
 type ComputeOptions struct {
 	// Logger receives computed pieces at debug level; nil discards.
@@ -75,6 +80,7 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	readBack := make(chan struct{}, ReadBacks)
 	return func(ctx context.Context, inv *ucan.Token) error {
 		if inv == nil || inv.Invocation == nil {
 			return task.Permanent(fmt.Errorf("%w: compute task without an invocation", task.ErrInvalidTask))
@@ -123,7 +129,13 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 			if opts.Yield != nil {
 				opts.Yield(ctx)
 			}
+			select {
+			case readBack <- struct{}{}:
+			case <-ctx.Done():
+				return fmt.Errorf("computing %s: %w", p, ctx.Err())
+			}
 			pc, sum, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest, !opts.NoMD5)
+			<-readBack
 			if err != nil {
 				return fmt.Errorf("computing %s: %w", p, err)
 			}

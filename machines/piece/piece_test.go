@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -714,5 +715,44 @@ func TestKnownPieceOfOtherSize(t *testing.T) {
 	}
 	if !got.Equals(want.CID()) {
 		t.Fatalf("recorded piece %s, want the CAR's %s (not the task's %s)", got, want.CID(), wrong.CID())
+	}
+}
+
+// TestOneReadBackAtATime: compute tasks due together read their CARs back one after
+// another (piece.ReadBacks), not all at once.
+func TestOneReadBackAtATime(t *testing.T) {
+	v := newEnv(t, nil, "")
+	s := machinestest.Signer(t)
+	cars := []car{newCAR(t, 11, 3000), newCAR(t, 12, 4000), newCAR(t, 13, 5000)}
+	for _, c := range cars {
+		v.hold(c)
+		v.put(s, c)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{}, len(cars))
+	v.blobs.set(func(g *gatedBlobs) { g.block, g.started = release, started })
+	ran := make(chan error, 1)
+	go func() {
+		n, err := v.runner.RunOnce(context.Background())
+		if err == nil && n != len(cars) {
+			err = fmt.Errorf("%d tasks ran, want %d", n, len(cars))
+		}
+		ran <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no handler read a blob")
+	}
+	time.Sleep(200 * time.Millisecond) // time for a second read to start, were it allowed
+	if n := v.blobs.Gets(); n != piece.ReadBacks {
+		t.Fatalf("%d CARs read back at once, want %d", n, piece.ReadBacks)
+	}
+	close(release)
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cars {
+		v.wantPiece(c)
 	}
 }
