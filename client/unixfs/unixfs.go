@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	chunk "github.com/ipfs/boxo/chunker"
 	ft "github.com/ipfs/boxo/ipld/unixfs"
@@ -296,20 +297,30 @@ type fileSplitter struct {
 
 var _ chunk.Splitter = (*fileSplitter)(nil)
 
+// chunkBuffers holds ChunkSize buffers a short last chunk was read into and copied out
+// of: a file smaller than a chunk (or a file's tail) costs a buffer of its own size, not
+// a fresh, zeroed ChunkSize one — for a directory of many small files that zeroing was
+// most of the import's CPU. Full chunks keep their buffer: it becomes the leaf's bytes.
+var chunkBuffers = sync.Pool{New: func() any { return new([ChunkSize]byte) }}
+
 func (s *fileSplitter) Reader() io.Reader { return s.r }
 
 func (s *fileSplitter) NextBytes() ([]byte, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	buf := make([]byte, ChunkSize)
-	n, err := io.ReadFull(s.r, buf)
+	pooled := chunkBuffers.Get().(*[ChunkSize]byte)
+	n, err := io.ReadFull(s.r, pooled[:])
+	var buf []byte
 	switch err {
 	case nil:
+		buf = pooled[:] // a full chunk: the buffer is the leaf's from now on
 	case io.ErrUnexpectedEOF:
 		s.err = io.EOF
-		buf = buf[:n:n]
+		buf = append([]byte(nil), pooled[:n]...)
+		chunkBuffers.Put(pooled)
 	default:
+		chunkBuffers.Put(pooled)
 		return nil, err
 	}
 	s.ds.origins[s.ds.next%len(s.ds.origins)] = chunkOrigin{data: buf, path: s.path, off: s.off}
