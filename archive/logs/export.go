@@ -266,19 +266,18 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	if err != nil {
 		return 0, 0, err
 	}
-	parts := map[string]*part{}
+	c := chunk{parts: map[string]*part{}}
 	var newRan []cid.Cid
 	for i, ev := range evs {
-		rl, wl, err := lines(ev.Event, recs[i], invs[recs[i].Ran])
+		wrote, err := c.lines(ev.Event, recs[i], invs[recs[i].Ran])
 		if err != nil {
 			return 0, 0, err
 		}
-		addLine(parts, rl)
-		if wl != nil {
-			addLine(parts, *wl)
-			newRan = append(newRan, wl.inv)
+		if wrote {
+			newRan = append(newRan, recs[i].Ran)
 		}
 	}
+	parts := c.parts
 	names := make([]string, 0, len(parts))
 	for dir := range parts {
 		names = append(names, dir)
@@ -288,11 +287,7 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	for _, dir := range names {
 		p := parts[dir]
 		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", dir, SeqDigits, p.first, SeqDigits, p.last)
-		body := make([]byte, 0, p.size)
-		for _, l := range p.lines {
-			body = append(body, l...)
-		}
-		items = append(items, blob.BatchItem{Key: key, Data: body, Opts: blob.PutOptions{Size: int64(len(body))}})
+		items = append(items, blob.BatchItem{Key: key, Data: p.body, Opts: blob.PutOptions{Size: int64(len(p.body))}})
 	}
 	if err := x.write(ctx, items); err != nil {
 		return 0, 0, err
@@ -349,30 +344,30 @@ func (x *Exporter) write(ctx context.Context, items []blob.BatchItem) error {
 	return nil
 }
 
-// part is one file of a chunk: its lines, joined once when it is written.
+// chunk is what a chunk's lines are encoded into: the lines are appended to their
+// file's body as they are encoded, with no buffer of their own, and the DAG-JSON of a
+// receipt's out and an invocation's args is encoded into scratch buffers reused from one
+// record to the next (they are copied into the lines).
+type chunk struct {
+	parts     map[string]*part
+	out, args []byte
+}
+
+// part is one file of a chunk.
 type part struct {
 	first, last uint64
-	lines       [][]byte
-	size        int
+	body        []byte
 }
 
-func addLine(parts map[string]*part, l line) {
-	p := parts[l.dir]
+// part returns the file of dir with a line of record seq about to be appended.
+func (c *chunk) part(dir string, seq uint64) *part {
+	p := c.parts[dir]
 	if p == nil {
-		p = &part{first: l.seq}
-		parts[l.dir] = p
+		p = &part{first: seq, body: make([]byte, 0, lineSize)}
+		c.parts[dir] = p
 	}
-	p.last = l.seq
-	p.lines = append(p.lines, l.json)
-	p.size += len(l.json)
-}
-
-// line is one encoded line and the directory of its file.
-type line struct {
-	dir  string
-	seq  uint64
-	json []byte
-	inv  cid.Cid // workflow lines: the invocation
+	p.last = seq
+	return p
 }
 
 // invocation is what the lines of a chunk need of an invocation its receipts ran.
@@ -526,14 +521,16 @@ func decodeRan(tx *dag.Tx, ev *dag.Record, ran cid.Cid) (*ucan.Token, error) {
 	return tok, nil
 }
 
-// lines encodes the receipt line of ev (receipt r, which ran in) and, when in has no
-// workflow line yet, its workflow line, marking it done.
-func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, error) {
+// lines appends the receipt line of ev (receipt r, which ran in) and, when in has no
+// workflow line yet, its workflow line to their files, marking in done; it says whether
+// it wrote a workflow line.
+func (c *chunk) lines(ev dag.Event, r *receipts.Receipt, in *invocation) (bool, error) {
 	inv := in.inv
-	out, status, err := encodeOut(r.Out)
+	out, status, err := encodeOut(c.out[:0], r.Out)
 	if err != nil {
-		return line{}, nil, fmt.Errorf("%w: record %d: out of receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		return false, fmt.Errorf("%w: record %d: out of receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
 	}
+	c.out = out
 	ts := time.UnixMilli(r.TS).UTC()
 	day := ts.Format(time.DateOnly)
 	op := Op(inv.Command)
@@ -555,25 +552,27 @@ func lines(ev dag.Event, r *receipts.Receipt, in *invocation) (line, *line, erro
 	for _, f := range r.Fx {
 		rec.Fx = append(rec.Fx, f.String())
 	}
-	rj := rec.appendJSON(make([]byte, 0, lineSize))
-	rl := line{dir: dir(TypeReceipt, ev.Path.Collection, op, day), seq: ev.Seq, json: rj}
+	rp := c.part(dir(TypeReceipt, ev.Path.Collection, op, day), ev.Seq)
+	rp.body = rec.appendJSON(rp.body)
 	if in.done {
-		return rl, nil, nil
+		return false, nil
 	}
 	in.done = true
 	p := invocationPath(inv, ev.Path)
-	args := []byte("{}")
+	args := append(c.args[:0], "{}"...)
 	if inv.Args != nil {
-		if args, err = encodeDAGJSON(nil, inv.Args); err != nil {
-			return line{}, nil, fmt.Errorf("%w: record %d: args of invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+		if args, err = encodeDAGJSON(c.args[:0], inv.Args); err != nil {
+			return false, fmt.Errorf("%w: record %d: args of invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
 		}
 	}
+	c.args = args
 	wf := Workflow{
 		Type: TypeWorkflow, Invocation: in.cid, Receipt: rcpt, Common: common,
 		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: Key(p), Args: args,
 	}
-	wj := wf.appendJSON(make([]byte, 0, lineSize+len(args)))
-	return rl, &line{dir: dir(TypeWorkflow, p.Collection, op, day), seq: ev.Seq, json: wj, inv: r.Ran}, nil
+	wp := c.part(dir(TypeWorkflow, p.Collection, op, day), ev.Seq)
+	wp.body = wf.appendJSON(wp.body)
+	return true, nil
 }
 
 // messageOf returns the request message inv arrived in (the first by CID when several), or
@@ -652,14 +651,14 @@ func dir(typ, collection, op, day string) string {
 	return Prefix + typ + "/" + collection + "-" + op + "/" + day
 }
 
-// encodeOut returns the DAG-JSON of {"ok": state} or {"error": {name, message}} and the
-// state's status ("" when it has none or for an error).
-func encodeOut(o receipts.Out) (json.RawMessage, string, error) {
+// encodeOut appends to b the DAG-JSON of {"ok": state} or {"error": {name, message}} and
+// returns it with the state's status ("" when it has none or for an error).
+func encodeOut(b []byte, o receipts.Out) (json.RawMessage, string, error) {
 	if o.Err != nil {
-		b, err := json.Marshal(map[string]map[string]string{"error": {"name": o.Err.Name, "message": o.Err.Message}})
-		return b, "", err
+		e, err := json.Marshal(map[string]map[string]string{"error": {"name": o.Err.Name, "message": o.Err.Message}})
+		return append(b, e...), "", err
 	}
-	b, err := encodeDAGJSON(append(make([]byte, 0, lineSize/2), `{"ok":`...), o.Ok)
+	b, err := encodeDAGJSON(append(b, `{"ok":`...), o.Ok)
 	if err != nil {
 		return nil, "", err
 	}
