@@ -367,6 +367,11 @@ func (c *chunk) part(dir string, seq uint64) *part {
 		c.parts[dir] = p
 	}
 	p.last = seq
+	if cap(p.body)-len(p.body) < lineSize {
+		// Double rather than let append grow it by a quarter at a time: the body's
+		// earlier copies are garbage.
+		p.body = append(make([]byte, 0, 2*cap(p.body)+lineSize), p.body...)
+	}
 	return p
 }
 
