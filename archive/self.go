@@ -19,11 +19,7 @@ import (
 // to the same bytes).
 func InvocationMessage(inv cid.Cid, raw []byte) []byte {
 	// {Tag: {"invocations": [inv]}}
-	root := make([]byte, 0, 64+inv.ByteLen())
-	root = cbor.AppendHead(root, cbor.MajorMap, 1)
-	root = cbor.AppendText(root, message.Tag)
-	root = cbor.AppendHead(root, cbor.MajorMap, 1)
-	root = cbor.AppendText(root, "invocations")
+	root := rootOf("invocations", inv.ByteLen())
 	root = cbor.AppendHead(root, cbor.MajorArray, 1)
 	root = cbor.AppendLink(root, inv)
 	return oneBlockCAR(root, inv, raw)
@@ -35,15 +31,21 @@ func InvocationMessage(inv cid.Cid, raw []byte) []byte {
 // bytes are message.Encode's, written directly.
 func ReplyMessage(inv, rcpt cid.Cid, raw []byte) []byte {
 	// {Tag: {"receipts": {inv: rcpt}}}
-	root := make([]byte, 0, 128+rcpt.ByteLen())
-	root = cbor.AppendHead(root, cbor.MajorMap, 1)
-	root = cbor.AppendText(root, message.Tag)
-	root = cbor.AppendHead(root, cbor.MajorMap, 1)
-	root = cbor.AppendText(root, "receipts")
+	root := rootOf("receipts", 64+rcpt.ByteLen())
 	root = cbor.AppendHead(root, cbor.MajorMap, 1)
 	root = cbor.AppendText(root, inv.String())
 	root = cbor.AppendLink(root, rcpt)
 	return oneBlockCAR(root, rcpt, raw)
+}
+
+// rootOf returns the start of a message's root block with the one section field:
+// {Tag: {field: — the caller appends field's value, of up to n bytes more.
+func rootOf(field string, n int) []byte {
+	root := make([]byte, 0, 64+n)
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	root = cbor.AppendText(root, message.Tag)
+	root = cbor.AppendHead(root, cbor.MajorMap, 1)
+	return cbor.AppendText(root, field)
 }
 
 // oneBlockCAR returns the CAR (v1) of a message: its DAG-CBOR root block root, then the
