@@ -785,6 +785,13 @@ func TestExportMemoryMatchesLog(t *testing.T) {
 	if st, err := x.Export(ctx); err != nil || st.Position != last {
 		t.Fatalf("Export from the log: %+v, %v; want position %d", st, err, last)
 	}
+	sameFiles(t, fromMemory, fromLog)
+}
+
+// sameFiles fails t unless the export from memory wrote files, and the export from the log
+// the same files with the same bytes, and returns the files by key.
+func sameFiles(t *testing.T, fromMemory, fromLog blob.Store) map[string][]byte {
+	t.Helper()
 	a, b := blobBytes(t, fromMemory), blobBytes(t, fromLog)
 	if len(a) == 0 || len(a) != len(b) {
 		t.Fatalf("%d files from memory, %d from the log", len(a), len(b))
@@ -794,6 +801,7 @@ func TestExportMemoryMatchesLog(t *testing.T) {
 			t.Fatalf("%s differs:\nmemory: %s\nlog:    %s", k, v, b[k])
 		}
 	}
+	return a
 }
 
 // blobBytes returns every blob of st by key.

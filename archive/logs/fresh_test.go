@@ -211,15 +211,7 @@ func TestExportFreshMatchesFallback(t *testing.T) {
 	if slow.gets == 0 || slow.scans == 0 {
 		t.Fatalf("the export from the log read no invocation from kv")
 	}
-	a, b := blobBytes(t, fromMemory), blobBytes(t, fromLog)
-	if len(a) == 0 || len(a) != len(b) {
-		t.Fatalf("%d files from memory, %d from the log", len(a), len(b))
-	}
-	for k, v := range a {
-		if !bytes.Equal(v, b[k]) {
-			t.Fatalf("%s differs:\nmemory: %s\nlog:    %s", k, v, b[k])
-		}
-	}
+	a := sameFiles(t, fromMemory, fromLog)
 
 	// Every line of a client's invocation or of the sweep names the message it was sent
 	// (or archived) in.
