@@ -79,16 +79,8 @@ func (fb *fileBackend) GetCAR(ctx context.Context, p path.ImmutablePath, params 
 // metadata and a reader of its bytes. Anything else (including any error, which boxo
 // then meets and answers itself) is not ok.
 func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.ContentPathMetadata, *fileReader, bool) {
-	md, err := fb.ResolvePath(ctx, p)
-	if err != nil {
-		return md, nil, false
-	}
-	root := md.LastSegment.RootCid()
-	if root.Prefix().Codec != cid.DagProtobuf {
-		return md, nil, false
-	}
-	fsn, links, err := fb.bs.fileNode(ctx, root)
-	if err != nil || (fsn.Type() != unixfs.TFile && fsn.Type() != unixfs.TRaw) {
+	md, _, fsn, links, ok := fb.fileRoot(ctx, p)
+	if !ok {
 		return md, nil, false
 	}
 	if mt := fsn.ModTime(); !mt.IsZero() {
@@ -100,16 +92,8 @@ func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.
 // carOf is file's CAR twin: for p naming a UnixFS file with a dag-pb root, its metadata
 // and a reader of the CAR of its DAG (dups: with duplicate blocks).
 func (fb *fileBackend) carOf(ctx context.Context, p path.ImmutablePath, dups bool) (gateway.ContentPathMetadata, *fileReader, bool) {
-	md, err := fb.ResolvePath(ctx, p)
-	if err != nil {
-		return md, nil, false
-	}
-	root := md.LastSegment.RootCid()
-	if root.Prefix().Codec != cid.DagProtobuf {
-		return md, nil, false
-	}
-	fsn, _, err := fb.bs.fileNode(ctx, root)
-	if err != nil || (fsn.Type() != unixfs.TFile && fsn.Type() != unixfs.TRaw) {
+	md, root, _, _, ok := fb.fileRoot(ctx, p)
+	if !ok {
 		return md, nil, false
 	}
 	header, err := message.EncodeCAR([]cid.Cid{root}, nil)
@@ -117,6 +101,25 @@ func (fb *fileBackend) carOf(ctx context.Context, p path.ImmutablePath, dups boo
 		return md, nil, false
 	}
 	return md, newCARReader(ctx, fb.bs, root, header, dups), true
+}
+
+// fileRoot resolves p and, when it names a UnixFS file with a dag-pb root, returns its
+// metadata, the root's CID, UnixFS data and links. Anything else (including any error,
+// which boxo then meets and answers itself) is not ok.
+func (fb *fileBackend) fileRoot(ctx context.Context, p path.ImmutablePath) (gateway.ContentPathMetadata, cid.Cid, *unixfs.FSNode, []cid.Cid, bool) {
+	md, err := fb.ResolvePath(ctx, p)
+	if err != nil {
+		return md, cid.Undef, nil, nil, false
+	}
+	root := md.LastSegment.RootCid()
+	if root.Prefix().Codec != cid.DagProtobuf {
+		return md, cid.Undef, nil, nil, false
+	}
+	fsn, links, err := fb.bs.fileNode(ctx, root)
+	if err != nil || (fsn.Type() != unixfs.TFile && fsn.Type() != unixfs.TRaw) {
+		return md, cid.Undef, nil, nil, false
+	}
+	return md, root, fsn, links, true
 }
 
 // fileNode reads and decodes the dag-pb UnixFS node c: its UnixFS data and its links.
