@@ -127,27 +127,63 @@ func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 		}
 		return blocks.NewBlockWithCid(dh.Digest, c)
 	}
-	if b.cache != nil {
-		if data, ok := b.cache.get(c); ok {
-			return blocks.NewBlockWithCid(data, c)
-		}
+	if data, ok := b.cached(c); ok {
+		return blocks.NewBlockWithCid(data, c)
 	}
 	locs, err := b.locate(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	var last error
+	data, err := b.readLocated(ctx, c, locs)
+	if err != nil {
+		return nil, err
+	}
+	return blocks.NewBlockWithCid(data, c)
+}
+
+// cached returns c's bytes when the LRU holds them.
+func (b *Blockstore) cached(c cid.Cid) ([]byte, bool) {
+	if b.cache == nil {
+		return nil, false
+	}
+	return b.cache.get(c)
+}
+
+// readLocated reads c's block from the first of locs whose bytes match, into a slice of
+// its own, and keeps it in the LRU.
+func (b *Blockstore) readLocated(ctx context.Context, c cid.Cid, locs []blockindex.Location) ([]byte, error) {
+	data, err := b.readFirst(ctx, c, locs, nil)
+	if err != nil {
+		return nil, err
+	}
+	if b.cache != nil {
+		b.cache.add(c, data)
+	}
+	return data, nil
+}
+
+// readFirst reads c's block from the first of locs whose bytes match: into buf when buf
+// is not nil (skipping locations longer than buf), else into a slice of its own. A
+// location that fails is logged and the next one tried.
+func (b *Blockstore) readFirst(ctx context.Context, c cid.Cid, locs []blockindex.Location, buf []byte) ([]byte, error) {
+	var last error = ipld.ErrNotFound{Cid: c}
 	for _, l := range locs {
-		data, err := blockindex.ReadBlock(ctx, b.blobs, carwhere.BlobKey(l.CAR), l, c)
+		var data []byte
+		var err error
+		switch {
+		case buf == nil:
+			data, err = blockindex.ReadBlock(ctx, b.blobs, carwhere.BlobKey(l.CAR), l, c)
+		case l.Length > int64(len(buf)):
+			continue
+		default:
+			data, err = blockindex.ReadBlockInto(ctx, b.blobs, carwhere.BlobKey(l.CAR), l, c, buf)
+		}
 		if err != nil {
 			b.o.Logger.WarnContext(ctx, "gateway: reading a block", "cid", c.String(), "car", l.CAR.String(), "error", err)
 			last = err
 			continue
 		}
-		if b.cache != nil {
-			b.cache.add(c, data)
-		}
-		return blocks.NewBlockWithCid(data, c)
+		return data, nil
 	}
 	return nil, last
 }

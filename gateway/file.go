@@ -15,8 +15,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
-	"github.com/w3dag/w3dag/machines/blockindex"
-	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/message"
 )
 
@@ -339,39 +337,34 @@ func (w *walker) emitChild(ctx context.Context, c cid.Cid, depth int) error {
 	return fmt.Errorf("gateway: %s in a file's DAG is neither raw nor dag-pb", c)
 }
 
-// leaf reads the raw leaf c: a small or inline one through the Blockstore (and its LRU),
-// a large one into a pooled buffer, checked against c.
+// leaf reads the raw leaf c: an inline, cached or small one through the Blockstore's
+// LRU, a large one into a pooled buffer, checked against c. The leaf is located once.
 func (w *walker) leaf(ctx context.Context, c cid.Cid) (chunk, error) {
-	var locs []blockindex.Location
-	if c.Prefix().MhType != multihash.IDENTITY {
-		var err error
-		if locs, err = w.bs.locate(ctx, c); err != nil {
-			return chunk{}, err
-		}
-	}
-	if len(locs) == 0 || locs[0].Length <= CacheMaxBlock || locs[0].Length > LeafBufferSize {
+	if c.Prefix().MhType == multihash.IDENTITY {
 		blk, err := w.bs.Get(ctx, c)
 		if err != nil {
 			return chunk{}, err
 		}
 		return chunk{data: blk.RawData()}, nil
 	}
-	buf := leafBuffers.Get().(*[]byte)
-	var last error
-	for _, l := range locs {
-		if l.Length > LeafBufferSize {
-			continue
-		}
-		data, err := blockindex.ReadBlockInto(ctx, w.bs.blobs, carwhere.BlobKey(l.CAR), l, c, *buf)
-		if err != nil {
-			w.bs.o.Logger.WarnContext(ctx, "gateway: reading a block", "cid", c.String(), "car", l.CAR.String(), "error", err)
-			last = err
-			continue
-		}
-		return chunk{data: data, buf: buf}, nil
+	if data, ok := w.bs.cached(c); ok {
+		return chunk{data: data}, nil
 	}
-	leafBuffers.Put(buf)
-	return chunk{}, last
+	locs, err := w.bs.locate(ctx, c)
+	if err != nil {
+		return chunk{}, err
+	}
+	if locs[0].Length <= CacheMaxBlock || locs[0].Length > LeafBufferSize {
+		data, err := w.bs.readLocated(ctx, c, locs)
+		return chunk{data: data}, err
+	}
+	buf := leafBuffers.Get().(*[]byte)
+	data, err := w.bs.readFirst(ctx, c, locs, *buf)
+	if err != nil {
+		leafBuffers.Put(buf)
+		return chunk{}, err
+	}
+	return chunk{data: data, buf: buf}, nil
 }
 
 // emitBlock queues the CAR section of block c, then those of the blocks below it.
