@@ -363,7 +363,7 @@ func (r *partsReader) Read(p []byte) (int, error) {
 			n, err := r.f.ReadAt(p[:min(int64(len(p)), pt.Length-r.done)], pt.Offset+r.done)
 			r.done += int64(n)
 			if err == io.EOF {
-				err = fmt.Errorf("%s: %w: it is shorter than when it was imported", pt.Path, ErrFileChanged)
+				err = shorter(pt.Path)
 			}
 			return n, err
 		}
@@ -401,7 +401,7 @@ func (r *partsReader) WriteTo(w io.Writer) (int64, error) {
 			r.done += n
 			total += n
 			if err == nil && n < want {
-				err = fmt.Errorf("%s: %w: it is shorter than when it was imported", pt.Path, ErrFileChanged)
+				err = shorter(pt.Path)
 			}
 			if err != nil {
 				return total, err
@@ -430,6 +430,11 @@ func (r *partsReader) Remaining() int64 {
 		n += l
 	}
 	return n
+}
+
+// shorter is the error of a part's file that ends before the part does.
+func shorter(path string) error {
+	return fmt.Errorf("%s: %w: it is shorter than when it was imported", path, ErrFileChanged)
 }
 
 // open makes r.f the file at path.

@@ -275,8 +275,8 @@ func (r *ctxReader) Read(b []byte) (int, error) {
 	return r.r.Read(b)
 }
 
-// FileBlock is a raw leaf of a file whose bytes are Length bytes of the file at Path from
-// Offset, as Import read them: Import emits file chunks as FileBlocks, so a consumer may
+// FileBlock is a raw leaf of a file whose bytes are the len(RawData()) bytes of the file
+// at Path from Offset, as Import read them: Import emits file chunks as FileBlocks, so a consumer may
 // keep where the bytes are rather than the bytes (and read them again, checking them, when
 // it needs them).
 type FileBlock struct {
