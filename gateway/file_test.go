@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -22,17 +21,7 @@ import (
 	datastore "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
-	"github.com/w3dag/w3dag/blob"
-	"github.com/w3dag/w3dag/blob/mem"
-	"github.com/w3dag/w3dag/carscan"
-	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/gateway"
-	kvmem "github.com/w3dag/w3dag/kv/mem"
-	"github.com/w3dag/w3dag/machines/blockindex"
-	"github.com/w3dag/w3dag/machines/carwhere"
-	"github.com/w3dag/w3dag/message"
-	"github.com/w3dag/w3dag/schema"
-	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // fileSpec is a UnixFS file to import: its bytes, chunk size, links a node and leaves.
@@ -56,7 +45,6 @@ func serveFiles(t *testing.T, corrupt func(car []byte), specs ...fileSpec) (stri
 // (boxo's BlocksBackend) over the blocks imported.
 func serveFilesAndReference(t *testing.T, corrupt func(car []byte), specs ...fileSpec) (string, string, []cid.Cid) {
 	t.Helper()
-	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))
 	ds := merkledag.NewDAGService(blockservice.New(bs, nil))
 	prefix, err := merkledag.PrefixForCidVersion(1)
@@ -75,54 +63,7 @@ func serveFilesAndReference(t *testing.T, corrupt func(car []byte), specs ...fil
 		}
 		roots = append(roots, nd.Cid())
 	}
-	keys, err := bs.AllKeysChan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []message.Block
-	for k := range keys {
-		b, err := bs.Get(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blocks = append(blocks, message.Block{CID: b.Cid(), Data: b.RawData()})
-	}
-	car, err := message.EncodeCAR(roots, blocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	carCID := message.CID(car)
-	res, err := carscan.Scan(bytes.NewReader(car))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if corrupt != nil {
-		corrupt(car)
-	}
-	svc, err := did.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := dag.Open(ctx, dag.Options{KV: kvmem.New(), Signer: svc, Schema: schema.MustLoad()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	store := mem.New()
-	if err := store.Put(ctx, carwhere.BlobKey(carCID), bytes.NewReader(car), blob.PutOptions{Size: int64(len(car))}); err != nil {
-		t.Fatal(err)
-	}
-	idx := blockindex.New()
-	idx.Stage(carCID, res)
-	if err := e.Update(ctx, func(tx *dag.Tx) error { _, err := idx.Done(tx, carCID); return err }); err != nil {
-		t.Fatal(err)
-	}
-	h, err := gateway.New(e, store, gateway.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, _ := serveBlocks(t, bs, roots, corrupt, gateway.Options{})
 	backend, err := boxogw.NewBlocksBackend(blockservice.New(bs, nil))
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,20 @@ func setup(t *testing.T, opts ...gateway.Options) *content {
 	if err := ds.Add(ctx, dn); err != nil {
 		t.Fatal(err)
 	}
+	var o gateway.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	srv, n := serveBlocks(t, bs, []cid.Cid{dn.Cid()}, nil, o)
+	return &content{file: file.Cid(), dir: dn.Cid(), data: data, blocks: n - 1, srv: srv}
+}
+
+// serveBlocks stores every block of bs as one CAR naming roots (with corrupt, when not
+// nil, applied to the stored bytes after indexing), indexes it and serves the gateway
+// over it. It returns the server and the number of blocks stored.
+func serveBlocks(t *testing.T, bs blockstore.Blockstore, roots []cid.Cid, corrupt func(car []byte), opts gateway.Options) (*httptest.Server, int) {
+	t.Helper()
+	ctx := context.Background()
 	keys, err := bs.AllKeysChan(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +105,18 @@ func setup(t *testing.T, opts ...gateway.Options) *content {
 		}
 		blocks = append(blocks, message.Block{CID: b.Cid(), Data: b.RawData()})
 	}
-	car, err := message.EncodeCAR([]cid.Cid{dn.Cid()}, blocks)
+	car, err := message.EncodeCAR(roots, blocks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	carCID := message.CID(car)
-
+	res, err := carscan.Scan(bytes.NewReader(car))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corrupt != nil {
+		corrupt(car)
+	}
 	svc, err := did.GenerateEd25519()
 	if err != nil {
 		t.Fatal(err)
@@ -110,26 +130,18 @@ func setup(t *testing.T, opts ...gateway.Options) *content {
 	if err := store.Put(ctx, carwhere.BlobKey(carCID), bytes.NewReader(car), blob.PutOptions{Size: int64(len(car))}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := carscan.Scan(bytes.NewReader(car))
-	if err != nil {
-		t.Fatal(err)
-	}
 	idx := blockindex.New()
 	idx.Stage(carCID, res)
 	if err := e.Update(ctx, func(tx *dag.Tx) error { _, err := idx.Done(tx, carCID); return err }); err != nil {
 		t.Fatal(err)
 	}
-	var o gateway.Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	h, err := gateway.New(e, store, o)
+	h, err := gateway.New(e, store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &content{file: file.Cid(), dir: dn.Cid(), data: data, blocks: len(blocks) - 1, srv: srv}
+	return srv, len(blocks)
 }
 
 // wantNotFound checks a 404 body is text naming the missing segment, not a CAR.
