@@ -583,7 +583,7 @@ func (p *paced) pace(ctx context.Context) error {
 		return err
 	}
 	need := last + 1 // a write the original did not record: now
-	if i := sort.Search(len(p.st.Stamps), func(i int) bool { return p.st.Stamps[i].Seq > last }); i < len(p.st.Stamps) {
+	if i := p.st.next(last); i < len(p.st.Stamps) {
 		need = p.st.Stamps[i].Seq
 	}
 	select {
@@ -765,11 +765,16 @@ func isDAG(cmd string) bool {
 // (its Stamps): the time a transaction of st that starts when last is the store's last
 // sequence had in the original run. Past its last stamp (or with none) it is st.TS.
 func (st *Step) TimeAfter(last uint64) time.Time {
-	i := sort.Search(len(st.Stamps), func(i int) bool { return st.Stamps[i].Seq > last })
-	if i < len(st.Stamps) {
+	if i := st.next(last); i < len(st.Stamps) {
 		return time.UnixMilli(st.Stamps[i].TS)
 	}
 	return time.UnixMilli(st.TS)
+}
+
+// next returns the index in st.Stamps of st's first write committed after the sequence
+// last, len(st.Stamps) when there is none.
+func (st *Step) next(last uint64) int {
+	return sort.Search(len(st.Stamps), func(i int) bool { return st.Stamps[i].Seq > last })
 }
 
 // Paced reports whether st is one of the service's own invocations that a Handler runs
