@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -202,6 +203,41 @@ func TestFileCARs(t *testing.T) {
 			if code != wantCode || !bytes.Equal(got, want) {
 				t.Errorf("file %d, %s %q: %d and %d bytes, boxo's gateway %d and %d bytes", i, target, q.accept, code, len(got), wantCode, len(want))
 			}
+		}
+	}
+}
+
+// TestFileResponseStreams checks that the gateway answers a whole file itself, its large
+// leaves read into the pooled buffers: once the pool is warm, a GET (and the CAR of it) of
+// a file of 16 leaves of LeafBufferSize allocates less than half the file's size. Served
+// by boxo, each leaf would become a fresh block (three copies of it for a CAR).
+func TestFileResponseStreams(t *testing.T) {
+	const leaves = 16
+	data := pattern(leaves*gateway.LeafBufferSize, 7)
+	url, roots := serveFiles(t, nil, fileSpec{data: data, chunk: gateway.LeafBufferSize, maxLinks: 174, rawLeaves: true})
+	for _, target := range []string{"", "?format=car"} {
+		get := func() int64 {
+			resp, err := http.Get(fmt.Sprintf("%s/ipfs/%s%s", url, roots[0], target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("%q: %d, %v", target, resp.StatusCode, err)
+			}
+			return n
+		}
+		get() // warms the pool
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		n := get()
+		runtime.ReadMemStats(&after)
+		if n < int64(len(data)) {
+			t.Fatalf("%q: %d bytes, want at least the file's %d", target, n, len(data))
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(data))/2 {
+			t.Errorf("%q: %d bytes allocated for a %d-byte file, want under half of it", target, alloc, len(data))
 		}
 	}
 }
