@@ -397,16 +397,16 @@ var errNeedBlocks = errors.New("logs: blocks to read")
 // message and whether it had its workflow line in an earlier chunk, in one kv
 // transaction.
 func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
-	recs, invs, err := decode(nil, evs)
+	d := decoder{recs: make([]*receipts.Receipt, len(evs)), invs: map[cid.Cid]*invocation{}}
+	err := d.decode(nil, evs)
 	if errors.Is(err, errNeedBlocks) {
-		err = x.src.View(ctx, func(tx *dag.Tx) error {
-			recs, invs, err = decode(tx, evs)
-			return err
-		})
+		// On from the first record that lacks a block: those before it are decoded.
+		err = x.src.View(ctx, func(tx *dag.Tx) error { return d.decode(tx, evs) })
 	}
 	if err != nil {
 		return nil, nil, err
 	}
+	recs, invs := d.recs, d.invs
 	var unknown []cid.Cid
 	for c, inv := range invs {
 		if !inv.known {
@@ -438,33 +438,40 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Rece
 	return recs, invs, nil
 }
 
-// decode decodes the receipts of evs and the invocations they ran, from the bytes the
-// records carry, and from tx the blocks they lack; with tx nil it returns errNeedBlocks
-// when a record lacks one. The bytes are the blocks' either way, so the lines are too.
-func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
-	recs := make([]*receipts.Receipt, len(evs))
-	invs := map[cid.Cid]*invocation{}
-	for i := range evs {
-		ev := &evs[i]
+// decoder holds the receipts of a chunk's records (recs, by record) and the invocations
+// they ran (invs), decoded up to the record next.
+type decoder struct {
+	recs []*receipts.Receipt
+	invs map[cid.Cid]*invocation
+	next int
+}
+
+// decode decodes, from d.next on, the receipts of evs and the invocations they ran, from
+// the bytes the records carry, and from tx the blocks they lack; with tx nil it returns
+// errNeedBlocks when a record lacks one, and a later call goes on from that record. The
+// bytes are the blocks' either way, so the lines are too.
+func (d *decoder) decode(tx *dag.Tx, evs []dag.Record) error {
+	for ; d.next < len(evs); d.next++ {
+		ev := &evs[d.next]
 		r, err := decodeReceipt(tx, ev)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		recs[i] = r
-		if invs[r.Ran] != nil {
+		d.recs[d.next] = r
+		if d.invs[r.Ran] != nil {
 			continue
 		}
 		tok, err := decodeRan(tx, ev, r.Ran)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		if tok.Invocation == nil {
-			return nil, nil, fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
+			return fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
 		}
 		task := ev.RanTask
 		if !task.Defined() || !ev.Fresh || !ev.Ran.Equals(r.Ran) {
 			if task, err = tok.Invocation.Task(); err != nil {
-				return nil, nil, fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+				return fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
 			}
 		}
 		in := &invocation{inv: tok.Invocation, cid: r.Ran.String(), task: task.String()}
@@ -478,9 +485,9 @@ func decode(tx *dag.Tx, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*inv
 				in.message = &m
 			}
 		}
-		invs[r.Ran] = in
+		d.invs[r.Ran] = in
 	}
-	return recs, invs, nil
+	return nil
 }
 
 // decodeReceipt returns the receipt of ev, decoded from the bytes the record carries or
