@@ -235,17 +235,18 @@ func (r *Runner) claim(ctx context.Context, n int) ([]claim, error) {
 		}
 		type due struct {
 			key  []byte
+			at   int64 // the key's due time
 			task cid.Cid
 		}
 		var dues []due
 		var bad [][]byte
 		err = kt.Scan(scanDue(now, n), func(k, _ []byte) error {
-			_, c, err := parseQueueKey(k)
+			at, c, err := parseQueueKey(k)
 			if err != nil {
 				bad = append(bad, append([]byte(nil), k...))
 				return nil
 			}
-			dues = append(dues, due{key: append([]byte(nil), k...), task: c})
+			dues = append(dues, due{key: append([]byte(nil), k...), at: at, task: c})
 			return nil
 		})
 		if err != nil {
@@ -292,10 +293,12 @@ func (r *Runner) claim(ctx context.Context, n int) ([]claim, error) {
 				continue
 			}
 			lease := now + r.o.Lease.Milliseconds()
-			// The key found is where the entry's state puts it, which record moves;
-			// deleting it first also drops one left elsewhere.
-			if err := kt.Delete(d.key); err != nil {
-				return err
+			// record moves the key from where the entry's state puts it; a key found
+			// elsewhere (left stale) is dropped here, not deleted twice when it is that one.
+			if at, ok, _ := dueAt(ent.Status, ent.State); !ok || at != d.at {
+				if err := kt.Delete(d.key); err != nil {
+					return err
+				}
 			}
 			if _, err := record(tx, ClaimCommand, p, d.task, ent, runningState(lease, r.o.Owner, st.attempts)); err != nil {
 				return err
