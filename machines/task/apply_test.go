@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -118,7 +119,7 @@ func TestApply(t *testing.T) {
 	var now time.Time
 	w := machinestest.Open(t, mem.New(), v.Service, nil, func() time.Time { return now })
 	now = start
-	if again := sched(w.E); !slicesEqual(again, ids) {
+	if again := sched(w.E); !slices.EqualFunc(again, ids, cid.Cid.Equals) {
 		t.Fatalf("tasks scheduled again are %v, want %v", again, ids)
 	}
 	for i, wr := range writes {
@@ -165,16 +166,4 @@ func mustReceiptInv(t *testing.T, e *dag.Engine, c cid.Cid) *ucan.Token {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-func slicesEqual(a, b []cid.Cid) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Equals(b[i]) {
-			return false
-		}
-	}
-	return true
 }
