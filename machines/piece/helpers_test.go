@@ -121,8 +121,9 @@ type env struct {
 	v      *machinestest.Env
 	b      *store.Blobs
 	runner *task.Runner
-	pieces *piece.Staged // the upload endpoint's and the store machine's; nil: none
-	noMD5  bool          // the compute handler hashes no md5
+	pieces *piece.Staged         // the upload endpoint's and the store machine's; nil: none
+	noMD5  bool                  // the compute handler hashes no md5
+	yield  func(context.Context) // the compute handler's ComputeOptions.Yield; nil: none
 }
 
 var runnerOptions = task.RunnerOptions{Lease: time.Minute, BaseBackoff: time.Second, MaxBackoff: 8 * time.Second, MaxAttempts: 5}
@@ -132,7 +133,7 @@ func newEnv(t *testing.T, st kv.Store, dir string) *env {
 	return newEnvWith(t, st, dir, func(*env) {})
 }
 
-// newEnvWith is newEnv with configure setting the env's options (pieces, noMD5) before
+// newEnvWith is newEnv with configure setting the env's options (pieces, noMD5, yield) before
 // the machines are built.
 func newEnvWith(t *testing.T, st kv.Store, dir string, configure func(*env)) *env {
 	t.Helper()
@@ -175,7 +176,7 @@ func (v *env) open(st kv.Store) {
 		t.Fatal(err)
 	}
 	handlers := v.sm.Handlers(v.v.E)
-	maps.Copy(handlers, piece.HandlersWith(v.v.E, v.blobs, piece.ComputeOptions{NoMD5: v.noMD5}))
+	maps.Copy(handlers, piece.HandlersWith(v.v.E, v.blobs, piece.ComputeOptions{NoMD5: v.noMD5, Yield: v.yield}))
 	o := runnerOptions
 	o.Clock = v.clock.Now
 	v.runner = task.NewRunner(v.v.E, handlers, o)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -755,4 +756,37 @@ func TestOneReadBackAtATime(t *testing.T) {
 	for _, c := range cars {
 		v.wantPiece(c)
 	}
+}
+
+// TestYieldBeforeReadBack: a compute task that reads its CAR back calls
+// ComputeOptions.Yield (serve's store.InFlight.Wait) before it reads; one whose piece the
+// upload staged records it without yielding.
+func TestYieldBeforeReadBack(t *testing.T) {
+	var mu sync.Mutex
+	var getsAtYield []int // blob reads done when Yield was called
+	v := newEnvWith(t, nil, "", func(v *env) {
+		v.pieces = piece.NewStaged(true)
+		v.yield = func(context.Context) {
+			mu.Lock()
+			defer mu.Unlock()
+			getsAtYield = append(getsAtYield, v.blobs.Gets())
+		}
+	})
+	a := machinestest.Signer(t)
+	up, held := newCAR(t, 41, 3000), newCAR(t, 42, 4000)
+	res := v.put(a, up)
+	v.upload(res.Entry.State, up) // staged: its compute task carries the piece
+	v.hold(held)
+	v.put(a, held) // held without an upload: read back
+	v.runOnce(2)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(getsAtYield) != 1 || getsAtYield[0] != 0 {
+		t.Fatalf("Yield called with %v blob reads done, want once, before the only read", getsAtYield)
+	}
+	if n := v.blobs.Gets(); n != 1 {
+		t.Fatalf("%d blob reads, want 1 (the held CAR's)", n)
+	}
+	v.wantPiece(up)
+	v.wantPiece(held)
 }
