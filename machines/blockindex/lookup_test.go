@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -40,6 +41,8 @@ func rawCID(t *testing.T, data []byte) cid.Cid {
 	return cid.NewCidV1(cid.Raw, mh)
 }
 
+// TestReadBlock checks ReadBlock and ReadBlockInto, which ReadBlock calls with a buffer
+// of its own.
 func TestReadBlock(t *testing.T) {
 	store := &memBlobs{data: []byte("....hello....")}
 	car := rawCID(t, []byte("the car"))
@@ -58,16 +61,36 @@ func TestReadBlock(t *testing.T) {
 		{"outside the blob", rawCID(t, []byte("hello")), blockindex.Location{CAR: car, Offset: 10, Length: 5}, nil, blob.ErrInvalidRange},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := blockindex.ReadBlock(context.Background(), store, "k", tc.loc, tc.c)
-			if tc.err != nil {
-				if !errors.Is(err, tc.err) {
-					t.Fatalf("error %v, want %v", err, tc.err)
+			buf := make([]byte, 8) // ReadBlockInto reads into it
+			for name, read := range map[string]func() ([]byte, error){
+				"ReadBlock": func() ([]byte, error) {
+					return blockindex.ReadBlock(context.Background(), store, "k", tc.loc, tc.c)
+				},
+				"ReadBlockInto": func() ([]byte, error) {
+					return blockindex.ReadBlockInto(context.Background(), store, "k", tc.loc, tc.c, buf)
+				},
+			} {
+				got, err := read()
+				if tc.err != nil {
+					if !errors.Is(err, tc.err) {
+						t.Fatalf("%s: error %v, want %v", name, err, tc.err)
+					}
+					continue
 				}
-				return
-			}
-			if err != nil || !bytes.Equal(got, tc.want) {
-				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+				if err != nil || !bytes.Equal(got, tc.want) {
+					t.Fatalf("%s: got %q, %v; want %q", name, got, err, tc.want)
+				}
 			}
 		})
+	}
+}
+
+// TestReadBlockIntoShortBuffer: a buffer shorter than the block is refused.
+func TestReadBlockIntoShortBuffer(t *testing.T) {
+	store := &memBlobs{data: []byte("....hello....")}
+	loc := blockindex.Location{CAR: rawCID(t, []byte("the car")), Offset: 4, Length: 5}
+	got, err := blockindex.ReadBlockInto(context.Background(), store, "k", loc, rawCID(t, []byte("hello")), make([]byte, 4))
+	if err == nil || !strings.Contains(err.Error(), "4-byte buffer for a 5-byte block") {
+		t.Fatalf("a 4-byte buffer for a 5-byte block: %q, %v; want an error saying so", got, err)
 	}
 }
