@@ -1,0 +1,12 @@
+package capped
+
+import (
+	"testing"
+
+	"github.com/w3dag/w3dag/internal/imports"
+)
+
+// TestImports checks what doc.go promises: the package imports only the standard library.
+func TestImports(t *testing.T) {
+	imports.Check(t, ".", 2, imports.Std)
+}
