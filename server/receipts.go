@@ -72,14 +72,18 @@ func statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, NameInternal
 }
 
-// writeFailure writes err with the status statusOf gives, logging 5xx.
+// writeFailure writes err with the status statusOf gives, logging 5xx: a busy store
+// (dag.ErrBusy) as a warning, the client being told to retry; the others as errors.
 func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status, name := statusOf(err)
 	msg := what + ": " + err.Error()
 	if errors.Is(err, dag.ErrBusy) {
 		// Nothing was written (a PUT /blob's bytes were, its delivery was not): the same
 		// request may succeed shortly.
+		s.log.WarnContext(r.Context(), what, "path", r.URL.Path, "error", err)
 		w.Header().Set("Retry-After", strconv.Itoa(BusyRetryAfter))
+		writeError(w, status, name, msg)
+		return
 	}
 	if status >= 500 {
 		s.log.ErrorContext(r.Context(), what, "path", r.URL.Path, "error", err)
