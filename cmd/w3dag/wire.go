@@ -315,10 +315,6 @@ func storeLocator(c serveConfig, publicURL string) (carwhere.Locator, error) {
 	return nil, fmt.Errorf("--blob %q: want fs or s3", c.blob)
 }
 
-// collections builds the store machine over the blob store and the aggregate machine with
-// the configured bounds (making offers when --broker is set), and returns both with every
-// collection the engine registers (machines.BuiltinWith); tune adjusts the store
-// machine's options (tests).
 // uploadStages returns what the upload endpoint hands the store machine: one block index
 // (the endpoint stages scans, the store machine writes them) and, with --upload-piece, the
 // pieces the endpoint computes for the deliveries' compute tasks (md5 only when offers,
@@ -331,6 +327,10 @@ func uploadStages(c serveConfig) (*blockindex.Index, *piece.Staged) {
 	return blockindex.New(), pieces
 }
 
+// collections builds the store machine over the blob store and the aggregate machine with
+// the configured bounds (making offers when --broker is set), and returns both with every
+// collection the engine registers (machines.BuiltinWith); tune adjusts the store
+// machine's options (tests).
 func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Logger, tune ...func(*store.Options)) (*store.Machine, *aggregate.Machine, []dag.Collection, error) {
 	loc, err := storeLocator(c, publicURL)
 	if err != nil {
@@ -359,15 +359,13 @@ func collections(c serveConfig, publicURL string, blobs blob.Store, log *slog.Lo
 // piece machine (which reads CARs from blobs) and of the aggregate machine agg — with the
 // offer handler when offers is not nil (--broker) — until the returned stop is called
 // (before the engine closes). lease is how long a claim on a task lasts without renewal
-// (--task-lease; zero is task.DefaultLease).
+// (--task-lease; zero is task.DefaultLease). inflight counts the uploads being received,
+// which the compute tasks wait for (at most store.YieldMax) before they read a CAR back.
 func runTasks(ctx context.Context, engine *dag.Engine, sm *store.Machine, agg *aggregate.Machine, blobs blob.Store, offers *aggregate.OfferOptions, lease time.Duration, inflight *store.InFlight, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	handlers := sm.Handlers(engine)
 	// The md5 of a CAR is only for offers: without them (no --broker) it is not hashed.
-	popts := piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: offers == nil}
-	if inflight != nil {
-		popts.Yield = inflight.Wait
-	}
+	popts := piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: offers == nil, Yield: inflight.Wait}
 	maps.Copy(handlers, piece.HandlersWith(engine, blobs, popts))
 	maps.Copy(handlers, agg.Handlers(engine, log.With("component", "aggregate")))
 	if offers != nil {
