@@ -248,14 +248,17 @@ func (u *uploader) store(ctx context.Context, sh unixfs.Shard) error {
 			return err
 		}
 		defer body.Close()
-		return putBytes(ctx, u.hc, req, body)
-	}
-	res, err := storeSend(ctx, u.c, u.space, send, sh.CID, sh.Size)
-	if err != nil {
+		err = putBytes(ctx, u.hc, req, body)
+		// The shard's bytes are read from the files again: one that changed since the
+		// import is caught here, or by the service (400: not the signed digest).
 		var he *client.HTTPError
 		if errors.Is(err, unixfs.ErrFileChanged) || errors.As(err, &he) && he.Status == http.StatusBadRequest {
 			err = fmt.Errorf("%w (a file changed while it was uploaded?)", err)
 		}
+		return err
+	}
+	res, err := storeSend(ctx, u.c, u.space, send, sh.CID, sh.Size)
+	if err != nil {
 		return fmt.Errorf("shard %d (%s): %w", sh.N, sh.CID, err)
 	}
 	if st := res.Receipt.Status(); st != store.StatusDone {
