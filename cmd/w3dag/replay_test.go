@@ -339,29 +339,7 @@ func TestReplayVerify(t *testing.T) {
 	}
 	compareStores(t, live, "", rebuilt, "")
 
-	if pg := os.Getenv("W3DAG_TEST_POSTGRES"); pg != "" {
-		pgSchema := fmt.Sprintf("replay_%d", time.Now().UnixNano())
-		stdout.Reset()
-		args := append([]string{"--data", rebuildFolder(t, live), "--kv", pg, "--postgres-schema", pgSchema}, common...)
-		if code := runReplay(ctx, args, &stdout, &stderr); code != 0 {
-			t.Fatalf("replay into PostgreSQL: exit %d: %s%s", code, stdout.String(), stderr.String())
-		}
-		t.Logf("PostgreSQL: %s", strings.TrimSpace(stdout.String()))
-		pgs, err := openKV(ctx, serveConfig{kv: "postgres", postgresURL: pg, pgSchema: pgSchema}, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pgs.Close()
-		livekv, err := openLive(ctx, live, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := replay.Compare(ctx, livekv, pgs)
-		livekv.Close()
-		if err != nil || d != nil {
-			t.Fatalf("PostgreSQL rebuild differs: %v %v", d, err)
-		}
-	}
+	replayIntoPostgres(ctx, t, live, common)
 
 	// verify without --schema: the schema set the service archived at start is used.
 	stdout.Reset()
@@ -544,4 +522,36 @@ func waitGet(t testing.TB, url string, reader did.Signer, sub, path string, want
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("/%s/%s is %q after 30s, want %q", sub, path, got, want)
+}
+
+// replayIntoPostgres, when W3DAG_TEST_POSTGRES is set, replays with args (the archive and
+// the original's configuration) into a new PostgreSQL schema and checks that the rebuilt
+// store equals the live one in live (stopped).
+func replayIntoPostgres(ctx context.Context, t *testing.T, live string, args []string) {
+	t.Helper()
+	pg := os.Getenv("W3DAG_TEST_POSTGRES")
+	if pg == "" {
+		return
+	}
+	pgSchema := fmt.Sprintf("replay_%d", time.Now().UnixNano())
+	var stdout, stderr bytes.Buffer
+	args = append([]string{"--data", rebuildFolder(t, live), "--kv", pg, "--postgres-schema", pgSchema}, args...)
+	if code := runReplay(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("replay into PostgreSQL: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("PostgreSQL: %s", strings.TrimSpace(stdout.String()))
+	pgs, err := openKV(ctx, serveConfig{kv: "postgres", postgresURL: pg, pgSchema: pgSchema}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pgs.Close()
+	livekv, err := openLive(ctx, live, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := replay.Compare(ctx, livekv, pgs)
+	livekv.Close()
+	if err != nil || d != nil {
+		t.Fatalf("PostgreSQL rebuild differs: %v %v", d, err)
+	}
 }

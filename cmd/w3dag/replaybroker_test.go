@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -153,28 +151,7 @@ func replayAndVerify(t *testing.T, live, url string, flags ...string) {
 		t.Fatalf("replay output: %s", stdout.String())
 	}
 	compareStores(t, live, "", rebuilt, "")
-	if pg := os.Getenv("W3DAG_TEST_POSTGRES"); pg != "" {
-		pgSchema := fmt.Sprintf("replay_%d", time.Now().UnixNano())
-		stdout.Reset()
-		args := append([]string{"--data", rebuildFolder(t, live), "--kv", pg, "--postgres-schema", pgSchema}, common...)
-		if code := runReplay(ctx, args, &stdout, &stderr); code != 0 {
-			t.Fatalf("replay into PostgreSQL: exit %d: %s%s", code, stdout.String(), stderr.String())
-		}
-		pgs, err := openKV(ctx, serveConfig{kv: "postgres", postgresURL: pg, pgSchema: pgSchema}, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pgs.Close()
-		livekv, err := openLive(ctx, live, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := replay.Compare(ctx, livekv, pgs)
-		livekv.Close()
-		if err != nil || d != nil {
-			t.Fatalf("PostgreSQL rebuild differs: %v %v", d, err)
-		}
-	}
+	replayIntoPostgres(ctx, t, live, common)
 	stdout.Reset()
 	if code := runVerify(ctx, append([]string{"--against", live}, common...), &stdout, &stderr); code != 0 || strings.TrimSpace(lastLine(stdout.String())) != "identical" {
 		t.Fatalf("verify: exit %d: %s%s", code, stdout.String(), stderr.String())
