@@ -524,12 +524,16 @@ func waitGet(t testing.TB, url string, reader did.Signer, sub, path string, want
 	t.Fatalf("/%s/%s is %q after 30s, want %q", sub, path, got, want)
 }
 
+// testPostgres is W3DAG_TEST_POSTGRES, read when the tests start: clearEnv, which tests
+// call before they run serve, unsets every W3DAG_ variable.
+var testPostgres = os.Getenv("W3DAG_TEST_POSTGRES")
+
 // replayIntoPostgres, when W3DAG_TEST_POSTGRES is set, replays with args (the archive and
 // the original's configuration) into a new PostgreSQL schema and checks that the rebuilt
 // store equals the live one in live (stopped).
 func replayIntoPostgres(ctx context.Context, t *testing.T, live string, args []string) {
 	t.Helper()
-	pg := os.Getenv("W3DAG_TEST_POSTGRES")
+	pg := testPostgres
 	if pg == "" {
 		return
 	}
