@@ -166,9 +166,19 @@ func TestViewSharder(t *testing.T) {
 	if err := os.Truncate(src, int64(len(data))-1); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := views[len(views)-1].NewReader()
-	defer r.Close()
-	if _, err := io.ReadAll(r); !errors.Is(err, unixfs.ErrFileChanged) {
-		t.Fatalf("reading a shard of a shortened file: %v", err)
+	for _, how := range []string{"read", "write to"} {
+		r, err := views[len(views)-1].NewReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if how == "read" {
+			_, err = io.ReadAll(r)
+		} else {
+			_, err = r.(io.WriterTo).WriteTo(&bytes.Buffer{})
+		}
+		r.Close()
+		if !errors.Is(err, unixfs.ErrFileChanged) {
+			t.Fatalf("%s a shard of a shortened file: %v, want ErrFileChanged", how, err)
+		}
 	}
 }
