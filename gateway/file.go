@@ -23,10 +23,11 @@ const (
 	// into: the UnixFS chunk of `w3dag up` and the incumbent's clients (1 MiB). A larger
 	// leaf gets a buffer of its own.
 	LeafBufferSize = 1 << 20
-	// ReadAhead is how many leaves a file response reads ahead of what it has sent: one
-	// goroutine reads and checks them while the response is written, so a file response
-	// holds at most ReadAhead+2 leaf buffers (those queued, the one being read, the one
-	// being sent).
+	// ReadAhead is how many chunks a file response reads ahead of what it has sent (a
+	// deserialized response's chunk is a leaf; a CAR's are a leaf's section header and
+	// then its bytes, so a CAR reads about one leaf ahead): one goroutine reads and checks
+	// them while the response is written, so a file response holds at most ReadAhead+2
+	// leaf buffers (those queued, the one being read, the one being sent).
 	ReadAhead = 2
 )
 

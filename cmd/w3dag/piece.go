@@ -56,7 +56,7 @@ func runPiece(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // pieceOfFile computes the piece of a file ("-" is stdin), stopping early if ctx ends. A
-// regular file's segments are mapped and hashed in place by the workers
+// regular file's segments are read (ReadAt) and hashed by the workers themselves
 // (piece.ComputeFile); stdin as a pipe is streamed.
 func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
 	var p piece.Piece
