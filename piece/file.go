@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 )
@@ -19,7 +20,8 @@ const fileDepth = 64
 
 // ComputeFile returns the piece of f's bytes from its current offset to its
 // end, as Compute(f) would, and leaves the offset at the end. It stops with
-// ctx's error, checked between segments.
+// ctx's error, checked between segments. Its other errors name f once (by
+// f.Name()).
 //
 // For a regular file, the full segments present when it starts are not read
 // by one goroutine that hands them to the workers (which then wait for it
@@ -49,11 +51,16 @@ func (w *Writer) readFile(ctx context.Context, f *os.File) error {
 				return err
 			}
 			if _, err := f.Seek(start+int64(full)*segmentPayload, io.SeekStart); err != nil {
-				return fmt.Errorf("piece: seeking %s past its hashed segments: %w", f.Name(), err)
+				return fmt.Errorf("piece: seeking past the hashed segments: %w", err) // names f
 			}
 		}
 	}
 	_, err := w.ReadFrom(ctxReader{ctx, f})
+	if err != nil && ctx.Err() == nil {
+		if pe := (*fs.PathError)(nil); !errors.As(err, &pe) { // ErrTooLarge
+			err = fmt.Errorf("piece: %s: %w", f.Name(), err)
+		}
+	}
 	return err
 }
 
@@ -159,9 +166,10 @@ func (r *segmentReader) hash(off int64) ([NodeSize]byte, error) {
 	for b := int64(0); b < segmentPayload; b += blockPayload {
 		if _, err := r.f.ReadAt(r.in, off+b); err != nil {
 			if errors.Is(err, io.EOF) { // the file shrank since ComputeFile began
-				err = io.ErrUnexpectedEOF
+				return [NodeSize]byte{}, fmt.Errorf("piece: reading %s at %d: %w", r.f.Name(), off+b, io.ErrUnexpectedEOF)
 			}
-			return [NodeSize]byte{}, fmt.Errorf("piece: reading %s at %d: %w", r.f.Name(), off+b, err)
+			// ReadAt's other errors are *fs.PathErrors, which name the file.
+			return [NodeSize]byte{}, fmt.Errorf("piece: reading at %d: %w", off+b, err)
 		}
 		fr32Expand(r.s.out, r.in)
 		st.push(blockHeight, r.s.h.rootOfLeaves(r.s.out, blockHeight))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -109,6 +110,27 @@ func BenchmarkCommPFile(b *testing.B) {
 		}
 		if _, err := ComputeFile(context.Background(), f); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestComputeFileErrorNamesFile checks that a read error of ComputeFile names
+// the file once, from a full segment (ReadAt) and from the tail (Read): the
+// *fs.PathError of a file opened only for writing already names it.
+func TestComputeFileErrorNamesFile(t *testing.T) {
+	for _, n := range []int{100, 2*segmentPayload + 10} {
+		name := filepath.Join(t.TempDir(), "unreadable")
+		if err := os.WriteFile(name, payload(n, 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ComputeFile(context.Background(), f)
+		f.Close()
+		if err == nil || strings.Count(err.Error(), name) != 1 {
+			t.Errorf("%d bytes: %v, want an error naming %s once", n, err, name)
 		}
 	}
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -61,10 +60,12 @@ func runPiece(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
 	var p piece.Piece
 	var err error
+	stream := false
 	if name == "-" {
 		if f, ok := pieceStdin.(*os.File); ok {
 			p, err = piece.ComputeFile(ctx, f)
 		} else {
+			stream = true
 			p, err = piece.Compute(ctxReader{ctx, pieceStdin})
 		}
 	} else {
@@ -78,13 +79,11 @@ func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
 		}
 		p, err = piece.ComputeFile(ctx, f)
 	}
-	if errors.Is(err, piece.ErrTooLarge) {
-		return p, fmt.Errorf("%s: %w", name, err)
-	}
-	if err != nil {
+	if err != nil && stream {
+		// piece.ComputeFile's errors name the file; Compute's do not.
 		return p, fmt.Errorf("reading %s: %w", name, err)
 	}
-	return p, nil
+	return p, err
 }
 
 // ctxReader fails reads once ctx is done, so ^C stops a long computation of a
