@@ -1088,7 +1088,7 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	// The archive holds the service's own invocations already (IndexOnly), and metrics
 	// receipts are made from the archived /metrics/add invocations, at their place,
 	// instead of by the batches' finishers (a replay's batches are not the original's).
-	rs.engine, err = dag.Open(ctx, dag.Options{KV: rs.kv, Collections: registered, Signer: signer, Schema: sch, Logger: log,
+	rs.engine, err = dag.Open(ctx, dag.Options{KV: rs.kv, Collections: registered, Signer: signer, Schema: sch, Logger: log.With("component", "dag"),
 		Clock: rs.clock.Now, Archive: replay.IndexOnly{}, NoFinish: true})
 	if err != nil {
 		return nil, fmt.Errorf("opening the engine: %w", err)
@@ -1099,7 +1099,7 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 		Signer:            signer,
 		Validator:         ucan.NewValidator(ucan.ValidatorOptions{Now: rs.clock.Now}),
 		Clock:             rs.clock.Now,
-		Logger:            log,
+		Logger:            log.With("component", "ops"),
 		MessageWork:       c.messageWork,
 		MessageProofs:     c.messageProofs,
 		SelectPageBytes:   c.selectPageBytes,
@@ -1164,8 +1164,8 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	// an offer task with an archived reply was acknowledged by the broker, and runs
 	// again as what the acknowledgement did (offeredHandler).
 	handlers := storeMachine.Handlers(rs.engine)
-	maps.Copy(handlers, piece.HandlersWith(rs.engine, blobs, piece.ComputeOptions{Logger: log, NoMD5: c.broker == ""}))
-	maps.Copy(handlers, aggMachine.Handlers(rs.engine, log))
+	maps.Copy(handlers, piece.HandlersWith(rs.engine, blobs, piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: c.broker == ""}))
+	maps.Copy(handlers, aggMachine.Handlers(rs.engine, log.With("component", "aggregate")))
 	handlers[aggregate.OfferCommand] = offeredHandler(rs.engine)
 	for cmd, h := range handlers {
 		rs.handlers[cmd] = rs.taskHandler(h)
