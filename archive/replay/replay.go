@@ -497,9 +497,12 @@ func (r *runner) run(ctx context.Context, from int, partial []int) (err error) {
 		r.opts.SetClock(time.UnixMilli(steps[i].TS))
 		r.check(steps[i:j], checked)
 		for k := i; k < j; k++ {
-			// A paced step started in this group may park before a step of it.
-			if err := r.unpark(steps[k].Seq); err != nil {
-				return err
+			// A paced step started in this group may park before a later step of it
+			// (steps[i]'s place was unparked above).
+			if k > i {
+				if err := r.unpark(steps[k].Seq); err != nil {
+					return err
+				}
 			}
 			if err := r.step(hctx, k, checked[k-i]); err != nil {
 				return err
