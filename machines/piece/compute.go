@@ -39,8 +39,9 @@ func HandlersWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) map[stri
 }
 
 // ReadBacks is how many CARs one compute handler reads back at once. Each hashes on
-// piece.ComputeWorkers cores already; tasks that waited together (Yield) then run one
-// after another instead of holding their buffers at the same time.
+// piece.ComputeWorkers cores already; tasks due together run one after another instead
+// of holding their buffers at the same time, each yielding (ComputeOptions.Yield) once it
+// has its turn.
 const ReadBacks = 1
 
 // ComputeOptions configure the compute handler.
@@ -52,8 +53,10 @@ type ComputeOptions struct {
 	// has none, so a service that makes no offers sets it and saves a pass of md5 (about
 	// 1.6 CPU-seconds a GiB). The zero value hashes md5 beside commP.
 	NoMD5 bool
-	// Yield, when set, is called before a CAR is read back to compute its piece; the task
-	// goes on when it returns. The service gives it the upload endpoint's
+	// Yield, when set, is called right before a CAR is read back to compute its piece,
+	// once the task has its read-back slot (ReadBacks), so tasks queued for the slot do
+	// not yield together and then read one after another; the task goes on when it
+	// returns. The service gives it the upload endpoint's
 	// store.InFlight.Wait, so that reading a CAR back and hashing it (about 4 CPU-seconds
 	// a GiB) waits, for a bounded time, while uploads are being received on the same
 	// cores. Nil reads at once.
@@ -126,13 +129,15 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 		}
 		read := known == nil
 		if read {
-			if opts.Yield != nil {
-				opts.Yield(ctx)
-			}
 			select {
 			case readBack <- struct{}{}:
 			case <-ctx.Done():
 				return fmt.Errorf("computing %s: %w", p, ctx.Err())
+			}
+			// Yield with the slot held, right before reading: a task that waited for the
+			// slot yields to the uploads that arrived meanwhile.
+			if opts.Yield != nil {
+				opts.Yield(ctx)
 			}
 			pc, sum, err := compute(ctx, blobs, carwhere.BlobKey(content), size, digest, !opts.NoMD5)
 			<-readBack

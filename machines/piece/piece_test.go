@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -789,4 +790,38 @@ func TestYieldBeforeReadBack(t *testing.T) {
 	}
 	v.wantPiece(up)
 	v.wantPiece(held)
+}
+
+// TestYieldInReadBackSlot: compute tasks due together yield (ComputeOptions.Yield) each
+// when its read-back slot (piece.ReadBacks) is its own, right before it reads, not all
+// at once before queueing for the slot: the second yields after the first's read.
+func TestYieldInReadBackSlot(t *testing.T) {
+	if piece.ReadBacks != 1 {
+		t.Skipf("ReadBacks is %d; the test counts on one slot", piece.ReadBacks)
+	}
+	var mu sync.Mutex
+	var getsAtYield []int // blob reads done when Yield was called
+	v := newEnvWith(t, nil, "", func(v *env) {
+		v.yield = func(context.Context) {
+			mu.Lock()
+			getsAtYield = append(getsAtYield, v.blobs.Gets())
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond) // time for another task to yield too, were it let
+		}
+	})
+	s := machinestest.Signer(t)
+	cars := []car{newCAR(t, 51, 3000), newCAR(t, 52, 4000)}
+	for _, c := range cars {
+		v.hold(c)
+		v.put(s, c)
+	}
+	v.runOnce(len(cars))
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(getsAtYield, []int{0, 1}) {
+		t.Fatalf("Yield called with %v blob reads done, want [0 1]: each task yields in its turn", getsAtYield)
+	}
+	for _, c := range cars {
+		v.wantPiece(c)
+	}
 }
