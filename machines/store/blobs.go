@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -69,21 +68,51 @@ type BlobsOptions struct {
 // a service that receives uploads without a pause still computes its pieces.
 const YieldMax = 10 * time.Second
 
-// yieldPoll is how often InFlight.Wait looks whether the uploads have ended.
-const yieldPoll = 20 * time.Millisecond
-
 // InFlight counts the uploads Blobs is receiving. The zero value is ready to use.
-type InFlight struct{ n atomic.Int64 }
+type InFlight struct {
+	mu sync.Mutex
+	n  int
+	// idle, made by the first Wait while uploads are in flight, is closed when the
+	// count drops to zero: it wakes every waiter at once.
+	idle chan struct{}
+}
+
+// add counts an upload that starts (+1) or ends (-1).
+func (f *InFlight) add(d int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n += d
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// count is how many uploads are in flight.
+func (f *InFlight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
 
 // Wait returns once no upload is being received, after YieldMax, or when ctx is done.
 func (f *InFlight) Wait(ctx context.Context) {
-	deadline := time.Now().Add(YieldMax)
-	for f.n.Load() > 0 && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(yieldPoll):
-		}
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	idle := f.idle
+	f.mu.Unlock()
+	t := time.NewTimer(YieldMax)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
@@ -135,8 +164,8 @@ func (b *Blobs) Upload(ctx context.Context, c cid.Cid, r io.Reader, size int64, 
 		return fmt.Errorf("uploading %s: %w", c, err)
 	}
 	if f := b.o.InFlight; f != nil {
-		f.n.Add(1)
-		defer f.n.Add(-1)
+		f.add(1)
+		defer f.add(-1)
 	}
 	if !bytes.Equal(opts.SHA256, digest) {
 		return fmt.Errorf("uploading %s: %w: the URL was signed for another digest", c, blob.ErrDigestMismatch)

@@ -19,7 +19,7 @@ func TestInFlight(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- v.b.Upload(context.Background(), c.cid, pr, int64(len(c.data)), u.Query()) }()
-	for deadline := time.Now().Add(10 * time.Second); f.n.Load() != 1; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); f.count() != 1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the upload is not counted")
 		}
@@ -31,6 +31,18 @@ func TestInFlight(t *testing.T) {
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Fatalf("Wait returned after %v with an upload in flight", d)
 	}
+	// A Wait under way returns when the upload ends, not YieldMax later.
+	waited := make(chan struct{})
+	go func() {
+		f.Wait(context.Background())
+		close(waited)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-waited:
+		t.Fatal("Wait returned with an upload in flight")
+	default:
+	}
 	if _, err := pw.Write(c.data); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +50,12 @@ func TestInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := f.n.Load(); n != 0 {
+	select {
+	case <-waited:
+	case <-time.After(YieldMax / 2):
+		t.Fatal("Wait did not return when the upload ended")
+	}
+	if n := f.count(); n != 0 {
 		t.Fatalf("%d uploads in flight after the upload", n)
 	}
 	start = time.Now()
