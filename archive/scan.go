@@ -23,6 +23,7 @@ const maxSegmentHeader = 64 << 10
 // the scan. A message kept twice (a segment written again after a crash, a message in a
 // segment and in a file) is reported each time. fn returning blob.ErrStop ends the scan
 // without error. Messages still in a kv outbox are not in blob storage: Flush first.
+// The bytes fn is given are its own to keep (Scan reads every blob into a new buffer).
 func Scan(ctx context.Context, blobs blob.Store, fn func(msg cid.Cid, data []byte) error) error {
 	stopped := false
 	call := func(msg cid.Cid, data []byte) error {

@@ -6,7 +6,7 @@
 // order through ops, each with the clock set to its receipt's meta.ts (the writes of one
 // time checked together and committed in order, up to Window in one transaction), into an
 // empty store opened with the original service key, then records which reply carried each
-// receipt. One of the service's own invocations with receipts of its own at several
+// receipt (ReplyWriters at a time: the engine commits many in one transaction). One of the service's own invocations with receipts of its own at several
 // sequences (Step.Paced: a task of the aggregate machine moving pieces, in several
 // transactions past aggregate.MovesPerTx of them) is run from the place of its first write,
 // each of its transactions held back (dag.WithPace) until the steps before its place have

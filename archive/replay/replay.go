@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/w3dag/w3dag/archive"
 	"github.com/w3dag/w3dag/blob"
@@ -389,17 +390,39 @@ func Run(ctx context.Context, plan *Plan, opts Options) (Result, error) {
 	if err := r.run(ctx, from, partial); err != nil {
 		return res, err
 	}
+	return res, recordReplies(ctx, plan, opts.Store)
+}
+
+// ReplyWriters is how many replies Run records at once: each is its own operation of the
+// engine, and those queued together share one transaction (group commit) instead of
+// one each.
+const ReplyWriters = 256
+
+// recordReplies records every reply of plan, ReplyWriters at a time (the keys differ:
+// the order they are written in does not change the store).
+func recordReplies(ctx context.Context, plan *Plan, store Store) error {
 	replies := make([]cid.Cid, 0, len(plan.Replies))
 	for r := range plan.Replies {
 		replies = append(replies, r)
 	}
 	sort.Slice(replies, func(i, j int) bool { return replies[i].KeyString() < replies[j].KeyString() })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(ReplyWriters)
 	for _, r := range replies {
-		if err := opts.Store.RecordReply(ctx, r, plan.Replies[r]); err != nil {
-			return res, fmt.Errorf("recording reply %s: %w", r, err)
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			if err := store.RecordReply(gctx, r, plan.Replies[r]); err != nil {
+				return fmt.Errorf("recording reply %s: %w", r, err)
+			}
+			return nil
+		})
 	}
-	return res, nil
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err() // a cancelled replay has not recorded them all
 }
 
 // Resume returns the index of the first step a replay into a store whose last commit
