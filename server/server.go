@@ -58,8 +58,9 @@ const (
 	DefaultReplyBytesInFlight = 256 << 20
 	// MaxHeaderBytes bounds request headers.
 	MaxHeaderBytes = 1 << 20
-	// ReadHeaderTimeout bounds the time to read request headers.
-	ReadHeaderTimeout = 10 * time.Second
+	// DefaultReadHeaderTimeout bounds the time to read request headers when
+	// Options.ReadHeaderTimeout is zero.
+	DefaultReadHeaderTimeout = 10 * time.Second
 	// DefaultMessageReadTimeout bounds, when Options.MessageReadTimeout is zero, the time
 	// to read a POST /ucan body (at most MaxMessageSize bytes), so slow senders cannot hold
 	// connections open; the body must also keep up Options.MinBodyRate.
@@ -199,6 +200,10 @@ type Options struct {
 	// IdleTimeout closes keep-alive connections idle this long (Serve's http.Server);
 	// zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds the time to read a request's headers (Serve's
+	// http.Server): a connection whose headers have not all arrived by then is closed.
+	// Zero means DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
 	// WatchWriteTimeout bounds each write of a GET /watch stream (the connection's write
 	// deadline, set before every event and heartbeat): a client that stops reading is
 	// disconnected once a write has waited this long. Zero means DefaultWatchWriteTimeout.
@@ -269,6 +274,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	if opts.WatchWriteTimeout <= 0 {
 		opts.WatchWriteTimeout = DefaultWatchWriteTimeout
@@ -386,7 +394,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
