@@ -28,6 +28,11 @@ import (
 // time) and committed in order, many in one transaction of the engine.
 const Window = 256
 
+// LoadChunk is how many archived messages Load decodes at once, in parallel on every
+// core, before it adds them to the plan in archive order (it bounds the undecoded
+// messages Load holds).
+const LoadChunk = 512
+
 // Runner runs the client invocations again: *ops.Ops.
 type Runner interface {
 	NewBudget() *ops.Budget
@@ -156,41 +161,56 @@ func Load(ctx context.Context, blobs blob.Store, service string, place map[strin
 	stamped := map[cid.Cid]bool{}
 	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}, Self: map[cid.Cid]*ucan.Token{}}
 	seen := map[cid.Cid]bool{}
+	// apply adds one decoded message to the plan, in scan order.
+	apply := func(d *decodedMsg) error {
+		if d.err != nil {
+			return d.err
+		}
+		if d.req != nil {
+			reqs = append(reqs, d.req)
+			return nil
+		}
+		for _, rc := range d.receipts {
+			a := answer{reply: d.msg, receipt: rc.receipt, r: rc.r}
+			if rc.r.Ran.Equals(rc.invocation) && !stamped[rc.receipt] {
+				stamped[rc.receipt] = true
+				stamps[rc.invocation] = append(stamps[rc.invocation], Stamp{Seq: rc.r.Seq, TS: rc.r.TS})
+			}
+			if old, ok := answers[rc.invocation]; !ok || later(a, old, rc.invocation) {
+				answers[rc.invocation] = a
+			}
+			plan.Replies[d.msg] = append(plan.Replies[d.msg], rc.invocation)
+		}
+		return nil
+	}
+	// The messages are decoded LoadChunk at a time on every core, and added to the plan
+	// in the order Scan found them (the first corrupt one is the one named).
+	chunk := make([]decodedMsg, 0, LoadChunk)
+	flush := func() error {
+		decodeAll(chunk, service)
+		for i := range chunk {
+			if err := apply(&chunk[i]); err != nil {
+				return err
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
 	err := archive.Scan(ctx, blobs, func(msg cid.Cid, data []byte) error {
 		if seen[msg] {
 			return nil
 		}
 		seen[msg] = true
 		plan.Messages++
-		req, reply, err := decode(msg, data)
-		if err != nil {
-			return fmt.Errorf("%w: archived message %s: %w", ErrMalformed, msg, err)
-		}
-		if req != nil {
-			reqs = append(reqs, req)
+		chunk = append(chunk, decodedMsg{msg: msg, data: data})
+		if len(chunk) < LoadChunk {
 			return nil
 		}
-		idx := reply.Index()
-		for _, rc := range reply.Receipts {
-			tok, r, err := receipts.Decode(idx[rc.Receipt])
-			if err != nil {
-				return fmt.Errorf("%w: archived reply %s: receipt %s: %w", ErrMalformed, msg, rc.Receipt, err)
-			}
-			if tok.Issuer() != service {
-				return fmt.Errorf("%w: archived reply %s: receipt %s is signed by %s, not the service %s", ErrMalformed, msg, rc.Receipt, tok.Issuer(), service)
-			}
-			a := answer{reply: msg, receipt: rc.Receipt, r: r}
-			if r.Ran.Equals(rc.Invocation) && !stamped[rc.Receipt] {
-				stamped[rc.Receipt] = true
-				stamps[rc.Invocation] = append(stamps[rc.Invocation], Stamp{Seq: r.Seq, TS: r.TS})
-			}
-			if old, ok := answers[rc.Invocation]; !ok || later(a, old, rc.Invocation) {
-				answers[rc.Invocation] = a
-			}
-			plan.Replies[msg] = append(plan.Replies[msg], rc.Invocation)
-		}
-		return nil
+		return flush()
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +297,67 @@ func less(a, b *Step) bool {
 		return a.TS < b.TS
 	}
 	return a.Inv.CID.KeyString() < b.Inv.CID.KeyString()
+}
+
+// decodedMsg is an archived message as Load decodes it: a request, or the receipts of a
+// reply (each checked to be the service's), or the error naming it.
+type decodedMsg struct {
+	msg      cid.Cid
+	data     []byte
+	req      *requestMsg
+	receipts []decodedReceipt
+	err      error
+}
+
+// decodedReceipt is a receipt of an archived reply, with the invocation the reply says it
+// answers.
+type decodedReceipt struct {
+	invocation, receipt cid.Cid
+	r                   *receipts.Receipt
+}
+
+// decodeAll decodes the messages of chunk in parallel (every core), each into its own
+// element; the messages' bytes are dropped once decoded.
+func decodeAll(chunk []decodedMsg, service string) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(chunk), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < len(chunk); k = int(next.Add(1)) - 1 {
+				chunk[k].decode(service)
+				chunk[k].data = nil
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// decode decodes d.data: a request into d.req, a reply's receipts into d.receipts, or
+// what is wrong with the message into d.err.
+func (d *decodedMsg) decode(service string) {
+	req, reply, err := decode(d.msg, d.data)
+	if err != nil {
+		d.err = fmt.Errorf("%w: archived message %s: %w", ErrMalformed, d.msg, err)
+		return
+	}
+	if req != nil {
+		d.req = req
+		return
+	}
+	idx := reply.Index()
+	d.receipts = make([]decodedReceipt, 0, len(reply.Receipts))
+	for _, rc := range reply.Receipts {
+		tok, r, err := receipts.Decode(idx[rc.Receipt])
+		if err != nil {
+			d.err = fmt.Errorf("%w: archived reply %s: receipt %s: %w", ErrMalformed, d.msg, rc.Receipt, err)
+			return
+		}
+		if tok.Issuer() != service {
+			d.err = fmt.Errorf("%w: archived reply %s: receipt %s is signed by %s, not the service %s", ErrMalformed, d.msg, rc.Receipt, tok.Issuer(), service)
+			return
+		}
+		d.receipts = append(d.receipts, decodedReceipt{invocation: rc.Invocation, receipt: rc.Receipt, r: r})
+	}
 }
 
 // decode returns an archived message as a request (invocations and proofs) or a reply.
@@ -520,12 +601,9 @@ func (r *runner) run(ctx context.Context, from int, partial []int) (err error) {
 		r.opts.SetClock(time.UnixMilli(steps[i].TS))
 		r.check(steps[i:j], checked)
 		for k := i; k < j; k++ {
-			// A paced step started in this group may park before a later step of it
-			// (steps[i]'s place was unparked above).
-			if k > i {
-				if err := r.unpark(steps[k].Seq); err != nil {
-					return err
-				}
+			// A paced step started in this group may park before a step of it.
+			if err := r.unpark(steps[k].Seq); err != nil {
+				return err
 			}
 			if err := r.step(hctx, k, checked[k-i]); err != nil {
 				return err
