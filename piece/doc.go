@@ -3,8 +3,10 @@
 // aggregate's piece CID alone.
 //
 // It is a leaf package: it imports nothing of ours (only go-cid, go-multihash,
-// go-varint and the standard library), so the service, the CLI and a broker can
-// all share it.
+// go-varint and the standard library), so the service, the CLI, the client and a
+// broker can all share it. It is also the home of ContextReader, which the
+// computations of those (a piece, a UnixFS import) read through to stop when their
+// context ends.
 //
 // # Piece commitments
 //

@@ -20,8 +20,8 @@ const fileDepth = 64
 
 // ComputeFile returns the piece of f's bytes from its current offset to its
 // end, as Compute(f) would, and leaves the offset at the end. It stops with
-// ctx's error, checked between segments. Its other errors name f once (by
-// f.Name()).
+// ctx's cause (context.Cause), checked between segments and reads. Its other
+// errors name f once (by f.Name()).
 //
 // For a regular file, the full segments present when it starts are not read
 // by one goroutine that hands them to the workers (which then wait for it
@@ -87,8 +87,8 @@ func (w *Writer) hashSegments(ctx context.Context, f *os.File, start, count int6
 	if w.workers == 1 && !w.async {
 		r := &segmentReader{f: f, s: w.hashLocal()}
 		for i := range count {
-			if err := ctx.Err(); err != nil {
-				return err
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
 			}
 			root, err := r.hash(start + i*segmentPayload)
 			if err != nil {
@@ -123,8 +123,8 @@ func (w *Writer) hashSegments(ctx context.Context, f *os.File, start, count int6
 	var next int64
 	for done := int64(0); done < count; done++ {
 		for ; next < count && next-done < int64(len(ring)); next++ {
-			if err := ctx.Err(); err != nil {
-				return err
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
 			}
 			jobs <- segmentJob{off: start + next*segmentPayload, res: ring[next%int64(len(ring))]}
 		}
@@ -177,15 +177,20 @@ func (r *segmentReader) hash(off int64) ([NodeSize]byte, error) {
 	return st.finish(segmentHeight), nil
 }
 
-// ctxReader fails reads once ctx is done.
+// ContextReader returns a reader of r whose reads fail, once ctx is done, with ctx's
+// cause (context.Cause: ctx.Err() unless a cause was given), so that a long computation
+// over r — a piece, a hash, an import — stops when ctx ends. It checks ctx before each
+// read; a read under way is not interrupted.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
 }
 
 func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
 	}
 	return c.r.Read(b)
 }

@@ -134,3 +134,31 @@ func TestComputeFileErrorNamesFile(t *testing.T) {
 		}
 	}
 }
+
+// TestContextReader: reads go through while ctx lives and fail with its cause once it
+// ends; ComputeFile's streamed tail (a pipe) stops with the cause too.
+func TestContextReader(t *testing.T) {
+	stop := errors.New("stopped")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := ContextReader(ctx, strings.NewReader("abcdef"))
+	b := make([]byte, 3)
+	if n, err := r.Read(b); n != 3 || err != nil || string(b) != "abc" {
+		t.Fatalf("read before the end: %d %q %v", n, b[:n], err)
+	}
+	cancel(stop)
+	if n, err := r.Read(b); n != 0 || !errors.Is(err, stop) {
+		t.Fatalf("read after the end: %d %v, want 0 and the cause", n, err)
+	}
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	ctx, cancel = context.WithCancelCause(context.Background())
+	cancel(stop)
+	if _, err := ComputeFile(ctx, pr); !errors.Is(err, stop) {
+		t.Fatalf("ComputeFile of a pipe after the end: %v, want the cause", err)
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/piece"
 )
 
 const (
@@ -251,7 +253,7 @@ func importReader(ctx context.Context, ds *emitter, r io.Reader, path string) (*
 		CidBuilder: cidBuilder,
 		Dagserv:    ds,
 	}
-	db, err := params.New(&fileSplitter{r: &ctxReader{ctx: ctx, r: r}, path: path, ds: ds})
+	db, err := params.New(&fileSplitter{r: piece.ContextReader(ctx, r), path: path, ds: ds})
 	if err != nil {
 		return nil, err
 	}
@@ -260,19 +262,6 @@ func importReader(ctx context.Context, ds *emitter, r io.Reader, path string) (*
 		return nil, fmt.Errorf("importing %s: %w", path, err)
 	}
 	return ipld.MakeLink(nd)
-}
-
-// ctxReader stops reading when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r *ctxReader) Read(b []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(b)
 }
 
 // FileBlock is a raw leaf of a file whose bytes are the len(RawData()) bytes of the file

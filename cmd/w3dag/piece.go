@@ -66,7 +66,7 @@ func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
 			p, err = piece.ComputeFile(ctx, f)
 		} else {
 			stream = true
-			p, err = piece.Compute(ctxReader{ctx, pieceStdin})
+			p, err = piece.Compute(piece.ContextReader(ctx, pieceStdin))
 		}
 	} else {
 		f, openErr := os.Open(name)
@@ -84,20 +84,6 @@ func pieceOfFile(ctx context.Context, name string) (piece.Piece, error) {
 		return p, fmt.Errorf("reading %s: %w", name, err)
 	}
 	return p, err
-}
-
-// ctxReader fails reads once ctx is done, so ^C stops a long computation of a
-// stdin that tests replace with a reader that is not a file.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }
 
 // pieceNode is the DAG-JSON form of a piece: {piece, v1, size, paddedSize}.

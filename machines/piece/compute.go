@@ -227,7 +227,7 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 	// at most, not the whole blob.
 	w := commp.NewWriterWorkers(ComputeWorkers())
 	defer w.Close()
-	if _, err := w.ReadFrom(io.TeeReader(ctxReader{ctx: ctx, r: io.LimitReader(rc, size+1)}, tee)); err != nil {
+	if _, err := w.ReadFrom(io.TeeReader(commp.ContextReader(ctx, io.LimitReader(rc, size+1)), tee)); err != nil {
 		return commp.Piece{}, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	pc, err := w.Sum()
@@ -251,17 +251,3 @@ func compute(ctx context.Context, blobs blob.Store, key string, size int64, dige
 // requests (commP costs about four times sha2-256 a byte; on every core it halved the
 // throughput of concurrent uploads on 2 cores).
 func ComputeWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
-
-// ctxReader stops reading once ctx ends (a lost lease, a runner stopping), so a long
-// computation does not go on for nothing.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
-}
