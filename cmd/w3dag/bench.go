@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	count := fs.Int("count", 0, fmt.Sprintf("invocations to send, all signed before the clock starts (default %d)", benchDefaultCount))
 	collection := fs.String("collection", "upload", "space collection to put into (values are {\"root\": link})")
 	verify := fs.Bool("verify", false, "verify receipt signatures (client CPU inside the timed window; shape, issuer and ran are always checked)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of bench's own timed window (go tool pprof) to this file (default none)")
 	pos, code, ok := parseArgs(fs, args, 0, manyArgs)
 	if !ok {
 		return code
@@ -87,6 +90,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	res, err := bench(ctx, benchConfig{
 		url: cf.serviceURL(), concurrency: *concurrency, perMessage: *perMessage,
 		duration: *duration, count: *count, collection: *collection, verify: *verify, service: cf.service,
+		cpuProfile: *cpuProfile,
 	}, stderr)
 	if err != nil {
 		return fail(stderr, "bench", err)
@@ -112,6 +116,7 @@ type benchConfig struct {
 	collection  string
 	verify      bool
 	service     string
+	cpuProfile  string // file the timed window's CPU profile is written to; empty: none
 }
 
 // benchClient is a client in a fresh in-memory space: a new agent key holding a new space's
@@ -235,6 +240,13 @@ func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult
 		}
 		mu.Unlock()
 	}
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	start := time.Now()
 	for range cfg.concurrency {
 		wg.Add(1)
@@ -313,6 +325,22 @@ func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult
 		return nil, errors.New(firstErr)
 	}
 	return res, nil
+}
+
+// startCPUProfile profiles this process's CPU into a new file at path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // pct is the p-th percentile (nearest rank) of sorted durations, in milliseconds.
