@@ -2,8 +2,9 @@
 // links, and a datamodel.Node encoder that writes map keys in canonical order (shorter
 // first, then bytewise). Everything the service hashes or signs as DAG-CBOR is written
 // here: an entry's state (dag), the same state inside the receipt that holds it (ucan),
-// the select page block (dag) and the container payload (ucan/container), so that the
-// bytes of one value never depend on which of them wrote it.
+// the select page block (dag), the container payload (ucan/container) and an agent
+// message's root block and CAR header (message), so that the bytes of one value never
+// depend on which of them wrote it.
 //
 // The output is what go-ipld-prime's dagcbor.Encode writes for the same node (64-bit
 // floats, shortest heads, definite lengths, tag 42 links with the 0x00 prefix), except

@@ -20,6 +20,12 @@
 // where each DAG-CBOR block appears as the data it encodes (bytes as {"/": {"bytes": …}}),
 // and raw blocks as bytes. DecodeJSON re-encodes each block and checks it hashes to its CID.
 //
-// This package imports nothing of w3dag's own; it depends on go-cid, go-car/v2,
-// go-ipld-prime and go-multihash only.
+// Decoding reads the canonical forms of the CAR header, the sections and the root by hand
+// (fast.go) and hands anything else to go-car and go-ipld-prime, so that what it accepts
+// and every error it returns are theirs; encoding writes the bytes go-ipld-prime writes.
+// The fuzz tests hold the hand-written paths to those references.
+//
+// Of w3dag's own packages it imports only cbor, the canonical DAG-CBOR writer and head
+// reader (a leaf); besides it depends on go-cid, go-car/v2, go-ipld-prime and
+// go-multihash only.
 package message

@@ -168,6 +168,15 @@ func Encode(m *Message) ([]byte, error) {
 
 // Root returns the DAG-CBOR root block of m (for rendering m as DAG-JSON with EncodeJSON).
 func Root(m *Message) (Block, error) {
+	if data, ok := appendRoot(nil, m); ok {
+		return NewBlock(CodecDAGCBOR, data), nil
+	}
+	return rootRef(m)
+}
+
+// rootRef builds the root block with go-ipld-prime: the reference appendRoot is held to,
+// and the path of messages it does not write.
+func rootRef(m *Message) (Block, error) {
 	nb := basicnode.Prototype.Map.NewBuilder()
 	ma, err := nb.BeginMap(1)
 	if err != nil {
@@ -301,6 +310,15 @@ func Decode(data []byte, lim Limits) (*Message, error) {
 
 // decodeRoot fills m.Invocations and m.Receipts from the root block.
 func decodeRoot(data []byte, m *Message, lim Limits) error {
+	if decodeRootFast(data, m, lim) {
+		return nil
+	}
+	return decodeRootRef(data, m, lim)
+}
+
+// decodeRootRef is decodeRoot with go-ipld-prime: the reference decodeRootFast is held
+// to, and the path of every root it does not take.
+func decodeRootRef(data []byte, m *Message, lim Limits) error {
 	nb := basicnode.Prototype.Any.NewBuilder()
 	opts := dagcbor.DecodeOptions{AllowLinks: true, MaxDepth: 8}
 	if err := opts.Decode(nb, bytes.NewReader(data)); err != nil {
@@ -413,6 +431,32 @@ func asCID(n datamodel.Node) (cid.Cid, error) {
 
 // EncodeCAR writes a CAR v1 with the given roots and blocks, in order.
 func EncodeCAR(roots []cid.Cid, blocks []Block) ([]byte, error) {
+	size := 0
+	for _, c := range roots {
+		if !c.Defined() {
+			return encodeCARRef(roots, blocks)
+		}
+	}
+	for _, b := range blocks {
+		size += binary.MaxVarintLen64 + b.CID.ByteLen() + len(b.Data)
+	}
+	out := appendCARHeader(make([]byte, 0, size+64+len(roots)*48), roots)
+	return appendSections(out, blocks), nil
+}
+
+// appendSections appends the CAR sections of blocks: length, CID bytes, data.
+func appendSections(out []byte, blocks []Block) []byte {
+	for _, b := range blocks {
+		out = binary.AppendUvarint(out, uint64(b.CID.ByteLen()+len(b.Data)))
+		out = append(out, b.CID.KeyString()...)
+		out = append(out, b.Data...)
+	}
+	return out
+}
+
+// encodeCARRef is EncodeCAR with the header written by go-ipld-prime: the reference
+// appendCARHeader is held to, and the path of roots it does not write.
+func encodeCARRef(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	hnb := basicnode.Prototype.Map.NewBuilder()
 	ma, err := hnb.BeginMap(2)
 	if err != nil {
@@ -456,13 +500,7 @@ func EncodeCAR(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	out := make([]byte, 0, size)
 	out = binary.AppendUvarint(out, uint64(header.Len()))
 	out = append(out, header.Bytes()...)
-	for _, b := range blocks {
-		cb := b.CID.Bytes()
-		out = binary.AppendUvarint(out, uint64(len(cb)+len(b.Data)))
-		out = append(out, cb...)
-		out = append(out, b.Data...)
-	}
-	return out, nil
+	return appendSections(out, blocks), nil
 }
 
 // DecodeCAR reads a CAR v1 held in memory, checking that every block hashes to its CID and
@@ -476,6 +514,15 @@ func DecodeCAR(data []byte, maxBlock int) ([]cid.Cid, []Block, error) {
 }
 
 func decodeCAR(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, err error) {
+	if roots, blocks, ok := decodeCARFast(data, maxBlock); ok {
+		return roots, blocks, nil
+	}
+	return decodeCARRef(data, maxBlock)
+}
+
+// decodeCARRef is decodeCAR with go-car: the reference decodeCARFast is held to, and the
+// path (with its errors) of every CAR it does not take.
+func decodeCARRef(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, err error) {
 	// go-car reads its framing defensively, but a decoder of untrusted bytes must never
 	// take the process down: turn any panic in it into a malformed-CAR error.
 	defer func() {
@@ -486,7 +533,7 @@ func decodeCAR(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, err 
 	// The section limit includes the CID bytes in front of the block.
 	sectionLimit := uint64(maxBlock) + 128
 	br, err := car.NewBlockReader(bytes.NewReader(data),
-		car.MaxAllowedHeaderSize(64<<10),
+		car.MaxAllowedHeaderSize(maxCARHeaderSize),
 		car.MaxAllowedSectionSize(sectionLimit))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: CAR header: %v", ErrMalformed, err)
