@@ -41,8 +41,11 @@ const (
 // bodyKindOf maps a Content-Type to the body kind; the error says why a type is not
 // accepted.
 func bodyKindOf(contentType string) (bodyKind, error) {
-	if contentType == "" {
+	switch contentType {
+	case "":
 		return 0, errors.New("Content-Type is required: " + message.ContentTypeCAR + " or " + message.ContentTypeDAGCBOR)
+	case message.ContentTypeCAR, message.ContentTypeCAR + "; version=1":
+		return bodyCAR, nil // what clients send, without parsing it
 	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
@@ -63,7 +66,15 @@ func bodyKindOf(contentType string) (bodyKind, error) {
 
 // wantsJSON reports whether the Accept header asks for DAG-JSON.
 func wantsJSON(accept string) bool {
-	return accepts(accept, message.ContentTypeDAGJSON) || accepts(accept, "application/json")
+	if accept == "" || accept == message.ContentTypeCAR {
+		return false // no header, or what clients send, without parsing it
+	}
+	for _, mt := range splitAccept(accept) {
+		if mt == message.ContentTypeDAGJSON || mt == "application/json" {
+			return true
+		}
+	}
+	return false
 }
 
 // splitAccept returns the media types an Accept header lists, without parameters.
