@@ -103,7 +103,7 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("client: POST /ucan: %w", httpError(resp))
 	}
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplySize+1))
+	reply, err := readAllSized(resp.Body, resp.ContentLength, MaxReplySize+1)
 	if err != nil {
 		return nil, fmt.Errorf("client: reading reply: %w", err)
 	}
@@ -111,6 +111,30 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 		return nil, fmt.Errorf("client: reply: %w: larger than %d bytes", ErrInvalidResponse, MaxReplySize)
 	}
 	return c.readReply(reply, service, invs)
+}
+
+// readAllSized reads r to its end, at most limit bytes, into a buffer sized for the
+// size r announced (a Content-Length; negative: unknown) when that is within limit, so
+// that a reply of known size is read without growing the buffer.
+func readAllSized(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size >= limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	r = io.LimitReader(r, limit)
+	buf := make([]byte, 0, size+1) // +1: the read that finds the end needs no new buffer
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // more than announced: grow as ReadAll does
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // readReply decodes a reply message and matches its receipts to invs.
