@@ -147,5 +147,5 @@ func appendDAGJSON(b []byte, n datamodel.Node) ([]byte, error) {
 // appendDAGString appends s as a JSON string the way DAG-JSON strings are written
 // (refmt's encoder): as appendString, except \b and \f, written \u0008 and \u000c.
 func appendDAGString(b []byte, s string) []byte {
-	return appendQuoted(b, s, false)
+	return appendQuoted(b, s, quoteDAG)
 }

@@ -37,6 +37,14 @@
 // first ran it (docs/logs.md, "Which message"). A chunk's files are written in one
 // blob.Batcher batch when the store has them.
 //
-// Package logs imports archive (the index key names), blob, dag, kv, message, receipts and
-// ucan; it must not import server, ops, machines or cmd (TestImports).
+// How it reads them: the fields a line needs are read straight from the blocks' DAG-CBOR
+// bytes (raw.go, on cbor.ReadHead), and a receipt's out and an invocation's args are
+// transcoded to DAG-JSON from those bytes, with no go-ipld-prime node built; the reader
+// checks what it reads as ucan.Decode and receipts.Parse do, and refuses the rest with
+// ErrCorrupt (a *ReadError inside). Only a value holding a float is encoded through
+// ucan.Decode and message.EncodeDAGJSON, which write floats as the lines always had.
+//
+// Package logs imports archive (the index key names), blob, cbor (the head reader), dag,
+// kv, message, receipts and ucan; it must not import server, ops, machines or cmd
+// (TestImports).
 package logs

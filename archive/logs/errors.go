@@ -1,6 +1,9 @@
 package logs
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrConfig: Options lack something New needs.
@@ -12,3 +15,25 @@ var (
 	// files were the same; nothing to do but read the position again).
 	ErrMoved = errors.New("logs: export position moved by another exporter")
 )
+
+// ReadError is what the exporter's reader of receipt and invocation blocks says of a block
+// it cannot read (wrapped in ErrCorrupt with the record and the block's CID). Err is
+// cbor.ErrMalformed or cbor.ErrNonCanonical when the reason is one of those, else nil.
+type ReadError struct {
+	// Offset is the byte of the block (or of the args or meta map in it) where the problem is.
+	Offset int
+	Reason string
+	Err    error
+}
+
+// Error returns "byte <Offset>: <Reason>[: <Err>]".
+func (e *ReadError) Error() string {
+	s := fmt.Sprintf("byte %d: %s", e.Offset, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns Err.
+func (e *ReadError) Unwrap() error { return e.Err }

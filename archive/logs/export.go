@@ -4,20 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/archive"
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
@@ -262,31 +262,29 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 			after = ev.Seq
 		}
 	}
-	recs, invs, err := x.read(ctx, evs)
+	recs, err := x.read(ctx, evs)
 	if err != nil {
 		return 0, 0, err
 	}
-	c := chunk{parts: map[string]*part{}}
+	c := chunk{parts: map[partKey]*part{}}
 	var newRan []cid.Cid
 	for i, ev := range evs {
-		wrote, err := c.lines(ev.Event, recs[i], invs[recs[i].Ran])
+		wrote, err := c.lines(ev.Event, &recs[i])
 		if err != nil {
 			return 0, 0, err
 		}
 		if wrote {
-			newRan = append(newRan, recs[i].Ran)
+			newRan = append(newRan, recs[i].in.c)
 		}
 	}
-	parts := c.parts
-	names := make([]string, 0, len(parts))
-	for dir := range parts {
-		names = append(names, dir)
+	parts := make([]*part, 0, len(c.parts))
+	for _, p := range c.parts {
+		parts = append(parts, p)
 	}
-	sort.Strings(names)
-	items := make([]blob.BatchItem, 0, len(names))
-	for _, dir := range names {
-		p := parts[dir]
-		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", dir, SeqDigits, p.first, SeqDigits, p.last)
+	sort.Slice(parts, func(i, j int) bool { return parts[i].dir < parts[j].dir })
+	items := make([]blob.BatchItem, 0, len(parts))
+	for _, p := range parts {
+		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", p.dir, SeqDigits, p.first, SeqDigits, p.last)
 		items = append(items, blob.BatchItem{Key: key, Data: p.body, Opts: blob.PutOptions{Size: int64(len(p.body))}})
 	}
 	if err := x.write(ctx, items); err != nil {
@@ -345,26 +343,34 @@ func (x *Exporter) write(ctx context.Context, items []blob.BatchItem) error {
 }
 
 // chunk is what a chunk's lines are encoded into: the lines are appended to their
-// file's body as they are encoded, with no buffer of their own, and the DAG-JSON of a
-// receipt's out and an invocation's args is encoded into scratch buffers reused from one
-// record to the next (they are copied into the lines).
+// file's body as they are encoded, with no buffer of their own; the DAG-JSON of a
+// receipt's out and the path and key of a line are written into scratch buffers reused
+// from one line to the next (they are copied into the lines).
 type chunk struct {
-	parts     map[string]*part
-	out, args []byte
+	parts          map[partKey]*part
+	out, path, key []byte
+	lastDay        int64 // the day (since the epoch) of day
+	day            string
+	dayKnown       bool
 }
+
+// partKey names a file of the chunk: its directory is
+// dir(typ, collection, op, day).
+type partKey struct{ typ, collection, op, day string }
 
 // part is one file of a chunk.
 type part struct {
+	dir         string
 	first, last uint64
 	body        []byte
 }
 
-// part returns the file of dir with a line of record seq about to be appended.
-func (c *chunk) part(dir string, seq uint64) *part {
-	p := c.parts[dir]
+// part returns the file of k with a line of record seq about to be appended.
+func (c *chunk) part(k partKey, seq uint64) *part {
+	p := c.parts[k]
 	if p == nil {
-		p = &part{first: seq, body: make([]byte, 0, lineSize)}
-		c.parts[dir] = p
+		p = &part{dir: dir(k.typ, k.collection, k.op, k.day), first: seq, body: make([]byte, 0, lineSize)}
+		c.parts[k] = p
 	}
 	p.last = seq
 	if cap(p.body)-len(p.body) < lineSize {
@@ -375,216 +381,315 @@ func (c *chunk) part(dir string, seq uint64) *part {
 	return p
 }
 
+// dayOf returns the UTC day of ts (Unix ms) as YYYY-MM-DD, formatted once a day.
+func (c *chunk) dayOf(ts int64) string {
+	d := ts / msPerDay
+	if ts%msPerDay < 0 {
+		d--
+	}
+	if !c.dayKnown || d != c.lastDay {
+		c.day, c.lastDay, c.dayKnown = time.UnixMilli(ts).UTC().Format(time.DateOnly), d, true
+	}
+	return c.day
+}
+
+const msPerDay = 24 * 60 * 60 * 1000
+
 // invocation is what the lines of a chunk need of an invocation its receipts ran.
 type invocation struct {
-	inv *ucan.Invocation
-	// cid and task are the invocation's CID and task CID as strings.
-	cid, task string
-	message   *string // first request message it arrived in, nil when none
-	done      bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
+	c   cid.Cid
+	raw []byte // its block
+	r   rawInvocation
+	// cid and task are the invocation's CID and task CID as strings; op its Op.
+	cid, task, op string
+	message       *string // first request message it arrived in, nil when none
+	done          bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
 	// known: message and done were set from the chunk's first record of the invocation
 	// (dag.Record.Fresh), not to be read from kv.
 	known bool
 }
 
+// record is a chunk's record read: its receipt and the invocation that ran.
+type record struct {
+	raw []byte // the receipt's block
+	rc  rawReceipt
+	in  *invocation
+}
+
 // errNeedBlocks ends decode without a transaction when a record lacks a block.
 var errNeedBlocks = errors.New("logs: blocks to read")
 
-// read decodes the chunk's receipts and the invocations they ran, from the bytes the
+// read reads the chunk's receipts and the invocations they ran, from the bytes the
 // records carry (dag.Record) or, when some record lacks them, from blocks read
 // in one read-only transaction of the source; then, for the invocations whose first
 // record in the chunk does not say (dag.Record.Fresh), it looks up the invocation's
 // message and whether it had its workflow line in an earlier chunk, in one kv
 // transaction.
-func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]*receipts.Receipt, map[cid.Cid]*invocation, error) {
-	d := decoder{recs: make([]*receipts.Receipt, len(evs)), invs: map[cid.Cid]*invocation{}}
+func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, error) {
+	d := decoder{recs: make([]record, len(evs)), invs: map[string]*invocation{}}
 	err := d.decode(nil, evs)
 	if errors.Is(err, errNeedBlocks) {
-		// On from the first record that lacks a block: those before it are decoded.
+		// On from the first record that lacks a block: those before it are read.
 		err = x.src.View(ctx, func(tx *dag.Tx) error { return d.decode(tx, evs) })
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	recs, invs := d.recs, d.invs
-	var unknown []cid.Cid
-	for c, inv := range invs {
-		if !inv.known {
-			unknown = append(unknown, c)
+	var unknown []*invocation
+	for _, in := range d.invs {
+		if !in.known {
+			unknown = append(unknown, in)
 		}
 	}
 	if len(unknown) == 0 {
-		return recs, invs, nil
+		return d.recs, nil
 	}
 	err = x.kv.View(ctx, func(kt kv.Tx) error {
-		for _, c := range unknown {
-			inv := invs[c]
-			_, err := kt.Get(ranKey(c))
+		for _, in := range unknown {
+			_, err := kt.Get(ranKey(in.c))
 			switch {
 			case err == nil:
-				inv.done = true
+				in.done = true
 			case !errors.Is(err, kv.ErrNotFound):
 				return fmt.Errorf("logs: reading exported invocations: %w", err)
 			}
-			if inv.message, err = messageOf(kt, c); err != nil {
+			if in.message, err = messageOf(kt, in.c); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return recs, invs, nil
+	return d.recs, nil
 }
 
 // decoder holds the receipts of a chunk's records (recs, by record) and the invocations
-// they ran (invs), decoded up to the record next.
+// they ran (invs, by CID bytes), read up to the record next.
 type decoder struct {
-	recs []*receipts.Receipt
-	invs map[cid.Cid]*invocation
+	recs []record
+	invs map[string]*invocation
+	task []byte // scratch of taskCID
 	next int
 }
 
-// decode decodes, from d.next on, the receipts of evs and the invocations they ran, from
+// decode reads, from d.next on, the receipts of evs and the invocations they ran, from
 // the bytes the records carry, and from tx the blocks they lack; with tx nil it returns
 // errNeedBlocks when a record lacks one, and a later call goes on from that record. The
 // bytes are the blocks' either way, so the lines are too.
 func (d *decoder) decode(tx *dag.Tx, evs []dag.Record) error {
 	for ; d.next < len(evs); d.next++ {
 		ev := &evs[d.next]
-		r, err := decodeReceipt(tx, ev)
-		if err != nil {
-			return err
-		}
-		d.recs[d.next] = r
-		if d.invs[r.Ran] != nil {
-			continue
-		}
-		tok, err := decodeRan(tx, ev, r.Ran)
-		if err != nil {
-			return err
-		}
-		if tok.Invocation == nil {
-			return fmt.Errorf("%w: record %d: block %s the receipt ran is a delegation, not an invocation", ErrCorrupt, ev.Seq, r.Ran)
-		}
-		task := ev.RanTask
-		if !task.Defined() || !ev.Fresh || !ev.Ran.Equals(r.Ran) {
-			if task, err = tok.Invocation.Task(); err != nil {
-				return fmt.Errorf("%w: record %d: invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+		raw := ev.ReceiptRaw
+		if raw == nil {
+			if tx == nil {
+				return errNeedBlocks
+			}
+			var err error
+			if raw, err = tx.Block(ev.Receipt); err != nil {
+				return fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
 			}
 		}
-		in := &invocation{inv: tok.Invocation, cid: r.Ran.String(), task: task.String()}
-		if ev.Fresh {
-			// The record's batch knew the invocation's history: whether an earlier
-			// record ran it, hence had its workflow line, and its first message, as
-			// the fallback below reads them from kv.
-			in.known, in.done = true, !ev.First
-			if ev.Message.Defined() {
-				m := ev.Message.String()
-				in.message = &m
+		rc, err := readReceipt(raw)
+		if err != nil {
+			return fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		}
+		in := d.invs[string(rc.ran)]
+		if in == nil {
+			if in, err = d.invocation(tx, ev, rc.ran); err != nil {
+				return err
 			}
 		}
-		d.invs[r.Ran] = in
+		d.recs[d.next] = record{raw: raw, rc: rc, in: in}
 	}
 	return nil
 }
 
-// decodeReceipt returns the receipt of ev, decoded from the bytes the record carries or
-// (with tx) read from its block.
-func decodeReceipt(tx *dag.Tx, ev *dag.Record) (*receipts.Receipt, error) {
-	raw := ev.ReceiptRaw
-	if raw == nil {
+// invocation reads the invocation ran (CID bytes) of ev's receipt, from the bytes the
+// record carries or (with tx) its block, and notes it in d.invs.
+func (d *decoder) invocation(tx *dag.Tx, ev *dag.Record, ran []byte) (*invocation, error) {
+	same := ev.RanRaw != nil && ev.Ran.KeyString() == string(ran)
+	c := ev.Ran
+	if !same {
+		var err error
+		if c, err = cid.Cast(ran); err != nil { // checked by readReceipt: not expected
+			return nil, fmt.Errorf("%w: record %d: receipt %s: ran: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		}
+	}
+	raw := ev.RanRaw
+	if !same {
 		if tx == nil {
 			return nil, errNeedBlocks
 		}
 		var err error
-		if raw, err = tx.Block(ev.Receipt); err != nil {
-			return nil, fmt.Errorf("logs: record %d: receipt %s: %w", ev.Seq, ev.Receipt, err)
+		if raw, err = tx.Block(c); err != nil {
+			return nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, c, err)
 		}
 	}
-	_, r, err := receipts.Decode(raw)
+	r, err := readInvocation(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: record %d: receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+		return nil, fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, c, err)
 	}
-	return r, nil
+	in := &invocation{c: c, raw: raw, r: r, cid: c.String(), op: Op(string(r.cmd))}
+	if same && ev.Fresh && ev.RanTask.Defined() {
+		in.task = ev.RanTask.String()
+	} else {
+		var task []byte
+		task, d.task = taskCID(nil, &r, d.task)
+		in.task = string(task)
+	}
+	if ev.Fresh {
+		// The record's batch knew the invocation's history: whether an earlier
+		// record ran it, hence had its workflow line, and its first message, as
+		// the fallback reads them from kv.
+		in.known, in.done = true, !ev.First
+		if ev.Message.Defined() {
+			m := ev.Message.String()
+			in.message = &m
+		}
+	}
+	d.invs[c.KeyString()] = in
+	return in, nil
 }
 
-// decodeRan returns the invocation ran of ev's receipt, decoded from the bytes the record
-// carries or (with tx) read from its block.
-func decodeRan(tx *dag.Tx, ev *dag.Record, ran cid.Cid) (*ucan.Token, error) {
-	var raw []byte
-	if ev.RanRaw != nil && ev.Ran.Equals(ran) {
-		raw = ev.RanRaw
-	}
-	if raw == nil {
-		if tx == nil {
-			return nil, errNeedBlocks
-		}
-		var err error
-		if raw, err = tx.Block(ran); err != nil {
-			return nil, fmt.Errorf("logs: record %d: invocation %s the receipt ran: %w", ev.Seq, ran, err)
-		}
-	}
-	tok, err := ucan.Decode(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, ran, err)
-	}
-	return tok, nil
-}
-
-// lines appends the receipt line of ev (receipt r, which ran in) and, when in has no
-// workflow line yet, its workflow line to their files, marking in done; it says whether
+// lines appends the receipt line of ev (record rec) and, when the invocation it ran has
+// no workflow line yet, its workflow line to their files, marking it done; it says whether
 // it wrote a workflow line.
-func (c *chunk) lines(ev dag.Event, r *receipts.Receipt, in *invocation) (bool, error) {
-	inv := in.inv
-	out, status, err := encodeOut(c.out[:0], r.Out)
+func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
+	in, rc := rec.in, &rec.rc
+	status, err := c.encodeOut(rec)
 	if err != nil {
 		return false, fmt.Errorf("%w: record %d: out of receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
 	}
-	c.out = out
-	ts := time.UnixMilli(r.TS).UTC()
-	day := ts.Format(time.DateOnly)
-	op := Op(inv.Command)
-	rcpt := ev.Receipt.String()
-	common := Common{
-		Seq: ev.Seq, TS: r.TS, Date: day, Message: in.message, Task: in.task,
-		Iss: inv.Issuer, Aud: optional(inv.Audience), Sub: inv.Subject, Cmd: inv.Command, Op: op,
-		Out: out, Status: status,
+	day := c.dayOf(rc.ts)
+	p := ev.Path
+	rp := c.part(partKey{TypeReceipt, p.Collection, in.op, day}, ev.Seq)
+	b := append(rp.body, `{"type":"receipt","receipt":"`...)
+	b = appendCID(b, ev.Receipt.KeyString())
+	b = append(b, `","ran":`...)
+	b = appendString(b, in.cid)
+	b = c.appendEntry(b, p, ev.Seq, rc.ts, day, in, status)
+	b = append(b, `,"origin":`...)
+	if rc.origin == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(appendCID(append(b, '"'), rc.origin), '"')
 	}
-	rec := Receipt{
-		Type: TypeReceipt, Receipt: rcpt, Ran: in.cid, Common: common,
-		Path: ev.Path.String(), Subject: ev.Path.Subject, Collection: ev.Path.Collection, Key: Key(ev.Path),
-		Fx: make([]string, 0, len(r.Fx)),
+	b = append(b, `,"fx":[`...)
+	if rc.fx != nil {
+		r := reader{b: rc.fx}
+		n, _ := r.expect(cbor.MajorArray, "fx") // checked by readReceipt
+		for i := range n {
+			l, err := r.link("fx")
+			if err != nil {
+				return false, fmt.Errorf("%w: record %d: fx of receipt %s: %w", ErrCorrupt, ev.Seq, ev.Receipt, err)
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(appendCID(append(b, '"'), l), '"')
+		}
 	}
-	if r.Origin != nil {
-		o := r.Origin.String()
-		rec.Origin = &o
-	}
-	for _, f := range r.Fx {
-		rec.Fx = append(rec.Fx, f.String())
-	}
-	rp := c.part(dir(TypeReceipt, ev.Path.Collection, op, day), ev.Seq)
-	rp.body = rec.appendJSON(rp.body)
+	rp.body = append(b, "]}\n"...)
 	if in.done {
 		return false, nil
 	}
 	in.done = true
-	p := invocationPath(inv, ev.Path)
-	args := append(c.args[:0], "{}"...)
-	if inv.Args != nil {
-		if args, err = encodeDAGJSON(c.args[:0], inv.Args); err != nil {
-			return false, fmt.Errorf("%w: record %d: args of invocation %s: %w", ErrCorrupt, ev.Seq, r.Ran, err)
+	ip := invocationPath(in, p)
+	wp := c.part(partKey{TypeWorkflow, ip.Collection, in.op, day}, ev.Seq)
+	b = append(wp.body, `{"type":"workflow","invocation":`...)
+	b = appendString(b, in.cid)
+	b = append(b, `,"receipt":"`...)
+	b = appendCID(b, ev.Receipt.KeyString())
+	b = append(b, '"')
+	b = c.appendEntry(b, ip, ev.Seq, rc.ts, day, in, status)
+	b = append(b, `,"args":`...)
+	args, err := appendDAGJSONItem(b, in.r.args, 0)
+	if errors.Is(err, errFloat) {
+		var tok *ucan.Token
+		if tok, err = ucan.Decode(in.raw); err == nil {
+			args, err = encodeDAGJSON(b, tok.Invocation.Args)
 		}
 	}
-	c.args = args
-	wf := Workflow{
-		Type: TypeWorkflow, Invocation: in.cid, Receipt: rcpt, Common: common,
-		Path: p.String(), Subject: p.Subject, Collection: p.Collection, Key: Key(p), Args: args,
+	if err != nil {
+		return false, fmt.Errorf("%w: record %d: args of invocation %s: %w", ErrCorrupt, ev.Seq, in.cid, err)
 	}
-	wp := c.part(dir(TypeWorkflow, p.Collection, op, day), ev.Seq)
-	wp.body = wf.appendJSON(wp.body)
+	wp.body = append(args, "}\n"...)
 	return true, nil
+}
+
+// appendEntry appends the fields both kinds of line have after their first three: the
+// path and its parts, then those of Common.
+func (c *chunk) appendEntry(b []byte, p dag.Path, seq uint64, ts int64, day string, in *invocation, status []byte) []byte {
+	c.path = append(append(c.path[:0], '/'), p.Subject...)
+	c.key = append(c.key[:0], p.Key...)
+	for _, f := range p.Fields {
+		c.key = append(append(c.key, '/'), f...)
+	}
+	if p.Collection != "" {
+		c.path = append(append(c.path, '/'), p.Collection...)
+		if p.Key != "" {
+			c.path = append(append(c.path, '/'), c.key...)
+		}
+	}
+	b = appendField(b, "path", c.path)
+	b = appendField(b, "subject", p.Subject)
+	b = appendField(b, "collection", p.Collection)
+	b = appendField(b, "key", c.key)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = appendField(b, "date", day)
+	b = append(b, `,"message":`...)
+	if in.message == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, *in.message)
+	}
+	b = appendField(b, "task", in.task)
+	b = appendField(b, "iss", in.r.iss)
+	b = append(b, `,"aud":`...)
+	if in.r.aud == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, in.r.aud)
+	}
+	b = appendField(b, "sub", in.r.sub)
+	b = appendField(b, "cmd", in.r.cmd)
+	b = appendField(b, "op", in.op)
+	b = append(b, `,"out":`...)
+	b = append(b, c.out...)
+	return appendField(b, "status", status)
+}
+
+// encodeOut writes into c.out the DAG-JSON of rec's out, {"ok": state} or {"error":
+// {message, name}} (as json.Marshal writes that), and returns the state's status (nil when
+// it has none or for an error).
+func (c *chunk) encodeOut(rec *record) ([]byte, error) {
+	rc := &rec.rc
+	if rc.ok == nil {
+		b := append(c.out[:0], `{"error":{"message":`...)
+		b = appendQuoted(b, rc.errMessage, quoteHTML)
+		b = append(b, `,"name":`...)
+		b = appendQuoted(b, rc.errName, quoteHTML)
+		c.out = append(b, "}}"...)
+		return nil, nil
+	}
+	b := append(c.out[:0], `{"ok":`...)
+	out, err := appendDAGJSONItem(b, rc.ok, 2)
+	if errors.Is(err, errFloat) {
+		var r *receipts.Receipt
+		if _, r, err = receipts.Decode(rec.raw); err == nil {
+			out, err = encodeDAGJSON(b, r.Out.Ok)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.out = append(out, '}')
+	return mapText(rc.ok, "status"), nil
 }
 
 // messageOf returns the request message inv arrived in (the first by CID when several), or
@@ -613,20 +718,14 @@ func messageOf(kt kv.Tx, inv cid.Cid) (*string, error) {
 
 // invocationPath is the path an invocation is about: its args.path (relative to its
 // subject, or absolute) when that parses, else the path of its first receipt.
-func invocationPath(inv *ucan.Invocation, first dag.Path) dag.Path {
-	if inv.Args == nil || inv.Args.Kind() != datamodel.Kind_Map {
+func invocationPath(in *invocation, first dag.Path) dag.Path {
+	v := mapText(in.r.args, "path")
+	if v == nil {
 		return first
 	}
-	n, err := inv.Args.LookupByString("path")
-	if err != nil {
-		return first
-	}
-	s, err := n.AsString()
-	if err != nil {
-		return first
-	}
+	s := string(v)
 	if !strings.HasPrefix(s, "/") {
-		s = "/" + inv.Subject + "/" + s
+		s = "/" + string(in.r.sub) + "/" + s
 	}
 	p, err := dag.ParsePath(s)
 	if err != nil || p.Collection == "" {
@@ -661,34 +760,6 @@ func Op(cmd string) string {
 
 func dir(typ, collection, op, day string) string {
 	return Prefix + typ + "/" + collection + "-" + op + "/" + day
-}
-
-// encodeOut appends to b the DAG-JSON of {"ok": state} or {"error": {name, message}} and
-// returns it with the state's status ("" when it has none or for an error).
-func encodeOut(b []byte, o receipts.Out) (json.RawMessage, string, error) {
-	if o.Err != nil {
-		e, err := json.Marshal(map[string]map[string]string{"error": {"name": o.Err.Name, "message": o.Err.Message}})
-		return append(b, e...), "", err
-	}
-	b, err := encodeDAGJSON(append(b, `{"ok":`...), o.Ok)
-	if err != nil {
-		return nil, "", err
-	}
-	b = append(b, '}')
-	status := ""
-	if o.Ok.Kind() == datamodel.Kind_Map {
-		if n, err := o.Ok.LookupByString("status"); err == nil {
-			status, _ = n.AsString()
-		}
-	}
-	return b, status, nil
-}
-
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 func ranKey(inv cid.Cid) []byte { return append([]byte(prefixRan), inv.Bytes()...) }

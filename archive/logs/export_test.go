@@ -254,6 +254,22 @@ func readFiles(t *testing.T, st blob.Store) []file {
 	return files
 }
 
+// sameAsEncodingJSON checks that the line l is what encoding/json writes (HTML escaping
+// off) for the value it was read into: the hand-written lines have the documented
+// shape, field for field in order.
+func sameAsEncodingJSON(t *testing.T, l []byte, v any) {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.TrimSuffix(b.Bytes(), []byte("\n")); !bytes.Equal(got, l) {
+		t.Fatalf("line\n%s\nencoding/json writes\n%s", l, got)
+	}
+}
+
 // check compares the exported files with the whole commit log, record by record, and
 // checks every invocation has exactly one workflow line, at its first receipt.
 func check(t *testing.T, w *world, st blob.Store) {
@@ -296,6 +312,7 @@ func check(t *testing.T, w *world, st blob.Store) {
 				if err := json.Unmarshal(l, &r); err != nil {
 					t.Fatal(err)
 				}
+				sameAsEncodingJSON(t, l, r)
 				if _, dup := recs[r.Seq]; dup {
 					t.Fatalf("seq %d exported twice", r.Seq)
 				}
@@ -308,6 +325,7 @@ func check(t *testing.T, w *world, st blob.Store) {
 				if err := json.Unmarshal(l, &wf); err != nil {
 					t.Fatal(err)
 				}
+				sameAsEncodingJSON(t, l, wf)
 				if _, dup := wfs[wf.Invocation]; dup {
 					t.Fatalf("invocation %s has two workflow lines", wf.Invocation)
 				}
