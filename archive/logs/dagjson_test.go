@@ -28,7 +28,7 @@ func randomString(rng *rand.Rand) string {
 	return s
 }
 
-func randomNode(t *testing.T, rng *rand.Rand, depth int, floats bool) datamodel.Node {
+func randomNode(t testing.TB, rng *rand.Rand, depth int, floats bool) datamodel.Node {
 	t.Helper()
 	k := rng.IntN(9)
 	if depth > 3 && k >= 7 {
