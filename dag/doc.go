@@ -95,9 +95,10 @@
 //	blockindex/car/<CAR CID><i BE4>,         CAR lives (offset, length), the CAR's
 //	blockindex/refs/<CAR CID>                blocks in order, its done store entries
 //	logs/position, logs/pending,             logs (archive/logs, the JSON log exporter, through
-//	logs/ran/<invocation CID bytes>          kv.Store): the last sequence exported, the end of
-//	                                         the chunk being written, the invocations that
-//	                                         have their workflow line
+//	logs/messages,                           kv.Store): the last sequence exported, the end of
+//	logs/ran/<invocation CID bytes>          the chunk being written and the messages its lines
+//	                                         name, the invocations that have their workflow
+//	                                         line (with their message)
 //
 // A new prefix is added to this list (machines' TestPrefixesDocumented checks it).
 //

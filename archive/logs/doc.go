@@ -14,12 +14,14 @@
 // shape is documented in docs/logs.md (Workflow and Receipt here).
 //
 // Idempotent and resumable: the exporter works in chunks of the log. Before writing a
-// chunk's files it records the chunk's end in kv (logs/pending); after every file is
-// durable it moves its position (logs/position) to that end, in one transaction with
-// the invocations the chunk gave workflow lines (logs/ran/<invocation CID>). A crash
+// chunk's files it records the chunk's end in kv (logs/pending) and the message each of
+// its invocations is named with (logs/messages); after every file is durable it moves
+// its position (logs/position) to that end, in one transaction with the invocations the
+// chunk gave workflow lines (logs/ran/<invocation CID>, holding the message). A crash
 // between the two leaves logs/pending, and the next run exports exactly that chunk again:
 // the same files, byte for byte, since every line is derived from immutable receipts and
-// invocations. A run with nothing new in the log writes nothing. Two exporters over the
+// invocations and the messages recorded for the chunk. A run with nothing new in the log
+// writes nothing. Two exporters over the
 // same store (several serve processes) write the same chunks: the pending end is taken
 // from kv, and moving the position checks it did not move meanwhile.
 //
@@ -32,9 +34,10 @@
 // behind than the ring, for ring records past WatchRingBytes, for records another process
 // committed, or a receipt that ran an invocation of an earlier transaction) is read from
 // kv: the blocks in one read-only transaction of the engine per chunk, the logs/ran marker
-// and the invocation/<inv>/ index in one of the store. The lines are the same either way,
-// except the message of an invocation indexed in another message outside the batch that
-// first ran it (docs/logs.md, "Which message"). A chunk's files are written in one
+// (which holds the message of an invocation exported in an earlier chunk) or the
+// invocation/<inv>/ index in one of the store. The lines are the same either way; an
+// invocation's message is fixed at its first export (docs/logs.md, "Which message"). A
+// chunk's files are written in one
 // blob.Batcher batch when the store has them.
 //
 // How it reads them: the fields a line needs are read straight from the blocks' DAG-CBOR

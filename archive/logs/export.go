@@ -44,11 +44,15 @@ const (
 // lineSize is the room a line is started with: most receipt lines fit.
 const lineSize = 1536
 
+// ranMarker starts the value of logs/ran/<inv> when it holds the invocation's message.
+const ranMarker = 1
+
 // kv keys of the exporter's state, all under Prefix.
 const (
 	keyPosition = Prefix + "position" // BE8: last commit sequence exported
 	keyPending  = Prefix + "pending"  // BE8: end of the chunk being written, while it is
-	prefixRan   = Prefix + "ran/"     // + invocation CID bytes: has its workflow line
+	keyMessages = Prefix + "messages" // the pending chunk's messages (encodeMessages), while it is written
+	prefixRan   = Prefix + "ran/"     // + invocation CID bytes: has its workflow line; value ranMarker + its message's CID bytes (none: no message), or empty (written before the marker held the message)
 )
 
 // Source is what the exporter reads: the commit log's records, with the blocks of their
@@ -262,19 +266,22 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 			after = ev.Seq
 		}
 	}
-	recs, err := x.read(ctx, evs)
+	recs, invs, err := x.read(ctx, evs)
 	if err != nil {
 		return 0, 0, err
 	}
+	if err := x.settle(ctx, pos, end, invs); err != nil {
+		return 0, 0, err
+	}
 	c := chunk{parts: map[partKey]*part{}}
-	var newRan []cid.Cid
+	var newRan []*invocation
 	for i, ev := range evs {
 		wrote, err := c.lines(ev.Event, &recs[i])
 		if err != nil {
 			return 0, 0, err
 		}
 		if wrote {
-			newRan = append(newRan, recs[i].in.c)
+			newRan = append(newRan, recs[i].in)
 		}
 	}
 	parts := make([]*part, 0, len(c.parts))
@@ -302,12 +309,15 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		if cur != pos || pend != end {
 			return ErrMoved
 		}
-		for _, inv := range newRan {
-			if err := kt.Put(ranKey(inv), nil); err != nil {
+		for _, in := range newRan {
+			if err := kt.Put(ranKey(in.c), marker(in.message)); err != nil {
 				return err
 			}
 		}
 		if err := kt.Put([]byte(keyPosition), be64(end)); err != nil {
+			return err
+		}
+		if err := kt.Delete([]byte(keyMessages)); err != nil {
 			return err
 		}
 		return kt.Delete([]byte(keyPending))
@@ -425,7 +435,7 @@ var errNeedBlocks = errors.New("logs: blocks to read")
 // record in the chunk does not say (dag.Record.Fresh), it looks up the invocation's
 // message and whether it had its workflow line in an earlier chunk, in one kv
 // transaction.
-func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, error) {
+func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, map[string]*invocation, error) {
 	d := decoder{recs: make([]record, len(evs)), invs: map[string]*invocation{}}
 	err := d.decode(nil, evs)
 	if errors.Is(err, errNeedBlocks) {
@@ -433,7 +443,7 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, error)
 		err = x.src.View(ctx, func(tx *dag.Tx) error { return d.decode(tx, evs) })
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var unknown []*invocation
 	for _, in := range d.invs {
@@ -442,14 +452,21 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, error)
 		}
 	}
 	if len(unknown) == 0 {
-		return d.recs, nil
+		return d.recs, d.invs, nil
 	}
 	err = x.kv.View(ctx, func(kt kv.Tx) error {
 		for _, in := range unknown {
-			_, err := kt.Get(ranKey(in.c))
+			v, err := kt.Get(ranKey(in.c))
 			switch {
-			case err == nil:
+			case err == nil && len(v) > 0:
+				// Exported in an earlier chunk, which recorded its message.
 				in.done = true
+				if in.message, err = markedMessage(v); err != nil {
+					return fmt.Errorf("%w: %s of invocation %s: %w", ErrCorrupt, prefixRan, in.cid, err)
+				}
+				continue
+			case err == nil:
+				in.done = true // an earlier chunk of a version that did not record the message
 			case !errors.Is(err, kv.ErrNotFound):
 				return fmt.Errorf("logs: reading exported invocations: %w", err)
 			}
@@ -460,9 +477,140 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, error)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return d.recs, nil
+	return d.recs, d.invs, nil
+}
+
+// settle fixes, before any file of the chunk (pos, end] is written, the message its lines
+// name for each invocation: in one kv transaction, the messages an earlier attempt at
+// the same chunk recorded (logs/messages, left by a crash or written by another exporter)
+// replace those just found, else those just found are recorded. So a chunk exported again
+// names the messages its first attempt named, although the index invocation/<inv>/ may
+// have grown in between (the invocation sent again in another message) and the records
+// now come from kv rather than from the engine's memory; the position moves with
+// logs/ran/<inv> holding each new invocation's message, which later chunks read.
+func (x *Exporter) settle(ctx context.Context, pos, end uint64, invs map[string]*invocation) error {
+	err := x.kv.Update(ctx, func(kt kv.Tx) error {
+		cur, err := readSeq(kt, keyPosition)
+		if err != nil {
+			return err
+		}
+		pend, err := readSeq(kt, keyPending)
+		if err != nil {
+			return err
+		}
+		if cur != pos || pend != end {
+			return ErrMoved
+		}
+		v, err := kt.Get([]byte(keyMessages))
+		switch {
+		case errors.Is(err, kv.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			was, msgs, err := decodeMessages(v)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, keyMessages, err)
+			}
+			if was == end {
+				for inv, m := range msgs {
+					if in := invs[inv]; in != nil {
+						in.message = m
+					}
+				}
+				return nil
+			}
+		}
+		return kt.Put([]byte(keyMessages), encodeMessages(end, invs))
+	})
+	if errors.Is(err, ErrMoved) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("logs: recording the messages of the chunk ending at %d: %w", end, err)
+	}
+	return nil
+}
+
+// encodeMessages returns the value of logs/messages: the chunk's end (BE8), then for each
+// of its invocations the length of its CID bytes (a byte), them, and the same of its
+// message (length 0: none).
+func encodeMessages(end uint64, invs map[string]*invocation) []byte {
+	b := make([]byte, 0, 8+len(invs)*80)
+	b = binary.BigEndian.AppendUint64(b, end)
+	for inv, in := range invs {
+		b = append(append(b, byte(len(inv))), inv...)
+		var m string
+		if in.message != nil {
+			c, err := cid.Decode(*in.message)
+			if err == nil {
+				m = c.KeyString()
+			}
+		}
+		b = append(append(b, byte(len(m))), m...)
+	}
+	return b
+}
+
+// decodeMessages reads a logs/messages value: the chunk's end and each invocation's
+// message (nil: none), by the invocation's CID bytes.
+func decodeMessages(v []byte) (uint64, map[string]*string, error) {
+	if len(v) < 8 {
+		return 0, nil, fmt.Errorf("%d bytes, shorter than a sequence", len(v))
+	}
+	end := binary.BigEndian.Uint64(v)
+	msgs := map[string]*string{}
+	for rest := v[8:]; len(rest) > 0; {
+		var f [2][]byte
+		for i := range f {
+			if len(rest) < 1 || int(rest[0]) > len(rest)-1 {
+				return 0, nil, fmt.Errorf("entry cut short")
+			}
+			f[i], rest = rest[1:1+int(rest[0])], rest[1+int(rest[0]):]
+		}
+		if err := checkCID(f[0]); err != nil {
+			return 0, nil, fmt.Errorf("invocation: %w", err)
+		}
+		var m *string
+		if len(f[1]) > 0 {
+			if err := checkCID(f[1]); err != nil {
+				return 0, nil, fmt.Errorf("message: %w", err)
+			}
+			s := string(appendCID(nil, f[1]))
+			m = &s
+		}
+		msgs[string(f[0])] = m
+	}
+	return end, msgs, nil
+}
+
+// marker returns the value of logs/ran/<inv> for an invocation that arrived in msg (nil:
+// none).
+func marker(msg *string) []byte {
+	if msg == nil {
+		return []byte{ranMarker}
+	}
+	c, err := cid.Decode(*msg)
+	if err != nil { // a message this package wrote from a CID: not expected
+		return []byte{ranMarker}
+	}
+	return append([]byte{ranMarker}, c.KeyString()...)
+}
+
+// markedMessage reads the message of a logs/ran/<inv> value written by marker.
+func markedMessage(v []byte) (*string, error) {
+	if v[0] != ranMarker {
+		return nil, fmt.Errorf("marker %d", v[0])
+	}
+	if len(v) == 1 {
+		return nil, nil
+	}
+	if err := checkCID(v[1:]); err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	s := string(appendCID(nil, v[1:]))
+	return &s, nil
 }
 
 // decoder holds the receipts of a chunk's records (recs, by record) and the invocations
