@@ -17,8 +17,8 @@
 // Machines keep keys of their own through Tx.KV(prefix), each under its own prefix (listed
 // in package dag's documentation).
 //
-// Machines import dag, collection, receipts, ucan, schema and kv, store and piece also
-// blob, piece and aggregate also the commP package piece (and each other where one writes
+// Machines import dag, collection, receipts, ucan, schema, kv and internal/nodefield (the
+// typed fields of states and args), store and piece also blob, piece and aggregate also the commP package piece (and each other where one writes
 // the other's records in the same transaction: aggregate imports piece, whose machine
 // calls it through the piece.Aggregator interface); never server, ops or cmd. This package imports the machines to list them.
 package machines

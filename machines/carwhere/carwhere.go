@@ -14,6 +14,7 @@ import (
 
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 )
 
 const (
@@ -161,9 +162,9 @@ func Parse(n datamodel.Node) (*Located, error) {
 			return nil, fmt.Errorf("%w: status is not %q", ErrInvalidState, StatusLocated)
 		}
 	}
-	size, err := intField(n, "size")
+	size, err := nodefield.Int(n, "size")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidState, err)
 	}
 	if size < 0 {
 		return nil, fmt.Errorf("%w: negative size %d", ErrInvalidState, size)
@@ -194,16 +195,16 @@ func parseLocation(n datamodel.Node) (Location, error) {
 		return loc, fmt.Errorf("%w: location is not a map", ErrInvalidState)
 	}
 	var err error
-	if loc.Backend, err = stringField(n, "backend", true); err != nil {
+	if loc.Backend, err = optionalString(n, "backend", true); err != nil {
 		return loc, err
 	}
-	if loc.Bucket, err = stringField(n, "bucket", false); err != nil {
+	if loc.Bucket, err = optionalString(n, "bucket", false); err != nil {
 		return loc, err
 	}
-	if loc.Region, err = stringField(n, "region", false); err != nil {
+	if loc.Region, err = optionalString(n, "region", false); err != nil {
 		return loc, err
 	}
-	if loc.Key, err = stringField(n, "key", true); err != nil {
+	if loc.Key, err = optionalString(n, "key", true); err != nil {
 		return loc, err
 	}
 	un, err := n.LookupByString("uris")
@@ -225,31 +226,17 @@ func parseLocation(n datamodel.Node) (Location, error) {
 	return loc, nil
 }
 
-func stringField(n datamodel.Node, name string, required bool) (string, error) {
-	v, err := n.LookupByString(name)
-	if err != nil {
-		if required {
-			return "", fmt.Errorf("%w: no %q", ErrInvalidState, name)
-		}
+// optionalString is the string field name of the map n; a missing one is "" unless
+// required.
+func optionalString(n datamodel.Node, name string, required bool) (string, error) {
+	s, err := nodefield.String(n, name)
+	if errors.Is(err, nodefield.ErrMissing) && !required {
 		return "", nil
 	}
-	s, err := v.AsString()
 	if err != nil {
-		return "", fmt.Errorf("%w: %q is not a string", ErrInvalidState, name)
+		return "", fmt.Errorf("%w: %w", ErrInvalidState, err)
 	}
 	return s, nil
-}
-
-func intField(n datamodel.Node, name string) (int64, error) {
-	v, err := n.LookupByString(name)
-	if err != nil {
-		return 0, fmt.Errorf("%w: no %q", ErrInvalidState, name)
-	}
-	i, err := v.AsInt()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q is not an int", ErrInvalidState, name)
-	}
-	return i, nil
 }
 
 // Get returns the located state of the CAR c as the transaction sees it, or an error

@@ -37,6 +37,6 @@
 // carwhere entry changes (its head receipt differs), in a cache of at most
 // MaxCachedClaims CARs.
 //
-// Package carwhere imports dag, ucan and go-ipld-prime; it must not import server, ops,
+// Package carwhere imports dag, ucan, internal/nodefield and go-ipld-prime; it must not import server, ops,
 // cmd or any kv or blob backend.
 package carwhere

@@ -19,6 +19,6 @@
 // exported on /metrics by the Prometheus collector Collector returns, which reads the
 // service-wide metrics on every scrape.
 //
-// Package metrics imports dag and the Prometheus client; it must not import server, ops
-// or cmd.
+// Package metrics imports dag, internal/nodefield and the Prometheus client; it must not
+// import server, ops or cmd.
 package metrics

@@ -11,6 +11,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/ucan"
 )
 
@@ -126,14 +127,14 @@ func ParseInvocation(tok *ucan.Token, service string) (*Invocation, error) {
 		return nil, bad("issued by %s on %s, want the service %s on itself", inv.Issuer, inv.Subject, service)
 	}
 	args := inv.Args
-	seq, err := intField(args, "seq")
+	seq, err := nodefield.Int(args, "seq")
 	if err != nil {
 		return nil, bad("args.seq: %v", err)
 	}
 	if seq < 1 {
 		return nil, bad("args.seq is %d, want a sequence ≥ 1", seq)
 	}
-	ts, err := intField(args, "ts")
+	ts, err := nodefield.Int(args, "ts")
 	if err != nil {
 		return nil, bad("args.ts: %v", err)
 	}
@@ -149,11 +150,11 @@ func ParseInvocation(tok *ucan.Token, service string) (*Invocation, error) {
 	prev := ""
 	for i := range n {
 		item, _ := list.LookupByIndex(i)
-		ps, err := stringField(item, "path")
+		ps, err := nodefield.String(item, "path")
 		if err != nil {
 			return nil, bad("args.add[%d].path: %v", i, err)
 		}
-		delta, err := intField(item, "delta")
+		delta, err := nodefield.Int(item, "delta")
 		if err != nil {
 			return nil, bad("args.add[%d].delta: %v", i, err)
 		}
@@ -181,28 +182,6 @@ func ParseInvocation(tok *ucan.Token, service string) (*Invocation, error) {
 		out.Deltas = append(out.Deltas, delta)
 	}
 	return out, nil
-}
-
-func intField(n datamodel.Node, k string) (int64, error) {
-	if n == nil || n.Kind() != datamodel.Kind_Map {
-		return 0, fmt.Errorf("not a map")
-	}
-	v, err := n.LookupByString(k)
-	if err != nil {
-		return 0, fmt.Errorf("missing")
-	}
-	return v.AsInt()
-}
-
-func stringField(n datamodel.Node, k string) (string, error) {
-	if n == nil || n.Kind() != datamodel.Kind_Map {
-		return "", fmt.Errorf("not a map")
-	}
-	v, err := n.LookupByString(k)
-	if err != nil {
-		return "", fmt.Errorf("missing")
-	}
-	return v.AsString()
 }
 
 // Apply runs a Command invocation again inside tx, as replay does: it stores and archives

@@ -20,6 +20,7 @@ import (
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/machines/carwhere"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
@@ -93,11 +94,11 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 		if err != nil {
 			return task.Permanent(err)
 		}
-		content, err := linkField(args, "content")
+		content, err := nodefield.Link(args, "content")
 		if err != nil {
 			return task.Permanent(fmt.Errorf("%w: computing %s: %v", task.ErrInvalidTask, p, err))
 		}
-		size, err := intField(args, "size")
+		size, err := nodefield.Int(args, "size")
 		if err != nil {
 			return task.Permanent(fmt.Errorf("%w: computing %s: %v", task.ErrInvalidTask, p, err))
 		}
@@ -172,11 +173,11 @@ func ComputeHandlerWith(e *dag.Engine, blobs blob.Store, opts ComputeOptions) ta
 // it as the upload did. It is an error when the args lack content or size, or carry what
 // is not a piece of size bytes.
 func TaskKnown(args datamodel.Node) (cid.Cid, *Known, error) {
-	content, err := linkField(args, "content")
+	content, err := nodefield.Link(args, "content")
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	size, err := intField(args, "size")
+	size, err := nodefield.Int(args, "size")
 	if err != nil {
 		return cid.Undef, nil, err
 	}
@@ -191,7 +192,7 @@ func knownArgs(args datamodel.Node, size int64) (*Known, error) {
 	if v, err := args.LookupByString("piece"); err != nil || v == nil || v.IsAbsent() {
 		return nil, nil
 	}
-	pc, err := linkField(args, "piece")
+	pc, err := nodefield.Link(args, "piece")
 	if err != nil {
 		return nil, err
 	}

@@ -69,5 +69,6 @@
 //
 // Package piece imports dag, collection, blob (the interface), the machines task,
 // metrics and carwhere (for the blob key), the commP package github.com/w3dag/w3dag/piece
-// and internal/capped (the staged pieces); it must not import server, ops or cmd. It keeps no kv keys of its own.
+// internal/capped (the staged pieces) and internal/nodefield (the fields of args and
+// states); it must not import server, ops or cmd. It keeps no kv keys of its own.
 package piece

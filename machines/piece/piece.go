@@ -15,6 +15,7 @@ import (
 
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/task"
@@ -204,11 +205,11 @@ func carDigest(c cid.Cid) ([]byte, error) {
 // Start queues the piece of a service put {content, size} and schedules its compute
 // task, listed in the fx of the put's receipt.
 func (Machine) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, _ *dag.Entry) (datamodel.Node, error) {
-	content, err := linkField(in, "content")
+	content, err := nodefield.Link(in, "content")
 	if err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "value of %s: %v", p, err)
 	}
-	size, err := intField(in, "size")
+	size, err := nodefield.Int(in, "size")
 	if err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "value of %s: %v", p, err)
 	}
@@ -251,7 +252,7 @@ func (m Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamod
 	default:
 		return nil, fmt.Errorf("%w: %s is %s", dag.ErrInvalidTransition, e.Path, e.Status)
 	}
-	c, err := linkField(data, "piece")
+	c, err := nodefield.Link(data, "piece")
 	if err != nil {
 		return nil, dag.Failf(dag.ErrInvalidValue.Name, "computed %s: %v", e.Path, err)
 	}
@@ -377,26 +378,7 @@ func computedState(c cid.Cid) datamodel.Node {
 
 // Computed returns the piece CID of a computed (or aggregated, dealt) piece state.
 func Computed(state datamodel.Node) (cid.Cid, error) {
-	return linkField(state, "piece")
-}
-
-func linkField(n datamodel.Node, name string) (cid.Cid, error) {
-	if n == nil || n.Kind() != datamodel.Kind_Map {
-		return cid.Undef, fmt.Errorf("no %s", name)
-	}
-	v, err := n.LookupByString(name)
-	if err != nil || v == nil || v.IsAbsent() {
-		return cid.Undef, fmt.Errorf("no %s", name)
-	}
-	l, err := v.AsLink()
-	if err != nil {
-		return cid.Undef, fmt.Errorf("%s is not a link", name)
-	}
-	cl, ok := l.(cidlink.Link)
-	if !ok || !cl.Cid.Defined() {
-		return cid.Undef, fmt.Errorf("%s is not a CID", name)
-	}
-	return cl.Cid, nil
+	return nodefield.Link(state, "piece")
 }
 
 // md5Field returns the optional md5 field of a computed event's data: nil when absent,
@@ -414,19 +396,4 @@ func md5Field(n datamodel.Node) ([]byte, error) {
 		return nil, fmt.Errorf("md5 is not %d bytes", MD5Size)
 	}
 	return b, nil
-}
-
-func intField(n datamodel.Node, name string) (int64, error) {
-	if n == nil || n.Kind() != datamodel.Kind_Map {
-		return 0, fmt.Errorf("no %s", name)
-	}
-	v, err := n.LookupByString(name)
-	if err != nil || v == nil || v.IsAbsent() {
-		return 0, fmt.Errorf("no %s", name)
-	}
-	i, err := v.AsInt()
-	if err != nil {
-		return 0, fmt.Errorf("%s is not an integer", name)
-	}
-	return i, nil
 }

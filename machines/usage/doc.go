@@ -20,5 +20,5 @@
 // arithmetic, sizes changing at record timestamps) and the events in the window. The CLI
 // computes the same Summary from records it selects over HTTP.
 //
-// Package usage imports dag and kv; it must not import server, ops or cmd.
+// Package usage imports dag, kv and internal/nodefield; it must not import server, ops or cmd.
 package usage

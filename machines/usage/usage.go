@@ -16,6 +16,7 @@ import (
 
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/kv"
 )
 
@@ -204,74 +205,26 @@ func ParseRecord(state datamodel.Node) (Event, error) {
 	if state == nil || state.Kind() != datamodel.Kind_Map {
 		return ev, fmt.Errorf("%w: state is not a map", ErrInvalidRecord)
 	}
-	st, err := stringField(state, dag.StatusKey)
+	st, err := nodefield.String(state, dag.StatusKey)
 	if err != nil {
-		return ev, err
+		return ev, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	if st != StatusRecorded {
 		return ev, fmt.Errorf("%w: status %q, want %q", ErrInvalidRecord, st, StatusRecorded)
 	}
-	if ev.Blob, err = linkField(state, "blob"); err != nil {
-		return ev, err
+	if ev.Blob, err = nodefield.Link(state, "blob"); err != nil {
+		return ev, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
-	if ev.Cause, err = linkField(state, "cause"); err != nil {
-		return ev, err
+	if ev.Cause, err = nodefield.Link(state, "cause"); err != nil {
+		return ev, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
-	if ev.Delta, err = intField(state, "delta"); err != nil {
-		return ev, err
+	if ev.Delta, err = nodefield.Int(state, "delta"); err != nil {
+		return ev, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
-	if ev.TS, err = intField(state, "ts"); err != nil {
-		return ev, err
+	if ev.TS, err = nodefield.Int(state, "ts"); err != nil {
+		return ev, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	return ev, nil
-}
-
-func field(n datamodel.Node, name string) (datamodel.Node, error) {
-	v, err := n.LookupByString(name)
-	if err != nil || v == nil || v.IsAbsent() || v.IsNull() {
-		return nil, fmt.Errorf("%w: no %q", ErrInvalidRecord, name)
-	}
-	return v, nil
-}
-
-func stringField(n datamodel.Node, name string) (string, error) {
-	v, err := field(n, name)
-	if err != nil {
-		return "", err
-	}
-	s, err := v.AsString()
-	if err != nil {
-		return "", fmt.Errorf("%w: %q is not a string", ErrInvalidRecord, name)
-	}
-	return s, nil
-}
-
-func intField(n datamodel.Node, name string) (int64, error) {
-	v, err := field(n, name)
-	if err != nil {
-		return 0, err
-	}
-	i, err := v.AsInt()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q is not an integer", ErrInvalidRecord, name)
-	}
-	return i, nil
-}
-
-func linkField(n datamodel.Node, name string) (cid.Cid, error) {
-	v, err := field(n, name)
-	if err != nil {
-		return cid.Undef, err
-	}
-	l, err := v.AsLink()
-	if err != nil {
-		return cid.Undef, fmt.Errorf("%w: %q is not a link", ErrInvalidRecord, name)
-	}
-	cl, ok := l.(cidlink.Link)
-	if !ok || !cl.Cid.Defined() {
-		return cid.Undef, fmt.Errorf("%w: %q is not a CID link", ErrInvalidRecord, name)
-	}
-	return cl.Cid, nil
 }
 
 // Events reads every usage record of space from e, in insertion order.
