@@ -159,8 +159,10 @@
 // engine issues for the operation's state change (DESIGN §3); a Tx is made for each
 // attempt of an operation, so a retried batch starts with no effects. Tx.SetResult records
 // the receipt of a system write as the result of the self-issued invocation behind it, so
-// an effect leads to its receipt (Engine.TaskResult). Tx.Invoke derives its nonces from the
-// commit sequence, the Tx's invocation and the call's rank (SelfNonce), and with
+// an effect leads to its receipt (Engine.TaskResult); Tx.PutEffect does Put, SetResult
+// and Effect at once for a self-issued invocation whose only work is a system write.
+// Tx.Invoke derives its nonces from the commit sequence, the Tx's invocation and the
+// call's rank (SelfNonce), and with
 // Options.Archive archives each invocation in the transaction (Archiver). Tx.Batch keeps a
 // value for the whole batch whose Finish runs once after the batch's operations, in the
 // same transaction: work done once per commit rather than once per operation (metrics

@@ -3,6 +3,7 @@ package dag_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +139,62 @@ func TestEffectsAcrossRetries(t *testing.T) {
 	}
 	if _, err := v.e.Receipt(ctx, tries[1]); err != nil {
 		t.Fatalf("the committed attempt's invocation: %v", err)
+	}
+}
+
+// putEffects writes, for each note started, a note at the key's "-fx" twin as the whole
+// work of a self-issued invocation (Tx.PutEffect).
+type putEffects struct {
+	dag.RecordMachine
+	mu   sync.Mutex
+	invs map[string]cid.Cid
+}
+
+func (m *putEffects) Start(tx *dag.Tx, p dag.Path, in datamodel.Node, prev *dag.Entry) (datamodel.Node, error) {
+	if strings.HasSuffix(p.Key, "-fx") {
+		return m.RecordMachine.Start(tx, p, in, prev)
+	}
+	state, err := m.RecordMachine.Start(tx, p, in, prev)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := tx.Invoke("/notes/effect", nil)
+	if err != nil {
+		return nil, err
+	}
+	twin := p
+	twin.Key += "-fx"
+	if _, err := tx.PutEffect(twin, inv, state); err != nil {
+		return nil, err
+	}
+	if _, err := tx.PutEffect(twin, nil, state); !errors.Is(err, dag.ErrInvalidWrite) {
+		return nil, fmt.Errorf("PutEffect without an invocation: %v, want ErrInvalidWrite", err)
+	}
+	m.mu.Lock()
+	m.invs[p.Key] = inv.CID
+	m.mu.Unlock()
+	return state, nil
+}
+
+// TestPutEffect: the operation's receipt lists the invocation in its fx, and the
+// invocation's task result is the head of the entry written under it.
+func TestPutEffect(t *testing.T) {
+	m := &putEffects{invs: map[string]cid.Cid{}}
+	v := newEnv(t, nil, withMachine("notes", m))
+	ctx := context.Background()
+	r := must(receipts.Parse(v.put(v.path("notes/a"), note("a")).Receipt))
+	inv := m.invs["a"]
+	if len(r.Fx) != 1 || !r.Fx[0].Equals(inv) {
+		t.Fatalf("fx %v, want [%s]", r.Fx, inv)
+	}
+	tok := must(v.e.Receipt(ctx, inv))
+	task := must(tok.Invocation.Task())
+	head := must(v.e.Entry(ctx, v.path("notes/a-fx"))).Head
+	if got := must(v.e.TaskResult(ctx, task)); !got.Equals(head) {
+		t.Fatalf("the effect's task result %s, want the head %s of the entry it wrote", got, head)
+	}
+	ran := must(receipts.Parse(must(v.e.Receipt(ctx, head))))
+	if !ran.Ran.Equals(inv) {
+		t.Fatalf("the written entry's receipt ran %s, want the effect %s", ran.Ran, inv)
 	}
 }

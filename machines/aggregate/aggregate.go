@@ -306,15 +306,8 @@ func (m *Machine) add(tx *dag.Tx, ran cid.Cid, p dag.Path, pc cid.Cid) error {
 	}
 	// put writes the aggregate's new state as the work of inv, an effect of tx's operation.
 	put := func(state datamodel.Node) error {
-		ent, err := tx.Put(ap, inv.CID, state)
-		if err != nil {
-			return err
-		}
-		if err := tx.SetResult(inv, ent.Head); err != nil {
-			return err
-		}
-		tx.Effect(inv.CID)
-		return nil
+		_, err := tx.PutEffect(ap, inv, state)
+		return err
 	}
 	if err := kt.Put(memberKey(key, l.count), content.Bytes()); err != nil {
 		return fmt.Errorf("aggregate: adding %s to %s: %w", p, ap, err)

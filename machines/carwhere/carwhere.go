@@ -325,13 +325,8 @@ func Record(tx *dag.Tx, cause, c cid.Cid, size int64, locs ...Location) (*Locate
 	if err != nil {
 		return nil, fmt.Errorf("locating %s: %w", c, err)
 	}
-	ent, err := tx.Put(Path(tx.Service(), c), inv.CID, n)
-	if err != nil {
+	if _, err := tx.PutEffect(Path(tx.Service(), c), inv, n); err != nil {
 		return nil, fmt.Errorf("locating %s: %w", c, err)
 	}
-	if err := tx.SetResult(inv, ent.Head); err != nil {
-		return nil, fmt.Errorf("locating %s: %w", c, err)
-	}
-	tx.Effect(inv.CID)
 	return next, nil
 }

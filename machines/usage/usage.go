@@ -98,14 +98,9 @@ func Record(tx *dag.Tx, space string, blob cid.Cid, delta int64, cause cid.Cid) 
 	}
 	ts := tx.Now().UnixMilli()
 	p := dag.Path{Subject: space, Collection: Name, Key: RecordKey(ts, seq+1)}
-	rec, err := tx.Put(p, inv.CID, recordState(blob, applied, cause, ts))
-	if err != nil {
+	if _, err := tx.PutEffect(p, inv, recordState(blob, applied, cause, ts)); err != nil {
 		return 0, fmt.Errorf("writing usage record %s: %w", p, err)
 	}
-	if err := tx.SetResult(inv, rec.Head); err != nil {
-		return 0, fmt.Errorf("writing usage record %s: %w", p, err)
-	}
-	tx.Effect(inv.CID)
 	if applied != 0 {
 		if err := tx.Add(sizePrefix+space, applied); err != nil {
 			return 0, fmt.Errorf("adding to the size of %s: %w", space, err)
