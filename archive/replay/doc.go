@@ -4,13 +4,15 @@
 // orders them as they were committed (by the receipts' meta.seq: the invocation that wrote
 // sequence s before those answered after s was committed); Run runs them again in that
 // order through ops, each with the clock set to its receipt's meta.ts (the writes of one
-// time checked together and committed in order, up to Window in one transaction), into an
-// empty store opened with the original service key, then records which reply carried each
-// receipt (ReplyWriters at a time: the engine commits many in one transaction). One of the service's own invocations with receipts of its own at several
-// sequences (Step.Paced: a task of the aggregate machine moving pieces, in several
-// transactions past aggregate.MovesPerTx of them) is run from the place of its first write,
-// each of its transactions held back (dag.WithPace) until the steps before its place have
-// run, at its own time (Step.TimeAfter).
+// time checked together and committed in order, up to Window of them in flight, the
+// engine committing many in one transaction), into an empty store opened with the
+// original service key, then records which reply carried each receipt (ReplyWriters at a
+// time: the engine commits many in one transaction). One of the service's own invocations
+// with receipts of its own at several sequences (Step.Paced: a task of the aggregate
+// machine moving pieces, in several transactions past aggregate.MovesPerTx of them) is
+// run from the place of its first write, each of its transactions held back
+// (dag.WithPace) until the steps before its place have run, at its own time
+// (Step.TimeAfter).
 // Because ed25519 signatures are deterministic, the receipts come out byte-identical when
 // the inputs are the same; Run counts those that do not, and Compare finds the first
 // difference between the rebuilt store and a live one.

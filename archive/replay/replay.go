@@ -25,7 +25,8 @@ import (
 )
 
 // Window bounds the steps Run has in flight at once: checked together (those of one
-// time) and committed in order, many in one transaction of the engine.
+// time) and committed in order, many in one transaction of the engine. When Window
+// writes are in flight, the next starts as soon as the oldest is done.
 const Window = 256
 
 // LoadChunk is how many archived messages Load decodes at once, in parallel on every
@@ -777,7 +778,10 @@ func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 		return r.account(i, got, err)
 	}
 	if len(r.flights) >= Window {
-		if err := r.drain(); err != nil {
+		// The oldest write first: the others go on being queued and committed
+		// meanwhile (waiting for all of them here left the committer idle while
+		// the next ones were checked).
+		if err := r.retire(); err != nil {
 			return err
 		}
 	}
@@ -790,6 +794,19 @@ func (r *runner) step(ctx context.Context, i int, c *ops.Checked) error {
 		defer turn.Pass()
 		f.got, f.err = r.exec(ctx, st, c, dag.WithTime(time.UnixMilli(st.TS)), dag.WithTurn(turn))
 	}()
+	return nil
+}
+
+// retire waits for the oldest step in flight and accounts for it; when it failed, it
+// waits for the others too (none may run on once Run has returned).
+func (r *runner) retire() error {
+	f := r.flights[0]
+	<-f.done
+	r.flights = r.flights[1:]
+	if err := r.account(f.i, f.got, f.err); err != nil {
+		_ = r.drain() // its error is a later step's: err is the first
+		return err
+	}
 	return nil
 }
 
