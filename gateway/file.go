@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/boxo/path"
 	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/message"
@@ -64,14 +65,27 @@ func (fb *fileBackend) Get(ctx context.Context, p path.ImmutablePath, ranges ...
 // GetCAR answers a CAR of a whole UnixFS file (the path is /ipfs/{root}, dag-scope=all,
 // no entity-bytes) with a fileReader writing the CAR boxo would: a CARv1 header naming
 // the root, then the file's blocks depth-first in link order, each once unless
-// duplicates are asked for. Anything else is boxo's.
+// duplicates are asked for. Anything else is boxo's, but for a path below the root that
+// does not resolve (no such name in a directory, a path below a file): boxo answers it
+// with a CAR of the blocks it walked under an empty identity root (a 200), GetCAR with
+// the resolver's error naming the missing segment, which boxo answers 404. Boxo resolves
+// the path once; only a path that does not resolve is resolved again, for that error.
 func (fb *fileBackend) GetCAR(ctx context.Context, p path.ImmutablePath, params gateway.CarParams) (gateway.ContentPathMetadata, io.ReadCloser, error) {
 	if params.Range == nil && params.Scope == gateway.DagScopeAll && len(p.Segments()) == 2 {
 		if md, r, ok := fb.carOf(ctx, p, params.Duplicates.Bool()); ok {
 			return md, r, nil
 		}
 	}
-	return fb.BlocksBackend.GetCAR(ctx, p, params)
+	md, r, err := fb.BlocksBackend.GetCAR(ctx, p, params)
+	if err != nil || len(p.Segments()) <= 2 || md.PathSegmentRoots != nil {
+		return md, r, err
+	}
+	// Only boxo's answer to a path that does not resolve has no segment roots.
+	r.Close()
+	if _, err = fb.ResolvePath(ctx, p); !notFound(err) {
+		err = fmt.Errorf("%w: %s does not resolve (%v)", ipld.ErrNotFound{}, p, err)
+	}
+	return gateway.ContentPathMetadata{}, nil, err
 }
 
 // file resolves p and, when it names a UnixFS file with a dag-pb root, returns its

@@ -278,8 +278,9 @@ func TestGateway(t *testing.T) {
 		// with the blocks it walked and an empty identity root).
 		{"missing path, CAR", "GET", "/ipfs/" + c.dir.String() + "/nope.txt?format=car", nil, 404, wantNotFound("nope.txt")},
 		{"missing path, CAR by Accept", "GET", "/ipfs/" + c.dir.String() + "/nope.txt", map[string]string{"Accept": "application/vnd.ipld.car; version=1"}, 404, wantNotFound("nope.txt")},
-		// wantsCAR decides as boxo does: an unknown ?format is ignored, the first vendor
-		// type of any Accept line decides, weights are not weighed.
+		// Whatever makes boxo answer with a CAR (an unknown ?format is ignored, the first
+		// vendor type of any Accept line decides, weights are not weighed), the CAR of a
+		// missing path is 404.
 		{"missing path, unknown format, CAR by Accept", "GET", "/ipfs/" + c.dir.String() + "/nope.txt?format=nonsense", map[string]string{"Accept": "application/vnd.ipld.car"}, 404, wantNotFound("nope.txt")},
 		{"missing path, CAR on a second Accept line", "GET", "/ipfs/" + c.dir.String() + "/nope.txt", map[string]string{"Accept": "text/html\napplication/vnd.ipld.car"}, 404, wantNotFound("nope.txt")},
 		{"missing path, CAR after a weighted generic type", "GET", "/ipfs/" + c.dir.String() + "/nope.txt", map[string]string{"Accept": "text/html;q=0.9, application/vnd.ipld.car;q=0.1"}, 404, wantNotFound("nope.txt")},

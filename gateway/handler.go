@@ -1,16 +1,13 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/gateway"
-	"github.com/ipfs/boxo/path"
 	"github.com/ipfs/boxo/path/resolver"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
@@ -41,23 +38,16 @@ func New(e Engine, blobs blob.Store, opts Options) (http.Handler, error) {
 		NoDNSLink:             true,
 		DisableHTMLErrors:     true,
 	}, backend)
-	return &preCheck{bs: bs, backend: backend, next: h}, nil
+	return &preCheck{bs: bs, next: h}, nil
 }
 
-// preCheck answers 404 before boxo writes anything for what boxo would answer with a
-// 200 and a CAR that is not the content asked for:
-//
-//   - a root CID no stored CAR holds: boxo sends a CAR's header before it reads the
-//     root, so an unknown root would be a 200 with a truncated stream;
-//   - a CAR request (?format=car, or Accept: application/vnd.ipld.car) for a path
-//     below the root that does not resolve (no such name in a directory, a path below
-//     a file): boxo answers it 200 with a CAR of the blocks it walked and an empty
-//     identity root. The path is resolved first, through the same backend; a path that
-//     does not resolve is 404 naming the missing segment.
+// preCheck answers 404 before boxo writes anything for a root CID no stored CAR holds:
+// boxo sends a CAR's header before it reads the root, so an unknown root would be a 200
+// with a truncated stream. (A CAR of a path below the root that does not resolve is
+// fileBackend.GetCAR's 404.)
 type preCheck struct {
-	bs      *Blockstore
-	backend *fileBackend
-	next    http.Handler
+	bs   *Blockstore
+	next http.Handler
 }
 
 func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +56,7 @@ func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pc.next.ServeHTTP(w, r)
 		return
 	}
-	first, sub, _ := strings.Cut(rest, "/")
+	first, _, _ := strings.Cut(rest, "/")
 	c, err := cid.Decode(first)
 	if err != nil {
 		pc.next.ServeHTTP(w, r) // boxo answers 400 naming the CID
@@ -77,67 +67,7 @@ func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("%s: not found", c), http.StatusNotFound)
 		return
 	}
-	if strings.Trim(sub, "/") != "" && wantsCAR(r) {
-		if err := pc.resolve(r.Context(), rest); notFound(err) {
-			http.Error(w, fmt.Sprintf("/ipfs/%s: not found: %v", rest, err), http.StatusNotFound)
-			return
-		}
-	}
 	pc.next.ServeHTTP(w, r)
-}
-
-// resolve resolves the path /ipfs/rest through the gateway's backend. A path boxo cannot
-// parse is left to boxo, which answers it 400.
-func (pc *preCheck) resolve(ctx context.Context, rest string) error {
-	p, err := path.NewPath("/ipfs/" + rest)
-	if err != nil {
-		return err
-	}
-	ip, err := path.NewImmutablePath(p)
-	if err != nil {
-		return err
-	}
-	_, err = pc.backend.ResolvePath(ctx, ip)
-	return err
-}
-
-// wantsCAR reports whether boxo answers r with a CAR. It decides as boxo's
-// customResponseFormat does: a known ?format value wins; otherwise the first
-// vendor-specific media type across all Accept header lines (application/vnd.ipld…,
-// application/vnd.ipfs…, application/x-tar, application/json, application/cbor) decides,
-// whatever its q (boxo does not weigh them).
-func wantsCAR(r *http.Request) bool {
-	if f := r.URL.Query().Get("format"); knownFormats[f] {
-		return f == "car"
-	}
-	for _, header := range r.Header.Values("Accept") {
-		for value := range strings.SplitSeq(header, ",") {
-			accept := strings.TrimSpace(value)
-			if !vendorMediaType(accept) {
-				continue
-			}
-			mt, _, err := mime.ParseMediaType(accept)
-			return err == nil && mt == ContentTypeCAR
-		}
-	}
-	return false
-}
-
-// knownFormats are the ?format values boxo acts on; it ignores others.
-var knownFormats = map[string]bool{
-	"raw": true, "car": true, "tar": true, "json": true, "cbor": true,
-	"dag-json": true, "dag-cbor": true, "ipns-record": true,
-}
-
-// vendorMediaType reports whether boxo picks accept as the response format when it is the
-// first such value of the Accept header.
-func vendorMediaType(accept string) bool {
-	for _, prefix := range []string{"application/vnd.ipld", "application/vnd.ipfs", "application/x-tar", "application/json", "application/cbor"} {
-		if strings.HasPrefix(accept, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // notFound reports whether a path resolution error means the path names nothing (the
