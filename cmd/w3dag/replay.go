@@ -10,8 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -137,6 +141,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	}
 	rs.plan = plan
 	loaded := time.Since(start)
+	defer replayGC()()
 	res, err := replay.Run(ctx, plan, replay.Options{
 		Runner:   rs.ops,
 		Store:    rs.engine,
@@ -161,6 +166,34 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 		fmt.Fprintf(stdout, "%d archived invocations have no archived reply and were not run (the service's own are made again by the operations that issued them; first: %s)\n", len(plan.Unanswered), plan.Unanswered[0].CID)
 	}
 	return res, plan, nil
+}
+
+// replayHeapHeadroom is how much heap a replay lets garbage take beyond what is live
+// (the plan and the store's caches) before it collects. A replay allocates for every
+// invocation it runs again and keeps the plan: at Go's default (GOGC=100, a collection
+// each time the heap has doubled) collections take about a tenth of its CPU. With GOGC
+// unset, replayGC raises the GC percent so that the heap may grow to the live heap plus
+// this much, and never lowers it below the default: a plan larger than the headroom
+// collects as at the default.
+const replayHeapHeadroom = 256 << 20
+
+// replayGC sets the GC percent of a replay whose plan is loaded (replayHeapHeadroom) and
+// returns what restores the one before. It leaves it alone when GOGC is set.
+func replayGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	runtime.GC() // the live heap: the plan, once Load's garbage is gone
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	percent := 100
+	if sample[0].Value.Kind() == metrics.KindUint64 {
+		if live := sample[0].Value.Uint64(); live > 0 {
+			percent = max(percent, int(min(replayHeapHeadroom*100/live, math.MaxInt32)))
+		}
+	}
+	old := debug.SetGCPercent(percent)
+	return func() { debug.SetGCPercent(old) }
 }
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -558,4 +559,28 @@ func replayIntoPostgres(ctx context.Context, t *testing.T, live string, args []s
 	if err != nil || d != nil {
 		t.Fatalf("PostgreSQL rebuild differs: %v %v", d, err)
 	}
+}
+
+// TestReplayGC: with GOGC unset, a replay raises the GC percent (never below the default
+// 100) and restores the one before; with GOGC set, it leaves it alone.
+func TestReplayGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	restore := replayGC()
+	if p := debug.SetGCPercent(100); p <= 100 {
+		t.Errorf("GC percent during a replay: %d, want more than 100 (the live heap here is far below replayHeapHeadroom)", p)
+	}
+	debug.SetGCPercent(77) // restore sets back the percent from before replayGC, whatever it is now
+	restore()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GC percent after the replay: %d, want 100 (the one before)", p)
+	}
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50)
+	restore = replayGC()
+	if p := debug.SetGCPercent(50); p != 50 {
+		t.Errorf("GC percent with GOGC=50: %d, want 50", p)
+	}
+	restore()
 }
