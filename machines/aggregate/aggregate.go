@@ -13,6 +13,7 @@ import (
 
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
@@ -500,18 +501,7 @@ func linkList(cs []cid.Cid) qp.Assemble {
 func Members(state datamodel.Node) ([]cid.Cid, error) { return linksField(state, "pieces") }
 
 // PieceCID returns the aggregate piece CID of a ready (or later) aggregate state.
-func PieceCID(state datamodel.Node) (cid.Cid, error) { return linkField(state, "aggregate") }
-
-func field(n datamodel.Node, name string) (datamodel.Node, error) {
-	if n == nil || n.Kind() != datamodel.Kind_Map {
-		return nil, fmt.Errorf("no %s", name)
-	}
-	v, err := n.LookupByString(name)
-	if err != nil || v == nil || v.IsAbsent() {
-		return nil, fmt.Errorf("no %s", name)
-	}
-	return v, nil
-}
+func PieceCID(state datamodel.Node) (cid.Cid, error) { return nodefield.Link(state, "aggregate") }
 
 func asCID(v datamodel.Node) (cid.Cid, bool) {
 	l, err := v.AsLink()
@@ -522,20 +512,8 @@ func asCID(v datamodel.Node) (cid.Cid, bool) {
 	return cl.Cid, ok && cl.Cid.Defined()
 }
 
-func linkField(n datamodel.Node, name string) (cid.Cid, error) {
-	v, err := field(n, name)
-	if err != nil {
-		return cid.Undef, err
-	}
-	c, ok := asCID(v)
-	if !ok {
-		return cid.Undef, fmt.Errorf("%s is not a CID", name)
-	}
-	return c, nil
-}
-
 func linksField(n datamodel.Node, name string) ([]cid.Cid, error) {
-	v, err := field(n, name)
+	v, err := nodefield.Get(n, name)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/machines/metrics"
 	"github.com/w3dag/w3dag/machines/piece"
@@ -82,7 +83,7 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 			return nil, nil
 		}
 	case EventDeal:
-		deal, err := field(data, "deal")
+		deal, err := nodefield.Get(data, "deal")
 		if err != nil {
 			return nil, dag.Failf(dag.ErrInvalidValue.Name, "deal for %s: %v", e.Path, err)
 		}
@@ -98,12 +99,12 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 			}
 			return withStatus(e.State, StatusDealProcessed, deal)
 		case StatusDealProcessed:
-			if have, err := field(e.State, "deal"); err == nil && sameMap(have, deal) {
+			if have, err := nodefield.Get(e.State, "deal"); err == nil && sameMap(have, deal) {
 				return nil, nil
 			}
 		}
 	case EventFailed:
-		reason, err := field(data, "reason")
+		reason, err := nodefield.Get(data, "reason")
 		if err != nil {
 			return nil, dag.Failf(dag.ErrInvalidValue.Name, "failure of %s: %v", e.Path, err)
 		}
@@ -120,7 +121,7 @@ func (m *Machine) Transition(tx *dag.Tx, e *dag.Entry, event string, data datamo
 			tx.Effect(t)
 			return failedState(r), nil
 		case StatusFailed:
-			if have, err := field(e.State, "reason"); err == nil {
+			if have, err := nodefield.Get(e.State, "reason"); err == nil {
 				if s, _ := have.AsString(); s == r {
 					return nil, nil
 				}
@@ -143,7 +144,7 @@ func withStatus(s datamodel.Node, status string, deal datamodel.Node) (datamodel
 	if err != nil {
 		return nil, err
 	}
-	sz, err := field(s, "size")
+	sz, err := nodefield.Get(s, "size")
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +392,7 @@ func DealtHandler(e *dag.Engine) task.Handler {
 		if err != nil {
 			return task.Permanent(fmt.Errorf("dealing %s: %w: %v", ap, ErrMember, err))
 		}
-		deal, err := field(cur.State, "deal")
+		deal, err := nodefield.Get(cur.State, "deal")
 		if err != nil {
 			return task.Permanent(fmt.Errorf("dealing %s: %w: %v", ap, ErrMember, err))
 		}
@@ -420,7 +421,7 @@ func DealtHandler(e *dag.Engine) task.Handler {
 			if err != nil {
 				return task.Permanent(fmt.Errorf("%w: member %d (%s): %v", ErrMember, i, p, err))
 			}
-			inclusion, err := field(pe.State, "inclusion")
+			inclusion, err := nodefield.Get(pe.State, "inclusion")
 			if err != nil {
 				return task.Permanent(fmt.Errorf("%w: member %d (%s): %v", ErrMember, i, p, err))
 			}

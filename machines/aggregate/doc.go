@@ -121,7 +121,7 @@
 //	                                    after a failure) takes it over
 //
 // Package aggregate imports dag, collection, blob, the machines piece (paths and statuses),
-// carwhere (blob keys), metrics and task, and the commP package github.com/w3dag/w3dag/piece; machines/piece
-// does not import it (it declares the Aggregator interface this package implements). It
+// carwhere (blob keys), metrics and task, internal/nodefield (the fields of states and
+// args) and the commP package github.com/w3dag/w3dag/piece; machines/piece does not import it (it declares the Aggregator interface this package implements). It
 // must not import server, ops or cmd.
 package aggregate

@@ -13,6 +13,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/machines/piece"
 	"github.com/w3dag/w3dag/machines/task"
 	commp "github.com/w3dag/w3dag/piece"
@@ -184,7 +185,7 @@ func aggregatedState(pc, ac cid.Cid, key string, inclusion []byte) datamodel.Nod
 
 // Inclusion returns the inclusion proof of an aggregated (or dealt) piece state.
 func Inclusion(state datamodel.Node) (commp.InclusionProof, error) {
-	v, err := field(state, "inclusion")
+	v, err := nodefield.Get(state, "inclusion")
 	if err != nil {
 		return commp.InclusionProof{}, err
 	}
@@ -198,7 +199,7 @@ func Inclusion(state datamodel.Node) (commp.InclusionProof, error) {
 // AggregateKey returns the key of the aggregate entry an aggregated (or dealt) piece
 // state names; ok is false for states recorded before the key was kept.
 func AggregateKey(state datamodel.Node) (key string, ok bool) {
-	v, err := field(state, "aggregateKey")
+	v, err := nodefield.Get(state, "aggregateKey")
 	if err != nil {
 		return "", false
 	}
