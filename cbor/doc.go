@@ -4,7 +4,9 @@
 // here: an entry's state (dag), the same state inside the receipt that holds it (ucan),
 // the select page block (dag), the container payload (ucan/container) and an agent
 // message's root block and CAR header (message), so that the bytes of one value never
-// depend on which of them wrote it.
+// depend on which of them wrote it. A value written more than once (an entry's state,
+// which is also out.ok of its receipt) is encoded once: an Encoded node carries its
+// bytes, and AppendNode splices them.
 //
 // The output is what go-ipld-prime's dagcbor.Encode writes for the same node (64-bit
 // floats, shortest heads, definite lengths, tag 42 links with the 0x00 prefix), except

@@ -72,5 +72,18 @@ func FuzzAppendNode(f *testing.F) {
 		if !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("Encode\n got %x\nwant %x", got, want.Bytes())
 		}
+		// The node wrapped as Encoded, inside a receipt-like payload, is written as it is.
+		en, err := cbor.NewEncoded(n)
+		if err != nil {
+			t.Fatalf("NewEncoded: %v (Encode accepted the node)", err)
+		}
+		if !bytes.Equal(en.Raw(), got) {
+			t.Fatalf("Raw\n got %x\nwant %x", en.Raw(), got)
+		}
+		wantIn, errIn := cbor.Encode(inReceipt(t, n))
+		gotIn, err := cbor.Encode(inReceipt(t, en))
+		if (errIn == nil) != (err == nil) || !bytes.Equal(gotIn, wantIn) && err == nil {
+			t.Fatalf("inside a receipt: Encoded %x, %v; node %x, %v", gotIn, err, wantIn, errIn)
+		}
 	})
 }

@@ -25,6 +25,37 @@ func Encode(n datamodel.Node) ([]byte, error) {
 	return AppendNode(make([]byte, 0, 128), n)
 }
 
+// Encoded is a node with its canonical DAG-CBOR encoding, made by NewEncoded: for a value
+// encoded once and then written again inside another (an entry's state, which is also
+// out.ok of the receipt that holds it). It is the node it wraps for every datamodel.Node
+// method; AppendNode writes its bytes as they are instead of walking it again, and refuses
+// it, as it would the node, when placed so deep that the node's own nesting would pass
+// MaxDepth. Only the datamodel.Node methods are passed on (not datamodel.UintNode): wrap
+// maps and lists, not integers above math.MaxInt64, for other encoders to read.
+type Encoded struct {
+	datamodel.Node
+	raw []byte
+	// deepest is the depth, relative to the node, of its deepest node (0: a scalar or an
+	// empty list or map).
+	deepest int
+}
+
+// NewEncoded encodes n (as Encode does) and returns it with its bytes.
+func NewEncoded(n datamodel.Node) (*Encoded, error) {
+	if en, ok := n.(*Encoded); ok {
+		return en, nil
+	}
+	deepest := 0
+	raw, err := appendNode(make([]byte, 0, 128), n, 0, &deepest)
+	if err != nil {
+		return nil, err
+	}
+	return &Encoded{Node: n, raw: raw, deepest: deepest}, nil
+}
+
+// Raw returns the node's canonical DAG-CBOR encoding. The caller must not modify it.
+func (e *Encoded) Raw() []byte { return e.raw }
+
 // AppendNode appends the canonical DAG-CBOR encoding of n: map keys sorted with
 // CompareKeys, integers and lengths in their shortest form, floats 64-bit, links as tag 42.
 // Nodes DAG-CBOR cannot represent are refused with an error wrapping ErrUnencodable: NaN
@@ -32,16 +63,29 @@ func Encode(n datamodel.Node) ([]byte, error) {
 // not defined CIDs, duplicate map keys, and lists or maps nested deeper
 // than MaxDepth (and nil nodes). On error the returned slice holds what was written before the failure.
 func AppendNode(b []byte, n datamodel.Node) ([]byte, error) {
-	return appendNode(b, n, 0)
+	var deepest int
+	return appendNode(b, n, 0, &deepest)
 }
 
-func appendNode(b []byte, n datamodel.Node, depth int) ([]byte, error) {
+// appendNode appends n, at depth depth, and raises *deepest to the depth of the deepest
+// node it writes.
+func appendNode(b []byte, n datamodel.Node, depth int, deepest *int) ([]byte, error) {
 	if depth >= MaxDepth {
-		return b, fmt.Errorf("%w: nesting deeper than %d", ErrUnencodable, MaxDepth)
+		return b, errTooDeep
 	}
 	if n == nil {
 		return b, fmt.Errorf("%w: nil node", ErrUnencodable)
 	}
+	if en, ok := n.(*Encoded); ok {
+		// Its deepest node lies en.deepest below it: written node by node, that one
+		// would be refused here.
+		if depth+en.deepest >= MaxDepth {
+			return b, errTooDeep
+		}
+		*deepest = max(*deepest, depth+en.deepest)
+		return append(b, en.raw...), nil
+	}
+	*deepest = max(*deepest, depth)
 	switch n.Kind() {
 	case datamodel.Kind_Null:
 		return AppendNull(b), nil
@@ -103,16 +147,19 @@ func appendNode(b []byte, n datamodel.Node, depth int) ([]byte, error) {
 			if err != nil {
 				return b, nodeErr(n, err)
 			}
-			if b, err = appendNode(b, v, depth+1); err != nil {
+			if b, err = appendNode(b, v, depth+1, deepest); err != nil {
 				return b, err
 			}
 		}
 		return b, nil
 	case datamodel.Kind_Map:
-		return appendMap(b, n, depth)
+		return appendMap(b, n, depth, deepest)
 	}
 	return b, fmt.Errorf("%w: cannot encode a %s node", ErrUnencodable, n.Kind())
 }
+
+// errTooDeep is the error of a node nested deeper than MaxDepth.
+var errTooDeep = fmt.Errorf("%w: nesting deeper than %d", ErrUnencodable, MaxDepth)
 
 // nodeErr wraps an error a node returned when read.
 func nodeErr(n datamodel.Node, err error) error {
@@ -125,7 +172,7 @@ type mapEntry struct {
 }
 
 // appendMap writes a map with its keys in canonical order.
-func appendMap(b []byte, n datamodel.Node, depth int) ([]byte, error) {
+func appendMap(b []byte, n datamodel.Node, depth int, deepest *int) ([]byte, error) {
 	// Small maps (receipts, states) sort on the stack.
 	var small [16]mapEntry
 	entries := small[:0]
@@ -155,7 +202,7 @@ func appendMap(b []byte, n datamodel.Node, depth int) ([]byte, error) {
 		}
 		b = AppendText(b, en.k)
 		var err error
-		if b, err = appendNode(b, en.v, depth+1); err != nil {
+		if b, err = appendNode(b, en.v, depth+1, deepest); err != nil {
 			return b, err
 		}
 	}

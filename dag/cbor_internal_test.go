@@ -142,6 +142,16 @@ func TestStateBytesAreReceiptBytes(t *testing.T) {
 			if got, err := cbor.Encode(r.Out.Ok); err != nil || !bytes.Equal(got, ent.stateRaw) {
 				t.Fatalf("out.ok re-encodes to %x, %v; want the stored state %x", got, err, ent.stateRaw)
 			}
+			// The engine splices the state's bytes into the receipt (cbor.Encoded): the
+			// receipt is byte for byte what receipts.Issue writes walking the state.
+			r.Out.Ok = ent.State
+			again, err := receipts.Issue(svc, *r, e.seal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again.Raw, tok.Raw) || !again.CID.Equals(tok.CID) {
+				t.Fatalf("head receipt\n got %x\nwant %x (receipts.Issue of the state node)", tok.Raw, again.Raw)
+			}
 
 			// The page block splices the same bytes.
 			page := encodePage(&Page{Entries: []*Entry{ent}})

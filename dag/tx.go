@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/datamodel"
 
+	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -139,15 +140,19 @@ func (b *batchState) issue(p *pendingReceipt) {
 		p.err = errAbortBatch
 		return
 	}
+	r := p.r
 	if p.state != nil {
-		raw, err := encodeNode(p.state.State)
+		// The state is encoded once: its bytes are the entry record's and, spliced,
+		// out.ok's in the receipt (which holds the same state).
+		enc, err := cbor.NewEncoded(p.state.State)
 		if err != nil {
 			p.err = fmt.Errorf("%w: %s: encoding state: %w", ErrInvalidState, p.state.Path, err)
 			return
 		}
-		p.state.stateRaw = raw
+		p.state.stateRaw = enc.Raw()
+		r.Out.Ok = enc
 	}
-	p.tok, p.err = receipts.Issue(b.e.signer, p.r, b.e.seal)
+	p.tok, p.err = receipts.Issue(b.e.signer, r, b.e.seal)
 }
 
 // enqueue adds p to the batch's pending receipts and hands it to the signing workers, so
