@@ -446,7 +446,7 @@ func (e *Engine) commit(batch []*job) {
 		start := time.Now()
 		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
 			defer func(t0 time.Time) { ran = time.Since(t0) }(time.Now())
-			bs = newBatchState(e, kt)
+			bs = newBatchState(e, kt, len(jobs))
 			bs.commits = !e.noFinish
 			defer bs.stop()
 			bad, badErr = nil, nil
@@ -565,7 +565,7 @@ func (e *Engine) Update(ctx context.Context, fn func(t *Tx) error) error {
 // View runs fn in a read-only transaction with a Tx (writes fail).
 func (e *Engine) View(ctx context.Context, fn func(t *Tx) error) error {
 	return e.kv.View(ctx, func(kt kv.Tx) error {
-		b := newBatchState(e, kt)
+		b := newBatchState(e, kt, 0)
 		defer b.stop()
 		return fn(&Tx{e: e, kt: &countTx{Tx: kt}, b: b})
 	})

@@ -93,10 +93,19 @@ type batchState struct {
 	stopping atomic.Bool
 }
 
-// newBatchState returns the state of one attempt of a batch; stop must be called when
-// the attempt ends.
-func newBatchState(e *Engine, raw kv.Tx) *batchState {
-	return &batchState{e: e, raw: raw, now: e.clock(), pendingKeys: map[string]struct{}{}, workers: runtime.GOMAXPROCS(0)}
+// newBatchState returns the state of one attempt of a batch of ops operations (a hint:
+// the batch may grow; zero for views and reads); stop must be called when the attempt ends.
+// Its per-operation slices and pending keys are sized for ops up front, so that a batch's
+// commit-log records are not copied again and again as they grow.
+func newBatchState(e *Engine, raw kv.Tx, ops int) *batchState {
+	b := &batchState{e: e, raw: raw, now: e.clock(), workers: runtime.GOMAXPROCS(0)}
+	// A write operation leaves two pending keys (its entry's and its task's result).
+	b.pendingKeys = make(map[string]struct{}, 2*ops)
+	if ops > 0 {
+		b.events = make([]Record, 0, ops)
+		b.ran = make([]cid.Cid, 0, ops)
+	}
+	return b
 }
 
 // pendingReceipt is a receipt to issue and the writes that need its token.

@@ -91,7 +91,12 @@ func (h *hub) publish(evs []Record) {
 			h.bytes -= blockBytes(&h.ring[i])
 		}
 		h.bare = max(0, h.bare-cut)
-		h.ring = append(h.ring[:0:0], h.ring[cut:]...)
+		// In place: the ring keeps its capacity (2×max and a batch) instead of being
+		// allocated again on every cut; the records past the kept ones are cleared so
+		// that their blocks can be collected. Readers copy under the lock.
+		n := copy(h.ring, h.ring[cut:])
+		clear(h.ring[n:])
+		h.ring = h.ring[:n]
 	}
 	// Drop the oldest records' blocks past maxBytes; readers hold copies of the records
 	// they were handed, so only the ring's own change.
