@@ -63,27 +63,11 @@ func (r *Receipt) args() (datamodel.Node, error) {
 	if len(r.Fx) > MaxFx {
 		return nil, fmt.Errorf("%w: %d effects, more than %d", ErrMalformed, len(r.Fx), MaxFx)
 	}
-	n := 2
-	if r.Path != "" {
-		n++
-	}
-	if r.Origin != nil {
-		n++
-	}
+	// Fields in DAG-CBOR order (length, then bytes): the sealed token keeps this node.
+	f := make([]field, 0, 5)
 	if len(r.Fx) > 0 {
-		n++
-	}
-	// Keys in DAG-CBOR order (length, then bytes): the sealed token keeps this node.
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, err := nb.BeginMap(int64(n))
-	if err != nil {
-		return nil, err
-	}
-	if len(r.Fx) > 0 {
-		if err := ma.AssembleKey().AssignString("fx"); err != nil {
-			return nil, err
-		}
-		la, err := ma.AssembleValue().BeginList(int64(len(r.Fx)))
+		nb := basicnode.Prototype.List.NewBuilder()
+		la, err := nb.BeginList(int64(len(r.Fx)))
 		if err != nil {
 			return nil, err
 		}
@@ -95,94 +79,30 @@ func (r *Receipt) args() (datamodel.Node, error) {
 		if err := la.Finish(); err != nil {
 			return nil, err
 		}
+		f = append(f, fieldOf(keyFx, nb.Build()))
 	}
-	if err := ma.AssembleKey().AssignString("out"); err != nil {
-		return nil, err
-	}
-	om, err := ma.AssembleValue().BeginMap(1)
-	if err != nil {
-		return nil, err
-	}
+	var out *fieldMap
 	if r.Out.Ok != nil {
-		if err := om.AssembleKey().AssignString("ok"); err != nil {
-			return nil, err
-		}
-		if err := om.AssembleValue().AssignNode(r.Out.Ok); err != nil {
-			return nil, fmt.Errorf("out.ok: %w", err)
-		}
+		out = &fieldMap{f: []field{fieldOf(keyOk, r.Out.Ok)}}
 	} else {
-		if err := om.AssembleKey().AssignString("error"); err != nil {
-			return nil, err
-		}
-		em, err := om.AssembleValue().BeginMap(2)
-		if err != nil {
-			return nil, err
-		}
-		for _, kv := range [2][2]string{{"name", r.Out.Err.Name}, {"message", r.Out.Err.Message}} {
-			if err := em.AssembleKey().AssignString(kv[0]); err != nil {
-				return nil, err
-			}
-			if err := em.AssembleValue().AssignString(kv[1]); err != nil {
-				return nil, err
-			}
-		}
-		if err := em.Finish(); err != nil {
-			return nil, err
-		}
+		e := &fieldMap{f: []field{
+			fieldOf(keyName, basicnode.NewString(r.Out.Err.Name)),
+			fieldOf(keyMessage, basicnode.NewString(r.Out.Err.Message)),
+		}}
+		out = &fieldMap{f: []field{fieldOf(keyError, e)}}
 	}
-	if err := om.Finish(); err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleKey().AssignString("ran"); err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleValue().AssignLink(cidlink.Link{Cid: r.Ran}); err != nil {
-		return nil, err
-	}
+	f = append(f, fieldOf(keyOut, out), fieldOf(keyRan, basicnode.NewLink(cidlink.Link{Cid: r.Ran})))
 	if r.Path != "" {
-		if err := ma.AssembleKey().AssignString("path"); err != nil {
-			return nil, err
-		}
-		if err := ma.AssembleValue().AssignString(r.Path); err != nil {
-			return nil, err
-		}
+		f = append(f, fieldOf(keyPath, basicnode.NewString(r.Path)))
 	}
 	if r.Origin != nil {
-		if err := ma.AssembleKey().AssignString("origin"); err != nil {
-			return nil, err
-		}
-		if err := ma.AssembleValue().AssignLink(cidlink.Link{Cid: *r.Origin}); err != nil {
-			return nil, err
-		}
+		f = append(f, fieldOf(keyOrigin, basicnode.NewLink(cidlink.Link{Cid: *r.Origin})))
 	}
-	if err := ma.Finish(); err != nil {
-		return nil, err
-	}
-	return nb.Build(), nil
+	return &fieldMap{f: f}, nil
 }
 
-func (r *Receipt) meta() (datamodel.Node, error) {
-	nb := basicnode.Prototype.Map.NewBuilder()
-	ma, err := nb.BeginMap(2)
-	if err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleKey().AssignString("ts"); err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleValue().AssignInt(r.TS); err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleKey().AssignString("seq"); err != nil {
-		return nil, err
-	}
-	if err := ma.AssembleValue().AssignInt(int64(r.Seq)); err != nil {
-		return nil, err
-	}
-	if err := ma.Finish(); err != nil {
-		return nil, err
-	}
-	return nb.Build(), nil
+func (r *Receipt) meta() datamodel.Node {
+	return &fieldMap{f: []field{fieldOf(keyTS, basicnode.NewInt(r.TS)), fieldOf(keySeq, basicnode.NewInt(int64(r.Seq)))}}
 }
 
 // Issue builds the receipt token for r and signs it with s (the service): iss = sub =
@@ -195,10 +115,7 @@ func Issue(s did.Signer, r Receipt, opts ucan.SealOptions) (*ucan.Token, error) 
 	if err != nil {
 		return nil, fmt.Errorf("issuing receipt: %w", err)
 	}
-	meta, err := r.meta()
-	if err != nil {
-		return nil, fmt.Errorf("issuing receipt: %w", err)
-	}
+	meta := r.meta()
 	svc := s.DID()
 	inv := &ucan.Invocation{
 		Issuer:   svc,
