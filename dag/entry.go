@@ -63,18 +63,21 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
+// appendString is appendBytes of a string.
+func appendString(b []byte, v string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
 func (e *Entry) encode() []byte {
 	b := make([]byte, 0, 96+len(e.Status)+len(e.stateRaw))
 	b = append(b, entryVersion)
 	b = binary.AppendUvarint(b, e.Seq)
 	b = binary.AppendUvarint(b, e.Order)
-	b = appendBytes(b, e.Head.Bytes())
-	if e.Value.Defined() {
-		b = appendBytes(b, e.Value.Bytes())
-	} else {
-		b = appendBytes(b, nil)
-	}
-	b = appendBytes(b, []byte(e.Status))
+	// KeyString is a CID's bytes (empty for cid.Undef), without Bytes' copy.
+	b = appendString(b, e.Head.KeyString())
+	b = appendString(b, e.Value.KeyString())
+	b = appendString(b, e.Status)
 	return append(b, e.stateRaw...)
 }
 

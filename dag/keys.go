@@ -40,7 +40,10 @@ func be64(n uint64) []byte {
 	return b[:]
 }
 
-func blockKey(c cid.Cid) []byte { return append([]byte(prefixBlock), c.Bytes()...) }
+func blockKey(c cid.Cid) []byte {
+	k := c.KeyString() // the CID's bytes, without Bytes' copy
+	return append(append(make([]byte, 0, len(prefixBlock)+len(k)), prefixBlock...), k...)
+}
 
 // entryKey is the kv key of the entry p names: its key and, for entries named by more
 // than their key (Reader collections, e.g. metrics' <group>/<counter>), its fields.
@@ -73,7 +76,11 @@ func orderPrefix(p Path) []byte {
 	return []byte(prefixOrder + p.Subject + "/" + p.Collection + "/")
 }
 
-func orderKey(p Path, order uint64) []byte { return append(orderPrefix(p), be64(order)...) }
+func orderKey(p Path, order uint64) []byte {
+	k := make([]byte, 0, len(prefixOrder)+len(p.Subject)+1+len(p.Collection)+1+8)
+	k = append(append(append(append(append(k, prefixOrder...), p.Subject...), '/'), p.Collection...), '/')
+	return binary.BigEndian.AppendUint64(k, order)
+}
 
 func orderValue(status, key string) []byte {
 	b := make([]byte, 0, len(status)+1+len(key))
@@ -91,12 +98,16 @@ func parseOrderValue(v []byte) (status, key string, err error) {
 	return "", "", fmt.Errorf("%w: order index value without separator", ErrCorrupt)
 }
 
-func logKey(seq uint64) []byte { return append([]byte(prefixLog), be64(seq)...) }
+func logKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(prefixLog)+8), prefixLog...), seq)
+}
 
 func spaceLogPrefix(subject string) []byte { return []byte(prefixSpaceLog + subject + "/") }
 
 func spaceLogKey(subject string, seq uint64) []byte {
-	return append(spaceLogPrefix(subject), be64(seq)...)
+	k := make([]byte, 0, len(prefixSpaceLog)+len(subject)+1+8)
+	k = append(append(append(k, prefixSpaceLog...), subject...), '/')
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 // putLog writes the commit-log record of seq and its copy in the subject's space log. The
@@ -106,7 +117,15 @@ func putLog(kt kv.Tx, seq uint64, p Path, receipt cid.Cid) error {
 	if err := kt.Put(logKey(seq), encodeLog(p, receipt)); err != nil {
 		return err
 	}
-	return kt.Put(spaceLogKey(p.Subject, seq), append(appendBytes(nil, receipt.Bytes()), p.Rel()...))
+	return kt.Put(spaceLogKey(p.Subject, seq), logRecord(receipt, p.Rel()))
+}
+
+// logRecord is a commit-log record: the receipt CID, length-prefixed, then the path.
+func logRecord(receipt cid.Cid, path string) []byte {
+	c := receipt.KeyString()
+	b := make([]byte, 0, binary.MaxVarintLen64+len(c)+len(path))
+	b = appendString(b, c)
+	return append(b, path...)
 }
 
 func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(task.String()) }
@@ -135,10 +154,7 @@ func invocationMessageKey(inv, msg cid.Cid, out bool) []byte {
 
 func counterKey(name string) []byte { return []byte(prefixCounter + name) }
 
-func encodeLog(p Path, receipt cid.Cid) []byte {
-	b := appendBytes(nil, receipt.Bytes())
-	return append(b, p.String()...)
-}
+func encodeLog(p Path, receipt cid.Cid) []byte { return logRecord(receipt, p.String()) }
 
 func decodeLog(seq uint64, v []byte) (Event, error) {
 	r := &reader{b: v}
