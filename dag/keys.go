@@ -49,7 +49,21 @@ func blockKey(c cid.Cid) []byte {
 // than their key (Reader collections, e.g. metrics' <group>/<counter>), its fields.
 // Callers pass p without the fields that address into a state.
 func entryKey(p Path) []byte {
-	return []byte(prefixEntry + p.Subject + "/" + p.Collection + "/" + entryName(p))
+	return joinKey(prefixEntry, p.Subject, "/", p.Collection, "/", entryName(p))
+}
+
+// joinKey returns the concatenation of parts as a key, in one allocation (a string
+// concatenation converted to bytes costs two).
+func joinKey(parts ...string) []byte {
+	n := 0
+	for _, s := range parts {
+		n += len(s)
+	}
+	k := make([]byte, 0, n)
+	for _, s := range parts {
+		k = append(k, s...)
+	}
+	return k
 }
 
 // entryName is the name of the entry p names inside its collection: the key, followed by
@@ -132,7 +146,7 @@ func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(task.String()) 
 
 // taskResultKeyOf is taskResultKey of the task CID spelled task (cid.Cid.String).
 func taskResultKeyOf(task string) []byte {
-	return []byte(prefixTask + task + "/" + task + ".result")
+	return joinKey(prefixTask, task, "/", task, ".result")
 }
 
 func taskInvocationKey(task, inv cid.Cid) []byte {
@@ -141,7 +155,7 @@ func taskInvocationKey(task, inv cid.Cid) []byte {
 
 // taskInvocationKeyOf is taskInvocationKey of the task CID spelled task (cid.Cid.String).
 func taskInvocationKeyOf(task string, inv cid.Cid) []byte {
-	return []byte(prefixTask + task + "/" + inv.String() + ".invocation")
+	return joinKey(prefixTask, task, "/", inv.String(), ".invocation")
 }
 
 func invocationMessageKey(inv, msg cid.Cid, out bool) []byte {

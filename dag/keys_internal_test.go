@@ -25,6 +25,10 @@ func TestKeyLayout(t *testing.T) {
 		"spacelog": {spaceLogKey(p.Subject, seq), append([]byte("spacelog/did:key:zS/"), be64(seq)...)},
 		"order":    {orderKey(p, seq), append([]byte("order/did:key:zS/upload/"), be64(seq)...)},
 		"record":   {encodeLog(p, c), append(appendBytes(nil, c.Bytes()), p.String()...)},
+		"entry":    {entryKey(p), []byte("entry/did:key:zS/upload/k")},
+		"fields":   {entryKey(Path{Subject: "s", Collection: "metrics", Key: "g", Fields: []string{"a", "b"}}), []byte("entry/s/metrics/g/a/b")},
+		"result":   {taskResultKey(c), []byte("task/" + c.String() + "/" + c.String() + ".result")},
+		"task inv": {taskInvocationKey(c, c), []byte("task/" + c.String() + "/" + c.String() + ".invocation")},
 	} {
 		if !bytes.Equal(kv[0], kv[1]) {
 			t.Errorf("%s: %q, want %q", name, kv[0], kv[1])
