@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"encoding/base32"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -33,6 +34,29 @@ const (
 	// (BE8): records at or below it are only in the global log.
 	keySpaceLogFrom = prefixMeta + "spacelog-from"
 )
+
+// base32Lower is the multibase base32 ('b') alphabet, which cid.Cid.String writes CIDv1 in.
+var base32Lower = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// maxCIDStringBytes bounds the CIDs cidString spells on the stack; longer ones (none the
+// engine makes: sha2-256 CIDs are 36 bytes) go through cid.Cid.String.
+const maxCIDStringBytes = 64
+
+// cidString is c.String() in one allocation instead of go-multibase's three or four: the
+// engine spells a task's and an invocation's CID in keys on every write.
+func cidString(c cid.Cid) string {
+	k := c.KeyString()
+	if c.Version() != 1 || len(k) > maxCIDStringBytes {
+		return c.String()
+	}
+	var raw [maxCIDStringBytes]byte
+	n := copy(raw[:], k)
+	var out [1 + (maxCIDStringBytes*8+4)/5]byte
+	out[0] = 'b'
+	m := base32Lower.EncodedLen(n)
+	base32Lower.Encode(out[1:1+m], raw[:n])
+	return string(out[:1+m])
+}
 
 func be64(n uint64) []byte {
 	var b [8]byte
@@ -128,7 +152,12 @@ func spaceLogKey(subject string, seq uint64) []byte {
 // copy names the path relative to the subject, which its key already holds (a DID is
 // most of an absolute path); decodeSpaceLog reads both forms.
 func putLog(kt kv.Tx, seq uint64, p Path, receipt cid.Cid) error {
-	if err := kt.Put(logKey(seq), encodeLog(p, receipt)); err != nil {
+	return putLogOf(kt, seq, p, p.String(), receipt)
+}
+
+// putLogOf is putLog for a caller that has p spelled already (abs is p.String()).
+func putLogOf(kt kv.Tx, seq uint64, p Path, abs string, receipt cid.Cid) error {
+	if err := kt.Put(logKey(seq), logRecord(receipt, abs)); err != nil {
 		return err
 	}
 	return kt.Put(spaceLogKey(p.Subject, seq), logRecord(receipt, p.Rel()))
@@ -142,7 +171,7 @@ func logRecord(receipt cid.Cid, path string) []byte {
 	return append(b, path...)
 }
 
-func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(task.String()) }
+func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(cidString(task)) }
 
 // taskResultKeyOf is taskResultKey of the task CID spelled task (cid.Cid.String).
 func taskResultKeyOf(task string) []byte {
@@ -150,12 +179,12 @@ func taskResultKeyOf(task string) []byte {
 }
 
 func taskInvocationKey(task, inv cid.Cid) []byte {
-	return taskInvocationKeyOf(task.String(), inv)
+	return taskInvocationKeyOf(cidString(task), inv)
 }
 
 // taskInvocationKeyOf is taskInvocationKey of the task CID spelled task (cid.Cid.String).
 func taskInvocationKeyOf(task string, inv cid.Cid) []byte {
-	return joinKey(prefixTask, task, "/", inv.String(), ".invocation")
+	return joinKey(prefixTask, task, "/", cidString(inv), ".invocation")
 }
 
 func invocationMessageKey(inv, msg cid.Cid, out bool) []byte {

@@ -136,7 +136,7 @@ func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp,
 		return nil, fmt.Errorf("computing task of %s: %w", inv.CID, err)
 	}
 	cfg := config(opts)
-	ts := task.String()
+	ts := cidString(task)
 	return &writeOp{
 		e: e, inv: inv, task: task, p: p, cfg: cfg,
 		invBlockKey: blockKey(inv.CID),
@@ -503,7 +503,7 @@ func checkKeyField(c *resolved, p Path, value datamodel.Node) error {
 		return failure(ErrInvalidValue, "%q of the value of %s is not a link", c.KeyField, p)
 	}
 	cl, ok := l.(cidlink.Link)
-	if !ok || cl.Cid.String() != p.Key {
+	if !ok || cidString(cl.Cid) != p.Key {
 		return failure(ErrInvalidValue, "%q of the value (%s) is not the key of %s", c.KeyField, l, p)
 	}
 	return nil

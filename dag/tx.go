@@ -695,10 +695,11 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		return nil, nil, err
 	}
 	seq := t.b.seq + 1
+	abs := p.String() // the receipt's path and the commit-log record's
 	r := receipts.Receipt{
 		Ran:  ran,
 		Out:  receipts.Out{Ok: state},
-		Path: p.String(),
+		Path: abs,
 		Fx:   fx,
 		TS:   t.Now().UnixMilli(),
 		Seq:  seq,
@@ -736,7 +737,7 @@ func (t *Tx) write(p Path, ran cid.Cid, state datamodel.Node, value cid.Cid, pre
 		if err := b.raw.Put(ek, e.encode()); err != nil {
 			return fmt.Errorf("writing entry %s: %w", p, err)
 		}
-		if err := putLog(b.raw, seq, p, tok.CID); err != nil {
+		if err := putLogOf(b.raw, seq, p, abs, tok.CID); err != nil {
 			return fmt.Errorf("appending to commit log: %w", err)
 		}
 		b.events[ev].Receipt = tok.CID
