@@ -147,9 +147,21 @@ func (inv *Invocation) args() datamodel.Node {
 // hold its state, path and two links: a few hundred bytes).
 const argsSizeHint = 512
 
-// encode writes the payload map in canonical key order:
-// aud cmd exp iat iss prf sub args meta cause nonce.
+// sizeHint is the room to make for the payload: the fixed fields and argsSizeHint bytes
+// of args and meta, so that the buffer grows at most once for typical invocations and
+// receipts.
+func (inv *Invocation) sizeHint(iss string) int {
+	return 128 + len(inv.Audience) + len(inv.Command) + len(iss) + len(inv.Subject) + len(inv.Nonce) + 40*len(inv.Proofs) + argsSizeHint
+}
+
+// encode returns the payload map (appendPayload).
 func (inv *Invocation) encode(iss string) ([]byte, error) {
+	return inv.appendPayload(make([]byte, 0, inv.sizeHint(iss)), iss)
+}
+
+// appendPayload appends the payload map to b, in canonical key order:
+// aud cmd exp iat iss prf sub args meta cause nonce.
+func (inv *Invocation) appendPayload(b []byte, iss string) ([]byte, error) {
 	if inv.Subject == "" {
 		return nil, fmt.Errorf("%w: invocation has no sub", ErrMissingField)
 	}
@@ -177,10 +189,7 @@ func (inv *Invocation) encode(iss string) ([]byte, error) {
 			n++
 		}
 	}
-	// Room for the fixed fields and argsSizeHint bytes of args and meta, so that the
-	// buffer grows at most once for typical invocations and receipts.
-	size := 128 + len(inv.Audience) + len(inv.Command) + len(iss) + len(inv.Subject) + len(inv.Nonce) + 40*len(inv.Proofs) + argsSizeHint
-	e := encoder{buf: make([]byte, 0, size)}
+	e := encoder{buf: b}
 	e.head(majMap, uint64(n))
 	if inv.Audience != "" {
 		e.text("aud")
@@ -239,18 +248,31 @@ func (inv *Invocation) Seal(s did.Signer, opts SealOptions) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := inv.encode(iss)
-	if err != nil {
-		return nil, fmt.Errorf("sealing invocation: %w", err)
-	}
 	tag := TagInvocation
 	if opts.RC1 {
 		tag = TagInvocationRC1
 	}
-	if opts.Direct {
-		return sealDirect(s, tag, payload, iss, inv)
+	// The payload is encoded into the envelope, where it is signed, not copied there.
+	d, err := startDraft(s, tag, inv.sizeHint(iss))
+	if err != nil {
+		return nil, err
 	}
-	return seal(s, tag, payload)
+	if d.buf, err = inv.appendPayload(d.buf, iss); err != nil {
+		return nil, fmt.Errorf("sealing invocation: %w", err)
+	}
+	if opts.Direct {
+		if err := checkDirect(iss, inv); err != nil {
+			return nil, err
+		}
+	}
+	env, err := d.finish(s)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Direct {
+		return sealDirect(env, tag, iss, inv)
+	}
+	return open(env)
 }
 
 // Task returns the task ID: the CID (dag-cbor, sha2-256) of the map {sub, cmd, args, nonce}.

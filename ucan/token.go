@@ -232,36 +232,66 @@ const sigRoom = 64
 // sign signs payload (the canonical DAG-CBOR payload map) under tag and returns the
 // envelope [signature, {h, tag: payload}], built in one buffer.
 func sign(s did.Signer, tag string, payload []byte) (*sealed, error) {
+	d, err := startDraft(s, tag, len(payload))
+	if err != nil {
+		return nil, err
+	}
+	d.buf = append(d.buf, payload...)
+	return d.finish(s)
+}
+
+// draft is a token's envelope being written in one buffer: room for the signature, then
+// the signed map up to its payload, to which the payload is appended (buf) before finish
+// signs it.
+type draft struct {
+	buf []byte
+	// pre is the envelope's array and signature heads, written in front of the
+	// signature once it is known to be sigRoom bytes long.
+	pre []byte
+	// at is where the signed bytes start, hdrEnd where the varsig header (hlen bytes)
+	// ends and payloadAt where the payload starts.
+	at, hdrEnd, hlen, payloadAt int
+}
+
+// startDraft starts the envelope of a token signed by s under tag, with room for a
+// payload of about size bytes: a payload appended to buf is written where it is signed,
+// not copied there. Appending the payload and calling finish is sign.
+func startDraft(s did.Signer, tag string, size int) (draft, error) {
 	if s == nil {
-		return nil, fmt.Errorf("sealing: no signer")
+		return draft{}, fmt.Errorf("sealing: no signer")
 	}
 	h := s.VarsigHeader()
 	pre := encoder{buf: make([]byte, 0, 4)}
 	pre.head(majArray, 2)
 	pre.head(majBytes, sigRoom)
 	at := len(pre.buf) + sigRoom // where the signed bytes start
-	e := encoder{buf: make([]byte, at, at+len(payload)+len(h)+len(tag)+16)}
+	e := encoder{buf: make([]byte, at, at+size+len(h)+len(tag)+16)}
 	e.head(majMap, 2)
 	e.text("h")
 	e.bytes(h)
 	hdrEnd := len(e.buf)
 	e.text(tag)
-	payloadAt := len(e.buf)
-	e.buf = append(e.buf, payload...)
-	sig, err := s.Sign(e.buf[at:])
+	return draft{buf: e.buf, pre: pre.buf, at: at, hdrEnd: hdrEnd, hlen: len(h), payloadAt: len(e.buf)}, nil
+}
+
+// finish signs the draft's map, payload included, with s and puts the signature in front
+// of it.
+func (d *draft) finish(s did.Signer) (*sealed, error) {
+	at, hdrEnd, payloadAt := d.at, d.hdrEnd, d.payloadAt
+	sig, err := s.Sign(d.buf[at:])
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
-	raw := e.buf
+	raw := d.buf
 	if len(sig) == sigRoom {
-		copy(raw, pre.buf)
-		copy(raw[len(pre.buf):at], sig)
+		copy(raw, d.pre)
+		copy(raw[len(d.pre):at], sig)
 	} else {
-		env := encoder{buf: make([]byte, 0, len(e.buf)-at+len(sig)+10)}
+		env := encoder{buf: make([]byte, 0, len(raw)-at+len(sig)+10)}
 		env.head(majArray, 2)
 		env.bytes(sig)
 		shift := len(env.buf) - at
-		raw = append(env.buf, e.buf[at:]...)
+		raw = append(env.buf, raw[at:]...)
 		at += shift
 		hdrEnd += shift
 		payloadAt += shift
@@ -269,7 +299,7 @@ func sign(s did.Signer, tag string, payload []byte) (*sealed, error) {
 	return &sealed{
 		raw:        raw,
 		sig:        raw[at-len(sig) : at],
-		header:     raw[hdrEnd-len(h) : hdrEnd],
+		header:     raw[hdrEnd-d.hlen : hdrEnd],
 		signedFrom: at,
 		payloadAt:  payloadAt,
 	}, nil
@@ -281,6 +311,11 @@ func seal(s did.Signer, tag string, payload []byte) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	return open(env)
+}
+
+// open decodes a sealed envelope into its token.
+func open(env *sealed) (*Token, error) {
 	t, err := decode(env.raw) // env.raw is ours alone: no copy
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
@@ -288,18 +323,20 @@ func seal(s did.Signer, tag string, payload []byte) (*Token, error) {
 	return t, nil
 }
 
-// sealDirect signs the payload of inv (encoded with issuer iss) under tag and builds the
-// token from inv, making the checks Decode would make of the sealed envelope.
-func sealDirect(s did.Signer, tag string, payload []byte, iss string, inv *Invocation) (*Token, error) {
+// checkDirect makes the checks of the DIDs of an invocation sealed with Direct that Decode
+// would make of the sealed envelope.
+func checkDirect(iss string, inv *Invocation) error {
 	for _, f := range [...]struct{ name, v string }{{"iss", iss}, {"sub", inv.Subject}, {"aud", inv.Audience}} {
 		if (f.name != "aud" || f.v != "") && !strings.HasPrefix(f.v, "did:") {
-			return nil, fmt.Errorf("sealing: %w: %s: %q is not a DID", ErrInvalidField, f.name, f.v)
+			return fmt.Errorf("sealing: %w: %s: %q is not a DID", ErrInvalidField, f.name, f.v)
 		}
 	}
-	env, err := sign(s, tag, payload)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// sealDirect builds the token of env, the sealed envelope of inv (encoded with issuer
+// iss under tag; checkDirect passed), from inv, making the checks Decode would make of it.
+func sealDirect(env *sealed, tag string, iss string, inv *Invocation) (*Token, error) {
 	if len(env.raw) > MaxTokenSize {
 		return nil, fmt.Errorf("sealing: %w: %d bytes exceeds %d", ErrTooLarge, len(env.raw), MaxTokenSize)
 	}
