@@ -192,8 +192,11 @@ func (s *Schema) validate(typeName string, n datamodel.Node) (*validator, error)
 type validator struct {
 	s    *Schema
 	path []string
-	data [][]datamodel.PathSegment // data model segments of each element of path
-	ints []datamodel.Path          // where an Int was accepted for a Float
+	// data holds the data model segments of the elements of path, one or two each
+	// (a listpairs value is [i, 1]): how many is in pairs, set where path has a pair.
+	data  []datamodel.PathSegment
+	pairs []bool
+	ints  []datamodel.Path // where an Int was accepted for a Float
 }
 
 func (v *validator) fail(t ipldschema.Type, format string, args ...any) error {
@@ -202,27 +205,33 @@ func (v *validator) fail(t ipldschema.Type, format string, args ...any) error {
 
 func (v *validator) push(seg string) {
 	v.path = append(v.path, seg)
-	v.data = append(v.data, []datamodel.PathSegment{datamodel.PathSegmentOfString(seg)})
+	v.data = append(v.data, datamodel.PathSegmentOfString(seg))
+	v.pairs = append(v.pairs, false)
 }
 
 // pushPair enters the value of the i-th [key, value] pair of a listpairs struct.
 func (v *validator) pushPair(key string, i int64) {
 	v.path = append(v.path, key)
-	v.data = append(v.data, []datamodel.PathSegment{datamodel.PathSegmentOfInt(i), datamodel.PathSegmentOfInt(1)})
+	v.data = append(v.data, datamodel.PathSegmentOfInt(i), datamodel.PathSegmentOfInt(1))
+	v.pairs = append(v.pairs, true)
 }
 
 func (v *validator) pop() {
 	v.path = v.path[:len(v.path)-1]
-	v.data = v.data[:len(v.data)-1]
+	n := 1
+	if v.pairs[len(v.pairs)-1] {
+		n = 2
+	}
+	v.pairs = v.pairs[:len(v.pairs)-1]
+	v.data = v.data[:len(v.data)-n]
 }
 
 // dataPath is the data model path of the value being checked.
 func (v *validator) dataPath() datamodel.Path {
-	var segs []datamodel.PathSegment
-	for _, d := range v.data {
-		segs = append(segs, d...)
+	if len(v.data) == 0 {
+		return datamodel.Path{}
 	}
-	return datamodel.NewPathNocopy(segs)
+	return datamodel.NewPath(v.data) // a copy: data changes as the walk goes on
 }
 
 // checkFloat accepts a Float, or an Int of magnitude up to MaxExactFloatInt
