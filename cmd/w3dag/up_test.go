@@ -242,7 +242,7 @@ func TestUpDown(t *testing.T) {
 		{[]string{"down", root, "-o", in}, 1, "exists"},
 		{[]string{"down", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "-o", filepath.Join(dir, "y")}, 1, "404"},
 		// A path that does not resolve is 404 before any byte (not a CAR of the walk).
-		{[]string{"down", root + "/no/such/file", "-o", filepath.Join(dir, "z")}, 1, `HTTP 404: /ipfs/` + root + `/no/such/file: not found: no link named "no"`},
+		{[]string{"down", root + "/no/such/file", "-o", filepath.Join(dir, "z")}, 1, `HTTP 404: failed to resolve /ipfs/` + root + `/no/such/file: no link named "no"`},
 		// --max-bytes: past it nothing is written.
 		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "1KiB"}, 1, "CAR stream is longer than 1024 bytes (--max-bytes 1024; nothing was written)"},
 		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "0"}, 2, "--max-bytes 0: want a positive number"},
