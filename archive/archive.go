@@ -123,7 +123,9 @@ func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, 
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%w: message %s: %w", ErrWrite, msg, err)
 	}
-	a.log.DebugContext(ctx, "archived message", "msg", msg.String(), "size", len(data))
+	if a.log.Enabled(ctx, slog.LevelDebug) { // msg.String() is not free: one a request and reply
+		a.log.DebugContext(ctx, "archived message", "msg", msg.String(), "size", len(data))
+	}
 	return msg, nil
 }
 
