@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,9 @@ const (
 	// reads from the outbox.
 	moveRound     = 256
 	maxRoundBytes = 64 << 20
+	// maxHints bounds the outbox keys this process remembers having written (see
+	// outbox.hints); puts beyond it are found by scanning, as other processes' are.
+	maxHints = MaxBacklog
 )
 
 // OutboxPrefix starts the kv keys of messages waiting to be moved to blob storage:
@@ -68,6 +72,45 @@ type outbox struct {
 	moved   chan struct{} // poked after each commit, so Run moves without waiting
 	lastPut atomic.Int64  // Unix nanoseconds of the last put
 	backlog atomic.Int64  // messages this process put and Run has not moved yet
+
+	// hints are outbox keys this process wrote (or is writing, in a caller's
+	// transaction), at most maxHints, oldest first: a round reads them with point reads
+	// instead of scanning the outbox from its start, over the deletions earlier rounds
+	// left there (which the store skips one by one until it compacts them away). A hint
+	// whose key is gone (moved by another process, or its transaction never committed) is
+	// dropped; what hints miss, the scan that ends every drain finds.
+	hintMu   sync.Mutex
+	hints    [][]byte
+	maxHints int
+}
+
+// hint remembers key as written by this process (dropped when maxHints are held).
+func (o *outbox) hint(key []byte) {
+	o.hintMu.Lock()
+	if len(o.hints) < o.maxHints {
+		o.hints = append(o.hints, key)
+	}
+	o.hintMu.Unlock()
+}
+
+// takeHints removes and returns up to n of the oldest hints.
+func (o *outbox) takeHints(n int) [][]byte {
+	o.hintMu.Lock()
+	defer o.hintMu.Unlock()
+	n = min(n, len(o.hints))
+	out := slices.Clone(o.hints[:n])
+	o.hints = slices.Delete(o.hints, 0, n)
+	return out
+}
+
+// returnHints puts keys taken and not read back in front of the hints.
+func (o *outbox) returnHints(keys [][]byte) {
+	o.hintMu.Lock()
+	o.hints = append(keys[:len(keys):len(keys)], o.hints...)
+	if len(o.hints) > o.maxHints {
+		o.hints = o.hints[:o.maxHints]
+	}
+	o.hintMu.Unlock()
 }
 
 // written records a put for Run's pacing.
@@ -99,6 +142,7 @@ func newOutbox(opts Options, log *slog.Logger) *outbox {
 		log:      log,
 		maxBatch: opts.MaxBatch,
 		poll:     opts.MovePoll,
+		maxHints: maxHints,
 		queue:    make(chan *pendingPut, 4096),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -126,6 +170,7 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
 		}
+		o.hint(key)
 		o.written()
 		return nil
 	}
@@ -198,6 +243,7 @@ func (o *outbox) commit() {
 		}
 		for _, p := range batch {
 			if err == nil {
+				o.hint(p.key)
 				o.written()
 			}
 			p.done <- err
@@ -412,9 +458,73 @@ type outboxMsg struct {
 // their outbox rows deleted in the same transaction), or set aside under QuarantinePrefix because their key
 // is not a CID or their bytes do not hash to it (logged as ErrCorrupt).
 func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error) {
+	round, corrupt, err := a.readHinted(ctx)
+	if err == nil && len(round) == 0 && len(corrupt) == 0 {
+		round, corrupt, err = a.readScan(ctx)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the outbox: %w", err)
+	}
+	return a.move(ctx, round, corrupt)
+}
+
+// readHinted reads a round's messages by the keys this process wrote (outbox.hints),
+// skipping those no longer in the outbox; nothing once no hint is left.
+func (a *Archive) readHinted(ctx context.Context) (round []outboxMsg, corrupt [][]byte, err error) {
 	prefix := []byte(OutboxPrefix)
-	var round []outboxMsg
-	var corrupt [][]byte // keys to quarantine
+	for len(round) == 0 {
+		keys := a.ob.takeHints(moveRound)
+		if len(keys) == 0 {
+			return nil, nil, nil
+		}
+		read := 0
+		seen := make(map[string]struct{}, len(keys))
+		err := a.ob.store.View(ctx, func(tx kv.Tx) error {
+			size := 0
+			for _, k := range keys {
+				if size >= maxRoundBytes {
+					break
+				}
+				read++
+				if _, dup := seen[string(k)]; dup {
+					continue // the same message put twice: one key, moved once
+				}
+				seen[string(k)] = struct{}{}
+				v, err := tx.Get(k)
+				if errors.Is(err, kv.ErrNotFound) {
+					continue // moved already (by a scan, or another process), or never committed
+				}
+				if err != nil {
+					return err
+				}
+				c, err := cid.Cast(k[len(prefix):])
+				if err != nil { // not from outboxKey: cannot happen, but never move it
+					corrupt = append(corrupt, k)
+					continue
+				}
+				round = append(round, outboxMsg{key: k, msg: c, data: append([]byte(nil), v...)})
+				size += len(v)
+			}
+			return nil
+		})
+		if err != nil {
+			a.ob.returnHints(keys)
+			return nil, nil, err
+		}
+		if read < len(keys) {
+			a.ob.returnHints(keys[read:])
+		}
+		if len(corrupt) > 0 {
+			return round, corrupt, nil
+		}
+	}
+	return round, nil, nil
+}
+
+// readScan reads a round's messages by scanning the outbox from its start: those other
+// processes put, those written before this process started, and any hints missed.
+func (a *Archive) readScan(ctx context.Context) (round []outboxMsg, corrupt [][]byte, err error) {
+	prefix := []byte(OutboxPrefix)
 	err = a.ob.store.View(ctx, func(tx kv.Tx) error {
 		size := 0
 		return tx.Scan(kv.ScanOptions{Start: prefix, End: kv.PrefixEnd(prefix), Limit: moveRound}, func(k, v []byte) error {
@@ -432,9 +542,12 @@ func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error)
 			return nil
 		})
 	})
-	if err != nil {
-		return 0, 0, fmt.Errorf("reading the outbox: %w", err)
-	}
+	return round, corrupt, err
+}
+
+// move writes the round's messages into one segment, then indexes them and deletes their
+// outbox rows (and quarantines corrupt) in one transaction.
+func (a *Archive) move(ctx context.Context, round []outboxMsg, corrupt [][]byte) (moved, handled int, err error) {
 	if len(round) == 0 && len(corrupt) == 0 {
 		return 0, 0, nil
 	}

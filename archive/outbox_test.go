@@ -320,3 +320,107 @@ func TestOutboxQuarantine(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// scanCountingKV counts the scans of the outbox its read transactions make.
+type scanCountingKV struct {
+	kv.Store
+	scans atomic.Int64
+}
+
+func (s *scanCountingKV) View(ctx context.Context, fn func(kv.Tx) error) error {
+	return s.Store.View(ctx, func(tx kv.Tx) error { return fn(&scanCountingTx{Tx: tx, kv: s}) })
+}
+
+type scanCountingTx struct {
+	kv.Tx
+	kv *scanCountingKV
+}
+
+func (t *scanCountingTx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
+	if strings.HasPrefix(string(opts.Start), OutboxPrefix) {
+		t.kv.scans.Add(1)
+	}
+	return t.Tx.Scan(opts, fn)
+}
+
+// TestOutboxHints: the mover reads what this process put by its keys, rounds of them
+// without scanning the outbox, and scans once at the end for the rest: messages written
+// into the outbox without a hint (another process's), hints dropped beyond maxHints, and
+// hints whose message another process moved first are all handled.
+func TestOutboxHints(t *testing.T) {
+	ctx := context.Background()
+	blobs := mem.New()
+	store := &scanCountingKV{Store: kvmem.New()}
+	a := New(blobs, Options{Outbox: store})
+	defer a.Close()
+	other := New(blobs, Options{Outbox: store}) // another process on the same stores
+	defer other.Close()
+
+	const n = 3*moveRound + 10
+	a.ob.maxHints = n + 2 - 5 // the last five puts are not hinted
+	var msgs []cid.Cid
+	for i := range n {
+		c, err := a.Put(ctx, message.CodecCAR, []byte(fmt.Sprintf("message %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, c)
+		if i == 7 || i == 300 { // the same message again: one key, two hints, moved once
+			if again, err := a.Put(ctx, message.CodecCAR, []byte(fmt.Sprintf("message %d", i))); err != nil || again != c {
+				t.Fatalf("put again: %s, %v", again, err)
+			}
+		}
+	}
+	for i := range 3 {
+		c, err := other.Put(ctx, message.CodecCAR, []byte(fmt.Sprintf("other's message %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, c)
+	}
+	other.ob.takeHints(maxHints) // other's hints are its own: a's mover must find its puts by a scan
+	moved, err := a.Flush(ctx)
+	if err != nil || moved != len(msgs) {
+		t.Fatalf("Flush moved %d, %v; want %d", moved, err, len(msgs))
+	}
+	// 4 rounds by hints, then one scan round for the 8 without (and a last scan finding
+	// none); without hints each of the 5 rounds and the last would scan.
+	if s := store.scans.Load(); s != 2 {
+		t.Errorf("Flush of %d messages scanned the outbox %d times, want 2", len(msgs), s)
+	}
+	if p, err := a.Pending(ctx); err != nil || p != 0 {
+		t.Fatalf("pending after Flush = %d, %v", p, err)
+	}
+	for i, c := range msgs {
+		if ok, err := a.Has(ctx, c); !ok || err != nil {
+			t.Fatalf("message %d not archived after Flush: %v, %v", i, ok, err)
+		}
+	}
+
+	// Hints of messages another process moved first are dropped, not moved twice.
+	var late []cid.Cid
+	for i := range 5 {
+		c, err := a.Put(ctx, message.CodecCAR, []byte(fmt.Sprintf("late message %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		late = append(late, c)
+	}
+	if moved, err := other.Flush(ctx); err != nil || moved != len(late) {
+		t.Fatalf("other's Flush moved %d, %v; want %d", moved, err, len(late))
+	}
+	if moved, err := a.Flush(ctx); err != nil || moved != 0 {
+		t.Fatalf("Flush after another process moved everything moved %d, %v; want 0", moved, err)
+	}
+	if h := a.ob.takeHints(maxHints); len(h) != 0 {
+		t.Fatalf("%d hints left after Flush", len(h))
+	}
+	for _, c := range late {
+		if data, err := a.Get(ctx, c); err != nil || !strings.HasPrefix(string(data), "late message") {
+			t.Fatalf("late message %s = %q, %v", c, data, err)
+		}
+	}
+	if segs := countBlobs(t, blobs, SegmentPrefix); segs != 6 {
+		t.Errorf("%d segments, want 6 (4 rounds by hints, 1 by scan, other's 1)", segs)
+	}
+}
