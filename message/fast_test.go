@@ -236,3 +236,102 @@ func FuzzDecodeRootFast(f *testing.F) {
 		checkSameRoot(t, data, Limits{MaxInvocations: int(maxInvocations)}.withDefaults())
 	})
 }
+
+// benchMessages returns a request of one invocation with one proof and a reply of 100
+// receipts, blocks of realistic sizes (a token of ~400 bytes, a receipt of ~600).
+func benchMessages(b *testing.B) (request, reply []byte) {
+	block := func(i, size int) Block {
+		data := append([]byte{0x59, byte(size >> 8), byte(size)}, bytes.Repeat([]byte{byte(i)}, size)...)
+		return NewBlock(CodecDAGCBOR, data)
+	}
+	inv, proof := block(1, 400), block(2, 350)
+	request, err := Encode(&Message{Invocations: []cid.Cid{inv.CID}, Blocks: []Block{inv, proof}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &Message{}
+	for i := range 100 {
+		r := block(i+3, 600)
+		m.Receipts = append(m.Receipts, Receipt{Invocation: block(i+200, 10).CID, Receipt: r.CID})
+		m.Blocks = append(m.Blocks, r)
+	}
+	SortReceipts(m.Receipts)
+	if reply, err = Encode(m); err != nil {
+		b.Fatal(err)
+	}
+	return request, reply
+}
+
+// BenchmarkDecode decodes both messages the hand-written way (fast) and the reference way
+// (go-car and go-ipld-prime: what Decode did before the fast paths).
+func BenchmarkDecode(b *testing.B) {
+	request, reply := benchMessages(b)
+	lim := Limits{}.withDefaults()
+	ref := func(data []byte) {
+		roots, blocks, err := decodeCARRef(data, max(lim.MaxBlockSize, lim.MaxRootSize))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, bl := range blocks {
+			if bl.CID.Equals(roots[0]) {
+				var m Message
+				if err := decodeRootRef(bl.Data, &m, lim); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"request", request}, {"reply100", reply}} {
+		b.Run(tc.name+"/fast", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(tc.data, lim); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/reference", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ref(tc.data)
+			}
+		})
+	}
+}
+
+// BenchmarkEncode encodes both messages' roots and CARs, hand-written and reference.
+func BenchmarkEncode(b *testing.B) {
+	request, reply := benchMessages(b)
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"request", request}, {"reply100", reply}} {
+		m, err := Decode(tc.data, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name+"/fast", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Encode(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/reference", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				root, err := rootRef(m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := encodeCARRef([]cid.Cid{root.CID}, append([]Block{root}, m.Blocks...)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
