@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -841,4 +842,32 @@ func blobBytes(t *testing.T, st blob.Store) map[string][]byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCorruptMessages: a garbled logs/messages of the pending chunk is ErrCorrupt naming
+// it; the chunk is not written with other messages.
+func TestCorruptMessages(t *testing.T) {
+	w := newWorld(t)
+	w.run(5)
+	ctx := context.Background()
+	last, err := w.v.E.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.v.KV.Update(ctx, func(kt kv.Tx) error {
+		if err := kt.Put([]byte(logs.Prefix+"pending"), binary.BigEndian.AppendUint64(nil, last)); err != nil {
+			return err
+		}
+		return kt.Put([]byte(logs.Prefix+"messages"), append(binary.BigEndian.AppendUint64(nil, last), 40, 1, 2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newCounting(blobmem.New())
+	if _, err := newExporter(t, w, st, 0).Export(ctx); !errors.Is(err, logs.ErrCorrupt) || !strings.Contains(err.Error(), "logs/messages") {
+		t.Fatalf("logs/messages garbled: %v, want ErrCorrupt naming it", err)
+	}
+	if st.n != 0 {
+		t.Fatalf("%d files written", st.n)
+	}
 }

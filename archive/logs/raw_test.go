@@ -334,3 +334,32 @@ func FuzzReadReceipt(f *testing.F) {
 		checkInvocation(t, raw)
 	})
 }
+
+// TestExportState: logs/messages and logs/ran values round-trip, and garbled ones are
+// errors, not panics.
+func TestExportState(t *testing.T) {
+	a, b := machinestest.Link(t), machinestest.Link(t)
+	m := b.String()
+	invs := map[string]*invocation{a.KeyString(): {message: &m}, b.KeyString(): {}}
+	v := encodeMessages(42, invs)
+	end, msgs, err := decodeMessages(v)
+	if err != nil || end != 42 || len(msgs) != 2 || msgs[a.KeyString()] == nil || *msgs[a.KeyString()] != m || msgs[b.KeyString()] != nil {
+		t.Fatalf("decodeMessages(encodeMessages) = %d, %v, %v", end, msgs, err)
+	}
+	for _, bad := range [][]byte{nil, {1, 2}, append(v[:8:8], 3, 1), append(v[:8:8], 2, 1, 2, 0), append(bytes.Clone(v), 1)} {
+		if _, _, err := decodeMessages(bad); err == nil {
+			t.Fatalf("decodeMessages(%x) accepted", bad)
+		}
+	}
+	if got, err := markedMessage(marker(&m)); err != nil || got == nil || *got != m {
+		t.Fatalf("markedMessage(marker(%s)) = %v, %v", m, got, err)
+	}
+	if got, err := markedMessage(marker(nil)); err != nil || got != nil {
+		t.Fatalf("markedMessage(marker(nil)) = %v, %v", got, err)
+	}
+	for _, bad := range [][]byte{{2}, {ranMarker, 1, 2}} {
+		if _, err := markedMessage(bad); err == nil {
+			t.Fatalf("markedMessage(%x) accepted", bad)
+		}
+	}
+}
