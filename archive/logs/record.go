@@ -18,7 +18,9 @@ type Common struct {
 	TS   int64  `json:"ts"`
 	Date string `json:"date"`
 	// Message is the request message the invocation arrived in (the first by CID when
-	// several), null for invocations that came in none.
+	// several), null for invocations that came in none; fixed at the invocation's first
+	// export, so a resend in another message changes no line (docs/logs.md, "Which
+	// message").
 	Message *string `json:"message"`
 	// Task is the invocation's task CID ({sub, cmd, args, nonce}).
 	Task string `json:"task"`
