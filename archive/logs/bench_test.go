@@ -20,7 +20,9 @@ import (
 // default): a workload of stores and removals, exported from scratch each round. memory:
 // the records as the engine hands them over after committing them (Engine.Records, every
 // record in its ring), as serve's exporter reads them; log: every record read from the
-// log and its blocks and indexes from kv, as after a restart.
+// log and its blocks and indexes from kv, as after a restart; chunk1024: as memory, in
+// chunks of 1,024 records (a second of serve's commits under load, about), so that the
+// files of most chunks start with the bodies of the chunk before.
 func BenchmarkExport(b *testing.B) {
 	ctx := context.Background()
 	st, err := pebble.Open(b.TempDir(), pebble.Options{})
@@ -41,11 +43,12 @@ func BenchmarkExport(b *testing.B) {
 	if last > dag.DefaultWatchRing {
 		b.Fatalf("%d records, more than the ring holds", last)
 	}
-	b.Run("memory", func(b *testing.B) { benchmarkExport(b, w, w.v.E, last) })
-	b.Run("log", func(b *testing.B) { benchmarkExport(b, w, logSource{w.v.E}, last) })
+	b.Run("memory", func(b *testing.B) { benchmarkExport(b, w, w.v.E, last, 0) })
+	b.Run("log", func(b *testing.B) { benchmarkExport(b, w, logSource{w.v.E}, last, 0) })
+	b.Run("chunk1024", func(b *testing.B) { benchmarkExport(b, w, w.v.E, last, 1024) })
 }
 
-func benchmarkExport(b *testing.B, w *world, src logs.Source, last uint64) {
+func benchmarkExport(b *testing.B, w *world, src logs.Source, last uint64, chunk int) {
 	ctx := context.Background()
 	var records int
 	var elapsed, cpu time.Duration
@@ -67,7 +70,7 @@ func benchmarkExport(b *testing.B, w *world, src logs.Source, last uint64) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		x, err := logs.New(logs.Options{Source: src, KV: w.v.KV, Blobs: blobmem.New()})
+		x, err := logs.New(logs.Options{Source: src, KV: w.v.KV, Blobs: blobmem.New(), Chunk: chunk})
 		if err != nil {
 			b.Fatal(err)
 		}

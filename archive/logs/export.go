@@ -2,14 +2,17 @@ package logs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +46,13 @@ const (
 
 // lineSize is the room a line is started with: most receipt lines fit.
 const lineSize = 1536
+
+// maxSpareBytes is the most file-body capacity an Exporter keeps from one chunk for the
+// next (Exporter.spare): the bodies of a chunk's files, reused by the files of the same
+// kind (type, collection and op) in the next chunk, rather than grown again from lineSize
+// (each doubling a large allocation, zeroed, and the earlier copies garbage). Bodies beyond it are left
+// to the collector, so a one-off large chunk (catching up after a restart) is not held.
+const maxSpareBytes = 32 << 20
 
 // ranMarker starts the value of logs/ran/<inv> when it holds the invocation's message.
 const ranMarker = 1
@@ -96,6 +106,12 @@ type Exporter struct {
 	// move forward, so a log that ends there has nothing to export (Export then reads only
 	// the last sequence, not its state in kv).
 	seen atomic.Uint64
+	// spare holds the file bodies of the last chunk written, by kind of file, emptied, for
+	// the next chunk's files (takeSpare, keepSpare): at most maxSpareBytes of capacity.
+	// The blob store is done with a body when its Put or PutBatch returns (Put reads an
+	// io.Reader; PutBatch stores each item as Put would).
+	spareMu sync.Mutex
+	spare   map[kind][]byte
 }
 
 // New returns an exporter, or ErrConfig.
@@ -273,7 +289,7 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	if err := x.settle(ctx, pos, end, invs); err != nil {
 		return 0, 0, err
 	}
-	c := chunk{parts: map[partKey]*part{}}
+	c := chunk{parts: map[partKey]*part{}, spare: x.takeSpare()}
 	var newRan []*invocation
 	for i, ev := range evs {
 		wrote, err := c.lines(ev.Event, &recs[i])
@@ -294,7 +310,9 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", p.dir, SeqDigits, p.first, SeqDigits, p.last)
 		items = append(items, blob.BatchItem{Key: key, Data: p.body, Opts: blob.PutOptions{Size: int64(len(p.body))}})
 	}
-	if err := x.write(ctx, items); err != nil {
+	err = x.write(ctx, items)
+	x.keepSpare(parts)
+	if err != nil {
 		return 0, 0, err
 	}
 	err = x.kv.Update(ctx, func(kt kv.Tx) error {
@@ -352,6 +370,38 @@ func (x *Exporter) write(ctx context.Context, items []blob.BatchItem) error {
 	return nil
 }
 
+// takeSpare returns the bodies kept from the last chunk (keepSpare), by kind of file, for
+// this exporter's next chunk alone: an Export running meanwhile finds none.
+func (x *Exporter) takeSpare() map[kind][]byte {
+	x.spareMu.Lock()
+	defer x.spareMu.Unlock()
+	m := x.spare
+	x.spare = nil
+	return m
+}
+
+// keepSpare keeps the bodies of parts, the files of a chunk just written (the store is
+// done with them), for the next chunk: by kind of file, emptied, the largest first up to
+// maxSpareBytes of capacity in all (the first of a kind: a chunk across midnight has two
+// files of a kind).
+func (x *Exporter) keepSpare(parts []*part) {
+	bySize := slices.Clone(parts)
+	slices.SortFunc(bySize, func(a, b *part) int { return cmp.Compare(cap(b.body), cap(a.body)) })
+	m := make(map[kind][]byte, len(bySize))
+	total := 0
+	for _, p := range bySize {
+		if _, ok := m[p.kind]; ok || total+cap(p.body) > maxSpareBytes {
+			continue
+		}
+		total += cap(p.body)
+		m[p.kind] = p.body[:0]
+		p.body = nil // the part is done: its body now belongs to the next chunk
+	}
+	x.spareMu.Lock()
+	x.spare = m
+	x.spareMu.Unlock()
+}
+
 // chunk is what a chunk's lines are encoded into: the lines are appended to their
 // file's body as they are encoded, with no buffer of their own; the DAG-JSON of a
 // receipt's out and the path and key of a line are written into scratch buffers reused
@@ -359,18 +409,26 @@ func (x *Exporter) write(ctx context.Context, items []blob.BatchItem) error {
 type chunk struct {
 	parts          map[partKey]*part
 	out, path, key []byte
-	lastDay        int64 // the day (since the epoch) of day
-	day            string
-	dayKnown       bool
+	// spare holds bodies of the exporter's last chunk, by kind (Exporter.keepSpare): a
+	// file of this chunk starts with its kind's, if there is one.
+	spare    map[kind][]byte
+	lastDay  int64 // the day (since the epoch) of day
+	day      string
+	dayKnown bool
 }
 
 // partKey names a file of the chunk: its directory is
 // dir(typ, collection, op, day).
 type partKey struct{ typ, collection, op, day string }
 
+// kind is a partKey without its day: files of a kind are of about the same size from one
+// chunk to the next.
+type kind struct{ typ, collection, op string }
+
 // part is one file of a chunk.
 type part struct {
 	dir         string
+	kind        kind
 	first, last uint64
 	body        []byte
 }
@@ -379,7 +437,13 @@ type part struct {
 func (c *chunk) part(k partKey, seq uint64) *part {
 	p := c.parts[k]
 	if p == nil {
-		p = &part{dir: dir(k.typ, k.collection, k.op, k.day), first: seq, body: make([]byte, 0, lineSize)}
+		kd := kind{k.typ, k.collection, k.op}
+		body := c.spare[kd]
+		if cap(body) < lineSize {
+			body = make([]byte, 0, lineSize)
+		}
+		delete(c.spare, kd)
+		p = &part{dir: dir(k.typ, k.collection, k.op, k.day), kind: kd, first: seq, body: body[:0]}
 		c.parts[k] = p
 	}
 	p.last = seq
