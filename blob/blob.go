@@ -56,6 +56,8 @@ type Batcher interface {
 	// PutBatch stores every item as Put would, each checked against its options. When it
 	// returns nil every item is durable. On error some items may be stored and others not,
 	// but each is either whole or absent, so the batch can simply be written again.
+	// PutBatch does not keep any item's Data once it returns: the caller may reuse or
+	// overwrite those bytes (the log exporter reuses its file bodies).
 	PutBatch(ctx context.Context, items []BatchItem) error
 }
 

@@ -316,16 +316,8 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		return 0, 0, err
 	}
 	err = x.kv.Update(ctx, func(kt kv.Tx) error {
-		cur, err := readSeq(kt, keyPosition)
-		if err != nil {
+		if err := stillAt(kt, pos, end); err != nil {
 			return err
-		}
-		pend, err := readSeq(kt, keyPending)
-		if err != nil {
-			return err
-		}
-		if cur != pos || pend != end {
-			return ErrMoved
 		}
 		for _, in := range newRan {
 			if err := kt.Put(ranKey(in.c), marker(in.message)); err != nil {
@@ -556,16 +548,8 @@ func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, map[st
 // logs/ran/<inv> holding each new invocation's message, which later chunks read.
 func (x *Exporter) settle(ctx context.Context, pos, end uint64, invs map[string]*invocation) error {
 	err := x.kv.Update(ctx, func(kt kv.Tx) error {
-		cur, err := readSeq(kt, keyPosition)
-		if err != nil {
+		if err := stillAt(kt, pos, end); err != nil {
 			return err
-		}
-		pend, err := readSeq(kt, keyPending)
-		if err != nil {
-			return err
-		}
-		if cur != pos || pend != end {
-			return ErrMoved
 		}
 		v, err := kt.Get([]byte(keyMessages))
 		switch {
@@ -989,4 +973,21 @@ func readSeq(kt kv.Tx, key string) (uint64, error) {
 		return 0, fmt.Errorf("%w: %s of %d bytes", ErrCorrupt, key, len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
+}
+
+// stillAt returns ErrMoved unless the recorded position and pending end are still pos and
+// end: another exporter (or a retry) moved them since this one read them.
+func stillAt(kt kv.Tx, pos, end uint64) error {
+	cur, err := readSeq(kt, keyPosition)
+	if err != nil {
+		return err
+	}
+	pend, err := readSeq(kt, keyPending)
+	if err != nil {
+		return err
+	}
+	if cur != pos || pend != end {
+		return ErrMoved
+	}
+	return nil
 }

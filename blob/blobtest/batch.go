@@ -33,6 +33,21 @@ func testBatch(t *testing.T, st blob.Store) {
 			t.Fatalf("%s: got %d bytes (info %d), want %d", it.Key, len(got), info.Size, len(it.Data))
 		}
 	}
+	// The store keeps none of the items' bytes once PutBatch returns: overwriting them
+	// changes nothing stored (blob.Batcher promises this; callers reuse their buffers).
+	want := make([][]byte, len(items))
+	for i, it := range items {
+		want[i] = bytes.Clone(it.Data)
+		for j := range it.Data {
+			it.Data[j] = 0xAA
+		}
+	}
+	for i, it := range items {
+		if got, _ := mustGet(t, st, it.Key, nil); !bytes.Equal(got, want[i]) {
+			t.Fatalf("%s: stored bytes changed when the caller overwrote its buffer after PutBatch", it.Key)
+		}
+		copy(it.Data, want[i])
+	}
 	// Writing the batch again is harmless (content-addressed writers retry whole batches).
 	if err := b.PutBatch(ctx, items); err != nil {
 		t.Fatalf("PutBatch again: %v", err)
