@@ -82,10 +82,25 @@ func (fb *fileBackend) GetCAR(ctx context.Context, p path.ImmutablePath, params 
 	}
 	// Only boxo's answer to a path that does not resolve has no segment roots.
 	r.Close()
-	if _, err = fb.ResolvePath(ctx, p); !notFound(err) {
-		err = fmt.Errorf("%w: %s does not resolve (%v)", ipld.ErrNotFound{}, p, err)
+	_, err = fb.ResolvePath(ctx, p)
+	return gateway.ContentPathMetadata{}, nil, missingPathErr(p, err)
+}
+
+// missingPathErr is GetCAR's error for a path boxo could not resolve (its CAR has no
+// segment roots), from err, what resolving p again returned: the resolver's not-found
+// error as it is (boxo answers 404 naming the missing segment); any other failure (a
+// block that could not be read, ctx ending) wrapped as it is, which boxo answers as
+// such (5xx), not as a 404; and nil (blocks stored since boxo's try) a not-found
+// naming p.
+func missingPathErr(p path.ImmutablePath, err error) error {
+	switch {
+	case notFound(err):
+		return err
+	case err != nil:
+		return fmt.Errorf("gateway: resolving %s for its CAR: %w", p, err)
+	default:
+		return fmt.Errorf("%w: %s did not resolve when its CAR was asked for", ipld.ErrNotFound{}, p)
 	}
-	return gateway.ContentPathMetadata{}, nil, err
 }
 
 // file resolves p and, when it names a UnixFS file with a dag-pb root, returns its
