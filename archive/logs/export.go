@@ -108,8 +108,10 @@ type Exporter struct {
 	seen atomic.Uint64
 	// spare holds the file bodies of the last chunk written, by kind of file, emptied, for
 	// the next chunk's files (takeSpare, keepSpare): at most maxSpareBytes of capacity.
-	// The blob store is done with a body when its Put or PutBatch returns (Put reads an
-	// io.Reader; PutBatch stores each item as Put would).
+	// They are kept only after a chunk's write succeeded: the blob store is done with a
+	// body when its PutBatch returns (blob.Batcher promises it) or its Put returns nil, but
+	// a Put that failed may still be reading it (an HTTP upload's body, read by the
+	// transport after the call gave up).
 	spareMu sync.Mutex
 	spare   map[kind][]byte
 }
@@ -310,11 +312,12 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		key := fmt.Sprintf("%s/%0*d-%0*d.jsonl", p.dir, SeqDigits, p.first, SeqDigits, p.last)
 		items = append(items, blob.BatchItem{Key: key, Data: p.body, Opts: blob.PutOptions{Size: int64(len(p.body))}})
 	}
-	err = x.write(ctx, items)
-	x.keepSpare(parts)
-	if err != nil {
+	if err := x.write(ctx, items); err != nil {
+		// The bodies are not kept: a Put that failed may still be reading its io.Reader
+		// (an HTTP transport can read a request body after RoundTrip returned an error).
 		return 0, 0, err
 	}
+	x.keepSpare(parts)
 	err = x.kv.Update(ctx, func(kt kv.Tx) error {
 		if err := stillAt(kt, pos, end); err != nil {
 			return err

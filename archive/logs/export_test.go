@@ -871,3 +871,65 @@ func TestCorruptMessages(t *testing.T) {
 		t.Fatalf("%d files written", st.n)
 	}
 }
+
+// keepingBlobs fails its first Put without reading r and keeps r, as an HTTP upload's
+// transport may go on reading a request body after the call returned an error.
+type keepingBlobs struct {
+	blob.Store
+	mu   sync.Mutex
+	key  string
+	kept io.Reader
+}
+
+func (k *keepingBlobs) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) error {
+	k.mu.Lock()
+	first := k.kept == nil
+	if first {
+		k.key, k.kept = key, r
+	}
+	k.mu.Unlock()
+	if first {
+		return errInjected
+	}
+	return k.Store.Put(ctx, key, r, opts)
+}
+
+// TestExportFailedPutBodyNotReused: the body a failed Put was given is not reused for a
+// later chunk's files (the exporter keeps bodies only of chunks written in full), so what
+// the failed Put still reads is its file, not another chunk's lines.
+func TestExportFailedPutBodyNotReused(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.clk.Add(2 * time.Hour) // midnight: the first chunk's files are one of each kind
+	w.run(4)
+	st := &keepingBlobs{Store: blobmem.New()}
+	x := newExporter(t, w, st, 1000)
+	if _, err := x.Export(ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("Export: %v, want the injected failure", err)
+	}
+	for i := range 2 { // the retry of the failed chunk, then a chunk of new records
+		if i == 1 {
+			w.run(20)
+		}
+		if _, err := x.Export(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late, err := io.ReadAll(st.kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := st.Store.Get(ctx, st.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	want, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(late, want) {
+		t.Fatalf("%s: the failed Put's body now reads\n%.200s\nwant\n%.200s", st.key, late, want)
+	}
+	check(t, w, st)
+}
