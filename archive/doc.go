@@ -37,9 +37,10 @@
 // that outbox into one segment in the background, indexing them and deleting their outbox
 // rows in one kv transaction. A round takes the messages this process put by their keys
 // (point reads; it remembers up to MaxBacklog of them), and each drain ends with a scan of
-// the outbox for the rest (other processes' messages, those left by a crash): scanning
-// every round would step over every deletion earlier rounds left, until the store
-// compacts them away. A message is durable before Put returns either way,
+// the outbox for the rest (other processes' messages, those left by a crash), as does at
+// least one round in 64 while hints are left, so that under sustained load the rest are
+// not left behind: scanning every round would step over every deletion earlier rounds
+// left, until the store compacts them away. A message is durable before Put returns either way,
 // so the rule "archived before anything in it runs" holds; Get and Has see messages
 // wherever they are, and a crash leaves the outbox to be moved by the next Run.
 //

@@ -42,6 +42,11 @@ const (
 	// maxHints bounds the outbox keys this process remembers having written (see
 	// outbox.hints); puts beyond it are found by scanning, as other processes' are.
 	maxHints = MaxBacklog
+	// scanEvery: of this many rounds in a row, at least the last reads the outbox by a
+	// scan even while hints are left, so that messages without a hint (a hint read before
+	// its caller's transaction committed, puts past maxHints, other processes' puts) are
+	// moved under sustained load too, not only once the hints run out.
+	scanEvery = 64
 )
 
 // OutboxPrefix starts the kv keys of messages waiting to be moved to blob storage:
@@ -82,6 +87,8 @@ type outbox struct {
 	hintMu   sync.Mutex
 	hints    [][]byte
 	maxHints int
+	// hinted counts the rounds read by hints since the last scan (scanEvery).
+	hinted atomic.Int64
 }
 
 // hint remembers key as written by this process (dropped when maxHints are held).
@@ -458,8 +465,13 @@ type outboxMsg struct {
 // their outbox rows deleted in the same transaction), or set aside under QuarantinePrefix because their key
 // is not a CID or their bytes do not hash to it (logged as ErrCorrupt).
 func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error) {
-	round, corrupt, err := a.readHinted(ctx)
+	var round []outboxMsg
+	var corrupt [][]byte
+	if a.ob.hinted.Add(1) < scanEvery {
+		round, corrupt, err = a.readHinted(ctx)
+	}
 	if err == nil && len(round) == 0 && len(corrupt) == 0 {
+		a.ob.hinted.Store(0)
 		round, corrupt, err = a.readScan(ctx)
 	}
 	if err != nil {

@@ -424,3 +424,43 @@ func TestOutboxHints(t *testing.T) {
 		t.Errorf("%d segments, want 6 (4 rounds by hints, 1 by scan, other's 1)", segs)
 	}
 }
+
+// TestOutboxScansUnderLoad: while this process keeps putting (a hint for every round),
+// a message without a hint (another process's) is still moved, by the scan that at least
+// one round in scanEvery makes, not left until the puts stop.
+func TestOutboxScansUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	blobs := mem.New()
+	store := kvmem.New()
+	a := New(blobs, Options{Outbox: store})
+	defer a.Close()
+	other := New(blobs, Options{Outbox: store})
+	defer other.Close()
+	unhinted, err := other.Put(ctx, message.CodecCAR, []byte("other's message"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.ob.takeHints(maxHints)
+	for round := range scanEvery {
+		if _, err := a.Put(ctx, message.CodecCAR, fmt.Appendf(nil, "message %d", round)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := a.moveRound(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err := store.View(ctx, func(tx kv.Tx) error {
+			_, err := tx.Get(outboxKey(unhinted))
+			return err
+		})
+		if err != nil && !errors.Is(err, kv.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if err != nil { // moved out of the outbox
+			if round != scanEvery-1 {
+				t.Fatalf("moved in round %d, want the scan of round %d (the others read by hints)", round, scanEvery-1)
+			}
+			return
+		}
+	}
+	t.Fatalf("a message without a hint was not moved in %d rounds while hints were left", scanEvery)
+}
