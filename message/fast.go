@@ -32,6 +32,11 @@ const (
 // MaxAllowedHeaderSize there).
 const maxCARHeaderSize = 64 << 10
 
+// sectionCIDRoom is the room a CAR section leaves for the CID in front of its block: a
+// section longer than the block limit plus this is refused (go-car's
+// MaxAllowedSectionSize in decodeCARRef), before its block is read.
+const sectionCIDRoom = 128
+
 // appendCARHeader appends the length-prefixed CAR v1 header {"roots": roots, "version":
 // 1}: the bytes go-ipld-prime's dagcbor.Encode writes for it (keys in canonical order,
 // shortest heads, tag 42 links).
@@ -139,7 +144,7 @@ func decodeCARFast(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, 
 	if !bytes.Equal(appendCARHeader(nil, roots), data[:pos]) {
 		return nil, nil, false
 	}
-	sectionLimit := uint64(maxBlock) + 128
+	sectionLimit := uint64(maxBlock) + sectionCIDRoom
 	var seen map[cid.Cid]struct{}
 	for pos < len(data) {
 		l, n := uvarint(data[pos:])

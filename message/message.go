@@ -531,7 +531,7 @@ func decodeCARRef(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, e
 		}
 	}()
 	// The section limit includes the CID bytes in front of the block.
-	sectionLimit := uint64(maxBlock) + 128
+	sectionLimit := uint64(maxBlock) + sectionCIDRoom
 	br, err := car.NewBlockReader(bytes.NewReader(data),
 		car.MaxAllowedHeaderSize(maxCARHeaderSize),
 		car.MaxAllowedSectionSize(sectionLimit))
