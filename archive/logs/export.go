@@ -573,7 +573,11 @@ func (x *Exporter) settle(ctx context.Context, pos, end uint64, invs map[string]
 				return nil
 			}
 		}
-		return kt.Put([]byte(keyMessages), encodeMessages(end, invs))
+		v, err = encodeMessages(end, invs)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, keyMessages, err)
+		}
+		return kt.Put([]byte(keyMessages), v)
 	})
 	if errors.Is(err, ErrMoved) {
 		return err
@@ -584,14 +588,17 @@ func (x *Exporter) settle(ctx context.Context, pos, end uint64, invs map[string]
 	return nil
 }
 
+// maxStateCID is the longest CID, in bytes, logs/messages holds (its length is written in
+// a byte): far above the 36 bytes of the sha2-256 CIDs of invocations and messages.
+const maxStateCID = 255
+
 // encodeMessages returns the value of logs/messages: the chunk's end (BE8), then for each
 // of its invocations the length of its CID bytes (a byte), them, and the same of its
-// message (length 0: none).
-func encodeMessages(end uint64, invs map[string]*invocation) []byte {
+// message (length 0: none). A CID longer than maxStateCID is refused.
+func encodeMessages(end uint64, invs map[string]*invocation) ([]byte, error) {
 	b := make([]byte, 0, 8+len(invs)*80)
 	b = binary.BigEndian.AppendUint64(b, end)
 	for inv, in := range invs {
-		b = append(append(b, byte(len(inv))), inv...)
 		var m string
 		if in.message != nil {
 			c, err := cid.Decode(*in.message)
@@ -599,9 +606,13 @@ func encodeMessages(end uint64, invs map[string]*invocation) []byte {
 				m = c.KeyString()
 			}
 		}
+		if len(inv) > maxStateCID || len(m) > maxStateCID {
+			return nil, fmt.Errorf("invocation %s (message %v): a CID of more than %d bytes", in.cid, m != "", maxStateCID)
+		}
+		b = append(append(b, byte(len(inv))), inv...)
 		b = append(append(b, byte(len(m))), m...)
 	}
-	return b
+	return b, nil
 }
 
 // decodeMessages reads a logs/messages value: the chunk's end and each invocation's

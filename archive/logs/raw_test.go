@@ -13,6 +13,7 @@ import (
 	"github.com/ipld/go-ipld-prime/fluent/qp"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/machines/machinestest"
@@ -341,7 +342,10 @@ func TestExportState(t *testing.T) {
 	a, b := machinestest.Link(t), machinestest.Link(t)
 	m := b.String()
 	invs := map[string]*invocation{a.KeyString(): {message: &m}, b.KeyString(): {}}
-	v := encodeMessages(42, invs)
+	v, err := encodeMessages(42, invs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	end, msgs, err := decodeMessages(v)
 	if err != nil || end != 42 || len(msgs) != 2 || msgs[a.KeyString()] == nil || *msgs[a.KeyString()] != m || msgs[b.KeyString()] != nil {
 		t.Fatalf("decodeMessages(encodeMessages) = %d, %v, %v", end, msgs, err)
@@ -349,6 +353,18 @@ func TestExportState(t *testing.T) {
 	for _, bad := range [][]byte{nil, {1, 2}, append(v[:8:8], 3, 1), append(v[:8:8], 2, 1, 2, 0), append(bytes.Clone(v), 1)} {
 		if _, _, err := decodeMessages(bad); err == nil {
 			t.Fatalf("decodeMessages(%x) accepted", bad)
+		}
+	}
+	// A CID too long for its length byte is refused, not written cut short.
+	mh, err := multihash.Sum(bytes.Repeat([]byte{7}, maxStateCID), multihash.IDENTITY, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := cid.NewCidV1(cid.Raw, mh)
+	ls := long.String()
+	for _, invs := range []map[string]*invocation{{long.KeyString(): {}}, {a.KeyString(): {message: &ls}}} {
+		if v, err := encodeMessages(42, invs); err == nil {
+			t.Fatalf("encodeMessages wrote a %d-byte CID: %x", long.ByteLen(), v)
 		}
 	}
 	if got, err := markedMessage(marker(&m)); err != nil || got == nil || *got != m {
