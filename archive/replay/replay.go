@@ -151,7 +151,9 @@ type answer struct {
 // Load reads every message of the archive in blobs (archive.Scan) and returns the plan
 // of a replay: each invocation of each request message paired with its receipt from the
 // reply messages, ordered by commit sequence. service is the service's DID. A corrupt
-// message is an error naming it (archive.ErrCorrupt).
+// message (archive.ErrCorrupt), or one that is not an agent message or carries a receipt
+// that does not decode or is not signed by service (ErrMalformed), is an error naming it:
+// the first in Scan's order, though messages are decoded LoadChunk at a time in parallel.
 //
 // place, by command, places the service's own invocations that have no reply (nil: none
 // is placed; they are listed in Plan.Unanswered).
