@@ -17,6 +17,8 @@ type Store interface {
 	// the whole blob. When opts.Size >= 0 the bytes must be exactly that long, and when
 	// opts.SHA256 is set their SHA-256 must equal it; otherwise Put stores nothing and
 	// returns ErrSizeMismatch or ErrDigestMismatch. Putting a key that exists replaces it.
+	// When Put returns nil it has finished with r, so the caller may reuse what r reads
+	// (after an error it may not have: an HTTP transport can still be sending the body).
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) error
 
 	// Get opens the blob at key, or the byte range rng of it when rng is not nil; Info
