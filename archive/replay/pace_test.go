@@ -12,9 +12,7 @@ import (
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/ops"
-	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
-	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // nopRunner is the Runner of a plan of the service's own invocations only (never called
@@ -48,24 +46,7 @@ func (s *seqStore) LastSeq(context.Context) (uint64, error) {
 // times; a replay resumed after sequence 4 runs it again from its start (its first
 // transaction, done, writes nothing), paced to its remaining write.
 func TestPaced(t *testing.T) {
-	svc, err := did.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sch, err := schema.LoadSources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := dag.Open(context.Background(), dag.Options{KV: mem.New(), Signer: svc, Schema: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	self := func(n int, cmd string) *ucan.Token {
-		tk := tok(n)
-		tk.Invocation = &ucan.Invocation{Issuer: svc.DID(), Command: cmd}
-		return tk
-	}
+	e, self := openEngine(t, mem.New())
 	var clock time.Time
 	store := &seqStore{}
 	// write commits n sequences as name, in an engine transaction (which paces it).

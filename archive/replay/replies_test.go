@@ -11,32 +11,17 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/archive"
-	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
-	"github.com/w3dag/w3dag/schema"
-	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // TestRecordReplies: Run records every reply of the plan (each invocation's .out index
 // names its reply), several replies to one transaction of the engine instead of one each.
 func TestRecordReplies(t *testing.T) {
 	ctx := context.Background()
-	svc, err := did.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sch, err := schema.LoadSources()
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := mem.New()
-	e, err := dag.Open(ctx, dag.Options{KV: store, Signer: svc, Schema: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e, _ := openEngine(t, store)
 	const replies, perReply = 2000, 3
 	plan := &Plan{Replies: map[cid.Cid][]cid.Cid{}}
 	for r := range replies {
@@ -52,7 +37,7 @@ func TestRecordReplies(t *testing.T) {
 	if n := e.Stats().Commits - before; n >= replies {
 		t.Errorf("%d replies recorded in %d transactions, want fewer (group commit)", replies, n)
 	}
-	err = store.View(ctx, func(tx kv.Tx) error {
+	err := store.View(ctx, func(tx kv.Tx) error {
 		for msg, invs := range plan.Replies {
 			for _, inv := range invs {
 				v, err := tx.Get([]byte(archive.InvocationOutKey(inv, msg)))

@@ -11,33 +11,13 @@ import (
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/mem"
-	"github.com/w3dag/w3dag/schema"
-	"github.com/w3dag/w3dag/ucan"
-	"github.com/w3dag/w3dag/ucan/did"
 )
 
 // TestUnhandled: a step of the service's own whose command no Handler runs is not run,
 // counted and named (Result.Unhandled, FirstUnhandled: what `w3dag replay` and `verify`
 // report and exit 1 for), and the replay goes on with the steps after it.
 func TestUnhandled(t *testing.T) {
-	svc, err := did.GenerateEd25519()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sch, err := schema.LoadSources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := dag.Open(context.Background(), dag.Options{KV: mem.New(), Signer: svc, Schema: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	self := func(n int, cmd string) *ucan.Token {
-		tk := tok(n)
-		tk.Invocation = &ucan.Invocation{Issuer: svc.DID(), Command: cmd}
-		return tk
-	}
+	e, self := openEngine(t, mem.New())
 	store := &seqStore{}
 	handlers := map[string]Handler{
 		"/test/one": func(ctx context.Context, st *Step) (cid.Cid, error) {
