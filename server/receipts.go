@@ -162,12 +162,13 @@ func (s *Server) getReceipt(w http.ResponseWriter, r *http.Request) {
 		h.Set("Etag", `"`+c.String()+`"`)
 	}
 	accept := r.Header.Get("Accept")
+	json := wantsJSON(accept)
 	var body []byte
 	switch {
-	case wantsJSON(accept) && !chain:
+	case json && !chain:
 		body, err = message.BlockJSON(blocks[0])
 		h.Set("Content-Type", message.ContentTypeDAGJSON)
-	case wantsJSON(accept):
+	case json:
 		body, err = message.EncodeJSON([]cid.Cid{head.CID}, blocks)
 		h.Set("Content-Type", message.ContentTypeDAGJSON)
 	case accepts(accept, message.ContentTypeDAGCBOR) && !chain:
