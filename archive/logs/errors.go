@@ -20,7 +20,8 @@ var (
 // it cannot read (wrapped in ErrCorrupt with the record and the block's CID). Err is
 // cbor.ErrMalformed or cbor.ErrNonCanonical when the reason is one of those, else nil.
 type ReadError struct {
-	// Offset is the byte of the block (or of the args or meta map in it) where the problem is.
+	// Offset is the byte of the block where the problem is; for a missing field, where
+	// the map that lacks it starts.
 	Offset int
 	Reason string
 	Err    error

@@ -46,6 +46,8 @@ type rawInvocation struct {
 	args               []byte // the args map, a canonical DAG-CBOR item
 	meta               []byte // the meta map, nil when absent
 	nonce              []byte // the nonce's bytes
+	// at, argsAt and metaAt are the block offsets of the payload map, args and meta.
+	at, argsAt, metaAt int
 }
 
 // rawReceipt is what a line needs of a receipt, as views into its envelope.
@@ -532,6 +534,7 @@ func readInvocation(raw []byte) (rawInvocation, error) {
 		return inv, err
 	}
 	at := r.pos
+	inv.at = at
 	n, err := r.expect(cbor.MajorMap, "invocation payload")
 	if err != nil {
 		return inv, err
@@ -562,12 +565,13 @@ func readInvocation(raw []byte) (rawInvocation, error) {
 				err = r.fail(r.pos, "%s: want a map", k)
 				break
 			}
+			vAt := r.pos
 			var v []byte
 			v, err = r.item(0, nil)
 			if string(k) == "args" {
-				inv.args = v
+				inv.args, inv.argsAt = v, vAt
 			} else {
-				inv.meta = v
+				inv.meta, inv.metaAt = v, vAt
 			}
 		case "prf":
 			var l uint64
@@ -634,13 +638,14 @@ func readReceipt(raw []byte) (rawReceipt, error) {
 		return rc, err
 	}
 	if string(inv.cmd) != receipts.Command {
-		return rc, &ReadError{Reason: fmt.Sprintf("not a receipt: command is %q, want %q", inv.cmd, receipts.Command)}
+		return rc, &ReadError{Offset: inv.at, Reason: fmt.Sprintf("not a receipt: command is %q, want %q", inv.cmd, receipts.Command)}
 	}
 	if !bytes.Equal(inv.sub, inv.iss) || !bytes.Equal(inv.aud, inv.iss) {
-		return rc, &ReadError{Reason: fmt.Sprintf("not a receipt: iss %q, sub %q and aud %q must be the same", inv.iss, inv.sub, inv.aud)}
+		return rc, &ReadError{Offset: inv.at, Reason: fmt.Sprintf("not a receipt: iss %q, sub %q and aud %q must be the same", inv.iss, inv.sub, inv.aud)}
 	}
-	// readInvocation checked args whole (UTF-8, links, key order): read it trusted.
-	r := &reader{b: inv.args, trusted: true}
+	// readInvocation checked args whole (UTF-8, links, key order): read it trusted, in
+	// the block's offsets.
+	r := &reader{b: raw[:inv.argsAt+len(inv.args)], pos: inv.argsAt, trusted: true}
 	n, _ := r.expect(cbor.MajorMap, "args")
 	var prev []byte
 	var hasOut bool
@@ -681,12 +686,12 @@ func readReceipt(raw []byte) (rawReceipt, error) {
 		}
 	}
 	if rc.ran == nil {
-		return rc, &ReadError{Reason: "args.ran is missing"}
+		return rc, r.fail(inv.argsAt, "args.ran is missing")
 	}
 	if !hasOut {
-		return rc, &ReadError{Reason: "args.out is missing"}
+		return rc, r.fail(inv.argsAt, "args.out is missing")
 	}
-	return rc, readMeta(inv.meta, &rc)
+	return rc, readMeta(raw, &inv, &rc)
 }
 
 // out reads a receipt's args.out into rc.
@@ -740,14 +745,14 @@ func (r *reader) out(rc *rawReceipt) error {
 	return nil
 }
 
-// readMeta reads a receipt's meta.ts and checks meta.seq (meta was checked by
-// readInvocation).
-func readMeta(meta []byte, rc *rawReceipt) error {
-	if meta == nil {
-		return &ReadError{Reason: "meta is missing or not a map"}
+// readMeta reads the meta.ts of the receipt raw and checks its meta.seq (meta was
+// checked by readInvocation).
+func readMeta(raw []byte, inv *rawInvocation, rc *rawReceipt) error {
+	if inv.meta == nil {
+		return &ReadError{Offset: inv.at, Reason: "meta is missing"}
 	}
 	var hasTS, hasSeq bool
-	m := &reader{b: meta, trusted: true}
+	m := &reader{b: raw[:inv.metaAt+len(inv.meta)], pos: inv.metaAt, trusted: true}
 	n, _ := m.expect(cbor.MajorMap, "meta")
 	for range n {
 		k, _ := m.text("key")
@@ -757,9 +762,10 @@ func readMeta(meta []byte, rc *rawReceipt) error {
 			rc.ts, err = m.int("meta.ts")
 			hasTS = true
 		case "seq":
+			at := m.pos
 			var s int64
 			if s, err = m.int("meta.seq"); err == nil && s < 0 {
-				err = m.fail(m.pos, "meta.seq is negative")
+				err = m.fail(at, "meta.seq is negative")
 			}
 			hasSeq = true
 		default:
@@ -770,7 +776,7 @@ func readMeta(meta []byte, rc *rawReceipt) error {
 		}
 	}
 	if !hasTS || !hasSeq {
-		return &ReadError{Reason: "meta.ts or meta.seq is missing"}
+		return m.fail(inv.metaAt, "meta.ts or meta.seq is missing")
 	}
 	return nil
 }

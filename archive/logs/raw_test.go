@@ -297,6 +297,33 @@ func TestRawMalformed(t *testing.T) {
 	}
 }
 
+// TestRawOffsets: a *ReadError's Offset is a byte of the block, for a bad value in meta
+// (where the value starts) and for a field meta lacks (where meta starts), not one
+// counted from meta or 0.
+func TestRawOffsets(t *testing.T) {
+	rcpts, _ := sampleTokens(t)
+	good := rcpts[1]
+	meta := bytes.Index(good, []byte("\x64meta")) + 5
+	ts := bytes.Index(good, []byte("\x62ts")) + 3
+	seq := bytes.Index(good, []byte("\x63seq")) + 4
+	for _, c := range []struct {
+		name   string
+		at     int
+		change func([]byte)
+	}{
+		{"negative meta.seq", seq, func(b []byte) { b[seq] |= cbor.MajorNegint << 5 }},
+		{"no meta.ts", meta, func(b []byte) { b[ts-1] = 't' }},
+	} {
+		raw := bytes.Clone(good)
+		c.change(raw)
+		_, err := readReceipt(raw)
+		var re *ReadError
+		if !errors.As(err, &re) || re.Offset != c.at {
+			t.Fatalf("%s: readReceipt: %v, want a *ReadError at byte %d", c.name, err, c.at)
+		}
+	}
+}
+
 // TestAppendCID: CID strings are what go-cid writes, v0 and v1.
 func TestAppendCID(t *testing.T) {
 	v1 := machinestest.Link(t)
