@@ -151,21 +151,23 @@ func (r *reader) did(what string) ([]byte, error) {
 	return s, err
 }
 
-// key reads a map key, which must sort strictly after prev (DAG-CBOR order: shorter
-// first, then bytewise) unless it is the map's first.
-func (r *reader) key(prev []byte, first bool) ([]byte, error) {
+// key reads a map key, which unless it is the map's first must sort strictly after
+// *prev, the key before it (DAG-CBOR order: shorter first, then bytewise), and leaves it
+// in *prev for the next.
+func (r *reader) key(prev *[]byte, first bool) ([]byte, error) {
 	at := r.pos
 	k, err := r.text("map key")
 	if err != nil {
 		return nil, err
 	}
 	if !first && !r.trusted {
-		if c := compareKeys(prev, k); c == 0 {
+		if c := compareKeys(*prev, k); c == 0 {
 			return nil, r.fail(at, "duplicate map key %q", k)
 		} else if c > 0 {
-			return nil, &ReadError{Offset: at, Reason: fmt.Sprintf("map key %q sorts before %q", k, prev), Err: cbor.ErrNonCanonical}
+			return nil, &ReadError{Offset: at, Reason: fmt.Sprintf("map key %q sorts before %q", k, *prev), Err: cbor.ErrNonCanonical}
 		}
 	}
+	*prev = k
 	return k, nil
 }
 
@@ -412,11 +414,10 @@ func (r *reader) mapItem(arg uint64, depth int, w *[]byte) error {
 	entries := stack[:0]
 	var prev []byte
 	for i := range n {
-		k, err := r.key(prev, i == 0)
+		k, err := r.key(&prev, i == 0)
 		if err != nil {
 			return err
 		}
-		prev = k
 		v, err := r.item(depth+1, nil)
 		if err != nil {
 			return err
@@ -507,7 +508,8 @@ func readEnvelope(raw []byte) (*reader, error) {
 		return nil, r.fail(at, "signature payload has %d keys, want 2 (h and the payload tag)", n)
 	}
 	at = r.pos
-	if k, err := r.key(nil, true); err != nil {
+	var prev []byte
+	if k, err := r.key(&prev, true); err != nil {
 		return nil, err
 	} else if string(k) != "h" {
 		return nil, r.fail(at, "signature payload key %q, want \"h\" first", k)
@@ -516,7 +518,7 @@ func readEnvelope(raw []byte) (*reader, error) {
 		return nil, err
 	}
 	at = r.pos
-	tag, err := r.key([]byte("h"), false)
+	tag, err := r.key(&prev, false)
 	if err != nil {
 		return nil, err
 	}
@@ -546,11 +548,10 @@ func readInvocation(raw []byte) (rawInvocation, error) {
 	var hasPrf bool
 	var prev []byte
 	for i := range cnt {
-		k, err := r.key(prev, i == 0)
+		k, err := r.key(&prev, i == 0)
 		if err != nil {
 			return inv, err
 		}
-		prev = k
 		switch string(k) {
 		case "iss":
 			inv.iss, err = r.did("iss")
@@ -650,8 +651,7 @@ func readReceipt(raw []byte) (rawReceipt, error) {
 	var prev []byte
 	var hasOut bool
 	for i := range n {
-		k, _ := r.key(prev, i == 0)
-		prev = k
+		k, _ := r.key(&prev, i == 0)
 		switch string(k) {
 		case "ran":
 			rc.ran, err = r.link("args.ran")
@@ -704,7 +704,8 @@ func (r *reader) out(rc *rawReceipt) error {
 	if n != 1 {
 		return r.fail(at, "args.out must be a map with exactly one of ok and error")
 	}
-	k, err := r.key(nil, true)
+	var prev []byte
+	k, err := r.key(&prev, true)
 	if err != nil {
 		return err
 	}
@@ -720,13 +721,11 @@ func (r *reader) out(rc *rawReceipt) error {
 	if n, err = r.expect(cbor.MajorMap, "args.out.error"); err != nil {
 		return err
 	}
-	var prev []byte
 	for i := range n {
-		k, err := r.key(prev, i == 0)
+		k, err := r.key(&prev, i == 0)
 		if err != nil {
 			return err
 		}
-		prev = k
 		switch string(k) {
 		case "name":
 			rc.errName, err = r.text("args.out.error.name")
