@@ -101,6 +101,30 @@ func (t *lookupTx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
 	return t.Tx.Scan(opts, fn)
 }
 
+// openEngine opens an engine on an empty kvmem store under a new service key, with the
+// built-in collections and the returned clock's time (from 2026-03-01 22:00 UTC); the
+// engine is closed when t ends, an error closing it failing t.
+func openEngine(t *testing.T) (*machinestest.Env, *clock) {
+	t.Helper()
+	st := kvmem.New()
+	clk := &clock{now: time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)}
+	sch, err := schema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &machinestest.Env{T: t, KV: st, Service: machinestest.Signer(t), Collections: machinestest.Collections(nil), Clock: clk.Now}
+	v.E, err = dag.Open(context.Background(), dag.Options{KV: st, Signer: v.Service, Schema: sch, Collections: v.Collections, Clock: clk.Now, Archive: testArchiver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := v.E.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return v, clk
+}
+
 // TestExportFreshMatchesFallback: with clients' invocations arriving in messages (some
 // messages carrying several) and the service's own archived, the exporter takes what the
 // engine's records say of each invocation (dag.Record.Fresh: first record, message) instead
@@ -109,22 +133,9 @@ func (t *lookupTx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) error {
 // an export that reads everything from kv writes, chunks cutting through transactions.
 func TestExportFreshMatchesFallback(t *testing.T) {
 	ctx := context.Background()
-	st := kvmem.New()
-	clk := &clock{now: time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)}
-	sch, err := schema.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := machinestest.Signer(t)
-	cols := machinestest.Collections(nil)
-	e, err := dag.Open(ctx, dag.Options{KV: st, Signer: svc, Schema: sch, Collections: cols, Clock: clk.Now, Archive: testArchiver{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
 	w := newWorld(t)
-	w.v = &machinestest.Env{T: t, E: e, KV: st, Service: svc, Collections: cols, Clock: clk.Now}
-	w.clk = clk
+	w.v, w.clk = openEngine(t)
+	e, st, clk := w.v.E, w.v.KV, w.clk
 
 	want := map[string]string{} // invocation → the message it was sent in
 	send := func(msg cid.Cid, invs []*ucan.Token, runs []func() error) {
@@ -249,17 +260,8 @@ func TestExportFreshMatchesFallback(t *testing.T) {
 // memory: the files are the same, byte for byte (docs/logs.md, "Which message").
 func TestExportCrashSameMessage(t *testing.T) {
 	ctx := context.Background()
-	st := kvmem.New()
-	clk := &clock{now: time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)}
-	sch, err := schema.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := dag.Open(ctx, dag.Options{KV: st, Signer: machinestest.Signer(t), Schema: sch, Collections: machinestest.Collections(nil), Clock: clk.Now, Archive: testArchiver{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	v, _ := openEngine(t)
+	e, st := v.E, v.KV
 	var first, again cid.Cid // the message the invocation ran in, and one sorting before it
 	for !first.Defined() {
 		a, b := machinestest.Link(t), machinestest.Link(t)
