@@ -5,7 +5,7 @@ package message
 // path, decodeCARRef and decodeRootRef) on anything it does not recognise, so that every
 // error, and every message a fast path does not take, is exactly the reference path's.
 // A fast path accepts a subset of what the reference path accepts and returns the same
-// result for it (FuzzDecodeFastMatchesReference holds both to that). Encoding writes the
+// result for it (FuzzDecodeCARFast and FuzzDecodeRootFast hold them to that). Encoding writes the
 // bytes go-ipld-prime's dagcbor.Encode writes for the same header and root.
 
 import (
