@@ -193,6 +193,13 @@ type chunk struct {
 	err  error
 }
 
+// free returns c's pooled buffer, if it has one, to leafBuffers.
+func (c chunk) free() {
+	if c.buf != nil {
+		leafBuffers.Put(c.buf)
+	}
+}
+
 // fileReader reads a UnixFS file, or the CAR of its DAG: a goroutine walks the file's DAG
 // depth-first, reads each leaf (checked against its CID) and queues the bytes, at most
 // ReadAhead chunks ahead of Read, which copies them out. The bytes of a pooled buffer are
@@ -291,9 +298,7 @@ func (r *fileReader) Read(p []byte) (int, error) {
 
 // release returns the current chunk's buffer, whose bytes have all been copied out.
 func (r *fileReader) release() {
-	if r.cur.buf != nil {
-		leafBuffers.Put(r.cur.buf)
-	}
+	r.cur.free()
 	r.cur, r.off = chunk{}, 0
 }
 
@@ -302,9 +307,7 @@ func (r *fileReader) Close() error {
 	r.cancel()
 	r.release()
 	for c := range r.chunks {
-		if c.buf != nil {
-			leafBuffers.Put(c.buf)
-		}
+		c.free()
 	}
 	<-r.done
 	if r.err == nil {
@@ -418,9 +421,7 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 			return err
 		}
 		if !w.send(ctx, chunk{data: section(c, len(ch.data))}) {
-			if ch.buf != nil {
-				leafBuffers.Put(ch.buf)
-			}
+			ch.free()
 			return ctx.Err()
 		}
 		return w.sendOwned(ctx, ch)
@@ -455,9 +456,7 @@ func (w *walker) sendOwned(ctx context.Context, ch chunk) error {
 	if w.send(ctx, ch) {
 		return nil
 	}
-	if ch.buf != nil {
-		leafBuffers.Put(ch.buf)
-	}
+	ch.free()
 	return ctx.Err()
 }
 
