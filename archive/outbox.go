@@ -39,7 +39,7 @@ const (
 	// reads from the outbox.
 	moveRound     = 256
 	maxRoundBytes = 64 << 20
-	// maxHints bounds the outbox keys this process remembers having written (see
+	// maxHints bounds the messages this process remembers having written (see
 	// outbox.hints); puts beyond it are found by scanning, as other processes' are.
 	maxHints = MaxBacklog
 	// scanEvery: of this many rounds in a row, at least the last reads the outbox by a
@@ -78,30 +78,31 @@ type outbox struct {
 	lastPut atomic.Int64  // Unix nanoseconds of the last put
 	backlog atomic.Int64  // messages this process put and Run has not moved yet
 
-	// hints are outbox keys this process wrote (or is writing, in a caller's
-	// transaction), at most maxHints, oldest first: a round reads them with point reads
-	// instead of scanning the outbox from its start, over the deletions earlier rounds
-	// left there (which the store skips one by one until it compacts them away). A hint
-	// whose key is gone (moved by another process, or its transaction never committed) is
-	// dropped; what hints miss, the scan that ends every drain finds.
+	// hints are the messages this process wrote to the outbox (or is writing, in a
+	// caller's transaction), at most maxHints, oldest first: a round reads their keys
+	// (outboxKey) with point reads instead of scanning the outbox from its start, over
+	// the deletions earlier rounds left there (which the store skips one by one until it
+	// compacts them away). A hint whose key is gone (moved by another process, or its
+	// transaction never committed) is dropped; what hints miss, the scan that ends every
+	// drain finds.
 	hintMu   sync.Mutex
-	hints    [][]byte
+	hints    []cid.Cid
 	maxHints int
 	// hinted counts the rounds read by hints since the last scan (scanEvery).
 	hinted atomic.Int64
 }
 
-// hint remembers key as written by this process (dropped when maxHints are held).
-func (o *outbox) hint(key []byte) {
+// hint remembers msg as written by this process (dropped when maxHints are held).
+func (o *outbox) hint(msg cid.Cid) {
 	o.hintMu.Lock()
 	if len(o.hints) < o.maxHints {
-		o.hints = append(o.hints, key)
+		o.hints = append(o.hints, msg)
 	}
 	o.hintMu.Unlock()
 }
 
 // takeHints removes and returns up to n of the oldest hints.
-func (o *outbox) takeHints(n int) [][]byte {
+func (o *outbox) takeHints(n int) []cid.Cid {
 	o.hintMu.Lock()
 	defer o.hintMu.Unlock()
 	n = min(n, len(o.hints))
@@ -110,10 +111,10 @@ func (o *outbox) takeHints(n int) [][]byte {
 	return out
 }
 
-// returnHints puts keys taken and not read back in front of the hints.
-func (o *outbox) returnHints(keys [][]byte) {
+// returnHints puts messages taken and not read back in front of the hints.
+func (o *outbox) returnHints(msgs []cid.Cid) {
 	o.hintMu.Lock()
-	o.hints = append(keys[:len(keys):len(keys)], o.hints...)
+	o.hints = append(msgs[:len(msgs):len(msgs)], o.hints...)
 	if len(o.hints) > o.maxHints {
 		o.hints = o.hints[:o.maxHints]
 	}
@@ -137,6 +138,7 @@ func (o *outbox) busy() bool {
 }
 
 type pendingPut struct {
+	msg  cid.Cid
 	key  []byte
 	data []byte
 	done chan error
@@ -177,12 +179,12 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
 		}
-		o.hint(key)
+		o.hint(msg)
 		o.written()
 		return nil
 	}
 	o.start.Do(func() { go o.commit() })
-	p := &pendingPut{key: outboxKey(msg), data: data, done: make(chan error, 1)}
+	p := &pendingPut{msg: msg, key: outboxKey(msg), data: data, done: make(chan error, 1)}
 	select {
 	case <-o.stop:
 		return errClosed
@@ -250,7 +252,7 @@ func (o *outbox) commit() {
 		}
 		for _, p := range batch {
 			if err == nil {
-				o.hint(p.key)
+				o.hint(p.msg)
 				o.written()
 			}
 			p.done <- err
@@ -468,9 +470,9 @@ func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error)
 	var round []outboxMsg
 	var corrupt [][]byte
 	if a.ob.hinted.Add(1) < scanEvery {
-		round, corrupt, err = a.readHinted(ctx)
+		round, err = a.readHinted(ctx)
 	}
-	if err == nil && len(round) == 0 && len(corrupt) == 0 {
+	if err == nil && len(round) == 0 {
 		a.ob.hinted.Store(0)
 		round, corrupt, err = a.readScan(ctx)
 	}
@@ -480,28 +482,28 @@ func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error)
 	return a.move(ctx, round, corrupt)
 }
 
-// readHinted reads a round's messages by the keys this process wrote (outbox.hints),
-// skipping those no longer in the outbox; nothing once no hint is left.
-func (a *Archive) readHinted(ctx context.Context) (round []outboxMsg, corrupt [][]byte, err error) {
-	prefix := []byte(OutboxPrefix)
+// readHinted reads a round's messages by the keys of those this process wrote
+// (outbox.hints), skipping those no longer in the outbox; nothing once no hint is left.
+func (a *Archive) readHinted(ctx context.Context) (round []outboxMsg, err error) {
 	for len(round) == 0 {
-		keys := a.ob.takeHints(moveRound)
-		if len(keys) == 0 {
-			return nil, nil, nil
+		msgs := a.ob.takeHints(moveRound)
+		if len(msgs) == 0 {
+			return nil, nil
 		}
 		read := 0
-		seen := make(map[string]struct{}, len(keys))
+		seen := make(map[cid.Cid]struct{}, len(msgs))
 		err := a.ob.store.View(ctx, func(tx kv.Tx) error {
 			size := 0
-			for _, k := range keys {
+			for _, c := range msgs {
 				if size >= maxRoundBytes {
 					break
 				}
 				read++
-				if _, dup := seen[string(k)]; dup {
+				if _, dup := seen[c]; dup {
 					continue // the same message put twice: one key, moved once
 				}
-				seen[string(k)] = struct{}{}
+				seen[c] = struct{}{}
+				k := outboxKey(c)
 				v, err := tx.Get(k)
 				if errors.Is(err, kv.ErrNotFound) {
 					continue // moved already (by a scan, or another process), or never committed
@@ -509,28 +511,20 @@ func (a *Archive) readHinted(ctx context.Context) (round []outboxMsg, corrupt []
 				if err != nil {
 					return err
 				}
-				c, err := cid.Cast(k[len(prefix):])
-				if err != nil { // not from outboxKey: cannot happen, but never move it
-					corrupt = append(corrupt, k)
-					continue
-				}
 				round = append(round, outboxMsg{key: k, msg: c, data: append([]byte(nil), v...)})
 				size += len(v)
 			}
 			return nil
 		})
 		if err != nil {
-			a.ob.returnHints(keys)
-			return nil, nil, err
+			a.ob.returnHints(msgs)
+			return nil, err
 		}
-		if read < len(keys) {
-			a.ob.returnHints(keys[read:])
-		}
-		if len(corrupt) > 0 {
-			return round, corrupt, nil
+		if read < len(msgs) {
+			a.ob.returnHints(msgs[read:])
 		}
 	}
-	return round, nil, nil
+	return round, nil
 }
 
 // readScan reads a round's messages by scanning the outbox from its start: those other

@@ -102,11 +102,10 @@ func (a *Archive) putTx(kt kv.Tx, inv cid.Cid, data []byte) (cid.Cid, error) {
 		return cid.Undef, fmt.Errorf("%w: invocation %s: its message is %d bytes, more than a kv value holds (%d)", ErrWrite, inv, len(data), kv.MaxValueSize)
 	}
 	msg := message.CID(data)
-	key := outboxKey(msg)
-	if err := kt.Put(key, data); err != nil {
+	if err := kt.Put(outboxKey(msg), data); err != nil {
 		return cid.Undef, fmt.Errorf("%w: message %s of invocation %s: %w", ErrWrite, msg, inv, err)
 	}
-	a.ob.hint(key)
+	a.ob.hint(msg)
 	a.ob.written()
 	return msg, nil
 }
