@@ -240,12 +240,11 @@ func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult
 		}
 		mu.Unlock()
 	}
+	var stopProfile func() error
 	if cfg.cpuProfile != "" {
-		stop, err := startCPUProfile(cfg.cpuProfile)
-		if err != nil {
+		if stopProfile, err = startCPUProfile(cfg.cpuProfile); err != nil {
 			return nil, err
 		}
-		defer stop()
 	}
 	start := time.Now()
 	for range cfg.concurrency {
@@ -302,6 +301,11 @@ func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if stopProfile != nil {
+		if err := stopProfile(); err != nil {
+			return nil, err
+		}
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -327,8 +331,9 @@ func bench(ctx context.Context, cfg benchConfig, stderr io.Writer) (*benchResult
 	return res, nil
 }
 
-// startCPUProfile profiles this process's CPU into a new file at path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
+// startCPUProfile profiles this process's CPU into a new file at path until stop is
+// called; stop's error is the file's (a profile not all written).
+func startCPUProfile(path string) (stop func() error, err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
@@ -337,9 +342,12 @@ func startCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
-	return func() {
+	return func() error {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
 	}, nil
 }
 
