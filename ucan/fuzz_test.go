@@ -50,7 +50,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if tok.Delegation != nil {
 			enc, err = tok.Delegation.encode(tok.Delegation.Issuer)
 		} else {
-			enc, err = tok.Invocation.encode(tok.Invocation.Issuer)
+			enc, err = tok.Invocation.appendPayload(nil, tok.Invocation.Issuer)
 		}
 		if err != nil {
 			t.Fatalf("re-encoding a decoded payload: %v", err)

@@ -143,7 +143,7 @@ func (inv *Invocation) args() datamodel.Node {
 	return inv.Args
 }
 
-// argsSizeHint is the room Invocation.encode reserves for args and meta (a receipt's args
+// argsSizeHint is the room Invocation.sizeHint reserves for args and meta (a receipt's args
 // hold its state, path and two links: a few hundred bytes).
 const argsSizeHint = 512
 
@@ -152,11 +152,6 @@ const argsSizeHint = 512
 // receipts.
 func (inv *Invocation) sizeHint(iss string) int {
 	return 128 + len(inv.Audience) + len(inv.Command) + len(iss) + len(inv.Subject) + len(inv.Nonce) + 40*len(inv.Proofs) + argsSizeHint
-}
-
-// encode returns the payload map (appendPayload).
-func (inv *Invocation) encode(iss string) ([]byte, error) {
-	return inv.appendPayload(make([]byte, 0, inv.sizeHint(iss)), iss)
 }
 
 // appendPayload appends the payload map to b, in canonical key order:
