@@ -32,6 +32,18 @@ func TestReadAllSized(t *testing.T) {
 	}
 }
 
+// TestReadAllSizedAnnouncedOnly: a Content-Length announced but not sent allocates at
+// most initialReplyBuffer before the bytes arrive.
+func TestReadAllSizedAnnouncedOnly(t *testing.T) {
+	got, err := readAllSized(shortReads("short"), 60<<20, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "short" || cap(got) > initialReplyBuffer+1 {
+		t.Fatalf("read %q into a buffer of %d bytes, want %q in at most %d", got, cap(got), "short", initialReplyBuffer+1)
+	}
+}
+
 // shortReads returns a reader of s that hands out at most 333 bytes a read, so
 // that reads end inside the buffer as network reads do.
 func shortReads(s string) *shortReader { return &shortReader{r: strings.NewReader(s)} }

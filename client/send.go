@@ -113,15 +113,20 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 	return c.readReply(reply, service, invs)
 }
 
+// initialReplyBuffer is the most readAllSized allocates before bytes arrive: a reply of
+// 100 receipts fits, and a service announcing a Content-Length it does not send costs
+// the client no more than this (the server's readBody caps its first buffer the same way).
+const initialReplyBuffer = 1 << 20
+
 // readAllSized reads r to its end, at most limit bytes, into a buffer sized for the
-// size r announced (a Content-Length; negative: unknown) when that is within limit, so
-// that a reply of known size is read without growing the buffer.
+// size r announced (a Content-Length; negative: unknown) when that is within limit and
+// initialReplyBuffer, so that a reply of known size is read without growing the buffer.
 func readAllSized(r io.Reader, size, limit int64) ([]byte, error) {
 	if size < 0 || size >= limit {
 		return io.ReadAll(io.LimitReader(r, limit))
 	}
 	r = io.LimitReader(r, limit)
-	buf := make([]byte, 0, size+1) // +1: the read that finds the end needs no new buffer
+	buf := make([]byte, 0, min(size, initialReplyBuffer)+1) // +1: the read that finds the end needs no new buffer
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // more than announced: grow as ReadAll does
