@@ -784,14 +784,7 @@ func openLive(ctx context.Context, data, kvURL string) (kv.Store, error) {
 
 // pendingExpiry returns the expires of a receipt whose state is a pending store entry.
 func pendingExpiry(r *receipts.Receipt) (int64, bool) {
-	if r == nil || r.Out.Ok == nil || !strings.Contains(r.Path, "/"+store.Name+"/") {
-		return 0, false
-	}
-	st, err := r.Out.Ok.LookupByString("status")
-	if err != nil {
-		return 0, false
-	}
-	if s, _ := st.AsString(); s != store.StatusPending {
+	if status(r) != store.StatusPending || !strings.Contains(r.Path, "/"+store.Name+"/") {
 		return 0, false
 	}
 	exp, err := r.Out.Ok.LookupByString("expires")
