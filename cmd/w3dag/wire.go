@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipld/go-ipld-prime/datamodel"
-	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -37,6 +35,7 @@ import (
 	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/gateway"
+	"github.com/w3dag/w3dag/internal/nodefield"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/bolt"
 	"github.com/w3dag/w3dag/kv/pebble"
@@ -924,7 +923,7 @@ func (r *replayService) deliverHandler(blobs blob.Store, index *blockindex.Index
 			}
 		}
 		if st.Archived != nil && st.Archived.Out.Ok != nil && !r.builds(st.Archived) {
-			link, err := argLink(st.Inv.Invocation.Args, "link")
+			link, err := nodefield.Link(st.Inv.Invocation.Args, "link")
 			if err != nil {
 				return cid.Undef, fmt.Errorf("replaying delivery %s: %w", st.Inv.CID, err)
 			}
@@ -964,20 +963,6 @@ func (r *replayService) stagePiece(st *replay.Step, pieces *piece.Staged) ([]cid
 		}
 	}
 	return staged, nil
-}
-
-// argLink returns the CID an invocation's args hold at name.
-func argLink(args datamodel.Node, name string) (cid.Cid, error) {
-	n, err := args.LookupByString(name)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("no %q argument", name)
-	}
-	l, err := n.AsLink()
-	cl, ok := l.(cidlink.Link)
-	if err != nil || !ok {
-		return cid.Undef, fmt.Errorf("argument %q is not a CID", name)
-	}
-	return cl.Cid, nil
 }
 
 // builds reports whether the fx of r list a /blockindex/build task.
