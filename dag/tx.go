@@ -585,7 +585,9 @@ func (b *batchState) indexed(inv, msg cid.Cid) {
 	if b.in == nil {
 		b.in = map[cid.Cid]cid.Cid{}
 	}
-	if cur, ok := b.in[inv]; !ok || msg.String()+".in" < cur.String()+".in" {
+	// The keys differ only in the CID: ".in" sorts before every character a CID's string
+	// holds, so they order as the CIDs' strings do.
+	if cur, ok := b.in[inv]; !ok || cidString(msg) < cidString(cur) {
 		b.in[inv] = msg
 	}
 }
