@@ -24,8 +24,17 @@ const (
 )
 
 const (
-	// CacheSize is the block cache of a store, in bytes (Pebble's default is 8 MiB).
+	// CacheSize is the block cache of a store, in bytes, beyond its memtables (Pebble's
+	// default cache is 8 MiB). Pebble reserves the size of every memtable it holds in the
+	// block cache, so Open makes the cache CacheSize plus the most its memtables can
+	// reserve (memTableStopWrites memtables of MemTableSize): a cache of CacheSize alone
+	// would be wholly reserved by two full memtables and keep no block, and every read of
+	// a table would go to the file and decompress its block again.
 	CacheSize = 64 << 20
+	// memTableStopWrites is how many memtables' worth of unflushed writes Pebble holds
+	// before it stops writes until a flush completes (Options.MemTableStopWritesThreshold,
+	// its default).
+	memTableStopWrites = 2
 	// DefaultMemTableSize is the size of a store's memtable, in bytes, when
 	// Options.MemTableSize is zero (Pebble's own default is 4 MiB). Writes fill the
 	// memtable, which is flushed to a level-0 table when full: a larger one means fewer
@@ -116,7 +125,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	case memTable < 0 || int64(memTable) >= maxMemTableSize:
 		return nil, fmt.Errorf("opening pebble store %s: MemTableSize %d is not between 1 and %d", dir, opts.MemTableSize, maxMemTableSize-1)
 	}
-	cache := pdb.NewCache(CacheSize)
+	cache := pdb.NewCache(CacheSize + memTableStopWrites*int64(memTable))
 	defer cache.Unref() // the DB holds its own reference
 	po := &pdb.Options{
 		Logger:             logger{log},
@@ -124,6 +133,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		FS:                 opts.fs,
 		Cache:              cache,
 		MemTableSize:       uint64(memTable),
+		// The cache's size above counts on this bound.
+		MemTableStopWritesThreshold: memTableStopWrites,
 	}
 	for i := range po.Levels {
 		// Most Gets of the engine are of keys that may be missing (does this task, block,
