@@ -420,7 +420,7 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 		if err != nil {
 			return err
 		}
-		if !w.send(ctx, chunk{data: section(c, len(ch.data))}) {
+		if !w.send(ctx, chunk{data: section(c, len(ch.data), 0)}) {
 			ch.free()
 			return ctx.Err()
 		}
@@ -430,7 +430,7 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 		if err != nil {
 			return err
 		}
-		if !w.send(ctx, chunk{data: append(section(c, len(data)), data...)}) {
+		if !w.send(ctx, chunk{data: append(section(c, len(data), len(data)), data...)}) {
 			return ctx.Err()
 		}
 		for _, l := range linkCIDs(pn) {
@@ -443,12 +443,11 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 	return fmt.Errorf("gateway: %s in a file's DAG is neither raw nor dag-pb", c)
 }
 
-// section returns the start of a CARv1 block section: the varint length of the CID and
-// the block's n bytes, then the CID.
-func section(c cid.Cid, n int) []byte {
-	cb := c.Bytes()
-	out := binary.AppendUvarint(nil, uint64(len(cb)+n))
-	return append(out, cb...)
+// section returns the start of a CARv1 block section (message.AppendSectionHead): the
+// varint length of the CID and the block's n bytes, then the CID, with room for extra
+// bytes more (the block's, when the caller appends them).
+func section(c cid.Cid, n, extra int) []byte {
+	return message.AppendSectionHead(make([]byte, 0, binary.MaxVarintLen64+c.ByteLen()+extra), c, n)
 }
 
 // sendOwned queues ch, returning its buffer to the pool when ctx ends first.

@@ -447,11 +447,20 @@ func EncodeCAR(roots []cid.Cid, blocks []Block) ([]byte, error) {
 // appendSections appends the CAR sections of blocks: length, CID bytes, data.
 func appendSections(out []byte, blocks []Block) []byte {
 	for _, b := range blocks {
-		out = binary.AppendUvarint(out, uint64(b.CID.ByteLen()+len(b.Data)))
-		out = append(out, b.CID.KeyString()...)
+		out = AppendSectionHead(out, b.CID, len(b.Data))
 		out = append(out, b.Data...)
 	}
 	return out
+}
+
+// AppendSectionHead appends to b the start of the CAR v1 section of a block of n bytes
+// whose CID is c: the section's length (the CID's bytes and the block's, an unsigned
+// varint), then the CID's bytes. The block's n bytes are to follow. It is the one writer
+// of CAR section framing: EncodeCAR, the gateway's streamed CARs and the client's shards
+// all use it.
+func AppendSectionHead(b []byte, c cid.Cid, n int) []byte {
+	b = binary.AppendUvarint(b, uint64(c.ByteLen()+n))
+	return append(b, c.KeyString()...) // the CID's bytes, without Bytes' copy
 }
 
 // encodeCARRef is EncodeCAR with the header written by go-ipld-prime: the reference

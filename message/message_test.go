@@ -297,3 +297,23 @@ func TestEncodeCARSectionLengths(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendSectionHeadCIDv0 frames a block whose CID is a CIDv0 (the gateway streams
+// dag-pb blocks of such CIDs) and reads it back with go-car's reader: the section holds
+// the CID's bytes, the bare multihash.
+func TestAppendSectionHeadCIDv0(t *testing.T) {
+	data := []byte("\x0a\x02\x08\x01") // a dag-pb node: an empty UnixFS directory
+	v1 := Sum(cid.DagProtobuf, data)
+	v0 := cid.NewCidV0(v1.Hash())
+	car := appendCARHeader(nil, []cid.Cid{v0})
+	car = AppendSectionHead(car, v0, len(data))
+	car = append(car, data...)
+	roots, blocks, err := decodeCARRef(car, 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || !roots[0].Equals(v0) || len(blocks) != 1 || !blocks[0].CID.Equals(v0) ||
+		!bytes.Equal(blocks[0].Data, data) {
+		t.Fatalf("read back roots %v, blocks %v", roots, blocks)
+	}
+}

@@ -15,6 +15,8 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/w3dag/w3dag/message"
 )
 
 const (
@@ -127,9 +129,8 @@ func (s *Sharder) Add(b blocks.Block) error {
 		return ErrSharderClosed
 	}
 	c := b.Cid()
-	cb := c.Bytes()
-	section := int64(len(cb) + len(b.RawData()))
-	n := int64(uvarintLen(uint64(section))) + section
+	head := message.AppendSectionHead(make([]byte, 0, binary.MaxVarintLen64+c.ByteLen()), c, len(b.RawData()))
+	n := int64(len(head) + len(b.RawData()))
 	if s.cur != nil && s.cur.Size+n > s.max {
 		if err := s.finish(); err != nil {
 			return err
@@ -146,8 +147,7 @@ func (s *Sharder) Add(b blocks.Block) error {
 			return err
 		}
 	}
-	prefix := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(cb)), uint64(section))
-	op := shardOp{hdr: append(prefix, cb...), data: b.RawData(), block: true}
+	op := shardOp{hdr: head, data: b.RawData(), block: true}
 	if fb, ok := b.(*FileBlock); ok && s.view {
 		op.path, op.off = fb.Path, fb.Offset
 	}
@@ -499,9 +499,4 @@ func appendCBORBytesHead(b []byte, n int) []byte {
 	default:
 		return append(b, 0x59, byte(n>>8), byte(n))
 	}
-}
-
-func uvarintLen(v uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], v)
 }
