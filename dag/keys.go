@@ -111,7 +111,7 @@ func splitEntryName(p Path, name string) Path {
 }
 
 func orderPrefix(p Path) []byte {
-	return []byte(prefixOrder + p.Subject + "/" + p.Collection + "/")
+	return joinKey(prefixOrder, p.Subject, "/", p.Collection, "/")
 }
 
 func orderKey(p Path, order uint64) []byte {
@@ -140,7 +140,7 @@ func logKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(prefixLog)+8), prefixLog...), seq)
 }
 
-func spaceLogPrefix(subject string) []byte { return []byte(prefixSpaceLog + subject + "/") }
+func spaceLogPrefix(subject string) []byte { return joinKey(prefixSpaceLog, subject, "/") }
 
 func spaceLogKey(subject string, seq uint64) []byte {
 	k := make([]byte, 0, len(prefixSpaceLog)+len(subject)+1+8)
