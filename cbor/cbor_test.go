@@ -316,5 +316,16 @@ func TestCompareKeys(t *testing.T) {
 		if (got < 0) != (tt.want < 0) || (got == 0) != (tt.want == 0) || (got > 0) != (tt.want > 0) {
 			t.Errorf("CompareKeys(%q, %q) = %d, want sign %d", tt.a, tt.b, got, tt.want)
 		}
+		got = cbor.CompareKeys([]byte(tt.a), []byte(tt.b))
+		if (got < 0) != (tt.want < 0) || (got == 0) != (tt.want == 0) || (got > 0) != (tt.want > 0) {
+			t.Errorf("CompareKeys([]byte(%q), []byte(%q)) = %d, want sign %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+	// Keys read as bytes (archive/logs) are compared in place, even past the 32 bytes a
+	// string conversion can hold on the stack.
+	a := []byte("bafyreibhvqwertyuiopasdfghjklzxcvbnm234567abcdefghijklmnopq")
+	b := []byte("bafyreibhvqwertyuiopasdfghjklzxcvbnm234567abcdefghijklmnopr")
+	if n := testing.AllocsPerRun(10, func() { cbor.CompareKeys(a, b) }); n != 0 {
+		t.Errorf("CompareKeys of %d-byte []byte keys: %v allocations, want 0", len(a), n)
 	}
 }

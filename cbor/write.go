@@ -100,15 +100,17 @@ func appendCIDBytes(b []byte, raw string) []byte {
 }
 
 // CompareKeys orders map keys the DAG-CBOR way: shorter first, then bytewise. It returns a
-// negative number, zero or a positive number as a sorts before, with or after b.
-func CompareKeys(a, b string) int {
+// negative number, zero or a positive number as a sorts before, with or after b. Keys
+// read as bytes (archive/logs) compare without a copy: string(a) inside a comparison
+// allocates nothing.
+func CompareKeys[K string | []byte](a, b K) int {
 	if len(a) != len(b) {
 		return len(a) - len(b)
 	}
 	switch {
-	case a < b:
+	case string(a) < string(b):
 		return -1
-	case a > b:
+	case string(a) > string(b):
 		return 1
 	}
 	return 0

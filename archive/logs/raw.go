@@ -161,7 +161,7 @@ func (r *reader) key(prev *[]byte, first bool) ([]byte, error) {
 		return nil, err
 	}
 	if !first && !r.trusted {
-		if c := compareKeys(*prev, k); c == 0 {
+		if c := cbor.CompareKeys(*prev, k); c == 0 {
 			return nil, r.fail(at, "duplicate map key %q", k)
 		} else if c > 0 {
 			return nil, &ReadError{Offset: at, Reason: fmt.Sprintf("map key %q sorts before %q", k, *prev), Err: cbor.ErrNonCanonical}
@@ -169,14 +169,6 @@ func (r *reader) key(prev *[]byte, first bool) ([]byte, error) {
 	}
 	*prev = k
 	return k, nil
-}
-
-// compareKeys orders map keys as DAG-CBOR does (cbor.CompareKeys, on bytes).
-func compareKeys(a, b []byte) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	return bytes.Compare(a, b)
 }
 
 // int reads an integer that fits in int64.
