@@ -295,7 +295,11 @@ func (r *Runner) claim(ctx context.Context, n int) ([]claim, error) {
 			lease := now + r.o.Lease.Milliseconds()
 			// record moves the key from where the entry's state puts it; a key found
 			// elsewhere (left stale) is dropped here, not deleted twice when it is that one.
-			if at, ok, _ := dueAt(ent.Status, ent.State); !ok || at != d.at {
+			at, ok, err := dueAt(ent.Status, ent.State)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, p, err)
+			}
+			if !ok || at != d.at {
 				if err := kt.Delete(d.key); err != nil {
 					return err
 				}
