@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -240,6 +241,34 @@ func (u *uploader) run(ctx context.Context, files []unixfs.File, opts unixfs.Opt
 	return root, shards, nil
 }
 
+// changedHint adds to err, a shard's failed PUT, the hint that a file may have changed
+// when that is what it says. The shard's bytes are read from the files again: a file that
+// got shorter since the import fails the read (unixfs.ErrFileChanged); one whose bytes
+// changed is refused by the receiver as bytes that are not the shard's (digestMismatch).
+func changedHint(err error) error {
+	if errors.Is(err, unixfs.ErrFileChanged) || digestMismatch(err) {
+		return fmt.Errorf("%w (a file changed while it was uploaded?)", err)
+	}
+	return err
+}
+
+// digestMismatch reports whether err is a receiver's refusal of uploaded bytes as not the
+// signed ones: a 400 whose message names blob.ErrDigestMismatch or blob.ErrSizeMismatch
+// (the service's PUT /blob), or S3's BadDigest error (a presigned PUT signs the
+// sha256). Any other 400 (a body cut short, a bad parameter) is not a changed file.
+func digestMismatch(err error) bool {
+	var he *client.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+		return false
+	}
+	for _, says := range []string{blob.ErrDigestMismatch.Error(), blob.ErrSizeMismatch.Error(), "<Code>BadDigest</Code>"} {
+		if strings.Contains(he.Message, says) {
+			return true
+		}
+	}
+	return false
+}
+
 // store stores one shard and reports it.
 func (u *uploader) store(ctx context.Context, sh unixfs.Shard) error {
 	send := func(ctx context.Context, req blob.Request) error {
@@ -248,14 +277,7 @@ func (u *uploader) store(ctx context.Context, sh unixfs.Shard) error {
 			return err
 		}
 		defer body.Close()
-		err = putBytes(ctx, u.hc, req, body)
-		// The shard's bytes are read from the files again: one that changed since the
-		// import is caught here, or by the service (400: not the signed digest).
-		var he *client.HTTPError
-		if errors.Is(err, unixfs.ErrFileChanged) || errors.As(err, &he) && he.Status == http.StatusBadRequest {
-			err = fmt.Errorf("%w (a file changed while it was uploaded?)", err)
-		}
-		return err
+		return changedHint(putBytes(ctx, u.hc, req, body))
 	}
 	res, err := storeSend(ctx, u.c, u.space, send, sh.CID, sh.Size)
 	if err != nil {
