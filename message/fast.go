@@ -137,11 +137,11 @@ func decodeCARFast(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, 
 	}
 	header := data[n : n+int(hl)]
 	pos := n + int(hl)
+	// The header must be the canonical writing of what is read from it, which
+	// readCARHeader checks as it reads: the length above and every head in their
+	// shortest form, the keys and the version exactly, each link's CID bytes those of
+	// the CID read, nothing after.
 	if roots, ok = readCARHeader(header); !ok {
-		return nil, nil, false
-	}
-	// The header must be the canonical writing of what was read from it.
-	if !bytes.Equal(appendCARHeader(nil, roots), data[:pos]) {
 		return nil, nil, false
 	}
 	sectionLimit := uint64(maxBlock) + sectionCIDRoom
@@ -174,7 +174,9 @@ func decodeCARFast(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, 
 	return roots, blocks, true
 }
 
-// readCARHeader reads the roots of a header {"roots": [links], "version": 1}.
+// readCARHeader reads the roots of a header {"roots": [links], "version": 1} written as
+// appendCARHeader writes it, and refuses (ok false) any other writing: bytes it takes are
+// those appendCARHeader writes for the roots it returns.
 func readCARHeader(h []byte) ([]cid.Cid, bool) {
 	entries, pos, ok := readHeadOf(h, cbor.MajorMap)
 	if !ok || entries != 2 {
