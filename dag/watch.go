@@ -2,6 +2,7 @@ package dag
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -124,19 +125,25 @@ func (h *hub) close() {
 // whether memory covers after+1 (if not, the watcher reads the log), and the channel that
 // is closed on the next publish.
 func (h *hub) since(after uint64, max int) (evs []Event, covered bool, wake chan struct{}) {
-	covered, wake = h.each(after, max, func(r *Record) { evs = append(evs, r.Event) })
+	covered, wake = h.each(after, max, func(rs []Record) {
+		evs = make([]Event, len(rs))
+		for i := range rs {
+			evs[i] = rs[i].Event
+		}
+	})
 	return evs, covered, wake
 }
 
 // records is since with the records' blocks.
 func (h *hub) records(after uint64, max int) (recs []Record, covered bool, wake chan struct{}) {
-	covered, wake = h.each(after, max, func(r *Record) { recs = append(recs, *r) })
+	covered, wake = h.each(after, max, func(rs []Record) { recs = slices.Clone(rs) })
 	return recs, covered, wake
 }
 
-// each calls fn, under the hub's lock, with each of the up to max records in memory that
-// directly follow after, in order; it returns what since does besides the events.
-func (h *hub) each(after uint64, max int, fn func(*Record)) (covered bool, wake chan struct{}) {
+// each calls fn, under the hub's lock, with the up to max records in memory that directly
+// follow after, in order (at once: the callers copy them into a slice of the right size,
+// not one appended to record by record); it returns what since does besides the events.
+func (h *hub) each(after uint64, max int, fn func([]Record)) (covered bool, wake chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	wake = h.wake
@@ -155,8 +162,12 @@ func (h *hub) each(after uint64, max int, fn func(*Record)) (covered bool, wake 
 	if i == len(r) || r[i].Seq != after+1 {
 		return false, wake
 	}
-	for j := i; j < len(r) && j-i < max && r[j].Seq == after+1+uint64(j-i); j++ {
-		fn(&r[j])
+	j := i
+	for j < len(r) && j-i < max && r[j].Seq == after+1+uint64(j-i) {
+		j++
+	}
+	if j > i {
+		fn(r[i:j])
 	}
 	return true, wake
 }
