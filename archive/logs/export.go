@@ -47,6 +47,11 @@ const (
 // lineSize is the room a line is started with: most receipt lines fit.
 const lineSize = 1536
 
+// commonSize is about the length of an invocation's invocation.common (its message and
+// task CIDs, three DIDs, its command and op): the room a chunk's common buffer starts with
+// for each of its invocations.
+const commonSize = 384
+
 // maxSpareBytes is the most file-body capacity an Exporter keeps from one chunk for the
 // next (Exporter.spare): the bodies of a chunk's files, reused by the files of the same
 // kind (type, collection and op) in the next chunk, rather than grown again from lineSize
@@ -275,6 +280,10 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		if len(page) == 0 {
 			return 0, 0, fmt.Errorf("%w: the commit log ends at %d, before the pending end %d", ErrCorrupt, after, end)
 		}
+		if evs == nil && page[len(page)-1].Seq <= end {
+			evs, after = page, page[len(page)-1].Seq // the page is the chunk's first: no copy
+			continue
+		}
 		for _, ev := range page {
 			if ev.Seq > end {
 				after = end // the log has no record end: the chunk ends before it
@@ -291,7 +300,7 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 	if err := x.settle(ctx, pos, end, invs); err != nil {
 		return 0, 0, err
 	}
-	c := chunk{parts: map[partKey]*part{}, spare: x.takeSpare()}
+	c := chunk{parts: map[partKey]*part{}, spare: x.takeSpare(), common: make([]byte, 0, len(invs)*commonSize)}
 	var newRan []*invocation
 	for i, ev := range evs {
 		wrote, err := c.lines(ev.Event, &recs[i])
@@ -318,12 +327,13 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		return 0, 0, err
 	}
 	x.keepSpare(parts)
+	markers := markers(newRan)
 	err = x.kv.Update(ctx, func(kt kv.Tx) error {
 		if err := stillAt(kt, pos, end); err != nil {
 			return err
 		}
-		for _, in := range newRan {
-			if err := kt.Put(ranKey(in.c), marker(in.message)); err != nil {
+		for _, m := range markers {
+			if err := kt.Put(m.key, m.value); err != nil {
 				return err
 			}
 		}
@@ -404,6 +414,9 @@ func (x *Exporter) keepSpare(parts []*part) {
 type chunk struct {
 	parts          map[partKey]*part
 	out, path, key []byte
+	// common holds the invocations' invocation.common, one after the other (appendEntry):
+	// one buffer a chunk rather than one grown for each.
+	common []byte
 	// spare holds bodies of the exporter's last chunk, by kind (Exporter.keepSpare): a
 	// file of this chunk starts with its kind's, if there is one.
 	spare    map[kind][]byte
@@ -469,10 +482,17 @@ type invocation struct {
 	c   cid.Cid
 	raw []byte // its block
 	r   rawInvocation
-	// cid and task are the invocation's CID and task CID as strings; op its Op.
-	cid, task, op string
-	message       *string // first request message it arrived in, nil when none
-	done          bool    // it has its workflow line (in an earlier chunk, or earlier in this one)
+	// cid and task are the text of the invocation's CID and task CID (in the decoder's
+	// text); op its Op.
+	cid, task []byte
+	op        string
+	// message is the CID bytes (cid.Cid.KeyString) of the first request message it arrived
+	// in, "" when none.
+	message string
+	// common is the part of its lines from "message" to "op", the same in each
+	// (appendEntry writes it once, for the first).
+	common []byte
+	done   bool // it has its workflow line (in an earlier chunk, or earlier in this one)
 	// known: message and done were set from the chunk's first record of the invocation
 	// (dag.Record.Fresh), not to be read from kv.
 	known bool
@@ -495,7 +515,8 @@ var errNeedBlocks = errors.New("logs: blocks to read")
 // message and whether it had its workflow line in an earlier chunk, in one kv
 // transaction.
 func (x *Exporter) read(ctx context.Context, evs []dag.Record) ([]record, map[string]*invocation, error) {
-	d := decoder{recs: make([]record, len(evs)), invs: map[string]*invocation{}}
+	d := decoder{recs: make([]record, len(evs)), invs: make(map[string]*invocation, len(evs)),
+		pool: make([]invocation, 0, len(evs)), text: make([]byte, 0, len(evs)*2*cidTextSize), ops: map[string]string{}}
 	err := d.decode(nil, evs)
 	if errors.Is(err, errNeedBlocks) {
 		// On from the first record that lacks a block: those before it are read.
@@ -599,13 +620,7 @@ func encodeMessages(end uint64, invs map[string]*invocation) ([]byte, error) {
 	b := make([]byte, 0, 8+len(invs)*80)
 	b = binary.BigEndian.AppendUint64(b, end)
 	for inv, in := range invs {
-		var m string
-		if in.message != nil {
-			c, err := cid.Decode(*in.message)
-			if err == nil {
-				m = c.KeyString()
-			}
-		}
+		m := in.message
 		if len(inv) > maxStateCID || len(m) > maxStateCID {
 			return nil, fmt.Errorf("invocation %s (message %v): a CID of more than %d bytes", in.cid, m != "", maxStateCID)
 		}
@@ -616,13 +631,13 @@ func encodeMessages(end uint64, invs map[string]*invocation) ([]byte, error) {
 }
 
 // decodeMessages reads a logs/messages value: the chunk's end and each invocation's
-// message (nil: none), by the invocation's CID bytes.
-func decodeMessages(v []byte) (uint64, map[string]*string, error) {
+// message (its CID bytes, "": none), by the invocation's CID bytes.
+func decodeMessages(v []byte) (uint64, map[string]string, error) {
 	if len(v) < 8 {
 		return 0, nil, fmt.Errorf("%d bytes, shorter than a sequence", len(v))
 	}
 	end := binary.BigEndian.Uint64(v)
-	msgs := map[string]*string{}
+	msgs := map[string]string{}
 	for rest := v[8:]; len(rest) > 0; {
 		var f [2][]byte
 		for i := range f {
@@ -634,45 +649,57 @@ func decodeMessages(v []byte) (uint64, map[string]*string, error) {
 		if err := checkCID(f[0]); err != nil {
 			return 0, nil, fmt.Errorf("invocation: %w", err)
 		}
-		var m *string
 		if len(f[1]) > 0 {
 			if err := checkCID(f[1]); err != nil {
 				return 0, nil, fmt.Errorf("message: %w", err)
 			}
-			s := string(appendCID(nil, f[1]))
-			m = &s
 		}
-		msgs[string(f[0])] = m
+		msgs[string(f[0])] = string(f[1])
 	}
 	return end, msgs, nil
 }
 
-// marker returns the value of logs/ran/<inv> for an invocation that arrived in msg (nil:
-// none).
-func marker(msg *string) []byte {
-	if msg == nil {
-		return []byte{ranMarker}
-	}
-	c, err := cid.Decode(*msg)
-	if err != nil { // a message this package wrote from a CID: not expected
-		return []byte{ranMarker}
-	}
-	return append([]byte{ranMarker}, c.KeyString()...)
+// marker returns the value of logs/ran/<inv> for an invocation that arrived in the message
+// of CID bytes msg ("": none), appended to b.
+func marker(b []byte, msg string) []byte {
+	return append(append(b, ranMarker), msg...)
 }
 
-// markedMessage reads the message of a logs/ran/<inv> value written by marker.
-func markedMessage(v []byte) (*string, error) {
+// kvPair is a key and its value.
+type kvPair struct{ key, value []byte }
+
+// markers returns the logs/ran/<inv> keys and values of the invocations ins, in the
+// order of their keys (a sorted batch is inserted into a skiplist memtable, Pebble's, with
+// shorter searches), written into one buffer.
+func markers(ins []*invocation) []kvPair {
+	n := 0
+	for _, in := range ins {
+		n += len(prefixRan) + in.c.ByteLen() + 1 + len(in.message)
+	}
+	buf := make([]byte, 0, n)
+	ms := make([]kvPair, len(ins))
+	for i, in := range ins {
+		at := len(buf)
+		buf = append(append(buf, prefixRan...), in.c.KeyString()...)
+		ms[i].key = buf[at:len(buf):len(buf)]
+		at = len(buf)
+		buf = marker(buf, in.message)
+		ms[i].value = buf[at:len(buf):len(buf)]
+	}
+	slices.SortFunc(ms, func(a, b kvPair) int { return bytes.Compare(a.key, b.key) })
+	return ms
+}
+
+// markedMessage reads the message (CID bytes, "": none) of a logs/ran/<inv> value
+// written by marker.
+func markedMessage(v []byte) (string, error) {
 	if v[0] != ranMarker {
-		return nil, fmt.Errorf("marker %d", v[0])
+		return "", fmt.Errorf("marker %d", v[0])
 	}
-	if len(v) == 1 {
-		return nil, nil
+	if err := checkCID(v[1:]); len(v) > 1 && err != nil {
+		return "", fmt.Errorf("message: %w", err)
 	}
-	if err := checkCID(v[1:]); err != nil {
-		return nil, fmt.Errorf("message: %w", err)
-	}
-	s := string(appendCID(nil, v[1:]))
-	return &s, nil
+	return string(v[1:]), nil
 }
 
 // decoder holds the receipts of a chunk's records (recs, by record) and the invocations
@@ -680,9 +707,22 @@ func markedMessage(v []byte) (*string, error) {
 type decoder struct {
 	recs []record
 	invs map[string]*invocation
+	// pool holds the invocations of invs (one allocation a chunk), text the text of their
+	// CIDs and task CIDs (invocation.cid, .task), ops the Op of each command met.
+	pool []invocation
+	text []byte
+	ops  map[string]string
 	task []byte // scratch of taskCID
 	next int
 }
+
+// cidTextSize is the length of the text of a CIDv1 of a sha2-256 hash ("b" and 58 base32
+// characters): the room the decoder's text is started with for each invocation's CIDs.
+const cidTextSize = 59
+
+// keepText returns b[at:], appended to d.text by the caller, capped so that later appends
+// to d.text cannot write into it.
+func (d *decoder) keepText(at int) []byte { return d.text[at:len(d.text):len(d.text)] }
 
 // decode reads, from d.next on, the receipts of evs and the invocations they ran, from
 // the bytes the records carry, and from tx the blocks they lack; with tx nil it returns
@@ -741,22 +781,30 @@ func (d *decoder) invocation(tx *dag.Tx, ev *dag.Record, ran []byte) (*invocatio
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %d: block %s the receipt ran: %w", ErrCorrupt, ev.Seq, c, err)
 	}
-	in := &invocation{c: c, raw: raw, r: r, cid: c.String(), op: Op(string(r.cmd))}
-	if same && ev.Fresh && ev.RanTask.Defined() {
-		in.task = ev.RanTask.String()
-	} else {
-		var task []byte
-		task, d.task = taskCID(nil, &r, d.task)
-		in.task = string(task)
+	op, ok := d.ops[string(r.cmd)]
+	if !ok {
+		op = Op(string(r.cmd))
+		d.ops[string(r.cmd)] = op
 	}
+	d.pool = append(d.pool, invocation{c: c, raw: raw, r: r, op: op})
+	in := &d.pool[len(d.pool)-1]
+	at := len(d.text)
+	d.text = appendCID(d.text, c.KeyString())
+	in.cid = d.keepText(at)
+	at = len(d.text)
+	if same && ev.Fresh && ev.RanTask.Defined() {
+		d.text = appendCID(d.text, ev.RanTask.KeyString())
+	} else {
+		d.text, d.task = taskCID(d.text, &r, d.task)
+	}
+	in.task = d.keepText(at)
 	if ev.Fresh {
 		// The record's batch knew the invocation's history: whether an earlier
 		// record ran it, hence had its workflow line, and its first message, as
 		// the fallback reads them from kv.
 		in.known, in.done = true, !ev.First
 		if ev.Message.Defined() {
-			m := ev.Message.String()
-			in.message = &m
+			in.message = ev.Message.KeyString()
 		}
 	}
 	d.invs[c.KeyString()] = in
@@ -777,8 +825,8 @@ func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
 	rp := c.part(partKey{TypeReceipt, p.Collection, in.op, day}, ev.Seq)
 	b := append(rp.body, `{"type":"receipt","receipt":"`...)
 	b = appendCID(b, ev.Receipt.KeyString())
-	b = append(b, `","ran":`...)
-	b = appendString(b, in.cid)
+	b = append(b, `","ran":"`...)
+	b = append(append(b, in.cid...), '"')
 	b = c.appendEntry(b, p, ev.Seq, rc.ts, day, in, status)
 	b = append(b, `,"origin":`...)
 	if rc.origin == nil {
@@ -806,10 +854,10 @@ func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
 		return false, nil
 	}
 	in.done = true
-	ip := invocationPath(in, p)
+	ip := invocationPath(in, p, c.path)
 	wp := c.part(partKey{TypeWorkflow, ip.Collection, in.op, day}, ev.Seq)
-	b = append(wp.body, `{"type":"workflow","invocation":`...)
-	b = appendString(b, in.cid)
+	b = append(wp.body, `{"type":"workflow","invocation":"`...)
+	b = append(append(b, in.cid...), '"')
 	b = append(b, `,"receipt":"`...)
 	b = appendCID(b, ev.Receipt.KeyString())
 	b = append(b, '"')
@@ -852,13 +900,28 @@ func (c *chunk) appendEntry(b []byte, p dag.Path, seq uint64, ts int64, day stri
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, ts, 10)
 	b = appendField(b, "date", day)
+	if in.common == nil {
+		at := len(c.common)
+		c.common = appendCommon(c.common, in)
+		in.common = c.common[at:len(c.common):len(c.common)]
+	}
+	b = append(b, in.common...)
+	b = append(b, `,"out":`...)
+	b = append(b, c.out...)
+	return appendField(b, "status", status)
+}
+
+// appendCommon appends the fields of in's lines from "message" to "op": the same in each
+// of its lines (its message is settled before any line is written).
+func appendCommon(b []byte, in *invocation) []byte {
 	b = append(b, `,"message":`...)
-	if in.message == nil {
+	if in.message == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, *in.message)
+		b = append(appendCID(append(b, '"'), in.message), '"')
 	}
-	b = appendField(b, "task", in.task)
+	b = append(b, `,"task":"`...)
+	b = append(append(b, in.task...), '"')
 	b = appendField(b, "iss", in.r.iss)
 	b = append(b, `,"aud":`...)
 	if in.r.aud == nil {
@@ -868,10 +931,7 @@ func (c *chunk) appendEntry(b []byte, p dag.Path, seq uint64, ts int64, day stri
 	}
 	b = appendField(b, "sub", in.r.sub)
 	b = appendField(b, "cmd", in.r.cmd)
-	b = appendField(b, "op", in.op)
-	b = append(b, `,"out":`...)
-	b = append(b, c.out...)
-	return appendField(b, "status", status)
+	return appendField(b, "op", in.op)
 }
 
 // encodeOut writes into c.out the DAG-JSON of rec's out, {"ok": state} or {"error":
@@ -902,11 +962,11 @@ func (c *chunk) encodeOut(rec *record) ([]byte, error) {
 	return mapText(rc.ok, "status"), nil
 }
 
-// messageOf returns the request message inv arrived in (the first by CID when several), or
-// nil when it came in none.
-func messageOf(kt kv.Tx, inv cid.Cid) (*string, error) {
+// messageOf returns the request message inv arrived in (the first by CID when several),
+// as CID bytes, or "" when it came in none.
+func messageOf(kt kv.Tx, inv cid.Cid) (string, error) {
 	pre := []byte(archive.InvocationPrefix + inv.String() + "/")
-	var msg *string
+	var msg string
 	err := kt.Scan(kv.ScanOptions{Start: pre, End: kv.PrefixEnd(pre)}, func(k, _ []byte) error {
 		name, ok := strings.CutSuffix(string(k[len(pre):]), ".in")
 		if !ok {
@@ -916,21 +976,27 @@ func messageOf(kt kv.Tx, inv cid.Cid) (*string, error) {
 		if err != nil {
 			return fmt.Errorf("%w: index key %q: %w", ErrCorrupt, k, err)
 		}
-		s := c.String()
-		msg = &s
+		msg = c.KeyString()
 		return kv.ErrStop
 	})
 	if err != nil {
-		return nil, fmt.Errorf("logs: messages of invocation %s: %w", inv, err)
+		return "", fmt.Errorf("logs: messages of invocation %s: %w", inv, err)
 	}
 	return msg, nil
 }
 
 // invocationPath is the path an invocation is about: its args.path (relative to its
-// subject, or absolute) when that parses, else the path of its first receipt.
-func invocationPath(in *invocation, first dag.Path) dag.Path {
+// subject, or absolute) when that parses, else the path of its first receipt. firstText is
+// the line's text of first ("path"): an args.path that spells it (a put's, most often) is
+// first, not parsed again (a path that parses is its segments joined by "/", and first's
+// segments hold no "/", so parsing its text gives first's subject, collection, key and
+// fields).
+func invocationPath(in *invocation, first dag.Path, firstText []byte) dag.Path {
 	v := mapText(in.r.args, "path")
 	if v == nil {
+		return first
+	}
+	if (first.Key != "" || len(first.Fields) == 0) && spells(v, in.r.sub, firstText) {
 		return first
 	}
 	s := string(v)
@@ -942,6 +1008,17 @@ func invocationPath(in *invocation, first dag.Path) dag.Path {
 		return first
 	}
 	return p
+}
+
+// spells says whether the args.path v of an invocation of subject sub, made absolute as
+// invocationPath does, is text.
+func spells(v, sub, text []byte) bool {
+	if len(v) > 0 && v[0] == '/' {
+		return bytes.Equal(v, text)
+	}
+	n := len(sub)
+	return len(text) == n+len(v)+2 && text[0] == '/' && bytes.Equal(text[1:1+n], sub) &&
+		text[1+n] == '/' && bytes.Equal(text[2+n:], v)
 }
 
 // Key returns the "key" of a line: the path's key and its fields, as select lists the

@@ -264,6 +264,12 @@ func appendCID[T string | []byte](b []byte, c T) []byte {
 	if len(c) == 34 && c[0] == multihash.SHA2_256 && c[1] == 32 {
 		return append(b, cid.NewCidV0(multihash.Multihash(c)).String()...)
 	}
+	return appendCIDv1(b, c)
+}
+
+// appendCIDv1 appends the string form of the CIDv1 c: "b" and c in base32 (appendCID, for
+// callers that know c is no CIDv0: its CIDv0 branch moves c to the heap).
+func appendCIDv1[T string | []byte](b []byte, c T) []byte {
 	b = append(b, 'b')
 	var acc uint
 	bits := 0
@@ -396,15 +402,60 @@ func (r *reader) item(depth int, w *[]byte) ([]byte, error) {
 type rawEntry struct{ key, value []byte }
 
 // mapItem reads the n entries of a map whose head was read; with w non-nil it transcodes
-// the map to DAG-JSON, keys sorted bytewise as message.EncodeDAGJSON sorts them.
+// the map to DAG-JSON, keys sorted bytewise as message.EncodeDAGJSON sorts them. DAG-CBOR
+// orders keys shorter first, so they are in bytewise order too unless a shorter key sorts
+// after a longer one; while they are, each entry is written as it is read, and only a map
+// whose keys are not is written again from its entries, sorted.
 func (r *reader) mapItem(arg uint64, depth int, w *[]byte) error {
 	n, err := r.count(arg, 2, "map")
 	if err != nil {
 		return err
 	}
+	if w == nil {
+		var prev []byte
+		for i := range n {
+			if _, err := r.key(&prev, i == 0); err != nil {
+				return err
+			}
+			if _, err := r.item(depth+1, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	start, mark := r.pos, len(*w)
+	*w = append(*w, '{')
+	var prev []byte
+	sorted := true
+	for i := range n {
+		last := prev
+		k, err := r.key(&prev, i == 0)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			if bytes.Compare(k, last) < 0 {
+				sorted = false
+				break
+			}
+			*w = append(*w, ',')
+		}
+		*w = appendQuoted(*w, k, quoteDAG)
+		*w = append(*w, ':')
+		if _, err := r.item(depth+1, w); err != nil {
+			return err
+		}
+	}
+	if sorted {
+		*w = append(*w, '}')
+		return nil
+	}
+	// Read again from the map's first entry, and write its entries sorted.
+	*w = (*w)[:mark]
+	r.pos = start
 	var stack [maxSortedOnStack]rawEntry
 	entries := stack[:0]
-	var prev []byte
+	prev = nil
 	for i := range n {
 		k, err := r.key(&prev, i == 0)
 		if err != nil {
@@ -414,23 +465,22 @@ func (r *reader) mapItem(arg uint64, depth int, w *[]byte) error {
 		if err != nil {
 			return err
 		}
-		if w != nil {
-			entries = append(entries, rawEntry{k, v})
-		}
-	}
-	if w == nil {
-		return nil
+		entries = append(entries, rawEntry{k, v})
 	}
 	slices.SortFunc(entries, func(a, b rawEntry) int { return bytes.Compare(a.key, b.key) })
 	*w = append(*w, '{')
+	// The values are read again in place: a reader of their own would be an allocation
+	// each (item is recursive, so escape analysis moves it to the heap).
+	b, pos := r.b, r.pos
+	defer func() { r.b, r.pos = b, pos }()
 	for i, e := range entries {
 		if i > 0 {
 			*w = append(*w, ',')
 		}
 		*w = appendQuoted(*w, e.key, quoteDAG)
 		*w = append(*w, ':')
-		sub := reader{b: e.value, trusted: r.trusted}
-		if _, err := sub.item(depth+1, w); err != nil {
+		r.b, r.pos = e.value, 0
+		if _, err := r.item(depth+1, w); err != nil {
 			return err
 		}
 	}
@@ -476,46 +526,46 @@ func mapText(m []byte, key string) []byte {
 }
 
 // readEnvelope reads the envelope [signature, {h, tag: payload}] of an invocation and
-// returns a reader at its payload.
-func readEnvelope(raw []byte) (*reader, error) {
+// returns a reader at its payload (a value: a reader on the heap was an allocation a block).
+func readEnvelope(raw []byte) (reader, error) {
 	if len(raw) > ucan.MaxTokenSize {
-		return nil, &ReadError{Offset: 0, Reason: fmt.Sprintf("%d bytes exceeds %d", len(raw), ucan.MaxTokenSize)}
+		return reader{}, &ReadError{Offset: 0, Reason: fmt.Sprintf("%d bytes exceeds %d", len(raw), ucan.MaxTokenSize)}
 	}
-	r := &reader{b: raw}
+	r := reader{b: raw}
 	n, err := r.expect(cbor.MajorArray, "envelope")
 	if err != nil {
-		return nil, err
+		return reader{}, err
 	}
 	if n != 2 {
-		return nil, r.fail(0, "envelope has %d elements, want 2 [signature, payload]", n)
+		return reader{}, r.fail(0, "envelope has %d elements, want 2 [signature, payload]", n)
 	}
 	if _, err := r.bytes("signature"); err != nil {
-		return nil, err
+		return reader{}, err
 	}
 	at := r.pos
 	if n, err = r.expect(cbor.MajorMap, "signature payload"); err != nil {
-		return nil, err
+		return reader{}, err
 	}
 	if n != 2 {
-		return nil, r.fail(at, "signature payload has %d keys, want 2 (h and the payload tag)", n)
+		return reader{}, r.fail(at, "signature payload has %d keys, want 2 (h and the payload tag)", n)
 	}
 	at = r.pos
 	var prev []byte
 	if k, err := r.key(&prev, true); err != nil {
-		return nil, err
+		return reader{}, err
 	} else if string(k) != "h" {
-		return nil, r.fail(at, "signature payload key %q, want \"h\" first", k)
+		return reader{}, r.fail(at, "signature payload key %q, want \"h\" first", k)
 	}
 	if _, err := r.bytes("h"); err != nil {
-		return nil, err
+		return reader{}, err
 	}
 	at = r.pos
 	tag, err := r.key(&prev, false)
 	if err != nil {
-		return nil, err
+		return reader{}, err
 	}
 	if !slices.Contains(invocationTags[:], string(tag)) {
-		return nil, r.fail(at, "payload tag %q is not an invocation's", tag)
+		return reader{}, r.fail(at, "payload tag %q is not an invocation's", tag)
 	}
 	return r, nil
 }
@@ -523,10 +573,11 @@ func readEnvelope(raw []byte) (*reader, error) {
 // readInvocation reads the invocation in the envelope raw.
 func readInvocation(raw []byte) (rawInvocation, error) {
 	var inv rawInvocation
-	r, err := readEnvelope(raw)
+	er, err := readEnvelope(raw)
 	if err != nil {
 		return inv, err
 	}
+	r := &er
 	at := r.pos
 	inv.at = at
 	n, err := r.expect(cbor.MajorMap, "invocation payload")
@@ -791,7 +842,7 @@ func taskCID(b []byte, inv *rawInvocation, scratch []byte) ([]byte, []byte) {
 	var c [4 + sha256.Size]byte
 	c[0], c[1], c[2], c[3] = 1, cid.DagCBOR, multihash.SHA2_256, sha256.Size
 	copy(c[4:], sum[:])
-	return appendCID(b, c[:]), e
+	return appendCIDv1(b, c[:]), e
 }
 
 func majorName(major byte) string {

@@ -367,14 +367,14 @@ func FuzzReadReceipt(f *testing.F) {
 // errors, not panics.
 func TestExportState(t *testing.T) {
 	a, b := machinestest.Link(t), machinestest.Link(t)
-	m := b.String()
-	invs := map[string]*invocation{a.KeyString(): {message: &m}, b.KeyString(): {}}
+	m := b.KeyString()
+	invs := map[string]*invocation{a.KeyString(): {message: m}, b.KeyString(): {}}
 	v, err := encodeMessages(42, invs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	end, msgs, err := decodeMessages(v)
-	if err != nil || end != 42 || len(msgs) != 2 || msgs[a.KeyString()] == nil || *msgs[a.KeyString()] != m || msgs[b.KeyString()] != nil {
+	if mb, ok := msgs[b.KeyString()]; err != nil || end != 42 || len(msgs) != 2 || msgs[a.KeyString()] != m || !ok || mb != "" {
 		t.Fatalf("decodeMessages(encodeMessages) = %d, %v, %v", end, msgs, err)
 	}
 	for _, bad := range [][]byte{nil, {1, 2}, append(v[:8:8], 3, 1), append(v[:8:8], 2, 1, 2, 0), append(bytes.Clone(v), 1)} {
@@ -388,21 +388,74 @@ func TestExportState(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := cid.NewCidV1(cid.Raw, mh)
-	ls := long.String()
-	for _, invs := range []map[string]*invocation{{long.KeyString(): {}}, {a.KeyString(): {message: &ls}}} {
+	ls := long.KeyString()
+	for _, invs := range []map[string]*invocation{{long.KeyString(): {}}, {a.KeyString(): {message: ls}}} {
 		if v, err := encodeMessages(42, invs); err == nil {
 			t.Fatalf("encodeMessages wrote a %d-byte CID: %x", long.ByteLen(), v)
 		}
 	}
-	if got, err := markedMessage(marker(&m)); err != nil || got == nil || *got != m {
-		t.Fatalf("markedMessage(marker(%s)) = %v, %v", m, got, err)
+	if got, err := markedMessage(marker(nil, m)); err != nil || got != m {
+		t.Fatalf("markedMessage(marker(%s)) = %x, %v", b, got, err)
 	}
-	if got, err := markedMessage(marker(nil)); err != nil || got != nil {
-		t.Fatalf("markedMessage(marker(nil)) = %v, %v", got, err)
+	if got, err := markedMessage(marker(nil, "")); err != nil || got != "" {
+		t.Fatalf("markedMessage(marker(none)) = %x, %v", got, err)
 	}
 	for _, bad := range [][]byte{{2}, {ranMarker, 1, 2}} {
 		if _, err := markedMessage(bad); err == nil {
 			t.Fatalf("markedMessage(%x) accepted", bad)
+		}
+	}
+}
+
+// TestAppendDAGJSONItemKeyOrder: maps are written with their keys in bytewise order
+// whether their DAG-CBOR order (shorter first) already is that (written in one pass) or
+// not (written again, sorted), at every depth, and a map that is not does not disturb the
+// writing of what follows it.
+func TestAppendDAGJSONItemKeyOrder(t *testing.T) {
+	inner := func(keys ...string) datamodel.Node {
+		n, err := qp.BuildMap(basicnode.Prototype.Map, int64(len(keys)), func(ma datamodel.MapAssembler) {
+			for i, k := range keys {
+				qp.MapEntry(ma, k, qp.Int(int64(i)))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name string
+		n    datamodel.Node
+	}{
+		{"in order", inner("a", "b", "cc")},
+		{"shorter after", inner("b", "aa", "ccc")},
+		{"nested", func() datamodel.Node {
+			n, err := qp.BuildMap(basicnode.Prototype.Map, 4, func(ma datamodel.MapAssembler) {
+				qp.MapEntry(ma, "z", qp.Node(inner("b", "aa")))
+				qp.MapEntry(ma, "ab", qp.Node(inner("a", "b")))
+				qp.MapEntry(ma, "abc", qp.List(2, func(la datamodel.ListAssembler) {
+					qp.ListEntry(la, qp.Node(inner("y", "xx")))
+					qp.ListEntry(la, qp.Link(cidlink.Link{Cid: machinestest.Link(t)}))
+				}))
+				qp.MapEntry(ma, "abcd", qp.Bytes([]byte{1, 2, 3}))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}()},
+	} {
+		want, err := encodeDAGJSON(nil, tc.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		item, err := cbor.AppendNode(nil, tc.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendDAGJSONItem([]byte("x"), item, 0)
+		if err != nil || !bytes.Equal(got, append([]byte("x"), want...)) {
+			t.Fatalf("%s: %s (%v), want x%s", tc.name, got, err, want)
 		}
 	}
 }
