@@ -22,7 +22,11 @@ func (s *Store) PutBatch(ctx context.Context, items []blob.BatchItem) error {
 		return nil
 	}
 	for _, it := range items {
-		if err := s.put(ctx, it.Key, bytes.NewReader(it.Data), it.Opts, !haveSyncfs); err != nil {
+		data := it.Data
+		if data == nil {
+			data = []byte{} // an empty blob: written from its (no) bytes too
+		}
+		if err := s.put(ctx, it.Key, bytes.NewReader(it.Data), data, it.Opts, !haveSyncfs); err != nil {
 			return err
 		}
 	}

@@ -92,12 +92,14 @@ func missing(err error) bool {
 // Put streams r into a temporary file next to the blob, verifies it and renames it into
 // place.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) error {
-	return s.put(ctx, key, r, opts, true)
+	return s.put(ctx, key, r, nil, opts, true)
 }
 
 // put is Put; with durable false it leaves every fsync (file, new directories, the
-// renamed entry) to a later syncfs, as PutBatch does.
-func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions, durable bool) error {
+// renamed entry) to a later syncfs, as PutBatch does. data, when not nil, is r's bytes
+// (PutBatch's): written from where they are when opts asks for no digest and has their
+// size.
+func (s *Store) put(ctx context.Context, key string, r io.Reader, data []byte, opts blob.PutOptions, durable bool) error {
 	if err := checkKey("put", key); err != nil {
 		return err
 	}
@@ -124,7 +126,10 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	if err != nil {
 		return fmt.Errorf("fs: put %q: %w", key, err)
 	}
-	if err := fill(f, direct, vr, digest, durable, opts.Size); err != nil {
+	if data != nil && (digest != nil || opts.Size != int64(len(data))) {
+		data = nil // read through vr, which checks them
+	}
+	if err := fill(f, direct, vr, data, digest, durable, opts.Size); err != nil {
 		s.root.Remove(tmp)
 		s.prune(dir)
 		return fmt.Errorf("fs: put %q: %w", key, err)
@@ -148,14 +153,18 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 // fill copies r into f (open for direct I/O if direct) while feeding digest (when not
 // nil), checks the digest, syncs f (if durable) and closes it. size is r's length (-1:
 // unknown): a blob known to be smaller than CopyBufferSize is copied through one small
-// buffer (copySmall) instead of the pipeline's PipelineDepth large ones.
-func fill(f *os.File, direct bool, r io.Reader, digest *blob.DigestCheck, durable bool, size int64) error {
+// buffer (copySmall) instead of the pipeline's PipelineDepth large ones. data, when not
+// nil, is r's bytes, checked (size, no digest): they are written as they are, with no
+// copy into buffers (sink.write leaves direct I/O if their address is not aligned).
+func fill(f *os.File, direct bool, r io.Reader, data []byte, digest *blob.DigestCheck, durable bool, size int64) error {
 	var h io.Writer
 	if digest != nil {
 		h = digest
 	}
 	var err error
-	if w := (&sink{f: f, direct: direct}); !direct && size >= 0 && size < CopyBufferSize {
+	if w := (&sink{f: f, direct: direct}); data != nil {
+		err = w.write(data)
+	} else if !direct && size >= 0 && size < CopyBufferSize {
 		err = copySmall(w, r, h, size)
 	} else {
 		err = copyTo(w, r, h)

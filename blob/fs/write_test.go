@@ -239,3 +239,70 @@ func TestSmallPutAllocates(t *testing.T) {
 		t.Errorf("4 Puts of %d bytes allocated %d bytes, want at most %d", len(data), got, limit)
 	}
 }
+
+// TestPutBatchFromBytes: PutBatch writes an item without a digest from its bytes, with no
+// buffer to copy them through (a log file of several MiB was copied through the pipeline's
+// buffers, one of under CopyBufferSize through a new 64 KiB one), with direct I/O and not,
+// whatever the bytes' alignment in memory; the stored blobs are the bytes, and an item
+// whose size is not its bytes' is still refused.
+func TestPutBatchFromBytes(t *testing.T) {
+	if !haveSyncfs {
+		t.Skip("PutBatch falls back to Put without syncfs")
+	}
+	ctx := context.Background()
+	rng := rand.NewChaCha8([32]byte{9})
+	big := make([]byte, 3*CopyBufferSize+directAlign+1)
+	rng.Read(big)
+	for _, direct := range []bool{true, false} {
+		t.Run(map[bool]string{true: "direct", false: "cached"}[direct], func(t *testing.T) {
+			old := directIO
+			directIO = direct
+			t.Cleanup(func() { directIO = old })
+			st, err := Open(t.TempDir(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			items := []blob.BatchItem{
+				{Key: "a/big", Data: big},
+				{Key: "a/unaligned", Data: big[1 : 2*CopyBufferSize+1]},
+				{Key: "a/small", Data: big[3:1000]},
+				{Key: "a/empty", Data: nil},
+			}
+			for i := range items {
+				items[i].Opts.Size = int64(len(items[i].Data))
+			}
+			if err := st.PutBatch(ctx, items); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				rc, _, err := st.Get(ctx, it.Key, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, it.Data) {
+					t.Fatalf("%s: %d bytes (%v), want the %d put", it.Key, len(got), err, len(it.Data))
+				}
+			}
+			bad := []blob.BatchItem{{Key: "a/bad", Data: big[:10], Opts: blob.PutOptions{Size: 11}}}
+			if err := st.PutBatch(ctx, bad); !errors.Is(err, blob.ErrSizeMismatch) {
+				t.Fatalf("a 10-byte item of Size 11: %v, want ErrSizeMismatch", err)
+			}
+			// Allocations: an item of 1 MiB is not copied through a buffer of its own.
+			data := big[:1<<20]
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for i := range 4 {
+				if err := st.PutBatch(ctx, []blob.BatchItem{{Key: "b/" + string(rune('a'+i)), Data: data, Opts: blob.PutOptions{Size: int64(len(data))}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*16<<10); got > limit {
+				t.Errorf("4 PutBatch of %d bytes allocated %d bytes, want at most %d", len(data), got, limit)
+			}
+		})
+	}
+}
