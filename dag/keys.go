@@ -1,13 +1,13 @@
 package dag
 
 import (
-	"encoding/base32"
 	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/internal/cidtext"
 	"github.com/w3dag/w3dag/kv"
 )
 
@@ -34,29 +34,6 @@ const (
 	// (BE8): records at or below it are only in the global log.
 	keySpaceLogFrom = prefixMeta + "spacelog-from"
 )
-
-// base32Lower is the multibase base32 ('b') alphabet, which cid.Cid.String writes CIDv1 in.
-var base32Lower = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// maxCIDStringBytes bounds the CIDs cidString spells on the stack; longer ones (none the
-// engine makes: sha2-256 CIDs are 36 bytes) go through cid.Cid.String.
-const maxCIDStringBytes = 64
-
-// cidString is c.String() in one allocation instead of go-multibase's three or four: the
-// engine spells a task's and an invocation's CID in keys on every write.
-func cidString(c cid.Cid) string {
-	k := c.KeyString()
-	if c.Version() != 1 || len(k) > maxCIDStringBytes {
-		return c.String()
-	}
-	var raw [maxCIDStringBytes]byte
-	n := copy(raw[:], k)
-	var out [1 + (maxCIDStringBytes*8+4)/5]byte
-	out[0] = 'b'
-	m := base32Lower.EncodedLen(n)
-	base32Lower.Encode(out[1:1+m], raw[:n])
-	return string(out[:1+m])
-}
 
 func be64(n uint64) []byte {
 	var b [8]byte
@@ -171,7 +148,7 @@ func logRecord(receipt cid.Cid, path string) []byte {
 	return append(b, path...)
 }
 
-func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(cidString(task)) }
+func taskResultKey(task cid.Cid) []byte { return taskResultKeyOf(cidtext.String(task)) }
 
 // taskResultKeyOf is taskResultKey of the task CID spelled task (cid.Cid.String).
 func taskResultKeyOf(task string) []byte {
@@ -179,12 +156,12 @@ func taskResultKeyOf(task string) []byte {
 }
 
 func taskInvocationKey(task, inv cid.Cid) []byte {
-	return taskInvocationKeyOf(cidString(task), inv)
+	return taskInvocationKeyOf(cidtext.String(task), inv)
 }
 
 // taskInvocationKeyOf is taskInvocationKey of the task CID spelled task (cid.Cid.String).
 func taskInvocationKeyOf(task string, inv cid.Cid) []byte {
-	return joinKey(prefixTask, task, "/", cidString(inv), ".invocation")
+	return joinKey(prefixTask, task, "/", cidtext.String(inv), ".invocation")
 }
 
 func invocationMessageKey(inv, msg cid.Cid, out bool) []byte {

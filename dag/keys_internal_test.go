@@ -51,29 +51,3 @@ func TestKeyLayout(t *testing.T) {
 		}
 	}
 }
-
-// TestCIDString checks cidString against cid.Cid.String for CIDv1 of every length the
-// engine and clients use, CIDv0 and identity CIDs.
-func TestCIDString(t *testing.T) {
-	var cs []cid.Cid
-	for i := range 200 {
-		data := bytes.Repeat([]byte{byte(i)}, i)
-		for _, h := range []uint64{multihash.SHA2_256, multihash.SHA2_512, multihash.IDENTITY} {
-			mh, err := multihash.Sum(data, h, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, codec := range []uint64{cid.Raw, cid.DagCBOR, cid.DagProtobuf, 0x0202} {
-				cs = append(cs, cid.NewCidV1(codec, mh))
-			}
-			if h == multihash.SHA2_256 {
-				cs = append(cs, cid.NewCidV0(mh))
-			}
-		}
-	}
-	for _, c := range cs {
-		if got, want := cidString(c), c.String(); got != want {
-			t.Fatalf("cidString(%x) = %s, want %s", c.Bytes(), got, want)
-		}
-	}
-}

@@ -12,6 +12,7 @@ import (
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 
 	"github.com/w3dag/w3dag/collection"
+	"github.com/w3dag/w3dag/internal/cidtext"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -136,7 +137,7 @@ func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp,
 		return nil, fmt.Errorf("computing task of %s: %w", inv.CID, err)
 	}
 	cfg := config(opts)
-	ts := cidString(task)
+	ts := cidtext.String(task)
 	return &writeOp{
 		e: e, inv: inv, task: task, p: p, cfg: cfg,
 		invBlockKey: blockKey(inv.CID),
@@ -503,7 +504,7 @@ func checkKeyField(c *resolved, p Path, value datamodel.Node) error {
 		return failure(ErrInvalidValue, "%q of the value of %s is not a link", c.KeyField, p)
 	}
 	cl, ok := l.(cidlink.Link)
-	if !ok || cidString(cl.Cid) != p.Key {
+	if !ok || cidtext.String(cl.Cid) != p.Key {
 		return failure(ErrInvalidValue, "%q of the value (%s) is not the key of %s", c.KeyField, l, p)
 	}
 	return nil

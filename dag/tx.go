@@ -13,6 +13,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/cbor"
+	"github.com/w3dag/w3dag/internal/cidtext"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -587,7 +588,7 @@ func (b *batchState) indexed(inv, msg cid.Cid) {
 	}
 	// The keys differ only in the CID: ".in" sorts before every character a CID's string
 	// holds, so they order as the CIDs' strings do.
-	if cur, ok := b.in[inv]; !ok || cidString(msg) < cidString(cur) {
+	if cur, ok := b.in[inv]; !ok || cidtext.String(msg) < cidtext.String(cur) {
 		b.in[inv] = msg
 	}
 }

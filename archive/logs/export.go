@@ -22,6 +22,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/cidtext"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -789,11 +790,11 @@ func (d *decoder) invocation(tx *dag.Tx, ev *dag.Record, ran []byte) (*invocatio
 	d.pool = append(d.pool, invocation{c: c, raw: raw, r: r, op: op})
 	in := &d.pool[len(d.pool)-1]
 	at := len(d.text)
-	d.text = appendCID(d.text, c.KeyString())
+	d.text = cidtext.Append(d.text, c.KeyString())
 	in.cid = d.keepText(at)
 	at = len(d.text)
 	if same && ev.Fresh && ev.RanTask.Defined() {
-		d.text = appendCID(d.text, ev.RanTask.KeyString())
+		d.text = cidtext.Append(d.text, ev.RanTask.KeyString())
 	} else {
 		d.text, d.task = taskCID(d.text, &r, d.task)
 	}
@@ -824,7 +825,7 @@ func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
 	p := ev.Path
 	rp := c.part(partKey{TypeReceipt, p.Collection, in.op, day}, ev.Seq)
 	b := append(rp.body, `{"type":"receipt","receipt":"`...)
-	b = appendCID(b, ev.Receipt.KeyString())
+	b = cidtext.Append(b, ev.Receipt.KeyString())
 	b = append(b, `","ran":"`...)
 	b = append(append(b, in.cid...), '"')
 	b = c.appendEntry(b, p, ev.Seq, rc.ts, day, in, status)
@@ -832,7 +833,7 @@ func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
 	if rc.origin == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(appendCID(append(b, '"'), rc.origin), '"')
+		b = append(cidtext.Append(append(b, '"'), rc.origin), '"')
 	}
 	b = append(b, `,"fx":[`...)
 	if rc.fx != nil {
@@ -846,7 +847,7 @@ func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(appendCID(append(b, '"'), l), '"')
+			b = append(cidtext.Append(append(b, '"'), l), '"')
 		}
 	}
 	rp.body = append(b, "]}\n"...)
@@ -859,7 +860,7 @@ func (c *chunk) lines(ev dag.Event, rec *record) (bool, error) {
 	b = append(wp.body, `{"type":"workflow","invocation":"`...)
 	b = append(append(b, in.cid...), '"')
 	b = append(b, `,"receipt":"`...)
-	b = appendCID(b, ev.Receipt.KeyString())
+	b = cidtext.Append(b, ev.Receipt.KeyString())
 	b = append(b, '"')
 	b = c.appendEntry(b, ip, ev.Seq, rc.ts, day, in, status)
 	b = append(b, `,"args":`...)
@@ -918,7 +919,7 @@ func appendCommon(b []byte, in *invocation) []byte {
 	if in.message == "" {
 		b = append(b, "null"...)
 	} else {
-		b = append(appendCID(append(b, '"'), in.message), '"')
+		b = append(cidtext.Append(append(b, '"'), in.message), '"')
 	}
 	b = append(b, `,"task":"`...)
 	b = append(append(b, in.task...), '"')

@@ -16,6 +16,7 @@ import (
 	"github.com/multiformats/go-varint"
 
 	"github.com/w3dag/w3dag/cbor"
+	"github.com/w3dag/w3dag/internal/cidtext"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
 )
@@ -254,40 +255,6 @@ func checkCID(b []byte) error {
 	return nil
 }
 
-// base32Lower is the alphabet of CIDv1 strings (multibase "b": RFC 4648 base32, lower
-// case, no padding).
-const base32Lower = "abcdefghijklmnopqrstuvwxyz234567"
-
-// appendCID appends the string form of the CID c (bytes checked by checkCID): what
-// cid.Cid.String returns, base32 for CIDv1, base58btc for CIDv0.
-func appendCID[T string | []byte](b []byte, c T) []byte {
-	if len(c) == 34 && c[0] == multihash.SHA2_256 && c[1] == 32 {
-		return append(b, cid.NewCidV0(multihash.Multihash(c)).String()...)
-	}
-	return appendCIDv1(b, c)
-}
-
-// appendCIDv1 appends the string form of the CIDv1 c: "b" and c in base32 (appendCID, for
-// callers that know c is no CIDv0: its CIDv0 branch moves c to the heap).
-func appendCIDv1[T string | []byte](b []byte, c T) []byte {
-	b = append(b, 'b')
-	var acc uint
-	bits := 0
-	for i := 0; i < len(c); i++ {
-		acc = acc<<8 | uint(c[i])
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			b = append(b, base32Lower[acc>>bits&31])
-		}
-		acc &= 1<<bits - 1
-	}
-	if bits > 0 {
-		b = append(b, base32Lower[acc<<(5-bits)&31])
-	}
-	return b
-}
-
 // skip reads one item at depth, checking it as ucan.Decode would.
 func (r *reader) skip(depth int) error {
 	_, err := r.item(depth, nil)
@@ -366,7 +333,7 @@ func (r *reader) item(depth int, w *[]byte) ([]byte, error) {
 		}
 		if w != nil {
 			*w = append(*w, `{"/":"`...)
-			*w = appendCID(*w, c)
+			*w = cidtext.Append(*w, c)
 			*w = append(*w, `"}`...)
 		}
 	default: // cbor.MajorSimple: arg is the additional information
@@ -842,7 +809,7 @@ func taskCID(b []byte, inv *rawInvocation, scratch []byte) ([]byte, []byte) {
 	var c [4 + sha256.Size]byte
 	c[0], c[1], c[2], c[3] = 1, cid.DagCBOR, multihash.SHA2_256, sha256.Size
 	copy(c[4:], sum[:])
-	return appendCIDv1(b, c[:]), e
+	return cidtext.Append(b, c[:]), e
 }
 
 func majorName(major byte) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/cbor"
+	"github.com/w3dag/w3dag/internal/cidtext"
 	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -146,7 +147,7 @@ func checkReceipt(t *testing.T, raw []byte) {
 	if !bytes.Equal(rc.ran, r.Ran.Bytes()) || rc.ts != r.TS {
 		t.Fatalf("ran %x ts %d, want %s %d", rc.ran, rc.ts, r.Ran, r.TS)
 	}
-	if (rc.origin == nil) != (r.Origin == nil) || (r.Origin != nil && string(appendCID(nil, rc.origin)) != r.Origin.String()) {
+	if (rc.origin == nil) != (r.Origin == nil) || (r.Origin != nil && string(cidtext.Append(nil, rc.origin)) != r.Origin.String()) {
 		t.Fatalf("origin %x, want %v", rc.origin, r.Origin)
 	}
 	var c chunk
@@ -159,7 +160,7 @@ func checkReceipt(t *testing.T, raw []byte) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fx = append(fx, string(appendCID(nil, l)))
+			fx = append(fx, string(cidtext.Append(nil, l)))
 		}
 	}
 	var want []string
@@ -335,11 +336,11 @@ func TestAppendCID(t *testing.T) {
 		if err := checkCID(c.Bytes()); err != nil {
 			t.Fatalf("checkCID(%s): %v", c, err)
 		}
-		if got := string(appendCID(nil, c.Bytes())); got != c.String() {
-			t.Fatalf("appendCID = %s, want %s", got, c)
+		if got := string(cidtext.Append(nil, c.Bytes())); got != c.String() {
+			t.Fatalf("cidtext.Append = %s, want %s", got, c)
 		}
-		if got := string(appendCID(nil, c.KeyString())); got != c.String() {
-			t.Fatalf("appendCID of the key string = %s, want %s", got, c)
+		if got := string(cidtext.Append(nil, c.KeyString())); got != c.String() {
+			t.Fatalf("cidtext.Append of the key string = %s, want %s", got, c)
 		}
 	}
 	for _, b := range [][]byte{nil, {0x12, 0x20, 1}, {2, 0x71, 0x12, 1, 0}, {1, 0x71, 0x12, 3, 0}, append(v1.Bytes(), 0)} {
