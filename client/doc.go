@@ -28,6 +28,6 @@
 // The CLI (cmd/w3dag) and the black-box conformance suite (conformance) are built on it.
 //
 // This package imports only ucan (tokens, keys, containers), receipts (receipt verification)
-// and message (the agent-message codec) of w3dag's own packages; it never imports the server
-// or the engine.
+// and message (the agent-message codec) of w3dag's own packages, and internal/readall (the
+// body reading it shares with the server); it never imports the server or the engine.
 package client

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/internal/readall"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
 )
@@ -115,31 +116,19 @@ func (c *Client) post(ctx context.Context, body []byte, service string, invs []*
 
 // initialReplyBuffer is the most readAllSized allocates before bytes arrive: a reply of
 // 100 receipts fits, and a service announcing a Content-Length it does not send costs
-// the client no more than this (the server's readBody caps its first buffer the same way).
+// the client no more than this (the server's readBody caps its first buffer the same way,
+// with the same readall.Sized).
 const initialReplyBuffer = 1 << 20
 
 // readAllSized reads r to its end, at most limit bytes, into a buffer sized for the
 // size r announced (a Content-Length; negative: unknown) when that is within limit and
-// initialReplyBuffer, so that a reply of known size is read without growing the buffer.
+// initialReplyBuffer, so that a reply of known size is read without growing the buffer
+// (readall.Sized, as the server reads requests).
 func readAllSized(r io.Reader, size, limit int64) ([]byte, error) {
-	if size < 0 || size >= limit {
-		return io.ReadAll(io.LimitReader(r, limit))
+	if size >= limit {
+		size = -1 // announced beyond the limit: the limit cuts it, not a buffer of its size
 	}
-	r = io.LimitReader(r, limit)
-	buf := make([]byte, 0, min(size, initialReplyBuffer)+1) // +1: the read that finds the end needs no new buffer
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // more than announced: grow as ReadAll does
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+	return readall.Sized(io.LimitReader(r, limit), size, initialReplyBuffer)
 }
 
 // readReply decodes a reply message and matches its receipts to invs.

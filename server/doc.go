@@ -31,6 +31,7 @@
 // The limits of DESIGN §9 that concern the wire are constants here and in package message.
 //
 // The package declares what it consumes (Runner, Store, Archive, Blobs, Claims, Pieces, Broker) and is
-// wired by the composition root (cmd/w3dag serve). It imports ops, dag, message, ucan and
-// blob types; it never touches kv or blob backends directly.
+// wired by the composition root (cmd/w3dag serve). It imports ops, dag, message, ucan,
+// internal/readall (the body reading it shares with the client) and blob types; it never
+// touches kv or blob backends directly.
 package server

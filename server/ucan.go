@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/readall"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/ucan"
@@ -122,33 +122,19 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *httpE
 	}
 	// Trust Content-Length for the first allocation only up to initialBodyBuffer: a
 	// client announcing 4 MiB and sending nothing must not cost 4 MiB.
-	size := 512
-	if r.ContentLength > 0 {
-		size = int(min(r.ContentLength, initialBodyBuffer))
+	buf, err := readall.Sized(http.MaxBytesReader(w, r.Body, int64(limit)), r.ContentLength, initialBodyBuffer)
+	if err == nil {
+		return buf, nil
 	}
-	buf := make([]byte, 0, size+1)
-	body := http.MaxBytesReader(w, r.Body, int64(limit))
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, tooLarge("body is larger than the limit of %d bytes", limit)
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, &httpError{status: http.StatusRequestTimeout, name: NameBadRequest,
-					msg: fmt.Sprintf("the body came too slowly (%d bytes read): send it faster", len(buf))}
-			}
-			return nil, &httpError{status: http.StatusBadRequest, name: NameBadRequest, msg: "reading body: " + err.Error()}
-		}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, tooLarge("body is larger than the limit of %d bytes", limit)
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, &httpError{status: http.StatusRequestTimeout, name: NameBadRequest,
+			msg: fmt.Sprintf("the body came too slowly (%d bytes read): send it faster", len(buf))}
+	}
+	return nil, &httpError{status: http.StatusBadRequest, name: NameBadRequest, msg: "reading body: " + err.Error()}
 }
 
 // decodeRequest parses a body into invocations and proofs, checking every limit.

@@ -1,0 +1,12 @@
+package readall
+
+import (
+	"testing"
+
+	"github.com/w3dag/w3dag/internal/imports"
+)
+
+// TestImports checks what doc.go promises: the package imports only the standard library.
+func TestImports(t *testing.T) {
+	imports.Check(t, ".", 1, imports.Std)
+}
