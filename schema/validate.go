@@ -388,41 +388,23 @@ func (v *validator) walkAny(t ipldschema.Type, n datamodel.Node, depth int) erro
 	}
 	switch n.Kind() {
 	case datamodel.Kind_Map:
-		it := n.MapIterator()
-		if it == nil {
-			return v.fail(t, "map has no iterator")
-		}
-		for !it.Done() {
-			k, val, err := it.Next()
-			if err != nil {
-				return v.fail(t, "reading map: %v", err)
-			}
-			ks, err := k.AsString()
-			if err != nil {
-				return v.fail(t, "map key is not a string: %v", err)
-			}
+		return v.eachEntry(t, n, func(ks string, val datamodel.Node) error {
 			v.push(ks)
 			if err := v.walkAny(t, val, depth+1); err != nil {
 				return err
 			}
 			v.pop()
-		}
+			return nil
+		})
 	case datamodel.Kind_List:
-		it := n.ListIterator()
-		if it == nil {
-			return v.fail(t, "list has no iterator")
-		}
-		for !it.Done() {
-			i, val, err := it.Next()
-			if err != nil {
-				return v.fail(t, "reading list: %v", err)
-			}
+		return v.eachElem(t, n, func(i int64, val datamodel.Node) error {
 			v.push(strconv.FormatInt(i, 10))
 			if err := v.walkAny(t, val, depth+1); err != nil {
 				return err
 			}
 			v.pop()
-		}
+			return nil
+		})
 	case datamodel.Kind_Invalid:
 		return v.fail(t, "value has an invalid kind")
 	}
@@ -521,6 +503,25 @@ func (v *validator) eachEntry(t ipldschema.Type, n datamodel.Node, fn func(key s
 	return nil
 }
 
+// eachElem calls fn with each element of the list n (of type t) and its index, in order,
+// stopping at the first error.
+func (v *validator) eachElem(t ipldschema.Type, n datamodel.Node, fn func(i int64, val datamodel.Node) error) error {
+	it := n.ListIterator()
+	if it == nil {
+		return v.fail(t, "list has no iterator")
+	}
+	for !it.Done() {
+		i, val, err := it.Next()
+		if err != nil {
+			return v.fail(t, "reading list: %v", err)
+		}
+		if err := fn(i, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkElem validates a map or list value of type vt; null passes only when the
 // container's values are nullable (or of type Any).
 func (v *validator) checkElem(vt ipldschema.Type, nullable bool, val datamodel.Node, depth int, container string) error {
@@ -537,22 +538,14 @@ func (v *validator) checkList(t *ipldschema.TypeList, n datamodel.Node, depth in
 	if err := v.expectKind(t, n, datamodel.Kind_List); err != nil {
 		return err
 	}
-	it := n.ListIterator()
-	if it == nil {
-		return v.fail(t, "list has no iterator")
-	}
-	for !it.Done() {
-		i, val, err := it.Next()
-		if err != nil {
-			return v.fail(t, "reading list: %v", err)
-		}
+	return v.eachElem(t, n, func(i int64, val datamodel.Node) error {
 		v.push(strconv.FormatInt(i, 10))
 		if err := v.checkElem(t.ValueType(), t.ValueIsNullable(), val, depth+1, "list"); err != nil {
 			return err
 		}
 		v.pop()
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkField validates the value of one struct field, at the current path.
@@ -684,15 +677,7 @@ func (v *validator) checkStructListPairs(t *ipldschema.TypeStruct, n datamodel.N
 	}
 	fields := t.Fields()
 	seen := make([]bool, len(fields))
-	it := n.ListIterator()
-	if it == nil {
-		return v.fail(t, "list has no iterator")
-	}
-	for !it.Done() {
-		i, pair, err := it.Next()
-		if err != nil {
-			return v.fail(t, "reading list: %v", err)
-		}
+	err := v.eachElem(t, n, func(i int64, pair datamodel.Node) error {
 		if pair.Kind() != datamodel.Kind_List || pair.Length() != 2 {
 			v.push(strconv.FormatInt(i, 10))
 			if pair.Kind() == datamodel.Kind_List {
@@ -727,6 +712,10 @@ func (v *validator) checkStructListPairs(t *ipldschema.TypeStruct, n datamodel.N
 			return err
 		}
 		v.pop()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for i, f := range fields {
 		if !seen[i] && !f.IsOptional() {
