@@ -37,10 +37,11 @@ const maxCARHeaderSize = 64 << 10
 // MaxAllowedSectionSize in decodeCARRef), before its block is read.
 const sectionCIDRoom = 128
 
-// appendCARHeader appends the length-prefixed CAR v1 header {"roots": roots, "version":
+// AppendCARHeader appends the length-prefixed CAR v1 header {"roots": roots, "version":
 // 1}: the bytes go-ipld-prime's dagcbor.Encode writes for it (keys in canonical order,
-// shortest heads, tag 42 links).
-func appendCARHeader(b []byte, roots []cid.Cid) []byte {
+// shortest heads, tag 42 links). Every root must be defined. It is the one writer of CAR
+// headers: EncodeCAR and client/unixfs's shards use it.
+func AppendCARHeader(b []byte, roots []cid.Cid) []byte {
 	size := 1 + 1 + len(keyRoots) + 9 + 1 + len(keyVersion) + 1
 	for _, c := range roots {
 		size += 2 + 9 + 1 + c.ByteLen()
@@ -175,8 +176,8 @@ func decodeCARFast(data []byte, maxBlock int) (roots []cid.Cid, blocks []Block, 
 }
 
 // readCARHeader reads the roots of a header {"roots": [links], "version": 1} written as
-// appendCARHeader writes it, and refuses (ok false) any other writing: bytes it takes are
-// those appendCARHeader writes for the roots it returns.
+// AppendCARHeader writes it, and refuses (ok false) any other writing: bytes it takes are
+// those AppendCARHeader writes for the roots it returns.
 func readCARHeader(h []byte) ([]cid.Cid, bool) {
 	entries, pos, ok := readHeadOf(h, cbor.MajorMap)
 	if !ok || entries != 2 {

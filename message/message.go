@@ -440,7 +440,7 @@ func EncodeCAR(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	for _, b := range blocks {
 		size += binary.MaxVarintLen64 + b.CID.ByteLen() + len(b.Data)
 	}
-	out := appendCARHeader(make([]byte, 0, size+64+len(roots)*48), roots)
+	out := AppendCARHeader(make([]byte, 0, size+64+len(roots)*48), roots)
 	return appendSections(out, blocks), nil
 }
 
@@ -464,7 +464,7 @@ func AppendSectionHead(b []byte, c cid.Cid, n int) []byte {
 }
 
 // encodeCARRef is EncodeCAR with the header written by go-ipld-prime: the reference
-// appendCARHeader is held to, and the path of roots it does not write.
+// AppendCARHeader is held to, and the path of roots it does not write.
 func encodeCARRef(roots []cid.Cid, blocks []Block) ([]byte, error) {
 	hnb := basicnode.Prototype.Map.NewBuilder()
 	ma, err := hnb.BeginMap(2)

@@ -305,7 +305,7 @@ func TestAppendSectionHeadCIDv0(t *testing.T) {
 	data := []byte("\x0a\x02\x08\x01") // a dag-pb node: an empty UnixFS directory
 	v1 := Sum(cid.DagProtobuf, data)
 	v0 := cid.NewCidV0(v1.Hash())
-	car := appendCARHeader(nil, []cid.Cid{v0})
+	car := AppendCARHeader(nil, []cid.Cid{v0})
 	car = AppendSectionHead(car, v0, len(data))
 	car = append(car, data...)
 	roots, blocks, err := decodeCARRef(car, 1<<10)

@@ -137,7 +137,7 @@ func (s *Sharder) Add(b blocks.Block) error {
 		}
 	}
 	if s.cur == nil {
-		hdr := carHeader(c)
+		hdr := message.AppendCARHeader(nil, []cid.Cid{c})
 		if int64(len(hdr))+n > s.max {
 			return fmt.Errorf("block %s (%d bytes) does not fit a CAR shard of %d bytes", c, len(b.RawData()), s.max)
 		}
@@ -473,30 +473,3 @@ func (w *shardWriter) discard() {
 	}
 }
 
-// carHeader is the CARv1 header naming root: the varint length, then the DAG-CBOR map
-// {"roots": [root], "version": 1} (keys in canonical order).
-func carHeader(root cid.Cid) []byte {
-	cb := append([]byte{0x00}, root.Bytes()...) // tag 42 holds the CID with a 0x00 prefix
-	var m []byte
-	m = append(m, 0xa2, 0x65)
-	m = append(m, "roots"...)
-	m = append(m, 0x81, 0xd8, 0x2a)
-	m = appendCBORBytesHead(m, len(cb))
-	m = append(m, cb...)
-	m = append(m, 0x67)
-	m = append(m, "version"...)
-	m = append(m, 0x01)
-	out := binary.AppendUvarint(nil, uint64(len(m)))
-	return append(out, m...)
-}
-
-func appendCBORBytesHead(b []byte, n int) []byte {
-	switch {
-	case n < 24:
-		return append(b, 0x40|byte(n))
-	case n < 256:
-		return append(b, 0x58, byte(n))
-	default:
-		return append(b, 0x59, byte(n>>8), byte(n))
-	}
-}
