@@ -472,4 +472,3 @@ func (w *shardWriter) discard() {
 		w.f = nil
 	}
 }
-
