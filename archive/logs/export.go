@@ -281,9 +281,12 @@ func (x *Exporter) exportChunk(ctx context.Context, pos, end uint64) (records, f
 		if len(page) == 0 {
 			return 0, 0, fmt.Errorf("%w: the commit log ends at %d, before the pending end %d", ErrCorrupt, after, end)
 		}
-		if evs == nil && page[len(page)-1].Seq <= end {
-			evs, after = page, page[len(page)-1].Seq // the page is the chunk's first: no copy
-			continue
+		if evs == nil && page[len(page)-1].Seq == end {
+			evs = page // the chunk in one page: no copy
+			break
+		}
+		if evs == nil {
+			evs = make([]dag.Record, 0, end-pos)
 		}
 		for _, ev := range page {
 			if ev.Seq > end {
