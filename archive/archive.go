@@ -82,6 +82,13 @@ type Options struct {
 	// MovePoll is how often Run looks for messages other processes put in a shared outbox;
 	// zero means DefaultMovePoll.
 	MovePoll time.Duration
+	// OwnOutbox says the Outbox is this Archive's alone: no other process or Archive puts
+	// or moves messages there (an embedded kv that one process holds locked). Run then
+	// moves the messages Put committed from the bytes Put was given, without reading
+	// their rows back. False: it reads each row back and skips those another process
+	// moved first, as a shared outbox (one PostgreSQL database for several services)
+	// needs.
+	OwnOutbox bool
 }
 
 // Archive stores agent messages in a blob.Store, optionally through a kv outbox.
@@ -111,6 +118,7 @@ func New(blobs blob.Store, opts Options) *Archive {
 // sha2-256 with the given codec (message.CodecCAR for CAR messages, message.CodecRaw for
 // other bodies). When Put returns nil the bytes are durable: in blob storage, or in the
 // outbox on their way there. Errors wrap ErrWrite. Storing a message twice is harmless.
+// data must not be modified after Put returns: the outbox's mover may keep it to move.
 func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, error) {
 	msg := message.Sum(codec, data)
 	var err error

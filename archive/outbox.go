@@ -42,6 +42,10 @@ const (
 	// maxHints bounds the messages this process remembers having written (see
 	// outbox.hints); puts beyond it are found by scanning, as other processes' are.
 	maxHints = MaxBacklog
+	// maxHintBytes bounds the message bytes the hints keep (see outbox.hints): a round
+	// takes a hint's bytes as they are instead of reading its row back from kv, and a
+	// hint put past this bound keeps only the CID (its row is read, as before).
+	maxHintBytes = 16 << 20
 	// scanEvery: of this many rounds in a row, at least the last reads the outbox by a
 	// scan even while hints are left, so that messages without a hint (a hint read before
 	// its caller's transaction committed, puts past maxHints, other processes' puts) are
@@ -85,39 +89,90 @@ type outbox struct {
 	// compacts them away). A hint whose key is gone (moved by another process, or its
 	// transaction never committed) is dropped; what hints miss, the scan that ends every
 	// drain finds.
-	hintMu   sync.Mutex
-	hints    []cid.Cid
-	maxHints int
+	//
+	// With Options.OwnOutbox, a hint of a message whose transaction is known to have
+	// committed (put's) keeps the message's bytes, up to maxHintBytes in all: a round
+	// moves those without reading their rows back (point reads of rows written seconds
+	// ago, most of them flushed out of the memtable by then, were 5 % of serve's CPU at 32
+	// clients). No other process moves them; a scan of this process that moved one drops
+	// its hint (dropHints).
+	hintMu    sync.Mutex
+	hints     []outboxHint
+	hintBytes int
+	maxHints  int
+	// keepBytes: hints keep the bytes of committed messages (Options.OwnOutbox).
+	keepBytes bool
 	// hinted counts the rounds read by hints since the last scan (scanEvery).
 	hinted atomic.Int64
 }
 
-// hint remembers msg as written by this process (dropped when maxHints are held).
-func (o *outbox) hint(msg cid.Cid) {
+// outboxHint is a message this process put in the outbox, with its bytes when the
+// transaction that wrote them is known to have committed (nil otherwise).
+type outboxHint struct {
+	msg  cid.Cid
+	data []byte
+}
+
+// hint remembers msg as written by this process (dropped when maxHints are held), with
+// data, its bytes, when its row is committed (nil: not known to be; or not kept past
+// maxHintBytes). data must not be modified afterwards.
+func (o *outbox) hint(msg cid.Cid, data []byte) {
 	o.hintMu.Lock()
 	if len(o.hints) < o.maxHints {
-		o.hints = append(o.hints, msg)
+		if !o.keepBytes || o.hintBytes+len(data) > maxHintBytes {
+			data = nil
+		}
+		o.hintBytes += len(data)
+		o.hints = append(o.hints, outboxHint{msg: msg, data: data})
 	}
 	o.hintMu.Unlock()
 }
 
 // takeHints removes and returns up to n of the oldest hints.
-func (o *outbox) takeHints(n int) []cid.Cid {
+func (o *outbox) takeHints(n int) []outboxHint {
 	o.hintMu.Lock()
 	defer o.hintMu.Unlock()
 	n = min(n, len(o.hints))
 	out := slices.Clone(o.hints[:n])
 	o.hints = slices.Delete(o.hints, 0, n)
+	for _, h := range out {
+		o.hintBytes -= len(h.data)
+	}
 	return out
 }
 
 // returnHints puts messages taken and not read back in front of the hints.
-func (o *outbox) returnHints(msgs []cid.Cid) {
+func (o *outbox) returnHints(hs []outboxHint) {
 	o.hintMu.Lock()
-	o.hints = append(msgs[:len(msgs):len(msgs)], o.hints...)
+	o.hints = append(hs[:len(hs):len(hs)], o.hints...)
 	if len(o.hints) > o.maxHints {
+		clear(o.hints[o.maxHints:])
 		o.hints = o.hints[:o.maxHints]
 	}
+	o.hintBytes = 0
+	for _, h := range o.hints {
+		o.hintBytes += len(h.data)
+	}
+	o.hintMu.Unlock()
+}
+
+// dropHints forgets the hints of moved, messages a scan has just moved.
+func (o *outbox) dropHints(moved []outboxMsg) {
+	if len(moved) == 0 {
+		return
+	}
+	gone := make(map[cid.Cid]struct{}, len(moved))
+	for _, m := range moved {
+		gone[m.msg] = struct{}{}
+	}
+	o.hintMu.Lock()
+	o.hints = slices.DeleteFunc(o.hints, func(h outboxHint) bool {
+		if _, ok := gone[h.msg]; ok {
+			o.hintBytes -= len(h.data)
+			return true
+		}
+		return false
+	})
 	o.hintMu.Unlock()
 }
 
@@ -146,16 +201,17 @@ type pendingPut struct {
 
 func newOutbox(opts Options, log *slog.Logger) *outbox {
 	o := &outbox{
-		store:    opts.Outbox,
-		commitFn: opts.Commit,
-		log:      log,
-		maxBatch: opts.MaxBatch,
-		poll:     opts.MovePoll,
-		maxHints: maxHints,
-		queue:    make(chan *pendingPut, 4096),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-		moved:    make(chan struct{}, 1),
+		store:     opts.Outbox,
+		commitFn:  opts.Commit,
+		log:       log,
+		maxBatch:  opts.MaxBatch,
+		poll:      opts.MovePoll,
+		maxHints:  maxHints,
+		keepBytes: opts.OwnOutbox,
+		queue:     make(chan *pendingPut, 4096),
+		stop:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+		moved:     make(chan struct{}, 1),
 	}
 	if o.maxBatch <= 0 {
 		o.maxBatch = DefaultMaxBatch
@@ -179,7 +235,7 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
 		}
-		o.hint(msg)
+		o.hint(msg, data)
 		o.written()
 		return nil
 	}
@@ -252,7 +308,7 @@ func (o *outbox) commit() {
 		}
 		for _, p := range batch {
 			if err == nil {
-				o.hint(p.msg)
+				o.hint(p.msg, p.data)
 				o.written()
 			}
 			p.done <- err
@@ -460,6 +516,8 @@ type outboxMsg struct {
 	key  []byte
 	msg  cid.Cid
 	data []byte
+	// hinted: data is the bytes this process put (outboxHint), not read from the row.
+	hinted bool
 }
 
 // moveRound moves up to moveRound messages (and about maxRoundBytes) into one new segment
@@ -472,38 +530,51 @@ func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error)
 	if a.ob.hinted.Add(1) < scanEvery {
 		round, err = a.readHinted(ctx)
 	}
+	scanned := false
 	if err == nil && len(round) == 0 {
 		a.ob.hinted.Store(0)
 		round, corrupt, err = a.readScan(ctx)
+		scanned = true
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading the outbox: %w", err)
 	}
-	return a.move(ctx, round, corrupt)
+	moved, handled, err = a.move(ctx, round, corrupt)
+	if err == nil && scanned {
+		// Their hints would move them again (a second copy, see outbox.hints).
+		a.ob.dropHints(round)
+	}
+	return moved, handled, err
 }
 
 // readHinted reads a round's messages by the keys of those this process wrote
 // (outbox.hints), skipping those no longer in the outbox; nothing once no hint is left.
+// A hint that kept its message's bytes is taken as it is, without a read.
 func (a *Archive) readHinted(ctx context.Context) (round []outboxMsg, err error) {
 	for len(round) == 0 {
-		msgs := a.ob.takeHints(moveRound)
-		if len(msgs) == 0 {
+		hs := a.ob.takeHints(moveRound)
+		if len(hs) == 0 {
 			return nil, nil
 		}
 		read := 0
-		seen := make(map[cid.Cid]struct{}, len(msgs))
-		err := a.ob.store.View(ctx, func(tx kv.Tx) error {
+		seen := make(map[cid.Cid]struct{}, len(hs))
+		take := func(tx kv.Tx) error {
 			size := 0
-			for _, c := range msgs {
+			for _, h := range hs {
 				if size >= maxRoundBytes {
 					break
 				}
 				read++
-				if _, dup := seen[c]; dup {
+				if _, dup := seen[h.msg]; dup {
 					continue // the same message put twice: one key, moved once
 				}
-				seen[c] = struct{}{}
-				k := outboxKey(c)
+				seen[h.msg] = struct{}{}
+				k := outboxKey(h.msg)
+				if h.data != nil {
+					round = append(round, outboxMsg{key: k, msg: h.msg, data: h.data, hinted: true})
+					size += len(h.data)
+					continue
+				}
 				v, err := tx.Get(k)
 				if errors.Is(err, kv.ErrNotFound) {
 					continue // moved already (by a scan, or another process), or never committed
@@ -511,17 +582,22 @@ func (a *Archive) readHinted(ctx context.Context) (round []outboxMsg, err error)
 				if err != nil {
 					return err
 				}
-				round = append(round, outboxMsg{key: k, msg: c, data: append([]byte(nil), v...)})
+				round = append(round, outboxMsg{key: k, msg: h.msg, data: append([]byte(nil), v...)})
 				size += len(v)
 			}
 			return nil
-		})
+		}
+		if slices.ContainsFunc(hs, func(h outboxHint) bool { return h.data == nil }) {
+			err = a.ob.store.View(ctx, take)
+		} else {
+			err = take(nil) // every hint has its bytes: no read, no transaction
+		}
 		if err != nil {
-			a.ob.returnHints(msgs)
+			a.ob.returnHints(hs)
 			return nil, err
 		}
-		if read < len(msgs) {
-			a.ob.returnHints(msgs[read:])
+		if read < len(hs) {
+			a.ob.returnHints(hs[read:])
 		}
 	}
 	return round, nil
@@ -560,6 +636,12 @@ func (a *Archive) move(ctx context.Context, round []outboxMsg, corrupt [][]byte)
 	var good []outboxMsg
 	for _, m := range round {
 		if got, err := m.msg.Prefix().Sum(m.data); err != nil || !got.Equals(m.msg) {
+			if m.hinted {
+				// The bytes kept in memory changed after the put (a caller's bug), not
+				// the row: leave the row for a scan to move.
+				a.log.ErrorContext(ctx, "a message's bytes changed after it was archived; its outbox row is moved by the next scan", "msg", m.msg.String())
+				continue
+			}
 			a.log.ErrorContext(ctx, "quarantining an outbox entry", "error", fmt.Errorf("%w: %s in the outbox", ErrCorrupt, m.msg))
 			corrupt = append(corrupt, m.key)
 			continue

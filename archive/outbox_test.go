@@ -325,6 +325,7 @@ func TestOutboxQuarantine(t *testing.T) {
 type scanCountingKV struct {
 	kv.Store
 	scans atomic.Int64
+	gets  atomic.Int64 // point reads of outbox rows
 }
 
 func (s *scanCountingKV) View(ctx context.Context, fn func(kv.Tx) error) error {
@@ -341,6 +342,100 @@ func (t *scanCountingTx) Scan(opts kv.ScanOptions, fn func(k, v []byte) error) e
 		t.kv.scans.Add(1)
 	}
 	return t.Tx.Scan(opts, fn)
+}
+
+func (t *scanCountingTx) Get(key []byte) ([]byte, error) {
+	if strings.HasPrefix(string(key), OutboxPrefix) {
+		t.kv.gets.Add(1)
+	}
+	return t.Tx.Get(key)
+}
+
+// TestOwnOutboxMovesWithoutReads: with OwnOutbox, the mover moves what Put committed from
+// the bytes Put was given (no point read of its row), never twice (a scan that moved a
+// message drops its hint), and a message whose bytes the caller changed after Put is
+// moved from its row, not quarantined; messages written in a caller's transaction
+// (ArchiveInvocation, not known to commit) are still read back.
+func TestOwnOutboxMovesWithoutReads(t *testing.T) {
+	ctx := context.Background()
+	blobs := mem.New()
+	store := &scanCountingKV{Store: kvmem.New()}
+	a := New(blobs, Options{Outbox: store, OwnOutbox: true})
+	defer a.Close()
+
+	const n = 2*moveRound + 10
+	var msgs []cid.Cid
+	var changed []byte
+	for i := range n {
+		data := fmt.Appendf(nil, "message %d", i)
+		c, err := a.Put(ctx, message.CodecCAR, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, c)
+		if i == 5 {
+			changed = data
+		}
+	}
+	copy(changed, "MESSAGE") // the caller's bug: the row holds the bytes as they were
+	var self cid.Cid
+	if err := store.Update(ctx, func(tx kv.Tx) error {
+		var err error
+		self, err = a.ArchiveInvocation(tx, msgs[0], []byte("a self-issued invocation"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	msgs = append(msgs, self)
+
+	// One scan round first: it moves the first moveRound messages in key order, whose
+	// hints must then be dropped.
+	a.ob.hinted.Store(scanEvery)
+	moved, handled, err := a.moveRound(ctx)
+	if err != nil || moved != moveRound || handled != moveRound {
+		t.Fatalf("scan round moved %d, handled %d, %v; want %d", moved, handled, err, moveRound)
+	}
+	rest, err := a.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total := moved + rest; total != len(msgs) {
+		t.Errorf("moved %d messages in all, want %d (none twice)", total, len(msgs))
+	}
+	if g := store.gets.Load(); g != 1 {
+		t.Errorf("the mover read %d outbox rows back, want 1 (the self-issued invocation's)", g)
+	}
+	for i, c := range msgs {
+		data, err := a.Get(ctx, c)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if i == 5 && string(data) != "message 5" {
+			t.Fatalf("message 5 archived as %q", data)
+		}
+	}
+	if p, err := a.Pending(ctx); err != nil || p != 0 {
+		t.Fatalf("pending after Flush = %d, %v", p, err)
+	}
+	if q := countKeys(t, store, QuarantinePrefix); q != 0 {
+		t.Errorf("%d entries quarantined, want 0", q)
+	}
+	if h := a.ob.takeHints(maxHints); len(h) != 0 {
+		t.Fatalf("%d hints left after Flush", len(h))
+	}
+}
+
+// countKeys counts the keys of store under prefix.
+func countKeys(t *testing.T, store kv.Store, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := store.View(context.Background(), func(tx kv.Tx) error {
+		p := []byte(prefix)
+		return tx.Scan(kv.ScanOptions{Start: p, End: kv.PrefixEnd(p)}, func(k, v []byte) error { n++; return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestOutboxHints: the mover reads what this process put by its keys, rounds of them

@@ -122,8 +122,11 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	}
 	// The service's own invocations are archived in the engine's transactions, through
 	// the kv outbox whatever --archive-outbox says; that flag chooses how client
-	// messages are archived.
-	archOpts := archive.Options{Logger: log.With("component", "archive"), Outbox: kvs, Direct: !c.outbox}
+	// messages are archived. An embedded kv is this process's alone (locked): the
+	// archive's mover may move what it put without reading it back; PostgreSQL may be
+	// shared by several services.
+	archOpts := archive.Options{Logger: log.With("component", "archive"), Outbox: kvs, Direct: !c.outbox,
+		OwnOutbox: c.kv != "postgres"}
 	var engine *dag.Engine
 	if c.outbox {
 		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
