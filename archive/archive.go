@@ -137,6 +137,40 @@ func (a *Archive) Put(ctx context.Context, codec uint64, data []byte) (cid.Cid, 
 	return msg, nil
 }
 
+// Stage prepares message data (codec as for Put) to be written in a transaction of the
+// caller's instead of by Put: the transaction of the operation that runs the message's
+// one invocation (dag.WithPreWrite), so that the message is durable exactly when that run
+// is, never after it, at one commit wait instead of two. write writes it through kt, a
+// transaction of Options.Outbox (the engine's, which Options.Commit writes through too),
+// under KVPrefix only; it may run more than once (each attempt of the transaction).
+// committed, called once that transaction has committed, lets Run move the message as it
+// moves Put's. A transaction that does not commit leaves nothing: Put the message then.
+// ok is false when the archive writes no message in its callers' transactions: without
+// Options.Commit (its outbox is not the callers' store), with Options.Direct, or for a
+// message larger than a kv value; Put it then. As with Put, data must not be modified
+// afterwards: the mover may keep it to move (Options.OwnOutbox).
+func (a *Archive) Stage(codec uint64, data []byte) (msg cid.Cid, write func(kt kv.Tx) error, committed func(), ok bool) {
+	if a.ob == nil || a.ob.commitFn == nil || a.direct || len(data) > kv.MaxValueSize {
+		return cid.Undef, nil, nil, false
+	}
+	msg = message.Sum(codec, data)
+	key := outboxKey(msg)
+	write = func(kt kv.Tx) error {
+		if err := kt.Put(key, data); err != nil {
+			return fmt.Errorf("%w: message %s: writing the outbox: %w", ErrWrite, msg, err)
+		}
+		return nil
+	}
+	committed = func() {
+		a.ob.hint(msg, data) // committed: with OwnOutbox the mover takes these bytes
+		a.ob.written()
+		if a.log.Enabled(context.Background(), slog.LevelDebug) {
+			a.log.Debug("archived message", "msg", msg.String(), "size", len(data), "staged", true)
+		}
+	}
+	return msg, write, committed, true
+}
+
 // putBlob writes message msg to its blob key, pinning its size and digest.
 func (a *Archive) putBlob(ctx context.Context, msg cid.Cid, data []byte) error {
 	item, err := blobItem(msg, data)

@@ -27,8 +27,8 @@
 // The archive writes the workflow objects. The index entries (.in, .out, .invocation,
 // .result) live in kv under these names, written by the dag engine: .in, .invocation and
 // .result in the transaction of the operation (dag.WithMessage), .out once the reply is
-// archived (dag.Engine.RecordReply). The key functions here spell the names for readers
-// of the archive.
+// archived (dag.Engine.RecordReply), or with it (Stage). The key functions here spell the
+// names for readers of the archive.
 //
 // Outbox: writing each message to blob storage with its own fsync costs several
 // milliseconds, more than the operations it carries. With Options.Outbox set, Put instead
@@ -52,6 +52,14 @@
 // the invocation causes is; ArchiveReply does the same for the reply carrying the receipt
 // of an operation the service ran with its own invocation. It needs an outbox; Options.Direct keeps Put writing blob
 // storage directly while the outbox takes these messages.
+//
+// Staged messages: with Options.Commit (the outbox is in the caller's store, written
+// through its group commit), Stage hands the caller the write of a message to make in a
+// transaction of its own — the server's request of one write invocation, written first in
+// the engine's transaction that runs it (dag.WithPreWrite), and its reply, written with
+// its .out index — and a committed func that gives Run the message's hint once that
+// transaction has committed. A transaction that does not commit leaves nothing; the
+// caller then Puts the message.
 //
 // Refusals: a message every invocation of which was refused before running is not kept;
 // PutRefusal records its CID, size, invocation count, sender and refusal names instead

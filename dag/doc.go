@@ -63,7 +63,7 @@
 //	task/<task>/<task>.result                CID bytes of the task's result receipt
 //	task/<task>/<inv>.invocation             invocations seen for the task
 //	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was
-//	                                         answered in (WithMessage, RecordReply), or
+//	                                         answered in (WithMessage, RecordReply[With]), or
 //	                                         the service's own invocation was archived in
 //	                                         (.in) and its reply (.out), Options.Archive
 //	counter/<name>                           kv counters (Tx.Add)
@@ -166,7 +166,10 @@
 // Options.Archive archives each invocation in the transaction (Archiver). Tx.Batch keeps a
 // value for the whole batch whose Finish runs once after the batch's operations, in the
 // same transaction: work done once per commit rather than once per operation (metrics
-// write each counter changed in a batch once, with one receipt).
+// write each counter changed in a batch once, with one receipt). WithPreWrite gives an
+// operation (or Engine.RecordReplyWith) a caller's write to make first in every
+// transaction that runs it (the server archives a single invocation's request message so,
+// and a reply with its .out index).
 //
 // States and values are encoded with package cbor, the canonical DAG-CBOR writer ucan
 // writes receipts with, so an entry's stored state bytes are the out.ok bytes of its head

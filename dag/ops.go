@@ -63,6 +63,8 @@ type opConfig struct {
 	message cid.Cid
 	at      time.Time
 	turn    *Turn
+	// pre is the caller's write (WithPreWrite).
+	pre func(kt kv.Tx) error
 }
 
 // WithTime runs the operation at time at instead of the engine's clock: its receipts'
@@ -100,12 +102,36 @@ func WithTurn(t *Turn) OpOption { return func(c *opConfig) { c.turn = t } }
 // invocation/<inv>/<msg>.in is written in the operation's transaction.
 func WithMessage(msg cid.Cid) OpOption { return func(c *opConfig) { c.message = msg } }
 
+// WithPreWrite makes the operation's transaction run fn first, before anything of the
+// operation, with the transaction's kv.Tx: a record that must be durable exactly when the
+// operation is, never after it. The server archives so the request message of a single
+// invocation (archive.Archive.Stage: written before anything of the run, in the run's own
+// transaction, at one commit wait instead of two). As an Archiver, fn writes only keys of
+// its own, outside the engine's prefixes. fn runs in every transaction that runs the
+// operation: a re-run with only its failure recorded (a machine that failed after
+// writing, a state too large for a receipt) and a repeat of a task that has a result run
+// it too, so what commits holds fn's writes once. An error from fn takes the operation
+// out of its batch as an internal failure: nothing of it commits. Put, Remove, Transition,
+// Fail and Engine.RecordReplyWith honour it.
+func WithPreWrite(fn func(kt kv.Tx) error) OpOption { return func(c *opConfig) { c.pre = fn } }
+
 func config(opts []OpOption) opConfig {
 	var c opConfig
 	for _, o := range opts {
 		o(&c)
 	}
 	return c
+}
+
+// preWrite runs the WithPreWrite write, if any, in the transaction of kt.
+func (c *opConfig) preWrite(kt kv.Tx) error {
+	if c.pre == nil {
+		return nil
+	}
+	if err := c.pre(kt); err != nil {
+		return fmt.Errorf("the operation's pre-write: %w", err)
+	}
+	return nil
 }
 
 // writeOp is the shared state of a put, remove or transition.
@@ -362,6 +388,9 @@ func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
 func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
 	j := &job{gate: g, inv: o.inv, prep: prep, now: o.cfg.at, turn: o.cfg.turn}
 	j.run = func(t *Tx) error {
+		if err := o.cfg.preWrite(t.kt); err != nil {
+			return err
+		}
 		repeat, err := o.begin(t)
 		if err != nil || repeat {
 			return err
@@ -606,6 +635,9 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 	cfg := config(opts)
 	var res *Result
 	err := e.submit(ctx, &job{now: cfg.at, turn: cfg.turn, run: func(t *Tx) error {
+		if err := cfg.preWrite(t.kt); err != nil {
+			return err
+		}
 		if err := t.PutBlock(inv.CID, inv.Raw); err != nil {
 			return err
 		}
@@ -633,7 +665,18 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 // RecordReply writes the index invocation/<inv>/<msg>.out for each invocation answered in
 // the reply message msg.
 func (e *Engine) RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error {
+	return e.RecordReplyWith(ctx, msg, invs)
+}
+
+// RecordReplyWith is RecordReply with options: of them it honours WithPreWrite, so that
+// the server archives the reply message and indexes it in one transaction (one job of the
+// group commit instead of two).
+func (e *Engine) RecordReplyWith(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...OpOption) error {
+	cfg := config(opts)
 	return e.Update(ctx, func(t *Tx) error {
+		if err := cfg.preWrite(t.kt); err != nil {
+			return err
+		}
 		for _, inv := range invs {
 			if err := t.kt.Put(invocationMessageKey(inv, msg, true), msg.Bytes()); err != nil {
 				return fmt.Errorf("indexing reply: %w", err)

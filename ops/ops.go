@@ -181,6 +181,18 @@ func (c *Checked) Refusal() string {
 	return ErrorName(c.refusal)
 }
 
+// Writes reports whether Exec runs the invocation as a write operation of the engine
+// (a put or remove, or the stored error receipt of an authorised invocation whose
+// arguments are unusable: Engine.Fail), so that the options given to ExecWith
+// (dag.WithPreWrite) take effect in the transaction that runs it; false for reads (get,
+// select: no transaction), refusals (an unstored receipt) and invalid tokens (an error).
+func (c *Checked) Writes() bool {
+	if c.invalid != nil || c.refusal != nil {
+		return false
+	}
+	return c.failure != nil || c.cmd == CmdPut || c.cmd == CmdRemove
+}
+
 // Check examines inv with its proofs: the command, the audience, the UCAN chain, the
 // arguments and the collection rules. It does no I/O. Its work is drawn from b, the Budget
 // of the message inv came in (nil: a fresh Budget for inv alone), cheapest first: the proof
@@ -284,7 +296,8 @@ func (o *Ops) Exec(ctx context.Context, c *Checked, msg cid.Cid) (Outcome, error
 }
 
 // ExecWith is Exec with extra options for the engine's write operation (replay:
-// dag.WithTime, dag.WithTurn); reads and refusals do not use them.
+// dag.WithTime, dag.WithTurn; the server: dag.WithPreWrite); reads and refusals do not
+// use them (Checked.Writes tells which).
 func (o *Ops) ExecWith(ctx context.Context, c *Checked, msg cid.Cid, extra ...dag.OpOption) (Outcome, error) {
 	if c.invalid != nil {
 		return Outcome{}, c.invalid
