@@ -19,12 +19,17 @@
 //	GET  /.well-known/did.json   the service's DID document
 //
 // POST /ucan, step by step: the body is read (at most MaxMessageSize bytes) and decoded
-// once (CAR agent message or UCAN container; every token decoded, limits checked); the
-// message is archived while its invocations are checked (signatures, proof chains,
-// arguments — Runner.Check writes nothing); if archiving fails the reply is 503 and
-// nothing runs; otherwise the invocations run concurrently (Runner.Exec), so the engine
+// once (CAR agent message or UCAN container; every token decoded, limits checked); its
+// invocations are checked (signatures, proof chains, arguments — Runner.Check writes
+// nothing) and the message is archived; if archiving fails the reply is 503 and nothing
+// runs; otherwise the invocations run concurrently (Runner.ExecWith), so the engine
 // commits them in as few group commits as possible; the reply carries one receipt per
-// invocation, and is archived after it is sent (Serve waits for that on shutdown).
+// invocation, and is archived and indexed after it is sent, in one engine job when the
+// archive writes in the engine's transactions (Serve waits for that on shutdown). A
+// message of one invocation that runs as an engine write (ops.Checked.Writes) is archived
+// in the transaction that runs it, before the run (Archive.Stage, dag.WithPreWrite): one
+// commit wait instead of two; if that transaction does not commit, the message is Put
+// before the failure is answered.
 //
 // Transport failures are HTTP 4xx/5xx with the JSON body
 // {"error": {"name": "...", "message": "..."}}; failures of invocations are error receipts.
@@ -32,6 +37,6 @@
 //
 // The package declares what it consumes (Runner, Store, Archive, Blobs, Claims, Pieces, Broker) and is
 // wired by the composition root (cmd/w3dag serve). It imports ops, dag, message, ucan,
-// internal/readall (the body reading it shares with the client) and blob types; it never
-// touches kv or blob backends directly.
+// internal/readall (the body reading it shares with the client), blob types and kv's Tx
+// (the type of Archive.Stage's write); it never touches kv or blob backends directly.
 package server

@@ -20,6 +20,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
@@ -51,6 +52,7 @@ type harness struct {
 
 type harnessOptions struct {
 	blobs blob.Store // nil: blob/mem
+	kv    kv.Store   // the engine's store; nil: kv/mem
 	// archive, when set, builds the archive from the engine (instead of blobs directly).
 	archive  func(*dag.Engine, blob.Store) Archive
 	limits   message.Limits
@@ -63,7 +65,10 @@ type harnessOptions struct {
 func newHarness(t *testing.T, ho harnessOptions) *harness {
 	t.Helper()
 	service, space := mustKey(t), mustKey(t)
-	eng, err := dag.Open(context.Background(), dag.Options{KV: kvmem.New(), Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
+	if ho.kv == nil {
+		ho.kv = kvmem.New()
+	}
+	eng, err := dag.Open(context.Background(), dag.Options{KV: ho.kv, Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +99,26 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { srv.Close(); hs.Close(); srv.Wait() })
 	return &harness{t: t, service: service, engine: eng, blobs: ho.blobs, srv: srv, http: hs, space: space}
+}
+
+// engineArchive returns, for harnessOptions.archive, the archive as w3dag serve wires it:
+// its outbox in the engine's store, written through the engine's group commit
+// (Options.Commit). *arch is set to it.
+func engineArchive(t *testing.T, store kv.Store, arch **archive.Archive) func(*dag.Engine, blob.Store) Archive {
+	return func(eng *dag.Engine, blobs blob.Store) Archive {
+		a := archive.New(blobs, archive.Options{Outbox: store, Commit: func(ctx context.Context, fn func(kv.Tx) error) error {
+			return eng.Update(ctx, func(t *dag.Tx) error {
+				kt, err := t.KV(archive.KVPrefix)
+				if err != nil {
+					return err
+				}
+				return fn(kt)
+			})
+		}})
+		t.Cleanup(func() { a.Close() })
+		*arch = a
+		return a
+	}
 }
 
 func mustKey(t testing.TB) did.Signer {

@@ -107,9 +107,9 @@ type countingRunner struct {
 	now, max int
 }
 
-func (c *countingRunner) Exec(ctx context.Context, ch *ops.Checked, msg cid.Cid) (ops.Outcome, error) {
+func (c *countingRunner) ExecWith(ctx context.Context, ch *ops.Checked, msg cid.Cid, opts ...dag.OpOption) (ops.Outcome, error) {
 	if ch.Invocation().Invocation.Command != ops.CmdSelect {
-		return c.Runner.Exec(ctx, ch, msg)
+		return c.Runner.ExecWith(ctx, ch, msg, opts...)
 	}
 	c.mu.Lock()
 	c.now++
@@ -117,7 +117,7 @@ func (c *countingRunner) Exec(ctx context.Context, ch *ops.Checked, msg cid.Cid)
 	c.mu.Unlock()
 	time.Sleep(20 * time.Millisecond) // let the other requests pile up
 	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
-	return c.Runner.Exec(ctx, ch, msg)
+	return c.Runner.ExecWith(ctx, ch, msg, opts...)
 }
 
 // TestReplyBytesInFlight: with room for one select page's bytes in flight, 8 concurrent

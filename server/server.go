@@ -21,6 +21,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/receipts"
@@ -78,9 +79,11 @@ type Runner interface {
 	// NewBudget returns the work budget of one message, shared by the Checks of its
 	// invocations.
 	NewBudget() *ops.Budget
-	// Exec runs a checked invocation that arrived in message msg and returns its signed
-	// receipt. An error is an internal failure: no receipt exists for it.
-	Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error)
+	// ExecWith runs a checked invocation that arrived in message msg and returns its
+	// signed receipt; opts go to the engine's write operation when the invocation runs as
+	// one (ops.Checked.Writes): the server gives dag.WithPreWrite, the write of the
+	// message (Archive.Stage). An error is an internal failure: no receipt exists for it.
+	ExecWith(ctx context.Context, c *ops.Checked, msg cid.Cid, opts ...dag.OpOption) (ops.Outcome, error)
 	// AuthorizeWatch checks that inv (with proofs) may read the entries under p. It
 	// returns a *ucan.Error naming the failure, or another error for internal failures.
 	// On success it returns which entries the watch may show (nil: all).
@@ -102,9 +105,10 @@ type Store interface {
 	Watch(ctx context.Context, prefix dag.Path, after uint64) (<-chan dag.Event, error)
 	// LastSeq returns the last committed sequence.
 	LastSeq(ctx context.Context) (uint64, error)
-	// RecordReply indexes the reply message msg that carried the receipts of invs
-	// (invocation/<inv>/<msg>.out).
-	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
+	// RecordReplyWith indexes the reply message msg that carried the receipts of invs
+	// (invocation/<inv>/<msg>.out), running dag.WithPreWrite's write (the reply's
+	// archiving, Archive.Stage) in the same transaction.
+	RecordReplyWith(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...dag.OpOption) error
 	// Canonical checks a parsed path against the collections (dag.ErrInvalidPath,
 	// dag.ErrUnknownCollection) and normalises its key.
 	Canonical(p dag.Path) (dag.Path, error)
@@ -118,6 +122,14 @@ type Archive interface {
 	// refused (how many invocations, the sender, the refusal names) and returns data's
 	// CID; the reply is not archived then.
 	PutRefusal(ctx context.Context, codec uint64, data []byte, invocations int, sender string, names []string) (cid.Cid, error)
+	// Stage prepares data (its CID msg) to be written in the engine's transaction that
+	// runs its one invocation, or that indexes a reply, rather than before: write, given
+	// to the operation with dag.WithPreWrite, writes it in every attempt of that
+	// transaction; committed is called once the operation returned (it committed). A
+	// transaction that did not commit left nothing: Put then. ok is false when the
+	// archive cannot write in the engine's transactions (no outbox there, a message
+	// larger than a kv value): Put then, before running anything.
+	Stage(codec uint64, data []byte) (msg cid.Cid, write func(kt kv.Tx) error, committed func(), ok bool)
 }
 
 // Blobs serves the /blob/{cid} routes: uploads to the signed URLs the store machine hands

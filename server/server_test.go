@@ -316,26 +316,30 @@ func TestArchiveFailure(t *testing.T) {
 }
 
 func TestArchiveOutboxFailure(t *testing.T) {
-	// As w3dag serve wires it, messages are archived through the engine's group commit;
-	// when that commit fails, nothing runs either.
+	// As w3dag serve wires it, messages are archived through the engine's group commit:
+	// a single write invocation's message in the transaction that runs it (Stage), the
+	// others' before they run (Put, Options.Commit). When the outbox cannot be written,
+	// nothing runs either.
 	h := newHarness(t, harnessOptions{archive: func(eng *dag.Engine, blobs blob.Store) Archive {
 		a := archive.New(blobs, archive.Options{Outbox: kvmem.New(), Commit: func(context.Context, func(kv.Tx) error) error {
 			return errors.New("outbox unavailable")
 		}})
 		t.Cleanup(func() { a.Close() })
-		return a
+		return stageFails{a}
 	}})
-	inv := h.put("a", "x")
-	checkJSONError(t, h.post(message.ContentTypeCAR, encode(t, []*ucan.Token{inv})), 503, NameArchive)
-	if seq, err := h.engine.LastSeq(context.Background()); err != nil || seq != 0 {
-		t.Fatalf("last seq = %d, %v; want nothing committed", seq, err)
+	get := invoke(t, h.space, h.space.DID(), "/dag/get", `{"path": "notes/a"}`)
+	for _, invs := range [][]*ucan.Token{{h.put("a", "x")}, {h.put("b", "x"), h.put("c", "x")}, {get}} {
+		checkJSONError(t, h.post(message.ContentTypeCAR, encode(t, invs)), 503, NameArchive)
+		if seq, err := h.engine.LastSeq(context.Background()); err != nil || seq != 0 {
+			t.Fatalf("%d invocations: last seq = %d, %v; want nothing committed", len(invs), seq, err)
+		}
 	}
 }
 
 // panicky is a Runner whose Exec panics.
 type panicky struct{ Runner }
 
-func (panicky) Exec(context.Context, *ops.Checked, cid.Cid) (ops.Outcome, error) {
+func (panicky) ExecWith(context.Context, *ops.Checked, cid.Cid, ...dag.OpOption) (ops.Outcome, error) {
 	panic("boom")
 }
 
@@ -409,7 +413,7 @@ func mustPath(t *testing.T, subject, rel string) dag.Path {
 // busyRunner's Exec fails as the engine does when the store gave up committing a batch.
 type busyRunner struct{ Runner }
 
-func (busyRunner) Exec(context.Context, *ops.Checked, cid.Cid) (ops.Outcome, error) {
+func (busyRunner) ExecWith(context.Context, *ops.Checked, cid.Cid, ...dag.OpOption) (ops.Outcome, error) {
 	return ops.Outcome{}, fmt.Errorf("running /dag/put: %w: committing 3 operations: conflicting", dag.ErrBusy)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/internal/readall"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/ucan"
@@ -292,20 +293,38 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	}
 	refused := refusals(checked)
 	var msg cid.Cid
-	if refused != nil {
+	var st *staged
+	switch {
+	case refused != nil:
 		msg, err = s.opts.Archive.PutRefusal(ctx, req.codec, body, len(req.invocations), req.invocations[0].Invocation.Issuer, refused)
-	} else {
+	case len(checked) == 1 && checked[0] != nil && checked[0].Writes():
+		// One invocation run as an engine write: its message is written in the
+		// transaction that runs it, before the run (one commit wait, not two).
+		if m, write, committed, ok := s.opts.Archive.Stage(req.codec, body); ok {
+			msg, st = m, &staged{write: write, committed: committed}
+			break
+		}
+		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
+	default:
 		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
 	}
 	if err != nil {
-		s.metrics.messages.WithLabelValues("in", "failed").Inc()
-		s.log.ErrorContext(ctx, "archiving request message", "error", err)
-		writeError(w, http.StatusServiceUnavailable, NameArchive, "the message could not be archived, nothing ran; retry later")
+		s.archiveFailed(ctx, w, err)
 		return
 	}
-	s.metrics.messages.WithLabelValues("in", "archived").Inc()
+	if st == nil {
+		s.metrics.messages.WithLabelValues("in", "archived").Inc()
+	}
 
-	outs := s.run(ctx, req, checked, msg)
+	outs := s.run(ctx, req, checked, msg, st)
+	if st != nil {
+		// Archived with the run, or (the run left nothing: it failed, a panic) now,
+		// before anything is answered.
+		if err := s.settleStaged(ctx, st, outs[0], req.codec, body); err != nil {
+			s.archiveFailed(ctx, w, err)
+			return
+		}
+	}
 	reply := &message.Message{
 		Receipts: make([]message.Receipt, 0, len(outs)),
 		Blocks:   make([]message.Block, 0, len(outs)),
@@ -366,6 +385,55 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", message.ContentTypeCAR+"; version=1")
 	w.Write(data)
+}
+
+// archiveFailed answers a request whose message could not be archived: nothing ran.
+func (s *Server) archiveFailed(ctx context.Context, w http.ResponseWriter, err error) {
+	s.metrics.messages.WithLabelValues("in", "failed").Inc()
+	s.log.ErrorContext(ctx, "archiving request message", "error", err)
+	writeError(w, http.StatusServiceUnavailable, NameArchive, "the message could not be archived, nothing ran; retry later")
+}
+
+// staged is a request message written in the transaction that runs its one invocation
+// (Archive.Stage, dag.WithPreWrite).
+type staged struct {
+	write     func(kt kv.Tx) error
+	committed func()
+	// wrote: write ran in a transaction of the operation (in the last one, which
+	// committed, when the operation returned without error).
+	wrote atomic.Bool
+}
+
+// option returns the engine option that writes the message in the operation's
+// transaction.
+func (st *staged) option() dag.OpOption {
+	return dag.WithPreWrite(func(kt kv.Tx) error {
+		st.wrote.Store(true)
+		return st.write(kt)
+	})
+}
+
+// settleStaged completes the archiving of a staged request message after its invocation
+// ran with o: a run that committed committed the message too (the archive's mover learns
+// of it now); one that left nothing (an internal failure, a panic, an operation that did
+// not write it) has the message archived by Put, before the failure is answered, so that
+// no message is lost.
+func (s *Server) settleStaged(ctx context.Context, st *staged, o outcome, codec uint64, body []byte) error {
+	if o.err == nil && st.wrote.Load() {
+		st.committed()
+		s.metrics.messages.WithLabelValues("in", "archived").Inc()
+		return nil
+	}
+	if o.err == nil {
+		// Checked.Writes said the operation writes, yet it ran without the write: archive
+		// the message anyway.
+		s.log.ErrorContext(ctx, "a staged request message was not written by its operation; archiving it now")
+	}
+	if _, err := s.opts.Archive.Put(ctx, codec, body); err != nil {
+		return err
+	}
+	s.metrics.messages.WithLabelValues("in", "archived").Inc()
+	return nil
 }
 
 // replyJSON renders reply as DAG-JSON: its root block first, then its other blocks.
@@ -433,11 +501,16 @@ func (s *Server) checkOne(inv *ucan.Token, proofs ucan.Proofs, b *ops.Budget) (c
 }
 
 // run runs the checked invocations of req concurrently, so that the engine's group commit
-// can put them in as few transactions as possible.
-func (s *Server) run(ctx context.Context, req *request, checked []*ops.Checked, msg cid.Cid) []outcome {
+// can put them in as few transactions as possible. st, when not nil, is the message of
+// req's one invocation, written in the transaction that runs it.
+func (s *Server) run(ctx context.Context, req *request, checked []*ops.Checked, msg cid.Cid, st *staged) []outcome {
 	outs := make([]outcome, len(req.invocations))
 	if len(req.invocations) == 1 {
-		outs[0] = s.runOne(ctx, checked[0], msg)
+		var opts []dag.OpOption
+		if st != nil {
+			opts = []dag.OpOption{st.option()}
+		}
+		outs[0] = s.runOne(ctx, checked[0], msg, opts...)
 		return outs
 	}
 	var wg sync.WaitGroup
@@ -452,7 +525,7 @@ func (s *Server) run(ctx context.Context, req *request, checked []*ops.Checked, 
 	return outs
 }
 
-func (s *Server) runOne(ctx context.Context, c *ops.Checked, msg cid.Cid) (o outcome) {
+func (s *Server) runOne(ctx context.Context, c *ops.Checked, msg cid.Cid, opts ...dag.OpOption) (o outcome) {
 	if c == nil {
 		return outcome{err: errors.New("checking the invocation failed")}
 	}
@@ -462,7 +535,7 @@ func (s *Server) runOne(ctx context.Context, c *ops.Checked, msg cid.Cid) (o out
 			s.log.ErrorContext(ctx, "panic running invocation", "invocation", c.Invocation().CID.String(), "panic", v)
 		}
 	}()
-	out, err := s.opts.Runner.Exec(ctx, c, msg)
+	out, err := s.opts.Runner.ExecWith(ctx, c, msg, opts...)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -477,9 +550,21 @@ func (s *Server) runOne(ctx context.Context, c *ops.Checked, msg cid.Cid) (o out
 	return outcome{out: out}
 }
 
-// archiveReply stores a reply message and indexes it for its invocations. Failures are
-// logged and counted: the receipts themselves are committed with the state.
+// archiveReply stores a reply message and indexes it for its invocations, in one
+// transaction of the engine when the archive writes there (Archive.Stage), else by Put
+// then RecordReplyWith. Failures are logged and counted: the receipts themselves are
+// committed with the state.
 func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, invs []cid.Cid) {
+	if rmsg, write, committed, ok := s.opts.Archive.Stage(message.CodecCAR, data); ok {
+		if err := s.opts.Store.RecordReplyWith(ctx, rmsg, invs, dag.WithPreWrite(write)); err != nil {
+			s.metrics.messages.WithLabelValues("out", "failed").Inc()
+			s.log.ErrorContext(ctx, "archiving and indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
+			return
+		}
+		committed()
+		s.metrics.messages.WithLabelValues("out", "archived").Inc()
+		return
+	}
 	rmsg, err := s.opts.Archive.Put(ctx, message.CodecCAR, data)
 	if err != nil {
 		s.metrics.messages.WithLabelValues("out", "failed").Inc()
@@ -487,7 +572,7 @@ func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, inv
 		return
 	}
 	s.metrics.messages.WithLabelValues("out", "archived").Inc()
-	if err := s.opts.Store.RecordReply(ctx, rmsg, invs); err != nil {
+	if err := s.opts.Store.RecordReplyWith(ctx, rmsg, invs); err != nil {
 		s.log.ErrorContext(ctx, "indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
 	}
 }

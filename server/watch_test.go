@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ops"
 	"github.com/w3dag/w3dag/ucan"
@@ -180,10 +181,10 @@ type slowRunner struct {
 	release chan struct{}
 }
 
-func (s *slowRunner) Exec(ctx context.Context, c *ops.Checked, msg cid.Cid) (ops.Outcome, error) {
+func (s *slowRunner) ExecWith(ctx context.Context, c *ops.Checked, msg cid.Cid, opts ...dag.OpOption) (ops.Outcome, error) {
 	s.started <- struct{}{}
 	<-s.release
-	return s.Runner.Exec(ctx, c, msg)
+	return s.Runner.ExecWith(ctx, c, msg, opts...)
 }
 
 func TestServeGracefulShutdown(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 	"github.com/w3dag/w3dag/client"
 	"github.com/w3dag/w3dag/collection"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/carwhere"
@@ -126,6 +127,11 @@ func (nopArchive) Put(_ context.Context, codec uint64, data []byte) (cid.Cid, er
 
 func (a nopArchive) PutRefusal(ctx context.Context, codec uint64, data []byte, _ int, _ string, _ []string) (cid.Cid, error) {
 	return a.Put(ctx, codec, data)
+}
+
+// Stage declines: messages are "put" before running, as without an outbox.
+func (nopArchive) Stage(uint64, []byte) (cid.Cid, func(kv.Tx) error, func(), bool) {
+	return cid.Undef, nil, nil, false
 }
 
 // agentClient is a client whose agent is its own space.

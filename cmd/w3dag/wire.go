@@ -130,7 +130,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, log *slog.Logge
 	var engine *dag.Engine
 	if c.outbox {
 		// Messages go into the engine's group commit, sharing transactions (and fsyncs)
-		// with the operations.
+		// with the operations; with Commit set, the server writes a message of one write
+		// invocation in the transaction that runs it (archive.Archive.Stage), and a reply
+		// with its index.
 		archOpts.Commit = func(ctx context.Context, fn func(kv.Tx) error) error {
 			return engine.Update(ctx, func(t *dag.Tx) error {
 				kt, err := t.KV(archive.KVPrefix)
