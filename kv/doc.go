@@ -3,7 +3,9 @@
 // task queue and the commit log.
 //
 // Backends live in sub-packages named after their technology (kv/pebble, kv/bolt, kv/postgres,
-// kv/mem); kv/kvtest is the contract suite every backend must pass.
+// kv/mem); kv/kvtest is the contract suite every backend must pass. Pipeliner is an optional
+// capability (kv/pebble has it): a transaction's writes applied, and read by the next
+// transaction, before they are durable, with a wait for their durability.
 //
 // This package imports nothing of w3dag's own.
 package kv

@@ -10,7 +10,10 @@
 //
 // The suite covers reads and writes, size limits, ordered scans, read-only views, rollback,
 // snapshot isolation of views, serialisability of concurrent updates (lost updates and
-// write skew), counters, closing and persistence.
+// write skew), counters, closing and persistence, and, for backends that are
+// kv.Pipeliners, the pipelining contract (applied writes read by the next transaction, not
+// by View until durable; durability in order; a failed sync reported to every later wait),
+// with Backend.Hold for the cases that hold syncs up.
 //
 // This package imports only kv and the standard library (testing); nothing else of w3dag's.
 package kvtest

@@ -20,6 +20,12 @@ type Backend struct {
 	// has already closed. The suite closes the returned store too. Nil means the backend is
 	// not durable and skips the persistence tests.
 	Reopen func(t *testing.T, closed kv.Store) kv.Store
+
+	// Hold, for a backend whose stores are kv.Pipeliners, holds up the syncs of s (a store
+	// Open returned): until release is called, nothing applied becomes durable. release
+	// lets the held syncs finish, or fails them (and so the store) with fail when it is
+	// not nil. Nil skips the pipelining tests that need it.
+	Hold func(t *testing.T, s kv.Store) (release func(fail error))
 }
 
 // Run runs the contract suite against stores returned by open, without persistence tests.
@@ -64,6 +70,9 @@ func RunBackend(t *testing.T, b Backend) {
 		{"WriteSkew", testWriteSkew},
 		{"Close", testClose},
 		{"Persistence", testPersistence},
+		{"PipelineReadsApplied", testPipelineReadsApplied},
+		{"PipelineDurableOrder", testPipelineDurableOrder},
+		{"PipelineFailure", testPipelineFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, b) })

@@ -9,8 +9,11 @@
 // batch is applied, before its fsync finishes, so the next Update builds its batch while
 // the previous one syncs (a commit pipeline); Update still returns only once its batch is
 // durable, and the log's syncs are ordered, so nothing is acknowledged that a crash could
-// lose. The dag engine's group commit makes one Update of many operations, so this package
-// does no batching of its own.
+// lose. UpdateApplied (kv.Pipeliner) is the same commit split in two: it returns once the
+// batch is applied, with a wait for its sync, so that one caller (the dag engine's group
+// committer) runs its next transaction while this one syncs; waits settle in commit order,
+// and a failed sync fails every commit applied after it. The dag engine's group commit
+// makes one transaction of many operations, so this package does no batching of its own.
 //
 // Views read a snapshot published only after the commit it includes is durable, so a View
 // never sees a write a crash could still take back, and Views never wait for a commit or

@@ -84,9 +84,9 @@ type Store struct {
 	wmu sync.Mutex
 	// commits counts applied batches; guarded by wmu.
 	commits uint64
-	// last is closed when the latest applied batch is durable (or failed); guarded by
+	// last is the latest applied batch, whose sync may still be running; guarded by
 	// wmu. Nil before the first commit.
-	last chan struct{}
+	last *commit
 
 	// vmu guards cur, the snapshot Views read: the newest durable state.
 	vmu sync.Mutex
@@ -109,7 +109,7 @@ func (v *view) release() {
 	}
 }
 
-var _ kv.Store = (*Store)(nil)
+var _ kv.Pipeliner = (*Store)(nil)
 
 // Open opens (creating if needed) the Pebble store in directory dir. The directory is
 // created if missing; its parent must exist.
@@ -207,12 +207,72 @@ func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
 }
 
 // Update runs fn on an indexed batch under the writer lock and commits the batch when fn
-// returns nil. It returns once the batch is durable (see the package documentation).
+// returns nil. It returns once the batch is durable (see the package documentation):
+// UpdateApplied and then its wait.
 func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := s.gate.Enter(ctx); err != nil {
+	wait, err := s.UpdateApplied(ctx, fn)
+	if err != nil {
 		return err
 	}
-	defer s.gate.Leave()
+	return wait()
+}
+
+// commit is a batch applied to the write-ahead log whose sync may still be running.
+type commit struct {
+	once sync.Once
+	// prev is the commit applied before this one, until this one is settled.
+	prev *commit
+	b    *pdb.Batch // nil when the batch was empty (then v is nil too)
+	v    *view      // what Views read once the batch is durable
+	err  error      // set by settle
+}
+
+// settle waits until c is durable and then publishes its view; it fails c when its sync
+// failed, or an earlier commit's did. Earlier commits are settled first (their waits may not
+// have been called yet), so views are published in commit order and a failure passes to
+// every later commit. It is safe to call from many goroutines; all get the first result.
+func (s *Store) settle(c *commit) error {
+	c.once.Do(func() {
+		var prevErr error
+		if c.prev != nil {
+			prevErr = s.settle(c.prev)
+			c.prev = nil // let the settled chain be collected
+		}
+		if c.b == nil {
+			c.err = prevErr
+			return
+		}
+		err := c.b.SyncWait()
+		switch {
+		case err != nil:
+			// Pebble keeps a batch whose commit failed; it must not be reused or closed.
+			c.err = s.fail(err)
+			c.v.release()
+		case prevErr != nil:
+			c.err = fmt.Errorf("pebble commit after a failed one: %w", prevErr)
+			c.v.release()
+			_ = c.b.Close()
+		default:
+			s.publish(c.v)
+			_ = c.b.Close()
+		}
+	})
+	return c.err
+}
+
+// UpdateApplied runs fn on an indexed batch under the writer lock and applies the batch
+// when fn returns nil, returning before its fsync: the next transaction builds its batch
+// over this one's writes while they sync. wait returns once they are durable (kv.Pipeliner).
+func (s *Store) UpdateApplied(ctx context.Context, fn func(kv.Tx) error) (wait func() error, err error) {
+	if err := s.gate.Enter(ctx); err != nil {
+		return nil, err
+	}
+	entered := true
+	defer func() {
+		if entered {
+			s.gate.Leave()
+		}
+	}()
 
 	s.wmu.Lock()
 	locked := true
@@ -223,10 +283,10 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
 	}()
 	// The context may have ended while waiting for the writer lock.
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.failure(); err != nil {
-		return err
+		return nil, err
 	}
 	b := s.db.NewIndexedBatch()
 	applied := false
@@ -236,58 +296,53 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
 		}
 	}()
 	t := &tx{r: b, b: b}
-	err := func() error {
+	err = func() error {
 		defer func() { t.done = true }()
 		return fn(t)
 	}()
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	if b.Empty() {
-		// Nothing to write, but what fn read may come from a batch still syncing: return
-		// once that is durable, like any other Update.
-		wait := s.last
-		s.wmu.Unlock()
-		locked = false
-		if wait != nil {
-			<-wait
-		}
-		return s.failure()
-	}
-
-	if s.noSync {
+	var c *commit
+	switch {
+	case b.Empty():
+		// Nothing to write, but what fn read may come from a batch still syncing: wait
+		// returns once that is durable, like any other Update's.
+		c = &commit{prev: s.last}
+	case s.noSync:
 		if err := s.db.Apply(b, pdb.NoSync); err != nil {
-			return s.fail(err)
+			return nil, s.fail(err)
 		}
 		s.commits++
 		s.publish(s.newView(s.commits))
-		return nil
+		c = &commit{}
+	default:
+		applied = true
+		if err := s.db.ApplyNoSyncWait(b, pdb.Sync); err != nil {
+			// Pebble keeps a batch it failed to apply; it must not be reused or closed.
+			return nil, s.fail(err)
+		}
+		s.commits++
+		c = &commit{prev: s.last, b: b, v: s.newView(s.commits)}
+		s.last = c
 	}
-
-	applied = true
-	if err := s.db.ApplyNoSyncWait(b, pdb.Sync); err != nil {
-		// Pebble keeps a batch it failed to apply; it must not be reused or closed.
-		return s.fail(err)
-	}
-	s.commits++
-	v := s.newView(s.commits)
-	done := make(chan struct{})
-	s.last = done
 	s.wmu.Unlock()
 	locked = false
 
-	// The next Update builds its batch while this one syncs.
-	err = b.SyncWait()
-	if err != nil {
-		err = s.fail(err)
-		v.release()
-	} else {
-		s.publish(v)
-		_ = b.Close()
-	}
-	close(done)
-	return err
+	// The transaction stays in the gate (Close waits for it) until its wait is called.
+	entered = false
+	var left atomic.Bool
+	return func() error {
+		err := s.settle(c)
+		if err == nil && c.b == nil {
+			err = s.failure()
+		}
+		if left.CompareAndSwap(false, true) {
+			s.gate.Leave()
+		}
+		return err
+	}, nil
 }
 
 // Close waits for transactions in progress and closes the store. Later transactions

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/kvtest"
@@ -21,8 +24,24 @@ func openTemp(t testing.TB, opts Options) *Store {
 }
 
 func TestContract(t *testing.T) {
+	var mu sync.Mutex
+	fss := map[kv.Store]*holdFS{}
 	kvtest.RunBackend(t, kvtest.Backend{
-		Open: func(t *testing.T) kv.Store { return openTemp(t, Options{}) },
+		Open: func(t *testing.T) kv.Store {
+			fs := &holdFS{FS: vfs.Default, waiting: make(chan struct{}, 1)}
+			s := openTemp(t, Options{fs: fs})
+			mu.Lock()
+			fss[s] = fs
+			mu.Unlock()
+			return s
+		},
+		Hold: func(t *testing.T, s kv.Store) func(error) {
+			mu.Lock()
+			fs := fss[s]
+			mu.Unlock()
+			fs.hold()
+			return fs.releaseWith
+		},
 		Reopen: func(t *testing.T, closed kv.Store) kv.Store {
 			s, err := Open(closed.(*Store).Path(), Options{})
 			if err != nil {

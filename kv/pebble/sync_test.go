@@ -18,12 +18,13 @@ import (
 )
 
 // holdFS is the operating system's file system, except that while held, syncs of
-// write-ahead log files wait until released.
+// write-ahead log files wait until released, and after a release with an error they fail.
 type holdFS struct {
 	vfs.FS
 	mu      sync.Mutex
 	held    chan struct{} // closed on release; nil when syncs pass
 	waiting chan struct{} // receives one value each time a sync starts waiting
+	err     error         // what syncs return after a failing release
 }
 
 func (fs *holdFS) hold() {
@@ -32,8 +33,15 @@ func (fs *holdFS) hold() {
 	fs.mu.Unlock()
 }
 
-func (fs *holdFS) release() {
+func (fs *holdFS) release() { fs.releaseWith(nil) }
+
+// releaseWith releases the held syncs, failing them and every later one with err when it
+// is not nil.
+func (fs *holdFS) releaseWith(err error) {
 	fs.mu.Lock()
+	if err != nil {
+		fs.err = err
+	}
 	if fs.held != nil {
 		close(fs.held)
 		fs.held = nil
@@ -41,7 +49,7 @@ func (fs *holdFS) release() {
 	fs.mu.Unlock()
 }
 
-func (fs *holdFS) wait() {
+func (fs *holdFS) wait() error {
 	fs.mu.Lock()
 	held := fs.held
 	fs.mu.Unlock()
@@ -52,6 +60,9 @@ func (fs *holdFS) wait() {
 		}
 		<-held
 	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.err
 }
 
 func (fs *holdFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
@@ -82,17 +93,23 @@ type holdFile struct {
 }
 
 func (f *holdFile) Sync() error {
-	f.fs.wait()
+	if err := f.fs.wait(); err != nil {
+		return err
+	}
 	return f.File.Sync()
 }
 
 func (f *holdFile) SyncData() error {
-	f.fs.wait()
+	if err := f.fs.wait(); err != nil {
+		return err
+	}
 	return f.File.SyncData()
 }
 
 func (f *holdFile) SyncTo(n int64) (bool, error) {
-	f.fs.wait()
+	if err := f.fs.wait(); err != nil {
+		return false, err
+	}
 	return f.File.SyncTo(n)
 }
 
