@@ -46,6 +46,12 @@ const (
 	// operations that have started but are not yet queued (they are validating their
 	// input) before it commits a batch: an fsync costs far more than that work.
 	GatherWait = time.Millisecond
+	// SettleDepth is, on a store that pipelines its commits (kv.Pipeliner), how many
+	// applied batches may queue for the settler besides the one it waits on: the committer
+	// runs the next batch while up to SettleDepth+1 batches sync, and waits before it hands
+	// over another. One is enough to keep the committer busy while a sync runs (the log
+	// syncs everything applied at once); more would only make batches smaller.
+	SettleDepth = 1
 )
 
 // Options configure an Engine.
@@ -123,6 +129,13 @@ type Engine struct {
 	closeMu  sync.RWMutex
 	closed   bool
 
+	// pipe is KV when it pipelines its commits (nil otherwise): then the committer applies
+	// a batch and hands it to the settler (settleLoop) through settleq, which answers its
+	// jobs once it is durable; settled is closed when the settler has answered everything.
+	pipe    kv.Pipeliner
+	settleq chan settlement
+	settled chan struct{}
+
 	hub *hub
 
 	commits, committed atomic.Uint64
@@ -137,7 +150,9 @@ type Stats struct {
 	Ops uint64
 	// Run is the time spent running operations inside committed transactions.
 	Run time.Duration
-	// Tx is the total time of committed transactions, Run plus the kv commit (fsync).
+	// Tx is the total time of committed transactions, Run plus the kv commit (fsync): on a
+	// pipelining store (kv.Pipeliner), until the transaction is durable, which includes
+	// waiting for the sync of the batch before it.
 	Tx time.Duration
 }
 
@@ -204,6 +219,12 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.hub = newHub(ring, ringBytes, last)
 	e.queue = make(chan *job, e.maxBatch)
+	if p, ok := opts.KV.(kv.Pipeliner); ok {
+		e.pipe = p
+		e.settleq = make(chan settlement, SettleDepth)
+		e.settled = make(chan struct{})
+		go e.settleLoop()
+	}
 	go e.commitLoop()
 	return e, nil
 }
@@ -260,8 +281,9 @@ func (e *Engine) Service() string { return e.service }
 // Schema returns the schema the engine validates with.
 func (e *Engine) Schema() *schema.Schema { return e.schema }
 
-// Close stops the engine after the operations already queued have committed. Operations
-// started after Close return ErrClosed. Watch channels are closed.
+// Close stops the engine after the operations already queued have committed (and, on a
+// pipelining store, are durable and answered). Operations started after Close return
+// ErrClosed. Watch channels are closed.
 func (e *Engine) Close() error {
 	e.closeMu.Lock()
 	if e.closed {
@@ -364,6 +386,12 @@ func (e *Engine) submit(ctx context.Context, j *job) error {
 
 func (e *Engine) commitLoop() {
 	defer close(e.stopped)
+	if e.pipe != nil {
+		defer func() {
+			close(e.settleq)
+			<-e.settled
+		}()
+	}
 	batch := make([]*job, 0, e.maxBatch)
 	for {
 		var first *job
@@ -435,7 +463,9 @@ func (e *Engine) join(jobs []*job) []*job {
 
 // commit runs batch in one kv transaction, with the operations that join it while it runs
 // (join). A job failing with an internal error is taken out and the rest retried; a job
-// whose machine failed after writing is retried with its failure only.
+// whose machine failed after writing is retried with its failure only. On a pipelining
+// store it returns once the transaction is applied, leaving the settler to answer the jobs
+// when it is durable.
 func (e *Engine) commit(batch []*job) {
 	jobs := append([]*job(nil), batch...)
 	for len(jobs) > 0 {
@@ -444,7 +474,7 @@ func (e *Engine) commit(batch []*job) {
 		var bs *batchState
 		var ran time.Duration
 		start := time.Now()
-		err := e.kv.Update(context.Background(), func(kt kv.Tx) error {
+		run := func(kt kv.Tx) error {
 			defer func(t0 time.Time) { ran = time.Since(t0) }(time.Now())
 			bs = newBatchState(e, kt, len(jobs))
 			bs.commits = !e.noFinish
@@ -479,26 +509,31 @@ func (e *Engine) commit(batch []*job) {
 				return fail(nil, err)
 			}
 			return bs.flush(kt)
-		})
-		if err == nil {
-			e.commits.Add(1)
-			e.committed.Add(uint64(len(jobs)))
-			e.runNanos.Add(int64(ran))
-			e.txNanos.Add(int64(time.Since(start)))
-			bs.settle()
-			e.hub.publish(bs.events)
-			for _, j := range jobs {
-				close(j.done)
+		}
+		var err error
+		if e.pipe != nil {
+			var wait func() error
+			wait, err = e.pipe.UpdateApplied(context.Background(), run)
+			if err == nil {
+				// Applied: the next batch reads its writes; the settler answers its jobs
+				// once it is durable, while the committer goes on.
+				e.settleq <- settlement{wait: wait, jobs: jobs, bs: bs, ran: ran, start: start}
+				return
 			}
-			return
+		} else {
+			err = e.kv.Update(context.Background(), run)
+			if err == nil {
+				e.durable(jobs, bs, ran, start)
+				return
+			}
 		}
 		if errors.Is(err, kv.ErrConflict) {
 			// No job's fault: the store gave up on the whole batch.
 			e.log.Warn("dag: commit kept conflicting; the batch is refused", "ops", len(jobs), "err", err)
 			for _, j := range jobs {
 				j.err = fmt.Errorf("%w: committing %d operations: %w", ErrBusy, len(jobs), err)
-				close(j.done)
 			}
+			e.answer(jobs)
 			return
 		}
 		if bad == nil || !errors.Is(err, errAbortBatch) {
@@ -508,8 +543,8 @@ func (e *Engine) commit(batch []*job) {
 			}
 			for _, j := range jobs {
 				j.err = fmt.Errorf("committing: %w", err)
-				close(j.done)
 			}
+			e.answer(jobs)
 			return
 		}
 		var dirty *dirtyFailure
@@ -535,7 +570,7 @@ func (e *Engine) commit(batch []*job) {
 			e.log.Debug("dag: operation failed", "err", badErr)
 		}
 		bad.err = badErr
-		close(bad.done)
+		e.answer([]*job{bad})
 		rest := jobs[:0]
 		for _, j := range jobs {
 			if j != bad {
@@ -543,6 +578,74 @@ func (e *Engine) commit(batch []*job) {
 			}
 		}
 		jobs = rest
+	}
+}
+
+// durable does what follows a batch's commit once it is durable: count it, publish its
+// records to watchers and Engine.Records (in commit order: one goroutine calls it, the
+// committer or the settler), and answer its jobs.
+func (e *Engine) durable(jobs []*job, bs *batchState, ran time.Duration, start time.Time) {
+	e.commits.Add(1)
+	e.committed.Add(uint64(len(jobs)))
+	e.runNanos.Add(int64(ran))
+	e.txNanos.Add(int64(time.Since(start)))
+	bs.settle()
+	e.hub.publish(bs.events)
+	for _, j := range jobs {
+		close(j.done)
+	}
+}
+
+// answer answers jobs that failed (their err is set) and wrote nothing. With a pipelined
+// store it goes through the settler, after the batches applied before: the failure may
+// come of reading their writes, which are not durable yet and could still fail.
+func (e *Engine) answer(jobs []*job) {
+	if e.pipe != nil {
+		e.settleq <- settlement{jobs: jobs}
+		return
+	}
+	for _, j := range jobs {
+		close(j.done)
+	}
+}
+
+// settlement is what the committer hands the settler: an applied batch, its jobs and
+// state, and the wait for its durability; or (wait nil) jobs that failed, to answer in
+// their turn.
+type settlement struct {
+	wait  func() error
+	jobs  []*job
+	bs    *batchState
+	ran   time.Duration
+	start time.Time
+}
+
+// settleLoop is the settler of a pipelined store: in commit order, it waits for each
+// applied batch to be durable and then does what follows its commit (durable). Once a
+// batch fails to become durable, its jobs and those of every batch applied after it (which
+// read its writes), and the failed jobs answered after it, get that error: the store has
+// failed, and nothing applied after the failure is acknowledged.
+func (e *Engine) settleLoop() {
+	defer close(e.settled)
+	var failed error
+	for s := range e.settleq {
+		if s.wait != nil {
+			err := s.wait()
+			if err != nil && failed == nil {
+				failed = err
+				e.log.Error("dag: commit failed to become durable; every later operation fails", "ops", len(s.jobs), "err", err)
+			}
+			if failed == nil {
+				e.durable(s.jobs, s.bs, s.ran, s.start)
+				continue
+			}
+		}
+		for _, j := range s.jobs {
+			if failed != nil {
+				j.err = fmt.Errorf("committing: %w", failed)
+			}
+			close(j.done)
+		}
 	}
 }
 
