@@ -126,8 +126,8 @@
 // batch (kv.Pipeliner.UpdateApplied; the next batch reads its writes) and hands it to a
 // settler goroutine, which waits, in commit order, for each batch to be durable and only
 // then counts it, publishes its records to watchers and Records, and answers its
-// operations, while the committer runs the next batch (up to SettleDepth+1 batches
-// syncing). Operations the committer fails before a commit are answered through the
+// operations, while the committer runs the next batch (with SettleDepth batches
+// at most awaiting durability). Operations the committer fails before a commit are answered through the
 // settler too, after the batches applied before them. If a batch fails to become
 // durable, its operations, those of every batch applied after it and every later one fail
 // (the store has failed): nothing is acknowledged, read by a View or seen by a watcher

@@ -46,11 +46,12 @@ const (
 	// operations that have started but are not yet queued (they are validating their
 	// input) before it commits a batch: an fsync costs far more than that work.
 	GatherWait = time.Millisecond
-	// SettleDepth is, on a store that pipelines its commits (kv.Pipeliner), how many
-	// applied batches may queue for the settler besides the one it waits on: the committer
-	// runs the next batch while up to SettleDepth+1 batches sync, and waits before it hands
-	// over another. One is enough to keep the committer busy while a sync runs (the log
-	// syncs everything applied at once); more would only make batches smaller.
+	// SettleDepth is, on a store that pipelines its commits (kv.Pipeliner), the most
+	// applied batches that may await durability while the committer runs the next one:
+	// with 1, batch N+1 runs while batch N syncs, and once applied waits for N to be
+	// settled before the committer takes up N+2. One keeps the committer busy through a
+	// sync; more splits the writers among more batches in flight, so batches are smaller
+	// (2 measured no faster: docs/PERFORMANCE.md). At least 1.
 	SettleDepth = 1
 )
 
@@ -221,7 +222,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	e.queue = make(chan *job, e.maxBatch)
 	if p, ok := opts.KV.(kv.Pipeliner); ok {
 		e.pipe = p
-		e.settleq = make(chan settlement, SettleDepth)
+		// The settler holds one batch while it waits; the channel the rest.
+		e.settleq = make(chan settlement, SettleDepth-1)
 		e.settled = make(chan struct{})
 		go e.settleLoop()
 	}

@@ -3,6 +3,7 @@ package dag_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -224,5 +225,34 @@ func TestPipelinedCommitFailure(t *testing.T) {
 	case ev := <-watch:
 		t.Fatalf("a watcher saw %+v of a batch that failed to sync", ev)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestPipelineDepth: while a batch is held from becoming durable, the committer applies
+// SettleDepth more batches (running each while the earlier ones sync) and then applies no
+// other until the held one is settled. It fails with a settler queue one batch deeper.
+func TestPipelineDepth(t *testing.T) {
+	h := newHeldKV(t)
+	v := newEnv(t, h)
+	t.Cleanup(func() { h.release(nil) }) // before the engine closes, should the test fail
+	v.put(v.path("notes/before"), note("x"))
+
+	h.hold()
+	var puts []<-chan error
+	for i := range dag.SettleDepth + 1 {
+		puts = append(puts, pipelinedPut(v, v.path(fmt.Sprint("notes/p", i))))
+		waitApplied(t, h, fmt.Sprintf("batch %d", i))
+	}
+	puts = append(puts, pipelinedPut(v, v.path("notes/past")))
+	select {
+	case <-h.applied:
+		t.Fatalf("a batch was applied with %d batches awaiting durability (SettleDepth %d)", dag.SettleDepth+1, dag.SettleDepth)
+	case <-time.After(100 * time.Millisecond):
+	}
+	h.release(nil)
+	for i, c := range puts {
+		if err := <-c; err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
 	}
 }
