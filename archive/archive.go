@@ -155,6 +155,7 @@ func (a *Archive) Stage(codec uint64, data []byte) (msg cid.Cid, write func(kt k
 	}
 	msg = message.Sum(codec, data)
 	key := outboxKey(msg)
+	mark := a.ob.scanMark() // before the transaction that writes the row
 	write = func(kt kv.Tx) error {
 		if err := kt.Put(key, data); err != nil {
 			return fmt.Errorf("%w: message %s: writing the outbox: %w", ErrWrite, msg, err)
@@ -162,7 +163,7 @@ func (a *Archive) Stage(codec uint64, data []byte) (msg cid.Cid, write func(kt k
 		return nil
 	}
 	committed = func() {
-		a.ob.hint(msg, data) // committed: with OwnOutbox the mover takes these bytes
+		a.ob.hint(msg, data, mark) // committed: with OwnOutbox the mover takes these bytes
 		a.ob.written()
 		if a.log.Enabled(context.Background(), slog.LevelDebug) {
 			a.log.Debug("archived message", "msg", msg.String(), "size", len(data), "staged", true)

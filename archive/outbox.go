@@ -95,11 +95,17 @@ type outbox struct {
 	// moves those without reading their rows back (point reads of rows written seconds
 	// ago, most of them flushed out of the memtable by then, were 5 % of serve's CPU at 32
 	// clients). No other process moves them; a scan of this process that moved one drops
-	// its hint (dropHints).
+	// its hint (dropHints), and a hint given after such a scan keeps no bytes (scans).
 	hintMu    sync.Mutex
 	hints     []outboxHint
 	hintBytes int
 	maxHints  int
+	// scans counts the scan rounds that moved messages; changed under hintMu. A hint is
+	// given once its transaction has committed, so a scan may have moved its message in
+	// between, after its commit and before dropHints could find the hint: a hint given
+	// when scans has changed since its put began keeps no bytes, and the round that
+	// takes it reads its row back (gone, it is skipped) instead of moving it twice.
+	scans atomic.Uint64
 	// keepBytes: hints keep the bytes of committed messages (Options.OwnOutbox).
 	keepBytes bool
 	// hinted counts the rounds read by hints since the last scan (scanEvery).
@@ -113,13 +119,19 @@ type outboxHint struct {
 	data []byte
 }
 
+// scanMark returns the count of scan rounds that moved messages, for a put to take
+// before its transaction and give to hint after it.
+func (o *outbox) scanMark() uint64 { return o.scans.Load() }
+
 // hint remembers msg as written by this process (dropped when maxHints are held), with
 // data, its bytes, when its row is committed (nil: not known to be; or not kept past
-// maxHintBytes). data must not be modified afterwards.
-func (o *outbox) hint(msg cid.Cid, data []byte) {
+// maxHintBytes; or a scan moved messages since mark, taken by scanMark before the
+// transaction that wrote the row: it may have moved msg). data must not be modified
+// afterwards.
+func (o *outbox) hint(msg cid.Cid, data []byte, mark uint64) {
 	o.hintMu.Lock()
 	if len(o.hints) < o.maxHints {
-		if !o.keepBytes || o.hintBytes+len(data) > maxHintBytes {
+		if !o.keepBytes || o.hintBytes+len(data) > maxHintBytes || o.scans.Load() != mark {
 			data = nil
 		}
 		o.hintBytes += len(data)
@@ -166,6 +178,9 @@ func (o *outbox) dropHints(moved []outboxMsg) {
 		gone[m.msg] = struct{}{}
 	}
 	o.hintMu.Lock()
+	// Hints not given yet, of puts whose transactions committed before the scan read the
+	// outbox, keep no bytes (hint): the scan may have moved their messages.
+	o.scans.Add(1)
 	o.hints = slices.DeleteFunc(o.hints, func(h outboxHint) bool {
 		if _, ok := gone[h.msg]; ok {
 			o.hintBytes -= len(h.data)
@@ -196,6 +211,7 @@ type pendingPut struct {
 	msg  cid.Cid
 	key  []byte
 	data []byte
+	mark uint64 // scanMark before the put's transaction
 	done chan error
 }
 
@@ -231,16 +247,17 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		default:
 		}
 		key := outboxKey(msg)
+		mark := o.scanMark()
 		err := o.commitFn(ctx, func(tx kv.Tx) error { return tx.Put(key, data) })
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
 		}
-		o.hint(msg, data)
+		o.hint(msg, data, mark)
 		o.written()
 		return nil
 	}
 	o.start.Do(func() { go o.commit() })
-	p := &pendingPut{msg: msg, key: outboxKey(msg), data: data, done: make(chan error, 1)}
+	p := &pendingPut{msg: msg, key: outboxKey(msg), data: data, mark: o.scanMark(), done: make(chan error, 1)}
 	select {
 	case <-o.stop:
 		return errClosed
@@ -308,7 +325,7 @@ func (o *outbox) commit() {
 		}
 		for _, p := range batch {
 			if err == nil {
-				o.hint(p.msg, p.data)
+				o.hint(p.msg, p.data, p.mark)
 				o.written()
 			}
 			p.done <- err

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/w3dag/w3dag/blob/mem"
@@ -82,5 +83,64 @@ func TestStage(t *testing.T) {
 	}
 	if _, _, _, ok := a.Stage(message.CodecCAR, make([]byte, kv.MaxValueSize+1)); ok {
 		t.Error("Stage accepted a message larger than a kv value")
+	}
+}
+
+// TestOwnOutboxScanBeforeHint: with OwnOutbox, the mover may scan a message out of the
+// outbox after its transaction committed and before its hint is given (committed, or
+// Put's after its Commit returned). The hint given after that scan must not move the
+// message a second time (a second copy in a second segment, its index moved to it). It
+// fails on a mover that takes every committed hint's bytes without knowing of that scan.
+func TestOwnOutboxScanBeforeHint(t *testing.T) {
+	ctx := context.Background()
+	store := kvmem.New()
+	var a *Archive
+	var scanned atomic.Int64
+	commit := func(ctx context.Context, fn func(kv.Tx) error) error {
+		if err := store.Update(ctx, fn); err != nil {
+			return err
+		}
+		// The mover runs between the commit and Put's hint: no hints, so a scan.
+		n, err := a.Flush(ctx)
+		scanned.Add(int64(n))
+		return err
+	}
+	blobs := mem.New()
+	a = New(blobs, Options{Outbox: store, Commit: commit, OwnOutbox: true})
+	defer a.Close()
+
+	// Stage: the scan runs between the staged write's commit and committed.
+	data := []byte("a staged request")
+	_, write, committed, ok := a.Stage(message.CodecCAR, data)
+	if !ok {
+		t.Fatal("Stage declined")
+	}
+	if err := store.Update(ctx, write); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Flush(ctx); err != nil || n != 1 {
+		t.Fatalf("the scan moved %d, %v; want the staged message", n, err)
+	}
+	committed()
+	if n, err := a.Flush(ctx); err != nil || n != 0 {
+		t.Fatalf("after the scan, the staged message's hint moved %d, %v; want 0 (moved twice)", n, err)
+	}
+
+	// Put: the scan runs inside Commit, after the commit and before Put's hint.
+	msg, err := a.Put(ctx, message.CodecCAR, []byte("a put request"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scanned.Load() != 1 {
+		t.Fatalf("the scan in Commit moved %d messages, want 1", scanned.Load())
+	}
+	if n, err := a.Flush(ctx); err != nil || n != 0 {
+		t.Fatalf("after the scan, Put's hint moved %d, %v; want 0 (moved twice)", n, err)
+	}
+	if got, err := a.Get(ctx, msg); err != nil || string(got) != "a put request" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	if segs := countBlobs(t, blobs, SegmentPrefix); segs != 2 {
+		t.Fatalf("%d segments written, want 2 (one for each message)", segs)
 	}
 }
