@@ -155,7 +155,7 @@ func (a *Archive) Stage(codec uint64, data []byte) (msg cid.Cid, write func(kt k
 	}
 	msg = message.Sum(codec, data)
 	key := outboxKey(msg)
-	mark := a.ob.scanMark() // before the transaction that writes the row
+	mark := a.ob.moveMark() // before the transaction that writes the row
 	write = func(kt kv.Tx) error {
 		if err := kt.Put(key, data); err != nil {
 			return fmt.Errorf("%w: message %s: writing the outbox: %w", ErrWrite, msg, err)

@@ -38,8 +38,9 @@
 // rows in one kv transaction. A round takes the messages this process put by their keys
 // (point reads; it remembers up to MaxBacklog of them; with Options.OwnOutbox it keeps
 // the bytes of those Put committed, up to 16 MiB, and moves them without reading them
-// back, except those whose Put overlapped a scan that moved messages: that scan may have
-// moved them already, so their rows are read back), and each drain ends with a scan of
+// back, except those a round may have moved while their Put ran, a message put twice or
+// one a scan found first: their rows are read back; a message is hinted once at a time),
+// and each drain ends with a scan of
 // the outbox for the rest (other processes' messages, those left by a crash), as does at
 // least one round in 64 while hints are left, so that under sustained load the rest are
 // not left behind: scanning every round would step over every deletion earlier rounds

@@ -94,18 +94,26 @@ type outbox struct {
 	// committed (put's) keeps the message's bytes, up to maxHintBytes in all: a round
 	// moves those without reading their rows back (point reads of rows written seconds
 	// ago, most of them flushed out of the memtable by then, were 5 % of serve's CPU at 32
-	// clients). No other process moves them; a scan of this process that moved one drops
-	// its hint (dropHints), and a hint given after such a scan keeps no bytes (scans).
+	// clients). No other process moves them, but this one's rounds may move a message
+	// before one of its hints is read: one moved by a scan, or put twice (the same bytes,
+	// one row) and moved by the round that took the first hint. So that none is moved
+	// twice, a message is hinted once at a time (listed), a round that moved a message
+	// drops its other hints (moved), and a hint given after a round moved its message
+	// keeps no bytes (movedAt): it is given once its transaction has committed, so the
+	// round may have moved the message between the two; the round that takes it reads
+	// its row back (gone, it is skipped).
 	hintMu    sync.Mutex
 	hints     []outboxHint
 	hintBytes int
 	maxHints  int
-	// scans counts the scan rounds that moved messages; changed under hintMu. A hint is
-	// given once its transaction has committed, so a scan may have moved its message in
-	// between, after its commit and before dropHints could find the hint: a hint given
-	// when scans has changed since its put began keeps no bytes, and the round that
-	// takes it reads its row back (gone, it is skipped) instead of moving it twice.
-	scans atomic.Uint64
+	// listed counts the hints of each message in hints.
+	listed map[cid.Cid]int
+	// moves counts the rounds that moved messages (changed under hintMu); movedAt is, for
+	// each message the last keepMoves of them moved, the last one's count, and recent
+	// those rounds' messages, oldest first.
+	moves   atomic.Uint64
+	movedAt map[cid.Cid]uint64
+	recent  [][]cid.Cid
 	// keepBytes: hints keep the bytes of committed messages (Options.OwnOutbox).
 	keepBytes bool
 	// hinted counts the rounds read by hints since the last scan (scanEvery).
@@ -119,25 +127,55 @@ type outboxHint struct {
 	data []byte
 }
 
-// scanMark returns the count of scan rounds that moved messages, for a put to take
-// before its transaction and give to hint after it.
-func (o *outbox) scanMark() uint64 { return o.scans.Load() }
+// keepMoves is how many of the last rounds that moved messages the outbox remembers
+// the messages of (outbox.movedAt, at most keepMoves×moveRound of them): a hint whose put
+// began before those rounds keeps no bytes.
+const keepMoves = 64
 
-// hint remembers msg as written by this process (dropped when maxHints are held), with
-// data, its bytes, when its row is committed (nil: not known to be; or not kept past
-// maxHintBytes; or a scan moved messages since mark, taken by scanMark before the
-// transaction that wrote the row: it may have moved msg). data must not be modified
-// afterwards.
+// moveMark returns the count of rounds that moved messages, for a put to take before its
+// transaction and give to hint after it.
+func (o *outbox) moveMark() uint64 { return o.moves.Load() }
+
+// hint remembers msg as written by this process, with data, its bytes, when its row is
+// committed (nil: not known to be). It keeps no bytes past maxHintBytes, nor when a round
+// may have moved msg since mark, taken by moveMark before the transaction that wrote the
+// row. No hint is added when maxHints are held, nor when one of msg is held (it moves
+// msg, or finds it moved). data must not be modified afterwards.
 func (o *outbox) hint(msg cid.Cid, data []byte, mark uint64) {
 	o.hintMu.Lock()
-	if len(o.hints) < o.maxHints {
-		if !o.keepBytes || o.hintBytes+len(data) > maxHintBytes || o.scans.Load() != mark {
-			data = nil
-		}
-		o.hintBytes += len(data)
-		o.hints = append(o.hints, outboxHint{msg: msg, data: data})
+	defer o.hintMu.Unlock()
+	if len(o.hints) >= o.maxHints || o.listed[msg] > 0 {
+		return
 	}
-	o.hintMu.Unlock()
+	if !o.keepBytes || o.hintBytes+len(data) > maxHintBytes || o.movedSince(msg, mark) {
+		data = nil
+	}
+	o.hintBytes += len(data)
+	o.hints = append(o.hints, outboxHint{msg: msg, data: data})
+	o.listed[msg]++
+}
+
+// movedSince reports whether a round that moved messages after mark may have moved msg.
+// hintMu is held.
+func (o *outbox) movedSince(msg cid.Cid, mark uint64) bool {
+	now := o.moves.Load()
+	if now == mark {
+		return false
+	}
+	if now-mark > keepMoves {
+		return true // rounds forgotten: any may have
+	}
+	at, ok := o.movedAt[msg]
+	return ok && at > mark
+}
+
+// unlist counts hs out of listed. hintMu is held.
+func (o *outbox) unlist(hs []outboxHint) {
+	for _, h := range hs {
+		if o.listed[h.msg]--; o.listed[h.msg] <= 0 {
+			delete(o.listed, h.msg)
+		}
+	}
 }
 
 // takeHints removes and returns up to n of the oldest hints.
@@ -150,6 +188,7 @@ func (o *outbox) takeHints(n int) []outboxHint {
 	for _, h := range out {
 		o.hintBytes -= len(h.data)
 	}
+	o.unlist(out)
 	return out
 }
 
@@ -162,33 +201,54 @@ func (o *outbox) returnHints(hs []outboxHint) {
 		o.hints = o.hints[:o.maxHints]
 	}
 	o.hintBytes = 0
+	clear(o.listed)
 	for _, h := range o.hints {
 		o.hintBytes += len(h.data)
+		o.listed[h.msg]++
 	}
 	o.hintMu.Unlock()
 }
 
-// dropHints forgets the hints of moved, messages a scan has just moved.
+// dropHints records that a round has just moved the messages of moved: it forgets their
+// hints, which would move them again, and hints given later by puts that began before
+// keep no bytes (hint), since the round may have deleted the rows those puts wrote.
 func (o *outbox) dropHints(moved []outboxMsg) {
 	if len(moved) == 0 {
 		return
 	}
-	gone := make(map[cid.Cid]struct{}, len(moved))
-	for _, m := range moved {
-		gone[m.msg] = struct{}{}
-	}
+	msgs := make([]cid.Cid, len(moved))
+	held := false
 	o.hintMu.Lock()
-	// Hints not given yet, of puts whose transactions committed before the scan read the
-	// outbox, keep no bytes (hint): the scan may have moved their messages.
-	o.scans.Add(1)
+	defer o.hintMu.Unlock()
+	n := o.moves.Add(1)
+	for i, m := range moved {
+		msgs[i] = m.msg
+		o.movedAt[m.msg] = n
+		held = held || o.listed[m.msg] > 0
+	}
+	o.recent = append(o.recent, msgs)
+	if len(o.recent) > keepMoves {
+		for _, c := range o.recent[0] {
+			if o.movedAt[c] <= n-keepMoves {
+				delete(o.movedAt, c)
+			}
+		}
+		o.recent[0] = nil
+		o.recent = o.recent[1:]
+	}
+	if !held {
+		return
+	}
 	o.hints = slices.DeleteFunc(o.hints, func(h outboxHint) bool {
-		if _, ok := gone[h.msg]; ok {
+		if o.movedAt[h.msg] == n {
 			o.hintBytes -= len(h.data)
+			if o.listed[h.msg]--; o.listed[h.msg] <= 0 {
+				delete(o.listed, h.msg)
+			}
 			return true
 		}
 		return false
 	})
-	o.hintMu.Unlock()
 }
 
 // written records a put for Run's pacing.
@@ -211,7 +271,7 @@ type pendingPut struct {
 	msg  cid.Cid
 	key  []byte
 	data []byte
-	mark uint64 // scanMark before the put's transaction
+	mark uint64 // moveMark before the put's transaction
 	done chan error
 }
 
@@ -223,6 +283,8 @@ func newOutbox(opts Options, log *slog.Logger) *outbox {
 		maxBatch:  opts.MaxBatch,
 		poll:      opts.MovePoll,
 		maxHints:  maxHints,
+		listed:    map[cid.Cid]int{},
+		movedAt:   map[cid.Cid]uint64{},
 		keepBytes: opts.OwnOutbox,
 		queue:     make(chan *pendingPut, 4096),
 		stop:      make(chan struct{}),
@@ -247,7 +309,7 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		default:
 		}
 		key := outboxKey(msg)
-		mark := o.scanMark()
+		mark := o.moveMark()
 		err := o.commitFn(ctx, func(tx kv.Tx) error { return tx.Put(key, data) })
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
@@ -257,7 +319,7 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		return nil
 	}
 	o.start.Do(func() { go o.commit() })
-	p := &pendingPut{msg: msg, key: outboxKey(msg), data: data, mark: o.scanMark(), done: make(chan error, 1)}
+	p := &pendingPut{msg: msg, key: outboxKey(msg), data: data, mark: o.moveMark(), done: make(chan error, 1)}
 	select {
 	case <-o.stop:
 		return errClosed
@@ -547,18 +609,16 @@ func (a *Archive) moveRound(ctx context.Context) (moved, handled int, err error)
 	if a.ob.hinted.Add(1) < scanEvery {
 		round, err = a.readHinted(ctx)
 	}
-	scanned := false
 	if err == nil && len(round) == 0 {
 		a.ob.hinted.Store(0)
 		round, corrupt, err = a.readScan(ctx)
-		scanned = true
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading the outbox: %w", err)
 	}
 	moved, handled, err = a.move(ctx, round, corrupt)
-	if err == nil && scanned {
-		// Their hints would move them again (a second copy, see outbox.hints).
+	if err == nil {
+		// Their other hints would move them again (a second copy, see outbox.hints).
 		a.ob.dropHints(round)
 	}
 	return moved, handled, err

@@ -3,9 +3,14 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/kv"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
@@ -142,5 +147,84 @@ func TestOwnOutboxScanBeforeHint(t *testing.T) {
 	}
 	if segs := countBlobs(t, blobs, SegmentPrefix); segs != 2 {
 		t.Fatalf("%d segments written, want 2 (one for each message)", segs)
+	}
+}
+
+// pausingBlobs holds the first segment write until resume is closed, signalling paused
+// when it starts waiting: a mover round stopped between taking its hints and its commit.
+type pausingBlobs struct {
+	blob.Store
+	once   sync.Once
+	paused chan struct{}
+	resume chan struct{}
+}
+
+func (p *pausingBlobs) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) error {
+	if strings.HasPrefix(key, SegmentPrefix) {
+		p.once.Do(func() {
+			close(p.paused)
+			<-p.resume
+		})
+	}
+	return p.Store.Put(ctx, key, r, opts)
+}
+
+// TestOwnOutboxSameMessageTwice: with OwnOutbox, a message two requests put (the same
+// bytes, one row) before the mover moved it is moved once, whether the second hint is
+// given while the first waits in the hints or while a round that took it runs. It fails
+// on a mover whose rounds move every hint's bytes without knowing that an earlier round
+// moved the message (a second copy in a second segment).
+func TestOwnOutboxSameMessageTwice(t *testing.T) {
+	ctx := context.Background()
+	store := kvmem.New()
+	commit := func(ctx context.Context, fn func(kv.Tx) error) error { return store.Update(ctx, fn) }
+	blobs := &pausingBlobs{Store: mem.New(), paused: make(chan struct{}), resume: make(chan struct{})}
+	a := New(blobs, Options{Outbox: store, Commit: commit, OwnOutbox: true})
+	defer a.Close()
+	stage := func(data []byte) func() {
+		t.Helper()
+		_, write, committed, ok := a.Stage(message.CodecCAR, data)
+		if !ok {
+			t.Fatal("Stage declined")
+		}
+		if err := store.Update(ctx, write); err != nil {
+			t.Fatal(err)
+		}
+		return committed
+	}
+
+	// The second hint while a round that took the first runs.
+	twice := []byte("a request sent twice")
+	stage(twice)()
+	moved := make(chan int, 1)
+	go func() {
+		n, _, err := a.moveRound(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		moved <- n
+	}()
+	<-blobs.paused
+	stage(twice)() // committed before the round's commit deletes the row
+	close(blobs.resume)
+	if n := <-moved; n != 1 {
+		t.Fatalf("the round moved %d, want 1", n)
+	}
+	if n, err := a.Flush(ctx); err != nil || n != 0 {
+		t.Fatalf("the second hint moved %d more, %v; want 0 (moved twice)", n, err)
+	}
+
+	// The second hint while the first waits, a round of other messages between them.
+	again := []byte("another request sent twice")
+	stage(again)()
+	for i := range moveRound {
+		stage(fmt.Appendf(nil, "message %d", i))()
+	}
+	stage(again)()
+	if n, err := a.Flush(ctx); err != nil || n != moveRound+1 {
+		t.Fatalf("Flush moved %d, %v; want %d (each message once)", n, err, moveRound+1)
+	}
+	if segs := countBlobs(t, blobs, SegmentPrefix); segs != 3 {
+		t.Fatalf("%d segments, want 3", segs)
 	}
 }
