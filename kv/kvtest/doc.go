@@ -13,7 +13,9 @@
 // write skew), counters, closing and persistence, and, for backends that are
 // kv.Pipeliners, the pipelining contract (applied writes read by the next transaction, not
 // by View until durable; durability in order; a failed sync reported to every later wait),
-// with Backend.Hold for the cases that hold syncs up.
+// with Backend.Hold for the cases that hold syncs up; and, for backends whose transactions
+// are kv.Prefetchers, that Gets of prefetched keys return what they would have without the
+// prefetch (values, absent keys, the transaction's writes before and after it).
 //
 // This package imports only kv and the standard library (testing); nothing else of w3dag's.
 package kvtest

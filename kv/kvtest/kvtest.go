@@ -49,6 +49,8 @@ func RunBackend(t *testing.T, b Backend) {
 		{"BytewiseOrder", testBytewiseOrder},
 		{"NoAliasing", testNoAliasing},
 		{"ReadYourWrites", testReadYourWrites},
+		{"Prefetch", testPrefetch},
+		{"PrefetchMany", testPrefetchMany},
 		{"ScanRanges", testScanRanges},
 		{"ScanPrefix", testScanPrefix},
 		{"ScanStopAndErrors", testScanStopAndErrors},

@@ -43,6 +43,13 @@
 // instead of one round trip per key (TestRoundTripsPerCommit). The rows of a flush go in
 // key order, so concurrent flushes lock common rows in the same order.
 //
+// Reads can be batched too: a Tx is a kv.Prefetcher, whose Prefetch reads many keys in one
+// pipelined batch of array statements (a primary-key lookup per key, PrefetchMaxKeys keys
+// per statement) and keeps their values and absences in the transaction, where Get answers
+// from them (after the buffered writes; a write of a prefetched key drops what was read).
+// The engine's committer prefetches the keys its batch's operations read first, so a batch
+// costs one read round trip instead of one per operation and key (TestRoundTripsPrefetch).
+//
 // Scans fetch ScanPageSize rows at a time (keyset pagination), so a scan callback may read
 // through the same transaction while a scan is in progress.
 //

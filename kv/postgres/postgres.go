@@ -50,6 +50,9 @@ const (
 	// FlushMaxBytes caps the key and value bytes one statement of a write flush carries
 	// (PostgreSQL rejects messages over 1 GiB); one write larger than this goes alone.
 	FlushMaxBytes = 64 << 20
+	// PrefetchMaxKeys caps the keys one statement of a Prefetch reads; a Prefetch of more
+	// sends several statements, still in one pipelined batch (one round trip).
+	PrefetchMaxKeys = 1000
 	// CleanupTimeout bounds the statements that clean up after a transaction whose context
 	// may have ended: a rollback, releasing the write lock (Options.SerialWrites), closing
 	// a connection that could not release it.
@@ -122,6 +125,8 @@ var _ kv.Store = (*Store)(nil)
 // queries holds the SQL statements with the schema filled in.
 type queries struct {
 	get, scanCols, counter string
+	// getMany is get for arrays of keys (unnest), used by Prefetch.
+	getMany string
 	// putMany, delMany and addMany are put, del and add for arrays of rows (unnest), used
 	// to flush a transaction's buffered writes in one statement each.
 	putMany, delMany, addMany string
@@ -133,7 +138,12 @@ func newQueries(schema string) queries {
 	return queries{
 		get:      "SELECT v FROM " + kvT + " WHERE k1 = $1 AND h = $2",
 		scanCols: "SELECT k1, k2, v FROM " + kvT,
-		counter:  "SELECT coalesce(sum(n), 0)::bigint FROM " + cT + " WHERE h = $1",
+		// One lookup of the primary key per key, as get does: OFFSET 0 keeps the planner
+		// from turning the lateral subquery into a join, which could scan the table (and,
+		// SERIALIZABLE, take a predicate lock on all of it instead of the keys read).
+		getMany: "SELECT r.k1, r.k2, r.v FROM unnest($1::bytea[], $2::bytea[]) AS u(k1, h) " +
+			"CROSS JOIN LATERAL (SELECT t.k1, t.k2, t.v FROM " + kvT + " t WHERE t.k1 = u.k1 AND t.h = u.h OFFSET 0) AS r",
+		counter: "SELECT coalesce(sum(n), 0)::bigint FROM " + cT + " WHERE h = $1",
 		putMany: "INSERT INTO " + kvT + " (k1, k2, h, v) " +
 			"SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) " +
 			"ON CONFLICT (k1, h) DO UPDATE SET v = excluded.v",

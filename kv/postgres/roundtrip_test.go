@@ -103,3 +103,59 @@ func TestRoundTripsPerCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundTripsPrefetch checks that a Prefetch of many keys costs one round trip however
+// many keys it reads (several statements past PrefetchMaxKeys, in one batch), and that Gets
+// of the prefetched keys, present or absent, cost none.
+func TestRoundTripsPrefetch(t *testing.T) {
+	rt := &roundTrips{}
+	s := openTest(t, Options{tracer: rt})
+	defer s.Close()
+	ctx := t.Context()
+	key := func(i int) []byte { return fmt.Appendf(nil, "pf/%06d", i) }
+	if err := s.Update(ctx, func(tx kv.Tx) error {
+		for i := 0; i < 2500; i += 2 {
+			if err := tx.Put(key(i), []byte("value")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, keys := range []int{1, 10, 100, 2500} {
+		t.Run(fmt.Sprint(keys), func(t *testing.T) {
+			before := rt.n.Load()
+			err := s.Update(ctx, func(tx kv.Tx) error {
+				ks := make([][]byte, keys)
+				for i := range ks {
+					ks[i] = key(i)
+				}
+				if err := tx.(kv.Prefetcher).Prefetch(ks); err != nil {
+					return err
+				}
+				for i := range keys {
+					v, err := tx.Get(key(i))
+					if i%2 == 1 {
+						if err != kv.ErrNotFound {
+							return fmt.Errorf("get of absent key %d = %q, %v", i, v, err)
+						}
+					} else if err != nil || string(v) != "value" {
+						return fmt.Errorf("get of key %d = %q, %v", i, v, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rt.n.Load() - before
+			// begin + Prefetch + commit.
+			const want = 3
+			t.Logf("%d keys prefetched and read: %d round trips", keys, got)
+			if got > want {
+				t.Fatalf("%d keys: %d round trips, want at most %d", keys, got, want)
+			}
+		})
+	}
+}

@@ -33,6 +33,11 @@ type tx struct {
 	// statements, before a Scan or Counter and at commit; Get reads writes first.
 	writes map[string]write
 	adds   map[string]int64
+
+	// reads holds the values Prefetch read, by key, nil for a key found absent; Get
+	// answers from it. A write of the key (buffer) drops it: after a flush the table
+	// holds the write, and Get reads it there.
+	reads map[string][]byte
 }
 
 // write is one buffered Put (value) or Delete (del).
@@ -100,6 +105,12 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 		}
 		return w.value, nil
 	}
+	if v, ok := t.reads[string(key)]; ok {
+		if v == nil {
+			return nil, kv.ErrNotFound
+		}
+		return v, nil
+	}
 	k1, _, h := splitKey(key)
 	var v []byte
 	err := t.ptx.QueryRow(t.ctx, t.s.sql.get, k1, h).Scan(&v)
@@ -137,6 +148,7 @@ func (t *tx) buffer(key []byte, w write) {
 		t.writes = make(map[string]write)
 	}
 	t.writes[string(key)] = w
+	delete(t.reads, string(key))
 }
 
 func (t *tx) Delete(key []byte) error {
