@@ -132,7 +132,11 @@
 // durable, its operations, those of every batch applied after it and every later one fail
 // (the store has failed): nothing is acknowledged, read by a View or seen by a watcher
 // that a crash could take back. Operations in a batch run in arrival order and see each other's writes, so
-// two identical tasks in one batch run once. If an operation fails with an internal
+// two identical tasks in one batch run once. On a store whose reads are round trips
+// (kv.Prefetcher: kv/postgres) the committer first reads, in one request, the keys the
+// batch's operations read first (each write operation's task result and entry, and the
+// commit sequence); their Gets are then answered from the transaction, and a key an
+// earlier operation of the batch wrote reads that write. If an operation fails with an internal
 // error the batch is rolled back and retried without it (bbolt Batch style); if a machine
 // fails with a business error after writing, the batch is retried with that operation
 // recording only its failure. Operation functions therefore may run more than once and

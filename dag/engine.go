@@ -327,6 +327,9 @@ type job struct {
 	now time.Time
 	// turn orders the job's place in the queue (WithTurn); nil: arrival order.
 	turn *Turn
+	// reads are the keys the job reads first (a write op's task result and entry): the
+	// committer prefetches those of its batch when the kv.Tx is a kv.Prefetcher. Nil: none.
+	reads [][]byte
 	// fail is set when the job's machine failed after writing: the job is re-run with
 	// only its failure recorded.
 	fail error
@@ -481,6 +484,9 @@ func (e *Engine) commit(batch []*job) {
 			bs = newBatchState(e, kt, len(jobs))
 			bs.commits = !e.noFinish
 			defer bs.stop()
+			if err := prefetch(kt, jobs); err != nil {
+				return err
+			}
 			bad, badErr = nil, nil
 			fail := func(j *job, err error) error {
 				bad, badErr = j, err
@@ -581,6 +587,33 @@ func (e *Engine) commit(batch []*job) {
 		}
 		jobs = rest
 	}
+}
+
+// prefetch reads, when kt is a kv.Prefetcher (kv/postgres, where each Get is a round
+// trip), the keys the jobs read first and the commit sequence in one request, before any
+// job runs: the batch's Gets of them are then answered from the transaction instead of
+// one round trip each, taken serially by the committer. It runs in every attempt (a
+// retried kv.Update is a new transaction). What it read is what a Get would have read:
+// a key an earlier job of the batch writes is answered from the transaction's writes.
+// Jobs that join the batch later (join) are not prefetched.
+func prefetch(kt kv.Tx, jobs []*job) error {
+	p, ok := kt.(kv.Prefetcher)
+	if !ok {
+		return nil
+	}
+	var keys [][]byte
+	for _, j := range jobs {
+		keys = append(keys, j.reads...)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	// The batch's first receipt reads the sequence (batchState.loadSeq).
+	keys = append(keys, []byte(keySeq))
+	if err := p.Prefetch(keys); err != nil {
+		return fmt.Errorf("prefetching the reads of %d operations: %w", len(jobs), err)
+	}
+	return nil
 }
 
 // durable does what follows a batch's commit once it is durable: count it, publish its

@@ -387,6 +387,12 @@ func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
 // runWrite queues the write job, waits for it to commit and returns its result.
 func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
 	j := &job{gate: g, inv: o.inv, prep: prep, now: o.cfg.at, turn: o.cfg.turn}
+	// begin reads the task's result and then (put, remove, transition) the entry, unless
+	// the operation failed before its transaction.
+	j.reads = [][]byte{o.taskKey}
+	if o.pre == nil {
+		j.reads = append(j.reads, entryKey(o.p))
+	}
 	j.run = func(t *Tx) error {
 		if err := o.cfg.preWrite(t.kt); err != nil {
 			return err

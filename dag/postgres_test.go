@@ -8,26 +8,29 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/postgres"
 	"github.com/w3dag/w3dag/schema"
+	"github.com/w3dag/w3dag/ucan"
 )
 
-// pgEngines opens n engines of one service over n separate connections to one fresh
-// PostgreSQL schema: n processes of a scaled-out service.
-func pgEngines(t *testing.T, n int) (*env, []*dag.Engine) {
-	url := os.Getenv("W3DAG_TEST_POSTGRES")
+// pgSchema returns the test server's URL and a fresh schema name, dropped when the test
+// ends; it skips the test when W3DAG_TEST_POSTGRES is not set.
+func pgSchema(t *testing.T) (url, sch string) {
+	url = os.Getenv("W3DAG_TEST_POSTGRES")
 	if url == "" {
 		t.Skip("W3DAG_TEST_POSTGRES is not set; skipping PostgreSQL tests")
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	sch := "dagtest_" + hex.EncodeToString(b[:])
+	sch = "dagtest_" + hex.EncodeToString(b[:])
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -39,6 +42,13 @@ func pgEngines(t *testing.T, n int) (*env, []*dag.Engine) {
 		defer conn.Close(ctx)
 		conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{sch}.Sanitize()+" CASCADE")
 	})
+	return url, sch
+}
+
+// pgEngines opens n engines of one service over n separate connections to one fresh
+// PostgreSQL schema: n processes of a scaled-out service.
+func pgEngines(t *testing.T, n int) (*env, []*dag.Engine) {
+	url, sch := pgSchema(t)
 	ctx := context.Background()
 	first, err := postgres.Open(ctx, url, postgres.Options{Schema: sch, SerialWrites: true})
 	if err != nil {
@@ -144,5 +154,120 @@ func TestPostgresScaleOut(t *testing.T) {
 	}
 	if n := v.verifyChain(p); n != 1 {
 		t.Fatalf("chain %d", n)
+	}
+}
+
+// roundTrips counts the statements and batches sent to PostgreSQL; each is a round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// maxRoundTripsPerBatch bounds the round trips of one group commit of puts on kv/postgres
+// whatever its size: BEGIN, the prefetch of the operations' task results and entries (and
+// the commit sequence), the flush of the writes, COMMIT, and a little room.
+const maxRoundTripsPerBatch = 6
+
+// TestPostgresPrefetchRoundTrips: a batch of n puts costs a fixed number of round trips,
+// the committer reading every operation's task result and entry in one prefetch, where
+// each of those Gets was one round trip (2n + 4 before the prefetch: 24 and 204). The
+// second batch checks that a put reads an earlier put of the same batch, not what the
+// prefetch read before it.
+func TestPostgresPrefetchRoundTrips(t *testing.T) {
+	for _, n := range []int{10, 100} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			url, sch := pgSchema(t)
+			rt := &roundTrips{}
+			st, err := postgres.Open(t.Context(), url, postgres.Options{Schema: sch, Tracer: rt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			// A batch holds exactly the n puts: the committer waits for it to fill.
+			v := newEnv(t, st, func(o *dag.Options) { o.MaxBatch, o.MaxBatchDelay = n, time.Hour })
+			// batch puts path(i) = value(i) for i < n in one batch; bounded: checking that it
+			// took at most maxRoundTripsPerBatch round trips.
+			batch := func(name string, bounded bool, path func(i int) dag.Path, value func(i int) datamodel.Node) []*dag.Result {
+				t.Helper()
+				toks := make([]*ucan.Token, n)
+				for i := range n {
+					toks[i] = v.inv(v.agent, v.space, "/dag/put", pathArgs(path(i), value(i)))
+				}
+				commits, trips := v.e.Stats().Commits, rt.n.Load()
+				res := make([]*dag.Result, n)
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						r, err := v.e.Put(t.Context(), toks[i], path(i), value(i))
+						if err != nil || r.Err != nil {
+							t.Errorf("%s: put %s: %v %v", name, path(i), err, r)
+						}
+						res[i] = r
+					})
+				}
+				wg.Wait()
+				commits, trips = v.e.Stats().Commits-commits, rt.n.Load()-trips
+				t.Logf("%s: %d puts in %d commits: %d round trips", name, n, commits, trips)
+				if commits != 1 {
+					t.Fatalf("%s: %d puts in %d commits, want 1", name, n, commits)
+				}
+				if bounded && trips > maxRoundTripsPerBatch {
+					t.Fatalf("%s: a batch of %d puts took %d round trips, want at most %d", name, n, trips, maxRoundTripsPerBatch)
+				}
+				return res
+			}
+			path := func(i int) dag.Path { return v.path(fmt.Sprint("notes/n", i)) }
+			value := func(i int) datamodel.Node { return note(fmt.Sprint("note ", i)) }
+			first := batch("new entries", true, path, value)
+			// Half the batch puts twice to each of n/4 new entries, the same value: the
+			// second put of a pair finds the first's entry, not the absence the prefetch
+			// read, and changes nothing. The other half puts existing entries' values
+			// again: found by the prefetch, unchanged (each reads its head receipt, one more
+			// round trip, so the batch is not bounded).
+			pair := func(i int) dag.Path { return v.path(fmt.Sprint("notes/pair", i/2)) }
+			res := batch("pairs and repeats", false, func(i int) dag.Path {
+				if i < n/2 {
+					return pair(i)
+				}
+				return path(i)
+			}, func(i int) datamodel.Node {
+				if i < n/2 {
+					return note(fmt.Sprint("pair ", i/2))
+				}
+				return value(i)
+			})
+			for i := range n {
+				r := res[i]
+				if r == nil || r.Entry == nil {
+					t.Fatalf("put %d: no entry", i)
+				}
+				switch {
+				case i >= n/2:
+					if r.Entry.Head != first[i].Entry.Head {
+						t.Fatalf("put %d of %s again: head %s, want the unchanged %s", i, path(i), r.Entry.Head, first[i].Entry.Head)
+					}
+				case i%2 == 1:
+					if r.Entry.Head != res[i-1].Entry.Head {
+						t.Fatalf("puts %d and %d of one value to %s: heads %s and %s, want one", i-1, i, pair(i), res[i-1].Entry.Head, r.Entry.Head)
+					}
+					if got := v.verifyChain(pair(i)); got != 1 {
+						t.Fatalf("chain of %s: %d receipts, want 1", pair(i), got)
+					}
+				}
+			}
+		})
 	}
 }

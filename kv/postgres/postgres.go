@@ -93,9 +93,11 @@ type Options struct {
 	// their conflicts.
 	SerialWrites bool
 
-	// tracer, when set, traces every statement on the pool's connections (tests count
-	// round trips with it).
-	tracer pgx.QueryTracer
+	// Tracer, when set, traces every statement on the pool's connections (pgx calls it
+	// for each query, and for each batch too when it is also a pgx.BatchTracer): for
+	// diagnostics such as OpenTelemetry, and tests count round trips with it. Nil traces
+	// nothing.
+	Tracer pgx.QueryTracer
 }
 
 // Store is a kv.Store in PostgreSQL. It is safe for concurrent use.
@@ -193,8 +195,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	if opts.tracer != nil {
-		cfg.ConnConfig.Tracer = opts.tracer
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
 	}
 	log := opts.Logger
 	if log == nil {

@@ -36,7 +36,7 @@ func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 // one round trip per key (2 + 3×keys + gets).
 func TestRoundTripsPerCommit(t *testing.T) {
 	rt := &roundTrips{}
-	s := openTest(t, Options{tracer: rt})
+	s := openTest(t, Options{Tracer: rt})
 	defer s.Close()
 	ctx := t.Context()
 	for _, keys := range []int{1, 10, 100, 2500} {
@@ -109,7 +109,7 @@ func TestRoundTripsPerCommit(t *testing.T) {
 // of the prefetched keys, present or absent, cost none.
 func TestRoundTripsPrefetch(t *testing.T) {
 	rt := &roundTrips{}
-	s := openTest(t, Options{tracer: rt})
+	s := openTest(t, Options{Tracer: rt})
 	defer s.Close()
 	ctx := t.Context()
 	key := func(i int) []byte { return fmt.Appendf(nil, "pf/%06d", i) }
