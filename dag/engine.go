@@ -484,7 +484,7 @@ func (e *Engine) commit(batch []*job) {
 			bs = newBatchState(e, kt, len(jobs))
 			bs.commits = !e.noFinish
 			defer bs.stop()
-			if err := prefetch(kt, jobs); err != nil {
+			if err := prefetch(kt, jobs, true); err != nil {
 				return err
 			}
 			bad, badErr = nil, nil
@@ -507,7 +507,11 @@ func (e *Engine) commit(batch []*job) {
 					return fail(j, err)
 				}
 				if i == len(jobs)-1 {
+					n := len(jobs)
 					jobs = e.join(jobs)
+					if err := prefetch(kt, jobs[n:], !bs.seqLoaded); err != nil {
+						return err
+					}
 				}
 			}
 			if err := bs.finish(kt); err != nil {
@@ -590,13 +594,16 @@ func (e *Engine) commit(batch []*job) {
 }
 
 // prefetch reads, when kt is a kv.Prefetcher (kv/postgres, where each Get is a round
-// trip), the keys the jobs read first and the commit sequence in one request, before any
-// job runs: the batch's Gets of them are then answered from the transaction instead of
-// one round trip each, taken serially by the committer. It runs in every attempt (a
-// retried kv.Update is a new transaction). What it read is what a Get would have read:
-// a key an earlier job of the batch writes is answered from the transaction's writes.
-// Jobs that join the batch later (join) are not prefetched.
-func prefetch(kt kv.Tx, jobs []*job) error {
+// trip), the keys the jobs read first, and with seq the commit sequence (unless the batch
+// has read it), in one request,
+// before the jobs run: their Gets of those keys are then answered from the transaction
+// instead of one round trip each, taken serially by the committer. The committer calls
+// it for the batch's jobs in every attempt (a retried kv.Update is a new transaction),
+// and again for the jobs that join the batch while it runs (join). What it reads is what
+// a Get would have read: a key the batch has written, or writes later (an earlier job's,
+// or a pending receipt's, which needs writes before the key is read), is answered from
+// the transaction's writes.
+func prefetch(kt kv.Tx, jobs []*job, seq bool) error {
 	p, ok := kt.(kv.Prefetcher)
 	if !ok {
 		return nil
@@ -608,8 +615,10 @@ func prefetch(kt kv.Tx, jobs []*job) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	// The batch's first receipt reads the sequence (batchState.loadSeq).
-	keys = append(keys, []byte(keySeq))
+	if seq {
+		// The batch's first receipt reads the sequence (batchState.loadSeq).
+		keys = append(keys, []byte(keySeq))
+	}
 	if err := p.Prefetch(keys); err != nil {
 		return fmt.Errorf("prefetching the reads of %d operations: %w", len(jobs), err)
 	}
