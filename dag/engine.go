@@ -327,9 +327,10 @@ type job struct {
 	now time.Time
 	// turn orders the job's place in the queue (WithTurn); nil: arrival order.
 	turn *Turn
-	// reads are the keys the job reads first (a write op's task result and entry): the
-	// committer prefetches those of its batch when the kv.Tx is a kv.Prefetcher. Nil: none.
-	reads [][]byte
+	// op is the write operation the job runs (nil: another job): the committer prefetches
+	// the keys it reads first (writeOp.reads) when the kv.Tx is a kv.Prefetcher, and builds
+	// them only then, not on every put.
+	op *writeOp
 	// fail is set when the job's machine failed after writing: the job is re-run with
 	// only its failure recorded.
 	fail error
@@ -610,7 +611,9 @@ func prefetch(kt kv.Tx, jobs []*job, seq bool) error {
 	}
 	var keys [][]byte
 	for _, j := range jobs {
-		keys = append(keys, j.reads...)
+		if j.op != nil {
+			keys = j.op.reads(keys)
+		}
 	}
 	if len(keys) == 0 {
 		return nil

@@ -22,30 +22,13 @@ func TestJoinRunningBatch(t *testing.T) {
 	}
 	defer e.Close()
 	ctx := context.Background()
-	started, release := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		once := false
-		first <- e.Update(ctx, func(tx *Tx) error {
-			if !once {
-				once = true
-				close(started)
-				<-release
-			}
-			return tx.kt.Put([]byte("x/first"), []byte("1"))
-		})
-	}()
-	<-started
+	release, first := holdCommitter(e, func(tx *Tx) error { return tx.kt.Put([]byte("x/first"), []byte("1")) })
 	second := make(chan error, 1)
 	go func() {
 		second <- e.Update(ctx, func(tx *Tx) error { return tx.kt.Put([]byte("x/second"), []byte("2")) })
 	}()
-	for deadline := time.Now().Add(5 * time.Second); len(e.queue) == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the second operation was not queued")
-		}
-	}
-	close(release)
+	waitQueued(t, e, 1)
+	release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -65,5 +48,36 @@ func TestJoinRunningBatch(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// holdCommitter starts an Update running fn and returns once the committer is inside it,
+// held there until release is called; first then receives the Update's result. Operations
+// queued meanwhile join its transaction (Engine.join).
+func holdCommitter(e *Engine, fn func(tx *Tx) error) (release func(), first <-chan error) {
+	started, held := make(chan struct{}), make(chan struct{})
+	res := make(chan error, 1)
+	go func() {
+		once := false
+		res <- e.Update(context.Background(), func(tx *Tx) error {
+			if !once {
+				once = true
+				close(started)
+				<-held
+			}
+			return fn(tx)
+		})
+	}()
+	<-started
+	return func() { close(held) }, res
+}
+
+// waitQueued waits until n operations wait in the committer's queue.
+func waitQueued(t *testing.T, e *Engine, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(e.queue) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d operations queued", len(e.queue), n)
+		}
 	}
 }

@@ -153,6 +153,16 @@ type writeOp struct {
 	pr  *pendingReceipt // the state change's receipt, until issued
 }
 
+// reads appends to keys the keys begin reads first: the task's result and then (put,
+// remove, transition) the entry, unless the operation failed before its transaction.
+func (o *writeOp) reads(keys [][]byte) [][]byte {
+	keys = append(keys, o.taskKey)
+	if o.pre == nil {
+		keys = append(keys, entryKey(o.p))
+	}
+	return keys
+}
+
 // newWriteOp checks what can be checked before the transaction.
 func (e *Engine) newWriteOp(inv *ucan.Token, p Path, opts []OpOption) (*writeOp, error) {
 	if inv == nil || inv.Invocation == nil {
@@ -386,13 +396,7 @@ func (o *writeOp) hook(t *Tx, fn func() error) (failed bool, err error) {
 
 // runWrite queues the write job, waits for it to commit and returns its result.
 func (e *Engine) runWrite(ctx context.Context, g *gate, o *writeOp, prep any, fn func(t *Tx) error) (*Result, error) {
-	j := &job{gate: g, inv: o.inv, prep: prep, now: o.cfg.at, turn: o.cfg.turn}
-	// begin reads the task's result and then (put, remove, transition) the entry, unless
-	// the operation failed before its transaction.
-	j.reads = [][]byte{o.taskKey}
-	if o.pre == nil {
-		j.reads = append(j.reads, entryKey(o.p))
-	}
+	j := &job{gate: g, inv: o.inv, prep: prep, now: o.cfg.at, turn: o.cfg.turn, op: o}
 	j.run = func(t *Tx) error {
 		if err := o.cfg.preWrite(t.kt); err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/ipld/go-ipld-prime/fluent/qp"
@@ -75,20 +74,7 @@ func TestPrefetchJoined(t *testing.T) {
 	st.misses = nil // Open's own reads
 	st.mu.Unlock()
 
-	started, release := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		once := false
-		first <- e.Update(ctx, func(tx *Tx) error {
-			if !once {
-				once = true
-				close(started)
-				<-release
-			}
-			return nil
-		})
-	}()
-	<-started
+	release, first := holdCommitter(e, func(*Tx) error { return nil })
 	space := fixtureSigner(t, 2).DID()
 	errs := make(chan error, n)
 	for i := range n {
@@ -110,12 +96,8 @@ func TestPrefetchJoined(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(e.queue) < n; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d puts queued", len(e.queue), n)
-		}
-	}
-	close(release)
+	waitQueued(t, e, n)
+	release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}

@@ -297,15 +297,15 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case refused != nil:
 		msg, err = s.opts.Archive.PutRefusal(ctx, req.codec, body, len(req.invocations), req.invocations[0].Invocation.Issuer, refused)
-	case len(checked) == 1 && checked[0] != nil && checked[0].Writes():
-		// One invocation run as an engine write: its message is written in the
-		// transaction that runs it, before the run (one commit wait, not two).
-		if m, write, committed, ok := s.opts.Archive.Stage(req.codec, body); ok {
-			msg, st = m, &staged{write: write, committed: committed}
-			break
-		}
-		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
 	default:
+		if len(checked) == 1 && checked[0] != nil && checked[0].Writes() {
+			// One invocation run as an engine write: its message is written in the
+			// transaction that runs it, before the run (one commit wait, not two).
+			if m, write, committed, ok := s.opts.Archive.Stage(req.codec, body); ok {
+				msg, st = m, &staged{write: write, committed: committed}
+				break
+			}
+		}
 		msg, err = s.opts.Archive.Put(ctx, req.codec, body)
 	}
 	if err != nil {
