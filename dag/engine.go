@@ -131,10 +131,12 @@ type Engine struct {
 	inflight atomic.Int64 // operations started but not yet queued
 	// gatherWait is GatherWait, or zero on a pipelining store.
 	gatherWait time.Duration
-	closing    chan struct{}
-	stopped    chan struct{}
-	closeMu    sync.RWMutex
-	closed     bool
+	// storeFailed is set once the store's failure has been logged (logCommitFailure).
+	storeFailed atomic.Bool
+	closing     chan struct{}
+	stopped     chan struct{}
+	closeMu     sync.RWMutex
+	closed      bool
 
 	// pipe is KV when it pipelines its commits (nil otherwise): then the committer applies
 	// a batch and hands it to the settler (settleLoop) through settleq, which answers its
@@ -559,7 +561,7 @@ func (e *Engine) commit(batch []*job) {
 			return
 		}
 		if bad == nil || !errors.Is(err, errAbortBatch) {
-			e.log.Error("dag: commit failed", "ops", len(jobs), "err", err)
+			e.logCommitFailure(len(jobs), err)
 			if bad == nil && badErr != nil {
 				err = badErr // a failure of the whole batch (finishing it), not of one job
 			}
@@ -689,6 +691,7 @@ func (e *Engine) settleLoop() {
 			err := s.wait()
 			if err != nil && failed == nil {
 				failed = err
+				e.storeFailed.Store(true)
 				e.log.Error("dag: commit failed to become durable; every later operation fails", "ops", len(s.jobs), "err", err)
 			}
 			if failed == nil {
@@ -703,6 +706,18 @@ func (e *Engine) settleLoop() {
 			close(j.done)
 		}
 	}
+}
+
+// logCommitFailure logs the failure of a batch of ops operations at error level, except
+// once the store has failed (kv.ErrFailed, or a pipelined commit that failed to become
+// durable, which the settler logged): every later batch fails the same way until the
+// service restarts, so only the first is an error and the rest are logged at debug level.
+func (e *Engine) logCommitFailure(ops int, err error) {
+	if errors.Is(err, kv.ErrFailed) && e.storeFailed.Swap(true) {
+		e.log.Debug("dag: commit failed", "ops", ops, "err", err)
+		return
+	}
+	e.log.Error("dag: commit failed", "ops", ops, "err", err)
 }
 
 func runJob(j *job, t *Tx) (err error) {

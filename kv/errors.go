@@ -24,4 +24,9 @@ var (
 	// returns it after MaxAttempts conflicts, and with SerialWrites after WriteLockTimeout
 	// waiting for the write lock.
 	ErrConflict = errors.New("kv: transaction kept conflicting with concurrent ones")
+	// ErrFailed is wrapped by the error of every transaction of a store that has failed a
+	// commit in a way that may leave writes that are not durable (a failed fsync of a
+	// pipelined commit, kv.Pipeliner): it takes no more writes until it is reopened.
+	// kv/pebble returns it; stores whose failed commits leave nothing behind never do.
+	ErrFailed = errors.New("kv: store failed")
 )

@@ -154,7 +154,7 @@ func testPipelineDurableOrder(t *testing.T, b Backend) {
 }
 
 // testPipelineFailure fails the held syncs: the wait of every applied transaction returns
-// an error, View never sees their writes, and later transactions fail.
+// an error, View never sees their writes, and later transactions fail with kv.ErrFailed.
 func testPipelineFailure(t *testing.T, b Backend) {
 	p := pipeliner(t, b, true, true)
 	putAll(t, p, "a", "0")
@@ -173,10 +173,10 @@ func testPipelineFailure(t *testing.T, b Backend) {
 	}
 	wantValue(t, p, "a", "0")
 	wantMissing(t, p, "b")
-	if err := p.Update(t.Context(), put("c", "3")); err == nil {
-		t.Fatal("Update after a failed sync returned nil")
+	if err := p.Update(t.Context(), put("c", "3")); !errors.Is(err, kv.ErrFailed) {
+		t.Fatalf("Update after a failed sync: %v, want kv.ErrFailed", err)
 	}
-	if _, err := p.UpdateApplied(t.Context(), put("c", "3")); err == nil {
-		t.Fatal("UpdateApplied after a failed sync returned nil")
+	if _, err := p.UpdateApplied(t.Context(), put("c", "3")); !errors.Is(err, kv.ErrFailed) {
+		t.Fatalf("UpdateApplied after a failed sync: %v, want kv.ErrFailed", err)
 	}
 }

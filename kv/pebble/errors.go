@@ -13,7 +13,8 @@ var (
 	ErrCorrupt = errors.New("pebble: corrupt store")
 	// ErrFailed is returned by Update after a commit failed to reach the disk: the store
 	// may hold writes that are not durable, so it takes no more writes until reopened.
-	ErrFailed = errors.New("pebble: store failed")
+	// It wraps kv.ErrFailed.
+	ErrFailed = fmt.Errorf("%w: a pebble commit failed to reach the disk", kv.ErrFailed)
 
 	// errTxDone is returned by a Tx used after its transaction function returned.
 	errTxDone = fmt.Errorf("%w: transaction already finished", kv.ErrClosed)
