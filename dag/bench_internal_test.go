@@ -26,6 +26,17 @@ const (
 	selectFixtureChunk   = 20_000
 )
 
+// notesSchema is the schema extension of the internal tests: a space with a notes
+// collection of {title} notes.
+func notesSchema(tb testing.TB) *schema.Schema {
+	tb.Helper()
+	sch, err := schema.Load([]byte("type Space struct {\n  notes {String:Note}\n}\n\ntype Note struct {\n  title String\n}\n"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sch
+}
+
 func fixtureSigner(b testing.TB, n byte) did.Signer {
 	seed := make([]byte, 32)
 	seed[0] = n
@@ -104,10 +115,7 @@ func BenchmarkSelect1M(b *testing.B) {
 	agent := fixtureSigner(b, 2)
 	st := selectFixture(b, agent.DID())
 	defer st.Close()
-	sch, err := schema.Load([]byte("type Space struct {\n  notes {String:Note}\n}\n\ntype Note struct {\n  title String\n}\n"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	sch := notesSchema(b)
 	e, err := Open(context.Background(), Options{KV: st, Signer: fixtureSigner(b, 1), Schema: sch})
 	if err != nil {
 		b.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/kv/pebble"
-	"github.com/w3dag/w3dag/schema"
 )
 
 // TestGatherWaitOnlyWithoutPipeline checks that the committer waits GatherWait for
@@ -17,10 +16,7 @@ import (
 // its commits: on kv/mem each commit with an operation stuck in flight takes at least
 // GatherWait, on kv/pebble the committer does not wait (and commits all the same).
 func TestGatherWaitOnlyWithoutPipeline(t *testing.T) {
-	sch, err := schema.Load([]byte("type Space struct {\n  notes {String:Note}\n}\n\ntype Note struct {\n  title String\n}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sch := notesSchema(t)
 	openPebble := func(t *testing.T) kv.Store {
 		st, err := pebble.Open(filepath.Join(t.TempDir(), "kv"), pebble.Options{NoSync: true})
 		if err != nil {

@@ -6,16 +6,12 @@ import (
 	"time"
 
 	"github.com/w3dag/w3dag/kv/mem"
-	"github.com/w3dag/w3dag/schema"
 )
 
 // TestJoinRunningBatch checks that an operation queued while a batch runs joins that
 // batch's transaction (one commit for both) and that what it wrote is committed.
 func TestJoinRunningBatch(t *testing.T) {
-	sch, err := schema.Load([]byte("type Space struct {\n  notes {String:Note}\n}\n\ntype Note struct {\n  title String\n}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sch := notesSchema(t)
 	e, err := Open(context.Background(), Options{KV: mem.New(), Signer: fixtureSigner(t, 1), Schema: sch})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
-	"github.com/w3dag/w3dag/schema"
 )
 
 // prefetchStore is a kv.Store whose transactions are kv.Prefetchers over another store's:
@@ -59,10 +58,7 @@ func (t *prefetchTx) Get(key []byte) ([]byte, error) {
 // (without the prefetch on join, each put missed two, and the sequence one).
 func TestPrefetchJoined(t *testing.T) {
 	const n = 8
-	sch, err := schema.Load([]byte("type Space struct {\n  notes {String:Note}\n}\n\ntype Note struct {\n  title String\n}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sch := notesSchema(t)
 	st := &prefetchStore{Store: mem.New()}
 	e, err := Open(context.Background(), Options{KV: st, Signer: fixtureSigner(t, 1), Schema: sch})
 	if err != nil {
