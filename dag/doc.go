@@ -63,7 +63,7 @@
 //	task/<task>/<task>.result                CID bytes of the task's result receipt
 //	task/<task>/<inv>.invocation             invocations seen for the task
 //	invocation/<inv>/<msg>.in|.out           agent messages an invocation came in / was
-//	                                         answered in (WithMessage, RecordReply[With]), or
+//	                                         answered in (WithMessage, RecordReply), or
 //	                                         the service's own invocation was archived in
 //	                                         (.in) and its reply (.out), Options.Archive
 //	counter/<name>                           kv counters (Tx.Add)
@@ -181,7 +181,7 @@
 // value for the whole batch whose Finish runs once after the batch's operations, in the
 // same transaction: work done once per commit rather than once per operation (metrics
 // write each counter changed in a batch once, with one receipt). WithPreWrite gives an
-// operation (or Engine.RecordReplyWith) a caller's write to make first in every
+// operation (or Engine.RecordReply) a caller's write to make first in every
 // transaction that runs it (the server archives a single invocation's request message so,
 // and a reply with its .out index).
 //

@@ -112,7 +112,7 @@ func WithMessage(msg cid.Cid) OpOption { return func(c *opConfig) { c.message = 
 // writing, a state too large for a receipt) and a repeat of a task that has a result run
 // it too, so what commits holds fn's writes once. An error from fn takes the operation
 // out of its batch as an internal failure: nothing of it commits. Put, Remove, Transition,
-// Fail and Engine.RecordReplyWith honour it.
+// Fail and Engine.RecordReply honour it.
 func WithPreWrite(fn func(kt kv.Tx) error) OpOption { return func(c *opConfig) { c.pre = fn } }
 
 func config(opts []OpOption) opConfig {
@@ -673,15 +673,9 @@ func (e *Engine) Fail(ctx context.Context, inv *ucan.Token, ferr error, opts ...
 }
 
 // RecordReply writes the index invocation/<inv>/<msg>.out for each invocation answered in
-// the reply message msg.
-func (e *Engine) RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error {
-	return e.RecordReplyWith(ctx, msg, invs)
-}
-
-// RecordReplyWith is RecordReply with options: of them it honours WithPreWrite, so that
-// the server archives the reply message and indexes it in one transaction (one job of the
-// group commit instead of two).
-func (e *Engine) RecordReplyWith(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...OpOption) error {
+// the reply message msg. Of opts it honours WithPreWrite, so that the server archives the
+// reply message and indexes it in one transaction (one job of the group commit, not two).
+func (e *Engine) RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...OpOption) error {
 	cfg := config(opts)
 	return e.Update(ctx, func(t *Tx) error {
 		if err := cfg.preWrite(t.kt); err != nil {

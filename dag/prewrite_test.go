@@ -126,7 +126,7 @@ func TestPreWrite(t *testing.T) {
 		t.Errorf("notes/failing written although its pre-write failed: %v", err)
 	}
 
-	// A repeat of a task writes it too; so does RecordReplyWith.
+	// A repeat of a task writes it too; so does RecordReply.
 	p := v.path("notes/ok1")
 	inv := v.inv(v.agent, v.space, "/dag/put", pathArgs(p, note("again")))
 	if _, err := v.e.Put(ctx, inv, p, note("again")); err != nil {
@@ -137,11 +137,11 @@ func TestPreWrite(t *testing.T) {
 		t.Fatalf("repeat: %v %+v; pre-write committed %v", err, res, preWritten(t, v.kv, "repeat"))
 	}
 	opt, _ = preWrite("reply", false)
-	if err := v.e.RecordReplyWith(ctx, rawCID("reply"), []cid.Cid{inv.CID}, opt); err != nil || !preWritten(t, v.kv, "reply") {
-		t.Fatalf("RecordReplyWith: %v; pre-write committed %v", err, preWritten(t, v.kv, "reply"))
+	if err := v.e.RecordReply(ctx, rawCID("reply"), []cid.Cid{inv.CID}, opt); err != nil || !preWritten(t, v.kv, "reply") {
+		t.Fatalf("RecordReply: %v; pre-write committed %v", err, preWritten(t, v.kv, "reply"))
 	}
 	opt, _ = preWrite("reply-failing", true)
-	if err := v.e.RecordReplyWith(ctx, rawCID("reply2"), []cid.Cid{inv.CID}, opt); err == nil {
-		t.Fatal("RecordReplyWith committed although its pre-write failed")
+	if err := v.e.RecordReply(ctx, rawCID("reply2"), []cid.Cid{inv.CID}, opt); err == nil {
+		t.Fatal("RecordReply committed although its pre-write failed")
 	}
 }

@@ -105,10 +105,10 @@ type Store interface {
 	Watch(ctx context.Context, prefix dag.Path, after uint64) (<-chan dag.Event, error)
 	// LastSeq returns the last committed sequence.
 	LastSeq(ctx context.Context) (uint64, error)
-	// RecordReplyWith indexes the reply message msg that carried the receipts of invs
+	// RecordReply indexes the reply message msg that carried the receipts of invs
 	// (invocation/<inv>/<msg>.out), running dag.WithPreWrite's write (the reply's
 	// archiving, Archive.Stage) in the same transaction.
-	RecordReplyWith(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...dag.OpOption) error
+	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...dag.OpOption) error
 	// Canonical checks a parsed path against the collections (dag.ErrInvalidPath,
 	// dag.ErrUnknownCollection) and normalises its key.
 	Canonical(p dag.Path) (dag.Path, error)

@@ -552,11 +552,11 @@ func (s *Server) runOne(ctx context.Context, c *ops.Checked, msg cid.Cid, opts .
 
 // archiveReply stores a reply message and indexes it for its invocations, in one
 // transaction of the engine when the archive writes there (Archive.Stage), else by Put
-// then RecordReplyWith. Failures are logged and counted: the receipts themselves are
+// then RecordReply. Failures are logged and counted: the receipts themselves are
 // committed with the state.
 func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, invs []cid.Cid) {
 	if rmsg, write, committed, ok := s.opts.Archive.Stage(message.CodecCAR, data); ok {
-		if err := s.opts.Store.RecordReplyWith(ctx, rmsg, invs, dag.WithPreWrite(write)); err != nil {
+		if err := s.opts.Store.RecordReply(ctx, rmsg, invs, dag.WithPreWrite(write)); err != nil {
 			s.metrics.messages.WithLabelValues("out", "failed").Inc()
 			s.log.ErrorContext(ctx, "archiving and indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
 			return
@@ -572,7 +572,7 @@ func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, inv
 		return
 	}
 	s.metrics.messages.WithLabelValues("out", "archived").Inc()
-	if err := s.opts.Store.RecordReplyWith(ctx, rmsg, invs); err != nil {
+	if err := s.opts.Store.RecordReply(ctx, rmsg, invs); err != nil {
 		s.log.ErrorContext(ctx, "indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
 	}
 }

@@ -38,8 +38,10 @@ func (r *cancelRunner) ExecWith(ctx context.Context, _ *ops.Checked, _ cid.Cid, 
 
 type noStore struct{}
 
-func (noStore) RecordReply(context.Context, cid.Cid, []cid.Cid) error { return nil }
-func (noStore) LastSeq(context.Context) (uint64, error)               { return 0, nil }
+func (noStore) RecordReply(context.Context, cid.Cid, []cid.Cid, ...dag.OpOption) error {
+	return nil
+}
+func (noStore) LastSeq(context.Context) (uint64, error) { return 0, nil }
 
 // TestCancelWaitsForWrites: a replay cancelled while a write is in flight returns only
 // once that write has returned, so nothing runs on against a store its caller closes.

@@ -34,7 +34,9 @@ type seqStore struct {
 	at    []int64
 }
 
-func (*seqStore) RecordReply(context.Context, cid.Cid, []cid.Cid) error { return nil }
+func (*seqStore) RecordReply(context.Context, cid.Cid, []cid.Cid, ...dag.OpOption) error {
+	return nil
+}
 func (s *seqStore) LastSeq(context.Context) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

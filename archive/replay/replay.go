@@ -44,7 +44,7 @@ type Runner interface {
 // Store is the store being rebuilt: *dag.Engine.
 type Store interface {
 	// RecordReply records which reply message carried the receipts of invs.
-	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid) error
+	RecordReply(ctx context.Context, msg cid.Cid, invs []cid.Cid, opts ...dag.OpOption) error
 	// LastSeq returns the last commit sequence of the store: where a replay that was
 	// stopped resumes.
 	LastSeq(ctx context.Context) (uint64, error)

@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/archive"
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
@@ -61,7 +62,7 @@ type failStore struct{ noStore }
 
 var errRecord = errors.New("record failed")
 
-func (failStore) RecordReply(_ context.Context, msg cid.Cid, _ []cid.Cid) error {
+func (failStore) RecordReply(_ context.Context, msg cid.Cid, _ []cid.Cid, _ ...dag.OpOption) error {
 	if msg.Equals(message.Sum(message.CodecCAR, []byte("reply 7"))) {
 		return errRecord
 	}
