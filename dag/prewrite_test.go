@@ -13,6 +13,7 @@ import (
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/kvtest"
 )
 
 // preWrite returns a dag.WithPreWrite option writing pre/<name>, and a count of the
@@ -34,19 +35,7 @@ func preWrite(name string, fail bool) (dag.OpOption, *int) {
 // preWritten reports whether pre/<name> is committed.
 func preWritten(t *testing.T, store kv.Store, name string) bool {
 	t.Helper()
-	found := false
-	err := store.View(context.Background(), func(kt kv.Tx) error {
-		_, err := kt.Get([]byte("pre/" + name))
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil
-		}
-		found = err == nil
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
+	return kvtest.Has(t, store, "pre/"+name)
 }
 
 // TestPreWrite: an operation's WithPreWrite write commits exactly when the operation

@@ -22,29 +22,12 @@ import (
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/kvtest"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/kv/pebble"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/ucan"
 )
-
-// hasKey reports whether store holds key.
-func hasKey(t *testing.T, store kv.Store, key string) bool {
-	t.Helper()
-	found := false
-	err := store.View(context.Background(), func(kt kv.Tx) error {
-		_, err := kt.Get([]byte(key))
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil
-		}
-		found = err == nil
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
-}
 
 // TestEngineJobsPerMessage: as w3dag serve wires the archive (its outbox written through
 // the engine), a request of one write invocation costs the engine two jobs, one the client
@@ -87,7 +70,7 @@ func TestEngineJobsPerMessage(t *testing.T) {
 			t.Errorf("put %d took %d engine jobs, want 2", i, jobs)
 		}
 		req, rep := archived("request", body), archived("reply", reply)
-		if !hasKey(t, store, archive.InvocationInKey(inv.CID, req)) || !hasKey(t, store, archive.InvocationOutKey(inv.CID, rep)) {
+		if !kvtest.Has(t, store, archive.InvocationInKey(inv.CID, req)) || !kvtest.Has(t, store, archive.InvocationOutKey(inv.CID, rep)) {
 			t.Errorf("put %d: the .in or .out index is missing", i)
 		}
 	}

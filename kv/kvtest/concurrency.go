@@ -358,8 +358,8 @@ func testWriteSkew(t *testing.T, b Backend) {
 				return nil
 			})
 		})
-		x, _ := get(t, s, "x")
-		y, _ := get(t, s, "y")
+		x, _ := Get(t, s, "x")
+		y, _ := Get(t, s, "y")
 		if x == "0" && y == "0" {
 			t.Fatalf("round %d: write skew: both transactions committed (x=%s y=%s)", round, x, y)
 		}

@@ -17,5 +17,8 @@
 // are kv.Prefetchers, that Gets of prefetched keys return what they would have without the
 // prefetch (values, absent keys, the transaction's writes before and after it).
 //
+// Get and Has read one key of a store in a View, for tests of packages that write through
+// a kv.Store and check what it holds.
+//
 // This package imports only kv and the standard library (testing); nothing else of w3dag's.
 package kvtest

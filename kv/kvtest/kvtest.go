@@ -127,7 +127,10 @@ func putAll(t *testing.T, s kv.Store, kvs ...string) {
 }
 
 // get reads key in its own View; ok is false when the key is missing.
-func get(t *testing.T, s kv.Store, key string) (value string, ok bool) {
+// Get reads key from s in a View: its value and true, or false when it is absent. Any
+// other error fails t. Tests of packages that write through a store check what it holds
+// with it.
+func Get(t *testing.T, s kv.Store, key string) (value string, ok bool) {
 	t.Helper()
 	view(t, s, func(tx kv.Tx) error {
 		v, err := tx.Get([]byte(key))
@@ -144,9 +147,16 @@ func get(t *testing.T, s kv.Store, key string) (value string, ok bool) {
 	return value, ok
 }
 
+// Has reports whether s holds key (Get).
+func Has(t *testing.T, s kv.Store, key string) bool {
+	t.Helper()
+	_, ok := Get(t, s, key)
+	return ok
+}
+
 func wantValue(t *testing.T, s kv.Store, key, want string) {
 	t.Helper()
-	got, ok := get(t, s, key)
+	got, ok := Get(t, s, key)
 	if !ok {
 		t.Fatalf("Get(%q): not found, want %q", key, want)
 	}
@@ -157,7 +167,7 @@ func wantValue(t *testing.T, s kv.Store, key, want string) {
 
 func wantMissing(t *testing.T, s kv.Store, key string) {
 	t.Helper()
-	if got, ok := get(t, s, key); ok {
+	if got, ok := Get(t, s, key); ok {
 		t.Fatalf("Get(%q) = %q, want ErrNotFound", key, got)
 	}
 }

@@ -113,23 +113,6 @@ func (f *holdFile) SyncTo(n int64) (bool, error) {
 	return f.File.SyncTo(n)
 }
 
-func get(t *testing.T, s kv.Store, key string) (string, bool) {
-	t.Helper()
-	var v []byte
-	err := s.View(context.Background(), func(tx kv.Tx) error {
-		var err error
-		v, err = tx.Get([]byte(key))
-		return err
-	})
-	if errors.Is(err, kv.ErrNotFound) {
-		return "", false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(v), true
-}
-
 // TestViewDuringSync holds the write-ahead log's fsync while an Update commits: Views
 // still run at once and see the state before the Update (a write is not visible before it
 // is durable), the next Update builds its batch and reads the syncing one's writes, and
@@ -158,7 +141,7 @@ func TestViewDuringSync(t *testing.T) {
 	viewDone := make(chan struct{})
 	go func() {
 		defer close(viewDone)
-		if v, _ := get(t, s, "a"); v != "1" {
+		if v, _ := kvtest.Get(t, s, "a"); v != "1" {
 			t.Errorf("View during the sync read a=%q, want the durable 1", v)
 		}
 	}()
@@ -196,7 +179,7 @@ func TestViewDuringSync(t *testing.T) {
 		t.Fatalf("second Update returned before its sync: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	if _, ok := get(t, s, "b"); ok {
+	if _, ok := kvtest.Get(t, s, "b"); ok {
 		t.Fatal("View sees b before it is durable")
 	}
 
@@ -211,10 +194,10 @@ func TestViewDuringSync(t *testing.T) {
 			t.Fatal("Update did not return after the sync")
 		}
 	}
-	if v, _ := get(t, s, "a"); v != "2" {
+	if v, _ := kvtest.Get(t, s, "a"); v != "2" {
 		t.Fatalf("after the sync a=%q, want 2", v)
 	}
-	if v, _ := get(t, s, "b"); v != "2" {
+	if v, _ := kvtest.Get(t, s, "b"); v != "2" {
 		t.Fatalf("after the sync b=%q, want 2", v)
 	}
 }
