@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/kv/postgres"
+	"github.com/w3dag/w3dag/kv/postgres/postgrestest"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
 )
@@ -157,25 +157,6 @@ func TestPostgresScaleOut(t *testing.T) {
 	}
 }
 
-// roundTrips counts the statements and batches sent to PostgreSQL; each is a round trip.
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
 // maxRoundTripsPerBatch bounds the round trips of one group commit of puts on kv/postgres
 // whatever its size: BEGIN, the prefetch of the operations' task results and entries (and
 // the commit sequence), the flush of the writes, COMMIT, and a little room.
@@ -190,7 +171,7 @@ func TestPostgresPrefetchRoundTrips(t *testing.T) {
 	for _, n := range []int{10, 100} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			url, sch := pgSchema(t)
-			rt := &roundTrips{}
+			rt := &postgrestest.RoundTrips{}
 			st, err := postgres.Open(t.Context(), url, postgres.Options{Schema: sch, Tracer: rt})
 			if err != nil {
 				t.Fatal(err)
@@ -206,7 +187,7 @@ func TestPostgresPrefetchRoundTrips(t *testing.T) {
 				for i := range n {
 					toks[i] = v.inv(v.agent, v.space, "/dag/put", pathArgs(path(i), value(i)))
 				}
-				commits, trips := v.e.Stats().Commits, rt.n.Load()
+				commits, trips := v.e.Stats().Commits, rt.Load()
 				res := make([]*dag.Result, n)
 				var wg sync.WaitGroup
 				for i := range n {
@@ -219,7 +200,7 @@ func TestPostgresPrefetchRoundTrips(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				commits, trips = v.e.Stats().Commits-commits, rt.n.Load()-trips
+				commits, trips = v.e.Stats().Commits-commits, rt.Load()-trips
 				t.Logf("%s: %d puts in %d commits: %d round trips", name, n, commits, trips)
 				if commits != 1 {
 					t.Fatalf("%s: %d puts in %d commits, want 1", name, n, commits)

@@ -1,47 +1,25 @@
 package postgres
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/w3dag/w3dag/kv"
+	"github.com/w3dag/w3dag/kv/postgres/postgrestest"
 )
-
-// roundTrips counts the statements and batches sent to the server; each is one round trip.
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	r.n.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // TestRoundTripsPerCommit checks that a group-commit-like transaction (many Puts, Deletes
 // and Adds, a few Gets) costs a small, fixed number of round trips however many keys it
 // writes: begin, one per Get, one flush batch, commit. Before writes were buffered it was
 // one round trip per key (2 + 3×keys + gets).
 func TestRoundTripsPerCommit(t *testing.T) {
-	rt := &roundTrips{}
+	rt := &postgrestest.RoundTrips{}
 	s := openTest(t, Options{Tracer: rt})
 	defer s.Close()
 	ctx := t.Context()
 	for _, keys := range []int{1, 10, 100, 2500} {
 		t.Run(fmt.Sprint(keys), func(t *testing.T) {
-			before := rt.n.Load()
+			before := rt.Load()
 			err := s.Update(ctx, func(tx kv.Tx) error {
 				for i := range keys {
 					k := fmt.Appendf(nil, "rt/%d/%06d", keys, i)
@@ -72,7 +50,7 @@ func TestRoundTripsPerCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := rt.n.Load() - before
+			got := rt.Load() - before
 			// begin + 1 Get + flush + commit.
 			const want = 4
 			t.Logf("%d keys (%d Puts, %d Deletes, %d Adds): %d round trips", keys, keys, keys, keys, got)
@@ -108,7 +86,7 @@ func TestRoundTripsPerCommit(t *testing.T) {
 // many keys it reads (several statements past PrefetchMaxKeys, in one batch), and that Gets
 // of the prefetched keys, present or absent, cost none.
 func TestRoundTripsPrefetch(t *testing.T) {
-	rt := &roundTrips{}
+	rt := &postgrestest.RoundTrips{}
 	s := openTest(t, Options{Tracer: rt})
 	defer s.Close()
 	ctx := t.Context()
@@ -125,7 +103,7 @@ func TestRoundTripsPrefetch(t *testing.T) {
 	}
 	for _, keys := range []int{1, 10, 100, 2500} {
 		t.Run(fmt.Sprint(keys), func(t *testing.T) {
-			before := rt.n.Load()
+			before := rt.Load()
 			err := s.Update(ctx, func(tx kv.Tx) error {
 				ks := make([][]byte, keys)
 				for i := range ks {
@@ -149,7 +127,7 @@ func TestRoundTripsPrefetch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := rt.n.Load() - before
+			got := rt.Load() - before
 			// begin + Prefetch + commit.
 			const want = 3
 			t.Logf("%d keys prefetched and read: %d round trips", keys, got)
