@@ -48,7 +48,7 @@ const (
 	// store that pipelines its commits (kv.Pipeliner) the committer does not wait: the
 	// batch's sync overlaps the next batch's run, which the late operations join, so
 	// waiting would only add to every operation's latency (measured: engine puts on
-	// kv/pebble 1.15× faster without it, see docs/PERFORMANCE.md).
+	// kv/pebble 1.04–1.15× faster without it, see docs/PERFORMANCE.md).
 	GatherWait = time.Millisecond
 	// SettleDepth is, on a store that pipelines its commits (kv.Pipeliner), the most
 	// applied batches that may await durability while the committer runs the next one:
@@ -129,7 +129,8 @@ type Engine struct {
 
 	queue    chan *job
 	inflight atomic.Int64 // operations started but not yet queued
-	// gatherWait is GatherWait, or zero on a pipelining store.
+	// gatherWait is GatherWait (tests lengthen it); the committer waits only when the
+	// store does not pipeline its commits (pipe is nil).
 	gatherWait time.Duration
 	// storeFailed is set once the store's failure has been logged (logCommitFailure).
 	storeFailed atomic.Bool
@@ -230,7 +231,6 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	e.queue = make(chan *job, e.maxBatch)
 	e.gatherWait = GatherWait
 	if p, ok := opts.KV.(kv.Pipeliner); ok {
-		e.gatherWait = 0
 		e.pipe = p
 		// The settler holds one batch while it waits; the channel the rest.
 		e.settleq = make(chan settlement, SettleDepth-1)
@@ -434,7 +434,7 @@ func (e *Engine) commitLoop() {
 				break fill
 			}
 		}
-		if e.delay == 0 && e.gatherWait > 0 && len(batch) < e.maxBatch && e.inflight.Load() > 0 {
+		if e.delay == 0 && e.pipe == nil && len(batch) < e.maxBatch && e.inflight.Load() > 0 {
 			// Classic group commit, plus a short wait for operations that are about to
 			// be queued, so that a loaded committer does not fsync half-empty batches
 			// (not on a pipelining store: GatherWait).
