@@ -35,6 +35,26 @@ func newHeldKV(t *testing.T) *heldKV {
 	return &heldKV{Store: st, applied: make(chan struct{}, 16)}
 }
 
+// newHeldEnv is an env on a heldKV with one note put (notes/before), its syncs released
+// when the test ends, before the engine closes, should the test fail while they are held.
+func newHeldEnv(t *testing.T) (*heldKV, *env) {
+	h := newHeldKV(t)
+	v := newEnv(t, h)
+	t.Cleanup(func() { h.release(nil) })
+	v.put(v.path("notes/before"), note("x"))
+	return h, v
+}
+
+// noEvent checks that watch delivers nothing for a while (50 ms).
+func noEvent(t *testing.T, watch <-chan dag.Event, what string) {
+	t.Helper()
+	select {
+	case ev := <-watch:
+		t.Fatalf("a watcher saw %+v %s", ev, what)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
 func (h *heldKV) hold() {
 	h.mu.Lock()
 	h.gate = make(chan struct{})
@@ -130,11 +150,7 @@ func wantNothingDurable(t *testing.T, v *env, seq uint64, watch <-chan dag.Event
 	if recs, err := v.e.Records(ctx, seq, 0); err != nil || len(recs) > 0 {
 		t.Fatalf("Engine.Records before the batch was durable: %d records, %v", len(recs), err)
 	}
-	select {
-	case ev := <-watch:
-		t.Fatalf("a watcher saw %+v before its batch was durable", ev)
-	case <-time.After(50 * time.Millisecond):
-	}
+	noEvent(t, watch, "before its batch was durable")
 }
 
 // TestPipelinedCommit holds a pipelined store's syncs: the committer applies a batch and
@@ -145,11 +161,8 @@ func wantNothingDurable(t *testing.T, v *env, seq uint64, watch <-chan dag.Event
 // (the second batch is never applied while the first is held) and on one that answers a
 // batch when it is applied.
 func TestPipelinedCommit(t *testing.T) {
-	h := newHeldKV(t)
-	v := newEnv(t, h)
-	t.Cleanup(func() { h.release(nil) }) // before the engine closes, should the test fail
+	h, v := newHeldEnv(t)
 	ctx := context.Background()
-	v.put(v.path("notes/before"), note("x"))
 	seq := must(v.e.LastSeq(ctx))
 	watch := must(v.e.Watch(ctx, dag.Path{}, seq))
 
@@ -196,11 +209,8 @@ func TestPipelinedCommit(t *testing.T) {
 // applied after it (which read its writes) fail with the sync's error, no watcher or
 // Records reader sees their records, and later operations fail too.
 func TestPipelinedCommitFailure(t *testing.T) {
-	h := newHeldKV(t)
-	v := newEnv(t, h)
-	t.Cleanup(func() { h.release(nil) }) // before the engine closes, should the test fail
+	h, v := newHeldEnv(t)
 	ctx := context.Background()
-	v.put(v.path("notes/before"), note("x"))
 	seq := must(v.e.LastSeq(ctx))
 	watch := must(v.e.Watch(ctx, dag.Path{}, seq))
 
@@ -221,21 +231,14 @@ func TestPipelinedCommitFailure(t *testing.T) {
 	}
 	// (heldKV's pebble store did sync the writes, so Engine.Records, which reads the log
 	// when memory has nothing, and Views would find them: only memory is checked.)
-	select {
-	case ev := <-watch:
-		t.Fatalf("a watcher saw %+v of a batch that failed to sync", ev)
-	case <-time.After(50 * time.Millisecond):
-	}
+	noEvent(t, watch, "of a batch that failed to sync")
 }
 
 // TestPipelineDepth: while a batch is held from becoming durable, the committer applies
 // SettleDepth more batches (running each while the earlier ones sync) and then applies no
 // other until the held one is settled. It fails with a settler queue one batch deeper.
 func TestPipelineDepth(t *testing.T) {
-	h := newHeldKV(t)
-	v := newEnv(t, h)
-	t.Cleanup(func() { h.release(nil) }) // before the engine closes, should the test fail
-	v.put(v.path("notes/before"), note("x"))
+	h, v := newHeldEnv(t)
 
 	h.hold()
 	var puts []<-chan error
