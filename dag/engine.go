@@ -607,9 +607,9 @@ func (e *Engine) commit(batch []*job) {
 
 // prefetch reads, when kt is a kv.Prefetcher (kv/postgres, where each Get is a round
 // trip), the keys the jobs read first, and with seq the commit sequence (unless the batch
-// has read it), in one request,
-// before the jobs run: their Gets of those keys are then answered from the transaction
-// instead of one round trip each, taken serially by the committer. The committer calls
+// has read it), in one request before the jobs run: their Gets of those keys are then
+// answered from the transaction instead of one round trip each, taken serially by the
+// committer. The committer calls
 // it for the batch's jobs in every attempt (a retried kv.Update is a new transaction),
 // and again for the jobs that join the batch while it runs (join). What it reads is what
 // a Get would have read: a key the batch has written, or writes later (an earlier job's,

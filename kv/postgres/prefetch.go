@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -65,10 +66,8 @@ func (t *tx) Prefetch(keys [][]byte) error {
 	}
 	if t.reads == nil {
 		t.reads = got
-		return nil
-	}
-	for k, v := range got {
-		t.reads[k] = v
+	} else {
+		maps.Copy(t.reads, got)
 	}
 	return nil
 }
