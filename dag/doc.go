@@ -121,27 +121,34 @@
 // fsync): it takes what is queued, up to MaxBatch, runs it, runs too what was queued
 // meanwhile (up to MaxBatch: they share the fsync instead of waiting for it), and
 // commits; operations arriving while it commits form the next batch. MaxBatchDelay can
-// make it wait a little for fuller batches. On a store that pipelines its commits
-// (kv.Pipeliner: kv/pebble) the committer does not wait for the fsync: it applies the
-// batch (kv.Pipeliner.UpdateApplied; the next batch reads its writes) and hands it to a
-// settler goroutine, which waits, in commit order, for each batch to be durable and only
-// then counts it, publishes its records to watchers and Records, and answers its
-// operations, while the committer runs the next batch (with SettleDepth batches
-// at most awaiting durability). Operations the committer fails before a commit are answered through the
-// settler too, after the batches applied before them. If a batch fails to become
-// durable, its operations, those of every batch applied after it and every later one fail
-// (the store has failed): nothing is acknowledged, read by a View or seen by a watcher
-// that a crash could take back. Operations in a batch run in arrival order and see each other's writes, so
-// two identical tasks in one batch run once. On a store whose reads are round trips
-// (kv.Prefetcher: kv/postgres) the committer first reads, in one request, the keys the
-// batch's operations read first (each write operation's task result and entry, and the
-// commit sequence); their Gets are then answered from the transaction, and a key an
-// earlier operation of the batch wrote reads that write. If an operation fails with an internal
-// error the batch is rolled back and retried without it (bbolt Batch style); if a machine
-// fails with a business error after writing, the batch is retried with that operation
-// recording only its failure. Operation functions therefore may run more than once and
-// have no effects outside the transaction; the commit sequence, receipts and watcher
-// events are derived inside it and published only after the commit.
+// make it wait a little for fuller batches; without it, the committer waits at most
+// GatherWait for operations still validating their input, except on a store that
+// pipelines its commits. Operations in a batch run in arrival order and see each other's
+// writes, so two identical tasks in one batch run once.
+//
+// On a store that pipelines its commits (kv.Pipeliner: kv/pebble) the committer does not
+// wait for the fsync: it applies the batch (kv.Pipeliner.UpdateApplied; the next batch
+// reads its writes) and hands it to a settler goroutine. The settler waits, in commit
+// order, for each batch to be durable and only then counts it, publishes its records to
+// watchers and Records, and answers its operations, while the committer runs the next
+// batch (with at most SettleDepth batches awaiting durability). Operations the committer
+// fails before a commit are answered through the settler too, after the batches applied
+// before them. If a batch fails to become durable, its operations, those of every batch
+// applied after it and every later one fail (the store has failed): nothing is
+// acknowledged, read by a View or seen by a watcher that a crash could take back.
+//
+// On a store whose reads are round trips (kv.Prefetcher: kv/postgres) the committer first
+// reads, in one request, the keys the batch's operations read first (each write
+// operation's task result and entry, and the commit sequence); their Gets are then
+// answered from the transaction, and a key an earlier operation of the batch wrote reads
+// that write.
+//
+// If an operation fails with an internal error the batch is rolled back and retried
+// without it (bbolt Batch style); if a machine fails with a business error after writing,
+// the batch is retried with that operation recording only its failure. Operation
+// functions therefore may run more than once and have no effects outside the
+// transaction; the commit sequence, receipts and watcher events are derived inside it and
+// published only after the commit.
 //
 // # Commit log and watchers
 //
