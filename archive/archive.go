@@ -163,8 +163,7 @@ func (a *Archive) Stage(codec uint64, data []byte) (msg cid.Cid, write func(kt k
 		return nil
 	}
 	committed = func() {
-		a.ob.hint(msg, data, mark) // committed: with OwnOutbox the mover takes these bytes
-		a.ob.written()
+		a.ob.wrote(msg, data, mark) // committed: with OwnOutbox the mover takes these bytes
 		if a.log.Enabled(context.Background(), slog.LevelDebug) {
 			a.log.Debug("archived message", "msg", msg.String(), "size", len(data), "staged", true)
 		}

@@ -251,6 +251,13 @@ func (o *outbox) dropHints(moved []outboxMsg) {
 	})
 }
 
+// wrote records that this process put msg in the outbox: for Run's pacing (written) and
+// as a hint (hint; data and mark as there).
+func (o *outbox) wrote(msg cid.Cid, data []byte, mark uint64) {
+	o.written()
+	o.hint(msg, data, mark)
+}
+
 // written records a put for Run's pacing.
 func (o *outbox) written() {
 	o.lastPut.Store(time.Now().UnixNano())
@@ -314,8 +321,7 @@ func (o *outbox) put(ctx context.Context, msg cid.Cid, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("writing the outbox: %w", err)
 		}
-		o.hint(msg, data, mark)
-		o.written()
+		o.wrote(msg, data, mark)
 		return nil
 	}
 	o.start.Do(func() { go o.commit() })
@@ -387,8 +393,7 @@ func (o *outbox) commit() {
 		}
 		for _, p := range batch {
 			if err == nil {
-				o.hint(p.msg, p.data, p.mark)
-				o.written()
+				o.wrote(p.msg, p.data, p.mark)
 			}
 			p.done <- err
 		}

@@ -105,7 +105,6 @@ func (a *Archive) putTx(kt kv.Tx, inv cid.Cid, data []byte) (cid.Cid, error) {
 	if err := kt.Put(outboxKey(msg), data); err != nil {
 		return cid.Undef, fmt.Errorf("%w: message %s of invocation %s: %w", ErrWrite, msg, inv, err)
 	}
-	a.ob.hint(msg, nil, 0) // the caller's transaction has not committed yet: no bytes
-	a.ob.written()
+	a.ob.wrote(msg, nil, 0) // the caller's transaction has not committed yet: no bytes
 	return msg, nil
 }
