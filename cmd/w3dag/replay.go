@@ -41,8 +41,8 @@ type replayFlags struct {
 
 func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.archive, "archive", "", "the archive to replay: a blob folder of the original service (DATA/blobs) or an S3 URL as --s3-url takes it")
-	fs.StringVar(&f.c.data, "data", "", "folder of the rebuilt store (bolt file w3dag.db; holds service.key and, with fs blobs, blob.secret of the original service)")
-	fs.StringVar(&f.c.kv, "kv", "bolt", "kv backend of the rebuilt store: bolt (in --data) or a postgres:// URL (an empty schema)")
+	fs.StringVar(&f.c.data, "data", "", "folder of the rebuilt store (pebble w3dag.pebble/ or bolt w3dag.db; holds service.key and, with fs blobs, blob.secret of the original service)")
+	fs.StringVar(&f.c.kv, "kv", "", "kv backend of the rebuilt store: pebble or bolt (in --data) or a postgres:// URL (an empty schema) (default: what --data holds, pebble for a new folder)")
 	fs.StringVar(&f.c.pgSchema, "postgres-schema", "", "PostgreSQL schema of the rebuilt store (default public)")
 	fs.StringVar(&f.key, "key", "", "the original service's key file (default service.key in --data)")
 	fs.StringVar(&f.c.publicURL, "public-url", "", "--public-url of the original service (upload URLs and locations in states name it)")
@@ -76,8 +76,8 @@ func (f *replayFlags) check() error {
 	if err != nil {
 		return err
 	}
-	if kind != "bolt" && kind != "postgres" {
-		return fmt.Errorf("--kv %q: want bolt or a postgres:// URL", f.c.kv)
+	if kind != "pebble" && kind != "bolt" && kind != "postgres" {
+		return fmt.Errorf("--kv %q: want pebble, bolt or a postgres:// URL", f.c.kv)
 	}
 	f.c.kv, f.c.postgresURL = kind, pgURL
 	if f.key == "" {
@@ -154,7 +154,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	if err != nil {
 		return res, plan, err
 	}
-	if err := rs.sync(); err != nil {
+	if err := rs.sync(ctx); err != nil {
 		return res, plan, err
 	}
 	took := time.Since(start)
@@ -229,7 +229,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var f replayFlags
 	f.register(fs)
 	var against, againstKV string
-	fs.StringVar(&against, "against", "", "data folder of the live service to compare with (its kv store; stop the service first with bolt)")
+	fs.StringVar(&against, "against", "", "data folder of the live service to compare with (its kv store; stop the service first with pebble or bolt)")
 	fs.StringVar(&againstKV, "against-kv", "", "the live store's --kv when it is not what the folder holds (a postgres:// URL)")
 	if _, code, ok := parseArgs(fs, args, 0, 0); !ok {
 		return code

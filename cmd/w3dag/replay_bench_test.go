@@ -25,11 +25,12 @@ import (
 // (W3DAG_BENCH_REPLAY_N overrides it).
 const replayBenchInvocations = 20000
 
-// BenchmarkReplay measures `w3dag replay` into an empty bolt store: a service on bolt
-// runs N dag/put invocations (messages of 10, from 8 clients at once, over 4 spaces),
-// then each iteration replays the archive into a new folder and reports invocations/s
-// over the whole command (reading the archive included) and the CPU time it used per
-// invocation (what the rate would be on idle cores: GOMAXPROCS / CPU per invocation).
+// BenchmarkReplay measures `w3dag replay` into an empty store, pebble (the default) and
+// bolt: a service on bolt runs N dag/put invocations (messages of 10, from 8 clients at
+// once, over 4 spaces), then each iteration replays the archive into a new folder and
+// reports invocations/s over the whole command (reading the archive included) and the CPU
+// time it used per invocation (what the rate would be on idle cores: GOMAXPROCS / CPU per
+// invocation).
 //
 //	go test ./cmd/w3dag -run '^$' -bench BenchmarkReplay -benchtime 3x
 func BenchmarkReplay(b *testing.B) {
@@ -75,7 +76,16 @@ func BenchmarkReplay(b *testing.B) {
 	l.stop()
 	flushArchive(b, live)
 	common := []string{"--archive", filepath.Join(live, blobsDir), "--public-url", l.url, "--schema", schemaFile}
-	b.ResetTimer()
+	for _, kind := range []string{"pebble", "bolt"} {
+		b.Run(kind, func(b *testing.B) {
+			benchReplay(b, live, n, liveCPU, append([]string{"--kv", kind}, common...))
+		})
+	}
+}
+
+// benchReplay replays the archive of live (n invocations, served with liveCPU) with args
+// into a new folder each iteration.
+func benchReplay(b *testing.B, live string, n int, liveCPU time.Duration, args []string) {
 	for b.Loop() {
 		b.StopTimer()
 		dir := rebuildFolder(b, live)
@@ -95,7 +105,7 @@ func BenchmarkReplay(b *testing.B) {
 			defer pprof.StopCPUProfile()
 		}
 		var out bytes.Buffer
-		code := runReplay(context.Background(), append([]string{"--data", dir}, common...), &out, io.Discard)
+		code := runReplay(context.Background(), append([]string{"--data", dir}, args...), &out, io.Discard)
 		took := time.Since(start)
 		cpu := cpuTime(b) - cpu0
 		if code != 0 {

@@ -294,16 +294,17 @@ func rebuildFolder(t testing.TB, live string) string {
 	return dir
 }
 
-// TestReplayVerify is the acceptance test of replay (issue 11): a service on bolt runs a
+// TestReplayVerify is the acceptance test of replay (issue 11): a service on pebble runs a
 // mixed workload — the client one (replayWorkload: puts, removes, schema-extension
 // entries, refusals, repeated tasks, pending stores and their expiries, a rejected upload)
 // and what the service does on its own after uploads (uploadWorkload: deliveries, the task
 // runner's claims and outcomes, piece computations, an aggregate's inclusion, an expiry);
-// its archive alone is replayed into an empty bolt store (and into PostgreSQL when
-// W3DAG_TEST_POSTGRES is set) with every receipt the archived one, nothing unhandled, and
-// every key of the rebuilt store — entry heads, receipts, usage records, metrics entries,
-// task entries and indexes — equal to the live one's; verify says identical; then one
-// archived message corrupted, verify names it and fails.
+// its archive alone is replayed into an empty pebble store (the default), an empty bolt
+// store, and into PostgreSQL when W3DAG_TEST_POSTGRES is set, with every receipt the
+// archived one, nothing unhandled, and every key of the rebuilt store — entry heads,
+// receipts, usage records, metrics entries, task entries and indexes — equal to the live
+// one's; verify says identical; then one archived message corrupted, verify names it and
+// fails.
 func TestReplayVerify(t *testing.T) {
 	ctx := context.Background()
 	schemaFile := filepath.Join(t.TempDir(), "notes.ipldsch")
@@ -314,7 +315,7 @@ func TestReplayVerify(t *testing.T) {
 	// --upload-piece on (its default only with 4 or more CPUs): the deliveries' compute
 	// tasks carry the piece the upload computed, which the replay stages (TestReplayKilled
 	// runs it off).
-	l := startLive(t, live, append([]string{"--kv", "bolt", "--schema", schemaFile, "--upload-piece=true"}, replayConfig...)...)
+	l := startLive(t, live, append([]string{"--schema", schemaFile, "--upload-piece=true"}, replayConfig...)...)
 	sent := replayWorkload(t, l.url)
 	sent += uploadWorkload(t, l)
 	l.stop()
@@ -339,6 +340,17 @@ func TestReplayVerify(t *testing.T) {
 		t.Fatalf("second replay: exit %d: %s%s", code, stdout.String(), stderr.String())
 	}
 	compareStores(t, live, "", rebuilt, "")
+	if _, err := os.Stat(filepath.Join(rebuilt, pebbleDir)); err != nil {
+		t.Fatalf("replay into a new folder: %v, want a pebble store (the default, as for serve)", err)
+	}
+
+	// The same archive into bolt.
+	boltRebuilt := rebuildFolder(t, live)
+	stdout.Reset()
+	if code := runReplay(ctx, append([]string{"--data", boltRebuilt, "--kv", "bolt"}, common...), &stdout, &stderr); code != 0 {
+		t.Fatalf("replay into bolt: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	compareStores(t, live, "", boltRebuilt, "")
 
 	replayIntoPostgres(ctx, t, live, common)
 

@@ -743,11 +743,16 @@ func (r *replayService) close() {
 	}
 }
 
-// sync makes the rebuilt store durable: the bolt file is written without fsyncs during a
-// replay (a replay killed by a power loss is started again in an empty folder).
-func (r *replayService) sync() error {
-	if b, ok := r.kv.(*bolt.Store); ok {
-		f, err := os.Open(b.Path())
+// sync makes the rebuilt store durable: an embedded store is written without fsyncs
+// during a replay (a replay killed by a power loss is started again in an empty folder).
+func (r *replayService) sync(ctx context.Context) error {
+	switch s := r.kv.(type) {
+	case *pebble.Store:
+		if err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("syncing the rebuilt store: %w", err)
+		}
+	case *bolt.Store:
+		f, err := os.Open(s.Path())
 		if err != nil {
 			return fmt.Errorf("syncing the rebuilt store: %w", err)
 		}
@@ -759,10 +764,20 @@ func (r *replayService) sync() error {
 	return nil
 }
 
-// openRebuilt opens the store a replay writes: bolt in c.data (no fsync per commit: a
-// replay is restartable, and sync makes it durable at the end) or PostgreSQL.
+// openRebuilt opens the store a replay writes: pebble or bolt in c.data (no fsync per
+// commit: a replay is restartable, and sync makes it durable at the end) or PostgreSQL.
 func openRebuilt(ctx context.Context, c serveConfig) (kv.Store, error) {
-	if c.kv == "bolt" {
+	switch c.kv {
+	case "pebble":
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return nil, fmt.Errorf("creating --data: %w", err)
+		}
+		s, err := pebble.Open(filepath.Join(c.data, pebbleDir), pebble.Options{NoSync: true, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return nil, fmt.Errorf("opening the rebuilt pebble store: %w", err)
+		}
+		return s, nil
+	case "bolt":
 		if err := os.MkdirAll(c.data, 0o700); err != nil {
 			return nil, fmt.Errorf("creating --data: %w", err)
 		}
