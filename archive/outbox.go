@@ -526,16 +526,19 @@ func (a *Archive) Close() error {
 // Run moves messages from the outbox to blob storage until ctx ends: after commits, and
 // every Options.MovePoll for messages other processes put. While messages keep arriving
 // it defers moving (see BusyWindow, MaxDeferral, MaxBacklog), so that requests get the
-// CPU and I/O first and the outbox absorbs bursts. It returns nil when ctx ends. Without
-// an outbox it returns nil at once.
+// CPU and I/O first and the outbox absorbs bursts. A round that fails leaves its messages
+// in the outbox for the next; the first failure of a run of them is logged at error level,
+// then a reminder every moveErrorRepeat (one minute), and the recovery at info level. It
+// returns nil when ctx ends. Without an outbox it returns nil at once.
 func (a *Archive) Run(ctx context.Context) error {
 	if a.ob == nil {
 		return nil
 	}
 	tick := time.NewTicker(a.ob.poll)
 	defer tick.Stop()
+	var fails moveFailures
 	for {
-		a.drain(ctx)
+		a.drain(ctx, &fails)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -545,8 +548,9 @@ func (a *Archive) Run(ctx context.Context) error {
 	}
 }
 
-// drain moves the outbox to blob storage round by round, pacing itself while busy.
-func (a *Archive) drain(ctx context.Context) {
+// drain moves the outbox to blob storage round by round, pacing itself while busy, and
+// logs failed rounds through fails.
+func (a *Archive) drain(ctx context.Context, fails *moveFailures) {
 	last := time.Now()
 	for ctx.Err() == nil {
 		if a.ob.busy() && time.Since(last) < MaxDeferral {
@@ -561,10 +565,11 @@ func (a *Archive) drain(ctx context.Context) {
 		last = time.Now()
 		if err != nil {
 			if ctx.Err() == nil {
-				a.log.ErrorContext(ctx, "moving archived messages to blob storage", "error", err)
+				fails.failed(ctx, a.log, err, last)
 			}
 			return
 		}
+		fails.succeeded(ctx, a.log, last)
 		if n == 0 {
 			return
 		}
