@@ -5,42 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/blob/mem"
+	"github.com/w3dag/w3dag/internal/logtest"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
 )
-
-// levelLog counts log records by level and keeps their messages.
-type levelLog struct {
-	mu   sync.Mutex
-	n    map[slog.Level]int
-	msgs []string
-}
-
-func newLevelLog() *levelLog { return &levelLog{n: map[slog.Level]int{}} }
-
-func (l *levelLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *levelLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *levelLog) WithGroup(string) slog.Handler            { return l }
-func (l *levelLog) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n[r.Level]++
-	l.msgs = append(l.msgs, r.Level.String()+": "+r.Message)
-	return nil
-}
-
-func (l *levelLog) count(level slog.Level) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.n[level]
-}
 
 // switchable is a blob store whose Puts fail while down is set.
 type switchable struct {
@@ -63,7 +37,7 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	defer cancel()
 	blobs := &switchable{Store: mem.New()}
 	blobs.down.Store(true)
-	logs := newLevelLog()
+	logs := &logtest.Counter{}
 	a := New(blobs, Options{Outbox: kvmem.New(), MovePoll: 5 * time.Millisecond, Logger: slog.New(logs)})
 	defer a.Close()
 	done := make(chan error, 1)
@@ -71,9 +45,9 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	if _, err := a.Put(ctx, message.CodecCAR, []byte("waits for storage")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ten failed rounds", func() bool { return logs.count(slog.LevelDebug) >= 10 })
-	if got := logs.count(slog.LevelError); got != 1 {
-		t.Fatalf("%d error records over %d failed rounds, want 1: %q", got, logs.count(slog.LevelDebug)+1, logs.msgs)
+	waitFor(t, "ten failed rounds", func() bool { return logs.Count(slog.LevelDebug) >= 10 })
+	if got := logs.Count(slog.LevelError); got != 1 {
+		t.Fatalf("%d error records over %d failed rounds, want 1: %q", got, logs.Count(slog.LevelDebug)+1, logs.Messages())
 	}
 	if n, err := a.Pending(ctx); n != 1 || err != nil {
 		t.Fatalf("Pending while storage is down = %d, %v; want 1", n, err)
@@ -81,16 +55,16 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 
 	blobs.down.Store(false)
 	waitFor(t, "the message moved", func() bool { n, err := a.Pending(ctx); return err == nil && n == 0 })
-	waitFor(t, "the recovery logged", func() bool { return logs.count(slog.LevelInfo) == 1 })
+	waitFor(t, "the recovery logged", func() bool { return logs.Count(slog.LevelInfo) == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := logs.count(slog.LevelError); got != 1 {
-		t.Errorf("%d error records in all, want 1: %q", got, logs.msgs)
+	if got := logs.Count(slog.LevelError); got != 1 {
+		t.Errorf("%d error records in all, want 1: %q", got, logs.Messages())
 	}
-	if got := logs.count(slog.LevelInfo); got != 1 {
-		t.Errorf("%d info records, want 1 (the recovery): %q", got, logs.msgs)
+	if got := logs.Count(slog.LevelInfo); got != 1 {
+		t.Errorf("%d info records, want 1 (the recovery): %q", got, logs.Messages())
 	}
 }
 
@@ -99,7 +73,7 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 // failure is logged at once.
 func TestMoveFailuresRepeat(t *testing.T) {
 	ctx := context.Background()
-	logs := newLevelLog()
+	logs := &logtest.Counter{}
 	log := slog.New(logs)
 	var f moveFailures
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
@@ -126,14 +100,14 @@ func TestMoveFailuresRepeat(t *testing.T) {
 		} else {
 			f.failed(ctx, log, fail, t0.Add(s.at))
 		}
-		if got := logs.count(slog.LevelError); got != s.wantError {
-			t.Fatalf("step %d (%s): %d error records, want %d: %q", i, s.at, got, s.wantError, logs.msgs)
+		if got := logs.Count(slog.LevelError); got != s.wantError {
+			t.Fatalf("step %d (%s): %d error records, want %d: %q", i, s.at, got, s.wantError, logs.Messages())
 		}
-		if got := logs.count(slog.LevelInfo); got != s.wantInfo {
-			t.Fatalf("step %d (%s): %d info records, want %d: %q", i, s.at, got, s.wantInfo, logs.msgs)
+		if got := logs.Count(slog.LevelInfo); got != s.wantInfo {
+			t.Fatalf("step %d (%s): %d info records, want %d: %q", i, s.at, got, s.wantInfo, logs.Messages())
 		}
 	}
-	if got := logs.count(slog.LevelDebug); got != 3 {
+	if got := logs.Count(slog.LevelDebug); got != 3 {
 		t.Errorf("%d debug records, want 3 (the failures between reminders)", got)
 	}
 }

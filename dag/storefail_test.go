@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/logtest"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/mem"
 )
@@ -27,28 +27,6 @@ func (f *failingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
 	return f.Store.Update(ctx, fn)
 }
 
-// levelCounter is a slog.Handler that counts the records of each level.
-type levelCounter struct {
-	mu sync.Mutex
-	n  map[slog.Level]int
-}
-
-func (c *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
-func (c *levelCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
-func (c *levelCounter) WithGroup(string) slog.Handler            { return c }
-func (c *levelCounter) Handle(_ context.Context, r slog.Record) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n[r.Level]++
-	return nil
-}
-
-func (c *levelCounter) count(l slog.Level) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[l]
-}
-
 // TestFailedStoreLogsOnce: once the store has failed (kv.ErrFailed), every batch fails,
 // and only the first failure is logged at error level (the rest at debug level); other
 // commit failures are each logged at error level.
@@ -63,7 +41,7 @@ func TestFailedStoreLogsOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &failingKV{Store: mem.New()}
-			logs := &levelCounter{n: map[slog.Level]int{}}
+			logs := &logtest.Counter{}
 			v := newEnv(t, st, func(o *dag.Options) { o.Logger = slog.New(logs) })
 			v.put(v.path("notes/before"), note("x"))
 			st.fail.Store(&tc.err)
@@ -73,10 +51,10 @@ func TestFailedStoreLogsOnce(t *testing.T) {
 					t.Fatalf("put %d after the failure: %v, want %v", i, err, tc.err)
 				}
 			}
-			if got := logs.count(slog.LevelError); got != tc.wantErrors {
+			if got := logs.Count(slog.LevelError); got != tc.wantErrors {
 				t.Errorf("%d records at error level, want %d", got, tc.wantErrors)
 			}
-			if got, want := logs.count(slog.LevelDebug), 3-tc.wantErrors; got < want {
+			if got, want := logs.Count(slog.LevelDebug), 3-tc.wantErrors; got < want {
 				t.Errorf("%d records at debug level, want at least %d", got, want)
 			}
 		})

@@ -1,0 +1,23 @@
+package logtest_test
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/w3dag/w3dag/internal/logtest"
+)
+
+func TestCounter(t *testing.T) {
+	var c logtest.Counter
+	log := slog.New(&c).With("component", "x").WithGroup("g")
+	log.Error("one")
+	log.Debug("two")
+	log.Debug("three")
+	if c.Count(slog.LevelError) != 1 || c.Count(slog.LevelDebug) != 2 || c.Count(slog.LevelInfo) != 0 {
+		t.Errorf("counts: error %d, debug %d, info %d; want 1, 2, 0", c.Count(slog.LevelError), c.Count(slog.LevelDebug), c.Count(slog.LevelInfo))
+	}
+	if got, want := fmt.Sprint(c.Messages()), "[ERROR: one DEBUG: two DEBUG: three]"; got != want {
+		t.Errorf("Messages() = %s, want %s", got, want)
+	}
+}
