@@ -767,20 +767,19 @@ func (r *replayService) sync(ctx context.Context) error {
 // openRebuilt opens the store a replay writes: pebble or bolt in c.data (no fsync per
 // commit: a replay is restartable, and sync makes it durable at the end) or PostgreSQL.
 func openRebuilt(ctx context.Context, c serveConfig) (kv.Store, error) {
-	switch c.kv {
-	case "pebble":
+	if c.kv == "pebble" || c.kv == "bolt" {
 		if err := os.MkdirAll(c.data, 0o700); err != nil {
 			return nil, fmt.Errorf("creating --data: %w", err)
 		}
+	}
+	switch c.kv {
+	case "pebble":
 		s, err := pebble.Open(filepath.Join(c.data, pebbleDir), pebble.Options{NoSync: true, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return nil, fmt.Errorf("opening the rebuilt pebble store: %w", err)
 		}
 		return s, nil
 	case "bolt":
-		if err := os.MkdirAll(c.data, 0o700); err != nil {
-			return nil, fmt.Errorf("creating --data: %w", err)
-		}
 		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{NoSync: true})
 		if err != nil {
 			return nil, fmt.Errorf("opening the rebuilt bolt store: %w", err)
