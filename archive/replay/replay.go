@@ -81,7 +81,10 @@ type Options struct {
 	After  func(st *Step)
 	// Logger receives progress lines; nil discards.
 	Logger *slog.Logger
-	// OnStep, when not nil, is called after each step with its index (tests).
+	// OnStep, when not nil, is called after each step is accounted for, with its index
+	// into Plan.Steps, from Run's goroutine (progress reports; tests). Steps are accounted
+	// for in plan order, except a step paced to a later place (Step.Paced), which may
+	// come after steps that follow it.
 	OnStep func(i int)
 }
 

@@ -37,9 +37,12 @@ type replayFlags struct {
 	archive string
 	c       serveConfig
 	key     string
+	// progress draws the progress bar on stderr even when it is not a terminal.
+	progress bool
 }
 
 func (f *replayFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.progress, "progress", false, "draw the progress bar on stderr even when it is not a terminal (otherwise a line every 30s)")
 	fs.StringVar(&f.archive, "archive", "", "the archive to replay: a blob folder of the original service (DATA/blobs) or an S3 URL as --s3-url takes it")
 	fs.StringVar(&f.c.data, "data", "", "folder of the rebuilt store (pebble w3dag.pebble/ or bolt w3dag.db; holds service.key and, with fs blobs, blob.secret of the original service)")
 	fs.StringVar(&f.c.kv, "kv", "", "kv backend of the rebuilt store: pebble or bolt (in --data) or a postgres:// URL (an empty schema) (default: what --data holds, pebble for a new folder)")
@@ -122,8 +125,9 @@ func (c *replayClock) Now() time.Time  { return time.UnixMilli(c.ms.Load()) }
 func (c *replayClock) Set(t time.Time) { c.ms.Store(t.UnixMilli()) }
 func (c *replayClock) String() string  { return c.Now().UTC().Format(time.RFC3339Nano) }
 
-// doReplay rebuilds f.c.data's store from the archive and returns what it did.
-func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Result, *replay.Plan, error) {
+// doReplay rebuilds f.c.data's store from the archive and returns what it did, with its
+// progress on stderr.
+func doReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) (replay.Result, *replay.Plan, error) {
 	blobs, closeArchive, err := openArchive(ctx, f.archive)
 	if err != nil {
 		return replay.Result{}, nil, err
@@ -142,7 +146,9 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 	rs.plan = plan
 	loaded := time.Since(start)
 	defer replayGC()()
+	progress := newReplayProgress(stderr, len(plan.Steps), f.progress || isTerminal(stderr), time.Now)
 	res, err := replay.Run(ctx, plan, replay.Options{
+		OnStep:   progress.step,
 		Runner:   rs.ops,
 		Store:    rs.engine,
 		SetClock: rs.clock.Set,
@@ -151,6 +157,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout io.Writer) (replay.Res
 		Before:   rs.before,
 		After:    rs.after,
 	})
+	progress.finish()
 	if err != nil {
 		return res, plan, err
 	}
@@ -207,7 +214,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := f.check(); err != nil {
 		return usageError(stderr, "replay", "%v", err)
 	}
-	res, _, err := doReplay(ctx, &f, stdout)
+	res, _, err := doReplay(ctx, &f, stdout, stderr)
 	if err != nil {
 		return fail(stderr, "replay", err)
 	}
@@ -262,7 +269,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := flushOutbox(ctx, f.archive, against, againstKV); err != nil {
 		return fail(stderr, "verify", err)
 	}
-	res, _, err := doReplay(ctx, &f, stdout)
+	res, _, err := doReplay(ctx, &f, stdout, stderr)
 	if err != nil {
 		return fail(stderr, "verify", err)
 	}

@@ -344,13 +344,18 @@ func TestReplayVerify(t *testing.T) {
 		t.Fatalf("replay into a new folder: %v, want a pebble store (the default, as for serve)", err)
 	}
 
-	// The same archive into bolt.
+	// The same archive into bolt, with the progress bar.
 	boltRebuilt := rebuildFolder(t, live)
 	stdout.Reset()
-	if code := runReplay(ctx, append([]string{"--data", boltRebuilt, "--kv", "bolt"}, common...), &stdout, &stderr); code != 0 {
+	stderr.Reset()
+	if code := runReplay(ctx, append([]string{"--data", boltRebuilt, "--kv", "bolt", "--progress"}, common...), &stdout, &stderr); code != 0 {
 		t.Fatalf("replay into bolt: exit %d: %s%s", code, stdout.String(), stderr.String())
 	}
 	compareStores(t, live, "", boltRebuilt, "")
+	if bar := stderr.String(); !strings.Contains(bar, "100%") || !strings.Contains(bar, " invocations") {
+		t.Errorf("replay --progress: stderr %q, want a bar reaching 100%% of the invocations", bar)
+	}
+	stderr.Reset()
 
 	replayIntoPostgres(ctx, t, live, common)
 
