@@ -138,6 +138,10 @@ func doReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) (re
 		return replay.Result{}, nil, err
 	}
 	defer rs.close()
+	bar := f.progress || isTerminal(stderr)
+	if bar {
+		fmt.Fprintf(stderr, "reading the archive in %s…\n", f.archive)
+	}
 	start := time.Now()
 	plan, err := replay.Load(ctx, blobs, rs.engine.Service(), rs.place)
 	if err != nil {
@@ -146,7 +150,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) (re
 	rs.plan = plan
 	loaded := time.Since(start)
 	defer replayGC()()
-	progress := newReplayProgress(stderr, len(plan.Steps), f.progress || isTerminal(stderr), time.Now)
+	progress := newReplayProgress(stderr, len(plan.Steps), bar, time.Now)
 	res, err := replay.Run(ctx, plan, replay.Options{
 		OnStep:   progress.step,
 		Runner:   rs.ops,
