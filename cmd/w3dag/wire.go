@@ -589,18 +589,27 @@ func resolveKV(c serveConfig) (kind, pgURL string, err error) {
 	return kind, pgURL, nil
 }
 
+// inUse adds what to do to the error of opening an embedded store that another process
+// has open.
+func inUse(err error) error {
+	if errors.Is(err, pebble.ErrLocked) {
+		return fmt.Errorf("%w (stop the w3dag serve, replay or verify that has it open first)", err)
+	}
+	return err
+}
+
 func openKV(ctx context.Context, c serveConfig, log *slog.Logger) (kv.Store, error) {
 	switch c.kv {
 	case "pebble":
 		s, err := pebble.Open(filepath.Join(c.data, pebbleDir), pebble.Options{Logger: log.With("component", "pebble")})
 		if err != nil {
-			return nil, fmt.Errorf("opening pebble store: %w", err)
+			return nil, inUse(err)
 		}
 		return s, nil
 	case "bolt":
 		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("opening bolt store: %w", err)
+			return nil, err // it names the file, and says when another process holds it
 		}
 		return s, nil
 	case "postgres":
@@ -776,13 +785,13 @@ func openRebuilt(ctx context.Context, c serveConfig) (kv.Store, error) {
 	case "pebble":
 		s, err := pebble.Open(filepath.Join(c.data, pebbleDir), pebble.Options{NoSync: true, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			return nil, fmt.Errorf("opening the rebuilt pebble store: %w", err)
+			return nil, fmt.Errorf("opening the rebuilt store: %w", inUse(err))
 		}
 		return s, nil
 	case "bolt":
 		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{NoSync: true})
 		if err != nil {
-			return nil, fmt.Errorf("opening the rebuilt bolt store: %w", err)
+			return nil, fmt.Errorf("opening the rebuilt store: %w", err)
 		}
 		return s, nil
 	}

@@ -15,6 +15,9 @@ var (
 	// may hold writes that are not durable, so it takes no more writes until reopened.
 	// It wraps kv.ErrFailed.
 	ErrFailed = fmt.Errorf("%w: a pebble commit failed to reach the disk", kv.ErrFailed)
+	// ErrLocked is returned by Open when another process has the store open (Pebble
+	// locks the directory's LOCK file while a store is open).
+	ErrLocked = errors.New("pebble: the store is open in another process")
 
 	// errTxDone is returned by a Tx used after its transaction function returned.
 	errTxDone = fmt.Errorf("%w: transaction already finished", kv.ErrClosed)

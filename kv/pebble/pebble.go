@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -143,6 +144,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db, err := pdb.Open(dir, po)
 	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
+			// fcntl reports a lock held by another process as EAGAIN or EACCES.
+			return nil, fmt.Errorf("opening pebble store %s: %w: %w", dir, ErrLocked, err)
+		}
 		return nil, fmt.Errorf("opening pebble store %s: %w", dir, err)
 	}
 	s := &Store{db: db, path: dir, noSync: opts.NoSync}

@@ -1,9 +1,13 @@
 package pebble
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -325,4 +329,57 @@ func TestSyncMakesNoSyncCommitsDurable(t *testing.T) {
 	if err := s.Sync(ctx); !errors.Is(err, kv.ErrClosed) {
 		t.Errorf("Sync after Close: %v, want kv.ErrClosed", err)
 	}
+}
+
+// TestOpenLockedByAnotherProcess: a store another process has open is refused with
+// ErrLocked, naming the directory. The other process is this test binary run again as
+// TestHoldStoreOpen, which opens the store and holds it until its stdin closes.
+func TestOpenLockedByAnotherProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kv")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldStoreOpen$")
+	cmd.Env = append(os.Environ(), "W3DAG_TEST_HOLD_PEBBLE="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
+		t.Fatalf("the holding process said %q, %v; want open", line, err)
+	}
+	s, err := Open(dir, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a store another process has open succeeded")
+	}
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Open of a store another process has open: %v; want ErrLocked naming %s", err, dir)
+	}
+	t.Log(err)
+}
+
+// TestHoldStoreOpen is the other process of TestOpenLockedByAnotherProcess: with
+// W3DAG_TEST_HOLD_PEBBLE set, it opens that store, says "open" and holds it until stdin
+// closes. It does nothing otherwise.
+func TestHoldStoreOpen(t *testing.T) {
+	dir := os.Getenv("W3DAG_TEST_HOLD_PEBBLE")
+	if dir == "" {
+		return
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println("open")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
