@@ -144,8 +144,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db, err := pdb.Open(dir, po)
 	if err != nil {
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
-			// fcntl reports a lock held by another process as EAGAIN or EACCES.
+		if errors.Is(err, syscall.EAGAIN) {
+			// Pebble locks the directory's LOCK file with fcntl(F_SETLK), which Linux fails
+			// with EAGAIN while another process holds it. (POSIX allows EACCES too, but that
+			// is also what a permission problem gives.)
 			return nil, fmt.Errorf("opening pebble store %s: %w: %w", dir, ErrLocked, err)
 		}
 		return nil, fmt.Errorf("opening pebble store %s: %w", dir, err)
