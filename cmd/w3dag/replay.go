@@ -165,7 +165,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) (re
 	if err != nil {
 		return res, plan, err
 	}
-	if err := rs.sync(ctx); err != nil {
+	if err := rs.sync(); err != nil {
 		return res, plan, err
 	}
 	took := time.Since(start)

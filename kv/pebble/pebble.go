@@ -352,25 +352,6 @@ func (s *Store) UpdateApplied(ctx context.Context, fn func(kv.Tx) error) (wait f
 	}, nil
 }
 
-// Sync makes every transaction committed before it durable. A store opened with NoSync
-// writes its commits to the write-ahead log without an fsync: Sync fsyncs the log, so
-// what a bulk load wrote survives a power loss from then on (w3dag replay calls it at
-// the end). On a store that syncs every commit it adds one empty synced log record. A
-// failed fsync fails the store, as a failed commit does.
-func (s *Store) Sync(ctx context.Context) error {
-	if err := s.gate.Enter(ctx); err != nil {
-		return err
-	}
-	defer s.gate.Leave()
-	if err := s.failure(); err != nil {
-		return err
-	}
-	if err := s.db.LogData(nil, pdb.Sync); err != nil {
-		return s.fail(err)
-	}
-	return nil
-}
-
 // Close waits for transactions in progress and closes the store. Later transactions
 // return kv.ErrClosed.
 func (s *Store) Close() error {

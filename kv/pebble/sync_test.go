@@ -291,46 +291,6 @@ func TestCorruptCounter(t *testing.T) {
 	}
 }
 
-// TestSyncMakesNoSyncCommitsDurable: on a NoSync store, a crash (the file system as it was
-// last synced) keeps what was committed before Sync and loses what came after it.
-func TestSyncMakesNoSyncCommitsDurable(t *testing.T) {
-	ctx := context.Background()
-	fs := vfs.NewCrashableMem()
-	s, err := Open("/kv", Options{NoSync: true, fs: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	put := func(key string) {
-		t.Helper()
-		if err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte(key), []byte("v")) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put("before")
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	put("after")
-
-	crashed, err := Open("/kv", Options{fs: fs.CrashClone(vfs.CrashCloneCfg{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer crashed.Close()
-	for key, want := range map[string]bool{"before": true, "after": false} {
-		if got := kvtest.Has(t, crashed, key); got != want {
-			t.Errorf("after the crash, %q present = %v, want %v", key, got, want)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); !errors.Is(err, kv.ErrClosed) {
-		t.Errorf("Sync after Close: %v, want kv.ErrClosed", err)
-	}
-}
-
 // TestOpenLockedByAnotherProcess: a store another process has open is refused with
 // ErrLocked, naming the directory. The other process is this test binary run again as
 // TestHoldStoreOpen, which opens the store and holds it until its stdin closes.
