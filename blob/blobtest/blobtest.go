@@ -16,7 +16,8 @@ type Options struct {
 	// DefaultLargeSize.
 	LargeSize int64
 	// MaxPutHeap bounds how much the live heap may grow while the large blob is put.
-	// Zero means LargeSize/4; negative disables the check (for in-memory stores).
+	// Zero means LargeSize/4; negative disables the check (for in-memory stores). Under
+	// the race detector it is not checked (see raceEnabled).
 	MaxPutHeap int64
 }
 
