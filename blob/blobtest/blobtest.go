@@ -17,7 +17,7 @@ type Options struct {
 	LargeSize int64
 	// MaxPutHeap bounds how much the live heap may grow while the large blob is put.
 	// Zero means LargeSize/4; negative disables the check (for in-memory stores). Under
-	// the race detector it is not checked (see raceEnabled).
+	// the race detector it is not checked (internal/race).
 	MaxPutHeap int64
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/w3dag/w3dag/internal/race"
+
 	"github.com/w3dag/w3dag/blob"
 )
 
@@ -86,7 +88,7 @@ func testLarge(t *testing.T, st blob.Store, opts Options) {
 		t.Fatalf("Put of %d streamed bytes: %v", opts.LargeSize, err)
 	}
 	t.Logf("put %d bytes in %v; live heap grew by at most %d bytes", opts.LargeSize, time.Since(start), grew)
-	if opts.MaxPutHeap > 0 && grew > opts.MaxPutHeap && !raceEnabled {
+	if opts.MaxPutHeap > 0 && grew > opts.MaxPutHeap && !race.Enabled {
 		t.Errorf("live heap grew by %d bytes during the Put, more than %d: Put does not stream", grew, opts.MaxPutHeap)
 	}
 
