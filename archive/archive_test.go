@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -16,10 +17,24 @@ import (
 )
 
 // failing is a blob.Store whose writes fail.
-type failing struct{ blob.Store }
+// failing is an in-memory blob store whose Puts fail ("disk on fire") while down is set,
+// as it is when newFailing returns it.
+type failing struct {
+	blob.Store
+	down atomic.Bool
+}
 
-func (failing) Put(context.Context, string, io.Reader, blob.PutOptions) error {
-	return errors.New("disk on fire")
+func newFailing() *failing {
+	f := &failing{Store: mem.New()}
+	f.down.Store(true)
+	return f
+}
+
+func (f *failing) Put(ctx context.Context, key string, r io.Reader, o blob.PutOptions) error {
+	if f.down.Load() {
+		return errors.New("disk on fire")
+	}
+	return f.Store.Put(ctx, key, r, o)
 }
 
 func TestKeys(t *testing.T) {
@@ -100,7 +115,7 @@ func TestCorrupt(t *testing.T) {
 }
 
 func TestWriteFailure(t *testing.T) {
-	a := New(failing{mem.New()}, Options{})
+	a := New(newFailing(), Options{})
 	_, err := a.Put(context.Background(), message.CodecCAR, []byte("x"))
 	if !errors.Is(err, ErrWrite) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("err = %v", err)

@@ -3,31 +3,14 @@ package archive
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/w3dag/w3dag/blob"
-	"github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/internal/logtest"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/message"
 )
-
-// switchable is a blob store whose Puts fail while down is set.
-type switchable struct {
-	blob.Store
-	down atomic.Bool
-}
-
-func (s *switchable) Put(ctx context.Context, key string, r io.Reader, o blob.PutOptions) error {
-	if s.down.Load() {
-		return errors.New("disk on fire")
-	}
-	return s.Store.Put(ctx, key, r, o)
-}
 
 // TestRunLogsFailuresOnce: while blob storage refuses writes, Run retries at every wake
 // and logs the failure once at error level (the retries at debug level), keeps the messages
@@ -35,8 +18,7 @@ func (s *switchable) Put(ctx context.Context, key string, r io.Reader, o blob.Pu
 func TestRunLogsFailuresOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	blobs := &switchable{Store: mem.New()}
-	blobs.down.Store(true)
+	blobs := newFailing()
 	logs := &logtest.Counter{}
 	a := New(blobs, Options{Outbox: kvmem.New(), MovePoll: 5 * time.Millisecond, Logger: slog.New(logs)})
 	defer a.Close()

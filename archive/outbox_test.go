@@ -185,7 +185,7 @@ func TestOutboxFailures(t *testing.T) {
 		blobs   blob.Store
 		reports int // how often Flush's error carries the store's
 	}{
-		{"segment", failing{mem.New()}, 1}, // the round's one segment write
+		{"segment", newFailing(), 1}, // the round's one segment write
 	} {
 		a := New(tc.blobs, Options{Outbox: kvmem.New()})
 		c, err := a.Put(ctx, message.CodecCAR, []byte("stuck"))
@@ -210,7 +210,7 @@ func TestOutboxFailures(t *testing.T) {
 		}
 		a.Close()
 	}
-	a := New(failing{mem.New()}, Options{Outbox: kvmem.New()})
+	a := New(newFailing(), Options{Outbox: kvmem.New()})
 	a.Close()
 	if _, err := a.Put(ctx, message.CodecCAR, []byte("late")); !errors.Is(err, ErrWrite) {
 		t.Fatalf("Put after Close: %v", err)

@@ -16,7 +16,7 @@ const replayProgressEvery = 30 * time.Second
 
 // replayProgress reports the steps of a replay on stderr: a bar on a terminal or with
 // --progress, otherwise a line every replayProgressEvery. Its methods are called from one
-// goroutine (replay.Run's OnStep, then finish). A nil *replayProgress reports nothing.
+// goroutine (replay.Run's OnStep, then finish).
 type replayProgress struct {
 	w     io.Writer
 	total int
@@ -52,9 +52,6 @@ func newReplayProgress(w io.Writer, total int, bar bool, now func() time.Time) *
 
 // step notes that step i (an index into the plan's steps) is done.
 func (p *replayProgress) step(i int) {
-	if p == nil {
-		return
-	}
 	now := p.now()
 	if p.first < 0 {
 		// The first step of this run: those before it were done by an earlier run.
@@ -92,8 +89,7 @@ func (p *replayProgress) line(now time.Time) string {
 
 // finish ends the bar (the replies are recorded next, in much less time).
 func (p *replayProgress) finish() {
-	if p == nil || p.bar == nil {
-		return
+	if p.bar != nil {
+		_ = p.bar.Finish()
 	}
-	_ = p.bar.Finish()
 }

@@ -770,9 +770,9 @@ func (r *replayService) sync() error {
 }
 
 // openRebuilt opens the store a replay writes: pebble or bolt in c.data, or PostgreSQL.
-// Pebble syncs every commit as serve's does: its pipeline overlaps each fsync with the next
-// batch, so that costs a replay a few per cent, and every step a replay has done survives
-// a SIGKILL or a power loss. Bolt is written without an fsync per commit (one costs it a
+// Pebble and PostgreSQL are opened as serve opens them (openKV): pebble syncs every
+// commit, its pipeline overlapping each fsync with the next batch, which costs a replay a
+// few per cent, and every step a replay has done survives a SIGKILL or a power loss. Bolt is written without an fsync per commit (one costs it a
 // whole commit's time; a SIGKILL loses nothing it committed) and synced at the end.
 func openRebuilt(ctx context.Context, c serveConfig) (kv.Store, error) {
 	if c.kv == "pebble" || c.kv == "bolt" {
@@ -780,14 +780,7 @@ func openRebuilt(ctx context.Context, c serveConfig) (kv.Store, error) {
 			return nil, fmt.Errorf("creating --data: %w", err)
 		}
 	}
-	switch c.kv {
-	case "pebble":
-		s, err := pebble.Open(filepath.Join(c.data, pebbleDir), pebble.Options{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return nil, fmt.Errorf("opening the rebuilt store: %w", inUse(err))
-		}
-		return s, nil
-	case "bolt":
+	if c.kv == "bolt" {
 		s, err := bolt.Open(filepath.Join(c.data, boltFile), bolt.Options{NoSync: true})
 		if err != nil {
 			return nil, fmt.Errorf("opening the rebuilt store: %w", err)

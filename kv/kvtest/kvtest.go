@@ -126,7 +126,6 @@ func putAll(t *testing.T, s kv.Store, kvs ...string) {
 	})
 }
 
-// get reads key in its own View; ok is false when the key is missing.
 // Get reads key from s in a View: its value and true, or false when it is absent. Any
 // other error fails t. Tests of packages that write through a store check what it holds
 // with it.
