@@ -132,12 +132,13 @@ type Engine struct {
 	// gatherWait is GatherWait (tests lengthen it); the committer waits only when the
 	// store does not pipeline its commits (pipe is nil).
 	gatherWait time.Duration
-	// storeFailed is set once the store's failure has been logged (logCommitFailure).
-	storeFailed atomic.Bool
-	closing     chan struct{}
-	stopped     chan struct{}
-	closeMu     sync.RWMutex
-	closed      bool
+	// failure holds the error that failed the store (wrapping kv.ErrFailed), once the
+	// engine has seen it (Failed, logCommitFailure).
+	failure atomic.Pointer[error]
+	closing chan struct{}
+	stopped chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
 
 	// pipe is KV when it pipelines its commits (nil otherwise): then the committer applies
 	// a batch and hands it to the settler (settleLoop) through settleq, which answers its
@@ -690,8 +691,13 @@ func (e *Engine) settleLoop() {
 		if s.wait != nil {
 			err := s.wait()
 			if err != nil && failed == nil {
+				if !errors.Is(err, kv.ErrFailed) {
+					// A pipelined commit that did not become durable fails the store
+					// (kv.Pipeliner), whether or not the store's error says so.
+					err = fmt.Errorf("%w: %w", kv.ErrFailed, err)
+				}
 				failed = err
-				e.storeFailed.Store(true)
+				e.failure.CompareAndSwap(nil, &err)
 				e.log.Error("dag: commit failed to become durable; every later operation fails", "ops", len(s.jobs), "err", err)
 			}
 			if failed == nil {
@@ -713,11 +719,34 @@ func (e *Engine) settleLoop() {
 // durable, which the settler logged): every later batch fails the same way until the
 // service restarts, so only the first is an error and the rest are logged at debug level.
 func (e *Engine) logCommitFailure(ops int, err error) {
-	if errors.Is(err, kv.ErrFailed) && e.storeFailed.Swap(true) {
+	if errors.Is(err, kv.ErrFailed) && !e.failure.CompareAndSwap(nil, &err) {
 		e.log.Debug("dag: commit failed", "ops", ops, "err", err)
 		return
 	}
 	e.log.Error("dag: commit failed", "ops", ops, "err", err)
+}
+
+// failer is a store that can say it has failed (kv/pebble).
+type failer interface {
+	// Failed returns the error that failed the store (wrapping kv.ErrFailed), nil while
+	// it takes writes.
+	Failed() error
+}
+
+// Failed returns why the store has failed, wrapping kv.ErrFailed, or nil while it works.
+// Once it has failed, every write fails until the process opens the store again (Pebble
+// after a commit that did not reach the disk: docs/OPERATIONS.md, "When the disk fails"),
+// while reads go on answering from the last durable state. It is what the service's
+// health check reports; it knows of the failure as soon as a commit of the engine has
+// met it, or, for a store that says so (kv/pebble's Failed), as soon as the store has.
+func (e *Engine) Failed() error {
+	if p := e.failure.Load(); p != nil {
+		return *p
+	}
+	if f, ok := e.kv.(failer); ok {
+		return f.Failed()
+	}
+	return nil
 }
 
 func runJob(j *job, t *Tx) (err error) {

@@ -206,13 +206,17 @@ func TestPipelinedCommit(t *testing.T) {
 }
 
 // TestPipelinedCommitFailure fails the sync of a held batch: its put and that of the batch
-// applied after it (which read its writes) fail with the sync's error, no watcher or
-// Records reader sees their records, and later operations fail too.
+// applied after it (which read its writes) fail with the sync's error, as a failed store's
+// (kv.ErrFailed), no watcher or Records reader sees their records, later operations fail
+// too, and Engine.Failed says why from then on.
 func TestPipelinedCommitFailure(t *testing.T) {
 	h, v := newHeldEnv(t)
 	ctx := context.Background()
 	seq := must(v.e.LastSeq(ctx))
 	watch := must(v.e.Watch(ctx, dag.Path{}, seq))
+	if err := v.e.Failed(); err != nil {
+		t.Fatalf("Failed before any failure: %v", err)
+	}
 
 	h.hold()
 	puts := []<-chan error{pipelinedPut(v, v.path("notes/p1"))}
@@ -222,12 +226,15 @@ func TestPipelinedCommitFailure(t *testing.T) {
 	errSync := errors.New("test: sync failed")
 	h.release(errSync)
 	for i, c := range puts {
-		if err := <-c; !errors.Is(err, errSync) {
-			t.Fatalf("put %d of a batch that failed to sync (or after it): %v, want %v", i, err, errSync)
+		if err := <-c; !errors.Is(err, errSync) || !errors.Is(err, kv.ErrFailed) {
+			t.Fatalf("put %d of a batch that failed to sync (or after it): %v, want %v and kv.ErrFailed", i, err, errSync)
 		}
 	}
-	if err := <-pipelinedPut(v, v.path("notes/p3")); !errors.Is(err, errSync) {
-		t.Fatalf("put after the failed sync: %v, want %v", err, errSync)
+	if err := <-pipelinedPut(v, v.path("notes/p3")); !errors.Is(err, errSync) || !errors.Is(err, kv.ErrFailed) {
+		t.Fatalf("put after the failed sync: %v, want %v and kv.ErrFailed", err, errSync)
+	}
+	if err := v.e.Failed(); !errors.Is(err, errSync) || !errors.Is(err, kv.ErrFailed) {
+		t.Fatalf("Failed after the failed sync: %v, want %v and kv.ErrFailed", err, errSync)
 	}
 	// (heldKV's pebble store did sync the writes, so Engine.Records, which reads the log
 	// when memory has nothing, and Views would find them: only memory is checked.)

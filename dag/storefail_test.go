@@ -28,16 +28,18 @@ func (f *failingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
 }
 
 // TestFailedStoreLogsOnce: once the store has failed (kv.ErrFailed), every batch fails,
-// and only the first failure is logged at error level (the rest at debug level); other
-// commit failures are each logged at error level.
+// only the first failure is logged at error level (the rest at debug level), and
+// Engine.Failed returns it; other commit failures are each logged at error level, and do
+// not make the engine failed.
 func TestFailedStoreLogsOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		err        error
 		wantErrors int
+		failed     bool
 	}{
-		{"store failed", fmt.Errorf("test: disk gone: %w", kv.ErrFailed), 1},
-		{"other failure", errors.New("test: commit refused"), 3},
+		{"store failed", fmt.Errorf("test: disk gone: %w", kv.ErrFailed), 1, true},
+		{"other failure", errors.New("test: commit refused"), 3, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &failingKV{Store: mem.New()}
@@ -57,6 +59,40 @@ func TestFailedStoreLogsOnce(t *testing.T) {
 			if got, want := logs.Count(slog.LevelDebug), 3-tc.wantErrors; got < want {
 				t.Errorf("%d records at debug level, want at least %d", got, want)
 			}
+			if err := v.e.Failed(); tc.failed != errors.Is(err, tc.err) {
+				t.Errorf("Failed() = %v, want the store's failure: %v", err, tc.failed)
+			}
 		})
+	}
+}
+
+// saysFailedKV is a kv/mem store that says it has failed (as kv/pebble's Failed does once
+// a commit of any of its users failed to reach the disk).
+type saysFailedKV struct {
+	*mem.Store
+	failed atomic.Pointer[error]
+}
+
+func (s *saysFailedKV) Failed() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// TestFailedAsksTheStore: Engine.Failed reports a failure the store says it has before any
+// commit of the engine's met it (another user of the store, such as the logs exporter,
+// failed first).
+func TestFailedAsksTheStore(t *testing.T) {
+	st := &saysFailedKV{Store: mem.New()}
+	v := newEnv(t, st)
+	v.put(v.path("notes/before"), note("x"))
+	if err := v.e.Failed(); err != nil {
+		t.Fatalf("Failed of a working store: %v", err)
+	}
+	failure := fmt.Errorf("%w: test: a commit of another user failed", kv.ErrFailed)
+	st.failed.Store(&failure)
+	if err := v.e.Failed(); !errors.Is(err, failure) {
+		t.Fatalf("Failed() = %v, want the store's %v", err, failure)
 	}
 }

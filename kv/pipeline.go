@@ -22,7 +22,8 @@ type Pipeliner interface {
 	// writes of every transaction applied before are durable too, and a transaction that
 	// writes nothing has a wait that returns once what it could read is durable. A
 	// failed sync fails the store: the wait of that transaction and of every one applied
-	// after it returns an error, and so does every later transaction (wrapping ErrFailed).
+	// after it returns an error, and so does every later transaction, each wrapping
+	// ErrFailed.
 	//
 	// If fn returns an error (or panics), or the writes cannot be applied, nothing is
 	// kept, UpdateApplied returns the error and wait is nil. Otherwise wait must be

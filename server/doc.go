@@ -15,7 +15,7 @@
 //	POST /broker/report/{agg}    a deal broker's report          (when Options.Broker is set)
 //	GET  /schema                 collections and schema sources  (when Options.Schema is set)
 //	GET  /metrics                Prometheus metrics
-//	GET  /healthz                liveness
+//	GET  /healthz                liveness (503 StoreFailed once the store has failed)
 //	GET  /.well-known/did.json   the service's DID document
 //
 // POST /ucan, step by step: the body is read (at most MaxMessageSize bytes) and decoded

@@ -38,6 +38,7 @@ const (
 	NameTooManyWatchers  = "TooManyWatchers"      // 429: watch streams on one subject
 	NameArchive          = "ArchiveUnavailable"   // 503: the request could not be archived
 	NameUnavailable      = "Unavailable"          // 503: shutting down
+	NameStoreFailed      = "StoreFailed"          // 503: the store takes no writes until the service restarts
 	NameInternal         = "InternalError"        // 500
 )
 

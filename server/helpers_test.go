@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,6 +61,8 @@ type harnessOptions struct {
 	runner   func(Runner) Runner // wraps the real runner
 	// replyBytes is Options.ReplyBytesInFlight.
 	replyBytes int64
+	// logger is the server's and the engine's; nil discards.
+	logger *slog.Logger
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
@@ -68,7 +71,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	if ho.kv == nil {
 		ho.kv = kvmem.New()
 	}
-	eng, err := dag.Open(context.Background(), dag.Options{KV: ho.kv, Signer: service, Schema: schema.MustLoad([]byte(notesSchema))})
+	eng, err := dag.Open(context.Background(), dag.Options{KV: ho.kv, Signer: service, Schema: schema.MustLoad([]byte(notesSchema)), Logger: ho.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +94,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	srv, err := New(Options{
 		Service: service, PublicURL: "http://w3dag.test", Runner: runner, Store: eng,
 		Archive: arch, Limits: ho.limits, MaxInFlight: ho.inFlight,
-		ReplyBytesInFlight: ho.replyBytes,
+		ReplyBytesInFlight: ho.replyBytes, Logger: ho.logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,9 @@ type metrics struct {
 	watchers    prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the server's metrics with reg; failed is Store.Failed, read at each
+// scrape for w3dag_kv_failed.
+func newMetrics(reg prometheus.Registerer, failed func() error) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "w3dag", Subsystem: "http", Name: "requests_total",
@@ -44,7 +46,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Open Server-Sent Events watch streams.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.invocations, m.messages, m.watchers} {
+	kvFailed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "w3dag", Name: "kv_failed",
+		Help: "1 once the kv store has failed (it takes no writes until the service restarts), 0 while it works.",
+	}, func() float64 {
+		if failed() != nil {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.invocations, m.messages, m.watchers, kvFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

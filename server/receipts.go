@@ -13,6 +13,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/carscan"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -68,15 +69,23 @@ func statusOf(err error) (int, string) {
 		return http.StatusRequestedRangeNotSatisfiable, NameRangeNotSatisf
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, dag.ErrBusy):
 		return http.StatusServiceUnavailable, NameUnavailable
+	case errors.Is(err, kv.ErrFailed):
+		return http.StatusServiceUnavailable, NameStoreFailed
 	}
 	return http.StatusInternalServerError, NameInternal
 }
 
 // writeFailure writes err with the status statusOf gives, logging 5xx: a busy store
-// (dag.ErrBusy) as a warning, the client being told to retry; the others as errors.
+// (dag.ErrBusy) as a warning, the client being told to retry; a failed one (kv.ErrFailed)
+// at debug level, since it said so once when it failed; the others as errors.
 func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status, name := statusOf(err)
 	msg := what + ": " + err.Error()
+	if errors.Is(err, kv.ErrFailed) {
+		s.log.DebugContext(r.Context(), what, "path", r.URL.Path, "error", err)
+		writeError(w, status, name, what+": "+storeFailedMsg)
+		return
+	}
 	if errors.Is(err, dag.ErrBusy) {
 		// Nothing was written (a PUT /blob's bytes were, its delivery was not): the same
 		// request may succeed shortly.

@@ -112,6 +112,9 @@ type Store interface {
 	// Canonical checks a parsed path against the collections (dag.ErrInvalidPath,
 	// dag.ErrUnknownCollection) and normalises its key.
 	Canonical(p dag.Path) (dag.Path, error)
+	// Failed returns why the store has failed (wrapping kv.ErrFailed): it takes no
+	// writes until the service restarts. Nil while it works. GET /healthz reports it.
+	Failed() error
 }
 
 // Archive stores messages as they went over the wire; *archive.Archive implements it.
@@ -306,7 +309,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Gatherer == nil {
 		return nil, errors.New("server: Gatherer is required with Registerer")
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(opts.Registerer, func() error { return opts.Store.Failed() })
 	if err != nil {
 		return nil, fmt.Errorf("server: registering metrics: %w", err)
 	}
@@ -441,12 +444,20 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
 
+// healthz serves GET /healthz: 200 while the service works; 503 while it shuts down, and
+// once its store has failed (StoreFailed: the service answers reads but takes no writes
+// until it is restarted, which is what an orchestrator's liveness probe then does). The
+// store's error is the operator's, in the log; the route is public.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-s.closing:
 		writeError(w, http.StatusServiceUnavailable, NameUnavailable, "shutting down")
 		return
 	default:
+	}
+	if s.opts.Store.Failed() != nil {
+		writeError(w, http.StatusServiceUnavailable, NameStoreFailed, storeFailedMsg+" (the log says why)")
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

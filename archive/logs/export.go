@@ -209,7 +209,7 @@ func (x *Exporter) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if _, err := x.Export(ctx); err != nil && ctx.Err() == nil {
-			x.log.Error("logs: export", "err", err)
+			x.log.Log(ctx, kv.LogLevel(err), "logs: export", "err", err)
 		}
 		select {
 		case <-ctx.Done():

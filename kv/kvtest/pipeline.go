@@ -154,7 +154,8 @@ func testPipelineDurableOrder(t *testing.T, b Backend) {
 }
 
 // testPipelineFailure fails the held syncs: the wait of every applied transaction returns
-// an error, View never sees their writes, and later transactions fail with kv.ErrFailed.
+// an error wrapping kv.ErrFailed, View never sees their writes, and later transactions
+// fail with kv.ErrFailed.
 func testPipelineFailure(t *testing.T, b Backend) {
 	p := pipeliner(t, b, true, true)
 	putAll(t, p, "a", "0")
@@ -167,8 +168,8 @@ func testPipelineFailure(t *testing.T, b Backend) {
 	})
 	release(errors.New("kvtest: sync failed"))
 	for i, w := range []func() error{w3, w1, w2} {
-		if err := w(); err == nil {
-			t.Fatalf("wait %d after a failed sync returned nil", i)
+		if err := w(); !errors.Is(err, kv.ErrFailed) {
+			t.Fatalf("wait %d after a failed sync: %v, want kv.ErrFailed", i, err)
 		}
 	}
 	wantValue(t, p, "a", "0")

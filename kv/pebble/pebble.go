@@ -76,6 +76,7 @@ type Store struct {
 	db     *pdb.DB
 	path   string
 	noSync bool
+	log    *slog.Logger // Options.Logger: Pebble's messages, and the store's failure
 
 	// gate admits transactions until Close.
 	gate kv.Gate
@@ -152,7 +153,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("opening pebble store %s: %w", dir, err)
 	}
-	s := &Store{db: db, path: dir, noSync: opts.NoSync}
+	s := &Store{db: db, path: dir, noSync: opts.NoSync, log: log}
 	s.cur = s.newView(0)
 	return s, nil
 }
@@ -195,9 +196,21 @@ func (s *Store) failure() error {
 	return nil
 }
 
+// Failed returns the error that failed the store (wrapping ErrFailed) once a commit has
+// failed to reach the disk, nil before: from then on every Update fails with it until the
+// store is opened again, while Views go on reading the last durable state.
+func (s *Store) Failed() error { return s.failure() }
+
+// fail fails the store with err, a commit's failure to reach the disk, and returns the
+// commit's error. The first failure is logged, once, at error level (kv.ErrFailed): the
+// errors of the transactions that fail after it are their callers' to log, at
+// kv.LogLevel.
 func (s *Store) fail(err error) error {
-	s.failed.CompareAndSwap(nil, &err)
-	return fmt.Errorf("pebble commit: %w", err)
+	if s.failed.CompareAndSwap(nil, &err) {
+		s.log.Error("kv/pebble: a commit failed to reach the disk; the store takes no more writes until it is opened again (restart the service)",
+			"component", "pebble", "dir", s.path, "err", err)
+	}
+	return fmt.Errorf("%w: %w", ErrFailed, err)
 }
 
 // View runs fn over the newest durable snapshot. It never waits for an Update.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/w3dag/w3dag/internal/logtest"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/kv/kvtest"
 )
@@ -342,4 +344,46 @@ func TestHoldStoreOpen(t *testing.T) {
 	defer s.Close()
 	fmt.Println("open")
 	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// TestFailedOnce fails a commit's sync: Failed is nil before and wraps kv.ErrFailed after,
+// the failing commit and every later one return errors wrapping it, and the store logs
+// its failure once, at error level, however many transactions fail after it.
+func TestFailedOnce(t *testing.T) {
+	fs := &holdFS{FS: vfs.Default, waiting: make(chan struct{}, 1)}
+	logs := &logtest.Counter{}
+	s := openTemp(t, Options{fs: fs, Logger: slog.New(logs)})
+	ctx := t.Context()
+	put := func(k string) func(kv.Tx) error {
+		return func(tx kv.Tx) error { return tx.Put([]byte(k), []byte("v")) }
+	}
+	if err := s.Update(ctx, put("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Failed(); err != nil {
+		t.Fatalf("Failed of a working store: %v", err)
+	}
+	fs.hold()
+	wait, err := s.UpdateApplied(ctx, put("lost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.releaseWith(errors.New("test: no space left on device"))
+	if err := wait(); !errors.Is(err, kv.ErrFailed) || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("the failing commit: %v, want kv.ErrFailed with the sync's error", err)
+	}
+	for i := range 5 {
+		if err := s.Update(ctx, put(fmt.Sprint("after", i))); !errors.Is(err, kv.ErrFailed) {
+			t.Fatalf("Update %d after the failure: %v, want kv.ErrFailed", i, err)
+		}
+	}
+	if err := s.Failed(); !errors.Is(err, kv.ErrFailed) || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("Failed: %v, want kv.ErrFailed with the sync's error", err)
+	}
+	if got := logs.Count(slog.LevelError); got != 1 {
+		t.Errorf("%d records at error level, want 1: %q", got, logs.Messages())
+	}
+	if err := s.View(ctx, func(tx kv.Tx) error { _, err := tx.Get([]byte("before")); return err }); err != nil {
+		t.Errorf("a View of the failed store: %v, want the last durable state", err)
+	}
 }

@@ -174,7 +174,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				return err
 			}
 			if err != nil && ctx.Err() == nil {
-				r.o.Logger.Error("task: claiming due tasks", "err", err)
+				r.o.Logger.Log(ctx, kv.LogLevel(err), "task: claiming due tasks", "err", err)
 			}
 			for _, c := range claims {
 				slots <- struct{}{}
@@ -348,7 +348,7 @@ func (r *Runner) execute(ctx context.Context, c claim) {
 				return
 			}
 			if err != nil && hctx.Err() == nil {
-				r.o.Logger.Error("task: renewing lease", "task", c.task, "err", err)
+				r.o.Logger.Log(hctx, kv.LogLevel(err), "task: renewing lease", "task", c.task, "err", err)
 			}
 		}
 	}()
@@ -374,7 +374,7 @@ func (r *Runner) execute(ctx context.Context, c claim) {
 		}
 	}
 	if err := r.finish(fctx, c, herr); err != nil && !errors.Is(err, dag.ErrClosed) {
-		r.o.Logger.Error("task: recording outcome", "task", c.task, "err", err)
+		r.o.Logger.Log(fctx, kv.LogLevel(err), "task: recording outcome", "task", c.task, "err", err)
 	}
 }
 
