@@ -238,26 +238,7 @@ func TestServeCrash(t *testing.T) {
 	}
 	seenMsg := map[cid.Cid]bool{}
 	for _, a := range acks {
-		resp, err := http.Get(second.url + "/receipts/" + a.receipt.String() + "?chain=0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("acknowledged receipt %s: %d %s", a.receipt, resp.StatusCode, raw)
-		}
-		_, blocks, err := message.DecodeCAR(raw, 0)
-		if err != nil || len(blocks) != 1 || !blocks[0].CID.Equals(a.receipt) {
-			t.Fatalf("receipt %s: %v", a.receipt, err)
-		}
-		tok, err := ucan.Decode(blocks[0].Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := receipts.Verify(tok, second.did); err != nil {
-			t.Fatalf("receipt %s: %v", a.receipt, err)
-		}
+		wantReceipt(t, second, a.receipt)
 		seenMsg[a.msg] = true
 	}
 	second.cmd.Process.Signal(syscall.SIGTERM)
@@ -275,9 +256,39 @@ func TestServeCrash(t *testing.T) {
 	t.Logf("%d acknowledged receipts in %d messages survived SIGKILL", len(acks), len(seenMsg))
 }
 
+// wantReceipt checks that the service c serves receipt, signed by it.
+func wantReceipt(t *testing.T, c *child, receipt cid.Cid) {
+	t.Helper()
+	resp, err := http.Get(c.url + "/receipts/" + receipt.String() + "?chain=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("acknowledged receipt %s: %d %s", receipt, resp.StatusCode, raw)
+	}
+	_, blocks, err := message.DecodeCAR(raw, 0)
+	if err != nil || len(blocks) != 1 || !blocks[0].CID.Equals(receipt) {
+		t.Fatalf("receipt %s: %v", receipt, err)
+	}
+	tok, err := ucan.Decode(blocks[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := receipts.Verify(tok, c.did); err != nil {
+		t.Fatalf("receipt %s: %v", receipt, err)
+	}
+}
+
 func putNote(t *testing.T, space did.Signer, key string) *ucan.Token {
+	return putNoteTitled(t, space, key, key)
+}
+
+// putNoteTitled is a /dag/put of notes/<key> with title, self-issued by space.
+func putNoteTitled(t *testing.T, space did.Signer, key, title string) *ucan.Token {
 	nb := basicnode.Prototype.Any.NewBuilder()
-	js := fmt.Sprintf(`{"path": "notes/%s", "value": {"title": %q}}`, key, key)
+	js := fmt.Sprintf(`{"path": "notes/%s", "value": {"title": %q}}`, key, title)
 	if err := dagjson.Decode(nb, strings.NewReader(js)); err != nil {
 		t.Error(err)
 		return nil

@@ -62,8 +62,9 @@ type Options struct {
 	// be below 4 GiB − 1 (Pebble's limit).
 	MemTableSize int
 
-	// Logger receives Pebble's own messages (informational ones at debug level). Nil means
-	// slog.Default().
+	// Logger receives Pebble's own messages (informational ones at debug level) and the
+	// store's failure (Failed), at error level, once. Nil means slog.Default(). The
+	// messages carry no attribute naming their source: the caller's logger does.
 	Logger *slog.Logger
 
 	// fs replaces the file system (tests: a file system whose syncs can be held up).
@@ -207,8 +208,10 @@ func (s *Store) Failed() error { return s.failure() }
 // kv.LogLevel.
 func (s *Store) fail(err error) error {
 	if s.failed.CompareAndSwap(nil, &err) {
+		// err.Error(), not err: Pebble's errors print their stack traces under %+v, which
+		// slog's text handler uses.
 		s.log.Error("kv/pebble: a commit failed to reach the disk; the store takes no more writes until it is opened again (restart the service)",
-			"component", "pebble", "dir", s.path, "err", err)
+			"dir", s.path, "err", err.Error())
 	}
 	return fmt.Errorf("%w: %w", ErrFailed, err)
 }
@@ -576,17 +579,17 @@ func (t *tx) counter(k []byte) (int64, error) {
 type logger struct{ log *slog.Logger }
 
 func (l logger) Infof(format string, args ...any) {
-	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	l.log.Debug(fmt.Sprintf(format, args...))
 }
 
 func (l logger) Errorf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	l.log.Error(fmt.Sprintf(format, args...))
 }
 
 // Fatalf is called by Pebble on unrecoverable corruption; like Pebble's own logger, it
 // does not return.
 func (l logger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	l.log.Error(msg, "component", "pebble")
+	l.log.Error(msg)
 	panic("pebble: " + msg)
 }

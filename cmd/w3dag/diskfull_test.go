@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/w3dag/w3dag/message"
+	"github.com/w3dag/w3dag/server"
+	"github.com/w3dag/w3dag/ucan"
+	"github.com/w3dag/w3dag/ucan/did"
+)
+
+const (
+	// maxSmallFS is the most free space TestServeDiskFull fills: a bigger file system
+	// would take too long (and is not what W3DAG_TEST_SMALLFS is for).
+	maxSmallFS = 512 << 20
+	// diskFullFiller is what the test keeps on the file system while it fills, and frees
+	// before it restarts the service: the space Pebble needs to open again.
+	diskFullFiller = 8 << 20
+	// diskFullErrorLines bounds the error-level lines of a service whose disk filled up: a
+	// few components say so once (the store, the engine, the archive mover, the logs
+	// exporter), not one line per refused request.
+	diskFullErrorLines = 12
+)
+
+// TestServeDiskFull runs w3dag serve (embedded defaults: pebble, fs blobs) in a data folder
+// on a small file system (W3DAG_TEST_SMALLFS; .ci/run mounts a tmpfs) and puts notes until
+// the disk is full. Then: requests get 503 StoreFailed, GET /healthz answers 503
+// StoreFailed and w3dag_kv_failed is 1, reads still answer, the log says so a few times
+// rather than once a request, and the service stops cleanly on SIGTERM. With space freed,
+// the service starts again on the same folder, healthy, serves every receipt it
+// acknowledged before the disk filled, and takes writes.
+func TestServeDiskFull(t *testing.T) {
+	root := os.Getenv("W3DAG_TEST_SMALLFS")
+	if root == "" {
+		t.Skip("W3DAG_TEST_SMALLFS is not set: no small file system to fill (.ci/run mounts a tmpfs)")
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(root, &fs); err != nil {
+		t.Fatalf("W3DAG_TEST_SMALLFS: %v", err)
+	}
+	if free := fs.Bavail * uint64(fs.Bsize); free > maxSmallFS {
+		t.Fatalf("W3DAG_TEST_SMALLFS=%s has %d MiB free; the test fills it: give it a file system of at most %d MiB", root, free>>20, maxSmallFS>>20)
+	}
+	dir, err := os.MkdirTemp(root, "diskfull-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, diskFullFiller), 0o644); err != nil {
+		t.Fatalf("W3DAG_TEST_SMALLFS has not %d MiB free: %v", diskFullFiller>>20, err)
+	}
+	bin := buildW3dag(t)
+	schemaFile := filepath.Join(t.TempDir(), "notes.ipldsch")
+	if err := os.WriteFile(schemaFile, []byte(notesExtension), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	args := []string{"--data", data, "--listen", "127.0.0.1:0", "--log-level", "info"}
+	env := []string{"W3DAG_SCHEMA=" + schemaFile}
+	first := startServeArgs(t, bin, env, args...)
+	space, err := did.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	acks, refused := fillDisk(t, first, space)
+	if len(acks) == 0 {
+		t.Fatal("no put was acknowledged before the disk filled")
+	}
+	t.Logf("%d puts acknowledged, then %s", len(acks), refused)
+	wantHealthz(t, first, http.StatusServiceUnavailable, server.NameStoreFailed)
+	wantKVFailed(t, first, "1")
+	wantReceipt(t, first, acks[0]) // reads go on
+
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(first, 30*time.Second); err != nil {
+		t.Fatalf("w3dag serve on a full disk did not stop cleanly on SIGTERM: %v\n%s", err, first.stderr)
+	}
+	logs := first.stderr.String()
+	if n := strings.Count(logs, `"level":"ERROR"`); n == 0 || n > diskFullErrorLines {
+		t.Errorf("%d error-level lines after the disk filled, want 1 to %d:\n%s", n, diskFullErrorLines, logs)
+	}
+	if !strings.Contains(logs, "no space left on device") {
+		t.Errorf("the log never says the disk is full:\n%s", logs)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	second := startServeArgs(t, bin, env, args...)
+	wantHealthz(t, second, http.StatusOK, "")
+	wantKVFailed(t, second, "0")
+	for _, r := range acks {
+		wantReceipt(t, second, r)
+	}
+	resp, err := http.Post(second.url+"/ucan", message.ContentTypeCAR, bytes.NewReader(encodeMessage(t, []*ucan.Token{putNote(t, space, "after-restart")})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+		t.Errorf("a put after the restart: %d %s", resp.StatusCode, body)
+	}
+	resp.Body.Close()
+	second.cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(second, 30*time.Second); err != nil {
+		t.Fatalf("w3dag serve did not stop cleanly on SIGTERM: %v", err)
+	}
+}
+
+// fillDisk puts notes of 1 KiB titles into c from 8 clients, 25 a message, until the
+// service answers 503 StoreFailed, and returns the receipts it acknowledged and how the
+// first refusal read. Any other failure fails the test.
+func fillDisk(t *testing.T, c *child, space did.Signer) (acks []cid.Cid, refused string) {
+	t.Helper()
+	const clients, perMessage = 8, 25
+	title := strings.Repeat("full disk ", 100)
+	var mu sync.Mutex
+	done := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 30 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				invs := make([]*ucan.Token, perMessage)
+				for j := range invs {
+					invs[j] = putNoteTitled(t, space, fmt.Sprintf("w%d-%d-%d", w, i, j), title)
+				}
+				resp, err := hc.Post(c.url+"/ucan", message.ContentTypeCAR, bytes.NewReader(encodeMessage(t, invs)))
+				if err != nil {
+					t.Errorf("POST /ucan: %v", err)
+					once.Do(func() { close(done) })
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil:
+					t.Errorf("reading the reply: %v", err)
+				case resp.StatusCode == http.StatusOK:
+					m, err := message.Decode(body, message.ReplyLimits)
+					if err != nil {
+						t.Errorf("reply: %v", err)
+						break
+					}
+					mu.Lock()
+					for _, r := range m.Receipts {
+						acks = append(acks, r.Receipt)
+					}
+					mu.Unlock()
+					continue
+				case resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(body, []byte(server.NameStoreFailed)):
+					mu.Lock()
+					if refused == "" {
+						refused = string(body)
+					}
+					mu.Unlock()
+				default:
+					t.Errorf("POST /ucan while the disk filled: %d %s, want 200 or 503 %s", resp.StatusCode, body, server.NameStoreFailed)
+				}
+				once.Do(func() { close(done) })
+				return
+			}
+		}()
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		once.Do(func() { close(done) })
+		t.Errorf("the disk did not fill in 2 minutes")
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return acks, refused
+}
+
+// wantHealthz checks GET /healthz's status and, when name is set, its error name.
+func wantHealthz(t *testing.T, c *child, status int, name string) {
+	t.Helper()
+	resp, err := http.Get(c.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Fatalf("GET /healthz: %d %s, want %d", resp.StatusCode, body, status)
+	}
+	if name == "" {
+		return
+	}
+	var e struct {
+		Error struct{ Name string } `json:"error"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Error.Name != name {
+		t.Fatalf("GET /healthz: %s, want the error %s", body, name)
+	}
+}
+
+// wantKVFailed checks w3dag_kv_failed on GET /metrics.
+func wantKVFailed(t *testing.T, c *child, want string) {
+	t.Helper()
+	resp, err := http.Get(c.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if line := "\nw3dag_kv_failed " + want + "\n"; !bytes.Contains(body, []byte(line)) {
+		t.Errorf("GET /metrics lacks %q", strings.TrimSpace(line))
+	}
+}
+
+// waitExit waits up to d for c's process to exit and returns how it did.
+func waitExit(c *child, d time.Duration) error {
+	exited := make(chan error, 1)
+	go func() { exited <- c.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(d):
+		c.cmd.Process.Kill()
+		return fmt.Errorf("still running after %s", d)
+	}
+}
