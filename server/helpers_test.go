@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagjson"
@@ -63,6 +64,8 @@ type harnessOptions struct {
 	replyBytes int64
 	// logger is the server's and the engine's; nil discards.
 	logger *slog.Logger
+	// shutdown is Options.ShutdownTimeout.
+	shutdown time.Duration
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
@@ -94,7 +97,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	srv, err := New(Options{
 		Service: service, PublicURL: "http://w3dag.test", Runner: runner, Store: eng,
 		Archive: arch, Limits: ho.limits, MaxInFlight: ho.inFlight,
-		ReplyBytesInFlight: ho.replyBytes, Logger: ho.logger,
+		ReplyBytesInFlight: ho.replyBytes, Logger: ho.logger, ShutdownTimeout: ho.shutdown,
 	})
 	if err != nil {
 		t.Fatal(err)

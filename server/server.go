@@ -43,6 +43,12 @@ const (
 	// DefaultShutdownTimeout is how long Serve waits for in-flight requests on shutdown
 	// when Options.ShutdownTimeout is zero.
 	DefaultShutdownTimeout = 30 * time.Second
+	// ShutdownNewConnGrace is how long Serve, shutting down, lets a connection that has not
+	// sent a whole request header yet (a load balancer's TCP check, a client's spare dial,
+	// or a request on its way) finish one before it closes the connection: nothing of it
+	// has run. Without it, Go's http.Server waits for such a connection until it is 5
+	// seconds old, past a shorter ShutdownTimeout.
+	ShutdownNewConnGrace = 500 * time.Millisecond
 	// DefaultHeartbeat is the interval of SSE keep-alive comments when
 	// Options.WatchHeartbeat is zero.
 	DefaultHeartbeat = 15 * time.Second
@@ -404,7 +410,8 @@ func gatewayOff(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Serve serves HTTP on ln until ctx ends, then stops accepting connections, ends watch
-// streams and waits (up to Options.ShutdownTimeout) for in-flight requests to finish. It
+// streams and waits (up to Options.ShutdownTimeout) for in-flight requests to finish,
+// closing the connections that have not sent a request within ShutdownNewConnGrace. It
 // returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
@@ -415,6 +422,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	var fresh newConns
+	hs.ConnState = fresh.track
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -425,13 +434,54 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	shut := make(chan error, 1)
+	go func() { shut <- hs.Shutdown(sctx) }()
+	var err error
+	select {
+	case err = <-shut:
+	case <-time.After(ShutdownNewConnGrace):
+		fresh.close()
+		err = <-shut
+	}
 	<-errc // Serve returns ErrServerClosed once Shutdown starts
 	s.Wait()
 	if err != nil {
 		return fmt.Errorf("server: shutting down: %w", err)
 	}
 	return nil
+}
+
+// newConns are the connections that have not sent a request yet (http.StateNew).
+type newConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// track is the http.Server's ConnState hook.
+func (n *newConns) track(c net.Conn, st http.ConnState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if st != http.StateNew {
+		delete(n.conns, c)
+		return
+	}
+	if n.conns == nil {
+		n.conns = map[net.Conn]struct{}{}
+	}
+	n.conns[c] = struct{}{}
+}
+
+// close closes the connections that have not sent a request yet.
+func (n *newConns) close() {
+	n.mu.Lock()
+	conns := make([]net.Conn, 0, len(n.conns))
+	for c := range n.conns {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 // Wait returns when the work the server does after answering (archiving replies) is

@@ -266,3 +266,41 @@ func TestMaxInFlight(t *testing.T) {
 		t.Fatalf("first message: %d", code)
 	}
 }
+
+// TestShutdownConnectionWithoutRequest: a connection that never sent a request (a load
+// balancer's TCP check, a client's spare dial) does not hold up Serve's shutdown. Go's
+// http.Server.Shutdown waits for such a connection until it is 5 seconds old, so with a
+// ShutdownTimeout shorter than that Serve failed with "context deadline exceeded".
+func TestShutdownConnectionWithoutRequest(t *testing.T) {
+	h := newHarness(t, harnessOptions{shutdown: 3 * time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.srv.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // the server has accepted it
+	start := time.Now()
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v after %s", err, time.Since(start).Round(time.Millisecond))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("shutting down took %s with a connection that sent no request", took.Round(time.Millisecond))
+	}
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the connection without a request is still open after shutdown (read %d bytes)", n)
+	}
+}
