@@ -68,5 +68,5 @@
 // (outbox/refused/<msg> in kv, or refused/<msg> in blob storage without an outbox), and
 // Refused reads the record. Options.Commit's view must cover KVPrefix.
 //
-// This package imports blob, kv and message, nothing else of w3dag's.
+// This package imports blob, internal/failrun, kv and message, nothing else of w3dag's.
 package archive

@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -47,50 +46,6 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	}
 	if got := logs.Count(slog.LevelInfo); got != 1 {
 		t.Errorf("%d info records, want 1 (the recovery): %q", got, logs.Messages())
-	}
-}
-
-// TestMoveFailuresRepeat: a run of failures is logged at error level at its start and again
-// every moveErrorRepeat, at debug level in between; a success ends the run, and the next
-// failure is logged at once.
-func TestMoveFailuresRepeat(t *testing.T) {
-	ctx := context.Background()
-	logs := &logtest.Counter{}
-	log := slog.New(logs)
-	var f moveFailures
-	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	fail := errors.New("down")
-	steps := []struct {
-		at        time.Duration
-		ok        bool
-		wantError int // error records so far
-		wantInfo  int
-	}{
-		{0, false, 1, 0},
-		{time.Second, false, 1, 0},
-		{moveErrorRepeat - time.Millisecond, false, 1, 0},
-		{moveErrorRepeat, false, 2, 0},
-		{moveErrorRepeat + time.Second, false, 2, 0},
-		{2 * moveErrorRepeat, false, 3, 0},
-		{2*moveErrorRepeat + time.Second, true, 3, 1},
-		{2*moveErrorRepeat + 2*time.Second, true, 3, 1},
-		{2*moveErrorRepeat + 3*time.Second, false, 4, 1},
-	}
-	for i, s := range steps {
-		if s.ok {
-			f.succeeded(ctx, log, t0.Add(s.at))
-		} else {
-			f.failed(ctx, log, fail, t0.Add(s.at))
-		}
-		if got := logs.Count(slog.LevelError); got != s.wantError {
-			t.Fatalf("step %d (%s): %d error records, want %d: %q", i, s.at, got, s.wantError, logs.Messages())
-		}
-		if got := logs.Count(slog.LevelInfo); got != s.wantInfo {
-			t.Fatalf("step %d (%s): %d info records, want %d: %q", i, s.at, got, s.wantInfo, logs.Messages())
-		}
-	}
-	if got := logs.Count(slog.LevelDebug); got != 3 {
-		t.Errorf("%d debug records, want 3 (the failures between reminders)", got)
 	}
 }
 

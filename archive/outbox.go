@@ -15,6 +15,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/w3dag/w3dag/blob"
+	"github.com/w3dag/w3dag/internal/failrun"
 	"github.com/w3dag/w3dag/kv"
 )
 
@@ -528,7 +529,7 @@ func (a *Archive) Close() error {
 // it defers moving (see BusyWindow, MaxDeferral, MaxBacklog), so that requests get the
 // CPU and I/O first and the outbox absorbs bursts. A round that fails leaves its messages
 // in the outbox for the next; the first failure of a run of them is logged at error level,
-// then a reminder every moveErrorRepeat (one minute), and the recovery at info level. It
+// then a reminder every failrun.Repeat (one minute), and the recovery at info level. It
 // returns nil when ctx ends. Without an outbox it returns nil at once.
 func (a *Archive) Run(ctx context.Context) error {
 	if a.ob == nil {
@@ -536,7 +537,7 @@ func (a *Archive) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(a.ob.poll)
 	defer tick.Stop()
-	var fails moveFailures
+	fails := failrun.Log{What: "moving archived messages to blob storage"}
 	for {
 		a.drain(ctx, &fails)
 		select {
@@ -550,7 +551,7 @@ func (a *Archive) Run(ctx context.Context) error {
 
 // drain moves the outbox to blob storage round by round, pacing itself while busy, and
 // logs failed rounds through fails.
-func (a *Archive) drain(ctx context.Context, fails *moveFailures) {
+func (a *Archive) drain(ctx context.Context, fails *failrun.Log) {
 	last := time.Now()
 	for ctx.Err() == nil {
 		if a.ob.busy() && time.Since(last) < MaxDeferral {
@@ -565,11 +566,11 @@ func (a *Archive) drain(ctx context.Context, fails *moveFailures) {
 		last = time.Now()
 		if err != nil {
 			if ctx.Err() == nil {
-				fails.failed(ctx, a.log, err, last)
+				fails.Failed(ctx, a.log, err, last)
 			}
 			return
 		}
-		fails.succeeded(ctx, a.log, last)
+		fails.Succeeded(ctx, a.log, last)
 		if n == 0 {
 			return
 		}

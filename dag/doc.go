@@ -196,7 +196,8 @@
 // writes receipts with, so an entry's stored state bytes are the out.ok bytes of its head
 // receipt (and the bytes the select page block splices in).
 //
-// Package dag imports collection, cbor, internal/cidtext (CIDs spelt in keys), kv, schema,
-// receipts and ucan; it must not import ops, server, machines or any kv backend, and names
-// no collection (TestArchitecture).
+// Package dag imports collection, cbor, internal/cidtext (CIDs spelt in keys),
+// internal/failrun (a run of failed commits logged once a minute), kv, schema, receipts and
+// ucan; it must not import ops, server, machines or any kv backend, and names no
+// collection (TestArchitecture).
 package dag

@@ -16,6 +16,7 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 
 	"github.com/w3dag/w3dag/cbor"
+	"github.com/w3dag/w3dag/internal/failrun"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/schema"
 	"github.com/w3dag/w3dag/ucan"
@@ -135,10 +136,13 @@ type Engine struct {
 	// failure holds the error that failed the store (wrapping kv.ErrFailed), once the
 	// engine has seen it (Failed, logCommitFailure).
 	failure atomic.Pointer[error]
-	closing chan struct{}
-	stopped chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
+	// commitFails logs failed commits, a run of them once (and once a minute); the
+	// committer's goroutine alone uses it.
+	commitFails failrun.Log
+	closing     chan struct{}
+	stopped     chan struct{}
+	closeMu     sync.RWMutex
+	closed      bool
 
 	// pipe is KV when it pipelines its commits (nil otherwise): then the committer applies
 	// a batch and hands it to the settler (settleLoop) through settleq, which answers its
@@ -195,6 +199,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		noFinish: opts.NoFinish,
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
+
+		commitFails: failrun.Log{What: "dag: committing a batch"},
 	}
 	reg, err := newRegistry(opts.Schema, opts.Collections)
 	if err != nil {
@@ -540,6 +546,7 @@ func (e *Engine) commit(batch []*job) {
 			var wait func() error
 			wait, err = e.pipe.UpdateApplied(context.Background(), run)
 			if err == nil {
+				e.commitFails.Succeeded(context.Background(), e.log, time.Now())
 				// Applied: the next batch reads its writes; the settler answers its jobs
 				// once it is durable, while the committer goes on.
 				e.settleq <- settlement{wait: wait, jobs: jobs, bs: bs, ran: ran, start: start}
@@ -548,6 +555,7 @@ func (e *Engine) commit(batch []*job) {
 		} else {
 			err = e.kv.Update(context.Background(), run)
 			if err == nil {
+				e.commitFails.Succeeded(context.Background(), e.log, time.Now())
 				e.durable(jobs, bs, ran, start)
 				return
 			}
@@ -714,16 +722,16 @@ func (e *Engine) settleLoop() {
 	}
 }
 
-// logCommitFailure logs the failure of a batch of ops operations at error level, except
-// once the store has failed (kv.ErrFailed, or a pipelined commit that failed to become
-// durable, which the settler logged): every later batch fails the same way until the
-// service restarts, so only the first is an error and the rest are logged at debug level.
+// logCommitFailure logs the failure of a batch of ops operations: the first of a run of
+// failed batches at error level, then a reminder every minute and the others at debug
+// level (failrun), so that a store that stays down (PostgreSQL unreachable, a failed
+// disk: kv.ErrFailed, which it notes for Failed) is not reported at every batch; the
+// next commit that succeeds says so at info level. It is called by the committer.
 func (e *Engine) logCommitFailure(ops int, err error) {
-	if errors.Is(err, kv.ErrFailed) && !e.failure.CompareAndSwap(nil, &err) {
-		e.log.Debug("dag: commit failed", "ops", ops, "err", err)
-		return
+	if errors.Is(err, kv.ErrFailed) {
+		e.failure.CompareAndSwap(nil, &err)
 	}
-	e.log.Error("dag: commit failed", "ops", ops, "err", err)
+	e.commitFails.Failed(context.Background(), e.log, err, time.Now(), "ops", ops)
 }
 
 // failer is a store that can say it has failed (kv/pebble).

@@ -27,10 +27,10 @@ func (f *failingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
 	return f.Store.Update(ctx, fn)
 }
 
-// TestFailedStoreLogsOnce: once the store has failed (kv.ErrFailed), every batch fails,
-// only the first failure is logged at error level (the rest at debug level), and
-// Engine.Failed returns it; other commit failures are each logged at error level, and do
-// not make the engine failed.
+// TestFailedStoreLogsOnce: while commits fail, every batch fails and only the first
+// failure is logged at error level (the rest at debug level, a reminder a minute:
+// failrun), and the first commit that succeeds after them says so at info level. A
+// failed store (kv.ErrFailed) makes Engine.Failed return it; other failures do not.
 func TestFailedStoreLogsOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -39,7 +39,7 @@ func TestFailedStoreLogsOnce(t *testing.T) {
 		failed     bool
 	}{
 		{"store failed", fmt.Errorf("test: disk gone: %w", kv.ErrFailed), 1, true},
-		{"other failure", errors.New("test: commit refused"), 3, false},
+		{"other failure", errors.New("test: PostgreSQL unreachable"), 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &failingKV{Store: mem.New()}
@@ -61,6 +61,11 @@ func TestFailedStoreLogsOnce(t *testing.T) {
 			}
 			if err := v.e.Failed(); tc.failed != errors.Is(err, tc.err) {
 				t.Errorf("Failed() = %v, want the store's failure: %v", err, tc.failed)
+			}
+			st.fail.Store(nil)
+			v.put(v.path("notes/recovered"), note("x"))
+			if got := logs.Count(slog.LevelInfo); got != 1 {
+				t.Errorf("%d records at info level after the store recovered, want 1: %q", got, logs.Messages())
 			}
 		})
 	}

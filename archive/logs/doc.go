@@ -48,6 +48,6 @@
 // ucan.Decode and message.EncodeDAGJSON, which write floats as the lines always had.
 //
 // Package logs imports archive (the index key names), blob, cbor (the head reader), dag,
-// internal/cidtext (CIDs spelt as text), kv, message, receipts and ucan; it must not import server, ops, machines or cmd
+// internal/cidtext (CIDs spelt as text), internal/failrun (logging a failure that lasts once a minute), kv, message, receipts and ucan; it must not import server, ops, machines or cmd
 // (TestImports).
 package logs

@@ -23,6 +23,7 @@ import (
 	"github.com/w3dag/w3dag/cbor"
 	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/internal/cidtext"
+	"github.com/w3dag/w3dag/internal/failrun"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/receipts"
 	"github.com/w3dag/w3dag/ucan"
@@ -202,14 +203,19 @@ func (x *Exporter) see(pos uint64) {
 	}
 }
 
-// Run exports until ctx ends, looking for new commits every Options.Interval. Errors are
-// logged and retried at the next tick. It returns ctx's error.
+// Run exports until ctx ends, looking for new commits every Options.Interval. A failed
+// export is retried at the next tick; the first failure of a run of them is logged at
+// error level, then a reminder every failrun.Repeat (one minute), and the recovery at info
+// level. It returns ctx's error.
 func (x *Exporter) Run(ctx context.Context) error {
 	t := time.NewTicker(x.interval)
 	defer t.Stop()
+	fails := failrun.Log{What: "logs: export"}
 	for {
 		if _, err := x.Export(ctx); err != nil && ctx.Err() == nil {
-			x.log.Log(ctx, kv.LogLevel(err), "logs: export", "err", err)
+			fails.Failed(ctx, x.log, err, time.Now())
+		} else if err == nil {
+			fails.Succeeded(ctx, x.log, time.Now())
 		}
 		select {
 		case <-ctx.Done():

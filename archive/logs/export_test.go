@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	blobmem "github.com/w3dag/w3dag/blob/mem"
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/logtest"
 	"github.com/w3dag/w3dag/kv"
 	kvmem "github.com/w3dag/w3dag/kv/mem"
 	"github.com/w3dag/w3dag/machines/machinestest"
@@ -932,4 +935,62 @@ func TestExportFailedPutBodyNotReused(t *testing.T) {
 		t.Fatalf("%s: the failed Put's body now reads\n%.200s\nwant\n%.200s", st.key, late, want)
 	}
 	check(t, w, st)
+}
+
+// downBlobs is a blob store whose Puts fail while down is set.
+type downBlobs struct {
+	blob.Store
+	down atomic.Bool
+}
+
+func (d *downBlobs) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) error {
+	if d.down.Load() {
+		return errInjected
+	}
+	return d.Store.Put(ctx, key, r, opts)
+}
+
+// TestRunLogsFailuresOnce: while blob storage refuses the files, Run retries at every tick
+// and logs the failure once at error level (the retries at debug level); once storage
+// works again it exports what waited and says so once at info level.
+func TestRunLogsFailuresOnce(t *testing.T) {
+	w := newWorld(t)
+	w.run(10)
+	st := &downBlobs{Store: blobmem.New()}
+	st.down.Store(true)
+	rec := &logtest.Counter{}
+	x, err := logs.New(logs.Options{Source: w.v.E, KV: w.v.KV, Blobs: st, Interval: 2 * time.Millisecond, Logger: slog.New(rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Run(ctx) }()
+	waitUntil(t, "ten failed exports", func() bool { return rec.Count(slog.LevelDebug) >= 10 })
+	if got := rec.Count(slog.LevelError); got != 1 {
+		t.Fatalf("%d error records over %d failed exports, want 1: %q", got, rec.Count(slog.LevelDebug)+1, rec.Messages())
+	}
+	st.down.Store(false)
+	last, _ := w.v.E.LastSeq(context.Background())
+	waitUntil(t, "the export to catch up", func() bool { pos, err := x.Position(context.Background()); return err == nil && pos == last })
+	waitUntil(t, "the recovery logged", func() bool { return rec.Count(slog.LevelInfo) == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	if got := rec.Count(slog.LevelError); got != 1 {
+		t.Errorf("%d error records in all, want 1: %q", got, rec.Messages())
+	}
+	check(t, w, st.Store)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -25,5 +25,6 @@
 // crash does not apply its effect twice, and the invocation's receipt is verifiable like
 // any other.
 //
-// Package task imports dag, kv and ucan; it must not import server, ops or cmd.
+// Package task imports dag, internal/failrun, kv and ucan; it must not import server, ops or
+// cmd.
 package task

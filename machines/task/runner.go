@@ -18,6 +18,7 @@ import (
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/w3dag/w3dag/dag"
+	"github.com/w3dag/w3dag/internal/failrun"
 	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/ucan"
 )
@@ -160,6 +161,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// The poll runs every PollInterval: a store that stays down is logged once, then
+	// once a minute (failrun), not at every poll.
+	claimFails := failrun.Log{What: "task: claiming due tasks"}
 	for {
 		select {
 		case <-ctx.Done():
@@ -173,8 +177,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			if errors.Is(err, dag.ErrClosed) {
 				return err
 			}
-			if err != nil && ctx.Err() == nil {
-				r.o.Logger.Log(ctx, kv.LogLevel(err), "task: claiming due tasks", "err", err)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				claimFails.Failed(ctx, r.o.Logger, err, time.Now())
+			case err == nil:
+				claimFails.Succeeded(ctx, r.o.Logger, time.Now())
 			}
 			for _, c := range claims {
 				slots <- struct{}{}
