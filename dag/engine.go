@@ -575,7 +575,7 @@ func (e *Engine) commit(batch []*job) {
 				err = badErr // a failure of the whole batch (finishing it), not of one job
 			}
 			for _, j := range jobs {
-				j.err = fmt.Errorf("committing: %w", err)
+				j.err = fmt.Errorf("%w: %w", ErrCommit, err)
 			}
 			e.answer(jobs)
 			return
@@ -715,7 +715,7 @@ func (e *Engine) settleLoop() {
 		}
 		for _, j := range s.jobs {
 			if failed != nil {
-				j.err = fmt.Errorf("committing: %w", failed)
+				j.err = fmt.Errorf("%w: %w", ErrCommit, failed)
 			}
 			close(j.done)
 		}

@@ -3,6 +3,7 @@ package dag
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 )
 
@@ -70,6 +71,13 @@ var (
 	// committing because it kept conflicting with concurrent writers (kv.ErrConflict):
 	// nothing of the batch was written, and the same operations may be sent again.
 	ErrBusy = errors.New("dag: the store is busy (the commit kept conflicting with other writers); retry later")
+	// ErrCommit is wrapped by the error of every operation of a batch that failed to
+	// commit for a reason that is not the operation's: the store refused the transaction
+	// or could not be reached (PostgreSQL down), or has failed (kv.ErrFailed, also
+	// wrapped). Nothing of the batch was written; the same operations may succeed later.
+	// The committer logs a run of failed commits itself (once, then once a minute, then
+	// the recovery), so whoever handles such an error logs it at LogLevel.
+	ErrCommit = errors.New("dag: commit failed")
 	// ErrInvalidState is returned when a machine produces a state without a string
 	// "status" field, or state that cannot be encoded.
 	ErrInvalidState = errors.New("dag: invalid state")
@@ -89,6 +97,17 @@ var (
 	// ErrOutsidePrefix is returned by a Tx.KV view for a key outside its prefix.
 	ErrOutsidePrefix = errors.New("dag: key outside the view's prefix")
 )
+
+// LogLevel is the level at which a caller logs err, the error of an operation it ran:
+// debug for a failed commit (ErrCommit), which the committer has reported already, and
+// error otherwise. A store that is down would otherwise give an error record for every
+// request and every retry of every background loop.
+func LogLevel(err error) slog.Level {
+	if errors.Is(err, ErrCommit) {
+		return slog.LevelDebug
+	}
+	return slog.LevelError
+}
 
 // ErrorName returns the receipt error name of err: the Name of the first *Error in its
 // chain, or "" when err is not a business failure.

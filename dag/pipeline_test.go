@@ -226,7 +226,7 @@ func TestPipelinedCommitFailure(t *testing.T) {
 	errSync := errors.New("test: sync failed")
 	h.release(errSync)
 	for i, c := range puts {
-		if err := <-c; !errors.Is(err, errSync) || !errors.Is(err, kv.ErrFailed) {
+		if err := <-c; !errors.Is(err, errSync) || !errors.Is(err, kv.ErrFailed) || !errors.Is(err, dag.ErrCommit) {
 			t.Fatalf("put %d of a batch that failed to sync (or after it): %v, want %v and kv.ErrFailed", i, err, errSync)
 		}
 	}

@@ -49,8 +49,11 @@ func TestFailedStoreLogsOnce(t *testing.T) {
 			st.fail.Store(&tc.err)
 			for i := range 3 {
 				err := <-pipelinedPut(v, v.path(fmt.Sprintf("notes/after%d", i)))
-				if !errors.Is(err, tc.err) {
-					t.Fatalf("put %d after the failure: %v, want %v", i, err, tc.err)
+				if !errors.Is(err, tc.err) || !errors.Is(err, dag.ErrCommit) {
+					t.Fatalf("put %d after the failure: %v, want %v and dag.ErrCommit", i, err, tc.err)
+				}
+				if got := dag.LogLevel(err); got != slog.LevelDebug {
+					t.Errorf("LogLevel of a failed commit's error: %v, want debug (the committer logged it)", got)
 				}
 			}
 			if got := logs.Count(slog.LevelError); got != tc.wantErrors {
@@ -99,5 +102,22 @@ func TestFailedAsksTheStore(t *testing.T) {
 	st.failed.Store(&failure)
 	if err := v.e.Failed(); !errors.Is(err, failure) {
 		t.Fatalf("Failed() = %v, want the store's %v", err, failure)
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want slog.Level
+	}{
+		{fmt.Errorf("%w: %w", dag.ErrCommit, errors.New("connection refused")), slog.LevelDebug},
+		{fmt.Errorf("running: %w: %w: disk gone", dag.ErrCommit, kv.ErrFailed), slog.LevelDebug},
+		{fmt.Errorf("%w: disk gone", kv.ErrFailed), slog.LevelError}, // not from a commit of the engine's
+		{dag.ErrBusy, slog.LevelError},
+		{errors.New("dag: commit failed"), slog.LevelError}, // the same text is not the same error
+	} {
+		if got := dag.LogLevel(tc.err); got != tc.want {
+			t.Errorf("LogLevel(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

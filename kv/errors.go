@@ -1,9 +1,6 @@
 package kv
 
-import (
-	"errors"
-	"log/slog"
-)
+import "errors"
 
 var (
 	// ErrNotFound is returned by Tx.Get for a key that has no value.
@@ -31,19 +28,6 @@ var (
 	// commit in a way that may leave writes that are not durable (a failed fsync of a
 	// pipelined commit, kv.Pipeliner): it takes no more writes until it is reopened.
 	// kv/pebble returns it; stores whose failed commits leave nothing behind never do.
-	// A store that fails logs the failure itself, once, at error level, so that its
-	// callers log the errors wrapping ErrFailed at LogLevel.
+	// A store that fails logs the failure itself, once, at error level.
 	ErrFailed = errors.New("kv: store failed")
 )
-
-// LogLevel is the level at which a caller logs err, the error of a transaction: debug when
-// it wraps ErrFailed, error otherwise. Once a store has failed, every later transaction
-// fails the same way until the process reopens it, and the store has said so at error
-// level when it failed: logging each at error level would repeat that line at the request
-// rate and bury whatever else goes wrong.
-func LogLevel(err error) slog.Level {
-	if errors.Is(err, ErrFailed) {
-		return slog.LevelDebug
-	}
-	return slog.LevelError
-}

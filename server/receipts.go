@@ -71,19 +71,28 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, NameUnavailable
 	case errors.Is(err, kv.ErrFailed):
 		return http.StatusServiceUnavailable, NameStoreFailed
+	case errors.Is(err, dag.ErrCommit):
+		return http.StatusServiceUnavailable, NameUnavailable
 	}
 	return http.StatusInternalServerError, NameInternal
 }
 
 // writeFailure writes err with the status statusOf gives, logging 5xx: a busy store
-// (dag.ErrBusy) as a warning, the client being told to retry; a failed one (kv.ErrFailed)
-// at debug level, since it said so once when it failed; the others as errors.
+// (dag.ErrBusy) as a warning, the client being told to retry; a failed commit
+// (dag.ErrCommit: the store refused the write, cannot be reached or has failed) at debug
+// level, since the engine has reported it, the client being told to retry but not the
+// store's addresses or file names; the others as errors.
 func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status, name := statusOf(err)
 	msg := what + ": " + err.Error()
-	if errors.Is(err, kv.ErrFailed) {
+	if errors.Is(err, dag.ErrCommit) {
 		s.log.DebugContext(r.Context(), what, "path", r.URL.Path, "error", err)
-		writeError(w, status, name, what+": "+storeFailedMsg)
+		if errors.Is(err, kv.ErrFailed) {
+			writeError(w, status, name, what+": "+storeFailedMsg)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(BusyRetryAfter))
+		writeError(w, status, name, what+": "+commitFailedMsg)
 		return
 	}
 	if errors.Is(err, dag.ErrBusy) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -114,4 +115,74 @@ func wantMetric(t *testing.T, h *harness, want string) {
 	if body := string(readAll(t, resp)); !strings.Contains(body, "\n"+want+"\n") {
 		t.Errorf("GET /metrics lacks %q", want)
 	}
+}
+
+// TestStoreUnreachable: while the store refuses transactions (PostgreSQL unreachable, not
+// failed), POST /ucan answers 503 and the client is told to retry, not the store's address;
+// the server logs nothing at error level (the engine's committer reports the run of failed
+// commits); GET /healthz stays 200 (a restart would not help); once the store answers
+// again, puts succeed. With the archive's outbox in the store (as w3dag serve wires it) the
+// message cannot be archived (ArchiveUnavailable); with the archive in blob storage the
+// invocation's commit fails (Unavailable, with Retry-After).
+func TestStoreUnreachable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		outbox bool
+		want   string
+	}{
+		{"outbox in the store", true, NameArchive},
+		{"archive in blob storage", false, NameUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &unreachableKV{Store: kvmem.New()}
+			logs := &logtest.Counter{}
+			ho := harnessOptions{kv: st, logger: slog.New(logs)}
+			var arch *archive.Archive
+			if tc.outbox {
+				ho.archive = engineArchive(t, st, &arch)
+			}
+			h := newHarness(t, ho)
+			h.send([]*ucan.Token{h.put("before", "x")})
+
+			st.down.Store(true)
+			for i := range 5 {
+				resp := h.post(message.ContentTypeCAR, encode(t, []*ucan.Token{h.put(fmt.Sprint("down", i), "x")}))
+				body := string(readAll(t, resp))
+				if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"`+tc.want+`"`) {
+					t.Fatalf("POST /ucan %d while the store is unreachable: %d %s, want 503 %s", i, resp.StatusCode, body, tc.want)
+				}
+				if strings.Contains(body, "5432") {
+					t.Errorf("POST /ucan %d tells the client the store's address: %s", i, body)
+				}
+				if tc.want == NameUnavailable && resp.Header.Get("Retry-After") == "" {
+					t.Errorf("POST /ucan %d: 503 without Retry-After", i)
+				}
+			}
+			wantHealth(t, h, http.StatusOK, "")
+			wantMetric(t, h, "w3dag_kv_failed 0")
+			if got := logs.Count(slog.LevelError); got != 1 {
+				t.Errorf("%d records at error level for 5 failed requests, want 1 (the committer's): %q", got, logs.Messages())
+			}
+
+			st.down.Store(false)
+			h.send([]*ucan.Token{h.put("after", "x")})
+			if got := logs.Count(slog.LevelInfo); got != 1 {
+				t.Errorf("%d records at info level after the store answered again, want 1 (the committer's recovery): %q", got, logs.Messages())
+			}
+		})
+	}
+}
+
+// unreachableKV is a kv/mem store whose Updates fail, as PostgreSQL's do when it cannot be
+// reached, while down is set.
+type unreachableKV struct {
+	*kvmem.Store
+	down atomic.Bool
+}
+
+func (u *unreachableKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	if u.down.Load() {
+		return errors.New("postgres kv: acquiring a connection: dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return u.Store.Update(ctx, fn)
 }

@@ -343,7 +343,7 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 			s.writeFailure(w, r, fmt.Sprintf("invocation %s was not run (invocations that ran keep their results, retrying returns them)", req.invocations[i].CID), o.err)
 			return
 		}
-		if errors.Is(o.err, kv.ErrFailed) {
+		if errors.Is(o.err, dag.ErrCommit) {
 			s.writeFailure(w, r, fmt.Sprintf("invocation %s was not run (invocations that ran keep their results, retrying returns them)", req.invocations[i].CID), o.err)
 			return
 		}
@@ -394,7 +394,7 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 // archiveFailed answers a request whose message could not be archived: nothing ran.
 func (s *Server) archiveFailed(ctx context.Context, w http.ResponseWriter, err error) {
 	s.metrics.messages.WithLabelValues("in", "failed").Inc()
-	s.log.Log(ctx, kv.LogLevel(err), "archiving request message", "error", err)
+	s.log.Log(ctx, dag.LogLevel(err), "archiving request message", "error", err)
 	if errors.Is(err, kv.ErrFailed) {
 		writeError(w, http.StatusServiceUnavailable, NameStoreFailed, "the message could not be archived, nothing ran: "+storeFailedMsg)
 		return
@@ -402,9 +402,15 @@ func (s *Server) archiveFailed(ctx context.Context, w http.ResponseWriter, err e
 	writeError(w, http.StatusServiceUnavailable, NameArchive, "the message could not be archived, nothing ran; retry later")
 }
 
-// storeFailedMsg is what a client is told when the service's store has failed
-// (kv.ErrFailed): the details are the operator's, in the log and at GET /healthz.
-const storeFailedMsg = "the service's store has failed and takes no writes until the service is restarted; retry later"
+// What a client is told when its request could not be committed (dag.ErrCommit): the
+// details are the operator's, in the log (and, for a failed store, at GET /healthz).
+const (
+	// storeFailedMsg: the store has failed (kv.ErrFailed).
+	storeFailedMsg = "the service's store has failed and takes no writes until the service is restarted; retry later"
+	// commitFailedMsg: any other failed commit (the store refused the transaction or
+	// could not be reached).
+	commitFailedMsg = "the service could not write to its store (it refused the write or could not be reached); nothing was written; retry later"
+)
 
 // staged is a request message written in the transaction that runs its one invocation
 // (Archive.Stage, dag.WithPreWrite).
@@ -570,7 +576,7 @@ func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, inv
 	if rmsg, write, committed, ok := s.opts.Archive.Stage(message.CodecCAR, data); ok {
 		if err := s.opts.Store.RecordReply(ctx, rmsg, invs, dag.WithPreWrite(write)); err != nil {
 			s.metrics.messages.WithLabelValues("out", "failed").Inc()
-			s.log.Log(ctx, kv.LogLevel(err), "archiving and indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
+			s.log.Log(ctx, dag.LogLevel(err), "archiving and indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
 			return
 		}
 		committed()
@@ -580,11 +586,11 @@ func (s *Server) archiveReply(ctx context.Context, req cid.Cid, data []byte, inv
 	rmsg, err := s.opts.Archive.Put(ctx, message.CodecCAR, data)
 	if err != nil {
 		s.metrics.messages.WithLabelValues("out", "failed").Inc()
-		s.log.Log(ctx, kv.LogLevel(err), "archiving reply message", "msg", req.String(), "error", err)
+		s.log.Log(ctx, dag.LogLevel(err), "archiving reply message", "msg", req.String(), "error", err)
 		return
 	}
 	s.metrics.messages.WithLabelValues("out", "archived").Inc()
 	if err := s.opts.Store.RecordReply(ctx, rmsg, invs); err != nil {
-		s.log.Log(ctx, kv.LogLevel(err), "indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
+		s.log.Log(ctx, dag.LogLevel(err), "indexing reply message", "msg", req.String(), "reply", rmsg.String(), "error", err)
 	}
 }

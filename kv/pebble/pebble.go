@@ -204,8 +204,7 @@ func (s *Store) Failed() error { return s.failure() }
 
 // fail fails the store with err, a commit's failure to reach the disk, and returns the
 // commit's error. The first failure is logged, once, at error level (kv.ErrFailed): the
-// errors of the transactions that fail after it are their callers' to log, at
-// kv.LogLevel.
+// errors of the transactions that fail after it are their callers' to log.
 func (s *Store) fail(err error) error {
 	if s.failed.CompareAndSwap(nil, &err) {
 		// err.Error(), not err: Pebble's errors print their stack traces under %+v, which

@@ -355,7 +355,7 @@ func (r *Runner) execute(ctx context.Context, c claim) {
 				return
 			}
 			if err != nil && hctx.Err() == nil {
-				r.o.Logger.Log(hctx, kv.LogLevel(err), "task: renewing lease", "task", c.task, "err", err)
+				r.o.Logger.Log(hctx, dag.LogLevel(err), "task: renewing lease", "task", c.task, "err", err)
 			}
 		}
 	}()
@@ -381,7 +381,7 @@ func (r *Runner) execute(ctx context.Context, c claim) {
 		}
 	}
 	if err := r.finish(fctx, c, herr); err != nil && !errors.Is(err, dag.ErrClosed) {
-		r.o.Logger.Log(fctx, kv.LogLevel(err), "task: recording outcome", "task", c.task, "err", err)
+		r.o.Logger.Log(fctx, dag.LogLevel(err), "task: recording outcome", "task", c.task, "err", err)
 	}
 }
 
