@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,8 +29,9 @@ const (
 	// would take too long (and is not what W3DAG_TEST_SMALLFS is for).
 	maxSmallFS = 512 << 20
 	// diskFullFiller is what the test keeps on the file system while it fills, and frees
-	// before it restarts the service: the space Pebble needs to open again.
-	diskFullFiller = 8 << 20
+	// before it restarts the service: the space Pebble needs to open again (to flush its
+	// write-ahead log, at most about a memtable, kv/pebble.DefaultMemTableSize).
+	diskFullFiller = 40 << 20
 	// diskFullErrorLines bounds the error-level lines of a service whose disk filled up: a
 	// few components say so once (the store, the engine, the archive mover, the logs
 	// exporter), not one line per refused request.
@@ -39,9 +42,10 @@ const (
 // on a small file system (W3DAG_TEST_SMALLFS; .ci/run mounts a tmpfs) and puts notes until
 // the disk is full. Then: requests get 503 StoreFailed, GET /healthz answers 503
 // StoreFailed and w3dag_kv_failed is 1, reads still answer, the log says so a few times
-// rather than once a request, and the service stops cleanly on SIGTERM. With space freed,
-// the service starts again on the same folder, healthy, serves every receipt it
-// acknowledged before the disk filled, and takes writes.
+// rather than once a request, and the service stops cleanly on SIGTERM. Started again on
+// the full disk, it says there is not enough free space and exits. With space freed, it
+// starts again on the same folder, healthy, serves every receipt it acknowledged before
+// the disk filled, and takes writes.
 func TestServeDiskFull(t *testing.T) {
 	root := os.Getenv("W3DAG_TEST_SMALLFS")
 	if root == "" {
@@ -96,6 +100,12 @@ func TestServeDiskFull(t *testing.T) {
 	}
 	if !strings.Contains(logs, "no space left on device") {
 		t.Errorf("the log never says the disk is full:\n%s", logs)
+	}
+
+	// Started again on the full disk, the service says so and exits (Pebble would retry
+	// flushing its log for ever).
+	if msg := serveFails(t, bin, env, args...); !strings.Contains(msg, "not enough free space") || !strings.Contains(msg, "free space there") {
+		t.Errorf("w3dag serve on a full disk: %s, want it to say there is not enough free space", msg)
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -232,6 +242,26 @@ func wantKVFailed(t *testing.T, c *child, want string) {
 	if line := "\nw3dag_kv_failed " + want + "\n"; !bytes.Contains(body, []byte(line)) {
 		t.Errorf("GET /metrics lacks %q", strings.TrimSpace(line))
 	}
+}
+
+// serveFails runs `w3dag serve args…`, which must exit with an error within 30 seconds,
+// and returns what it wrote to stderr.
+func serveFails(t *testing.T, bin string, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("w3dag serve did not exit in 30 s: %s", stderr.String())
+	}
+	if err == nil {
+		t.Fatalf("w3dag serve exited 0, want an error: %s", stderr.String())
+	}
+	return stderr.String()
 }
 
 // waitExit waits up to d for c's process to exit and returns how it did.

@@ -20,5 +20,5 @@
 // its fsync. Plain keys and counters live under different one-byte prefixes; counters are
 // 8-byte big-endian two's-complement integers.
 //
-// This package imports only kv (and pebble); nothing else of w3dag's.
+// This package imports only kv and internal/failrun (and pebble); nothing else of w3dag's.
 package pebble

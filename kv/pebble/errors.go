@@ -18,6 +18,10 @@ var (
 	// ErrLocked is returned by Open when another process has the store open (Pebble
 	// locks the directory's LOCK file while a store is open).
 	ErrLocked = errors.New("pebble: the store is open in another process")
+	// ErrNoSpace is returned by Open when the store's file system has less free space
+	// than opening it needs: Pebble flushes the write-ahead log it replays before Open
+	// returns, and on a full disk it would retry that flush for ever.
+	ErrNoSpace = errors.New("pebble: not enough free space to open the store")
 
 	// errTxDone is returned by a Tx used after its transaction function returned.
 	errTxDone = fmt.Errorf("%w: transaction already finished", kv.ErrClosed)

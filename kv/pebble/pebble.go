@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/w3dag/w3dag/internal/failrun"
 	"github.com/w3dag/w3dag/kv"
 )
 
@@ -128,10 +132,18 @@ func Open(dir string, opts Options) (*Store, error) {
 	case memTable < 0 || int64(memTable) >= maxMemTableSize:
 		return nil, fmt.Errorf("opening pebble store %s: MemTableSize %d is not between 1 and %d", dir, opts.MemTableSize, maxMemTableSize-1)
 	}
+	fs := opts.fs
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if err := checkSpace(fs, dir); err != nil {
+		return nil, fmt.Errorf("opening pebble store %s: %w", dir, err)
+	}
 	cache := pdb.NewCache(CacheSize + memTableStopWrites*int64(memTable))
 	defer cache.Unref() // the DB holds its own reference
 	po := &pdb.Options{
 		Logger:             logger{log},
+		EventListener:      backgroundErrors(log),
 		FormatMajorVersion: pdb.FormatNewest,
 		FS:                 opts.fs,
 		Cache:              cache,
@@ -572,6 +584,72 @@ func (t *tx) counter(k []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: counter %x holds %d bytes, want 8", ErrCorrupt, k[1:], len(v))
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// openSpaceMargin is the free space Open asks for beyond the write-ahead logs it flushes:
+// a new write-ahead log, a manifest, and the flush's own overhead.
+const openSpaceMargin = 4 << 20
+
+// checkSpace returns ErrNoSpace when the file system of dir has less free space than
+// opening the store there needs: the size of the write-ahead logs Pebble replays and
+// flushes before Open returns (on a full disk that flush fails, and Pebble retries it
+// without end), and openSpaceMargin. It says nothing when the free space cannot be read.
+func checkSpace(fs vfs.FS, dir string) error {
+	at := dir
+	if _, err := fs.Stat(dir); err != nil {
+		at = filepath.Dir(dir) // a new store: its parent must exist
+	}
+	du, err := fs.GetDiskUsage(at)
+	if err != nil {
+		return nil
+	}
+	var wal uint64
+	names, _ := fs.List(dir)
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".log") {
+			continue
+		}
+		if fi, err := fs.Stat(fs.PathJoin(dir, n)); err == nil {
+			wal += uint64(fi.Size())
+		}
+	}
+	need := wal + openSpaceMargin
+	if du.AvailBytes >= need {
+		return nil
+	}
+	return fmt.Errorf("%w: its file system has %s free, and opening it needs about %s (%s of write-ahead log to flush and %s more); free space there and open it again",
+		ErrNoSpace, mib(du.AvailBytes), mib(need), mib(wal), mib(openSpaceMargin))
+}
+
+// mib spells n bytes in MiB with one decimal.
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// backgroundErrors is the store's Pebble event listener: Pebble's background errors (a
+// flush or compaction that failed, which Pebble retries) go to log through a failrun.Log,
+// so that one that keeps failing is logged once and then once a minute, not at every
+// retry; the next flush or compaction that succeeds says so. The other events are
+// Pebble's defaults.
+func backgroundErrors(log *slog.Logger) *pdb.EventListener {
+	var mu sync.Mutex
+	fails := failrun.Log{What: "pebble: background flush or compaction"}
+	ok := func(err error) {
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fails.Succeeded(context.Background(), log, time.Now())
+	}
+	return &pdb.EventListener{
+		BackgroundError: func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			// The text alone: Pebble's errors print their stack traces under %+v.
+			fails.Failed(context.Background(), log, errors.New(err.Error()), time.Now())
+		},
+		FlushEnd:      func(info pdb.FlushInfo) { ok(info.Err) },
+		CompactionEnd: func(info pdb.CompactionInfo) { ok(info.Err) },
+	}
 }
 
 // logger hands Pebble's messages to slog.

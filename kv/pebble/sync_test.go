@@ -387,3 +387,50 @@ func TestFailedOnce(t *testing.T) {
 		t.Errorf("a View of the failed store: %v, want the last durable state", err)
 	}
 }
+
+// smallFS is the operating system's file system, except that it reports avail bytes free.
+type smallFS struct {
+	vfs.FS
+	avail uint64
+}
+
+func (fs smallFS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
+	du, err := fs.FS.GetDiskUsage(path)
+	du.AvailBytes = fs.avail
+	return du, err
+}
+
+// TestOpenNoSpace: Open refuses a store whose file system has less free space than
+// flushing its write-ahead log needs (on a full disk Pebble would retry that flush for
+// ever), saying how much it has and needs; with the space it opens, and nothing is lost.
+func TestOpenNoSpace(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kv")
+	s, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := make([]byte, 1<<10)
+	for i := range 2048 { // 2 MiB in the write-ahead log, not yet flushed
+		if err := s.Update(t.Context(), func(tx kv.Tx) error { return tx.Put([]byte(fmt.Sprint("k", i)), val) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, Options{fs: smallFS{FS: vfs.Default, avail: openSpaceMargin + 1<<20}})
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "5.0 MiB free") || !strings.Contains(err.Error(), "free space there") {
+		t.Fatalf("Open with 5 MiB free and 2 MiB of log to flush: %v, want ErrNoSpace saying how much is free", err)
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "new"), Options{fs: smallFS{FS: vfs.Default, avail: 1 << 20}}); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Open of a new store with 1 MiB free: %v, want ErrNoSpace", err)
+	}
+	s, err = Open(dir, Options{fs: smallFS{FS: vfs.Default, avail: openSpaceMargin + 8<<20}})
+	if err != nil {
+		t.Fatalf("Open with the space it needs: %v", err)
+	}
+	defer s.Close()
+	if err := s.View(t.Context(), func(tx kv.Tx) error { _, err := tx.Get([]byte("k2047")); return err }); err != nil {
+		t.Fatalf("the last write before the reopen: %v", err)
+	}
+}
