@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,14 +39,25 @@ const (
 	diskFullErrorLines = 12
 )
 
-// TestServeDiskFull runs w3dag serve (embedded defaults: pebble, fs blobs) in a data folder
-// on a small file system (W3DAG_TEST_SMALLFS; .ci/run mounts a tmpfs) and puts notes until
-// the disk is full. Then: requests get 503 StoreFailed, GET /healthz answers 503
-// StoreFailed and w3dag_kv_failed is 1, reads still answer, the log says so a few times
-// rather than once a request, and the service stops cleanly on SIGTERM. Started again on
-// the full disk, it says there is not enough free space and exits. With space freed, it
-// starts again on the same folder, healthy, serves every receipt it acknowledged before
-// the disk filled, and takes writes.
+// diskFullCase is how w3dag serve on one kv backend behaves once its disk is full.
+type diskFullCase struct {
+	kv string
+	// refusals are the error names a put may be refused with.
+	refusals []string
+	// failed: the store has failed (GET /healthz 503 StoreFailed, w3dag_kv_failed 1) and
+	// the service cannot start again until space is freed.
+	failed bool
+}
+
+// TestServeDiskFull runs w3dag serve (fs blobs) in a data folder on a small file system
+// (W3DAG_TEST_SMALLFS; .ci/run mounts a tmpfs) and puts notes until the disk is full, on
+// pebble (the default) and on bolt. Then requests get 503, reads still answer, the log says
+// so a few times rather than once a request, and the service stops cleanly on SIGTERM. On
+// pebble the store has failed: the refusals are StoreFailed, GET /healthz answers 503
+// StoreFailed, w3dag_kv_failed is 1, and started again on the full disk the service says
+// there is not enough free space and exits. On bolt a commit that does not fit fails alone
+// and the service stays up. With space freed, the service starts again on the same folder,
+// healthy, serves every receipt it acknowledged before the disk filled, and takes writes.
 func TestServeDiskFull(t *testing.T) {
 	root := os.Getenv("W3DAG_TEST_SMALLFS")
 	if root == "" {
@@ -58,6 +70,20 @@ func TestServeDiskFull(t *testing.T) {
 	if free := fs.Bavail * uint64(fs.Bsize); free > maxSmallFS {
 		t.Fatalf("W3DAG_TEST_SMALLFS=%s has %d MiB free; the test fills it: give it a file system of at most %d MiB", root, free>>20, maxSmallFS>>20)
 	}
+	bin := buildW3dag(t)
+	schemaFile := filepath.Join(t.TempDir(), "notes.ipldsch")
+	if err := os.WriteFile(schemaFile, []byte(notesExtension), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []diskFullCase{
+		{kv: "pebble", refusals: []string{server.NameStoreFailed}, failed: true},
+		{kv: "bolt", refusals: []string{server.NameArchive, server.NameUnavailable}},
+	} {
+		t.Run(tc.kv, func(t *testing.T) { testDiskFull(t, root, bin, schemaFile, tc) })
+	}
+}
+
+func testDiskFull(t *testing.T, root, bin, schemaFile string, tc diskFullCase) {
 	dir, err := os.MkdirTemp(root, "diskfull-")
 	if err != nil {
 		t.Fatal(err)
@@ -67,13 +93,8 @@ func TestServeDiskFull(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, diskFullFiller), 0o644); err != nil {
 		t.Fatalf("W3DAG_TEST_SMALLFS has not %d MiB free: %v", diskFullFiller>>20, err)
 	}
-	bin := buildW3dag(t)
-	schemaFile := filepath.Join(t.TempDir(), "notes.ipldsch")
-	if err := os.WriteFile(schemaFile, []byte(notesExtension), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	data := filepath.Join(dir, "data")
-	args := []string{"--data", data, "--listen", "127.0.0.1:0", "--log-level", "info"}
+	args := []string{"--data", data, "--kv", tc.kv, "--listen", "127.0.0.1:0", "--log-level", "info"}
 	env := []string{"W3DAG_SCHEMA=" + schemaFile}
 	first := startServeArgs(t, bin, env, args...)
 	space, err := did.GenerateEd25519()
@@ -81,13 +102,18 @@ func TestServeDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	acks, refused := fillDisk(t, first, space)
+	acks, refused := fillDisk(t, first, space, tc.refusals)
 	if len(acks) == 0 {
 		t.Fatal("no put was acknowledged before the disk filled")
 	}
 	t.Logf("%d puts acknowledged, then %s", len(acks), refused)
-	wantHealthz(t, first, http.StatusServiceUnavailable, server.NameStoreFailed)
-	wantKVFailed(t, first, "1")
+	if tc.failed {
+		wantHealthz(t, first, http.StatusServiceUnavailable, server.NameStoreFailed)
+		wantKVFailed(t, first, "1")
+	} else {
+		wantHealthz(t, first, http.StatusOK, "")
+		wantKVFailed(t, first, "0")
+	}
 	wantReceipt(t, first, acks[0]) // reads go on
 
 	first.cmd.Process.Signal(syscall.SIGTERM)
@@ -102,10 +128,12 @@ func TestServeDiskFull(t *testing.T) {
 		t.Errorf("the log never says the disk is full:\n%s", logs)
 	}
 
-	// Started again on the full disk, the service says so and exits (Pebble would retry
-	// flushing its log for ever).
-	if msg := serveFails(t, bin, env, args...); !strings.Contains(msg, "not enough free space") || !strings.Contains(msg, "free space there") {
-		t.Errorf("w3dag serve on a full disk: %s, want it to say there is not enough free space", msg)
+	if tc.failed {
+		// Started again on the full disk, the service says so and exits (Pebble would
+		// retry flushing its log for ever).
+		if msg := serveFails(t, bin, env, args...); !strings.Contains(msg, "not enough free space") || !strings.Contains(msg, "free space there") {
+			t.Errorf("w3dag serve on a full disk: %s, want it to say there is not enough free space", msg)
+		}
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -132,9 +160,9 @@ func TestServeDiskFull(t *testing.T) {
 }
 
 // fillDisk puts notes of 1 KiB titles into c from 8 clients, 25 a message, until the
-// service answers 503 StoreFailed, and returns the receipts it acknowledged and how the
-// first refusal read. Any other failure fails the test.
-func fillDisk(t *testing.T, c *child, space did.Signer) (acks []cid.Cid, refused string) {
+// service answers 503 with one of the error names refusals, and returns the receipts it
+// acknowledged and how the first refusal read. Any other failure fails the test.
+func fillDisk(t *testing.T, c *child, space did.Signer, refusals []string) (acks []cid.Cid, refused string) {
 	t.Helper()
 	const clients, perMessage = 8, 25
 	title := strings.Repeat("full disk ", 100)
@@ -180,14 +208,14 @@ func fillDisk(t *testing.T, c *child, space did.Signer) (acks []cid.Cid, refused
 					}
 					mu.Unlock()
 					continue
-				case resp.StatusCode == http.StatusServiceUnavailable && bytes.Contains(body, []byte(server.NameStoreFailed)):
+				case resp.StatusCode == http.StatusServiceUnavailable && slices.ContainsFunc(refusals, func(name string) bool { return bytes.Contains(body, []byte(`"`+name+`"`)) }):
 					mu.Lock()
 					if refused == "" {
 						refused = string(body)
 					}
 					mu.Unlock()
 				default:
-					t.Errorf("POST /ucan while the disk filled: %d %s, want 200 or 503 %s", resp.StatusCode, body, server.NameStoreFailed)
+					t.Errorf("POST /ucan while the disk filled: %d %s, want 200 or 503 %s", resp.StatusCode, body, strings.Join(refusals, " or "))
 				}
 				once.Do(func() { close(done) })
 				return

@@ -13,8 +13,9 @@ import (
 )
 
 // TestRepeat: a run of failures is logged at error level at its start and again every
-// Repeat, at debug level in between; a success ends the run (at info level, once), and the
-// next failure is logged at once.
+// Repeat, at debug level in between; a success ends the run (at info level, once). A run
+// that starts within Repeat of the last error record (a flapping loop) is logged at debug
+// level, its end too; the first failure a Repeat after that record is an error again.
 func TestRepeat(t *testing.T) {
 	ctx := context.Background()
 	logs := &logtest.Counter{}
@@ -22,51 +23,43 @@ func TestRepeat(t *testing.T) {
 	f := failrun.Log{What: "doing the work"}
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	fail := errors.New("down")
+	const r = failrun.Repeat
 	steps := []struct {
-		at        time.Duration
-		ok        bool
-		wantError int // error records so far
-		wantInfo  int
+		at   time.Duration
+		ok   bool
+		want string // the record it makes, "" for none
 	}{
-		{0, true, 0, 0}, // a success without failures before says nothing
-		{0, false, 1, 0},
-		{time.Second, false, 1, 0},
-		{failrun.Repeat - time.Millisecond, false, 1, 0},
-		{failrun.Repeat, false, 2, 0},
-		{failrun.Repeat + time.Second, false, 2, 0},
-		{2 * failrun.Repeat, false, 3, 0},
-		{2*failrun.Repeat + time.Second, true, 3, 1},
-		{2*failrun.Repeat + 2*time.Second, true, 3, 1},
-		{2*failrun.Repeat + 3*time.Second, false, 4, 1},
+		{0, true, ""}, // a success without failures before says nothing
+		{0, false, "ERROR: doing the work"},
+		{time.Second, false, "DEBUG: doing the work"},
+		{r - time.Millisecond, false, "DEBUG: doing the work"},
+		{r, false, "ERROR: doing the work still fails"},
+		{r + time.Second, false, "DEBUG: doing the work"},
+		{2 * r, false, "ERROR: doing the work still fails"},
+		{2*r + time.Second, true, "INFO: doing the work works again"},
+		{2*r + 2*time.Second, true, ""},
+		// Flapping: failures and successes within a Repeat of the last error record.
+		{2*r + 3*time.Second, false, "DEBUG: doing the work"},
+		{2*r + 4*time.Second, true, "DEBUG: doing the work works again"},
+		{2*r + 5*time.Second, false, "DEBUG: doing the work"},
+		{3*r - time.Second, true, "DEBUG: doing the work works again"},
+		// A Repeat after the last error record, a new run is an error again.
+		{3 * r, false, "ERROR: doing the work"},
+		{3*r + time.Second, true, "INFO: doing the work works again"},
 	}
 	for i, s := range steps {
+		before := len(logs.Messages())
 		if s.ok {
 			f.Succeeded(ctx, log, t0.Add(s.at))
 		} else {
 			f.Failed(ctx, log, fail, t0.Add(s.at))
 		}
-		if got := logs.Count(slog.LevelError); got != s.wantError {
-			t.Fatalf("step %d (%s): %d error records, want %d: %q", i, s.at, got, s.wantError, logs.Messages())
-		}
-		if got := logs.Count(slog.LevelInfo); got != s.wantInfo {
-			t.Fatalf("step %d (%s): %d info records, want %d: %q", i, s.at, got, s.wantInfo, logs.Messages())
-		}
-	}
-	if got := logs.Count(slog.LevelDebug); got != 3 {
-		t.Errorf("%d debug records, want 3 (the failures between reminders)", got)
-	}
-	want := []string{
-		"ERROR: doing the work", "DEBUG: doing the work", "DEBUG: doing the work",
-		"ERROR: doing the work still fails", "DEBUG: doing the work", "ERROR: doing the work still fails",
-		"INFO: doing the work works again", "ERROR: doing the work",
-	}
-	if got := logs.Messages(); len(got) != len(want) {
-		t.Fatalf("records %q, want %q", got, want)
-	} else {
-		for i := range want {
-			if got[i] != want[i] {
-				t.Errorf("record %d: %q, want %q", i, got[i], want[i])
-			}
+		got := logs.Messages()[before:]
+		switch {
+		case s.want == "" && len(got) != 0:
+			t.Fatalf("step %d (%s): records %q, want none", i, s.at, got)
+		case s.want != "" && (len(got) != 1 || got[0] != s.want):
+			t.Fatalf("step %d (%s): records %q, want %q", i, s.at, got, s.want)
 		}
 	}
 }
