@@ -338,12 +338,9 @@ func (s *Server) postUCAN(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for i, o := range outs {
-		if errors.Is(o.err, dag.ErrBusy) {
-			// 503 with Retry-After, as on every route.
-			s.writeFailure(w, r, fmt.Sprintf("invocation %s was not run (invocations that ran keep their results, retrying returns them)", req.invocations[i].CID), o.err)
-			return
-		}
-		if errors.Is(o.err, dag.ErrCommit) {
+		if errors.Is(o.err, dag.ErrBusy) || errors.Is(o.err, dag.ErrCommit) {
+			// 503 as on every route (with Retry-After, unless the store has failed):
+			// nothing of the invocation was written.
 			s.writeFailure(w, r, fmt.Sprintf("invocation %s was not run (invocations that ran keep their results, retrying returns them)", req.invocations[i].CID), o.err)
 			return
 		}
