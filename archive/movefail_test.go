@@ -26,7 +26,7 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	if _, err := a.Put(ctx, message.CodecCAR, []byte("waits for storage")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ten failed rounds", func() bool { return logs.Count(slog.LevelDebug) >= 10 })
+	logtest.WaitFor(t, "ten failed rounds", func() bool { return logs.Count(slog.LevelDebug) >= 10 })
 	if got := logs.Count(slog.LevelError); got != 1 {
 		t.Fatalf("%d error records over %d failed rounds, want 1: %q", got, logs.Count(slog.LevelDebug)+1, logs.Messages())
 	}
@@ -35,8 +35,8 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	}
 
 	blobs.down.Store(false)
-	waitFor(t, "the message moved", func() bool { n, err := a.Pending(ctx); return err == nil && n == 0 })
-	waitFor(t, "the recovery logged", func() bool { return logs.Count(slog.LevelInfo) == 1 })
+	logtest.WaitFor(t, "the message moved", func() bool { n, err := a.Pending(ctx); return err == nil && n == 0 })
+	logtest.WaitFor(t, "the recovery logged", func() bool { return logs.Count(slog.LevelInfo) == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -46,16 +46,5 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	}
 	if got := logs.Count(slog.LevelInfo); got != 1 {
 		t.Errorf("%d info records, want 1 (the recovery): %q", got, logs.Messages())
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -19,23 +19,27 @@ import (
 	"github.com/w3dag/w3dag/ucan"
 )
 
-// failingKV is a kv/mem store that fails, as kv/pebble does after a commit that did not
-// reach the disk: once failed is set, every Update fails with it and Failed returns it,
-// while Views go on reading.
+// failingKV is a kv/mem store whose Updates fail with err once it is set: a store that
+// has failed, as kv/pebble does after a commit that did not reach the disk, when err wraps
+// kv.ErrFailed (then Failed returns it too, and Views go on reading); one that cannot be
+// reached, as PostgreSQL, otherwise.
 type failingKV struct {
 	*kvmem.Store
-	failed atomic.Pointer[error]
+	err atomic.Pointer[error]
 }
 
+func (f *failingKV) fail(err error) { f.err.Store(&err) }
+func (f *failingKV) recover()       { f.err.Store(nil) }
+
 func (f *failingKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := f.Failed(); err != nil {
-		return err
+	if p := f.err.Load(); p != nil {
+		return *p
 	}
 	return f.Store.Update(ctx, fn)
 }
 
 func (f *failingKV) Failed() error {
-	if p := f.failed.Load(); p != nil {
+	if p := f.err.Load(); p != nil && errors.Is(*p, kv.ErrFailed) {
 		return *p
 	}
 	return nil
@@ -56,8 +60,7 @@ func TestStoreFailed(t *testing.T) {
 	wantHealth(t, h, http.StatusOK, "")
 	wantMetric(t, h, "w3dag_kv_failed 0")
 
-	failure := fmt.Errorf("%w: a pebble commit failed to reach the disk: write /data/w3dag.pebble/000007.log: no space left on device", kv.ErrFailed)
-	st.failed.Store(&failure)
+	st.fail(fmt.Errorf("%w: a pebble commit failed to reach the disk: write /data/w3dag.pebble/000007.log: no space left on device", kv.ErrFailed))
 	wantHealth(t, h, http.StatusServiceUnavailable, NameStoreFailed)
 	wantMetric(t, h, "w3dag_kv_failed 1")
 	for i := range 5 {
@@ -134,7 +137,7 @@ func TestStoreUnreachable(t *testing.T) {
 		{"archive in blob storage", false, NameUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := &unreachableKV{Store: kvmem.New()}
+			st := &failingKV{Store: kvmem.New()}
 			logs := &logtest.Counter{}
 			ho := harnessOptions{kv: st, logger: slog.New(logs)}
 			var arch *archive.Archive
@@ -144,7 +147,7 @@ func TestStoreUnreachable(t *testing.T) {
 			h := newHarness(t, ho)
 			h.send([]*ucan.Token{h.put("before", "x")})
 
-			st.down.Store(true)
+			st.fail(errors.New("postgres kv: acquiring a connection: dial tcp 127.0.0.1:5432: connect: connection refused"))
 			for i := range 5 {
 				resp := h.post(message.ContentTypeCAR, encode(t, []*ucan.Token{h.put(fmt.Sprint("down", i), "x")}))
 				body := string(readAll(t, resp))
@@ -164,25 +167,11 @@ func TestStoreUnreachable(t *testing.T) {
 				t.Errorf("%d records at error level for 5 failed requests, want 1 (the committer's): %q", got, logs.Messages())
 			}
 
-			st.down.Store(false)
+			st.recover()
 			h.send([]*ucan.Token{h.put("after", "x")})
 			if got := logs.Count(slog.LevelInfo); got != 1 {
 				t.Errorf("%d records at info level after the store answered again, want 1 (the committer's recovery): %q", got, logs.Messages())
 			}
 		})
 	}
-}
-
-// unreachableKV is a kv/mem store whose Updates fail, as PostgreSQL's do when it cannot be
-// reached, while down is set.
-type unreachableKV struct {
-	*kvmem.Store
-	down atomic.Bool
-}
-
-func (u *unreachableKV) Update(ctx context.Context, fn func(kv.Tx) error) error {
-	if u.down.Load() {
-		return errors.New("postgres kv: acquiring a connection: dial tcp 127.0.0.1:5432: connect: connection refused")
-	}
-	return u.Store.Update(ctx, fn)
 }

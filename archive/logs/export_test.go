@@ -966,14 +966,14 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- x.Run(ctx) }()
-	waitUntil(t, "ten failed exports", func() bool { return rec.Count(slog.LevelDebug) >= 10 })
+	logtest.WaitFor(t, "ten failed exports", func() bool { return rec.Count(slog.LevelDebug) >= 10 })
 	if got := rec.Count(slog.LevelError); got != 1 {
 		t.Fatalf("%d error records over %d failed exports, want 1: %q", got, rec.Count(slog.LevelDebug)+1, rec.Messages())
 	}
 	st.down.Store(false)
 	last, _ := w.v.E.LastSeq(context.Background())
-	waitUntil(t, "the export to catch up", func() bool { pos, err := x.Position(context.Background()); return err == nil && pos == last })
-	waitUntil(t, "the recovery logged", func() bool { return rec.Count(slog.LevelInfo) == 1 })
+	logtest.WaitFor(t, "the export to catch up", func() bool { pos, err := x.Position(context.Background()); return err == nil && pos == last })
+	logtest.WaitFor(t, "the recovery logged", func() bool { return rec.Count(slog.LevelInfo) == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v", err)
@@ -982,15 +982,4 @@ func TestRunLogsFailuresOnce(t *testing.T) {
 		t.Errorf("%d error records in all, want 1: %q", got, rec.Messages())
 	}
 	check(t, w, st.Store)
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Counter is a slog.Handler that counts the records of each level and keeps their level and
@@ -48,4 +50,21 @@ func (c *Counter) Messages() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.msgs...)
+}
+
+// WaitTimeout is how long WaitFor waits before it fails the test.
+const WaitTimeout = 10 * time.Second
+
+// WaitFor waits until cond holds, polling it every 2 ms, and fails tb, naming what, if it
+// does not within WaitTimeout: for tests of a component that logs (and does the rest of
+// its work) from a goroutine of its own.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(WaitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

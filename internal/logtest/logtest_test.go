@@ -3,7 +3,9 @@ package logtest_test
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/w3dag/w3dag/internal/logtest"
 )
@@ -19,5 +21,18 @@ func TestCounter(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(c.Messages()), "[ERROR: one DEBUG: two DEBUG: three]"; got != want {
 		t.Errorf("Messages() = %s, want %s", got, want)
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	var done atomic.Bool
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		done.Store(true)
+	}()
+	start := time.Now()
+	logtest.WaitFor(t, "the flag", done.Load)
+	if !done.Load() || time.Since(start) > logtest.WaitTimeout {
+		t.Fatalf("WaitFor returned after %s with the flag %v", time.Since(start), done.Load())
 	}
 }

@@ -48,29 +48,18 @@ func TestRunLogsClaimFailuresOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- r.Run(ctx) }()
-	waitFor(t, "ten failed polls", func() bool { return rec.Count(slog.LevelDebug) >= 10 })
+	logtest.WaitFor(t, "ten failed polls", func() bool { return rec.Count(slog.LevelDebug) >= 10 })
 	if got := rec.Count(slog.LevelError); got != 1 {
 		t.Fatalf("%d error records over %d failed polls, want 1: %q", got, rec.Count(slog.LevelDebug)+1, rec.Messages())
 	}
 	st.down.Store(false)
-	waitFor(t, "the due task done", func() bool { return state(t, v.E, due).Status == task.StatusDone })
-	waitFor(t, "the recovery logged", func() bool { return rec.Count(slog.LevelInfo) >= 1 })
+	logtest.WaitFor(t, "the due task done", func() bool { return state(t, v.E, due).Status == task.StatusDone })
+	logtest.WaitFor(t, "the recovery logged", func() bool { return rec.Count(slog.LevelInfo) >= 1 })
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
 	if got := rec.Count(slog.LevelError); got != 1 {
 		t.Errorf("%d error records in all, want 1: %q", got, rec.Messages())
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
