@@ -369,16 +369,15 @@ func (r *Runner) execute(ctx context.Context, c claim) {
 		r.o.Logger.Warn("task: lease lost while running; another worker has it", "task", c.task)
 		return
 	}
-	fctx := ctx
-	if ctx.Err() != nil {
-		// Stopping: record the outcome anyway; a handler cut short is put back without
-		// counting the attempt.
-		var cancelF context.CancelFunc
-		fctx, cancelF = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-		defer cancelF()
-		if herr != nil {
-			herr = errStopped
-		}
+	// The outcome is recorded even when the runner is stopping, whether ctx ended before or
+	// ends while it is recorded (checking ctx first and then recording under it lost
+	// outcomes to that race), for at most finishTimeout after ctx ended. A handler cut short
+	// is put back without counting the attempt.
+	fctx, cancelF := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelF()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(finishTimeout, cancelF) })()
+	if ctx.Err() != nil && herr != nil {
+		herr = errStopped
 	}
 	if err := r.finish(fctx, c, herr); err != nil && !errors.Is(err, dag.ErrClosed) {
 		r.o.Logger.Log(fctx, dag.LogLevel(err), "task: recording outcome", "task", c.task, "err", err)
