@@ -21,7 +21,11 @@
 // all of them or none), so the rebuilt store's last commit sequence says which steps are
 // done (Plan.Resume); a replay killed at any point and run again goes on from there and
 // ends in the same state (a paced step killed between its transactions runs again from
-// its start: its handler skips what is done).
+// its start: its handler skips what is done). The sequence cannot tell whether a task
+// wrote what it writes after its last archived receipt, in transactions that take no
+// sequence (an aggregate's include task ends with one when its final transition changes
+// nothing): a task whose last write is the store's last sequence runs again
+// (Options.Again), and writes only what is missing.
 //
 // What replay needs besides the archive (docs/OPERATIONS.md): the service key, the
 // configuration that shapes states (public URL, upload-URL secret and TTL, aggregate

@@ -72,6 +72,14 @@ type Options struct {
 	// Handlers run the self-issued invocations that have an archived reply (or a
 	// Placer), by command; those of other commands are not run (Result.Unhandled).
 	Handlers map[string]Handler
+	// Again, when not nil, says whether the Handler of a self-issued step may run again
+	// on a store that holds what it wrote, writing only what is missing (a task's: the
+	// task runner runs each at least once). A replay resumed where such a step's last
+	// archived write is the store's last commit runs it again: it may have written more
+	// after that write, in transactions that took no sequence (an aggregate's include
+	// task ends with one when its final transition changes nothing), which the store's
+	// last sequence cannot tell. Nil: no step runs again but a paced one not done.
+	Again func(st *Step) bool
 	// Alone, when not nil, is asked about each client write: true runs it alone, after
 	// the writes before it have committed (as reads are), with Before called just
 	// before and After just after, so that what Before sets for it (a clock of a
@@ -467,10 +475,11 @@ func Run(ctx context.Context, plan *Plan, opts Options) (Result, error) {
 	r := &runner{plan: plan, opts: opts, res: &res, budgets: map[cid.Cid]*ops.Budget{}}
 	// A paced step that started before the resume point but had not written all it
 	// wrote runs again from its start (the handlers skip what is done) and is paced to
-	// its remaining writes.
+	// its remaining writes; so does a step that may run again (Options.Again) whose last
+	// archived write is the store's last: it may have written more after it.
 	var partial []int
 	for i := range plan.Steps[:from] {
-		if st := &plan.Steps[i]; st.Paced() && st.last() > last {
+		if st := &plan.Steps[i]; st.unfinished(last, opts.Again) {
 			partial = append(partial, i)
 		}
 	}
@@ -580,7 +589,7 @@ func (r *runner) run(ctx context.Context, from int, partial []int) (err error) {
 		}
 	}()
 	for _, i := range partial {
-		if err := r.startPaced(hctx, i); err != nil {
+		if err := r.rerun(hctx, i); err != nil {
 			return err
 		}
 	}
@@ -654,6 +663,35 @@ func (r *runner) unpark(seq uint64) error {
 		}
 	}
 	return nil
+}
+
+// unfinished reports whether st, a step before the resume point of a store whose last
+// sequence is last, has writes left to do: a paced step whose last archived write is
+// after last, or one that may run again (again) whose last archived write is last.
+func (st *Step) unfinished(last uint64, again func(*Step) bool) bool {
+	if !st.handled() {
+		return false
+	}
+	if st.Paced() && st.last() > last {
+		return true
+	}
+	return st.last() == last && again != nil && again(st)
+}
+
+// rerun runs again step i, before the resume point: a paced step from its start, paced to
+// its remaining writes; another at once, at its time.
+func (r *runner) rerun(ctx context.Context, i int) error {
+	st := &r.plan.Steps[i]
+	if st.Paced() {
+		return r.startPaced(ctx, i)
+	}
+	if r.opts.Handlers[st.Inv.Invocation.Command] == nil {
+		r.unhandled(st)
+		return nil
+	}
+	r.opts.SetClock(time.UnixMilli(st.TS))
+	got, err := r.handle(ctx, st)
+	return r.account(i, got, err)
 }
 
 // startPaced starts the paced step i in the background and waits until it parks or ends.

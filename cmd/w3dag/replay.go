@@ -158,6 +158,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) (re
 		SetClock: rs.clock.Set,
 		Handlers: rs.handlers,
 		Alone:    rs.alone,
+		Again:    rs.again,
 		Before:   rs.before,
 		After:    rs.after,
 	})

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +31,8 @@ import (
 	"github.com/w3dag/w3dag/blob"
 	blobfs "github.com/w3dag/w3dag/blob/fs"
 	"github.com/w3dag/w3dag/internal/fixtures"
+	"github.com/w3dag/w3dag/internal/race"
+	"github.com/w3dag/w3dag/kv"
 	"github.com/w3dag/w3dag/machines/machinestest"
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/receipts"
@@ -422,8 +427,13 @@ func compareStores(t *testing.T, want, wantKV, got, gotKV string) {
 }
 
 // TestReplayKilled: a replay of the mixed workload (the client one three times, then the
-// uploads with their deliveries, tasks, pieces and aggregate) killed with SIGKILL at
-// assorted points and run again ends with the same store as the live one.
+// uploads with their deliveries, tasks, pieces and aggregate) stopped part way and run
+// again ends with the same store as the live one: killed with SIGKILL at assorted
+// points, and cut after each of its transactions in turn (its store refusing every
+// commit after the n-th, for each n: every state a crash can leave it in). A task that
+// closed with a transaction taking no sequence after its last write (an include whose
+// final transition changed nothing) lost that transaction's result when resumed between
+// the two; the SIGKILLs found it once in a while in CI, the cuts find it every run.
 func TestReplayKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -442,29 +452,112 @@ func TestReplayKilled(t *testing.T) {
 	uploadWorkload(t, l)
 	l.stop()
 	flushArchive(t, live)
-	rebuilt := rebuildFolder(t, live)
-	args := append([]string{"replay", "--data", rebuilt, "--archive", filepath.Join(live, blobsDir), "--public-url", l.url, "--schema", schemaFile}, replayConfig...)
-	killed := 0
-	for _, after := range []time.Duration{20 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond} {
+	common := append([]string{"--archive", filepath.Join(live, blobsDir), "--public-url", l.url, "--schema", schemaFile}, replayConfig...)
+
+	t.Run("SIGKILL", func(t *testing.T) {
+		rebuilt := rebuildFolder(t, live)
+		args := append([]string{"replay", "--data", rebuilt}, common...)
+		killed := 0
+		for _, after := range []time.Duration{20 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond} {
+			cmd := exec.Command(bin, args...)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(after)
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			if err := cmd.Wait(); err != nil {
+				killed++
+			}
+		}
 		cmd := exec.Command(bin, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("replay after SIGKILL: %v\n%s", err, out)
+		} else {
+			t.Logf("killed %d replays; then %s", killed, strings.TrimSpace(string(out)))
 		}
-		time.Sleep(after)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		if err := cmd.Wait(); err != nil {
-			killed++
+		compareStores(t, live, "", rebuilt, "")
+	})
+
+	t.Run("cut", func(t *testing.T) {
+		// Into bolt, the quicker to rebuild: where a replay resumes comes from the store's
+		// last sequence, whichever store it is. How many transactions a replay commits
+		// depends on how its writes were batched: the cuts go on until one comes after
+		// the last.
+		ctx := context.Background()
+		args := append([]string{"--kv", "bolt"}, common...)
+		left := &atomic.Int64{}
+		rebuiltHook = func(s kv.Store) kv.Store { return &cutStore{Store: s, left: left} }
+		defer func() { rebuiltHook = nil }()
+		stride := 1
+		if race.Enabled {
+			stride = replayCutStrideRace
 		}
+		var out, errOut bytes.Buffer
+		cuts := 0
+		for n := 1; ; n += stride {
+			if n > replayCutMax {
+				t.Fatalf("replays cut after up to %d transactions still did not end", replayCutMax)
+			}
+			dir := rebuildFolder(t, live)
+			left.Store(int64(n))
+			out.Reset()
+			errOut.Reset()
+			whole := runReplay(ctx, append([]string{"--data", dir}, args...), &out, &errOut) == 0
+			if !whole {
+				left.Store(math.MaxInt64)
+				out.Reset()
+				if code := runReplay(ctx, append([]string{"--data", dir}, args...), &out, &errOut); code != 0 {
+					t.Fatalf("replay resumed after a cut after %d transactions: exit %d: %s%s", n, code, out.String(), errOut.String())
+				}
+			}
+			w, err := openLive(ctx, live, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := openLive(ctx, dir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := replay.Compare(ctx, w, g)
+			w.Close()
+			g.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d != nil {
+				t.Fatalf("replay cut after %d transactions and resumed: rebuilt store differs: %s\n%s", n, d, out.String())
+			}
+			os.RemoveAll(dir)
+			if whole {
+				t.Logf("%d replays cut after 1 to %d transactions, each resumed to the live store; %s", cuts, n-stride, strings.TrimSpace(out.String()))
+				return
+			}
+			cuts++
+		}
+	})
+}
+
+// replayCutMax bounds the cuts of TestReplayKilled: a replay of its workload commits a
+// few hundred transactions.
+const replayCutMax = 5000
+
+// replayCutStrideRace is how far apart TestReplayKilled's cuts are under the race
+// detector, where each replay takes several times longer.
+const replayCutStrideRace = 5
+
+// cutStore is a rebuilt store that refuses every commit after the first left.
+type cutStore struct {
+	kv.Store
+	left *atomic.Int64
+}
+
+func (c *cutStore) Update(ctx context.Context, fn func(kv.Tx) error) error {
+	if c.left.Add(-1) < 0 {
+		return errors.New("cut: no more commits")
 	}
-	cmd := exec.Command(bin, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("replay after SIGKILL: %v\n%s", err, out)
-	} else {
-		t.Logf("killed %d replays; then %s", killed, strings.TrimSpace(string(out)))
-	}
-	compareStores(t, live, "", rebuilt, "")
+	return c.Store.Update(ctx, fn)
 }
 
 // replayConfig is the configuration of the services the replay tests run (and replay

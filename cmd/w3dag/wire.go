@@ -741,6 +741,9 @@ type replayService struct {
 	alone  func(*replay.Step) bool
 	before func(*replay.Step)
 	after  func(*replay.Step)
+	// again says which self-issued steps a resumed replay may run again: the tasks
+	// (replay.Options.Again).
+	again func(*replay.Step) bool
 	// plan is the replay's plan, set once loaded (handlers read the archived invocations).
 	plan    *replay.Plan
 	closers []func()
@@ -768,6 +771,10 @@ func (r *replayService) sync() error {
 	}
 	return nil
 }
+
+// rebuiltHook, when a test sets it, wraps the store a replay writes (TestReplayKilled
+// refuses its commits after the n-th).
+var rebuiltHook func(kv.Store) kv.Store
 
 // openRebuilt opens the store a replay writes: pebble or bolt in c.data, or PostgreSQL.
 // Pebble and PostgreSQL are opened as serve opens them (openKV): pebble syncs every
@@ -1054,6 +1061,9 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	if rs.kv, err = openRebuilt(ctx, c); err != nil {
 		return nil, err
 	}
+	if rebuiltHook != nil {
+		rs.kv = rebuiltHook(rs.kv)
+	}
 	rs.closers = append(rs.closers, func() { rs.kv.Close() })
 	log := slog.New(slog.DiscardHandler)
 	blobs, err := openBlobs(ctx, c, c.publicURL, log)
@@ -1165,9 +1175,15 @@ func openReplay(ctx context.Context, c serveConfig, keyFile string, archived blo
 	maps.Copy(handlers, piece.HandlersWith(rs.engine, blobs, piece.ComputeOptions{Logger: log.With("component", "piece"), NoMD5: c.broker == ""}))
 	maps.Copy(handlers, aggMachine.Handlers(rs.engine, log.With("component", "aggregate")))
 	handlers[aggregate.OfferCommand] = offeredHandler(rs.engine)
+	tasks := map[string]bool{}
 	for cmd, h := range handlers {
 		rs.handlers[cmd] = rs.taskHandler(h)
+		tasks[cmd] = true
 	}
+	// A task's handler may run again (the runner runs each task at least once): a
+	// resumed replay runs again the task whose last write is the rebuilt store's last,
+	// for what it wrote after that write without a sequence.
+	rs.again = func(st *replay.Step) bool { return tasks[st.Inv.Invocation.Command] }
 	ok = true
 	return rs, nil
 }
