@@ -455,17 +455,25 @@ func TestReplayKilled(t *testing.T) {
 	common := append([]string{"--archive", filepath.Join(live, blobsDir), "--public-url", l.url, "--schema", schemaFile}, replayConfig...)
 
 	t.Run("SIGKILL", func(t *testing.T) {
+		// Each kill comes half as long after its start as a whole replay process takes
+		// here, so that it lands inside the replay on a fast machine as on a loaded one
+		// (fixed times of 20–150 ms mostly came after a 50 ms replay had ended).
+		start := time.Now()
+		if out, err := exec.Command(bin, append([]string{"replay", "--data", rebuildFolder(t, live)}, common...)...).CombinedOutput(); err != nil {
+			t.Fatalf("replay: %v\n%s", err, out)
+		}
+		whole := time.Since(start)
 		rebuilt := rebuildFolder(t, live)
 		args := append([]string{"replay", "--data", rebuilt}, common...)
 		killed := 0
-		for _, after := range []time.Duration{20 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond} {
+		for range 3 {
 			cmd := exec.Command(bin, args...)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(after)
+			time.Sleep(whole / 2)
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			if err := cmd.Wait(); err != nil {
 				killed++
@@ -475,7 +483,7 @@ func TestReplayKilled(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("replay after SIGKILL: %v\n%s", err, out)
 		} else {
-			t.Logf("killed %d replays; then %s", killed, strings.TrimSpace(string(out)))
+			t.Logf("killed %d replays (a whole one takes %s); then %s", killed, whole.Round(time.Millisecond), strings.TrimSpace(string(out)))
 		}
 		compareStores(t, live, "", rebuilt, "")
 	})
