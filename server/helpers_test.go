@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,6 +51,22 @@ type harness struct {
 	srv     *Server
 	http    *httptest.Server
 	space   did.Signer
+}
+
+// serve runs h's server with Serve (its shutdown included, unlike the httptest server)
+// on a listener of its own, and returns its address, the cancel that starts the shutdown,
+// and what Serve returns. The test's end cancels it too.
+func (h *harness) serve() (addr string, shutdown context.CancelFunc, served <-chan error) {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Serve(ctx, ln) }()
+	return ln.Addr().String(), cancel, done
 }
 
 type harnessOptions struct {

@@ -190,14 +190,8 @@ func (s *slowRunner) ExecWith(ctx context.Context, c *ops.Checked, msg cid.Cid, 
 func TestServeGracefulShutdown(t *testing.T) {
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	h := newHarness(t, harnessOptions{runner: func(r Runner) Runner { return &slowRunner{r, started, release} }})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- h.srv.Serve(ctx, ln) }()
-	url := "http://" + ln.Addr().String()
+	addr, cancel, served := h.serve()
+	url := "http://" + addr
 	inv := h.put("slow", "x")
 	type result struct {
 		status int
@@ -273,19 +267,13 @@ func TestMaxInFlight(t *testing.T) {
 // ShutdownTimeout shorter than that Serve failed with "context deadline exceeded".
 func TestShutdownConnectionWithoutRequest(t *testing.T) {
 	h := newHarness(t, harnessOptions{shutdown: 3 * time.Second})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- h.srv.Serve(ctx, ln) }()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	addr, cancel, served := h.serve()
+	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
