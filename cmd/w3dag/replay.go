@@ -147,7 +147,7 @@ func doReplay(ctx context.Context, f *replayFlags, stdout, stderr io.Writer) (re
 	if err != nil {
 		return replay.Result{}, nil, fmt.Errorf("reading the archive: %w", err)
 	}
-	rs.plan = plan
+	rs.setPlan(plan)
 	loaded := time.Since(start)
 	defer replayGC()()
 	progress := newReplayProgress(stderr, len(plan.Steps), bar, time.Now)

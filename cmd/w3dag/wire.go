@@ -745,8 +745,11 @@ type replayService struct {
 	// (replay.Options.Again).
 	again func(*replay.Step) bool
 	// plan is the replay's plan, set once loaded (handlers read the archived invocations).
-	plan    *replay.Plan
-	closers []func()
+	plan *replay.Plan
+	// finished maps each task the original runner finished to the status its last
+	// archived /task/finish gave it, set with plan (setPlan).
+	finished map[cid.Cid]string
+	closers  []func()
 }
 
 func (r *replayService) close() {
@@ -1002,16 +1005,37 @@ func (r *replayService) builds(rc *receipts.Receipt) bool {
 	return false
 }
 
+// errTaskDiverged is a replayed task whose handler failed although the original runner
+// finished the task done: the rebuilt store is not the original's.
+var errTaskDiverged = errors.New("the task failed when run again, though the original runner finished it done")
+
+// setPlan keeps the replay's plan for the handlers, and the status the original runner
+// last gave each task it finished.
+func (r *replayService) setPlan(plan *replay.Plan) {
+	r.plan = plan
+	r.finished = map[cid.Cid]string{}
+	for i := range plan.Steps {
+		if t, status, ok := task.Finished(plan.Steps[i].Inv); ok {
+			r.finished[t] = status
+		}
+	}
+}
+
 // taskHandler replays a task the runner ran (h, the task's handler, with the task's
 // archived invocation): h runs again on the rebuilt store at the time of the archived
 // reply (a task that wrote in several transactions — an aggregate's include, dealt or
 // requeue — is paced by replay.Run: each transaction at its place and time), and the
 // receipt is the archived one when the rebuilt store holds it (the same bytes were signed
-// again), or else the task's result.
+// again), or else the task's result. A run that fails although the original runner
+// finished the task done is an error (errTaskDiverged), even when the store holds the
+// archived receipt: what the task wrote after it may be missing.
 func (r *replayService) taskHandler(h task.Handler) replay.Handler {
 	e := r.engine
 	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
 		herr := h(ctx, st.Inv)
+		if herr != nil && r.finished[st.Inv.CID] == task.StatusDone {
+			return cid.Undef, fmt.Errorf("%w: %s: %w", errTaskDiverged, st.Inv.Invocation.Command, herr)
+		}
 		if st.Receipt.Defined() {
 			if _, err := e.Receipt(ctx, st.Receipt); err == nil {
 				return st.Receipt, nil

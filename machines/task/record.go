@@ -35,6 +35,36 @@ func IsWriteCommand(cmd string) bool {
 	return cmd == ClaimCommand || cmd == RenewCommand || cmd == FinishCommand
 }
 
+// Finished returns the task a runner write read back from the archive ends (tok, an
+// invocation of FinishCommand: its entry key, the task invocation's CID) and the status it
+// gives it (StatusDone or StatusFailed). ok is false for any other token, or a finish
+// whose args do not name a task entry and a status.
+func Finished(tok *ucan.Token) (task cid.Cid, status string, ok bool) {
+	if tok == nil || tok.Invocation == nil || tok.Invocation.Command != FinishCommand {
+		return cid.Undef, "", false
+	}
+	p, err := PathOf(tok.Invocation.Args)
+	if err != nil || p.Collection != Name {
+		return cid.Undef, "", false
+	}
+	task, err = cid.Decode(p.Key)
+	if err != nil {
+		return cid.Undef, "", false
+	}
+	state, err := tok.Invocation.Args.LookupByString("state")
+	if err != nil || state == nil || state.Kind() != datamodel.Kind_Map {
+		return cid.Undef, "", false
+	}
+	v, err := state.LookupByString(dag.StatusKey)
+	if err != nil || v == nil {
+		return cid.Undef, "", false
+	}
+	if status, err = v.AsString(); err != nil {
+		return cid.Undef, "", false
+	}
+	return task, status, true
+}
+
 // record writes state to the task entry p (whose current entry is prev) as the
 // self-issued invocation cmd, and returns the new head.
 func record(tx *dag.Tx, cmd string, p dag.Path, task cid.Cid, prev *dag.Entry, state datamodel.Node) (cid.Cid, error) {
