@@ -15,8 +15,19 @@ import (
 	"github.com/w3dag/w3dag/blob"
 )
 
-// MaxReportSize is the largest POST /broker/report body, in bytes.
-const MaxReportSize = 64 << 10
+const (
+	// MaxReportSize is the largest POST /broker/report body, in bytes.
+	MaxReportSize = 64 << 10
+	// MaxProvider is the longest provider of a deal report, in bytes (a Filecoin
+	// address has at most 86 characters). The deal is kept in the aggregate's state and
+	// in every member piece's.
+	MaxProvider = 256
+	// MaxReason is the longest reason of a failure report, in bytes. It is kept in the
+	// aggregate's failed state, in that state's receipt and in the report invocation's
+	// args, each a token of at most ucan.MaxTokenSize (a reason near that size made the
+	// report fail with a 500, which a broker retries).
+	MaxReason = 4 << 10
+)
 
 // Pieces serves GET /piece/{cid}: the CAR bytes of a Filecoin piece, for deal brokers
 // (docs/broker.md §2).
@@ -46,7 +57,8 @@ type Report struct {
 }
 
 // Check returns an error unless r is one of the two forms of the protocol: a deal with a
-// provider, or a failure with a reason.
+// provider (at most MaxProvider bytes), or a failure with a reason (at most MaxReason
+// bytes). The error names what is wrong.
 func (r Report) Check() error {
 	switch {
 	case r.Deal != nil && r.Failure != nil:
@@ -55,6 +67,9 @@ func (r Report) Check() error {
 		if r.Deal.Provider == "" {
 			return errors.New("deal: provider is required")
 		}
+		if n := len(r.Deal.Provider); n > MaxProvider {
+			return fmt.Errorf("deal: provider is %d bytes, at most %d", n, MaxProvider)
+		}
 		if r.Deal.DealID > math.MaxInt64 {
 			return fmt.Errorf("deal: dealId %d is over %d", r.Deal.DealID, int64(math.MaxInt64))
 		}
@@ -62,6 +77,9 @@ func (r Report) Check() error {
 	case r.Failure != nil:
 		if r.Failure.Reason == "" {
 			return errors.New("failure: reason is required")
+		}
+		if n := len(r.Failure.Reason); n > MaxReason {
+			return fmt.Errorf("failure: reason is %d bytes, at most %d", n, MaxReason)
 		}
 		return nil
 	}

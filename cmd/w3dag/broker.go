@@ -24,10 +24,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/piece"
+	"github.com/w3dag/w3dag/server"
 )
 
 // Limits and timings of the broker simulator.
@@ -58,6 +60,8 @@ const (
 	dealLifetime = 365 * 24 * time.Hour
 	// defaultProvider is the storage provider named in deal reports without --provider.
 	defaultProvider = "f01000"
+	// maxActorID is the longest --provider: "f0" and a uint64 actor id (20 digits).
+	maxActorID = 22
 )
 
 const brokerUsage = `usage: w3dag broker [--listen ADDR] [--provider f0…] [--fail-with REASON]
@@ -103,8 +107,20 @@ type brokerFailure struct {
 	Reason string `json:"reason"`
 }
 
+// failureReport is a failure report with the reason format and args say, cut to the
+// service's limit (server.MaxReason) at a character boundary, with "…" at the end of a
+// reason that was cut.
 func failureReport(format string, args ...any) brokerReport {
-	return brokerReport{Failure: &brokerFailure{Reason: fmt.Sprintf(format, args...)}}
+	reason := fmt.Sprintf(format, args...)
+	if len(reason) > server.MaxReason {
+		const ellipsis = "…"
+		cut := server.MaxReason - len(ellipsis)
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut] + ellipsis
+	}
+	return brokerReport{Failure: &brokerFailure{Reason: reason}}
 }
 
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -126,8 +142,11 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(pos) > 0 {
 		return usageError(stderr, "broker", "unexpected arguments %q", pos)
 	}
-	if !strings.HasPrefix(*provider, "f0") || len(*provider) < 3 || strings.Trim((*provider)[2:], "0123456789") != "" {
+	if !strings.HasPrefix(*provider, "f0") || len(*provider) < 3 || len(*provider) > maxActorID || strings.Trim((*provider)[2:], "0123456789") != "" {
 		return usageError(stderr, "broker", "--provider %q: want a Filecoin actor id address such as f01000", *provider)
+	}
+	if len(*failWith) > server.MaxReason {
+		return usageError(stderr, "broker", "--fail-with is %d bytes: a service takes a reason of at most %d", len(*failWith), server.MaxReason)
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

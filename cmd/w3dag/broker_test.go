@@ -17,11 +17,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/message"
 	"github.com/w3dag/w3dag/piece"
+	"github.com/w3dag/w3dag/server"
 )
 
 // testCAR is a CAR built for a broker test with its piece.
@@ -494,6 +496,8 @@ func TestBrokerFlags(t *testing.T) {
 		{[]string{"broker", "-h"}, 0, "usage: w3dag broker"},
 		{[]string{"broker", "--provider", "t01000"}, 2, `--provider "t01000"`},
 		{[]string{"broker", "--provider", "f0"}, 2, `--provider "f0"`},
+		{[]string{"broker", "--provider", "f0" + strings.Repeat("1", 21)}, 2, `--provider "f0111`},
+		{[]string{"broker", "--fail-with", strings.Repeat("r", server.MaxReason+1)}, 2, "--fail-with is 4097 bytes: a service takes a reason of at most 4096"},
 		{[]string{"broker", "--log-level", "loud"}, 2, `--log-level "loud"`},
 		{[]string{"broker", "--log-format", "xml"}, 2, `--log-format "xml"`},
 		{[]string{"broker", "extra"}, 2, `unexpected arguments`},
@@ -515,5 +519,30 @@ func TestBrokerFlags(t *testing.T) {
 	}
 	if r := f.next(t); r.report.Deal == nil || r.report.Deal.Provider != "f0777" {
 		t.Errorf("report %+v, want a deal with provider f0777 (W3DAG_PROVIDER)", r.report)
+	}
+}
+
+// TestFailureReportCut: a failure reason the broker computes is cut to what a service
+// takes (server.MaxReason), at a character boundary, ending with "…"; a shorter one is
+// sent as it is.
+func TestFailureReportCut(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		cut          bool
+	}{
+		{"short", "piece x: commP y", false},
+		{"at the limit", strings.Repeat("r", server.MaxReason), false},
+		{"over it", strings.Repeat("r", server.MaxReason+1), true},
+		{"over it, in characters of 3 bytes", strings.Repeat("€", server.MaxReason), true},
+	} {
+		got := failureReport("%s", tc.reason).Failure.Reason
+		switch {
+		case !utf8.ValidString(got) || len(got) > server.MaxReason:
+			t.Errorf("%s: a reason of %d bytes (valid UTF-8: %v), want at most %d", tc.name, len(got), utf8.ValidString(got), server.MaxReason)
+		case !tc.cut && got != tc.reason:
+			t.Errorf("%s: %d bytes sent as %d", tc.name, len(tc.reason), len(got))
+		case tc.cut && (!strings.HasSuffix(got, "…") || !strings.HasPrefix(tc.reason, strings.TrimSuffix(got, "…")) || len(got) < server.MaxReason-4):
+			t.Errorf("%s: cut to %d bytes ending %q, want a prefix of the reason just under %d with …", tc.name, len(got), got[max(0, len(got)-8):], server.MaxReason)
+		}
 	}
 }

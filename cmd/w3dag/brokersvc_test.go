@@ -23,6 +23,7 @@ import (
 	"github.com/w3dag/w3dag/machines/aggregate"
 	"github.com/w3dag/w3dag/machines/piece"
 	commp "github.com/w3dag/w3dag/piece"
+	"github.com/w3dag/w3dag/server"
 )
 
 // fakeBroker is a deal broker for tests (docs/broker.md): it answers the first failFirst
@@ -299,6 +300,10 @@ func TestServeBrokerDeal(t *testing.T) {
 		{"neither form", rep, `{}`, http.StatusBadRequest},
 		{"both forms", rep, `{"deal": {"provider": "f01", "dealId": 1, "expires": 1}, "failure": {"reason": "x"}}`, http.StatusBadRequest},
 		{"not JSON", rep, `deal`, http.StatusBadRequest},
+		// Within the body's 64 KiB but too long to keep: a 400 naming the limit, before
+		// the aggregate's state is read (TestServeBrokerFailure: on one in deal_pending).
+		{"reason too long", rep, `{"failure": {"reason": "` + strings.Repeat("r", 65_000) + `"}}`, http.StatusBadRequest},
+		{"provider too long", rep, `{"deal": {"provider": "` + strings.Repeat("f", server.MaxProvider+1) + `", "dealId": 2, "expires": 1767225600}}`, http.StatusBadRequest},
 		{"another deal", rep, `{"deal": {"provider": "f01234", "dealId": 99, "expires": 1767225600}}`, http.StatusConflict},
 		{"failure after the deal", rep, `{"failure": {"reason": "late"}}`, http.StatusConflict},
 	} {
@@ -335,7 +340,17 @@ func TestServeBrokerFailure(t *testing.T) {
 	t.Cleanup(release) // before the broker's cleanup waits for its reports
 	_, svc, c, space, _ := brokerService(t, b)
 	_, links := storeCARs(t, c, svc, space, 1000, 1000)
-	waitEntry(t, c, "/"+svc+"/aggregate/"+aggregate.Key(1), aggregate.StatusDealPending)
+	pending := waitEntry(t, c, "/"+svc+"/aggregate/"+aggregate.Key(1), aggregate.StatusDealPending)
+	// A failure whose reason is too long to keep is refused with a 400 naming the limit
+	// (it was a 500, which a broker retries for ever) and changes nothing.
+	long := `{"failure": {"reason": "` + strings.Repeat("r", 65_000) + `"}}`
+	resp, body := httpDo(t, http.MethodPost, b.taken()[0].ReportURL, []byte(long), nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "reason is 65000 bytes, at most 4096") {
+		t.Fatalf("a report with a 65,000-byte reason: %s %s", resp.Status, body)
+	}
+	if again := waitEntry(t, c, "/"+svc+"/aggregate/"+aggregate.Key(1), aggregate.StatusDealPending); !again.Head().Equals(pending.Head()) {
+		t.Fatal("the refused report changed the aggregate")
+	}
 	_, third := storeCARs(t, c, svc, space, 400) // 512 padded: ingesting in aggregate 2
 	release()
 	links = append(third, links...) // aggregate 2: the third CAR, then the first two
