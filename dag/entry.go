@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagcbor"
@@ -27,6 +29,23 @@ const (
 	// MaxStatusLength is the longest status a machine may return, in bytes.
 	MaxStatusLength = 64
 )
+
+// StateText returns s as a state may hold it: valid UTF-8 (a state's strings are DAG-CBOR
+// text, which a string with an invalid sequence cannot be encoded as: each becomes U+FFFD)
+// of at most limit bytes, cut at a character boundary. Machines use it for text they did
+// not write themselves, such as an error quoting bytes from elsewhere: a state that cannot
+// be encoded cannot be written.
+func StateText(s string, limit int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= limit {
+		return s
+	}
+	cut := max(limit, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
 
 // Entry is the current head of a path: its head receipt and the state that receipt holds.
 type Entry struct {

@@ -283,7 +283,7 @@ func (b *Blobs) reject(ctx context.Context, c cid.Cid, why error) {
 		p := dag.Path{Subject: space, Collection: Name, Key: c.String()}
 		args, err := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
 			qp.MapEntry(ma, "path", qp.String(p.String()))
-			qp.MapEntry(ma, "reason", qp.String(why.Error()))
+			qp.MapEntry(ma, "reason", qp.String(dag.StateText(why.Error(), MaxReasonLength)))
 		})
 		var res *dag.Result
 		if err == nil {

@@ -63,6 +63,9 @@ const (
 	// EventRejected is the transition of a pending entry whose bytes are not a
 	// well-formed CAR; its data is {reason}.
 	EventRejected = "rejected"
+	// MaxReasonLength is the most bytes of why bytes are not a CAR kept in a rejected
+	// entry's failed{reason} (dag.StateText: valid UTF-8, cut at a character boundary).
+	MaxReasonLength = 1024
 	// BuildCommand is the command of the task that indexes the blocks of a CAR that
 	// became done with no scan staged; its args are {content: CAR CID}.
 	BuildCommand = "/blockindex/build"

@@ -484,12 +484,10 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 	})
 }
 
-func truncate(s string) string {
-	if len(s) <= MaxErrorLength {
-		return s
-	}
-	return s[:MaxErrorLength]
-}
+// truncate returns a handler's error as a failed state keeps it (dag.StateText): an error
+// may quote bytes from elsewhere, such as a broker's answer, and a state that cannot be
+// encoded could not be written: the task would be run again and again.
+func truncate(s string) string { return dag.StateText(s, MaxErrorLength) }
 
 func doneState(receipt cid.Cid) datamodel.Node {
 	n, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
