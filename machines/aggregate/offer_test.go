@@ -30,11 +30,13 @@ import (
 )
 
 // testBroker answers POST /offers with the statuses in answers, one per post (the last
-// one repeated), and keeps the offers it was sent.
+// one repeated), with the body "broker says <status text>" or, when set, body; and keeps
+// the offers it was sent.
 type testBroker struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	answers []int
+	body    []byte
 	offers  []aggregate.Offer
 }
 
@@ -50,6 +52,10 @@ func newTestBroker(t *testing.T, answers ...int) *testBroker {
 		b.offers = append(b.offers, o)
 		status := b.answers[min(len(b.offers), len(b.answers))-1]
 		w.WriteHeader(status)
+		if b.body != nil {
+			_, _ = w.Write(b.body)
+			return
+		}
 		_, _ = w.Write([]byte("broker says " + http.StatusText(status)))
 	}))
 	t.Cleanup(b.srv.Close)
@@ -214,6 +220,27 @@ func TestOfferRetries(t *testing.T) {
 		}
 		if st := v.aggregates()[0].Status; st != aggregate.StatusReady {
 			t.Fatalf("aggregate is %s", st)
+		}
+	})
+	// A refusal whose answer is not UTF-8 fails the task all the same, with the answer's
+	// invalid bytes kept as one U+FFFD (it used to leave the task running: its failed state
+	// could not be encoded, and the offer was made again and again).
+	t.Run("refused, answer not UTF-8", func(t *testing.T) {
+		b := newTestBroker(t, 400)
+		b.body = []byte("no \xff\xfe thanks")
+		v := newBrokerEnv(t, b, nil, 3)
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+		v.runFor(func() bool {
+			ts := v.offerTasks()
+			return len(ts) == 1 && ts[0].Status == task.StatusFailed
+		})
+		msg, _ := v.offerTasks()[0].State.LookupByString("error")
+		if s, _ := msg.AsString(); !strings.Contains(s, "400 Bad Request no \uFFFD thanks") {
+			t.Fatalf("failed offer task's error %q", s)
+		}
+		if n := len(b.posts()); n != 1 {
+			t.Fatalf("%d posts, want 1", n)
 		}
 	})
 }
