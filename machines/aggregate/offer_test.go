@@ -200,49 +200,40 @@ func TestOfferRetries(t *testing.T) {
 			t.Fatalf("aggregate is %s", st)
 		}
 	})
-	t.Run("refused", func(t *testing.T) {
-		b := newTestBroker(t, 400)
-		v := newBrokerEnv(t, b, nil, 3)
-		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
-		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
-		v.runFor(func() bool {
-			ts := v.offerTasks()
-			return len(ts) == 1 && ts[0].Status == task.StatusFailed
+	// A refusal fails the task with the broker's answer and leaves the aggregate ready;
+	// one whose answer is not UTF-8 too, with each run of invalid bytes kept as one U+FFFD
+	// (it used to leave the task running: its failed state could not be encoded, and the
+	// offer was made again and again).
+	for _, tc := range []struct {
+		name string
+		body []byte // the broker's answer; nil: "broker says Bad Request"
+		want string
+	}{
+		{"refused", nil, "400 Bad Request broker says Bad Request"},
+		{"refused, answer not UTF-8", []byte("no \xff\xfe thanks"), "400 Bad Request no \uFFFD thanks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newTestBroker(t, 400)
+			b.body = tc.body
+			v := newBrokerEnv(t, b, nil, 3)
+			v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+			v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
+			v.runFor(func() bool {
+				ts := v.offerTasks()
+				return len(ts) == 1 && ts[0].Status == task.StatusFailed
+			})
+			msg, _ := v.offerTasks()[0].State.LookupByString("error")
+			if s, _ := msg.AsString(); !strings.Contains(s, aggregate.ErrRefused.Error()) || !strings.Contains(s, tc.want) {
+				t.Fatalf("failed offer task's error %q", s)
+			}
+			if n := len(b.posts()); n != 1 {
+				t.Fatalf("%d posts, want 1", n)
+			}
+			if st := v.aggregates()[0].Status; st != aggregate.StatusReady {
+				t.Fatalf("aggregate is %s", st)
+			}
 		})
-		ts := v.offerTasks()
-		msg, _ := ts[0].State.LookupByString("error")
-		s, _ := msg.AsString()
-		if !strings.Contains(s, aggregate.ErrRefused.Error()) || !strings.Contains(s, "400 Bad Request broker says Bad Request") {
-			t.Fatalf("failed offer task's error %q", s)
-		}
-		if n := len(b.posts()); n != 1 {
-			t.Fatalf("%d posts, want 1", n)
-		}
-		if st := v.aggregates()[0].Status; st != aggregate.StatusReady {
-			t.Fatalf("aggregate is %s", st)
-		}
-	})
-	// A refusal whose answer is not UTF-8 fails the task all the same, with the answer's
-	// invalid bytes kept as one U+FFFD (it used to leave the task running: its failed state
-	// could not be encoded, and the offer was made again and again).
-	t.Run("refused, answer not UTF-8", func(t *testing.T) {
-		b := newTestBroker(t, 400)
-		b.body = []byte("no \xff\xfe thanks")
-		v := newBrokerEnv(t, b, nil, 3)
-		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
-		v.computeMD5(pieceOf(rng, 1024, 0), make([]byte, 16))
-		v.runFor(func() bool {
-			ts := v.offerTasks()
-			return len(ts) == 1 && ts[0].Status == task.StatusFailed
-		})
-		msg, _ := v.offerTasks()[0].State.LookupByString("error")
-		if s, _ := msg.AsString(); !strings.Contains(s, "400 Bad Request no \uFFFD thanks") {
-			t.Fatalf("failed offer task's error %q", s)
-		}
-		if n := len(b.posts()); n != 1 {
-			t.Fatalf("%d posts, want 1", n)
-		}
-	})
+	}
 }
 
 func attempts(t *testing.T, e *dag.Entry) int64 {
