@@ -17,21 +17,24 @@ import (
 )
 
 // Finished reads back from the runner's writes the task each /task/finish ends and the
-// status it gives it; claims, and finishes whose args do not say both, are not finishes.
+// status it gives it (done, failed, or queued again for a retry); claims, and finishes
+// whose args do not say both, are not finishes.
 func TestFinished(t *testing.T) {
 	c := newClock()
 	v := machinestest.Open(t, mem.New(), nil, nil, c.Now)
 	done := schedule(t, v.E, task.Task{Cmd: "/test/fine"})
 	broken := schedule(t, v.E, task.Task{Cmd: "/test/broken"})
+	later := schedule(t, v.E, task.Task{Cmd: "/test/later"})
 	r := task.NewRunner(v.E, map[string]task.Handler{
 		"/test/fine":   func(context.Context, *ucan.Token) error { return nil },
 		"/test/broken": func(context.Context, *ucan.Token) error { return task.Permanent(errors.New("broken")) },
+		"/test/later":  func(context.Context, *ucan.Token) error { return errors.New("again later") },
 	}, opts(c, "worker-a"))
-	runOnce(t, r, 2)
+	runOnce(t, r, 3)
 
 	got := map[cid.Cid]string{}
 	claims := 0
-	for _, w := range runnerWrites(t, v.E, done, broken) {
+	for _, w := range runnerWrites(t, v.E, done, broken, later) {
 		id, status, ok := task.Finished(w.inv)
 		if w.inv.Invocation.Command != task.FinishCommand {
 			if ok {
@@ -45,8 +48,8 @@ func TestFinished(t *testing.T) {
 		}
 		got[id] = status
 	}
-	if claims != 2 || len(got) != 2 || got[done] != task.StatusDone || got[broken] != task.StatusFailed {
-		t.Fatalf("finishes %v after %d claims, want %s done and %s failed after 2", got, claims, done, broken)
+	if claims != 3 || len(got) != 3 || got[done] != task.StatusDone || got[broken] != task.StatusFailed || got[later] != task.StatusQueued {
+		t.Fatalf("finishes %v after %d claims, want %s done, %s failed and %s queued (to be retried) after 3", got, claims, done, broken, later)
 	}
 
 	signer := machinestest.Signer(t)

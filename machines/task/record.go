@@ -37,8 +37,8 @@ func IsWriteCommand(cmd string) bool {
 
 // Finished returns the task a runner write read back from the archive ends (tok, an
 // invocation of FinishCommand: its entry key, the task invocation's CID) and the status it
-// gives it (StatusDone or StatusFailed). ok is false for any other token, or a finish
-// whose args do not name a task entry and a status.
+// gives it: StatusDone, StatusFailed, or StatusQueued for an attempt to be retried. ok is
+// false for any other token, or a finish whose args do not name a task entry and a status.
 func Finished(tok *ucan.Token) (task cid.Cid, status string, ok bool) {
 	if tok == nil || tok.Invocation == nil || tok.Invocation.Command != FinishCommand {
 		return cid.Undef, "", false
