@@ -17,7 +17,7 @@ import (
 )
 
 // pinsSchema is the example extension the README tour and the conformance run use.
-func pinsSchema(t *testing.T) string {
+func pinsSchema(t testing.TB) string {
 	return filepath.Join(fixtures.Root(t), "docs", "examples", "pins.ipldsch")
 }
 
@@ -32,13 +32,13 @@ func startServer(t *testing.T) string {
 // startServerAt runs the service on listen with data folder data (and the schema
 // extension files schemas besides pins), returning its URL and a function that stops it
 // and waits until it has (also called when the test ends).
-func startServerAt(t *testing.T, data, listen string, schemas ...string) (string, func()) {
+func startServerAt(t testing.TB, data, listen string, schemas ...string) (string, func()) {
 	t.Helper()
 	return startServerWith(t, data, listen, nil, schemas...)
 }
 
 // startServerWith is startServerAt with tune, when not nil, changing the configuration.
-func startServerWith(t *testing.T, data, listen string, tune func(*serveConfig), schemas ...string) (string, func()) {
+func startServerWith(t testing.TB, data, listen string, tune func(*serveConfig), schemas ...string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
