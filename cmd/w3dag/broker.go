@@ -24,10 +24,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/w3dag/w3dag/dag"
 	"github.com/w3dag/w3dag/piece"
 	"github.com/w3dag/w3dag/server"
 )
@@ -114,11 +114,7 @@ func failureReport(format string, args ...any) brokerReport {
 	reason := fmt.Sprintf(format, args...)
 	if len(reason) > server.MaxReason {
 		const ellipsis = "…"
-		cut := server.MaxReason - len(ellipsis)
-		for cut > 0 && !utf8.RuneStart(reason[cut]) {
-			cut--
-		}
-		reason = reason[:cut] + ellipsis
+		reason = dag.StateText(reason, server.MaxReason-len(ellipsis)) + ellipsis
 	}
 	return brokerReport{Failure: &brokerFailure{Reason: reason}}
 }

@@ -746,10 +746,10 @@ type replayService struct {
 	again func(*replay.Step) bool
 	// plan is the replay's plan, set once loaded (handlers read the archived invocations).
 	plan *replay.Plan
-	// finished maps each task the original runner finished to the status its last
-	// archived /task/finish gave it, set with plan (setPlan).
-	finished map[cid.Cid]string
-	closers  []func()
+	// done holds the tasks the original runner finished done (their last archived
+	// /task/finish), set with plan (setPlan).
+	done    map[cid.Cid]bool
+	closers []func()
 }
 
 func (r *replayService) close() {
@@ -1009,14 +1009,15 @@ func (r *replayService) builds(rc *receipts.Receipt) bool {
 // finished the task done: the rebuilt store is not the original's.
 var errTaskDiverged = errors.New("the task failed when run again, though the original runner finished it done")
 
-// setPlan keeps the replay's plan for the handlers, and the status the original runner
-// last gave each task it finished.
+// setPlan keeps the replay's plan for the handlers, and which tasks the original runner
+// last finished done.
 func (r *replayService) setPlan(plan *replay.Plan) {
 	r.plan = plan
-	r.finished = map[cid.Cid]string{}
+	r.done = map[cid.Cid]bool{}
+	service := r.engine.Service()
 	for i := range plan.Steps {
-		if t, status, ok := task.Finished(plan.Steps[i].Inv); ok {
-			r.finished[t] = status
+		if t, status, ok := task.Finished(plan.Steps[i].Inv, service); ok {
+			r.done[t] = status == task.StatusDone
 		}
 	}
 }
@@ -1033,7 +1034,7 @@ func (r *replayService) taskHandler(h task.Handler) replay.Handler {
 	e := r.engine
 	return func(ctx context.Context, st *replay.Step) (cid.Cid, error) {
 		herr := h(ctx, st.Inv)
-		if herr != nil && r.finished[st.Inv.CID] == task.StatusDone {
+		if herr != nil && r.done[st.Inv.CID] {
 			return cid.Undef, fmt.Errorf("%w: %s: %w", errTaskDiverged, st.Inv.Invocation.Command, herr)
 		}
 		if st.Receipt.Defined() {

@@ -35,7 +35,7 @@ func TestFinished(t *testing.T) {
 	got := map[cid.Cid]string{}
 	claims := 0
 	for _, w := range runnerWrites(t, v.E, done, broken, later) {
-		id, status, ok := task.Finished(w.inv)
+		id, status, ok := task.Finished(w.inv, v.E.Service())
 		if w.inv.Invocation.Command != task.FinishCommand {
 			if ok {
 				t.Errorf("%s: Finished says %s %s, want not a finish", w.inv.Invocation.Command, id, status)
@@ -82,11 +82,15 @@ func TestFinished(t *testing.T) {
 		"a key not a CID":        finish(args("/"+signer.DID()+"/task/nope", status)),
 		"no token":               nil,
 	} {
-		if id, st, ok := task.Finished(tok); ok {
+		if id, st, ok := task.Finished(tok, signer.DID()); ok {
 			t.Errorf("%s: Finished says %s %s, want not a finish", name, id, st)
 		}
 	}
-	if id, st, ok := task.Finished(finish(args(entry, status))); !ok || !id.Equals(done) || st != task.StatusDone {
+	good := finish(args(entry, status))
+	if id, st, ok := task.Finished(good, signer.DID()); !ok || !id.Equals(done) || st != task.StatusDone {
 		t.Errorf("a well-formed finish: %s %q %v, want %s done", id, st, ok, done)
+	}
+	if id, st, ok := task.Finished(good, v.E.Service()); ok {
+		t.Errorf("a finish of another service: Finished says %s %s, want not a finish", id, st)
 	}
 }

@@ -35,24 +35,17 @@ func IsWriteCommand(cmd string) bool {
 	return cmd == ClaimCommand || cmd == RenewCommand || cmd == FinishCommand
 }
 
-// Finished returns the task a runner write read back from the archive ends (tok, an
-// invocation of FinishCommand: its entry key, the task invocation's CID) and the status it
-// gives it: StatusDone, StatusFailed, or StatusQueued for an attempt to be retried. ok is
-// false for any other token, or a finish whose args do not name a task entry and a status.
-func Finished(tok *ucan.Token) (task cid.Cid, status string, ok bool) {
+// Finished returns the task a runner write of service read back from the archive ends
+// (tok, an invocation of FinishCommand: its entry key, the task invocation's CID) and the
+// status it gives it: StatusDone, StatusFailed, or StatusQueued for an attempt to be
+// retried. ok is false for any other token: another command, or a finish Apply would
+// refuse, or one whose state has no string status.
+func Finished(tok *ucan.Token, service string) (task cid.Cid, status string, ok bool) {
 	if tok == nil || tok.Invocation == nil || tok.Invocation.Command != FinishCommand {
 		return cid.Undef, "", false
 	}
-	p, err := PathOf(tok.Invocation.Args)
-	if err != nil || p.Collection != Name {
-		return cid.Undef, "", false
-	}
-	task, err = cid.Decode(p.Key)
+	_, task, state, err := readWrite(tok, service)
 	if err != nil {
-		return cid.Undef, "", false
-	}
-	state, err := tok.Invocation.Args.LookupByString("state")
-	if err != nil || state == nil || state.Kind() != datamodel.Kind_Map {
 		return cid.Undef, "", false
 	}
 	v, err := state.LookupByString(dag.StatusKey)
@@ -153,37 +146,13 @@ func dueAt(status string, state datamodel.Node) (int64, bool, error) {
 // returns the receipt's CID. A token that is not such an invocation, or names an entry
 // that is not a task of the service, is an error wrapping ErrInvalidTask.
 func Apply(tx *dag.Tx, tok *ucan.Token) (cid.Cid, error) {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidTask, fmt.Sprintf(format, a...))
-	}
-	if tok == nil || tok.Invocation == nil {
-		return cid.Undef, bad("not an invocation")
-	}
-	in := tok.Invocation
-	switch {
-	case !IsWriteCommand(in.Command):
-		return cid.Undef, bad("%s: command %q is not one of the runner's writes", tok.CID, in.Command)
-	case in.Issuer != tx.Service() || in.Subject != tx.Service():
-		return cid.Undef, bad("%s: issued by %s on %s, want the service %s on itself", tok.CID, in.Issuer, in.Subject, tx.Service())
-	}
-	p, err := PathOf(in.Args)
+	p, task, state, err := readWrite(tok, tx.Service())
 	if err != nil {
-		return cid.Undef, fmt.Errorf("%s: %w", tok.CID, err)
-	}
-	if p.Subject != tx.Service() || p.Collection != Name || len(p.Fields) > 0 {
-		return cid.Undef, bad("%s: path %s is not a task entry of the service", tok.CID, p)
-	}
-	task, err := cid.Decode(p.Key)
-	if err != nil {
-		return cid.Undef, bad("%s: path %s: key is not a CID: %v", tok.CID, p, err)
-	}
-	state, err := in.Args.LookupByString("state")
-	if err != nil || state == nil || state.Kind() != datamodel.Kind_Map {
-		return cid.Undef, bad("%s: args.state is not a map", tok.CID)
+		return cid.Undef, err
 	}
 	prev, err := tx.Entry(p)
 	if errors.Is(err, dag.ErrNotFound) {
-		return cid.Undef, bad("%s: no task entry %s", tok.CID, p)
+		return cid.Undef, fmt.Errorf("%w: %s: no task entry %s", ErrInvalidTask, tok.CID, p)
 	}
 	if err != nil {
 		return cid.Undef, err
@@ -192,4 +161,40 @@ func Apply(tx *dag.Tx, tok *ucan.Token) (cid.Cid, error) {
 		return cid.Undef, err
 	}
 	return write(tx, tok, p, task, prev, state)
+}
+
+// readWrite reads a runner write of service (tok, an invocation of ClaimCommand,
+// RenewCommand or FinishCommand issued by service on itself): the task entry it writes,
+// the task (the entry's key) and the entry's new state (args {path, state}). A token that
+// is not one is an error wrapping ErrInvalidTask, naming what is wrong.
+func readWrite(tok *ucan.Token, service string) (dag.Path, cid.Cid, datamodel.Node, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidTask, fmt.Sprintf(format, a...))
+	}
+	if tok == nil || tok.Invocation == nil {
+		return dag.Path{}, cid.Undef, nil, bad("not an invocation")
+	}
+	in := tok.Invocation
+	switch {
+	case !IsWriteCommand(in.Command):
+		return dag.Path{}, cid.Undef, nil, bad("%s: command %q is not one of the runner's writes", tok.CID, in.Command)
+	case in.Issuer != service || in.Subject != service:
+		return dag.Path{}, cid.Undef, nil, bad("%s: issued by %s on %s, want the service %s on itself", tok.CID, in.Issuer, in.Subject, service)
+	}
+	p, err := PathOf(in.Args)
+	if err != nil {
+		return dag.Path{}, cid.Undef, nil, fmt.Errorf("%s: %w", tok.CID, err)
+	}
+	if p.Subject != service || p.Collection != Name || len(p.Fields) > 0 {
+		return dag.Path{}, cid.Undef, nil, bad("%s: path %s is not a task entry of the service", tok.CID, p)
+	}
+	task, err := cid.Decode(p.Key)
+	if err != nil {
+		return dag.Path{}, cid.Undef, nil, bad("%s: path %s: key is not a CID: %v", tok.CID, p, err)
+	}
+	state, err := in.Args.LookupByString("state")
+	if err != nil || state == nil || state.Kind() != datamodel.Kind_Map {
+		return dag.Path{}, cid.Undef, nil, bad("%s: args.state is not a map", tok.CID)
+	}
+	return p, task, state, nil
 }

@@ -472,7 +472,10 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 		case errors.Is(herr, errStopped):
 			state = queuedState(c.attempts, now)
 		case IsPermanent(herr) || (attempts >= int64(r.o.MaxAttempts) && !IsKeepTrying(herr)):
-			state = failedState(attempts, truncate(herr.Error()))
+			// dag.StateText: an error may quote bytes from elsewhere (a broker's answer),
+			// and a state that cannot be encoded could not be written: the task would be
+			// claimed and run again and again.
+			state = failedState(attempts, dag.StateText(herr.Error(), MaxErrorLength))
 		default:
 			state = queuedState(attempts, now+r.Backoff(attempts).Milliseconds())
 		}
@@ -483,11 +486,6 @@ func (r *Runner) finish(ctx context.Context, c claim, herr error) error {
 		return err
 	})
 }
-
-// truncate returns a handler's error as a failed state keeps it (dag.StateText): an error
-// may quote bytes from elsewhere, such as a broker's answer, and a state that cannot be
-// encoded could not be written: the task would be run again and again.
-func truncate(s string) string { return dag.StateText(s, MaxErrorLength) }
 
 func doneState(receipt cid.Cid) datamodel.Node {
 	n, _ := qp.BuildMap(basicnode.Prototype.Map, 2, func(ma datamodel.MapAssembler) {
