@@ -55,5 +55,6 @@ func Cases() []Case {
 		{"gateway", caseGateway},
 		{"unixfs-round-trip", caseUnixFSRoundTrip},
 		{"gateway-missing-path", caseGatewayMissingPath},
+		{"gateway-barren-file", caseGatewayBarrenFile},
 	}
 }

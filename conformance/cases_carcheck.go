@@ -61,16 +61,7 @@ func caseStoreOnlyCARs(ctx context.Context, t T, target Target) {
 func caseGateway(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
 	car, carCID, root := randomCAR(t, 2048)
-	p := e.abs("store/" + carCID.String())
-	value := storeInput(carCID, len(car))
-	r := e.put(ctx, p, value)
-	if r.Status() == "pending" {
-		if code := e.upload(ctx, r.State(), car); code/100 != 2 {
-			t.Fatalf("upload: HTTP %d", code)
-		}
-		r = e.put(ctx, p, value)
-	}
-	wantStatus(t, "store put", r, "done")
+	e.storeCAR(ctx, car)
 	payload, err := carscan.Scan(bytes.NewReader(car))
 	if err != nil {
 		t.Fatalf("the test CAR: %v", err)
@@ -80,20 +71,7 @@ func caseGateway(ctx context.Context, t T, target Target) {
 
 	get := func(method, path string, hdr map[string]string) (int, []byte, http.Header) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, e.url(path), nil)
-		if err != nil {
-			t.Fatalf("request: %v", err)
-		}
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := e.hc.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body, resp.Header
+		return e.gatewayGet(ctx, method, path, hdr)
 	}
 	if code, body, h := get("GET", "/ipfs/"+root.String()+"?format=raw", nil); code != 200 || !bytes.Equal(body, data) || h.Get("Content-Type") != "application/vnd.ipld.raw" {
 		t.Errorf("GET ?format=raw: HTTP %d, %d bytes (%s); want 200 with the block's %d", code, len(body), h.Get("Content-Type"), len(data))
@@ -172,4 +150,35 @@ func must(n datamodel.Node, err error) datamodel.Node {
 		return basicnode.NewString("missing: " + err.Error())
 	}
 	return n
+}
+
+// gatewayDo sends a request without a body to the service's path (GET|HEAD /ipfs/…,
+// /index/…) with the headers hdr, and returns the status, the whole body and the
+// headers; err is a request that failed or a body that could not be read whole.
+func (e *env) gatewayDo(ctx context.Context, method, path string, hdr map[string]string) (int, []byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.url(path), nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, resp.Header, err
+}
+
+// gatewayGet is gatewayDo failing the case when the request fails (a body cut short is
+// returned as read).
+func (e *env) gatewayGet(ctx context.Context, method, path string, hdr map[string]string) (int, []byte, http.Header) {
+	e.t.Helper()
+	code, body, h, err := e.gatewayDo(ctx, method, path, hdr)
+	if code == 0 {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return code, body, h
 }

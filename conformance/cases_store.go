@@ -137,6 +137,25 @@ func str(n datamodel.Node) string {
 	return s
 }
 
+// storeCAR stores car in the case's space as a store entry (put, upload when pending,
+// put again) and fails the case unless the entry ends done.
+func (e *env) storeCAR(ctx context.Context, car []byte) cid.Cid {
+	t := e.t
+	t.Helper()
+	carCID := message.CID(car)
+	p := e.abs("store/" + carCID.String())
+	value := storeInput(carCID, len(car))
+	r := e.put(ctx, p, value)
+	if r.Status() == "pending" {
+		if code := e.upload(ctx, r.State(), car); code/100 != 2 {
+			t.Fatalf("upload of %s: HTTP %d", carCID, code)
+		}
+		r = e.put(ctx, p, value)
+	}
+	wantStatus(t, "store put", r, "done")
+	return carCID
+}
+
 // randomCAR returns a CAR holding one raw block of n random bytes, the CAR's CID and the
 // block's (the CAR's root).
 func randomCAR(t T, n int) (car []byte, carCID, root cid.Cid) {

@@ -108,15 +108,7 @@ func (e *env) storeUnixFS(ctx context.Context, files map[string][]byte) (string,
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	p := e.abs("store/" + shard.CID.String())
-	r := e.put(ctx, p, storeInput(shard.CID, len(car)))
-	if r.Status() == "pending" {
-		if code := e.upload(ctx, r.State(), car); code/100 != 2 {
-			t.Fatalf("upload: HTTP %d", code)
-		}
-		r = e.put(ctx, p, storeInput(shard.CID, len(car)))
-	}
-	wantStatus(t, "store put", r, "done")
+	e.storeCAR(ctx, car)
 	e.put(ctx, e.abs("upload/"+root.String()), uploadInput(root, []cid.Cid{shard.CID}...))
 	return tmp, root
 }
@@ -131,20 +123,7 @@ func caseGatewayMissingPath(ctx context.Context, t T, target Target) {
 	defer os.RemoveAll(tmp)
 	get := func(method, path string, hdr map[string]string) (int, []byte, http.Header) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, e.url(path), nil)
-		if err != nil {
-			t.Fatalf("request: %v", err)
-		}
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := e.hc.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body, resp.Header
+		return e.gatewayGet(ctx, method, path, hdr)
 	}
 	base := "/ipfs/" + root.String()
 	code, body, _ := get("GET", base+"/a.txt?format=car", nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -44,6 +45,14 @@ type Options struct {
 	CacheSize int
 	// Logger receives read failures; nil discards.
 	Logger *slog.Logger
+	// RetrievalTimeout bounds how long a response may go without writing a byte, before
+	// its first and between two: past it, a response not started is a 504 and one under
+	// way is cut, and the request's walk of the DAG stops. Zero means
+	// DefaultRetrievalTimeout; negative, none.
+	RetrievalTimeout time.Duration
+	// MaxRequests bounds the /ipfs/ requests answered at once; more are answered 429 with
+	// a Retry-After. Zero means DefaultMaxRequests; negative, no bound.
+	MaxRequests int
 }
 
 // Blockstore is a read-only boxo blockstore over the stored CARs (see the package
@@ -120,6 +129,11 @@ func (b *Blockstore) held(ctx context.Context, car cid.Cid) (bool, error) {
 
 // Get reads the block c from the first CAR holding it whose bytes match.
 func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	// A request's walk of a DAG (boxo's or the file reader's) reads block after block,
+	// most of them from the LRU: this is where it stops once the request has ended.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if c.Prefix().MhType == multihash.IDENTITY {
 		dh, err := multihash.Decode(c.Hash())
 		if err != nil {

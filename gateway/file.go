@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/ipfs/boxo/gateway"
@@ -52,14 +53,36 @@ type fileBackend struct {
 	bs *Blockstore
 }
 
-// Get answers a whole UnixFS file with a fileReader, anything else as boxo does.
+// Get answers a whole UnixFS file with a fileReader, anything else as boxo does. A file
+// whose DAG fails before its first byte is Get's error (ErrMalformed is a 422), not a
+// response boxo would fail with a 500 while it sniffs the content type.
 func (fb *fileBackend) Get(ctx context.Context, p path.ImmutablePath, ranges ...gateway.ByteRange) (gateway.ContentPathMetadata, *gateway.GetResponse, error) {
 	if len(ranges) == 0 {
-		if md, r, ok := fb.file(ctx, p); ok {
+		if md, r, ok := fb.file(ctx, p, ReadAhead); ok {
+			if err := r.first(); err != nil {
+				r.Close()
+				return md, nil, err
+			}
 			return md, gateway.NewGetResponseFromReader(r, int64(r.size)), nil
 		}
 	}
 	return fb.BlocksBackend.Get(ctx, p, ranges...)
+}
+
+// Head answers a UnixFS file with a dag-pb root with its size and a fileReader of its
+// first bytes (boxo sniffs the content type from them), reading no leaf ahead; anything
+// else as boxo does. Like Get, a file whose DAG fails before its first byte is Head's
+// error: boxo's own reader would walk a DAG of nodes holding no bytes for as long as the
+// client waits.
+func (fb *fileBackend) Head(ctx context.Context, p path.ImmutablePath) (gateway.ContentPathMetadata, *gateway.HeadResponse, error) {
+	if md, r, ok := fb.file(ctx, p, 0); ok {
+		if err := r.first(); err != nil {
+			r.Close()
+			return md, nil, err
+		}
+		return md, gateway.NewHeadResponseForFile(r, int64(r.size)), nil
+	}
+	return fb.BlocksBackend.Head(ctx, p)
 }
 
 // GetCAR answers a CAR of a whole UnixFS file (the path is /ipfs/{root}, dag-scope=all,
@@ -104,9 +127,9 @@ func missingPathErr(p path.ImmutablePath, err error) error {
 }
 
 // file resolves p and, when it names a UnixFS file with a dag-pb root, returns its
-// metadata and a reader of its bytes. Anything else (including any error, which boxo
-// then meets and answers itself) is not ok.
-func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.ContentPathMetadata, *fileReader, bool) {
+// metadata and a reader of its bytes, reading at most readAhead chunks ahead. Anything
+// else (including any error, which boxo then meets and answers itself) is not ok.
+func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath, readAhead int) (gateway.ContentPathMetadata, *fileReader, bool) {
 	md, _, fsn, links, ok := fb.fileRoot(ctx, p)
 	if !ok {
 		return md, nil, false
@@ -114,7 +137,7 @@ func (fb *fileBackend) file(ctx context.Context, p path.ImmutablePath) (gateway.
 	if mt := fsn.ModTime(); !mt.IsZero() {
 		md.ModTime = mt
 	}
-	return md, newFileReader(ctx, fb.bs, fsn, links), true
+	return md, newFileReader(ctx, fb.bs, fsn, links, readAhead), true
 }
 
 // carOf is file's CAR twin: for p naming a UnixFS file with a dag-pb root, its metadata
@@ -158,7 +181,7 @@ func (b *Blockstore) fileNode(ctx context.Context, c cid.Cid) (*unixfs.FSNode, [
 	}
 	fsn, err := unixfs.FSNodeFromBytes(pn.Data())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c, err)
+		return nil, nil, malformed("%s: %w", c, err)
 	}
 	return fsn, linkCIDs(pn), nil
 }
@@ -171,7 +194,7 @@ func (b *Blockstore) protoNode(ctx context.Context, c cid.Cid) (*merkledag.Proto
 	}
 	pn, err := merkledag.DecodeProtobuf(blk.RawData())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c, err)
+		return nil, nil, malformed("%s: %w", c, err)
 	}
 	return pn, blk.RawData(), nil
 }
@@ -218,10 +241,10 @@ type fileReader struct {
 }
 
 // newFileReader returns a reader of the bytes of the file whose root node is root.
-func newFileReader(ctx context.Context, bs *Blockstore, root *unixfs.FSNode, links []cid.Cid) *fileReader {
+func newFileReader(ctx context.Context, bs *Blockstore, root *unixfs.FSNode, links []cid.Cid, readAhead int) *fileReader {
 	r := startReader(ctx, func(ctx context.Context, w *walker) error {
 		return w.emitNode(ctx, root, links, 0)
-	}, bs)
+	}, bs, readAhead)
 	r.sized, r.size = true, root.FileSize()
 	return r
 }
@@ -238,14 +261,15 @@ func newCARReader(ctx context.Context, bs *Blockstore, root cid.Cid, header []by
 			return ctx.Err()
 		}
 		return w.emitBlock(ctx, root, 0)
-	}, bs)
+	}, bs, ReadAhead)
 }
 
-// startReader starts walk on a goroutine of its own, queueing chunks for the reader.
-func startReader(ctx context.Context, walk func(context.Context, *walker) error, bs *Blockstore) *fileReader {
+// startReader starts walk on a goroutine of its own, queueing at most readAhead chunks
+// for the reader.
+func startReader(ctx context.Context, walk func(context.Context, *walker) error, bs *Blockstore, readAhead int) *fileReader {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &fileReader{
-		chunks: make(chan chunk, ReadAhead),
+		chunks: make(chan chunk, readAhead),
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
@@ -265,22 +289,7 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) && r.err == nil {
 		if r.off == len(r.cur.data) {
-			r.release()
-			c, ok := <-r.chunks
-			switch {
-			case !ok && r.sized && r.sent != r.size:
-				r.err = fmt.Errorf("gateway: the file's leaves hold %d bytes, its root says %d", r.sent, r.size)
-			case !ok:
-				r.err = io.EOF
-			case c.err != nil:
-				r.err = c.err
-			case r.sized && r.sent+uint64(len(c.data)) > r.size:
-				r.cur = c
-				r.err = fmt.Errorf("gateway: the file's leaves hold more than the %d bytes its root says", r.size)
-			default:
-				r.cur = c
-				r.sent += uint64(len(c.data))
-			}
+			r.next()
 			if n > 0 && r.err != nil {
 				break // return what was copied; the error comes with the next Read
 			}
@@ -294,6 +303,39 @@ func (r *fileReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return 0, r.err
+}
+
+// next releases the current chunk and waits for the next one, or for the end of the
+// walk (r.err: io.EOF, or what went wrong).
+func (r *fileReader) next() {
+	r.release()
+	c, ok := <-r.chunks
+	switch {
+	case !ok && r.sized && r.sent != r.size:
+		r.err = malformed("its leaves hold %d bytes, its root says %d", r.sent, r.size)
+	case !ok:
+		r.err = io.EOF
+	case c.err != nil:
+		r.err = c.err
+	case r.sized && r.sent+uint64(len(c.data)) > r.size:
+		r.cur = c
+		r.err = malformed("its leaves hold more than the %d bytes its root says", r.size)
+	default:
+		r.cur = c
+		r.sent += uint64(len(c.data))
+	}
+}
+
+// first waits for the first chunk (or the end of the walk) and returns the error the
+// walk ended with before it, if any; Read then starts with that chunk.
+func (r *fileReader) first() error {
+	for r.err == nil && r.off == len(r.cur.data) {
+		r.next()
+	}
+	if r.err != nil && r.err != io.EOF {
+		return r.err
+	}
+	return nil
 }
 
 // release returns the current chunk's buffer, whose bytes have all been copied out.
@@ -324,21 +366,54 @@ type walker struct {
 	out  chan<- chunk
 	car  bool
 	seen map[cid.Cid]bool
+	// barren counts the nodes visited since the last one that sent a byte.
+	barren int
+}
+
+// visit is called for each node the walk reaches: it fails once ctx has ended (the
+// client left) or once more than MaxBarrenNodes nodes in a row have sent no byte.
+func (w *walker) visit(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.barren++
+	if w.barren > MaxBarrenNodes {
+		return malformed("more than %d nodes in a row hold no bytes", MaxBarrenNodes)
+	}
+	return nil
 }
 
 // maxDepth bounds the walk: a balanced DAG of 1 MiB leaves and 1024 links a node is 4
 // levels deep at 1 PiB.
 const maxDepth = 64
 
+// MaxBarrenNodes is the most nodes a file's walk visits in a row without reaching a byte
+// of the file. Between two leaves an importer's DAG has at most its depth of nodes (at
+// most maxDepth), so only a crafted DAG comes near it: nodes holding no bytes that link
+// the same empty child thousands of times, three levels deep, are a billion visits that
+// send nothing, and so would never end nor notice the client leaving. Such a file's
+// response fails instead.
+const MaxBarrenNodes = 4096
+
+// malformed returns the error for a stored file's DAG the gateway does not serve: it
+// wraps ErrMalformed, and boxo answers it 422 Unprocessable Content when no byte of the
+// response has been written.
+func malformed(format string, args ...any) error {
+	return gateway.NewErrorStatusCode(fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...), http.StatusUnprocessableEntity)
+}
+
 // emitNode queues a file node's own data, then its children's bytes in order.
 func (w *walker) emitNode(ctx context.Context, fsn *unixfs.FSNode, links []cid.Cid, depth int) error {
 	if depth > maxDepth {
-		return fmt.Errorf("gateway: a file's DAG deeper than %d", maxDepth)
+		return malformed("deeper than %d levels", maxDepth)
 	}
 	switch fsn.Type() {
 	case unixfs.TFile, unixfs.TRaw:
 	default:
-		return fmt.Errorf("gateway: a file's DAG holds a %s node", fsn.Type())
+		return malformed("it holds a %s node", fsn.Type())
+	}
+	if err := w.visit(ctx); err != nil {
+		return err
 	}
 	if d := fsn.Data(); len(d) > 0 && !w.send(ctx, chunk{data: d}) {
 		return ctx.Err()
@@ -355,6 +430,9 @@ func (w *walker) emitNode(ctx context.Context, fsn *unixfs.FSNode, links []cid.C
 func (w *walker) emitChild(ctx context.Context, c cid.Cid, depth int) error {
 	switch c.Prefix().Codec {
 	case cid.Raw:
+		if err := w.visit(ctx); err != nil {
+			return err
+		}
 		ch, err := w.leaf(ctx, c)
 		if err != nil {
 			return err
@@ -367,7 +445,7 @@ func (w *walker) emitChild(ctx context.Context, c cid.Cid, depth int) error {
 		}
 		return w.emitNode(ctx, fsn, links, depth+1)
 	}
-	return fmt.Errorf("gateway: %s in a file's DAG is neither raw nor dag-pb", c)
+	return malformed("%s is neither raw nor dag-pb", c)
 }
 
 // leaf reads the raw leaf c: an inline, cached or small one through the Blockstore's
@@ -403,7 +481,7 @@ func (w *walker) leaf(ctx context.Context, c cid.Cid) (chunk, error) {
 // emitBlock queues the CAR section of block c, then those of the blocks below it.
 func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 	if depth > maxDepth {
-		return fmt.Errorf("gateway: a file's DAG deeper than %d", maxDepth)
+		return malformed("deeper than %d levels", maxDepth)
 	}
 	if w.seen != nil {
 		if w.seen[c] {
@@ -440,7 +518,7 @@ func (w *walker) emitBlock(ctx context.Context, c cid.Cid, depth int) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("gateway: %s in a file's DAG is neither raw nor dag-pb", c)
+	return malformed("%s is neither raw nor dag-pb", c)
 }
 
 // section returns the start of a CARv1 block section (message.AppendSectionHead): the
@@ -463,6 +541,9 @@ func (w *walker) sendOwned(ctx context.Context, ch chunk) error {
 func (w *walker) send(ctx context.Context, ch chunk) bool {
 	select {
 	case w.out <- ch:
+		if len(ch.data) > 0 {
+			w.barren = 0
+		}
 		return true
 	case <-ctx.Done():
 		return false

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -359,6 +360,13 @@ func TestBlockstore(t *testing.T) {
 	x := message.NewBlock(message.CodecRaw, []byte("x")).CID
 	if _, err := bs.Get(context.Background(), x); !ipld.IsNotFound(err) {
 		t.Fatalf("Get: %v", err)
+	}
+	// Once the request's context has ended, no read is answered (not even from the
+	// cache): any walk over the Blockstore, boxo's too, stops when the client leaves.
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := bs.Get(ended, x); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with an ended context: %v, want context.Canceled", err)
 	}
 	if ok, err := bs.Has(context.Background(), x); ok || err != nil {
 		t.Fatalf("Has: %v %v", ok, err)

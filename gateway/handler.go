@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/gateway"
@@ -19,6 +20,18 @@ import (
 
 // ContentTypeCAR is the media type of CAR responses (the Trustless Gateway's).
 const ContentTypeCAR = "application/vnd.ipld.car"
+
+const (
+	// DefaultRetrievalTimeout is Options.RetrievalTimeout when zero (boxo's own default):
+	// every block is local, so a response that writes nothing for this long is walking a
+	// DAG crafted to give nothing back (nodes linking the same nodes over and over), or
+	// writing to a client that does not read.
+	DefaultRetrievalTimeout = 30 * time.Second
+	// DefaultMaxRequests is Options.MaxRequests when zero (boxo's own default, and the
+	// service's DefaultMaxWatchers): a bound on the goroutines, buffers and walks that
+	// requests hold at once.
+	DefaultMaxRequests = 4096
+)
 
 // New returns the handler of GET|HEAD /ipfs/{cid}[/path…] over the stored CARs: boxo's
 // gateway handler with deserialized responses, no DNSLink and no IPNS, over a
@@ -37,8 +50,23 @@ func New(e Engine, blobs blob.Store, opts Options) (http.Handler, error) {
 		DeserializedResponses: true,
 		NoDNSLink:             true,
 		DisableHTMLErrors:     true,
+		RetrievalTimeout:      orDefault(opts.RetrievalTimeout, DefaultRetrievalTimeout),
+		MaxConcurrentRequests: orDefault(opts.MaxRequests, DefaultMaxRequests),
+		// No link to a public diagnostic service on a 504: the blocks are ours.
+		DiagnosticServiceURL: "",
 	}, backend)
 	return &preCheck{bs: bs, next: h}, nil
+}
+
+// orDefault is an option's value: def for zero, none (boxo's zero) for negative.
+func orDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // preCheck answers 404 before boxo writes anything for a root CID no stored CAR holds:

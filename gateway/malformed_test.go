@@ -1,0 +1,132 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	pb "github.com/ipfs/boxo/ipld/unixfs/pb"
+	"github.com/ipfs/go-cid"
+	datastore "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/w3dag/w3dag/gateway"
+)
+
+// bombs builds, in one blockstore, DAGs a client could store to make a gateway response
+// walk for ever while it writes nothing: each is three levels of fanout nodes holding no
+// bytes, every link to the same child, over an empty file node (100³ = 10⁶ visits of the
+// empty node). barren says its file is empty; liar says every node holds the bytes of
+// its links, and its root 10⁶ bytes. typed is a file whose first link is a directory.
+type bombs struct {
+	bs                  blockstore.Blockstore
+	barren, liar, typed cid.Cid
+}
+
+func buildBombs(t *testing.T) bombs {
+	t.Helper()
+	ctx := context.Background()
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))
+	ds := merkledag.NewDAGService(blockservice.New(bs, nil))
+	prefix, err := merkledag.PrefixForCidVersion(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node adds a node of type typ linking child k times, each link said to hold size bytes.
+	node := func(typ pb.Data_DataType, child *merkledag.ProtoNode, k int, size uint64) *merkledag.ProtoNode {
+		fsn := unixfs.NewFSNode(typ)
+		n := new(merkledag.ProtoNode)
+		if err := n.SetCidBuilder(prefix); err != nil {
+			t.Fatal(err)
+		}
+		for range k {
+			if err := n.AddNodeLink("", child); err != nil {
+				t.Fatal(err)
+			}
+			fsn.AddBlockSize(size)
+		}
+		data, err := fsn.GetBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.SetData(data)
+		if err := ds.Add(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const k = 100
+	empty := node(unixfs.TFile, nil, 0, 0)
+	barren := node(unixfs.TFile, node(unixfs.TFile, node(unixfs.TFile, empty, k, 0), k, 0), k, 0)
+	liar := node(unixfs.TFile, node(unixfs.TFile, node(unixfs.TFile, empty, k, 1), k, k), k, k*k)
+	typed := node(unixfs.TFile, node(unixfs.TDirectory, nil, 0, 0), 1, 1)
+	return bombs{bs: bs, barren: barren.Cid(), liar: liar.Cid(), typed: typed.Cid()}
+}
+
+// TestFileMalformed holds the gateway to answering, within a bounded time, a stored file
+// whose DAG gives no bytes however long it is walked. Before the fix, the whole-file GET
+// and the HEAD of the barren DAG waited for ever (boxo sniffing a content type from a
+// walk of 10⁶ empty nodes, which did not stop when the client left), and boxo's own
+// walks (a Range, a CAR of dag-scope=entity) ran for as long as the client waited.
+func TestFileMalformed(t *testing.T) {
+	b := buildBombs(t)
+	const timeout = 300 * time.Millisecond
+	srv, _ := serveBlocks(t, b.bs, []cid.Cid{b.barren, b.liar, b.typed}, nil, gateway.Options{RetrievalTimeout: timeout})
+	cases := []struct {
+		name    string
+		method  string
+		root    cid.Cid
+		query   string
+		header  map[string]string
+		status  int
+		bodyHas string // in the body, when status is 422
+		cut     bool   // the body ends in an error (a response cut short)
+	}{
+		{name: "whole file of empty nodes", method: "GET", root: b.barren, status: 422, bodyHas: "more than 4096 nodes in a row hold no bytes"},
+		{name: "HEAD of a file of empty nodes", method: "HEAD", root: b.barren, status: 422},
+		{name: "whole file whose nodes lie", method: "GET", root: b.liar, status: 422, bodyHas: "more than 4096 nodes in a row hold no bytes"},
+		{name: "HEAD of a file whose nodes lie", method: "HEAD", root: b.liar, status: 422},
+		{name: "whole file holding a directory", method: "GET", root: b.typed, status: 422, bodyHas: "it holds a Directory node"},
+		{name: "range of a file whose nodes lie (boxo's walk)", method: "GET", root: b.liar, header: map[string]string{"Range": "bytes=0-9"}, status: 504},
+		{name: "CAR of the entity (boxo's walk)", method: "GET", root: b.liar, query: "?format=car&dag-scope=entity&dups=y", status: 200, cut: true},
+		{name: "CAR without duplicates", method: "GET", root: b.barren, query: "?format=car", status: 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+"/ipfs/"+tc.root.String()+tc.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			hc := &http.Client{Timeout: 20 * timeout}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("HTTP %d, want %d: %.300s", resp.StatusCode, tc.status, body)
+			}
+			if tc.bodyHas != "" && !strings.Contains(string(body), tc.bodyHas) {
+				t.Errorf("body %q does not say %q", body, tc.bodyHas)
+			}
+			if tc.cut != (err != nil) {
+				t.Errorf("reading the body: %v (%d bytes), want it cut short: %v", err, len(body), tc.cut)
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("the client's own timeout cut the body: the gateway did not end the response")
+			}
+		})
+	}
+}
