@@ -16,6 +16,12 @@ var (
 	// ErrTooLarge is wrapped by Extract when the CAR stream or the files it would write
 	// pass ExtractOptions.MaxBytes.
 	ErrTooLarge = errors.New("larger than the limit")
+	// ErrTooManyEntries is wrapped by Extract when the files and directories it would
+	// create pass ExtractOptions.MaxEntries.
+	ErrTooManyEntries = errors.New("too many files and directories")
+	// ErrMalformed is wrapped by Extract when the DAG is one it will not write: more
+	// than MaxBarrenNodes nodes in a row that hold no bytes and name no entry.
+	ErrMalformed = errors.New("malformed DAG")
 	// ErrExists is returned by Extract when the output path exists already.
 	ErrExists = errors.New("output path exists")
 	// ErrConflict is returned by Import when a name is both a file and a directory.

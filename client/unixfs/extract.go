@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	dag "github.com/ipfs/boxo/ipld/merkledag"
 	ft "github.com/ipfs/boxo/ipld/unixfs"
@@ -25,6 +26,15 @@ const (
 	// DefaultMaxBytes is ExtractOptions.MaxBytes when it is zero (16 GiB): the most bytes
 	// of CAR stream Extract reads, and the most bytes of files it writes.
 	DefaultMaxBytes = 16 << 30
+	// DefaultMaxEntries is ExtractOptions.MaxEntries when it is zero: the most files and
+	// directories Extract creates.
+	DefaultMaxEntries = 1 << 22
+	// MaxBarrenNodes is the most DAG nodes Extract reads in a row without writing a byte
+	// or creating a file or directory. Between two leaves an importer's DAG has at most
+	// its depth of nodes, so only a crafted DAG comes near it: file nodes holding no
+	// bytes that link the same empty node a thousand times, three levels deep, are 10⁹
+	// reads from a CAR of four blocks, which would write nothing for hours.
+	MaxBarrenNodes = 4096
 )
 
 // ExtractOptions bound what Extract reads and writes.
@@ -35,6 +45,11 @@ type ExtractOptions struct {
 	// either, Extract fails with ErrTooLarge and leaves nothing at out. Zero means
 	// DefaultMaxBytes; there is no unlimited setting.
 	MaxBytes int64
+	// MaxEntries bounds the files and directories created, out itself included: a
+	// directory linked many times over is written each time, so a small CAR can name
+	// billions of empty files. Past it, Extract fails with ErrTooManyEntries and leaves
+	// nothing at out. Zero means DefaultMaxEntries; there is no unlimited setting.
+	MaxEntries int64
 }
 
 func (o ExtractOptions) maxBytes() int64 {
@@ -42,6 +57,13 @@ func (o ExtractOptions) maxBytes() int64 {
 		return DefaultMaxBytes
 	}
 	return o.MaxBytes
+}
+
+func (o ExtractOptions) maxEntries() int64 {
+	if o.MaxEntries <= 0 {
+		return DefaultMaxEntries
+	}
+	return o.MaxEntries
 }
 
 // Extract reads the CARv1 stream r (what a trustless gateway answers to
@@ -67,7 +89,8 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 		os.Remove(sp.Name())
 	}()
 	limit := opts.maxBytes()
-	bs := &spool{f: sp, index: map[string]span{}}
+	b := &budget{left: limit, limit: limit, entriesLeft: opts.maxEntries(), entries: opts.maxEntries()}
+	bs := &spool{f: sp, index: map[string]span{}, b: b}
 	lr := &limitReader{r: r, left: limit, limit: limit}
 	if err := bs.fill(ctx, lr); err != nil {
 		if lr.left < 0 { // the CAR reader may not wrap the reader's error
@@ -94,7 +117,7 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 		}
 		nd = child
 	}
-	tmp, err := write(ctx, ds, nd, parent, "."+filepath.Base(out)+".w3dag-*", &budget{left: limit, limit: limit})
+	tmp, err := write(ctx, ds, nd, parent, "."+filepath.Base(out)+".w3dag-*", b)
 	if err != nil {
 		return err
 	}
@@ -110,6 +133,9 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 func write(ctx context.Context, ds ipld.DAGService, nd ipld.Node, dir, pattern string, b *budget) (string, error) {
 	isDir, err := isDirectory(nd)
 	if err != nil {
+		return "", err
+	}
+	if err := b.entry(); err != nil {
 		return "", err
 	}
 	if !isDir {
@@ -169,8 +195,8 @@ func writeFile(ctx context.Context, ds ipld.DAGService, nd ipld.Node, f *os.File
 	if size := int64(dr.Size()); size > b.left {
 		return b.exceeded()
 	}
-	w := bufio.NewWriterSize(&budgetWriter{w: f, b: b}, spoolBufferSize)
-	if _, err := dr.WriteTo(w); err != nil {
+	w := bufio.NewWriterSize(f, spoolBufferSize)
+	if _, err := dr.WriteTo(&budgetWriter{w: w, b: b}); err != nil {
 		return err
 	}
 	return w.Flush()
@@ -192,6 +218,9 @@ func writeDir(ctx context.Context, ds ipld.DAGService, nd ipld.Node, d string, b
 		}
 		isDir, err := isDirectory(child)
 		if err != nil {
+			return err
+		}
+		if err := b.entry(); err != nil {
 			return err
 		}
 		p := filepath.Join(d, l.Name)
@@ -225,11 +254,13 @@ func checkName(name string) error {
 // span is where a block's bytes are in the spool file.
 type span struct{ off, n int64 }
 
-// spool is a read-only blockstore of verified blocks in a temporary file.
+// spool is a read-only blockstore of verified blocks in a temporary file. Each read
+// counts against b's run of nodes without output.
 type spool struct {
 	f     *os.File
 	index map[string]span
 	size  int64
+	b     *budget
 }
 
 // fill reads the CAR stream r into the spool, verifying each block against its CID.
@@ -275,7 +306,13 @@ func (s *spool) fill(ctx context.Context, r io.Reader) error {
 }
 
 // Get implements the blockstore read dag.NewReadOnlyDagService needs.
-func (s *spool) Get(_ context.Context, c cid.Cid) (ipld.Node, error) {
+func (s *spool) Get(ctx context.Context, c cid.Cid) (ipld.Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.b.read(); err != nil {
+		return nil, err
+	}
 	sp, ok := s.index[c.KeyString()]
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", c, ErrMissingBlock)
@@ -335,11 +372,35 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// budget is what the files written may still hold.
-type budget struct{ left, limit int64 }
+// budget is what the files written may still hold, how many more files and directories
+// may be created, and the run of DAG nodes read since the last byte written or entry
+// created (barren: the DAG's reads may come from several goroutines).
+type budget struct {
+	left, limit          int64
+	entriesLeft, entries int64
+	barren               atomic.Int64
+}
 
 func (b *budget) exceeded() error {
 	return fmt.Errorf("%w: the files would hold more than %d bytes", ErrTooLarge, b.limit)
+}
+
+// entry takes one file or directory from the budget.
+func (b *budget) entry() error {
+	if b.entriesLeft == 0 {
+		return fmt.Errorf("%w: more than %d", ErrTooManyEntries, b.entries)
+	}
+	b.entriesLeft--
+	b.barren.Store(0)
+	return nil
+}
+
+// read counts one DAG node read, failing past MaxBarrenNodes in a row without output.
+func (b *budget) read() error {
+	if b.barren.Add(1) > MaxBarrenNodes {
+		return fmt.Errorf("%w: more than %d DAG nodes in a row hold no bytes and name no entry", ErrMalformed, MaxBarrenNodes)
+	}
+	return nil
 }
 
 // budgetWriter writes to w while b lasts.
@@ -353,5 +414,8 @@ func (bw *budgetWriter) Write(p []byte) (int, error) {
 		return 0, bw.b.exceeded()
 	}
 	bw.b.left -= int64(len(p))
+	if len(p) > 0 {
+		bw.b.barren.Store(0)
+	}
 	return bw.w.Write(p)
 }

@@ -24,22 +24,27 @@ import (
 // duplicate blocks allowed (the trustless gateway specification's parameters).
 const carAccept = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
 
-// runDown implements `w3dag down CID[/path] [-o PATH] [--max-bytes N]`: GET
+// runDown implements `w3dag down CID[/path] [-o PATH] [--max-bytes N] [--max-entries N]`: GET
 // /ipfs/{cid}[/path] as a CAR (dag-scope=all) from the service, check every block against
 // its CID as it streams, and write the file or directory atomically at PATH (default: the
 // last path segment, else the CID). --max-bytes bounds the CAR received and the files
-// written (unixfs.ExtractOptions.MaxBytes): past it nothing is written.
+// written (unixfs.ExtractOptions.MaxBytes), --max-entries the files and directories
+// created (MaxEntries): past either nothing is written.
 func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlags("down", "usage: w3dag down CID[/path] [-o PATH] [--max-bytes N]", stderr)
+	fs, cf := newFlags("down", "usage: w3dag down CID[/path] [-o PATH] [--max-bytes N] [--max-entries N]", stderr)
 	out := fs.String("o", "", "where to write the file or directory (default: the last path segment, else the CID); must not exist")
 	maxBytes := byteSize(unixfs.DefaultMaxBytes)
 	fs.Var(&maxBytes, "max-bytes", "most bytes to receive, and most bytes of files to write (suffixes KiB, MiB, GiB, TiB; default 16 GiB); past it down fails and writes nothing")
+	maxEntries := fs.Int64("max-entries", unixfs.DefaultMaxEntries, "most files and directories to create, the output included; past it down fails and writes nothing")
 	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {
 		return code
 	}
 	if maxBytes == 0 || uint64(maxBytes) > math.MaxInt64 {
 		return usageError(stderr, "down", "--max-bytes %d: want a positive number of bytes", uint64(maxBytes))
+	}
+	if *maxEntries <= 0 {
+		return usageError(stderr, "down", "--max-entries %d: want a positive number of files and directories", *maxEntries)
 	}
 	arg := strings.TrimPrefix(strings.TrimPrefix(pos[0], "/ipfs/"), "ipfs://")
 	parts := strings.Split(strings.Trim(arg, "/"), "/")
@@ -84,9 +89,12 @@ func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if resp.StatusCode != http.StatusOK {
 		return fail(stderr, "down", fmt.Errorf("GET %s: %w", u, client.ErrorFromResponse(resp)))
 	}
-	if err := unixfs.Extract(ctx, resp.Body, root, path, dest, unixfs.ExtractOptions{MaxBytes: int64(maxBytes)}); err != nil {
-		if errors.Is(err, unixfs.ErrTooLarge) {
+	if err := unixfs.Extract(ctx, resp.Body, root, path, dest, unixfs.ExtractOptions{MaxBytes: int64(maxBytes), MaxEntries: *maxEntries}); err != nil {
+		switch {
+		case errors.Is(err, unixfs.ErrTooLarge):
 			err = fmt.Errorf("%w (--max-bytes %d; nothing was written)", err, uint64(maxBytes))
+		case errors.Is(err, unixfs.ErrTooManyEntries):
+			err = fmt.Errorf("%w (--max-entries %d; nothing was written)", err, *maxEntries)
 		}
 		return fail(stderr, "down", fmt.Errorf("%s: %w", pos[0], err))
 	}

@@ -247,6 +247,9 @@ func TestUpDown(t *testing.T) {
 		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "1KiB"}, 1, "CAR stream is longer than 1024 bytes (--max-bytes 1024; nothing was written)"},
 		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "0"}, 2, "--max-bytes 0: want a positive number"},
 		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-bytes", "lots"}, 2, "not a byte count"},
+		// --max-entries: the files and directories created, the output included.
+		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-entries", "3"}, 1, "too many files and directories: more than 3 (--max-entries 3; nothing was written)"},
+		{[]string{"down", root, "-o", filepath.Join(dir, "m"), "--max-entries", "0"}, 2, "--max-entries 0: want a positive number"},
 	} {
 		_, e, code := cli(t, tc.args...)
 		if code != tc.code || !strings.Contains(e, tc.want) {
