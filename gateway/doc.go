@@ -11,9 +11,10 @@
 // and a CAR request for a path that does not resolve, are 404 before any byte is written.
 //
 // A UnixFS file asked for whole (a deserialized GET with no Range, or the CAR of
-// /ipfs/{root} with dag-scope=all and no entity-bytes) is streamed by the gateway itself:
-// its large raw leaves are read into pooled LeafBufferSize buffers, at most ReadAhead
-// ahead of the response, checked and copied out, instead of each becoming a block boxo
+// /ipfs/{root} with dag-scope=all or entity, for a file the same blocks, and no
+// entity-bytes) is streamed by the gateway itself: its large raw leaves are read into
+// pooled LeafBufferSize buffers, at most ReadAhead ahead of the response, checked and
+// copied out, instead of each becoming a block boxo
 // holds until the garbage collector frees it. The CAR is byte for byte boxo's.
 //
 // A file's walk that visits more than MaxBarrenNodes nodes in a row without a byte, and

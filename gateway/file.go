@@ -41,8 +41,8 @@ var leafBuffers = sync.Pool{New: func() any {
 
 // fileBackend is boxo's BlocksBackend, except for a UnixFS file with a dag-pb root asked
 // for whole: a deserialized GET with no Range, and a CAR of /ipfs/{root} with
-// dag-scope=all and no entity-bytes. Those stream the file's DAG: its raw leaves larger
-// than CacheMaxBlock are read into pooled buffers and copied out, instead of each becoming
+// dag-scope=all or entity and no entity-bytes. Those stream the file's DAG: its raw
+// leaves larger than CacheMaxBlock are read into pooled buffers and copied out, instead of each becoming
 // a fresh block (three copies of it, for a CAR) that boxo holds until the garbage
 // collector frees it — 1 GiB of garbage or more for a 1 GiB file, which set the server's
 // peak memory (docs/PERFORMANCE.md, "Server peak RSS"). Everything else — ranges,
@@ -86,7 +86,7 @@ func (fb *fileBackend) Head(ctx context.Context, p path.ImmutablePath) (gateway.
 }
 
 // GetCAR answers a CAR of a whole UnixFS file (the path is /ipfs/{root}, dag-scope=all,
-// no entity-bytes) with a fileReader writing the CAR boxo would: a CARv1 header naming
+// or entity, which for a file is the same blocks; no entity-bytes) with a fileReader writing the CAR boxo would: a CARv1 header naming
 // the root, then the file's blocks depth-first in link order, each once unless
 // duplicates are asked for. Anything else is boxo's, but for a path below the root that
 // does not resolve (no such name in a directory, a path below a file): boxo answers it
@@ -94,7 +94,7 @@ func (fb *fileBackend) Head(ctx context.Context, p path.ImmutablePath) (gateway.
 // the resolver's error naming the missing segment, which boxo answers 404. Boxo resolves
 // the path once; only a path that does not resolve is resolved again, for that error.
 func (fb *fileBackend) GetCAR(ctx context.Context, p path.ImmutablePath, params gateway.CarParams) (gateway.ContentPathMetadata, io.ReadCloser, error) {
-	if params.Range == nil && params.Scope == gateway.DagScopeAll && len(p.Segments()) == 2 {
+	if params.Range == nil && (params.Scope == gateway.DagScopeAll || params.Scope == gateway.DagScopeEntity) && len(p.Segments()) == 2 {
 		if md, r, ok := fb.carOf(ctx, p, params.Duplicates.Bool()); ok {
 			return md, r, nil
 		}
