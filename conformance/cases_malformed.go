@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-cid"
 
 	"github.com/w3dag/w3dag/carscan"
+	"github.com/w3dag/w3dag/internal/dagbomb"
 	"github.com/w3dag/w3dag/message"
 )
 
@@ -27,29 +27,11 @@ const barrenWait = 10 * time.Second
 // that never starts; its CAR without duplicates is a 200 holding its four blocks.
 func caseGatewayBarrenFile(ctx context.Context, t T, target Target) {
 	e := setup(ctx, t, target)
-	var blocks []message.Block
-	var child *merkledag.ProtoNode
-	for level := range 4 {
-		fsn := unixfs.NewFSNode(unixfs.TFile)
-		n := new(merkledag.ProtoNode)
-		if err := n.SetCidBuilder(merkledag.V1CidPrefix()); err != nil {
-			t.Fatalf("dag-pb node: %v", err)
-		}
-		for range min(level, 1) * 100 {
-			if err := n.AddNodeLink("", child); err != nil {
-				t.Fatalf("dag-pb link: %v", err)
-			}
-			fsn.AddBlockSize(0)
-		}
-		data, err := fsn.GetBytes()
-		if err != nil {
-			t.Fatalf("UnixFS data: %v", err)
-		}
-		n.SetData(data)
-		blocks = append(blocks, message.Block{CID: n.Cid(), Data: n.RawData()})
-		child = n
+	blocks, err := dagbomb.Build(dagbomb.Uniform(unixfs.TFile, 3, 100)...)
+	if err != nil {
+		t.Fatalf("the DAG: %v", err)
 	}
-	root := child.Cid()
+	root := dagbomb.Root(blocks)
 	car, err := message.EncodeCAR([]cid.Cid{root}, blocks)
 	if err != nil {
 		t.Fatalf("CAR: %v", err)

@@ -11,6 +11,7 @@
 // `w3dag conformance --url URL` does). Every case uses a fresh agent key and space, so the
 // suite can run against a shared, long-lived service.
 //
-// This package imports client, message and ucan of w3dag's own packages, never the server
-// or the engine.
+// This package imports client, message and ucan of w3dag's own packages (and
+// internal/dagbomb, which builds the DAG of the gateway-barren-file case), never the
+// server or the engine.
 package conformance

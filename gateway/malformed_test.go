@@ -8,23 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
-	"github.com/ipfs/boxo/ipld/merkledag"
-	"github.com/ipfs/boxo/ipld/unixfs"
-	pb "github.com/ipfs/boxo/ipld/unixfs/pb"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	datastore "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/w3dag/w3dag/gateway"
+	"github.com/w3dag/w3dag/internal/dagbomb"
 )
 
-// bombs builds, in one blockstore, DAGs a client could store to make a gateway response
-// walk for ever while it writes nothing: each is three levels of fanout nodes holding no
-// bytes, every link to the same child, over an empty file node (100³ = 10⁶ visits of the
-// empty node). barren says its file is empty; liar says every node holds the bytes of
-// its links, and its root 10⁶ bytes. typed is a file whose first link is a directory.
+// bombs holds, in one blockstore, DAGs a client could store to make a gateway response
+// walk for ever while it writes nothing (internal/dagbomb): three levels of file nodes
+// holding no bytes, each of 100 links to the same child (10⁶ visits of the empty node at
+// the bottom). barren says its file is empty; liar says every link holds the bytes below
+// it, and its root 10⁶ bytes. typed is a file whose one link is a directory.
 type bombs struct {
 	bs                  blockstore.Blockstore
 	barren, liar, typed cid.Cid
@@ -32,42 +31,30 @@ type bombs struct {
 
 func buildBombs(t *testing.T) bombs {
 	t.Helper()
-	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))
-	ds := merkledag.NewDAGService(blockservice.New(bs, nil))
-	prefix, err := merkledag.PrefixForCidVersion(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// node adds a node of type typ linking child k times, each link said to hold size bytes.
-	node := func(typ pb.Data_DataType, child *merkledag.ProtoNode, k int, size uint64) *merkledag.ProtoNode {
-		fsn := unixfs.NewFSNode(typ)
-		n := new(merkledag.ProtoNode)
-		if err := n.SetCidBuilder(prefix); err != nil {
-			t.Fatal(err)
-		}
-		for range k {
-			if err := n.AddNodeLink("", child); err != nil {
-				t.Fatal(err)
-			}
-			fsn.AddBlockSize(size)
-		}
-		data, err := fsn.GetBytes()
+	add := func(levels ...dagbomb.Level) cid.Cid {
+		t.Helper()
+		blks, err := dagbomb.Build(levels...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.SetData(data)
-		if err := ds.Add(ctx, n); err != nil {
-			t.Fatal(err)
+		for _, b := range blks {
+			blk, err := blocks.NewBlockWithCid(b.Data, b.CID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := bs.Put(context.Background(), blk); err != nil {
+				t.Fatal(err)
+			}
 		}
-		return n
+		return dagbomb.Root(blks)
 	}
-	const k = 100
-	empty := node(unixfs.TFile, nil, 0, 0)
-	barren := node(unixfs.TFile, node(unixfs.TFile, node(unixfs.TFile, empty, k, 0), k, 0), k, 0)
-	liar := node(unixfs.TFile, node(unixfs.TFile, node(unixfs.TFile, empty, k, 1), k, k), k, k*k)
-	typed := node(unixfs.TFile, node(unixfs.TDirectory, nil, 0, 0), 1, 1)
-	return bombs{bs: bs, barren: barren.Cid(), liar: liar.Cid(), typed: typed.Cid()}
+	return bombs{
+		bs:     bs,
+		barren: add(dagbomb.Uniform(ft.TFile, 3, 100)...),
+		liar:   add(dagbomb.Level{Type: ft.TFile, Links: 100, Size: 1}, dagbomb.Level{Type: ft.TFile, Links: 100, Size: 100}, dagbomb.Level{Type: ft.TFile, Links: 100, Size: 100 * 100}),
+		typed:  add(dagbomb.Level{Type: ft.TDirectory}, dagbomb.Level{Type: ft.TFile, Links: 1, Size: 1}),
+	}
 }
 
 // TestFileMalformed holds the gateway to answering, within a bounded time, a stored file

@@ -4,64 +4,34 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	ft "github.com/ipfs/boxo/ipld/unixfs"
 	pb "github.com/ipfs/boxo/ipld/unixfs/pb"
 	"github.com/ipfs/go-cid"
-	ipld "github.com/ipfs/go-ipld-format"
 
 	"github.com/w3dag/w3dag/client/unixfs"
+	"github.com/w3dag/w3dag/internal/dagbomb"
 	"github.com/w3dag/w3dag/message"
 )
 
-// bombCAR builds levels of dag-pb nodes of type typ over an empty file node, each
-// linking the node below it k times (named n0…, for a directory), and returns the top
-// node's CID and a CAR of the distinct blocks (what a gateway answers with dups=n).
+// bombCAR returns the root and a CAR of the blocks (what a gateway answers with dups=n)
+// of levels nodes of type typ over an empty file node, each linking the one below k times.
 func bombCAR(t *testing.T, typ pb.Data_DataType, levels, k int) (cid.Cid, []byte) {
 	t.Helper()
-	node := func(typ pb.Data_DataType, child *merkledag.ProtoNode, k int) *merkledag.ProtoNode {
-		fsn := ft.NewFSNode(typ)
-		n := new(merkledag.ProtoNode)
-		if err := n.SetCidBuilder(merkledag.V1CidPrefix()); err != nil {
-			t.Fatal(err)
-		}
-		for i := range k {
-			l, err := ipld.MakeLink(child)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if typ == ft.TDirectory {
-				l.Name = fmt.Sprintf("n%d", i)
-			} else {
-				fsn.AddBlockSize(0)
-			}
-			n.AddRawLink(l.Name, l)
-		}
-		data, err := fsn.GetBytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.SetData(data)
-		return n
-	}
-	n := node(ft.TFile, nil, 0)
-	blocks := []message.Block{{CID: n.Cid(), Data: n.RawData()}}
-	for range levels {
-		n = node(typ, n, k)
-		blocks = append(blocks, message.Block{CID: n.Cid(), Data: n.RawData()})
-	}
-	car, err := message.EncodeCAR([]cid.Cid{n.Cid()}, blocks)
+	blocks, err := dagbomb.Build(dagbomb.Uniform(typ, levels, k)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n.Cid(), car
+	car, err := message.EncodeCAR([]cid.Cid{dagbomb.Root(blocks)}, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dagbomb.Root(blocks), car
 }
 
 // TestExtractBombs: a small CAR whose DAG links the same nodes over and over fails
