@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -127,12 +128,31 @@ func (b *Blockstore) held(ctx context.Context, car cid.Cid) (bool, error) {
 	return false, nil
 }
 
-// Get reads the block c from the first CAR holding it whose bytes match.
+// MaxReadsWithoutWrite is the most blocks one /ipfs/ request reads while its response
+// writes nothing: the bound on boxo's own walks (a Range, entity-bytes, a directory) of a
+// DAG crafted to give nothing back, which would otherwise run until the retrieval
+// timeout (a Range of a file of 10⁶ empty nodes reads ~20,000 blocks a second here). The
+// most a stored DAG needs is a directory listing, which boxo writes only after reading
+// every shard of a HAMT directory: 16,384 shards hold some 4·10⁶ entries.
+const MaxReadsWithoutWrite = 1 << 14
+
+// progress counts the blocks a request has read since its response last wrote a byte.
+type progress struct{ reads atomic.Int64 }
+
+// progressKey is the context key of a request's *progress.
+type progressKey struct{}
+
+// Get reads the block c from the first CAR holding it whose bytes match. Within a request
+// of the gateway's handler it fails (ErrMalformed) past MaxReadsWithoutWrite blocks read
+// while the response wrote nothing.
 func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	// A request's walk of a DAG (boxo's or the file reader's) reads block after block,
 	// most of them from the LRU: this is where it stops once the request has ended.
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if p, ok := ctx.Value(progressKey{}).(*progress); ok && p.reads.Add(1) > MaxReadsWithoutWrite {
+		return nil, malformed("more than %d blocks read while the response wrote nothing", MaxReadsWithoutWrite)
 	}
 	if c.Prefix().MhType == multihash.IDENTITY {
 		dh, err := multihash.Decode(c.Hash())

@@ -20,8 +20,9 @@
 // A file's walk that visits more than MaxBarrenNodes nodes in a row without a byte, and
 // any other error about the stored DAG, wraps ErrMalformed: before the response's first
 // byte it is a 422 naming what is wrong. Boxo's own walks are bounded by
+// MaxReadsWithoutWrite blocks read while the response writes nothing, and by
 // Options.RetrievalTimeout (a response that writes nothing for that long is a 504 or is
-// cut), and the Blockstore answers no read once a request's context has ended.
+// cut); the Blockstore answers no read once a request's context has ended.
 // Options.MaxRequests bounds the requests served at once (429 beyond).
 //
 // Options.Spaces restricts the gateway to blocks of CARs that one of the listed spaces

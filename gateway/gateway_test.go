@@ -93,6 +93,13 @@ func setup(t *testing.T, opts ...gateway.Options) *content {
 // over it. It returns the server and the number of blocks stored.
 func serveBlocks(t *testing.T, bs blockstore.Blockstore, roots []cid.Cid, corrupt func(car []byte), opts gateway.Options) (*httptest.Server, int) {
 	t.Helper()
+	return serveBlocksFrom(t, bs, roots, corrupt, opts, nil)
+}
+
+// serveBlocksFrom is serveBlocks with the gateway reading the blob store through wrap,
+// when not nil.
+func serveBlocksFrom(t *testing.T, bs blockstore.Blockstore, roots []cid.Cid, corrupt func(car []byte), opts gateway.Options, wrap func(blob.Store) blob.Store) (*httptest.Server, int) {
+	t.Helper()
 	ctx := context.Background()
 	keys, err := bs.AllKeysChan(ctx)
 	if err != nil {
@@ -136,7 +143,11 @@ func serveBlocks(t *testing.T, bs blockstore.Blockstore, roots []cid.Cid, corrup
 	if err := e.Update(ctx, func(tx *dag.Tx) error { _, err := idx.Done(tx, carCID); return err }); err != nil {
 		t.Fatal(err)
 	}
-	h, err := gateway.New(e, store, opts)
+	var served blob.Store = store
+	if wrap != nil {
+		served = wrap(store)
+	}
+	h, err := gateway.New(e, served, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

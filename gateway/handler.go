@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -95,8 +98,43 @@ func (pc *preCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("%s: not found", c), http.StatusNotFound)
 		return
 	}
-	pc.next.ServeHTTP(w, r)
+	p := new(progress)
+	pc.next.ServeHTTP(&progressWriter{ResponseWriter: w, p: p}, r.WithContext(context.WithValue(r.Context(), progressKey{}, p)))
 }
+
+// progressWriter is a response's writer that starts its request's count of blocks read
+// again at every byte written (Blockstore.Get counts them).
+type progressWriter struct {
+	http.ResponseWriter
+	p *progress
+}
+
+func (pw *progressWriter) Write(b []byte) (int, error) {
+	if len(b) > 0 {
+		pw.p.reads.Store(0)
+	}
+	return pw.ResponseWriter.Write(b)
+}
+
+// Flush flushes the response when the writer below can (boxo's writers look for it).
+func (pw *progressWriter) Flush() {
+	if f, ok := pw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands over the connection when the writer below can (boxo's retrieval timeout
+// resets the connection of a response it cuts).
+func (pw *progressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := pw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	return h.Hijack()
+}
+
+// Unwrap gives http.ResponseController the writer below.
+func (pw *progressWriter) Unwrap() http.ResponseWriter { return pw.ResponseWriter }
 
 // notFound reports whether a path resolution error means the path names nothing (the
 // errors boxo answers 404 to).

@@ -15,6 +15,7 @@ import (
 	datastore "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
+	"github.com/w3dag/w3dag/blob"
 	"github.com/w3dag/w3dag/gateway"
 	"github.com/w3dag/w3dag/internal/dagbomb"
 )
@@ -65,8 +66,8 @@ func buildBombs(t *testing.T) bombs {
 // client waited.
 func TestFileMalformed(t *testing.T) {
 	b := buildBombs(t)
-	const timeout = 300 * time.Millisecond
-	srv, _ := serveBlocks(t, b.bs, []cid.Cid{b.barren, b.liar, b.typed}, nil, gateway.Options{RetrievalTimeout: timeout})
+	const wait = 10 * time.Second // the default retrieval timeout, 30 s, is not what ends these
+	srv, _ := serveBlocks(t, b.bs, []cid.Cid{b.barren, b.liar, b.typed}, nil, gateway.Options{})
 	cases := []struct {
 		name    string
 		method  string
@@ -81,7 +82,9 @@ func TestFileMalformed(t *testing.T) {
 		{name: "whole file whose nodes lie", method: "GET", root: b.liar, status: 422, bodyHas: "more than 4096 nodes in a row hold no bytes"},
 		{name: "HEAD of a file whose nodes lie", method: "HEAD", root: b.liar, status: 422},
 		{name: "whole file holding a directory", method: "GET", root: b.typed, status: 422, bodyHas: "it holds a Directory node"},
-		{name: "range of a file whose nodes lie (boxo's walk)", method: "GET", root: b.liar, header: map[string]string{"Range": "bytes=0-9"}, status: 504},
+		// Boxo's walk, cut by MaxReadsWithoutWrite; boxo answers a read error while it
+		// sniffs the content type with a 500 of its own.
+		{name: "range of a file whose nodes lie (boxo's walk)", method: "GET", root: b.liar, header: map[string]string{"Range": "bytes=0-9"}, status: 500},
 		{name: "CAR of the entity", method: "GET", root: b.liar, query: "?format=car&dag-scope=entity", status: 200},
 		{name: "CAR without duplicates", method: "GET", root: b.barren, query: "?format=car", status: 200},
 	}
@@ -94,7 +97,7 @@ func TestFileMalformed(t *testing.T) {
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}
-			hc := &http.Client{Timeout: 20 * timeout}
+			hc := &http.Client{Timeout: wait}
 			resp, err := hc.Do(req)
 			if err != nil {
 				t.Fatalf("no answer: %v", err)
@@ -111,5 +114,35 @@ func TestFileMalformed(t *testing.T) {
 				t.Errorf("reading the body: %v (%d bytes), want it whole", err, len(body))
 			}
 		})
+	}
+}
+
+// stalled is a blob store whose reads wait until their context ends: blocks that never
+// come.
+type stalled struct{ blob.Store }
+
+func (s stalled) Get(ctx context.Context, key string, rng *blob.Range) (io.ReadCloser, blob.Info, error) {
+	<-ctx.Done()
+	return nil, blob.Info{}, ctx.Err()
+}
+
+// TestRetrievalTimeout: a response that writes nothing for Options.RetrievalTimeout is
+// ended, a 504 before its first byte, and the read it waited on is given up.
+func TestRetrievalTimeout(t *testing.T) {
+	b := buildBombs(t)
+	const timeout = 200 * time.Millisecond
+	srv, _ := serveBlocksFrom(t, b.bs, []cid.Cid{b.barren}, nil, gateway.Options{RetrievalTimeout: timeout, CacheSize: -1}, func(s blob.Store) blob.Store { return stalled{s} })
+	hc := &http.Client{Timeout: 50 * timeout}
+	for _, q := range []string{"?format=raw", "", "?format=car"} {
+		start := time.Now()
+		resp, err := hc.Get(srv.URL + "/ipfs/" + b.barren.String() + q)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", q, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGatewayTimeout {
+			t.Errorf("%s: HTTP %d after %s, want 504", q, resp.StatusCode, time.Since(start))
+		}
 	}
 }
