@@ -42,12 +42,12 @@ var leafBuffers = sync.Pool{New: func() any {
 // fileBackend is boxo's BlocksBackend, except for a UnixFS file with a dag-pb root asked
 // for whole: a deserialized GET with no Range, and a CAR of /ipfs/{root} with
 // dag-scope=all or entity and no entity-bytes. Those stream the file's DAG: its raw
-// leaves larger than CacheMaxBlock are read into pooled buffers and copied out, instead of each becoming
-// a fresh block (three copies of it, for a CAR) that boxo holds until the garbage
-// collector frees it — 1 GiB of garbage or more for a 1 GiB file, which set the server's
-// peak memory (docs/PERFORMANCE.md, "Server peak RSS"). Everything else — ranges,
-// entity-bytes, other scopes, paths below the root, directories, raw roots, HEAD — is
-// boxo's.
+// leaves larger than CacheMaxBlock are read into pooled buffers and copied out, instead
+// of each becoming a fresh block (three copies of it, for a CAR) that boxo holds until
+// the garbage collector frees it — 1 GiB of garbage or more for a 1 GiB file, which set
+// the server's peak memory (docs/PERFORMANCE.md, "Server peak RSS"). HEAD of such a file
+// is the backend's too. Everything else — ranges, entity-bytes, dag-scope=block, paths
+// below the root in a CAR, directories, raw roots — is boxo's.
 type fileBackend struct {
 	*gateway.BlocksBackend
 	bs *Blockstore
@@ -86,9 +86,9 @@ func (fb *fileBackend) Head(ctx context.Context, p path.ImmutablePath) (gateway.
 }
 
 // GetCAR answers a CAR of a whole UnixFS file (the path is /ipfs/{root}, dag-scope=all,
-// or entity, which for a file is the same blocks; no entity-bytes) with a fileReader writing the CAR boxo would: a CARv1 header naming
-// the root, then the file's blocks depth-first in link order, each once unless
-// duplicates are asked for. Anything else is boxo's, but for a path below the root that
+// or entity, which for a file is the same blocks; no entity-bytes) with a fileReader
+// writing the CAR boxo would: a CARv1 header naming the root, then the file's blocks
+// depth-first in link order, each once unless duplicates are asked for. Anything else is boxo's, but for a path below the root that
 // does not resolve (no such name in a directory, a path below a file): boxo answers it
 // with a CAR of the blocks it walked under an empty identity root (a 200), GetCAR with
 // the resolver's error naming the missing segment, which boxo answers 404. Boxo resolves
