@@ -46,6 +46,11 @@ type Options struct {
 	// Hidden includes files and directories whose names start with "."; the zero value
 	// skips them, as ipfs-car does without --hidden.
 	Hidden bool
+	// Skipped, when not nil, is called by List with the path of each entry it leaves out
+	// for being neither a regular file nor a directory: a symbolic link inside a
+	// directory (a link is followed only when it is one of the paths given), a named
+	// pipe, a socket, a device. Names left out for starting with "." are not reported.
+	Skipped func(path string)
 }
 
 // File is one file to import: its name in the DAG ("a/b.txt", "/"-separated, relative
@@ -58,7 +63,8 @@ type File struct {
 
 // List returns the files under paths in the order and with the names ipfs-car gives
 // them: every regular file under each path (symbolic links are followed only when they
-// are a path given, skipped inside directories; empty directories are not kept), named
+// are a path given, skipped inside directories, and opts.Skipped hears of each entry
+// left out that way; empty directories are not kept), named
 // relative to the longest directory prefix all of them share, sorted by name.
 func List(paths []string, opts Options) ([]File, error) {
 	var files []File
@@ -81,6 +87,8 @@ func List(paths []string, opts Options) ([]File, error) {
 			if files, err = listDir(abs, opts, files); err != nil {
 				return nil, err
 			}
+		case opts.Skipped != nil:
+			opts.Skipped(p)
 		}
 	}
 	if len(files) == 0 {
@@ -129,6 +137,8 @@ func listDir(dir string, opts Options, files []File) ([]File, error) {
 			if files, err = listDir(p, opts, files); err != nil {
 				return nil, err
 			}
+		case opts.Skipped != nil:
+			opts.Skipped(p)
 		}
 	}
 	return files, nil

@@ -68,7 +68,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *shardSize < 1<<20 {
 		return fail(stderr, "up", fmt.Errorf("--shard-size %d: must be at least 1 MiB (1048576), the size of a chunk", *shardSize))
 	}
-	opts := unixfs.Options{NoWrap: *noWrap || !*wrap, Hidden: *hidden}
+	opts := unixfs.Options{NoWrap: *noWrap || !*wrap, Hidden: *hidden, Skipped: func(p string) {
+		fmt.Fprintf(stderr, "up: skipped %s: not a regular file or directory (a symbolic link inside a directory is not followed; give it as a path to include it)\n", p)
+	}}
 	files, err := unixfs.List(pos, opts)
 	if err != nil {
 		return fail(stderr, "up", err)

@@ -344,3 +344,24 @@ func TestUpIpfsCar(t *testing.T) {
 	}
 	sameFiles(t, src, unpacked)
 }
+
+// TestUpSaysWhatItSkips: a symbolic link inside a directory is left out of the upload,
+// and up says so on stderr, naming it; stdout (the JSON events) is unchanged.
+func TestUpSaysWhatItSkips(t *testing.T) {
+	in := t.TempDir()
+	writeRandom(t, filepath.Join(in, "a.bin"), 10)
+	link := filepath.Join(in, "link.bin")
+	if err := os.Symlink("a.bin", link); err != nil {
+		t.Skipf("symbolic links: %v", err)
+	}
+	out, errb, code := cli(t, "up", "--json", "--dry-run", in)
+	if code != 0 {
+		t.Fatalf("up: exit %d: %s", code, errb)
+	}
+	if want := "up: skipped " + link + ": not a regular file or directory"; !strings.Contains(errb, want) {
+		t.Errorf("stderr %q does not say %q", errb, want)
+	}
+	if strings.Contains(out, "link.bin") || strings.Contains(out, "skipped") {
+		t.Errorf("stdout names the skipped link: %s", out)
+	}
+}
