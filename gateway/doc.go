@@ -14,8 +14,8 @@
 // /ipfs/{root} with dag-scope=all or entity, for a file the same blocks, and no
 // entity-bytes) is streamed by the gateway itself: its large raw leaves are read into
 // pooled LeafBufferSize buffers, at most ReadAhead ahead of the response, checked and
-// copied out, instead of each becoming a block boxo
-// holds until the garbage collector frees it. The CAR is byte for byte boxo's.
+// copied out, instead of each becoming a block boxo holds until the garbage collector
+// frees it. The CAR is byte for byte boxo's.
 //
 // A file's walk that visits more than MaxBarrenNodes nodes in a row without a byte, and
 // any other error about the stored DAG, wraps ErrMalformed: before the response's first

@@ -392,7 +392,9 @@ const maxDepth = 64
 // most maxDepth), so only a crafted DAG comes near it: nodes holding no bytes that link
 // the same empty child thousands of times, three levels deep, are a billion visits that
 // send nothing, and so would never end nor notice the client leaving. Such a file's
-// response fails instead.
+// response fails instead. It is tighter than the Blockstore's MaxReadsWithoutWrite,
+// which is sized for boxo's directory listings and does not see the raw leaves the walk
+// reads past Get (an empty one is a visit too).
 const MaxBarrenNodes = 4096
 
 // malformed returns the error for a stored file's DAG the gateway does not serve: it

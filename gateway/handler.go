@@ -55,8 +55,6 @@ func New(e Engine, blobs blob.Store, opts Options) (http.Handler, error) {
 		DisableHTMLErrors:     true,
 		RetrievalTimeout:      orDefault(opts.RetrievalTimeout, DefaultRetrievalTimeout),
 		MaxConcurrentRequests: orDefault(opts.MaxRequests, DefaultMaxRequests),
-		// No link to a public diagnostic service on a 504: the blocks are ours.
-		DiagnosticServiceURL: "",
 	}, backend)
 	return &preCheck{bs: bs, next: h}, nil
 }

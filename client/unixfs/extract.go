@@ -89,7 +89,7 @@ func Extract(ctx context.Context, r io.Reader, root cid.Cid, path []string, out 
 		os.Remove(sp.Name())
 	}()
 	limit := opts.maxBytes()
-	b := &budget{left: limit, limit: limit, entriesLeft: opts.maxEntries(), entries: opts.maxEntries()}
+	b := &budget{left: limit, limit: limit, entriesLeft: opts.maxEntries(), maxEntries: opts.maxEntries()}
 	bs := &spool{f: sp, index: map[string]span{}, b: b}
 	lr := &limitReader{r: r, left: limit, limit: limit}
 	if err := bs.fill(ctx, lr); err != nil {
@@ -374,11 +374,12 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 // budget is what the files written may still hold, how many more files and directories
 // may be created, and the run of DAG nodes read since the last byte written or entry
-// created (barren: the DAG's reads may come from several goroutines).
+// created (barren is atomic: boxo's readers fetch nodes ahead on goroutines of their own,
+// through the spool's GetMany).
 type budget struct {
-	left, limit          int64
-	entriesLeft, entries int64
-	barren               atomic.Int64
+	left, limit             int64
+	entriesLeft, maxEntries int64
+	barren                  atomic.Int64
 }
 
 func (b *budget) exceeded() error {
@@ -388,7 +389,7 @@ func (b *budget) exceeded() error {
 // entry takes one file or directory from the budget.
 func (b *budget) entry() error {
 	if b.entriesLeft == 0 {
-		return fmt.Errorf("%w: more than %d", ErrTooManyEntries, b.entries)
+		return fmt.Errorf("%w: more than %d", ErrTooManyEntries, b.maxEntries)
 	}
 	b.entriesLeft--
 	b.barren.Store(0)
